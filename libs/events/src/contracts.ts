@@ -1,0 +1,150 @@
+/**
+ * Event contracts: data only. Every event that crosses a process boundary (agent → runtime →
+ * store → gateway/Kafka) is declared here once, with a stable `type` string and a
+ * `schemaVersion`. Dates are ISO-8601 strings. Streams: `run-<id>`, `policy-<name>`,
+ * `image-<digest>`.
+ */
+
+export type DecisionOutcome = 'allow' | 'deny' | 'emulate';
+
+/** How a trapped call was answered by the agent (see apps/runtime/README: per-operation table). */
+export type AnsweredBy =
+  | 'continue' // SECCOMP_USER_NOTIF_FLAG_CONTINUE: the decision rested on register arguments only
+  | 'performed' // the agent performed the call itself with the copy it checked (pointer arguments)
+  | 'errno' // denied with an errno
+  | 'emulated' // a return value without running the call
+  | 'abandoned'; // the target's call was interrupted (ENOENT from SEND / ID_VALID) — recorded, not answered
+
+export interface PolicyRef {
+  name: string;
+  version: number;
+  /** sha256:<hex> of the compiled table */
+  hash: string;
+}
+
+export interface CapabilitySets {
+  bounding: string[];
+  permitted: string[];
+  effective: string[];
+  inheritable: string[];
+  ambient: string[];
+}
+
+export interface Subject {
+  pid: number;
+  tid: number;
+  uid: number;
+  gid: number;
+  exe: string;
+}
+
+/** The common body of CapabilitiesQueried, CapabilitiesChangeRequested and PrivilegeChecked. */
+export interface DecisionPayload {
+  runId: string;
+  /** per-run sequence number assigned by the agent, 1, 2, 3, … with no gaps */
+  seq: number;
+  /** idempotency key: the same syscall instance notified twice (SA_RESTART) carries the same key */
+  key: string;
+  at: string;
+  subject: Subject;
+  arch: 'x86_64' | 'aarch64';
+  syscall: string;
+  nr: number;
+  /** decoded arguments, e.g. {family: 'AF_INET', type: 'SOCK_RAW', protocol: 1} or {port: 80} */
+  args: Record<string, string | number | boolean | string[]>;
+  privileges: string[];
+  capability: string | null;
+  decision: DecisionOutcome;
+  errno?: number;
+  return?: number;
+  ruleId: string | null;
+  policy: PolicyRef;
+  answeredBy: AnsweredBy;
+  latencyNs: number;
+  learn?: boolean;
+}
+
+export interface EventTypes {
+  PolicyPublished: { name: string; version: number; hash: string; yaml: string; description?: string };
+  ImageImported: {
+    digest: string;
+    tags: string[];
+    layers: string[];
+    platform: { os: string; architecture: string; variant?: string };
+    sizeBytes: number;
+    source: string;
+  };
+  RunRequested: {
+    runId: string;
+    image: string;
+    command: string[];
+    env: string[];
+    policy: PolicyRef;
+    learn: boolean;
+    mounts: Array<{ source: string; destination: string; readonly: boolean }>;
+    requestedBy?: string;
+  };
+  RunStarted: {
+    runId: string;
+    imageDigest: string;
+    user: { uid: number; gid: number };
+    capabilities: CapabilitySets;
+    /** for each granted capability, the rule ids that granted it */
+    provenance: Record<string, string[]>;
+    policy: PolicyRef;
+    pid: number;
+  };
+  CapabilitiesQueried: DecisionPayload;
+  CapabilitiesChangeRequested: DecisionPayload & { requested?: Partial<CapabilitySets> };
+  PrivilegeChecked: DecisionPayload;
+  RunExited: {
+    runId: string;
+    exitCode: number | null;
+    signal: string | null;
+    counts: { allow: number; deny: number; emulate: number };
+    /** decision events the agent numbered but the store never received */
+    lostEvents: number;
+    lostReason?: string;
+    durationMs: number;
+  };
+  RunFailed: { runId: string; reason: string; stage: 'image' | 'policy' | 'start' | 'agent' | 'runtime' };
+}
+
+export type EventType = keyof EventTypes;
+
+export const SCHEMA_VERSIONS: { [K in EventType]: number } = {
+  PolicyPublished: 1,
+  ImageImported: 1,
+  RunRequested: 1,
+  RunStarted: 1,
+  CapabilitiesQueried: 1,
+  CapabilitiesChangeRequested: 1,
+  PrivilegeChecked: 1,
+  RunExited: 1,
+  RunFailed: 1,
+};
+
+/** What a producer hands to the store. */
+export interface NewEvent<T extends EventType = EventType> {
+  type: T;
+  schemaVersion?: number;
+  at: string;
+  payload: EventTypes[T];
+}
+
+/** What the store hands back: the envelope of DESIGN.md ("Events"). */
+export interface StoredEvent<T extends EventType = EventType> {
+  position: number;
+  streamId: string;
+  streamVersion: number;
+  type: T;
+  schemaVersion: number;
+  at: string;
+  payload: EventTypes[T];
+  prevHash: string;
+  hash: string;
+}
+
+export const runStream = (runId: string) => `run-${runId}`;
+export const policyStream = (name: string) => `policy-${name}`;
+export const imageStream = (digest: string) => `image-${digest}`;

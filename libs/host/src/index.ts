@@ -1,0 +1,2 @@
+export * from './home';
+export * from './repo';
