@@ -1,6 +1,10 @@
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { registerAbiCommands } from './commands/abi.command';
+import { registerPolicyCommands } from './commands/policy.command';
+import { registerImageCommands } from './commands/image.command';
+import { registerRunCommands } from './commands/run.command';
+import { registerAuditCommands } from './commands/audit.command';
 import { CliError } from './cli-error';
 
 const pkg = require('../../../../package.json') as { version: string };
@@ -22,6 +26,10 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerAbiCommands(program);
+  registerPolicyCommands(program);
+  registerImageCommands(program);
+  registerRunCommands(program);
+  registerAuditCommands(program);
   return program;
 }
 

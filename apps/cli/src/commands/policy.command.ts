@@ -1,0 +1,5 @@
+import { Command } from 'commander';
+
+export function registerPolicyCommands(program: Command): void {
+  void program;
+}

@@ -1,0 +1,5 @@
+import { Command } from 'commander';
+
+export function registerRunCommands(program: Command): void {
+  void program;
+}
