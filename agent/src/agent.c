@@ -1,0 +1,767 @@
+/* capulator-agent: the seccomp user-notification agent of one capulator run.
+ *
+ *   capulator-agent serve --socket PATH --table FILE [--events-fd N] [--learn]
+ *   capulator-agent eval TABLE        request lines on stdin → decision JSON lines
+ *   capulator-agent classify          request lines on stdin → classification JSON lines
+ *   capulator-agent check-table TABLE prints the verified table hash
+ *
+ * The protocol with the runtime is documented in agent/PROTOCOL.md. */
+#include "agent.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS _IOW('!', 4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP 1ULL
+#endif
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+#if defined(__x86_64__)
+#define NATIVE_ARCH AUDIT_ARCH_X86_64
+#define ARCH_NAME "x86_64"
+#elif defined(__aarch64__)
+#define NATIVE_ARCH AUDIT_ARCH_AARCH64
+#define ARCH_NAME "aarch64"
+#else
+#error "unsupported architecture"
+#endif
+
+#define PROTOCOL_VERSION 1
+
+/* ---------- decoded arguments ---------- */
+static struct arg *args_slot(struct args *a, const char *name) {
+  if (a->n >= MAX_ARGS) return NULL;
+  struct arg *x = &a->a[a->n++];
+  memset(x, 0, sizeof *x);
+  x->name = name;
+  return x;
+}
+struct arg *args_add_num(struct args *a, const char *name, int64_t v, bool mem) {
+  struct arg *x = args_slot(a, name);
+  if (x) { x->kind = ARG_NUM; x->num = v; x->from_memory = mem; }
+  return x;
+}
+struct arg *args_add_str(struct args *a, const char *name, const char *v, bool mem) {
+  struct arg *x = args_slot(a, name);
+  if (x) { x->kind = ARG_STR; snprintf(x->str, sizeof x->str, "%s", v); x->from_memory = mem; }
+  return x;
+}
+struct arg *args_add_bool(struct args *a, const char *name, bool v) {
+  struct arg *x = args_slot(a, name);
+  if (x) { x->kind = ARG_BOOL; x->num = v; }
+  return x;
+}
+const struct arg *args_get(const struct args *a, const char *name) {
+  for (int i = 0; i < a->n; i++) if (!strcmp(a->a[i].name, name)) return &a->a[i];
+  return NULL;
+}
+
+/* ---------- names ---------- */
+struct name { long v; const char *n; };
+static const char *lookup(const struct name *t, size_t n, long v) {
+  for (size_t i = 0; i < n; i++) if (t[i].v == v) return t[i].n;
+  return NULL;
+}
+#define LOOKUP(t, v) lookup(t, sizeof t / sizeof t[0], (long)(v))
+static const struct name FAMILIES[] = {{1, "AF_UNIX"}, {2, "AF_INET"}, {10, "AF_INET6"}, {16, "AF_NETLINK"}, {17, "AF_PACKET"}};
+static const struct name TYPES[] = {{1, "SOCK_STREAM"}, {2, "SOCK_DGRAM"}, {3, "SOCK_RAW"}, {4, "SOCK_RDM"}, {5, "SOCK_SEQPACKET"}, {10, "SOCK_PACKET"}};
+static const struct name LEVELS[] = {{0, "SOL_IP"}, {1, "SOL_SOCKET"}, {6, "IPPROTO_TCP"}, {17, "IPPROTO_UDP"}, {41, "SOL_IPV6"}, {255, "SOL_RAW"}};
+static const struct name SOL_SOCKET_OPTS[] = {{12, "SO_PRIORITY"}, {32, "SO_SNDBUFFORCE"}, {33, "SO_RCVBUFFORCE"}, {36, "SO_MARK"}, {25, "SO_BINDTODEVICE"}};
+static const struct name SOL_IP_OPTS[] = {{11, "IP_RECVERR"}, {19, "IP_TRANSPARENT"}, {1, "IP_TOS"}, {2, "IP_TTL"}};
+static const struct name SOL_IPV6_OPTS[] = {{25, "IPV6_RECVERR"}, {75, "IPV6_TRANSPARENT"}};
+static const struct name PRCTL[] = {{7, "PR_GET_KEEPCAPS"}, {8, "PR_SET_KEEPCAPS"}, {23, "PR_CAPBSET_READ"}, {24, "PR_CAPBSET_DROP"},
+                                    {27, "PR_GET_SECUREBITS"}, {28, "PR_SET_SECUREBITS"}, {47, "PR_CAP_AMBIENT"}};
+static const struct name RLIMITS[] = {{0, "RLIMIT_CPU"}, {1, "RLIMIT_FSIZE"}, {2, "RLIMIT_DATA"}, {3, "RLIMIT_STACK"}, {4, "RLIMIT_CORE"},
+                                      {5, "RLIMIT_RSS"}, {6, "RLIMIT_NPROC"}, {7, "RLIMIT_NOFILE"}, {8, "RLIMIT_MEMLOCK"}, {9, "RLIMIT_AS"},
+                                      {10, "RLIMIT_LOCKS"}, {11, "RLIMIT_SIGPENDING"}, {12, "RLIMIT_MSGQUEUE"}, {13, "RLIMIT_NICE"},
+                                      {14, "RLIMIT_RTPRIO"}, {15, "RLIMIT_RTTIME"}};
+static const struct name SCHED[] = {{0, "SCHED_OTHER"}, {1, "SCHED_FIFO"}, {2, "SCHED_RR"}, {3, "SCHED_BATCH"}, {5, "SCHED_IDLE"}, {6, "SCHED_DEADLINE"}};
+static const struct name PTRACE_REQ[] = {{0, "PTRACE_TRACEME"}, {16, "PTRACE_ATTACH"}, {0x4206, "PTRACE_SEIZE"}};
+static const struct name IOCTLS[] = {{0x8914, "SIOCSIFFLAGS"}, {0x8916, "SIOCSIFADDR"}, {0x8918, "SIOCSIFDSTADDR"}, {0x891a, "SIOCSIFBRDADDR"},
+                                     {0x891c, "SIOCSIFNETMASK"}, {0x891e, "SIOCSIFMETRIC"}, {0x8922, "SIOCSIFMTU"}, {0x8923, "SIOCSIFNAME"},
+                                     {0x8924, "SIOCSIFHWADDR"}, {0x8931, "SIOCADDMULTI"}, {0x8932, "SIOCDELMULTI"}, {0x8934, "SIOCSIFPFLAGS"},
+                                     {0x8936, "SIOCDIFADDR"}, {0x8937, "SIOCSIFHWBROADCAST"}, {0x8943, "SIOCSIFTXQLEN"}, {0x8971, "SIOCSIFMAP"}};
+static const char *CAPNAMES[41] = {
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
+  "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+  "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+  "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD",
+  "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+  "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"};
+
+static const char *syscall_name(long nr) {
+  switch (nr) {
+#define S(n) case __NR_##n: return #n;
+  S(capget) S(capset) S(prctl) S(socket) S(bind) S(setsockopt) S(setuid) S(setgid) S(setreuid) S(setregid) S(setresuid)
+  S(setresgid) S(setgroups) S(setfsuid) S(setfsgid) S(fchown) S(fchownat) S(mknodat) S(chroot) S(mount) S(umount2)
+  S(pivot_root) S(sethostname) S(setdomainname) S(settimeofday) S(clock_settime) S(adjtimex) S(clock_adjtime) S(reboot)
+  S(kill) S(tkill) S(tgkill) S(setpriority) S(sched_setscheduler) S(setrlimit) S(prlimit64) S(ptrace) S(init_module)
+  S(finit_module) S(delete_module) S(ioctl) S(execve) S(execveat)
+#ifdef __NR_chown
+  S(chown) S(lchown) S(mknod)
+#endif
+#undef S
+  default: return NULL;
+  }
+}
+
+/* ---------- time ---------- */
+static inline uint64_t now_ns(clockid_t c) {
+  struct timespec t; clock_gettime(c, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* ---------- event output (buffered JSON lines) ---------- */
+static int events_fd = -1;
+static char *obuf; static size_t olen, ocap = 1 << 18;
+static void flush_events(void) {
+  size_t off = 0;
+  while (off < olen) {
+    ssize_t w = write(events_fd, obuf + off, olen - off);
+    if (w < 0) { if (errno == EINTR) continue; fprintf(stderr, "capulator-agent: events: %s\n", strerror(errno)); exit(3); }
+    off += (size_t)w;
+  }
+  olen = 0;
+}
+static void out_raw(const char *s, size_t n) {
+  if (olen + n > ocap) flush_events();
+  if (n > ocap) { olen = 0; return; }
+  memcpy(obuf + olen, s, n); olen += n;
+}
+static void out(const char *s) { out_raw(s, strlen(s)); }
+static void outf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void outf(const char *fmt, ...) {
+  char b[512]; va_list ap; va_start(ap, fmt);
+  int n = vsnprintf(b, sizeof b, fmt, ap); va_end(ap);
+  if (n > 0) out_raw(b, (size_t)n < sizeof b ? (size_t)n : sizeof b - 1);
+}
+static void out_json_str(const char *s) {
+  char b[MAX_STR * 6 + 3]; size_t o = 0;
+  b[o++] = '"';
+  for (const unsigned char *p = (const unsigned char *)s; *p && o < sizeof b - 8; p++) {
+    if (*p == '"' || *p == '\\') { b[o++] = '\\'; b[o++] = (char)*p; }
+    else if (*p < 0x20 || *p >= 0x7f) o += (size_t)snprintf(b + o, 7, "\\u%04x", *p);
+    else b[o++] = (char)*p;
+  }
+  b[o++] = '"';
+  out_raw(b, o);
+}
+static void out_args(const struct args *a) {
+  out("{");
+  for (int i = 0; i < a->n; i++) {
+    const struct arg *x = &a->a[i];
+    if (x->name[0] == '_') continue;               /* internal helpers are not recorded */
+    if (i) out(",");
+    out_json_str(x->name); out(":");
+    switch (x->kind) {
+    case ARG_NUM: outf("%lld", (long long)x->num); break;
+    case ARG_BOOL: out(x->num ? "true" : "false"); break;
+    case ARG_STR: out_json_str(x->str); break;
+    case ARG_NUMS: out("["); for (int j = 0; j < x->n; j++) outf("%s%lld", j ? "," : "", (long long)x->nums[j]); out("]"); break;
+    case ARG_STRS: out("["); for (int j = 0; j < x->n; j++) { if (j) out(","); out_json_str(x->strs[j]); } out("]"); break;
+    }
+  }
+  out("}");
+}
+static void out_class(const struct classification *c) {
+  out("\"privileges\":[");
+  for (int i = 0; i < c->nprivs; i++) { if (i) out(","); out_json_str(priv_name(c->privs[i])); }
+  out("],\"capability\":");
+  if (c->capability) out_json_str(c->capability); else out("null");
+}
+
+/* ---------- tracee memory ---------- */
+static ssize_t read_mem(pid_t tid, uint64_t addr, void *buf, size_t len) {
+  struct iovec l = {buf, len}, r = {(void *)(uintptr_t)addr, len};
+  return process_vm_readv(tid, &l, 1, &r, 1, 0);
+}
+/* A NUL-terminated string of at most max-1 bytes, read page by page. */
+static bool read_str(pid_t tid, uint64_t addr, char *buf, size_t max) {
+  size_t got = 0;
+  if (!addr) return false;
+  while (got < max - 1) {
+    size_t page_left = 4096 - ((addr + got) & 4095);
+    size_t want = max - 1 - got < page_left ? max - 1 - got : page_left;
+    ssize_t n = read_mem(tid, addr + got, buf + got, want);
+    if (n <= 0) return false;
+    void *z = memchr(buf + got, 0, (size_t)n);
+    if (z) return true;
+    got += (size_t)n;
+  }
+  buf[max - 1] = 0;
+  return true;                                       /* truncated */
+}
+
+/* ---------- subjects (cached per thread; see PROTOCOL.md "Subjects") ---------- */
+struct tcache {
+  int tid, tgid, pidfd;
+  long ids[8];                                       /* ruid euid suid fsuid rgid egid sgid fsgid */
+  char exe[MAX_STR];
+  uint64_t gen;                                      /* answered notifications of this thread */
+  int last_nr; uint64_t last_hash; bool last_abandoned;
+  bool used;
+};
+#define TC_SIZE 1024
+static struct tcache tc[TC_SIZE];
+static void tc_drop(struct tcache *e) { if (e->pidfd >= 0) close(e->pidfd); memset(e, 0, sizeof *e); e->pidfd = -1; }
+static void tc_drop_tgid(int tgid) { for (int i = 0; i < TC_SIZE; i++) if (tc[i].used && tc[i].tgid == tgid) tc_drop(&tc[i]); }
+
+static bool read_status(int tid, int *tgid, long ids[8], uint64_t caps[3]) {
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/%d/status", tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  char *p;
+  if (tgid && (p = strstr(buf, "\nTgid:"))) *tgid = atoi(p + 6);
+  if ((p = strstr(buf, "\nUid:"))) sscanf(p + 5, "%ld %ld %ld %ld", &ids[0], &ids[1], &ids[2], &ids[3]);
+  if ((p = strstr(buf, "\nGid:"))) sscanf(p + 5, "%ld %ld %ld %ld", &ids[4], &ids[5], &ids[6], &ids[7]);
+  if (caps) {
+    if ((p = strstr(buf, "\nCapInh:"))) caps[0] = strtoull(p + 8, NULL, 16);
+    if ((p = strstr(buf, "\nCapPrm:"))) caps[1] = strtoull(p + 8, NULL, 16);
+    if ((p = strstr(buf, "\nCapEff:"))) caps[2] = strtoull(p + 8, NULL, 16);
+  }
+  return true;
+}
+
+static struct tcache *subject_of(int tid, bool *fresh) {
+  unsigned h = (unsigned)tid % TC_SIZE;
+  struct tcache *e = NULL;
+  for (int i = 0; i < TC_SIZE; i++) {
+    struct tcache *c = &tc[(h + (unsigned)i) % TC_SIZE];
+    if (c->used && c->tid == tid) {
+      struct pollfd p = {c->pidfd, POLLIN, 0};
+      if (poll(&p, 1, 0) == 0) { *fresh = false; return c; }   /* same live thread */
+      tc_drop(c); e = c; break;                                  /* the cached thread exited: tid reused */
+    }
+    if (!c->used) { e = c; break; }
+  }
+  if (!e) { for (int i = 0; i < TC_SIZE; i++) if (tc[i].used) tc_drop(&tc[i]); e = &tc[h]; }
+  memset(e, 0, sizeof *e);
+  e->pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+  if (e->pidfd < 0) { e->pidfd = -1; return NULL; }
+  if (!read_status(tid, &e->tgid, e->ids, NULL)) { close(e->pidfd); e->pidfd = -1; return NULL; }
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/exe", tid);
+  ssize_t n = readlink(path, e->exe, sizeof e->exe - 1);
+  e->exe[n > 0 ? n : 0] = 0;
+  e->tid = tid; e->used = true; *fresh = true;
+  return e;
+}
+
+/* ---------- the notification loop ---------- */
+static int notify_fd = -1;
+static bool learn;
+static struct table *table;
+static uint64_t seq, handled, counts[3], abandoned;
+static int uts_ns_fd = -1;
+
+static bool id_valid(uint64_t id) { return ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0; }
+
+static uint64_t hash_args(const struct seccomp_data *d) {
+  uint64_t h = 1469598103934665603ull;
+  for (int i = 0; i < 6; i++) { h ^= d->args[i]; h *= 1099511628211ull; }
+  h ^= d->instruction_pointer; h *= 1099511628211ull;
+  return h;
+}
+
+static int target_uid_in_container(int tid, long pid, int64_t *uid) {
+  /* the pid is in the container's pid namespace: resolve it through the container's own /proc */
+  if (pid <= 0) return -1;
+  char path[96], buf[2048];
+  snprintf(path, sizeof path, "/proc/%d/root/proc/%ld/status", tid, pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1); close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *p = strstr(buf, "\nUid:");
+  long r = -1, e = -1;
+  if (!p || sscanf(p + 5, "%ld %ld", &r, &e) != 2) return -1;
+  *uid = e;
+  return 0;
+}
+
+struct plan {
+  int sock_fd;                      /* bind: the tracee's socket, dup'ed into the agent */
+  struct sockaddr_storage sa; socklen_t salen;
+  char hostname[65]; size_t hostlen;
+};
+
+/* Decode the arguments the classifier and the policy need. Returns false when the notification
+ * went stale while reading (the caller records "abandoned"). */
+static bool decode(const struct seccomp_notif *req, const char *name, const struct tcache *subj, struct args *a, struct plan *pl) {
+  const __u64 *r = req->data.args;
+  int tid = (int)req->pid;
+  bool mem = false;
+  char s[MAX_STR];
+  if (!strcmp(name, "socket")) {
+    const char *f = LOOKUP(FAMILIES, r[0]); const char *t = LOOKUP(TYPES, r[1] & 0xf);
+    char fb[16], tb[16];
+    if (!f) { snprintf(fb, sizeof fb, "%llu", (unsigned long long)r[0]); f = fb; }
+    if (!t) { snprintf(tb, sizeof tb, "%llu", (unsigned long long)(r[1] & 0xf)); t = tb; }
+    args_add_str(a, "family", f, false); args_add_str(a, "type", t, false); args_add_num(a, "protocol", (int)r[2], false);
+  } else if (!strcmp(name, "bind")) {
+    int pidfd = (int)syscall(SYS_pidfd_open, subj->tgid, 0);
+    if (pidfd < 0) return id_valid(req->id);
+    pl->sock_fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)r[0], 0);
+    close(pidfd);
+    int dom = 0; socklen_t dl = sizeof dom;
+    if (pl->sock_fd < 0 || getsockopt(pl->sock_fd, SOL_SOCKET, SO_DOMAIN, &dom, &dl)) {
+      if (pl->sock_fd >= 0) close(pl->sock_fd);
+      pl->sock_fd = -1; return true;             /* not a socket: the kernel will say ENOTSOCK/EBADF */
+    }
+    const char *f = LOOKUP(FAMILIES, dom);
+    args_add_str(a, "family", f ? f : "other", false);
+    if (dom == AF_INET || dom == AF_INET6) {
+      socklen_t len = (socklen_t)r[2];
+      if (len > sizeof pl->sa) len = sizeof pl->sa;
+      memset(&pl->sa, 0, sizeof pl->sa);
+      ssize_t n = read_mem(tid, r[1], &pl->sa, len);
+      mem = true;
+      if (n != (ssize_t)len) { close(pl->sock_fd); pl->sock_fd = -1; return id_valid(req->id); }
+      pl->salen = len;
+      char ab[INET6_ADDRSTRLEN] = "";
+      if (dom == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        struct sockaddr_in *in = (void *)&pl->sa;
+        args_add_num(a, "port", ntohs(in->sin_port), true);
+        inet_ntop(AF_INET, &in->sin_addr, ab, sizeof ab); args_add_str(a, "addr", ab, true);
+      } else if (dom == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        struct sockaddr_in6 *in6 = (void *)&pl->sa;
+        args_add_num(a, "port", ntohs(in6->sin6_port), true);
+        inet_ntop(AF_INET6, &in6->sin6_addr, ab, sizeof ab); args_add_str(a, "addr", ab, true);
+      }
+    } else { close(pl->sock_fd); pl->sock_fd = -1; }   /* the socket's family is fixed: not privileged, CONTINUE */
+  } else if (!strcmp(name, "setsockopt")) {
+    const char *l = LOOKUP(LEVELS, r[1]), *o = NULL;
+    if (r[1] == 1) o = LOOKUP(SOL_SOCKET_OPTS, r[2]); else if (r[1] == 0) o = LOOKUP(SOL_IP_OPTS, r[2]); else if (r[1] == 41) o = LOOKUP(SOL_IPV6_OPTS, r[2]);
+    char lb[16], ob[16];
+    if (!l) { snprintf(lb, sizeof lb, "%d", (int)r[1]); l = lb; }
+    if (!o) { snprintf(ob, sizeof ob, "%d", (int)r[2]); o = ob; }
+    args_add_str(a, "level", l, false); args_add_str(a, "option", o, false);
+  } else if (!strcmp(name, "setuid") || !strcmp(name, "setfsuid")) {
+    args_add_num(a, "uid", (int32_t)r[0], false);
+  } else if (!strcmp(name, "setgid") || !strcmp(name, "setfsgid")) {
+    args_add_num(a, "gid", (int32_t)r[0], false);
+  } else if (!strncmp(name, "setre", 5) || !strncmp(name, "setres", 6)) {
+    bool uid = strstr(name, "uid") != NULL;
+    struct arg *x = args_slot(a, uid ? "uids" : "gids");
+    if (x) { x->kind = ARG_NUMS; int n = name[5] == 's' ? 3 : 2;
+      for (int i = 0; i < n; i++) if ((int32_t)r[i] != -1) x->nums[x->n++] = (int32_t)r[i]; }
+  } else if (!strcmp(name, "setgroups")) {
+    args_add_num(a, "size", (int)r[0], false);
+  } else if (!strcmp(name, "chown") || !strcmp(name, "lchown") || !strcmp(name, "fchown") || !strcmp(name, "fchownat")) {
+    int base = !strcmp(name, "fchownat") ? 1 : 0;
+    if (strcmp(name, "fchown")) { if (read_str(tid, r[base], s, sizeof s)) { args_add_str(a, "path", s, true); mem = true; } }
+    int ui = strcmp(name, "fchown") ? base + 1 : 1;
+    args_add_num(a, "uid", (int32_t)r[ui], false); args_add_num(a, "gid", (int32_t)r[ui + 1], false);
+  } else if (!strcmp(name, "mknod") || !strcmp(name, "mknodat")) {
+    int base = !strcmp(name, "mknodat") ? 1 : 0;
+    if (read_str(tid, r[base], s, sizeof s)) { args_add_str(a, "path", s, true); mem = true; }
+    args_add_num(a, "mode", (int64_t)(r[base + 1] & 0xffffffff), false);
+  } else if (!strcmp(name, "chroot") || !strcmp(name, "umount2") || !strcmp(name, "pivot_root")) {
+    if (read_str(tid, r[0], s, sizeof s)) { args_add_str(a, "path", s, true); mem = true; }
+  } else if (!strcmp(name, "mount")) {
+    if (read_str(tid, r[1], s, sizeof s)) { args_add_str(a, "path", s, true); mem = true; }
+    if (r[2] && read_str(tid, r[2], s, 64)) { args_add_str(a, "fstype", s, true); mem = true; }
+  } else if (!strcmp(name, "sethostname") || !strcmp(name, "setdomainname")) {
+    size_t len = (size_t)r[1];
+    if (len <= 64) {
+      mem = true;
+      if (read_mem(tid, r[0], pl->hostname, len) == (ssize_t)len) { pl->hostname[len] = 0; pl->hostlen = len; args_add_str(a, "hostname", pl->hostname, true); }
+    }
+  } else if (!strcmp(name, "clock_settime")) {
+    args_add_num(a, "clock", (int)r[0], false);
+  } else if (!strcmp(name, "adjtimex") || !strcmp(name, "clock_adjtime")) {
+    uint32_t modes = 0;
+    mem = true;
+    if (read_mem(tid, r[!strcmp(name, "adjtimex") ? 0 : 1], &modes, sizeof modes) == sizeof modes) args_add_num(a, "modes", modes, true);
+  } else if (!strcmp(name, "reboot")) {
+    args_add_num(a, "cmd", (int64_t)(uint32_t)r[2], false);
+  } else if (!strcmp(name, "kill") || !strcmp(name, "tkill") || !strcmp(name, "tgkill")) {
+    bool tg = !strcmp(name, "tgkill");
+    long pid = (int32_t)r[tg ? 1 : 0];
+    args_add_num(a, "target_pid", pid, false); args_add_num(a, "signal", (int)r[tg ? 2 : 1], false);
+    int64_t tu;
+    if (target_uid_in_container(tid, pid, &tu) == 0) args_add_num(a, "target_uid", tu, false);
+  } else if (!strcmp(name, "setpriority")) {
+    args_add_num(a, "which", (int)r[0], false); args_add_num(a, "who", (int)r[1], false); args_add_num(a, "prio", (int32_t)r[2], false);
+  } else if (!strcmp(name, "sched_setscheduler")) {
+    const char *p = LOOKUP(SCHED, r[1] & 0xff);
+    args_add_num(a, "target_pid", (int32_t)r[0], false);
+    if (p) args_add_str(a, "policy", p, false); else args_add_num(a, "policy", (int)r[1], false);
+  } else if (!strcmp(name, "setrlimit") || !strcmp(name, "prlimit64")) {
+    bool pl64 = !strcmp(name, "prlimit64");
+    long res = (long)r[pl64 ? 1 : 0];
+    const char *rn = LOOKUP(RLIMITS, res);
+    if (rn) args_add_str(a, "resource", rn, false); else args_add_num(a, "resource", res, false);
+    uint64_t newp = r[pl64 ? 2 : 1];
+    if (newp) {
+      struct rlimit nl, cur;
+      mem = true;
+      if (read_mem(tid, newp, &nl, sizeof nl) == sizeof nl && prlimit(subj->tgid, (int)res, NULL, &cur) == 0)
+        args_add_bool(a, "raises_hard", nl.rlim_max > cur.rlim_max)->from_memory = true;
+    }
+  } else if (!strcmp(name, "ptrace")) {
+    const char *q = LOOKUP(PTRACE_REQ, r[0]);
+    if (q) args_add_str(a, "request", q, false); else args_add_num(a, "request", (long)r[0], false);
+    args_add_num(a, "target_pid", (int32_t)r[1], false);
+    int64_t tu;
+    if (r[0] != 0 && target_uid_in_container(tid, (int32_t)r[1], &tu) == 0) args_add_num(a, "target_uid", tu, false);
+  } else if (!strcmp(name, "ioctl")) {
+    const char *q = LOOKUP(IOCTLS, r[1] & 0xffffffff);
+    if (q) args_add_str(a, "request", q, false); else args_add_num(a, "request", (long)(r[1] & 0xffffffff), false);
+  } else if (!strcmp(name, "prctl")) {
+    const char *o = LOOKUP(PRCTL, r[0]);
+    if (o) args_add_str(a, "option_name", o, false); else args_add_num(a, "option_name", (int)r[0], false);
+  } else if (!strcmp(name, "capset")) {
+    struct __user_cap_header_struct hdr; struct __user_cap_data_struct d[2]; memset(d, 0, sizeof d);
+    mem = true;
+    if (read_mem(tid, r[0], &hdr, sizeof hdr) == sizeof hdr && r[1]) {
+      size_t words = hdr.version == _LINUX_CAPABILITY_VERSION_1 ? 1 : 2;
+      uint64_t cur[3] = {0, 0, 0}; long ids[8];
+      if (read_mem(tid, r[1], d, words * sizeof d[0]) == (ssize_t)(words * sizeof d[0]) && read_status(tid, NULL, ids, cur)) {
+        uint64_t ne = d[0].effective | (uint64_t)d[1].effective << 32, np = d[0].permitted | (uint64_t)d[1].permitted << 32,
+                 ni = d[0].inheritable | (uint64_t)d[1].inheritable << 32;
+        uint64_t added = (ne | np | ni) & ~cur[1];
+        struct arg *x = args_slot(a, "caps");
+        if (x) { x->kind = ARG_STRS; x->from_memory = true;
+          for (int i = 0; i < 41 && x->n < MAX_ARR; i++) if (added >> i & 1) x->strs[x->n++] = CAPNAMES[i]; }
+        struct arg *y = args_add_num(a, "_inheritable_beyond_permitted", (ni & ~(cur[0] | cur[1])) != 0, true);
+        if (y) y->name = "inheritable_beyond_permitted";
+      }
+    }
+  }
+  /* Every read of tracee memory is separated from the use of its bytes by an ID_VALID check. */
+  if (mem && !id_valid(req->id)) { if (pl->sock_fd >= 0) { close(pl->sock_fd); pl->sock_fd = -1; } return false; }
+  return true;
+}
+
+static const char *answered_name[] = {"continue", "performed", "errno", "emulated", "abandoned"};
+enum answered { ANS_CONTINUE, ANS_PERFORMED, ANS_ERRNO, ANS_EMULATED, ANS_ABANDONED };
+
+static void handle(struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
+  uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+  memset(resp, 0, sizeof *resp);
+  resp->id = req->id;
+  const char *name = req->data.arch == NATIVE_ARCH ? syscall_name(req->data.nr) : NULL;
+  if (!name) {                                     /* not ours to decide: fail closed */
+    resp->error = -ENOSYS;
+    ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SEND, resp);
+    return;
+  }
+  bool fresh = false;
+  struct tcache *subj = subject_of((int)req->pid, &fresh);
+  if (!strcmp(name, "execve") || !strcmp(name, "execveat")) {
+    /* traced only so the subject cache learns that the program changes (PROTOCOL.md) */
+    if (subj) tc_drop_tgid(subj->tgid);
+    resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SEND, resp);
+    return;
+  }
+  struct args a = {0};
+  struct plan pl = {.sock_fd = -1};
+  struct subject s = {0};
+  struct classification c;
+  struct decision d = {0};
+  enum answered ans;
+  uint64_t h = hash_args(&req->data);
+  if (!subj || (fresh && !id_valid(req->id)) || !decode(req, name, subj, &a, &pl)) {
+    /* the target went away (or was interrupted) while we looked at it */
+    ans = ANS_ABANDONED; abandoned++;
+    if (subj) { subj->last_abandoned = true; subj->last_nr = req->data.nr; subj->last_hash = h; }
+    memset(&c, 0, sizeof c);
+    d.action = ACT_DENY; d.rule = -1; d.err = 0; d.audit = true;
+    if (subj) { s.pid = subj->tgid; s.euid = subj->ids[1]; s.egid = subj->ids[5]; snprintf(s.exe, sizeof s.exe, "%s", subj->exe); }
+    s.tid = (int)req->pid;
+    goto emit;
+  }
+  s.pid = subj->tgid; s.tid = subj->tid;
+  s.ruid = subj->ids[0]; s.euid = subj->ids[1]; s.suid = subj->ids[2]; s.fsuid = subj->ids[3];
+  s.rgid = subj->ids[4]; s.egid = subj->ids[5]; s.sgid = subj->ids[6]; s.fsgid = subj->ids[7];
+  memcpy(s.exe, subj->exe, sizeof s.exe);
+  classify(name, &a, &s, &c);
+  table_decide(table, name, &a, &s, &c, &d);
+  if (learn) { d.action = ACT_ALLOW; d.audit = true; }
+  switch (d.action) {
+  case ACT_DENY:
+    resp->error = -(d.err > 0 ? d.err : EPERM); ans = ANS_ERRNO; break;
+  case ACT_EMULATE:
+    resp->val = d.ret; ans = ANS_EMULATED; break;
+  case ACT_ALLOW:
+  default:
+    if (pl.sock_fd >= 0) {
+      /* bind: the port came from tracee memory, so bind the tracee's socket here with the checked copy */
+      if (bind(pl.sock_fd, (struct sockaddr *)&pl.sa, pl.salen)) resp->error = -errno;
+      ans = ANS_PERFORMED;
+    } else if ((!strcmp(name, "sethostname") || !strcmp(name, "setdomainname")) && d.rested_on_memory && pl.hostlen) {
+      char nsp[64]; snprintf(nsp, sizeof nsp, "/proc/%d/ns/uts", (int)req->pid);
+      int nfd = open(nsp, O_RDONLY | O_CLOEXEC);
+      int rc = nfd >= 0 ? setns(nfd, CLONE_NEWUTS) : -1;
+      if (nfd >= 0) close(nfd);
+      if (rc == 0) rc = name[3] == 'h' ? sethostname(pl.hostname, pl.hostlen) : setdomainname(pl.hostname, pl.hostlen);
+      if (rc) resp->error = -errno;
+      ans = ANS_PERFORMED;
+    } else if (d.rested_on_memory) {
+      /* allowed on bytes the tracee can still change, and no way to perform it here: refuse (PROTOCOL.md) */
+      resp->error = -EPERM; ans = ANS_ERRNO;
+    } else {
+      resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE; ans = ANS_CONTINUE;
+    }
+  }
+  if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SEND, resp) != 0) {
+    if (errno == ENOENT) { ans = ANS_ABANDONED; abandoned++; subj->last_abandoned = true; subj->last_nr = req->data.nr; subj->last_hash = h; }
+  } else {
+    subj->last_abandoned = false;
+  }
+  if (pl.sock_fd >= 0) close(pl.sock_fd);
+  counts[d.action]++;
+  handled++;
+emit:
+  {
+    /* idempotency key: a restarted instance (previous one abandoned, same nr+args) keeps its generation */
+    uint64_t gen = 0;
+    if (subj) {
+      gen = subj->gen;
+      if (ans != ANS_ABANDONED) subj->gen++;
+      else if (!(subj->last_nr == req->data.nr && subj->last_hash == h)) subj->gen++;
+    }
+    if (!d.audit && !learn) goto done;
+    uint64_t lat = now_ns(CLOCK_MONOTONIC) - t0;
+    outf("{\"type\":\"decision\",\"seq\":%llu,\"key\":\"%d:%u:%d:%016llx:%llu\",\"tNs\":%llu,\"subject\":{\"pid\":%d,\"tid\":%u,\"uid\":%ld,\"gid\":%ld,\"exe\":",
+         (unsigned long long)++seq, s.pid, req->pid, req->data.nr, (unsigned long long)h, (unsigned long long)gen,
+         (unsigned long long)now_ns(CLOCK_REALTIME), s.pid, req->pid, s.euid, s.egid);
+    out_json_str(s.exe);
+    outf("},\"arch\":\"%s\",\"syscall\":\"%s\",\"nr\":%d,\"args\":", ARCH_NAME, name, req->data.nr);
+    out_args(&a); out(",");
+    out_class(&c);
+    outf(",\"decision\":\"%s\",\"ruleId\":", ans == ANS_ABANDONED && !subj ? "deny" : action_name(d.action));
+    if (d.rule_id) out_json_str(d.rule_id); else out("null");
+    if (resp->error) outf(",\"errno\":%d", -resp->error);
+    if (ans == ANS_EMULATED) outf(",\"return\":%lld", (long long)resp->val);
+    outf(",\"answeredBy\":\"%s\",\"latencyNs\":%llu%s}\n", answered_name[ans], (unsigned long long)lat, learn ? ",\"learn\":true" : "");
+  }
+done:
+  /* credentials changed: forget the cached ids of the whole thread group */
+  if (subj && ans == ANS_CONTINUE && !strncmp(name, "set", 3) && (strstr(name, "uid") || strstr(name, "gid") || !strcmp(name, "setgroups")))
+    tc_drop_tgid(subj->tgid);
+}
+
+static int serve(const char *sock_path, const char *table_path) {
+  char err[512];
+  table = table_load(table_path, err, sizeof err);
+  if (!table) { fprintf(stderr, "capulator-agent: %s\n", err); return 2; }
+  for (int i = 0; i < TC_SIZE; i++) tc[i].pidfd = -1;
+  obuf = malloc(ocap);
+  if (!obuf) return 1;
+  signal(SIGPIPE, SIG_IGN);
+  int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(sock_path) >= sizeof sa.sun_path) { fprintf(stderr, "capulator-agent: socket path too long\n"); return 2; }
+  strcpy(sa.sun_path, sock_path);
+  unlink(sock_path);
+  if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) || listen(ls, 1)) { perror("capulator-agent: listen"); return 1; }
+  outf("{\"type\":\"ready\",\"protocol\":%d,\"policy\":", PROTOCOL_VERSION);
+  out_json_str(table_policy_name(table));
+  outf(",\"hash\":\"%s\",\"pid\":%d}\n", table_hash(table), getpid());
+  flush_events();
+  int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+  if (c < 0) { perror("capulator-agent: accept"); return 1; }
+  char state[16384]; char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+  struct iovec iov = {state, sizeof state - 1};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+  ssize_t n = recvmsg(c, &m, MSG_CMSG_CLOEXEC);
+  if (n < 0) { perror("capulator-agent: recvmsg"); return 1; }
+  state[n] = 0;
+  for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+    if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      memcpy(&notify_fd, CMSG_DATA(cm), sizeof(int));
+      break;
+    }
+  close(c); close(ls); unlink(sock_path);
+  if (notify_fd < 0) { fprintf(stderr, "capulator-agent: runc sent no notify fd\n"); return 1; }
+  bool sync_wake = ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0;
+  int pid = -1; char *pp = strstr(state, "\"pid\":");
+  if (pp) pid = atoi(pp + 6);
+  outf("{\"type\":\"attached\",\"pid\":%d,\"syncWakeUp\":%s}\n", pid, sync_wake ? "true" : "false");
+  flush_events();
+
+  struct seccomp_notif_sizes sz;
+  if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz)) { perror("capulator-agent: notif sizes"); return 1; }
+  size_t rqs = sz.seccomp_notif > sizeof(struct seccomp_notif) ? sz.seccomp_notif : sizeof(struct seccomp_notif);
+  size_t rps = sz.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? sz.seccomp_notif_resp : sizeof(struct seccomp_notif_resp);
+  struct seccomp_notif *req = malloc(rqs); struct seccomp_notif_resp *resp = malloc(rps);
+  if (!req || !resp) return 1;
+  for (;;) {
+    struct pollfd p = {notify_fd, POLLIN, 0};
+    int r = poll(&p, 1, olen ? 5 : -1);           /* idle for 5 ms with buffered events: flush them */
+    if (r < 0) { if (errno == EINTR) continue; break; }
+    if (r == 0) { flush_events(); continue; }
+    if (p.revents & POLLIN) {
+      memset(req, 0, rqs);
+      if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_RECV, req)) {
+        if (errno == EINTR || errno == ENOENT) continue;
+        break;
+      }
+      handle(req, resp);
+      if (olen > ocap - 4096) flush_events();
+      continue;
+    }
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) break;   /* every target is gone */
+  }
+  outf("{\"type\":\"exit\",\"handled\":%llu,\"events\":%llu,\"abandoned\":%llu,\"allow\":%llu,\"deny\":%llu,\"emulate\":%llu}\n",
+       (unsigned long long)handled, (unsigned long long)seq, (unsigned long long)abandoned,
+       (unsigned long long)counts[ACT_ALLOW], (unsigned long long)counts[ACT_DENY], (unsigned long long)counts[ACT_EMULATE]);
+  flush_events();
+  (void)uts_ns_fd;
+  return 0;
+}
+
+/* ---------- offline modes: eval / classify (differential tests) ---------- */
+static void pdecode_inplace(char *s) {
+  char *o = s;
+  for (char *p = s; *p; p++) {
+    if (*p == '%' && p[1] && p[2]) {
+      char h[3] = {p[1], p[2], 0}; *o++ = (char)strtol(h, NULL, 16); p += 2;
+    } else *o++ = *p;
+  }
+  *o = 0;
+}
+static bool is_int(const char *s) {
+  if (*s == '-') s++;
+  if (!*s) return false;
+  for (; *s; s++) if (*s < '0' || *s > '9') return false;
+  return true;
+}
+/* Interned strings for ARG_STRS (static lifetime in the offline modes). */
+static const char *intern(const char *s) {
+  for (int i = 0; i < 41; i++) if (!strcmp(CAPNAMES[i], s)) return CAPNAMES[i];
+  return strdup(s);
+}
+static const char *argname(const char *s) {
+  static const char *names[] = {"family", "type", "protocol", "port", "addr", "level", "option", "uid", "gid", "uids", "gids", "mode",
+                                "path", "target_pid", "signal", "request", "resource", "option_name", "caps", "prio", "policy",
+                                "modes", "target_uid", "raises_hard", "inheritable_beyond_permitted", "hostname", "cmd", "clock",
+                                "which", "who", "size", "fstype"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) if (!strcmp(names[i], s)) return names[i];
+  return strdup(s);
+}
+static int offline(const char *table_path, bool classify_only) {
+  char err[512];
+  struct table *t = NULL;
+  if (!classify_only) { t = table_load(table_path, err, sizeof err); if (!t) { fprintf(stderr, "capulator-agent: %s\n", err); return 2; } }
+  events_fd = 1; obuf = malloc(ocap);
+  if (!obuf) return 1;
+  char line[8192];
+  while (fgets(line, sizeof line, stdin)) {
+    line[strcspn(line, "\n")] = 0;
+    struct args a = {0}; struct subject s = {0}; char sc[64] = "";
+    s.ruid = s.euid = s.suid = s.fsuid = s.rgid = s.egid = s.sgid = s.fsgid = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+      char *eq = strchr(tok, '=');
+      if (!eq) continue;
+      *eq = 0; char *k = tok, *v = eq + 1;
+      pdecode_inplace(v);
+      if (!strcmp(k, "syscall")) { snprintf(sc, sizeof sc, "%s", v); continue; }
+      if (k[0] == '@') {
+        k++;
+        if (!strcmp(k, "exe")) snprintf(s.exe, sizeof s.exe, "%s", v);
+        else {
+          long x = atol(v);
+          if (!strcmp(k, "uid")) s.ruid = s.euid = s.suid = s.fsuid = x;
+          else if (!strcmp(k, "gid")) s.rgid = s.egid = s.sgid = s.fsgid = x;
+          else if (!strcmp(k, "ruid")) s.ruid = x; else if (!strcmp(k, "euid")) s.euid = x; else if (!strcmp(k, "suid")) s.suid = x;
+          else if (!strcmp(k, "rgid")) s.rgid = x; else if (!strcmp(k, "egid")) s.egid = x; else if (!strcmp(k, "sgid")) s.sgid = x;
+        }
+        continue;
+      }
+      const char *name = argname(k);
+      if (v[0] == '[') {
+        struct arg *x = args_slot(&a, name);
+        if (!x) continue;
+        v[strcspn(v, "]")] = 0; v++;
+        x->kind = ARG_NUMS;
+        char *s2 = NULL;
+        for (char *e = strtok_r(v, ",", &s2); e && x->n < MAX_ARR; e = strtok_r(NULL, ",", &s2)) {
+          if (is_int(e)) x->nums[x->n++] = atoll(e); else { x->kind = ARG_STRS; x->strs[x->n++] = intern(e); }
+        }
+      } else if (!strcmp(v, "true") || !strcmp(v, "false")) args_add_bool(&a, name, v[0] == 't');
+      else if (is_int(v)) args_add_num(&a, name, atoll(v), false);
+      else args_add_str(&a, name, v, false);
+    }
+    struct classification c;
+    classify(sc, &a, &s, &c);
+    out("{"); out_class(&c); outf(",\"unprivileged\":%s", c.unprivileged ? "true" : "false");
+    if (t) {
+      struct decision d;
+      table_decide(t, sc, &a, &s, &c, &d);
+      outf(",\"decision\":\"%s\",\"ruleId\":", action_name(d.action));
+      if (d.rule_id) out_json_str(d.rule_id); else out("null");
+      outf(",\"errno\":%d,\"return\":%ld,\"audit\":%s", d.err, d.ret, d.audit ? "true" : "false");
+    }
+    out("}\n");
+    flush_events();
+  }
+  return 0;
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: capulator-agent serve --socket PATH --table FILE [--events-fd N] [--learn]\n"
+                  "       capulator-agent eval TABLE | classify | check-table TABLE | version\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) { usage(); return 2; }
+  if (!strcmp(argv[1], "version")) { printf("capulator-agent protocol %d\n", PROTOCOL_VERSION); return 0; }
+  if (!strcmp(argv[1], "classify")) return offline(NULL, true);
+  if (!strcmp(argv[1], "eval") && argc == 3) return offline(argv[2], false);
+  if (!strcmp(argv[1], "check-table") && argc == 3) {
+    char err[512]; struct table *t = table_load(argv[2], err, sizeof err);
+    if (!t) { fprintf(stderr, "capulator-agent: %s\n", err); return 2; }
+    printf("%s\n", table_hash(t)); return 0;
+  }
+  if (!strcmp(argv[1], "serve")) {
+    const char *sock = NULL, *tab = NULL;
+    for (int i = 2; i < argc; i++) {
+      if (!strcmp(argv[i], "--socket") && i + 1 < argc) sock = argv[++i];
+      else if (!strcmp(argv[i], "--table") && i + 1 < argc) tab = argv[++i];
+      else if (!strcmp(argv[i], "--events-fd") && i + 1 < argc) events_fd = atoi(argv[++i]);
+      else if (!strcmp(argv[i], "--learn")) learn = true;
+      else { usage(); return 2; }
+    }
+    if (!sock || !tab) { usage(); return 2; }
+    if (events_fd < 0) events_fd = 1;
+    return serve(sock, tab);
+  }
+  usage();
+  return 2;
+}
