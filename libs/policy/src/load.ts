@@ -1,0 +1,89 @@
+import { analyzeDocument, crossRuleChecks, freezePolicy, policyVersion, type AnalyzedDocument } from './analyze';
+import type { Policy, PolicyRule } from './model';
+import { parse } from './parse';
+import { policyError, sortErrors, type PolicyError, type SourceLocation } from './policy.errors';
+
+/**
+ * Resolves an `include:` entry. Returns the included text (or `{file, text}` to name it),
+ * or undefined when there is no such file. The lib itself does no I/O.
+ */
+export type IncludeResolver = (path: string, fromFile: string) => string | { file: string; text: string } | undefined;
+
+export interface LoadResult {
+  policy?: Policy;
+  /** error-severity findings (the policy is absent when there are any) */
+  errors: PolicyError[];
+  warnings: PolicyError[];
+}
+
+export const MAX_INCLUDE_DEPTH = 8;
+export const MAX_INCLUDED_FILES = 32;
+
+/** parse → check → resolve includes → assemble an immutable Policy. Never throws. */
+export function load(text: string, file = '<policy>', resolveInclude?: IncludeResolver): LoadResult {
+  const all: PolicyError[] = [];
+  let files = 0;
+  const visit = (src: string, name: string, stack: string[], nested: boolean): { doc?: AnalyzedDocument; rules: PolicyRule[] } => {
+    files++;
+    const parsed = parse(src, name);
+    all.push(...parsed.errors);
+    if (!parsed.ast) return { rules: [] };
+    const { errors, doc } = analyzeDocument(parsed.ast);
+    all.push(...errors);
+    if (!doc) return { rules: [] };
+    if (nested) {
+      if (doc.setsDefaults) all.push(policyError('FIELD_IGNORED', 'defaults of an included file are ignored; the including policy decides them', doc.setsDefaults, 'warning'));
+      if (doc.setsLearn) all.push(policyError('FIELD_IGNORED', 'learn in an included file is ignored; set it in the including policy', doc.setsLearn, 'warning'));
+    }
+    const rules: PolicyRule[] = [];
+    for (const inc of doc.includes) rules.push(...include(inc.path, inc.location, name, stack));
+    rules.push(...doc.rules);
+    return { doc, rules };
+  };
+  const include = (path: string, loc: SourceLocation, from: string, stack: string[]): PolicyRule[] => {
+    if (!resolveInclude) {
+      all.push(policyError('INCLUDE_NO_RESOLVER', `cannot include "${path}": no include resolver was given`, loc));
+      return [];
+    }
+    if (stack.length >= MAX_INCLUDE_DEPTH || files >= MAX_INCLUDED_FILES) {
+      all.push(policyError('INCLUDE_CYCLE', `includes nest too deep or too many files (at most ${MAX_INCLUDE_DEPTH} levels, ${MAX_INCLUDED_FILES} files)`, loc));
+      return [];
+    }
+    let got: ReturnType<IncludeResolver>;
+    try {
+      got = resolveInclude(path, from);
+    } catch (err) {
+      all.push(policyError('INCLUDE_NOT_FOUND', `cannot include "${path}": ${(err as Error)?.message ?? String(err)}`, loc));
+      return [];
+    }
+    if (got === undefined) {
+      all.push(policyError('INCLUDE_NOT_FOUND', `cannot include "${path}": no such file`, loc));
+      return [];
+    }
+    const { file: incFile, text: incText } = typeof got === 'string' ? { file: path, text: got } : got;
+    if (stack.includes(incFile)) {
+      all.push(policyError('INCLUDE_CYCLE', `include cycle: ${[...stack.slice(stack.indexOf(incFile)), incFile].join(' → ')}`, loc));
+      return [];
+    }
+    return visit(incText, incFile, [...stack, incFile], true).rules;
+  };
+
+  let main: { doc?: AnalyzedDocument; rules: PolicyRule[] };
+  try {
+    main = visit(text, file, [file], false);
+  } catch (err) {
+    all.push(policyError('YAML_SYNTAX', `policy could not be loaded: ${(err as Error)?.message ?? String(err)}`, { file, line: 1, col: 1 }));
+    main = { rules: [] };
+  }
+  const rules = main.rules.map((r, index) => ({ ...r, index }));
+  all.push(...crossRuleChecks(rules));
+  const sorted = sortErrors(all);
+  const errors = sorted.filter((e) => e.severity === 'error');
+  const warnings = sorted.filter((e) => e.severity === 'warning');
+  if (errors.length > 0 || !main.doc || main.doc.name === undefined) return { errors, warnings };
+  const doc = main.doc;
+  const base = { name: doc.name!, description: doc.description, learn: doc.learn, defaults: doc.defaults, rules };
+  const includedFiles = [file, ...new Set(rules.map((r) => r.location.file).filter((f) => f !== file))];
+  const policy: Policy = { ...base, version: doc.version ?? policyVersion(base), files: includedFiles };
+  return { policy: freezePolicy(policy), errors, warnings };
+}

@@ -1,0 +1,60 @@
+import { canonicalCapability, capsOfPriv, classifySyscall, privilege } from './abi';
+import type { ArgValue, DecisionRequest } from './model';
+
+/** A request after classification: what both `evaluate` and `lookup` match rules against. */
+export interface PreparedRequest {
+  privileges: string[];
+  privilegeIds: number[];
+  /** Capabilities the request concerns when it carries no privilege (capset `caps`, capability prctls). */
+  capabilities: string[];
+  capability: string | null;
+  unprivileged: boolean;
+  syscall?: string;
+  args: Record<string, ArgValue>;
+}
+
+const NO_ARGS: Record<string, ArgValue> = Object.freeze({}) as Record<string, ArgValue>;
+
+export function prepareRequest(req: DecisionRequest): PreparedRequest {
+  const args = req.args ?? NO_ARGS;
+  if (typeof req.privilege === 'string') {
+    const p = privilege(req.privilege);
+    const name = p ? p.name : req.privilege;
+    const caps = p ? capsOfPriv(p.name) : [];
+    return {
+      privileges: [name],
+      privilegeIds: p ? [p.number] : [],
+      capabilities: [],
+      capability: caps.length > 0 ? caps[0] : null,
+      unprivileged: false,
+      syscall: req.syscall,
+      args,
+    };
+  }
+  if (typeof req.syscall !== 'string') {
+    return { privileges: [], privilegeIds: [], capabilities: [], capability: null, unprivileged: false, args };
+  }
+  const subject =
+    req.subject ??
+    (typeof req.uid === 'number' && typeof req.gid === 'number'
+      ? { uid: req.uid, euid: req.uid, suid: req.uid, gid: req.gid, egid: req.gid, sgid: req.gid }
+      : undefined);
+  const c = classifySyscall(req.arch ?? 'x86_64', req.syscall, args, subject);
+  if (c.unprivileged) {
+    return { privileges: c.privileges, privilegeIds: [], capabilities: [], capability: c.capability, unprivileged: true, syscall: req.syscall, args };
+  }
+  const ids: number[] = [];
+  const names: string[] = [];
+  for (const n of c.privileges) {
+    const p = privilege(n);
+    names.push(p ? p.name : n);
+    if (p) ids.push(p.number);
+  }
+  let caps: string[] = [];
+  if (names.length === 0) {
+    const raw = args.caps;
+    if (Array.isArray(raw)) caps = raw.map((x) => (typeof x === 'string' ? canonicalCapability(x) : undefined)).filter((x): x is string => !!x);
+    else if (c.capability) caps = [c.capability];
+  }
+  return { privileges: names, privilegeIds: ids, capabilities: caps, capability: c.capability, unprivileged: false, syscall: req.syscall, args };
+}
