@@ -1,0 +1,34 @@
+import { createHash } from 'node:crypto';
+
+/** The prevHash of the first event in a store. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/**
+ * The canonical JSON of an envelope without its hash: keys in this fixed order, strings and numbers
+ * as JSON.stringify writes them, and the payload as the exact JSON text stored for it (written once
+ * by JSON.stringify at append, never re-serialised).
+ */
+export function envelopeText(
+  position: number,
+  streamIdJson: string,
+  streamVersion: number,
+  type: string,
+  schemaVersion: number,
+  at: string,
+  payloadText: string,
+): string {
+  return (
+    '{"position":' + position +
+    ',"streamId":' + streamIdJson +
+    ',"streamVersion":' + streamVersion +
+    ',"type":' + JSON.stringify(type) +
+    ',"schemaVersion":' + schemaVersion +
+    ',"at":' + JSON.stringify(at) +
+    ',"payload":' + payloadText + '}'
+  );
+}
+
+/** sha256(prevHash + canonical envelope), as raw bytes. prevHash is the previous event's hash in hex. */
+export function chainHash(prevHashHex: string, envelope: string): Buffer {
+  return createHash('sha256').update(prevHashHex).update(envelope).digest();
+}
