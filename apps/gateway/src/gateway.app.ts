@@ -1,0 +1,142 @@
+import 'reflect-metadata';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { SqliteEventStore, type EventStore } from '@capulator/events';
+import { RuntimeImageCatalog } from './adapters/images.adapter';
+import { EventsReplayer } from './adapters/replay.adapter';
+import { runtimeRunFn } from './adapters/runtime.adapter';
+import { LibPolicyEngine } from './policies/policy-engine.adapter';
+import { TokenStore } from './auth/token-store';
+import { DomainError, PayloadTooLarge, ValidationFailed } from './errors/domain.error';
+import { toHttpError } from './errors/http-exception.filter';
+import { GatewayModule, type GatewayAdapters } from './gateway.module';
+import { gatewayOptions, type GatewayOptions } from './gateway.options';
+import { GrpcGateway } from './grpc/grpc.server';
+import { JsonLogger } from './logging/json-logger';
+import { PoliciesService } from './policies/policies.service';
+import { InProcessExecutor } from './runs/in-process.executor';
+import { RunsService } from './runs/runs.service';
+import { EventHub } from './store/event-hub';
+import { validationPipe } from './validation';
+
+export const YAML_TYPES = ['application/yaml', 'text/yaml', 'application/x-yaml', 'text/x-yaml'];
+
+export interface RunningGateway {
+  app: NestExpressApplication;
+  /** http://host:port */
+  httpUrl: string;
+  /** host:port, or undefined when gRPC is off */
+  grpcAddress?: string;
+  store: EventStore;
+  hub: EventHub;
+  openapi: OpenAPIObject;
+  close(): Promise<void>;
+}
+
+/** Runs a body parser, answering its failures (too large, malformed) as JSON errors. */
+function guarded(parser: RequestHandler, limit: number): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    parser(req, res, (err?: unknown) => {
+      if (!err) return next();
+      const e = err as { type?: string; status?: number; message?: string };
+      const domain =
+        e.type === 'entity.too.large'
+          ? new PayloadTooLarge(limit)
+          : e.type === 'entity.parse.failed'
+            ? new ValidationFailed([{ field: 'body', messages: ['body is not valid JSON'] }])
+            : e.type === 'encoding.unsupported' || e.type === 'charset.unsupported'
+              ? new DomainError('unsupported_media_type', e.message ?? 'unsupported encoding')
+              : new DomainError('validation_failed', e.message ?? 'bad request body');
+      const { status, body } = toHttpError(domain);
+      res.status(status).json(body);
+    });
+  };
+}
+
+export function openApiDocument(app: NestExpressApplication): OpenAPIObject {
+  const config = new DocumentBuilder()
+    .setTitle('capulator')
+    .setDescription('Runs Linux binaries from OCI/Docker images with every use of privilege decided by a priv(9)-style policy and recorded as events. Every route but /healthz and /readyz needs `Authorization: Bearer <token>` (tokens: `capulator token create`).')
+    .setVersion('1')
+    .addBearerAuth()
+    .build();
+  return SwaggerModule.createDocument(app, config);
+}
+
+/** Builds the adapters, boots Nest (HTTP) and the gRPC server, and starts following the store. */
+export async function startGateway(partial: Partial<GatewayOptions> & { home: string }): Promise<RunningGateway> {
+  const options = gatewayOptions(partial);
+  mkdirSync(options.home, { recursive: true, mode: 0o700 });
+  const logger = new JsonLogger(options.logLevel);
+  const ownStore = !options.store;
+  const store = options.store ?? SqliteEventStore.open(join(options.home, 'events.db'));
+  const hub = new EventHub(store);
+  const executor =
+    options.executor ??
+    new InProcessExecutor(store, options.runFn ?? runtimeRunFn(options.home), {
+      concurrency: options.concurrency,
+      maxQueued: options.maxQueued,
+      onAppended: (events) => hub.publish(events),
+      onError: (runId, err) => logger.error({ msg: 'run failed in the runtime', runId, err: (err as Error)?.stack ?? String(err) }, 'runtime'),
+    });
+  const adapters: GatewayAdapters = {
+    options,
+    store,
+    hub,
+    executor,
+    engine: options.policyEngine ?? new LibPolicyEngine(),
+    images: options.images ?? new RuntimeImageCatalog(options.home),
+    replayer: options.replayer ?? new EventsReplayer(store),
+    tokens: new TokenStore(join(options.home, 'tokens.json')),
+  };
+
+  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(adapters), { bodyParser: false, logger, abortOnError: false });
+  app.useGlobalPipes(validationPipe());
+  app.use(guarded(express.json({ limit: options.jsonLimit, type: ['application/json', 'application/*+json'] }), options.jsonLimit));
+  app.use(guarded(express.text({ limit: options.yamlLimit, type: YAML_TYPES }), options.yamlLimit));
+  app.disable('x-powered-by');
+  app.enableShutdownHooks([]);
+  const openapi = openApiDocument(app);
+  SwaggerModule.setup('docs', app, openapi, { jsonDocumentUrl: 'openapi.json', yamlDocumentUrl: 'openapi.yaml' });
+  await app.init();
+  await hub.start();
+
+  const server = (await app.listen(options.http.port, options.http.host)) as Server;
+  server.keepAliveTimeout = 65_000;
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const httpUrl = `http://${host}:${addr.port}`;
+
+  let grpc: GrpcGateway | undefined;
+  let grpcAddress: string | undefined;
+  if (options.grpc) {
+    grpc = new GrpcGateway({
+      tokens: adapters.tokens,
+      runs: app.get(RunsService),
+      policies: app.get(PoliciesService),
+      engine: adapters.engine,
+      replayer: adapters.replayer,
+      logger,
+    });
+    const port = await grpc.listen(options.grpc);
+    grpcAddress = `${options.grpc.host.includes(':') ? `[${options.grpc.host}]` : options.grpc.host}:${port}`;
+  }
+  logger.log({ msg: 'gateway listening', http: httpUrl, grpc: grpcAddress ?? null, home: options.home }, 'gateway');
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await grpc?.close();
+      await executor.close();
+      await app.close();
+      await hub.close();
+      if (ownStore) await store.close();
+    })());
+  return { app, httpUrl, grpcAddress, store, hub, openapi, close };
+}

@@ -1,0 +1,61 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import type { EventStore } from '@capulator/events';
+import { AuditController } from './audit/audit.controller';
+import { AuditService } from './audit/audit.service';
+import { AuthGuard } from './auth/auth.guard';
+import { TokenStore } from './auth/token-store';
+import { HttpExceptionFilter } from './errors/http-exception.filter';
+import type { GatewayOptions } from './gateway.options';
+import { HealthController } from './health/health.controller';
+import type { ImageCatalog } from './images/image-catalog';
+import { ImagesController } from './images/images.controller';
+import { MetricsService } from './metrics/metrics.service';
+import { PoliciesController } from './policies/policies.controller';
+import { PoliciesService } from './policies/policies.service';
+import type { PolicyEngine } from './policies/policy-engine';
+import type { Replayer } from './replays/replayer';
+import { ReplaysController } from './replays/replays.controller';
+import type { RunExecutor } from './runs/run-executor';
+import { RunsController } from './runs/runs.controller';
+import { RunsService } from './runs/runs.service';
+import { EventHub } from './store/event-hub';
+import { EVENT_STORE, GATEWAY_OPTIONS, IMAGE_CATALOG, POLICY_ENGINE, REPLAYER, RUN_EXECUTOR } from './store/tokens';
+
+/** The adapters the module is wired with, built by bootstrap (gateway.app.ts). */
+export interface GatewayAdapters {
+  options: GatewayOptions;
+  store: EventStore;
+  hub: EventHub;
+  executor: RunExecutor;
+  engine: PolicyEngine;
+  images: ImageCatalog;
+  replayer: Replayer;
+  tokens: TokenStore;
+}
+
+@Module({})
+export class GatewayModule {
+  static forRoot(a: GatewayAdapters): DynamicModule {
+    return {
+      module: GatewayModule,
+      controllers: [HealthController, RunsController, PoliciesController, AuditController, ReplaysController, ImagesController],
+      providers: [
+        { provide: GATEWAY_OPTIONS, useValue: a.options },
+        { provide: EVENT_STORE, useValue: a.store },
+        { provide: EventHub, useValue: a.hub },
+        { provide: RUN_EXECUTOR, useValue: a.executor },
+        { provide: POLICY_ENGINE, useValue: a.engine },
+        { provide: IMAGE_CATALOG, useValue: a.images },
+        { provide: REPLAYER, useValue: a.replayer },
+        { provide: TokenStore, useValue: a.tokens },
+        MetricsService,
+        PoliciesService,
+        RunsService,
+        AuditService,
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: HttpExceptionFilter },
+      ],
+    };
+  }
+}

@@ -1,0 +1,188 @@
+import * as grpc from '@grpc/grpc-js';
+import type { LoggerService } from '@nestjs/common';
+import type { Subscription } from 'rxjs';
+import type { StoredEvent } from '@capulator/events';
+import { authenticate } from '../auth/auth.guard';
+import type { Scope } from '../auth/scopes';
+import type { Principal, TokenStore } from '../auth/token-store';
+import { DomainError, ValidationFailed } from '../errors/domain.error';
+import type { HostPort } from '../gateway.options';
+import type { PolicyEngine } from '../policies/policy-engine';
+import type { PoliciesService } from '../policies/policies.service';
+import { replay } from '../replays/replays.controller';
+import { ReplayDto } from '../replays/dto/replay.dto';
+import type { Replayer } from '../replays/replayer';
+import { ListRunsQuery } from '../runs/dto/run.dto';
+import { SubmitRunDto } from '../runs/dto/submit-run.dto';
+import type { RunView } from '../runs/run-view';
+import type { RunsService } from '../runs/runs.service';
+import { validateDto } from '../validation';
+import { toGrpcError } from './grpc-errors';
+import { loadCapulatorService } from './proto';
+
+export interface GrpcDeps {
+  tokens: TokenStore;
+  runs: RunsService;
+  policies: PoliciesService;
+  engine: PolicyEngine;
+  replayer: Replayer;
+  logger: LoggerService;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function runId(id: unknown): string {
+  if (typeof id !== 'string' || !UUID_RE.test(id)) throw new ValidationFailed([{ field: 'id', messages: ['id must be a UUID'] }]);
+  return id;
+}
+
+/** Drops proto3 defaults (empty strings, arrays, maps) so validation sees what the client set. */
+function present(o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (v === undefined || v === null || v === '') continue;
+    if (Array.isArray(v) && v.length === 0) continue;
+    if (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+export function toProtoRun(r: RunView) {
+  return {
+    id: r.id,
+    status: r.status,
+    image: r.image,
+    imageDigest: r.imageDigest ?? '',
+    command: r.command,
+    policy: r.policy ?? undefined,
+    learn: r.learn,
+    counts: r.counts,
+    ...(typeof r.exitCode === 'number' ? { exitCode: r.exitCode } : {}),
+    ...(r.signal ? { signal: r.signal } : {}),
+    ...(r.reason ? { reason: r.reason } : {}),
+    requestedAt: r.requestedAt,
+    startedAt: r.startedAt ?? '',
+    endedAt: r.endedAt ?? '',
+    position: r.position,
+  };
+}
+
+export function toProtoEvent(e: StoredEvent) {
+  return {
+    position: e.position,
+    streamId: e.streamId,
+    streamVersion: e.streamVersion,
+    type: e.type,
+    schemaVersion: e.schemaVersion,
+    at: e.at,
+    payloadJson: JSON.stringify(e.payload),
+    prevHash: e.prevHash,
+    hash: e.hash,
+  };
+}
+
+/** The gRPC face of the gateway: the same services, token auth and validation as HTTP. */
+export class GrpcGateway {
+  private readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 2 * 1024 * 1024 });
+  private port = 0;
+
+  constructor(private readonly deps: GrpcDeps) {
+    const d = deps;
+    const Service = loadCapulatorService();
+    this.server.addService(Service.service, {
+      SubmitRun: this.unary('runs:write', async (req, who) => {
+        const dto = await validateDto(SubmitRunDto, present(req));
+        return d.runs.submit(dto, who.name);
+      }),
+      GetRun: this.unary('runs:read', async (req) => toProtoRun(d.runs.get(runId(req.id)))),
+      ListRuns: this.unary('runs:read', async (req) => {
+        const q = await validateDto(ListRunsQuery, present(req));
+        return { runs: d.runs.list(q).map(toProtoRun) };
+      }),
+      StopRun: this.unary('runs:write', async (req) => toProtoRun(await d.runs.stop(runId(req.id)))),
+      WatchRun: this.watch(),
+      PublishPolicy: this.unary('policies:write', async (req, who) => {
+        if (typeof req.yaml !== 'string' || req.yaml === '') throw new ValidationFailed([{ field: 'yaml', messages: ['yaml must not be empty'] }]);
+        if (Buffer.byteLength(req.yaml) > 1024 * 1024) throw new ValidationFailed([{ field: 'yaml', messages: ['yaml must be at most 1 MiB'] }]);
+        return d.policies.publish(req.yaml, who.name);
+      }),
+      Replay: this.unary('audit:read', async (req) => {
+        const dto = await validateDto(ReplayDto, present(req));
+        const report = await replay(d.policies, d.engine, d.replayer, dto);
+        return { reportJson: JSON.stringify(report), examined: report.examined, changed: report.changed, wouldDeny: report.wouldDeny };
+      }),
+    });
+  }
+
+  get boundPort(): number {
+    return this.port;
+  }
+
+  async listen(at: HostPort): Promise<number> {
+    const host = at.host.includes(':') ? `[${at.host}]` : at.host;
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(`${host}:${at.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    return this.port;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, 2000);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private principal(md: grpc.Metadata, scope: Scope): Principal {
+    const v = md.get('authorization')[0];
+    return authenticate(this.deps.tokens, typeof v === 'string' ? v : v?.toString('utf8'), scope);
+  }
+
+  private fail(err: unknown, method: string): Partial<grpc.ServiceError> {
+    if (!(err instanceof DomainError)) this.deps.logger.error({ msg: 'grpc call failed', method, err: (err as Error)?.stack ?? String(err) }, 'grpc');
+    return toGrpcError(err);
+  }
+
+  private unary(scope: Scope, fn: (req: Record<string, unknown> & { id?: unknown; yaml?: unknown }, who: Principal) => Promise<unknown>): grpc.handleUnaryCall<any, any> {
+    return (call, callback) => {
+      let who: Principal;
+      try {
+        who = this.principal(call.metadata, scope);
+      } catch (err) {
+        callback(this.fail(err, call.getPath()));
+        return;
+      }
+      fn(call.request, who).then(
+        (res) => callback(null, res),
+        (err) => callback(this.fail(err, call.getPath())),
+      );
+    };
+  }
+
+  private watch(): grpc.handleServerStreamingCall<any, any> {
+    return (call) => {
+      let sub: Subscription | undefined;
+      try {
+        this.principal(call.metadata, 'runs:read');
+        const id = runId(call.request.id);
+        const after = Number(call.request.after ?? 0);
+        sub = this.deps.runs.watch(id, Number.isSafeInteger(after) && after > 0 ? after : 0).subscribe({
+          next: (e) => call.write(toProtoEvent(e)),
+          error: (err) => call.destroy(Object.assign(new Error((err as Error).message), this.fail(err, call.getPath()))),
+          complete: () => call.end(),
+        });
+        call.on('cancelled', () => sub?.unsubscribe());
+      } catch (err) {
+        sub?.unsubscribe();
+        call.destroy(Object.assign(new Error((err as Error).message), this.fail(err, call.getPath())));
+      }
+    };
+  }
+}

@@ -1,0 +1,43 @@
+import { Controller, Get, Header, HttpCode, Inject, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { Public } from '../auth/auth.decorators';
+import { EventHub } from '../store/event-hub';
+import { MetricsService } from '../metrics/metrics.service';
+import { RunsService } from '../runs/runs.service';
+import { RUN_EXECUTOR } from '../store/tokens';
+import type { RunExecutor } from '../runs/run-executor';
+import { InProcessExecutor } from '../runs/in-process.executor';
+
+@ApiExcludeController()
+@Controller()
+export class HealthController {
+  constructor(
+    private readonly hub: EventHub,
+    private readonly metrics: MetricsService,
+    private readonly runs: RunsService,
+    @Inject(RUN_EXECUTOR) private readonly executor: RunExecutor,
+  ) {}
+
+  @Get('healthz')
+  @Public()
+  @HttpCode(200)
+  healthz() {
+    return { status: 'ok' };
+  }
+
+  @Get('readyz')
+  @Public()
+  readyz(@Res() res: Response) {
+    const ready = this.hub.isReady;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'starting', position: this.hub.position });
+  }
+
+  /** Prometheus text format; needs a valid token (any scope). */
+  @Get('metrics')
+  @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
+  metricsText(): string {
+    const queue = this.executor instanceof InProcessExecutor ? this.executor.stats : undefined;
+    return this.metrics.render(this.runs.countsByStatus(), queue);
+  }
+}

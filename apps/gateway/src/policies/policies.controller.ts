@@ -1,0 +1,73 @@
+import { Body, Controller, Get, HttpCode, Param, ParseIntPipe, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiCreatedResponse, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
+import { CurrentPrincipal, RequireScope } from '../auth/auth.decorators';
+import type { Principal } from '../auth/token-store';
+import { UnsupportedMediaType, ValidationFailed } from '../errors/domain.error';
+import { PoliciesService } from './policies.service';
+
+export class PublishedPolicyDto {
+  @ApiProperty() name!: string;
+  @ApiProperty() version!: number;
+  @ApiProperty({ example: 'sha256:…' }) hash!: string;
+  @ApiProperty({ description: 'lint warnings (file:line:col)', type: 'array', items: { type: 'object' } }) warnings!: unknown[];
+}
+
+export class PolicySummaryDto {
+  @ApiProperty() name!: string;
+  @ApiProperty() latest!: number;
+  @ApiProperty({ type: [Number] }) versions!: number[];
+  @ApiProperty() hash!: string;
+  @ApiPropertyOptional() description?: string;
+  @ApiProperty() publishedAt!: string;
+}
+
+export class PolicyListDto {
+  @ApiProperty({ type: [PolicySummaryDto] }) policies!: PolicySummaryDto[];
+}
+
+export class PolicyVersionDto {
+  @ApiProperty() name!: string;
+  @ApiProperty() version!: number;
+  @ApiProperty() hash!: string;
+  @ApiPropertyOptional() description?: string;
+  @ApiProperty() yaml!: string;
+  @ApiProperty() publishedAt!: string;
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const VersionPipe = new ParseIntPipe({ exceptionFactory: () => new ValidationFailed([{ field: 'version', messages: ['version must be an integer'] }]) });
+
+@ApiTags('policies')
+@ApiBearerAuth()
+@Controller('v1/policies')
+export class PoliciesController {
+  constructor(private readonly policies: PoliciesService) {}
+
+  @Post()
+  @HttpCode(201)
+  @RequireScope('policies:write')
+  @ApiConsumes('application/yaml', 'text/yaml')
+  @ApiBody({ schema: { type: 'string' }, description: 'the policy YAML' })
+  @ApiCreatedResponse({ type: PublishedPolicyDto, description: 'a new version (or the latest one, unchanged, when the text is identical)' })
+  @ApiUnprocessableEntityResponse({ description: 'lint errors, each with file:line:col' })
+  async publish(@Body() body: unknown, @CurrentPrincipal() who?: Principal): Promise<PublishedPolicyDto> {
+    if (typeof body !== 'string') throw new UnsupportedMediaType('application/yaml or text/yaml');
+    return this.policies.publish(body, who?.name);
+  }
+
+  @Get()
+  @RequireScope('audit:read')
+  @ApiOkResponse({ type: PolicyListDto })
+  list(): PolicyListDto {
+    return { policies: this.policies.list() };
+  }
+
+  @Get(':name/versions/:version')
+  @RequireScope('audit:read')
+  @ApiOkResponse({ type: PolicyVersionDto })
+  get(@Param('name') name: string, @Param('version', VersionPipe) version: number): PolicyVersionDto {
+    if (!NAME_RE.test(name)) throw new ValidationFailed([{ field: 'name', messages: ['name must be a policy name'] }]);
+    const { position: _position, ...v } = this.policies.get(name, version);
+    return v;
+  }
+}

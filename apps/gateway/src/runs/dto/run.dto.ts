@@ -1,0 +1,68 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
+
+export const RUN_STATUSES = ['queued', 'running', 'exited', 'failed'] as const;
+
+export class RunAcceptedDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ enum: RUN_STATUSES }) status!: string;
+}
+
+class CountsDto {
+  @ApiProperty() allow!: number;
+  @ApiProperty() deny!: number;
+  @ApiProperty() emulate!: number;
+}
+
+class PolicyRefDto {
+  @ApiProperty() name!: string;
+  @ApiProperty({ description: '0 for an inline, unpublished policy' }) version!: number;
+  @ApiProperty() hash!: string;
+}
+
+export class RunDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ enum: RUN_STATUSES }) status!: string;
+  @ApiProperty() image!: string;
+  @ApiPropertyOptional() imageDigest?: string;
+  @ApiProperty({ type: [String] }) command!: string[];
+  @ApiProperty({ type: PolicyRefDto }) policy!: PolicyRefDto;
+  @ApiProperty() learn!: boolean;
+  @ApiProperty({ type: CountsDto }) counts!: CountsDto;
+  @ApiPropertyOptional({ nullable: true }) exitCode?: number | null;
+  @ApiPropertyOptional({ nullable: true }) signal?: string | null;
+  @ApiPropertyOptional() reason?: string;
+  @ApiProperty() requestedAt!: string;
+  @ApiPropertyOptional() startedAt?: string;
+  @ApiPropertyOptional() endedAt?: string;
+  @ApiProperty({ description: 'global position of the last event folded into this view' }) position!: number;
+}
+
+export class RunListDto {
+  @ApiProperty({ type: [RunDto] }) runs!: RunDto[];
+}
+
+export class ListRunsQuery {
+  @ApiPropertyOptional({ enum: RUN_STATUSES })
+  @IsOptional()
+  @IsIn(RUN_STATUSES)
+  status?: (typeof RUN_STATUSES)[number];
+
+  @ApiPropertyOptional({ default: 100, minimum: 1, maximum: 1000 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  limit?: number;
+}
+
+export class WatchRunQuery {
+  @ApiPropertyOptional({ description: 'resume after this global position (like the Last-Event-ID header)' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  after?: number;
+}

@@ -1,0 +1,79 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsBoolean, IsNotEmpty, IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { IsStringMap } from '../../validation';
+
+export const POLICY_REF_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(@[1-9][0-9]{0,8})?$/;
+
+export class MountDto {
+  @ApiProperty({ example: '/srv/data' })
+  @IsString()
+  @Matches(/^\/[^\0]*$/, { message: 'source must be an absolute path' })
+  @MaxLength(4096)
+  source!: string;
+
+  @ApiProperty({ example: '/data' })
+  @IsString()
+  @Matches(/^\/[^\0]*$/, { message: 'destination must be an absolute path' })
+  @MaxLength(4096)
+  destination!: string;
+
+  @ApiPropertyOptional({ default: false })
+  @IsOptional()
+  @IsBoolean()
+  readonly?: boolean;
+}
+
+export class SubmitRunDto {
+  @ApiProperty({ description: 'image tag, digest or unique digest prefix', example: 'debian:12' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(512)
+  image!: string;
+
+  @ApiPropertyOptional({ type: [String], description: 'replaces the image entrypoint', example: ['/bin/true'] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(1024)
+  @IsString({ each: true })
+  @MaxLength(32768, { each: true })
+  command?: string[];
+
+  @ApiPropertyOptional({ type: [String], description: 'appended to the command' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(1024)
+  @IsString({ each: true })
+  @MaxLength(32768, { each: true })
+  args?: string[];
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, example: { LANG: 'C.UTF-8' } })
+  @IsOptional()
+  @IsStringMap(/^[A-Za-z_][A-Za-z0-9_]{0,255}$/, 1024)
+  env?: Record<string, string>;
+
+  @ApiPropertyOptional({ description: 'a published policy: "name" (latest) or "name@version"', example: 'ping@2' })
+  @IsOptional()
+  @IsString()
+  @Matches(POLICY_REF_PATTERN, { message: 'policy must be "name" or "name@version"' })
+  policy?: string;
+
+  @ApiPropertyOptional({ description: 'an unpublished policy, inline (YAML text)' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(1024 * 1024)
+  policyYaml?: string;
+
+  @ApiPropertyOptional({ description: 'learn mode: allow and record everything', default: false })
+  @IsOptional()
+  @IsBoolean()
+  learn?: boolean;
+
+  @ApiPropertyOptional({ type: [MountDto] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(64)
+  @ValidateNested({ each: true })
+  @Type(() => MountDto)
+  mounts?: MountDto[];
+}

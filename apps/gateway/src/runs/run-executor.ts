@@ -1,0 +1,32 @@
+import type { EventTypes, NewEvent } from '@capulator/events';
+
+/**
+ * What the gateway hands the runtime: the RunRequested payload plus the policy text the
+ * runtime compiles. The same shape travels as the Kafka command (keyed by runId) later.
+ */
+export interface RunRequest extends Omit<EventTypes['RunRequested'], 'requestedBy'> {
+  requestedBy?: string;
+  /** the YAML of the policy named in `policy` (published or inline) */
+  policyYaml?: string;
+}
+
+/**
+ * The runtime behind the gateway. submit() resolves once the run is accepted (queued), never
+ * after it ran; the run's events (RunStarted, decisions, RunExited/RunFailed) reach the event
+ * store, where the gateway reads them. Adapters: in-process (InProcessExecutor, `capulator
+ * serve`), Kafka later (`--bus kafka://…`, `--role gateway|runtime`): submit publishes the
+ * command on the bus, stop publishes a stop command, the worker appends the events.
+ */
+export interface RunExecutor {
+  submit(req: RunRequest): Promise<void>;
+  /** true when the run was queued or running here and is being stopped */
+  stop(runId: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/**
+ * One run, executed in this process: yields the run's events in order (the executor appends
+ * them to `run-<id>`). `signal` aborts when the run is stopped; the runner must then kill the
+ * container and still yield RunExited (or RunFailed).
+ */
+export type RunFn = (req: RunRequest, opts: { signal: AbortSignal }) => AsyncIterable<NewEvent>;

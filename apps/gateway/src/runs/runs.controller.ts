@@ -1,0 +1,70 @@
+import { Body, Controller, Delete, Get, Headers, HttpCode, MessageEvent, Param, ParseUUIDPipe, Post, Query, Sse } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { map, Observable } from 'rxjs';
+import { CurrentPrincipal, RequireScope } from '../auth/auth.decorators';
+import type { Principal } from '../auth/token-store';
+import { ValidationFailed } from '../errors/domain.error';
+import { ListRunsQuery, RunAcceptedDto, RunDto, RunListDto, WatchRunQuery } from './dto/run.dto';
+import { SubmitRunDto } from './dto/submit-run.dto';
+import { RunsService } from './runs.service';
+
+export const RunIdPipe = new ParseUUIDPipe({ exceptionFactory: () => new ValidationFailed([{ field: 'id', messages: ['id must be a UUID'] }]) });
+
+export function parseLastEventId(header: string | undefined, after: number | undefined): number {
+  if (header === undefined || header === '') return after ?? 0;
+  if (!/^[0-9]{1,15}$/.test(header)) throw new ValidationFailed([{ field: 'Last-Event-ID', messages: ['Last-Event-ID must be an event position'] }]);
+  return Math.max(Number(header), after ?? 0);
+}
+
+@ApiTags('runs')
+@ApiBearerAuth()
+@Controller('v1/runs')
+export class RunsController {
+  constructor(private readonly runs: RunsService) {}
+
+  @Post()
+  @HttpCode(202)
+  @RequireScope('runs:write')
+  @ApiOperation({ summary: 'Submit a run; it is queued and runs in the background' })
+  @ApiAcceptedResponse({ type: RunAcceptedDto })
+  submit(@Body() body: SubmitRunDto, @CurrentPrincipal() who?: Principal): Promise<RunAcceptedDto> {
+    return this.runs.submit(body, who?.name);
+  }
+
+  @Get()
+  @RequireScope('runs:read')
+  @ApiOkResponse({ type: RunListDto })
+  list(@Query() q: ListRunsQuery): RunListDto {
+    return { runs: this.runs.list(q) as RunDto[] };
+  }
+
+  @Get(':id')
+  @RequireScope('runs:read')
+  @ApiOkResponse({ type: RunDto })
+  get(@Param('id', RunIdPipe) id: string): RunDto {
+    return this.runs.get(id) as RunDto;
+  }
+
+  @Delete(':id')
+  @RequireScope('runs:write')
+  @ApiOperation({ summary: 'Stop a queued or running run' })
+  @ApiAcceptedResponse({ type: RunDto })
+  @HttpCode(202)
+  stop(@Param('id', RunIdPipe) id: string): Promise<RunDto> {
+    return this.runs.stop(id) as Promise<RunDto>;
+  }
+
+  @Sse(':id/events')
+  @RequireScope('runs:read')
+  @ApiOperation({
+    summary: "The run's events as Server-Sent Events",
+    description:
+      'History first, then live events; the stream ends after RunExited or RunFailed. Each message has `id` = the event\'s global position, `event` = its type, `data` = the stored event (JSON). Reconnect with Last-Event-ID to resume.',
+  })
+  @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'resume after this position' })
+  @ApiProduces('text/event-stream')
+  events(@Param('id', RunIdPipe) id: string, @Query() q: WatchRunQuery, @Headers('last-event-id') lastEventId?: string): Observable<MessageEvent> {
+    const after = parseLastEventId(lastEventId, q.after);
+    return this.runs.watch(id, after).pipe(map((e) => ({ id: String(e.position), type: e.type, data: e })));
+  }
+}

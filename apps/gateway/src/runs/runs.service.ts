@@ -1,0 +1,153 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { Observable } from 'rxjs';
+import { evolveRunSummary, runStream, type EventStore, type RunStatus, type RunSummary, type StoredEvent } from '@capulator/events';
+import { IllegalState, NotFound } from '../errors/domain.error';
+import { EventHub } from '../store/event-hub';
+import { EVENT_STORE, RUN_EXECUTOR } from '../store/tokens';
+import { PoliciesService } from '../policies/policies.service';
+import { MetricsService } from '../metrics/metrics.service';
+import type { RunExecutor } from './run-executor';
+import { isTerminal, toRunView, type RunView } from './run-view';
+
+export interface SubmitRun {
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: Record<string, string>;
+  policy?: string;
+  policyYaml?: string;
+  learn?: boolean;
+  mounts?: Array<{ source: string; destination: string; readonly?: boolean }>;
+}
+
+const TERMINAL_TYPES = new Set(['RunExited', 'RunFailed']);
+
+/** Submits, stops and reads runs; the read model is folded from the hub. */
+@Injectable()
+export class RunsService {
+  private readonly log = new Logger('runs');
+  private readonly runs = new Map<string, RunSummary>();
+
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(RUN_EXECUTOR) private readonly executor: RunExecutor,
+    private readonly hub: EventHub,
+    private readonly policies: PoliciesService,
+    private readonly metrics: MetricsService,
+  ) {
+    hub.listen((e) => this.fold(e));
+  }
+
+  private fold(e: StoredEvent): void {
+    if (!e.streamId.startsWith('run-')) return;
+    const id = e.streamId.slice(4);
+    if (!this.runs.has(id) && e.type !== 'RunRequested') return;
+    const before = this.runs.get(id);
+    const after = evolveRunSummary(before, e);
+    if (after && after !== before) this.runs.set(id, after);
+  }
+
+  async submit(req: SubmitRun, requestedBy?: string): Promise<{ id: string; status: RunStatus }> {
+    const { ref, yaml } = this.policies.forRun(req.policy, req.policyYaml);
+    const runId = randomUUID();
+    const command = [...(req.command ?? []), ...(req.args ?? [])];
+    const env = Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${v}`);
+    const mounts = (req.mounts ?? []).map((m) => ({ source: m.source, destination: m.destination, readonly: m.readonly ?? false }));
+    const payload = { runId, image: req.image, command, env, policy: ref, learn: req.learn ?? false, mounts, ...(requestedBy ? { requestedBy } : {}) };
+    const stored = await this.store.append(runStream(runId), 'no-stream', [{ type: 'RunRequested', at: new Date().toISOString(), payload }]);
+    this.hub.publish(stored);
+    try {
+      await this.executor.submit({ ...payload, ...(yaml !== undefined ? { policyYaml: yaml } : {}) });
+    } catch (err) {
+      const failed = await this.store.append(runStream(runId), 'any', [
+        { type: 'RunFailed', at: new Date().toISOString(), payload: { runId, reason: (err as Error).message, stage: 'runtime' } },
+      ]);
+      this.hub.publish(failed);
+      throw err;
+    }
+    this.metrics.runSubmitted();
+    this.log.log({ msg: 'run submitted', runId, image: req.image, policy: `${ref.name}@${ref.version}`, by: requestedBy });
+    return { id: runId, status: 'queued' };
+  }
+
+  get(id: string): RunView {
+    return toRunView(this.summary(id));
+  }
+
+  private summary(id: string): RunSummary {
+    const r = this.runs.get(id);
+    if (!r) throw new NotFound('run', id);
+    return r;
+  }
+
+  /** Newest first (by request time, then id). */
+  list(filter: { status?: RunStatus; limit?: number } = {}): RunView[] {
+    const out: RunSummary[] = [];
+    for (const r of this.runs.values()) if (!filter.status || r.status === filter.status) out.push(r);
+    out.sort((a, b) => ((a.requestedAt ?? '') < (b.requestedAt ?? '') ? 1 : (a.requestedAt ?? '') > (b.requestedAt ?? '') ? -1 : a.runId < b.runId ? -1 : 1));
+    return out.slice(0, filter.limit ?? 100).map(toRunView);
+  }
+
+  countsByStatus(): Record<RunStatus, number> {
+    const c: Record<RunStatus, number> = { queued: 0, running: 0, exited: 0, failed: 0 };
+    for (const r of this.runs.values()) c[r.status] += 1;
+    return c;
+  }
+
+  async stop(id: string): Promise<RunView> {
+    const r = this.summary(id);
+    if (isTerminal(r.status)) throw new IllegalState(`run ${id} has already ${r.status === 'exited' ? 'exited' : 'failed'}`);
+    const stopped = await this.executor.stop(id);
+    if (!stopped) throw new IllegalState(`run ${id} is not queued or running on this server`);
+    return this.get(id);
+  }
+
+  /**
+   * The events of one run after a position (exclusive), then live ones, completing after
+   * RunExited or RunFailed. Listens before reading history so nothing falls between.
+   */
+  watch(id: string, after = 0): Observable<StoredEvent> {
+    this.summary(id);
+    const stream = runStream(id);
+    return new Observable<StoredEvent>((sub) => {
+      let last = after;
+      let live = false;
+      let done = false;
+      const buffered: StoredEvent[] = [];
+      const emit = (e: StoredEvent) => {
+        if (done || e.position <= last) return;
+        last = e.position;
+        sub.next(e);
+        if (TERMINAL_TYPES.has(e.type)) {
+          done = true;
+          sub.complete();
+        }
+      };
+      const stopListening = this.hub.listen((e) => {
+        if (e.streamId !== stream) return;
+        if (live) emit(e);
+        else buffered.push(e);
+      });
+      (async () => {
+        for await (const e of this.store.readStream(stream)) {
+          if (done || sub.closed) return;
+          emit(e);
+        }
+        for (const e of buffered.sort((a, b) => a.position - b.position)) emit(e);
+        buffered.length = 0;
+        live = true;
+        // resumed after the run's last event: nothing more will come
+        const now = this.runs.get(id);
+        if (!done && now && isTerminal(now.status) && now.lastPosition <= last) {
+          done = true;
+          sub.complete();
+        }
+      })().catch((err) => sub.error(err));
+      return () => {
+        done = true;
+        stopListening();
+      };
+    });
+  }
+}
