@@ -362,12 +362,15 @@ function analyzeRule(ctx: Ctx, n: AstNode, index: number, defaults: PolicyDefaul
 
   let privs: string[] | null = null;
   let explicitCaps: string[] = [];
+  let listedPrivs: string[] = [];
   const privE = get('privileges');
   const capE = get('capabilities');
   if (privE) {
     const p = analyzePrivileges(ctx, privE.value);
-    if (p) privs = p;
-    else ok = false;
+    if (p) {
+      privs = p;
+      listedPrivs = [...new Set(p)];
+    } else ok = false;
   }
   if (capE) {
     const c = analyzeCapabilities(ctx, capE.value);
@@ -465,6 +468,7 @@ function analyzeRule(ctx: Ctx, n: AstNode, index: number, defaults: PolicyDefaul
     capabilities,
     capabilitySet: capabilities ? new Set(capabilities) : null,
     when,
+    listed: { privileges: listedPrivs, capabilities: [...new Set(explicitCaps)] },
   };
 }
 

@@ -80,6 +80,23 @@ export function privilegesReachedBy(rule: PolicyRule): readonly string[] {
   return PRIV_LIST.map((p) => p.name);
 }
 
+/**
+ * The capabilities an allow rule grants through privilege `priv`: a privilege listed under
+ * `privileges` grants every capability it maps to (any-of: PRIV_VFS_READ grants both DAC
+ * capabilities, and explain shows what rides along); a privilege reached through `capabilities`
+ * grants only the listed capability, so allowing CAP_DAC_OVERRIDE does not hand out
+ * CAP_DAC_READ_SEARCH (open_by_handle_at).
+ */
+function capsGrantedVia(rule: PolicyRule, priv: string): string[] {
+  const caps = capsOfPriv(priv);
+  if (!rule.privileges) {
+    const viaSyscall = rule.when.syscall !== undefined ? SYSCALL_CAPS[rule.when.syscall] : undefined;
+    return viaSyscall ? caps.filter((c) => viaSyscall.includes(c)) : [...caps];
+  }
+  if (rule.listed.privileges.includes(priv)) return [...caps];
+  return caps.filter((c) => rule.listed.capabilities.includes(c));
+}
+
 function processMatches(rule: PolicyRule, c: ContainerSubject): boolean {
   const m = rule.match;
   if (m.uid && !inRanges(m.uid, c.uid)) return false;
@@ -132,7 +149,7 @@ export function capabilitySets(policy: Policy, container: ContainerSubject): Cap
         let shadowed = false;
         for (let j = 0; j < i && !shadowed; j++) if (reachable[j].action !== 'allow' && shadows(reachable[j], a, p.number)) shadowed = true;
         if (shadowed) continue;
-        for (const cap of capsOfPriv(p.name)) grant(cap, { ruleId: a.id, source: 'rule' }, p.name);
+        for (const cap of capsGrantedVia(a, p.name)) grant(cap, { ruleId: a.id, source: 'rule' }, p.name);
       }
     }
     if (policy.defaults.action === 'allow') {

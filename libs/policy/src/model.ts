@@ -37,6 +37,8 @@ export interface PolicyRule {
   capabilities: readonly string[] | null;
   capabilitySet: ReadonlySet<string> | null;
   when: { syscall?: string; args: readonly ArgCondition[] };
+  /** What the rule listed: `privileges` (expanded globs) and `capabilities`, before expansion. */
+  listed: { privileges: readonly string[]; capabilities: readonly string[] };
 }
 
 export interface PolicyDefaults {
@@ -86,5 +88,5 @@ export interface Decision {
 }
 
 export function auditFor(level: AuditLevel, decision: Action): boolean {
-  return level === 'all' || (level === 'denials' && decision !== 'allow');
+  return level === 'all' || (level === 'denials' && decision === 'deny');
 }

@@ -1,4 +1,4 @@
-import { canonicalCapability, capsOfPriv, classifySyscall, privilege } from './abi';
+import { capsOfPriv, classifySyscall, privilege } from './abi';
 import type { ArgValue, DecisionRequest } from './model';
 
 /** A request after classification: what both `evaluate` and `lookup` match rules against. */
@@ -50,11 +50,7 @@ export function prepareRequest(req: DecisionRequest): PreparedRequest {
     names.push(p ? p.name : n);
     if (p) ids.push(p.number);
   }
-  let caps: string[] = [];
-  if (names.length === 0) {
-    const raw = args.caps;
-    if (Array.isArray(raw)) caps = raw.map((x) => (typeof x === 'string' ? canonicalCapability(x) : undefined)).filter((x): x is string => !!x);
-    else if (c.capability) caps = [c.capability];
-  }
+  // A capability with no privilege in this request (e.g. CAP_SETPCAP for PR_CAPBSET_DROP) is matched by capability.
+  const caps = names.length === 0 && c.capability ? [c.capability] : [];
   return { privileges: names, privilegeIds: ids, capabilities: caps, capability: c.capability, unprivileged: false, syscall: req.syscall, args };
 }
