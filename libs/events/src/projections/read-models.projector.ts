@@ -142,7 +142,7 @@ export class ReadModelProjector {
       if (runId !== null) {
         const before = run(runId);
         runs.set(runId, evolveRunSummary(before, e));
-        if (isDecisionType(e.type)) this.putDecision(e, before?.imageDigest ?? before?.image ?? null);
+        if (isDecisionType(e.type)) this.putDecision(e, before?.image ?? before?.imageDigest ?? null);
         continue;
       }
       const pol = evolvePolicyVersion(e);

@@ -154,7 +154,7 @@ export function whatIf(db: Database.Database, policy: PolicyUnderTest, filter: W
     const s = JSON.parse(json) as RunSummary;
     if (!s.permitted || s.uid === null || s.gid === null) continue;
     sum.runs++;
-    const now = new Set(policy.startCapabilities({ uid: s.uid, gid: s.gid, image: s.imageDigest ?? s.image ?? undefined }));
+    const now = new Set(policy.startCapabilities({ uid: s.uid, gid: s.gid, image: s.image ?? s.imageDigest ?? undefined }));
     const before = new Set(s.permitted);
     const lost = [...before].filter((c) => !now.has(c)).sort();
     const gained = [...now].filter((c) => !before.has(c)).sort();

@@ -53,6 +53,12 @@ export function verifyChain(store: SqliteEventStore, opts: VerifyOptions = {}): 
       return fail(first, 'malformed', `commit at position ${first} holds ${lines.length} events and ${hashes.length / 32} hashes, expected ${n}`);
     }
     const known = versions.get(streamId) ?? 0;
+    if (firstVersion > known + 1) {
+      const later = store.db.prepare('SELECT first_position FROM commits WHERE stream_id = ? AND first_version <= ? AND first_version + last_position - first_position >= ?').pluck().get(streamId, known + 1, known + 1) as number | undefined;
+      if (later !== undefined && later > first) {
+        return fail(first, 'reordered', `stream ${streamId} version ${firstVersion} is at position ${first}, before version ${known + 1} at position ${later} (reordered)`);
+      }
+    }
     if (firstVersion !== known + 1) {
       return fail(
         first,
