@@ -15,6 +15,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -106,13 +107,7 @@ static const struct name IOCTLS[] = {{0x8914, "SIOCSIFFLAGS"}, {0x8916, "SIOCSIF
                                      {0x891c, "SIOCSIFNETMASK"}, {0x891e, "SIOCSIFMETRIC"}, {0x8922, "SIOCSIFMTU"}, {0x8923, "SIOCSIFNAME"},
                                      {0x8924, "SIOCSIFHWADDR"}, {0x8931, "SIOCADDMULTI"}, {0x8932, "SIOCDELMULTI"}, {0x8934, "SIOCSIFPFLAGS"},
                                      {0x8936, "SIOCDIFADDR"}, {0x8937, "SIOCSIFHWBROADCAST"}, {0x8943, "SIOCSIFTXQLEN"}, {0x8971, "SIOCSIFMAP"}};
-static const char *CAPNAMES[41] = {
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
-  "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-  "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
-  "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD",
-  "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-  "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"};
+
 
 static const char *syscall_name(long nr) {
   switch (nr) {
@@ -579,6 +574,7 @@ static int serve(const char *sock_path, const char *table_path) {
   char err[512];
   table = table_load(table_path, err, sizeof err);
   if (!table) { fprintf(stderr, "capulator-agent: %s\n", err); return 2; }
+  if (table_learn(table)) learn = true;
   for (int i = 0; i < TC_SIZE; i++) tc[i].pidfd = -1;
   obuf = malloc(ocap);
   if (!obuf) return 1;
@@ -591,7 +587,8 @@ static int serve(const char *sock_path, const char *table_path) {
   if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) || listen(ls, 1)) { perror("capulator-agent: listen"); return 1; }
   outf("{\"type\":\"ready\",\"protocol\":%d,\"policy\":", PROTOCOL_VERSION);
   out_json_str(table_policy_name(table));
-  outf(",\"hash\":\"%s\",\"pid\":%d}\n", table_hash(table), getpid());
+  out(",\"version\":"); out_json_str(table_policy_version(table));
+  outf(",\"hash\":\"%s\",\"learn\":%s,\"pid\":%d}\n", table_hash(table), learn ? "true" : "false", getpid());
   flush_events();
   int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
   if (c < 0) { perror("capulator-agent: accept"); return 1; }
@@ -724,6 +721,7 @@ static int offline(const char *table_path, bool classify_only) {
     if (t) {
       struct decision d;
       table_decide(t, sc, &a, &s, &c, &d);
+      if (table_learn(t)) { d.action = ACT_ALLOW; d.rule_id = NULL; d.audit = true; }
       outf(",\"decision\":\"%s\",\"ruleId\":", action_name(d.action));
       if (d.rule_id) out_json_str(d.rule_id); else out("null");
       outf(",\"errno\":%d,\"return\":%ld,\"audit\":%s", d.err, d.ret, d.audit ? "true" : "false");
@@ -734,15 +732,35 @@ static int offline(const char *table_path, bool classify_only) {
   return 0;
 }
 
+/* OCI createRuntime hook: the container state arrives on stdin; bring loopback up in its netns. */
+static int hook_lo_up(void) {
+  static char st[65536];
+  size_t n = fread(st, 1, sizeof st - 1, stdin);
+  st[n] = 0;
+  char *p = strstr(st, "\"pid\":");
+  if (!p) { fprintf(stderr, "capulator-agent: hook: no pid in state\n"); return 1; }
+  int pid = atoi(p + 6);
+  char path[64]; snprintf(path, sizeof path, "/proc/%d/ns/net", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || setns(fd, CLONE_NEWNET)) { perror("capulator-agent: hook: setns"); return 1; }
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr; memset(&ifr, 0, sizeof ifr); strcpy(ifr.ifr_name, "lo");
+  if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr)) { perror("capulator-agent: hook: SIOCGIFFLAGS"); return 1; }
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr)) { perror("capulator-agent: hook: SIOCSIFFLAGS"); return 1; }
+  return 0;
+}
+
 static void usage(void) {
   fprintf(stderr, "usage: capulator-agent serve --socket PATH --table FILE [--events-fd N] [--learn]\n"
-                  "       capulator-agent eval TABLE | classify | check-table TABLE | version\n");
+                  "       capulator-agent eval TABLE | classify | check-table TABLE | hook-lo-up | version\n");
 }
 
 int main(int argc, char **argv) {
   if (argc < 2) { usage(); return 2; }
   if (!strcmp(argv[1], "version")) { printf("capulator-agent protocol %d\n", PROTOCOL_VERSION); return 0; }
   if (!strcmp(argv[1], "classify")) return offline(NULL, true);
+  if (!strcmp(argv[1], "hook-lo-up")) return hook_lo_up();
   if (!strcmp(argv[1], "eval") && argc == 3) return offline(argv[2], false);
   if (!strcmp(argv[1], "check-table") && argc == 3) {
     char err[512]; struct table *t = table_load(argv[2], err, sizeof err);

@@ -64,6 +64,10 @@ void table_decide(const struct table *t, const char *syscall, const struct args 
                   const struct classification *c, struct decision *d);
 const char *table_policy_name(const struct table *t);
 const char *table_hash(const struct table *t);
+const char *table_policy_version(const struct table *t);
+bool table_learn(const struct table *t);
+int cap_number(const char *name);
+extern const char *const CAPNAMES[41];
 
 const char *action_name(enum action a);
 #endif

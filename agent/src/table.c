@@ -18,10 +18,12 @@
 
 struct range { int64_t lo, hi; };
 struct ranges { int n; struct range r[MAX_RANGES]; };
+#define MAX_VALUES 16
 struct when {
   char arg[64];
-  bool is_value;
-  char value[MAX_STR];
+  enum { W_RANGES, W_VALUES, W_GLOBS } kind;
+  int nvalues;
+  char *values[MAX_VALUES];         /* =value (any of) or ~glob (any of) */
   struct ranges ranges;
 };
 struct rule {
@@ -30,12 +32,14 @@ struct rule {
   bool has_uid, has_gid;
   struct ranges uid, gid;
   int nglobs; char *globs[MAX_GLOBS];
+  bool has_privs, has_caps, unknowable;  /* unknowable: image/label conditions the agent cannot see */
   int nprivs; int privs[MAX_RPRIVS];
+  int ncaps; int caps[64];
   char syscall[64];                 /* from `w syscall`, "" = any */
   int nwhens; struct when whens[MAX_WHENS];
 };
 struct table {
-  char name[128]; long version;
+  char name[128]; char version[64]; bool learn;
   enum action daction; int derr; long dret; enum audit daudit;
   int nrules; struct rule *rules;
   char hash[72];
@@ -44,6 +48,8 @@ struct table {
 const char *action_name(enum action a) { return a == ACT_ALLOW ? "allow" : a == ACT_DENY ? "deny" : "emulate"; }
 const char *table_policy_name(const struct table *t) { return t->name; }
 const char *table_hash(const struct table *t) { return t->hash; }
+const char *table_policy_version(const struct table *t) { return t->version; }
+bool table_learn(const struct table *t) { return t->learn; }
 
 /* Percent-decode in place-safe copy; fails on bad escapes, NUL or overflow. */
 static bool pdecode(const char *in, char *out, size_t outlen) {
@@ -148,9 +154,10 @@ struct table *table_load(const char *path, char *err, size_t errlen) {
       seen_header = true; continue;
     }
     if (!strcmp(k, "policy")) {
-      int64_t v;
-      if (nf != 3 || !pdecode(fld[1], t->name, sizeof t->name) || !parse_int(fld[2], &v)) FAIL("%s:%d: bad policy line", path, lineno);
-      t->version = (long)v;
+      if (nf != 3 || !pdecode(fld[1], t->name, sizeof t->name) || !pdecode(fld[2], t->version, sizeof t->version)) FAIL("%s:%d: bad policy line", path, lineno);
+    } else if (!strcmp(k, "learn")) {
+      if (nf != 1 || cur) FAIL("%s:%d: bad learn line", path, lineno);
+      t->learn = true;
     } else if (!strcmp(k, "default")) {
       int64_t e, r;
       if (nf != 5 || !parse_action(fld[1], &t->daction) || !parse_int(fld[2], &e) || !parse_int(fld[3], &r) || !parse_audit(fld[4], &t->daudit))
@@ -172,24 +179,42 @@ struct table *table_load(const char *path, char *err, size_t errlen) {
         char g[MAX_STR];
         if (cur->nglobs >= MAX_GLOBS || !pdecode(fld[2], g, sizeof g)) FAIL("%s:%d: bad exe glob", path, lineno);
         cur->globs[cur->nglobs++] = strdup(g);
-      } else FAIL("%s:%d: unknown match %s", path, lineno, fld[1]);
+      } else if (!strcmp(fld[1], "image") || !strcmp(fld[1], "label")) cur->unknowable = true;
+      else FAIL("%s:%d: unknown match %s", path, lineno, fld[1]);
     } else if (!strcmp(k, "p")) {
-      if (!cur || nf < 2) FAIL("%s:%d: bad privilege line", path, lineno);
+      if (!cur || cur->has_privs) FAIL("%s:%d: bad privilege line", path, lineno);
+      cur->has_privs = true;
       for (int i = 1; i < nf; i++) {
         int64_t v;
         if (cur->nprivs >= MAX_RPRIVS || !parse_int(fld[i], &v)) FAIL("%s:%d: bad privilege number", path, lineno);
         cur->privs[cur->nprivs++] = (int)v;
       }
+    } else if (!strcmp(k, "c")) {
+      if (!cur || cur->has_caps) FAIL("%s:%d: bad capability line", path, lineno);
+      cur->has_caps = true;
+      for (int i = 1; i < nf; i++) {
+        int64_t v;
+        if (cur->ncaps >= 64 || !parse_int(fld[i], &v)) FAIL("%s:%d: bad capability number", path, lineno);
+        cur->caps[cur->ncaps++] = (int)v;
+      }
     } else if (!strcmp(k, "w")) {
-      if (!cur || nf != 3) FAIL("%s:%d: bad when line", path, lineno);
+      if (!cur || nf < 3) FAIL("%s:%d: bad when line", path, lineno);
       if (!strcmp(fld[1], "syscall")) {
+        if (nf != 3) FAIL("%s:%d: bad when syscall", path, lineno);
         if (!pdecode(fld[2], cur->syscall, sizeof cur->syscall)) FAIL("%s:%d: bad syscall", path, lineno);
       } else {
         if (cur->nwhens >= MAX_WHENS) FAIL("%s:%d: too many when conditions", path, lineno);
         struct when *w = &cur->whens[cur->nwhens];
         if (!pdecode(fld[1], w->arg, sizeof w->arg)) FAIL("%s:%d: bad argument name", path, lineno);
-        if (fld[2][0] == '=') { w->is_value = true; if (!pdecode(fld[2] + 1, w->value, sizeof w->value)) FAIL("%s:%d: bad value", path, lineno); }
-        else if (!parse_ranges(fld[2], &w->ranges)) FAIL("%s:%d: bad ranges", path, lineno);
+        if (fld[2][0] == '=' || fld[2][0] == '~') {
+          w->kind = fld[2][0] == '=' ? W_VALUES : W_GLOBS;
+          for (int i = 2; i < nf; i++) {
+            char v[MAX_STR];
+            if (w->nvalues >= MAX_VALUES || fld[i][0] != fld[2][0] || !pdecode(fld[i] + 1, v, sizeof v)) FAIL("%s:%d: bad value", path, lineno);
+            w->values[w->nvalues++] = strdup(v);
+          }
+        } else if (nf != 3 || !parse_ranges(fld[2], &w->ranges)) FAIL("%s:%d: bad ranges", path, lineno);
+        else w->kind = W_RANGES;
         cur->nwhens++;
       }
     } else if (!strcmp(k, "end")) {
@@ -214,23 +239,25 @@ fail:
   return NULL;
 }
 
+static bool value_holds(const struct when *w, const char *v) {
+  for (int i = 0; i < w->nvalues; i++)
+    if (w->kind == W_VALUES ? !strcmp(w->values[i], v) : fnmatch(w->values[i], v, 0) == 0) return true;
+  return false;
+}
+/* Arrays: every element must satisfy the condition (as libs/policy lookup). */
 static bool when_holds(const struct when *w, const struct arg *a) {
   if (!a) return false;
   switch (a->kind) {
-  case ARG_NUM:
-    if (w->is_value) { char b[32]; snprintf(b, sizeof b, "%lld", (long long)a->num); return !strcmp(b, w->value); }
-    return in_ranges(&w->ranges, a->num);
-  case ARG_BOOL:
-    return w->is_value && !strcmp(w->value, a->num ? "true" : "false");
-  case ARG_STR:
-    return w->is_value && !strcmp(a->str, w->value);
+  case ARG_NUM: return w->kind == W_RANGES && in_ranges(&w->ranges, a->num);
+  case ARG_BOOL: return false;
+  case ARG_STR: return w->kind != W_RANGES && value_holds(w, a->str);
   case ARG_NUMS:
-    if (w->is_value || a->n == 0) return false;
+    if (w->kind != W_RANGES) return false;
     for (int i = 0; i < a->n; i++) if (!in_ranges(&w->ranges, a->nums[i])) return false;
     return true;
   case ARG_STRS:
-    if (!w->is_value || a->n == 0) return false;
-    for (int i = 0; i < a->n; i++) if (strcmp(a->strs[i], w->value)) return false;
+    if (w->kind == W_RANGES) return false;
+    for (int i = 0; i < a->n; i++) if (!value_holds(w, a->strs[i])) return false;
     return true;
   }
   return false;
@@ -243,18 +270,23 @@ void table_decide(const struct table *t, const char *syscall, const struct args 
   d->rested_on_memory = false;
   for (int i = 0; i < t->nrules; i++) {
     const struct rule *r = &t->rules[i];
-    bool names_syscall = r->syscall[0] != 0;
-    if (names_syscall && strcmp(r->syscall, syscall)) continue;
-    if (r->nprivs > 0) {
-      if (c->nprivs == 0) continue;
-      bool all = true;
-      for (int j = 0; j < c->nprivs && all; j++) {
-        bool found = false;
-        for (int k = 0; k < r->nprivs; k++) if (r->privs[k] == c->privs[j]) { found = true; break; }
-        all = found;
+    if (r->unknowable) continue;
+    if (c->unprivileged) {
+      if (r->has_privs || !r->syscall[0]) continue;   /* only a rule naming the syscall decides an unprivileged call */
+    } else if (c->nprivs > 0) {
+      if (r->has_privs) {
+        bool any = false;
+        for (int j = 0; j < c->nprivs && !any; j++)
+          for (int k = 0; k < r->nprivs; k++) if (r->privs[k] == c->privs[j]) { any = true; break; }
+        if (!any) continue;
       }
-      if (!all) continue;
-    } else if (!names_syscall && c->unprivileged) continue;  /* "any privileged operation" */
+    } else if (r->has_caps) {                     /* a capability with no priv(9) counterpart (CAP_SETPCAP) */
+      int cn = cap_number(c->capability);
+      bool any = false;
+      for (int k = 0; k < r->ncaps; k++) if (r->caps[k] == cn) any = true;
+      if (!any) continue;
+    }
+    if (r->syscall[0] && strcmp(r->syscall, syscall)) continue;
     if (r->has_uid && !in_ranges(&r->uid, s->euid)) continue;
     if (r->has_gid && !in_ranges(&r->gid, s->egid)) continue;
     if (r->nglobs > 0) {
@@ -274,7 +306,7 @@ void table_decide(const struct table *t, const char *syscall, const struct args 
     return;
   }
   d->rule = -1; d->rule_id = NULL;
-  if (c->unprivileged) { d->action = ACT_ALLOW; d->err = 0; d->ret = 0; }
-  else { d->action = t->daction; d->err = t->derr; d->ret = t->dret; }
+  if (c->unprivileged) { d->action = ACT_ALLOW; d->err = 0; d->ret = 0; d->audit = t->daudit != AUDIT_NONE; return; }
+  d->action = t->daction; d->err = t->derr; d->ret = t->dret;
   d->audit = audit_of(t->daudit, d->action);
 }

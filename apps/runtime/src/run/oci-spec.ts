@@ -1,0 +1,83 @@
+import type { CapabilitySets } from '@capulator/events';
+import type { SeccompProfile } from './seccomp-profile';
+
+export interface BindMount {
+  source: string;
+  destination: string;
+  readonly: boolean;
+}
+
+export interface OciSpecInput {
+  rootfs: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  uid: number;
+  gid: number;
+  additionalGids?: number[];
+  hostname: string;
+  capabilities: CapabilitySets;
+  seccomp: SeccompProfile;
+  mounts: BindMount[];
+  /** argv of a createRuntime hook that brings loopback up in the container's network namespace */
+  loopbackHook?: string[];
+  terminal?: boolean;
+}
+
+/**
+ * config.json for runc: pid, mount, uts, ipc and network namespaces; /proc, read-only /sys, a
+ * minimal /dev (runc adds null, zero, full, random, urandom, tty and the /dev/fd, stdin/out/err
+ * links itself), /dev/pts, /dev/shm; the capability sets the policy computed.
+ *
+ * noNewPrivileges is true: runc then installs the seccomp filter right before exec, so runc's own
+ * setup (capset, setgroups, setuid) is not trapped, and set-id or file-capability binaries cannot
+ * gain privileges beyond the sets the policy computed (a root container already holds them).
+ */
+export function buildOciSpec(i: OciSpecInput): Record<string, unknown> {
+  const caps = i.capabilities;
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: i.terminal ?? false,
+      user: { uid: i.uid, gid: i.gid, ...(i.additionalGids?.length ? { additionalGids: i.additionalGids } : {}) },
+      args: i.args,
+      env: i.env,
+      cwd: i.cwd,
+      capabilities: {
+        bounding: caps.bounding,
+        effective: caps.effective,
+        inheritable: caps.inheritable,
+        permitted: caps.permitted,
+        ambient: caps.ambient,
+      },
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
+      noNewPrivileges: true,
+    },
+    root: { path: i.rootfs, readonly: false },
+    hostname: i.hostname,
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      ...i.mounts.map((m) => ({
+        destination: m.destination,
+        type: 'bind',
+        source: m.source,
+        options: ['rbind', 'nosuid', 'nodev', m.readonly ? 'ro' : 'rw'],
+      })),
+    ],
+    ...(i.loopbackHook ? { hooks: { createRuntime: [{ path: i.loopbackHook[0], args: i.loopbackHook }] } } : {}),
+    linux: {
+      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      maskedPaths: [
+        '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+        '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi',
+      ],
+      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+      seccomp: i.seccomp,
+    },
+  };
+}

@@ -1,0 +1,270 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CapabilitySets } from '@capulator/events';
+import { agentBinary, AgentProcess, type AgentDecision } from './agent-process';
+import { checkEntrypoint } from './entrypoint-check';
+import { buildOciSpec, type BindMount } from './oci-spec';
+import { resolveInRootfs } from './rootfs-path';
+import { buildSeccompProfile } from './seccomp-profile';
+
+/** The image of a run: unpacked layers (bottom first) or one rootfs directory, and its config. */
+export interface RunImage {
+  ref: string;
+  digest?: string;
+  layers: string[];
+  platform?: { os: string; architecture: string };
+  config: { Entrypoint?: string[]; Cmd?: string[]; Env?: string[]; WorkingDir?: string; User?: string };
+}
+
+/** The compiled table (libs/policy CompiledTable) the agent loads. */
+export interface RunTable {
+  text: string;
+  hash: string;
+  policy: string;
+  version: string;
+}
+
+export interface RunRequest {
+  id?: string;
+  image: RunImage;
+  /** replaces the image's Cmd (and Entrypoint when `entrypoint` is not kept) */
+  command?: string[];
+  env?: string[];
+  mounts?: BindMount[];
+  table: RunTable;
+  capabilities: CapabilitySets;
+  learn?: boolean;
+  keep?: boolean;
+  /** 'inherit' passes the container's stdio through; 'pipe' collects stdout/stderr into the result */
+  stdio?: 'inherit' | 'pipe';
+  onDecision?: (d: AgentDecision) => void;
+  /** called once the container process runs (after runc handed the notify fd to the agent) */
+  onStarted?: (info: { pid: number; user: { uid: number; gid: number }; containerId: string }) => void;
+}
+
+export interface RunResult {
+  id: string;
+  containerId: string;
+  status: 'exited' | 'failed';
+  exitCode: number | null;
+  signal: string | null;
+  failure?: { stage: 'image' | 'policy' | 'start' | 'agent' | 'runtime'; reason: string };
+  counts: { allow: number; deny: number; emulate: number };
+  events: number;
+  lostEvents: number;
+  durationMs: number;
+  stdout?: string;
+  stderr?: string;
+}
+
+export class RunError extends Error {
+  constructor(readonly stage: 'image' | 'start' | 'policy', message: string) {
+    super(message);
+  }
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 6: 'SIGABRT', 8: 'SIGFPE', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 14: 'SIGALRM', 15: 'SIGTERM', 10: 'SIGUSR1', 12: 'SIGUSR2' };
+
+/** Parses a `user` of an image config against the image's /etc/passwd and /etc/group. */
+export function resolveUser(rootfs: string, user: string | undefined): { uid: number; gid: number } {
+  if (!user) return { uid: 0, gid: 0 };
+  const [u, g] = user.split(':');
+  const read = (p: string) => {
+    const host = resolveInRootfs(rootfs, p);
+    try {
+      return host ? readFileSync(host, 'utf8').split('\n').map((l) => l.split(':')) : [];
+    } catch {
+      return [];
+    }
+  };
+  let uid: number;
+  let gid: number | undefined;
+  if (/^\d+$/.test(u)) {
+    uid = Number(u);
+    const row = read('/etc/passwd').find((r) => r[2] === u);
+    if (row) gid = Number(row[3]);
+  } else {
+    const row = read('/etc/passwd').find((r) => r[0] === u);
+    if (!row) throw new RunError('image', `user ${u} is not in the image's /etc/passwd`);
+    uid = Number(row[2]);
+    gid = Number(row[3]);
+  }
+  if (g !== undefined && g !== '') {
+    if (/^\d+$/.test(g)) gid = Number(g);
+    else {
+      const row = read('/etc/group').find((r) => r[0] === g);
+      if (!row) throw new RunError('image', `group ${g} is not in the image's /etc/group`);
+      gid = Number(row[2]);
+    }
+  }
+  return { uid, gid: gid ?? 0 };
+}
+
+/**
+ * Runs one container under runc with a capulator-agent deciding its trapped syscalls. Plain
+ * class, no Nest: `capulator run` starts it directly so the start path stays short.
+ */
+export class Runner {
+  constructor(
+    private readonly opts: { home: string; repo: string; runc?: string; runcRoot?: string },
+  ) {}
+
+  get runsDir(): string {
+    return join(this.opts.home, 'runs');
+  }
+
+  async run(req: RunRequest): Promise<RunResult> {
+    const t0 = Date.now();
+    const id = req.id ?? randomBytes(6).toString('hex');
+    if (!ID.test(id)) throw new RunError('start', `run id "${id}" must match ${ID.source}`);
+    const runc = this.opts.runc ?? 'runc';
+    const runcRoot = this.opts.runcRoot ?? '/run/capulator/runc';
+    const containerId = `capulator-${id}`;
+    const dir = join(this.runsDir, id);
+    mkdirSync(this.runsDir, { recursive: true, mode: 0o700 });
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch {
+      throw new RunError('start', `run ${id} already exists (${dir})`);
+    }
+    const rootfs = join(dir, 'rootfs');
+    let mounted = false;
+    let agent: AgentProcess | undefined;
+    let runcStarted = false;
+    const cleanup = () => {
+      agent?.kill();
+      if (runcStarted) spawnSync(runc, ['--root', runcRoot, 'delete', '-f', containerId], { stdio: 'ignore' });
+      if (mounted) {
+        const u = spawnSync('umount', [rootfs], { stdio: 'ignore' });
+        if (u.status !== 0) spawnSync('umount', ['-l', rootfs], { stdio: 'ignore' });
+      }
+      if (!req.keep) rmSync(dir, { recursive: true, force: true });
+    };
+    try {
+      // rootfs: overlayfs of the image's layers + this run's upper dir
+      if (req.image.layers.length === 0) throw new RunError('image', `image ${req.image.ref} has no layers`);
+      for (const l of req.image.layers) if (!existsSync(l)) throw new RunError('image', `layer ${l} is missing`);
+      mkdirSync(join(dir, 'upper'));
+      mkdirSync(join(dir, 'work'));
+      mkdirSync(rootfs);
+      const lower = [...req.image.layers].reverse().join(':');
+      const m = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`, rootfs], { encoding: 'utf8' });
+      if (m.status !== 0) throw new RunError('start', `cannot mount the overlay: ${m.stderr.trim()}`);
+      mounted = true;
+
+      const cfg = req.image.config;
+      const argv = req.command && req.command.length > 0 ? req.command : [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])];
+      const env = mergeEnv(cfg.Env ?? [], req.env ?? []);
+      const cwd = cfg.WorkingDir && cfg.WorkingDir.startsWith('/') ? cfg.WorkingDir : '/';
+      const user = resolveUser(rootfs, cfg.User);
+      checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture);
+
+      const tablePath = join(dir, 'policy.table');
+      writeFileSync(tablePath, req.table.text, { mode: 0o600 });
+      let socketPath = join(dir, 'agent.sock');
+      if (Buffer.byteLength(socketPath) > 100) {
+        mkdirSync('/run/capulator/sock', { recursive: true, mode: 0o700 });
+        socketPath = `/run/capulator/sock/${id}.sock`;
+      }
+      const counts = { allow: 0, deny: 0, emulate: 0 };
+      const binary = agentBinary(this.opts.repo);
+      agent = await AgentProcess.start({
+        binary,
+        socketPath,
+        tablePath,
+        learn: req.learn ?? false,
+        onDecision: (d) => {
+          if (d.answeredBy !== 'abandoned') counts[d.decision]++;
+          req.onDecision?.(d);
+        },
+      });
+      const spec = buildOciSpec({
+        rootfs,
+        args: argv,
+        env,
+        cwd,
+        uid: user.uid,
+        gid: user.gid,
+        hostname: id.slice(0, 63),
+        capabilities: req.capabilities,
+        seccomp: buildSeccompProfile(socketPath),
+        mounts: req.mounts ?? [],
+        loopbackHook: [binary, 'hook-lo-up'],
+      });
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(spec, null, 1));
+
+      const pipe = req.stdio === 'pipe';
+      runcStarted = true;
+      const child = spawn(runc, ['--root', runcRoot, 'run', '--bundle', dir, containerId], { stdio: pipe ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+      let stdout = '';
+      let stderr = '';
+      if (pipe) {
+        child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+        child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+      }
+      const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
+      const onTerm = forward('SIGTERM');
+      const onHup = forward('SIGHUP');
+      process.on('SIGTERM', onTerm);
+      process.on('SIGHUP', onHup);
+      const runcExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.on('close', (code, signal) => resolve({ code, signal })),
+      );
+      const a = agent;
+      a.whenAttached().then(() => req.onStarted?.({ pid: a.attached!.pid, user, containerId }));
+      // fail closed: if the agent dies while the container runs, kill the container
+      let agentDied = false;
+      // (a normal agent exit — its `exit` line — only happens once every container process is gone)
+      const watch = a.exited.then((e) => {
+        if (!a.summary) {
+          agentDied = true;
+          spawnSync(runc, ['--root', runcRoot, 'kill', '--all', containerId, 'KILL'], { stdio: 'ignore' });
+        }
+        return e;
+      });
+      const r = await runcExit;
+      process.off('SIGTERM', onTerm);
+      process.off('SIGHUP', onHup);
+      // the agent exits when the notify fd hangs up (all container processes gone)
+      const settled = await Promise.race([a.exited.then(() => true), delay(5000).then(() => false)]);
+      if (!settled) a.kill();
+      await watch;
+      const base = {
+        id,
+        containerId,
+        counts,
+        events: a.summary?.events ?? a.received,
+        lostEvents: a.lostEvents(),
+        durationMs: Date.now() - t0,
+        ...(pipe ? { stdout, stderr } : {}),
+      };
+      if (agentDied && a.attached) {
+        return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'agent', reason: `the agent died while the container ran${a.stderr ? ': ' + a.stderr.trim() : ''}` } };
+      }
+      if (!a.attached) {
+        return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: `runc failed to start the container (exit ${r.code})${pipe && stderr ? ': ' + stderr.trim().split('\n').pop() : ''}` } };
+      }
+      const code = r.code ?? 128 + 9;
+      return { ...base, status: 'exited', exitCode: code, signal: code > 128 && code < 160 ? SIGNALS[code - 128] ?? `SIG${code - 128}` : null };
+    } finally {
+      cleanup();
+    }
+  }
+}
+
+function mergeEnv(image: string[], extra: string[]): string[] {
+  const out = new Map<string, string>();
+  out.set('PATH', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  for (const e of [...image, ...extra]) {
+    const k = e.split('=')[0];
+    out.set(k, e.includes('=') ? e : `${e}=`);
+  }
+  return [...out.values()];
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}

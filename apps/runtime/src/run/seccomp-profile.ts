@@ -1,0 +1,84 @@
+/**
+ * The seccomp filter of a capulator container (OCI `linux.seccomp`): everything runs natively
+ * except the privileged operations of DESIGN.md, which are sent to the agent (SCMP_ACT_NOTIFY),
+ * narrowed by argument filters where the kernel can. runc refuses NOTIFY on `write` and as the
+ * default action; fcntl/sendmsg are never trapped (runc#4328, crun#1002).
+ */
+export interface SeccompArg {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  op: 'SCMP_CMP_EQ' | 'SCMP_CMP_NE' | 'SCMP_CMP_MASKED_EQ';
+}
+export interface SeccompSyscall {
+  names: string[];
+  action: 'SCMP_ACT_NOTIFY';
+  args?: SeccompArg[];
+}
+export interface SeccompProfile {
+  defaultAction: 'SCMP_ACT_ALLOW';
+  listenerPath: string;
+  listenerMetadata?: string;
+  architectures: string[];
+  syscalls: SeccompSyscall[];
+}
+
+const eq = (index: number, value: number): SeccompArg => ({ index, value, op: 'SCMP_CMP_EQ' });
+const masked = (index: number, mask: number, value: number): SeccompArg => ({ index, value: mask, valueTwo: value, op: 'SCMP_CMP_MASKED_EQ' });
+const notify = (names: string[], args?: SeccompArg[]): SeccompSyscall => (args ? { names, action: 'SCMP_ACT_NOTIFY', args } : { names, action: 'SCMP_ACT_NOTIFY' });
+
+/** prctl options that read or change capability state. */
+export const CAP_PRCTL_OPTIONS = { PR_GET_KEEPCAPS: 7, PR_SET_KEEPCAPS: 8, PR_CAPBSET_READ: 23, PR_CAPBSET_DROP: 24, PR_GET_SECUREBITS: 27, PR_SET_SECUREBITS: 28, PR_CAP_AMBIENT: 47 } as const;
+/** Interface-setting ioctls (CAP_NET_ADMIN). */
+export const SIOCSIF_REQUESTS = {
+  SIOCSIFFLAGS: 0x8914, SIOCSIFADDR: 0x8916, SIOCSIFDSTADDR: 0x8918, SIOCSIFBRDADDR: 0x891a, SIOCSIFNETMASK: 0x891c,
+  SIOCSIFMETRIC: 0x891e, SIOCSIFMTU: 0x8922, SIOCSIFNAME: 0x8923, SIOCSIFHWADDR: 0x8924, SIOCADDMULTI: 0x8931,
+  SIOCDELMULTI: 0x8932, SIOCSIFPFLAGS: 0x8934, SIOCDIFADDR: 0x8936, SIOCSIFHWBROADCAST: 0x8937, SIOCSIFTXQLEN: 0x8943, SIOCSIFMAP: 0x8971,
+} as const;
+/** setsockopt (level, option) pairs that need privilege, or that policies commonly emulate (IP_RECVERR). */
+export const SOCKOPTS: ReadonlyArray<[level: number, option: number, name: string]> = [
+  [1, 12, 'SO_PRIORITY'], [1, 32, 'SO_SNDBUFFORCE'], [1, 33, 'SO_RCVBUFFORCE'], [1, 36, 'SO_MARK'],
+  [0, 11, 'IP_RECVERR'], [0, 19, 'IP_TRANSPARENT'], [41, 25, 'IPV6_RECVERR'], [41, 75, 'IPV6_TRANSPARENT'],
+];
+
+const S_IFMT = 0o170000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+
+export function buildSeccompProfile(listenerPath: string, arch: NodeJS.Architecture = process.arch): SeccompProfile {
+  const sys: SeccompSyscall[] = [];
+  sys.push(notify(['capget', 'capset']));
+  for (const v of Object.values(CAP_PRCTL_OPTIONS)) sys.push(notify(['prctl'], [eq(0, v)]));
+  sys.push(notify(['socket'], [masked(1, 0xf, 3)])); // SOCK_RAW, any family
+  sys.push(notify(['socket'], [eq(0, 17)])); // AF_PACKET
+  sys.push(notify(['bind']));
+  for (const t of [S_IFCHR, S_IFBLK]) {
+    sys.push(notify(['mknodat'], [masked(2, S_IFMT, t)]));
+    if (arch === 'x64') sys.push(notify(['mknod'], [masked(1, S_IFMT, t)]));
+  }
+  sys.push(notify(['setuid', 'setgid', 'setreuid', 'setregid', 'setresuid', 'setresgid', 'setgroups', 'setfsuid', 'setfsgid']));
+  sys.push(notify(arch === 'x64' ? ['chown', 'fchown', 'lchown', 'fchownat'] : ['fchown', 'fchownat']));
+  sys.push(notify(['chroot', 'mount', 'umount2', 'pivot_root', 'sethostname', 'setdomainname']));
+  sys.push(notify(['settimeofday', 'clock_settime', 'adjtimex', 'clock_adjtime', 'reboot']));
+  sys.push(notify(['kill'], [{ index: 1, value: 0, op: 'SCMP_CMP_NE' }]));
+  sys.push(notify(['tkill'], [{ index: 1, value: 0, op: 'SCMP_CMP_NE' }]));
+  sys.push(notify(['tgkill'], [{ index: 2, value: 0, op: 'SCMP_CMP_NE' }]));
+  sys.push(notify(['setpriority'], [masked(2, 0x80000000, 0x80000000)])); // negative nice only
+  sys.push(notify(['sched_setscheduler'], [masked(1, 0xff, 1)])); // SCHED_FIFO (| SCHED_RESET_ON_FORK)
+  sys.push(notify(['sched_setscheduler'], [masked(1, 0xff, 2)])); // SCHED_RR
+  sys.push(notify(['setrlimit']));
+  sys.push(notify(['prlimit64'], [{ index: 2, value: 0, op: 'SCMP_CMP_NE' }])); // only when setting
+  sys.push(notify(['ptrace'], [eq(0, 16)])); // PTRACE_ATTACH
+  sys.push(notify(['ptrace'], [eq(0, 0x4206)])); // PTRACE_SEIZE
+  sys.push(notify(['init_module', 'finit_module', 'delete_module']));
+  for (const v of Object.values(SIOCSIF_REQUESTS)) sys.push(notify(['ioctl'], [eq(1, v)]));
+  for (const [level, option] of SOCKOPTS) sys.push(notify(['setsockopt'], [eq(1, level), eq(2, option)]));
+  // execve is trapped only so the agent knows when a thread's program changes (its subject cache).
+  sys.push(notify(['execve', 'execveat']));
+  return {
+    defaultAction: 'SCMP_ACT_ALLOW',
+    listenerPath,
+    architectures: [arch === 'arm64' ? 'SCMP_ARCH_AARCH64' : 'SCMP_ARCH_X86_64'],
+    syscalls: sys,
+  };
+}
