@@ -1,0 +1,179 @@
+import { readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { CliError } from '../cli-error';
+
+/** `capulator run --server URL --token T …`: submit to a server and follow the run over SSE. */
+export interface RemoteRunOptions {
+  server: string;
+  token: string;
+  image: string;
+  /** replaces the image entrypoint when non-empty */
+  command: string[];
+  /** K=V */
+  env?: string[];
+  /** a published policy, "name" or "name@version" */
+  policy?: string;
+  /** a local policy file, sent inline */
+  policyFile?: string;
+  learn?: boolean;
+  /** print every event as one JSON line on stdout */
+  json?: boolean;
+  /** print decisions as they happen (stderr) */
+  verbose?: boolean;
+  out?: NodeJS.WritableStream;
+  err?: NodeJS.WritableStream;
+  /** aborts following (the run is stopped on the server) */
+  signal?: AbortSignal;
+}
+
+export interface SseMessage {
+  id?: string;
+  event?: string;
+  data: string;
+}
+
+/** Parses a text/event-stream body into messages (the subset the gateway emits). */
+export async function* parseSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseMessage> {
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of body) {
+    buf += decoder.decode(chunk, { stream: true });
+    let i: number;
+    while ((i = buf.search(/\r?\n\r?\n/)) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + (buf[i] === '\r' ? 4 : 2));
+      const msg: SseMessage = { data: '' };
+      const data: string[] = [];
+      for (const line of block.split(/\r?\n/)) {
+        if (line === '' || line.startsWith(':')) continue;
+        const c = line.indexOf(':');
+        const field = c < 0 ? line : line.slice(0, c);
+        const value = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
+        if (field === 'data') data.push(value);
+        else if (field === 'id') msg.id = value;
+        else if (field === 'event') msg.event = value;
+      }
+      if (data.length === 0 && msg.id === undefined) continue;
+      msg.data = data.join('\n');
+      yield msg;
+    }
+  }
+}
+
+async function api(opts: RemoteRunOptions, method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<Response> {
+  const url = new URL(path, opts.server.endsWith('/') ? opts.server : opts.server + '/');
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: { authorization: `Bearer ${opts.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...extra },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: opts.signal,
+    });
+  } catch (err) {
+    if (opts.signal?.aborted) throw err;
+    throw new CliError(`cannot reach ${opts.server}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`, 1);
+  }
+  if (!res.ok && res.status !== 202) {
+    let message = `${res.status} ${res.statusText}`;
+    try {
+      const e = (await res.json()) as { error?: { message?: string; details?: unknown } };
+      if (e.error?.message) message = e.error.message;
+      const details = e.error?.details;
+      if (Array.isArray(details)) {
+        const lines = details.map((d: { field?: string; location?: string; messages?: string[]; message?: string }) =>
+          d.location ? `${d.location}: ${d.message}` : `${d.field}: ${(d.messages ?? []).join(', ')}`,
+        );
+        message += lines.length ? ` (${lines.join('; ')})` : '';
+      }
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new CliError(`server refused ${method} ${url.pathname}: ${message}`, res.status === 401 || res.status === 403 || (res.status >= 400 && res.status < 500) ? 2 : 1);
+  }
+  return res;
+}
+
+function describeDecision(type: string, p: Record<string, any>): string {
+  const privs = Array.isArray(p.privileges) && p.privileges.length ? p.privileges.join(',') : '-';
+  const rule = p.ruleId ? ` rule ${p.ruleId}` : ' (default)';
+  return `capulator: ${p.decision} ${type === 'PrivilegeChecked' ? privs : type} ${p.syscall} by ${p.subject?.exe ?? '?'} pid ${p.subject?.pid ?? '?'}${rule}\n`;
+}
+
+/**
+ * Submits the run, follows its events (resuming with Last-Event-ID when the stream drops) and
+ * returns the exit status to use: the program's exit code, 128+N when killed by signal N, 125
+ * when the run failed before or while starting.
+ */
+export async function runRemote(opts: RemoteRunOptions): Promise<number> {
+  const out = opts.out ?? process.stdout;
+  const err = opts.err ?? process.stderr;
+  const env: Record<string, string> = {};
+  for (const kv of opts.env ?? []) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new CliError(`--env ${kv}: expected NAME=VALUE`);
+    env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  let policyYaml: string | undefined;
+  if (opts.policyFile !== undefined) {
+    try {
+      policyYaml = readFileSync(opts.policyFile, 'utf8');
+    } catch (e) {
+      throw new CliError(`cannot read ${opts.policyFile}: ${(e as Error).message}`);
+    }
+  }
+  const submitted = (await (
+    await api(opts, 'POST', 'v1/runs', {
+      image: opts.image,
+      ...(opts.command.length ? { command: opts.command } : {}),
+      ...(Object.keys(env).length ? { env } : {}),
+      ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
+      ...(policyYaml !== undefined ? { policyYaml } : {}),
+      ...(opts.learn ? { learn: true } : {}),
+    })
+  ).json()) as { id: string };
+  const runId = submitted.id;
+  if (!opts.json) err.write(`capulator: run ${runId} submitted to ${opts.server}\n`);
+  const stopOnAbort = () => void api({ ...opts, signal: undefined }, 'DELETE', `v1/runs/${runId}`).catch(() => undefined);
+  opts.signal?.addEventListener('abort', stopOnAbort, { once: true });
+
+  let last: string | undefined;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    let res: Response;
+    try {
+      res = await api(opts, 'GET', `v1/runs/${runId}/events`, undefined, { accept: 'text/event-stream', ...(last ? { 'last-event-id': last } : {}) });
+    } catch (e) {
+      if (opts.signal?.aborted) return 130;
+      if (e instanceof CliError && e.exitCode === 1 && attempt < 19) {
+        await new Promise((r) => setTimeout(r, 250 * (attempt + 1)));
+        continue;
+      }
+      throw e;
+    }
+    try {
+      for await (const m of parseSse(res.body as unknown as AsyncIterable<Uint8Array>)) {
+        if (m.id) last = m.id;
+        const e = JSON.parse(m.data) as { type: string; payload: Record<string, any> };
+        if (opts.json) out.write(JSON.stringify(e) + '\n');
+        else if (opts.verbose && (e.type === 'PrivilegeChecked' || e.type === 'CapabilitiesChangeRequested' || e.type === 'CapabilitiesQueried')) err.write(describeDecision(e.type, e.payload));
+        else if (!opts.json && e.payload?.decision === 'deny') err.write(describeDecision(e.type, e.payload));
+        if (e.type === 'RunExited') {
+          const p = e.payload as { exitCode: number | null; signal: string | null; counts: { allow: number; deny: number; emulate: number } };
+          if (!opts.json) err.write(`capulator: run ${runId} exited ${p.signal ? `by ${p.signal}` : `with ${p.exitCode}`} (allow ${p.counts.allow}, deny ${p.counts.deny}, emulate ${p.counts.emulate})\n`);
+          if (p.exitCode !== null) return p.exitCode;
+          const n = p.signal ? (osConstants.signals as Record<string, number>)[p.signal] : undefined;
+          return 128 + (n ?? 9);
+        }
+        if (e.type === 'RunFailed') {
+          if (!opts.json) err.write(`capulator: run ${runId} failed (${e.payload.stage}): ${e.payload.reason}\n`);
+          return 125;
+        }
+      }
+    } catch (e) {
+      if (opts.signal?.aborted) return 130;
+      if (e instanceof SyntaxError) throw new CliError(`bad event from the server: ${e.message}`, 1);
+      // the connection dropped: resume after the last event seen
+    }
+  }
+  throw new CliError(`lost the event stream of run ${runId}`, 1);
+}

@@ -1,0 +1,55 @@
+import { Command } from 'commander';
+import { homePaths } from '@capulator/host';
+import { CliError } from '../cli-error';
+
+/**
+ * `capulator serve` — the gateway (HTTP + gRPC) and the runtime in one process, on the
+ * embedded SQLite store. Nest is loaded only here (lazily), never on other commands' paths.
+ */
+export function registerServeCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the HTTP API (OpenAPI at /docs) and the gRPC API, with the runtime in the same process')
+    .option('--http <host:port>', 'HTTP listen address', '127.0.0.1:8420')
+    .option('--grpc <host:port>', 'gRPC listen address ("off" to disable)', '127.0.0.1:8421')
+    .option('--concurrency <n>', 'runs executing at once', '4')
+    .option('--max-upload <bytes>', 'largest image upload accepted (bytes)', String(8 * 1024 * 1024 * 1024))
+    .option('--log-level <level>', 'log, warn, error, debug or silent', 'log')
+    .action(async (opts: { http: string; grpc: string; concurrency: string; maxUpload: string; logLevel: string }) => {
+      const { parseHostPort } = await import('../../../gateway/src/gateway.options');
+      const { startGateway } = await import('../../../gateway/src/gateway.app');
+      const addr = (text: string, flag: string) => {
+        try {
+          return parseHostPort(text);
+        } catch (err) {
+          throw new CliError(`${flag}: ${(err as Error).message}`);
+        }
+      };
+      const http = addr(opts.http, '--http');
+      const grpc = opts.grpc === 'off' ? false : addr(opts.grpc, '--grpc');
+      const concurrency = Number(opts.concurrency);
+      if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliError('--concurrency must be a positive integer');
+      const imageUploadLimit = Number(opts.maxUpload);
+      if (!Number.isSafeInteger(imageUploadLimit) || imageUploadLimit < 1) throw new CliError('--max-upload must be a number of bytes');
+      if (!['log', 'warn', 'error', 'debug', 'verbose', 'silent'].includes(opts.logLevel)) throw new CliError('--log-level must be log, warn, error, debug or silent');
+      const { home } = homePaths();
+      let gw;
+      try {
+        gw = await startGateway({ home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel as 'log' });
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') throw new CliError(`cannot listen: ${e.message}`);
+        throw err;
+      }
+      process.stdout.write(`capulator serving http ${gw.httpUrl} grpc ${gw.grpcAddress ?? 'off'} (home ${home})\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          void gw.close().then(resolve);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+}
