@@ -10,3 +10,4 @@ export * from './capmap';
 export * from './syscalls.generated';
 export * from './constants';
 export * from './classify';
+export * from './elf';
