@@ -1,5 +1,229 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { capabilitySets, evaluate, formatError, type DecisionRequest, type Policy } from '@capulator/policy';
+import {
+  decisionLog,
+  ReadModelProjector,
+  SqliteEventStore,
+  whatIf,
+  whatIfExitCode,
+  type DecisionLogFilter,
+  type DecisionLogRow,
+  type PolicyUnderTest,
+  type WhatIfChange,
+} from '@capulator/events';
+import { homePaths } from '@capulator/host';
+import { CliError } from '../cli-error';
+import { printJson, printTable } from '../output';
+import { loadPolicyFile } from './policy.command';
+import { registerPolicyEventCommands } from './policy-events.command';
+
+/** Opens the embedded store ($CAPULATOR_HOME/events.db) and brings its read models up to date. */
+export function openStore(): { store: SqliteEventStore; projector: ReadModelProjector } {
+  let store: SqliteEventStore;
+  const path = homePaths().store;
+  try {
+    store = SqliteEventStore.open(path);
+  } catch (err) {
+    throw new CliError(`cannot open the event store ${path}: ${(err as Error).message}`, 1);
+  }
+  const projector = new ReadModelProjector(store);
+  projector.catchUp();
+  return { store, projector };
+}
+
+/** Adapts a loaded @capulator/policy Policy to what-if replay. */
+export function policyUnderTest(policy: Policy): PolicyUnderTest {
+  return {
+    evaluate: (r) => {
+      const d = evaluate(policy, { syscall: r.syscall, args: r.args, privilege: r.privilege, exe: r.exe, uid: r.uid, gid: r.gid, image: r.image, arch: r.arch } as DecisionRequest);
+      return { decision: d.decision, ruleId: d.ruleId };
+    },
+    startCapabilities: (c) => capabilitySets(policy, c).sets.permitted,
+  };
+}
+
+/** Loads a policy file for replay: bad file or errors → exit 2 with the first error. */
+export function loadPolicyForReplay(file: string): Policy {
+  const r = loadPolicyFile(file);
+  if (!r.policy) {
+    for (const e of r.errors) process.stderr.write(formatError(e) + '\n');
+    throw new CliError(`${file}: the policy has ${r.errors.length} error(s)`, 2);
+  }
+  return r.policy;
+}
+
+/** `--since`: an ISO-8601 time, or a duration before now (30s, 10m, 2h, 7d). */
+export function parseSince(v: string | undefined, now = Date.now()): string | undefined {
+  if (v === undefined) return undefined;
+  const rel = /^(\d{1,9})([smhd])$/.exec(v);
+  if (rel) return new Date(now - Number(rel[1]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[rel[2] as 's']).toISOString();
+  if (/^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v)) {
+    const t = Date.parse(v);
+    if (!Number.isNaN(t)) return new Date(t).toISOString();
+  }
+  throw new CliError(`--since: want an ISO time (2026-01-02T03:04:05Z) or a duration (30s, 10m, 2h, 7d), not "${v}"`);
+}
+
+const LOG_HEADERS = ['POSITION', 'TIME', 'RUN', 'SEQ', 'EXE', 'SYSCALL', 'PRIVILEGE', 'CAPABILITY', 'DECISION', 'RULE'];
+const logCells = (r: DecisionLogRow) => [r.position, r.at, r.runId, r.seq, r.exe, r.syscall, r.privileges.join(',') || '-', r.capability, r.decision, r.ruleId ?? '(default)'];
+
+function changeLine(c: WhatIfChange): string {
+  if (c.kind === 'decision') {
+    const rule = (x: string | null) => x ?? 'default';
+    return (
+      `position ${c.position}  run ${c.runId}  seq ${c.seq}  ${c.exe}  ${c.syscall}  ${c.privileges.join(',') || '(unprivileged)'}  ` +
+      `${c.old.decision} (${rule(c.old.ruleId)}) → ${c.new.decision} (${rule(c.new.ruleId)})${c.regression ? '  WOULD DENY' : ''}`
+    );
+  }
+  const parts = [...c.lost.map((x) => '-' + x), ...c.gained.map((x) => '+' + x)].join(' ');
+  return `run ${c.runId}  start capabilities ${parts}${c.usedLost.length ? `  WOULD DENY (used: ${c.usedLost.join(', ')})` : ''}`;
+}
 
 export function registerAuditCommands(program: Command): void {
-  void program;
+  const audit = program.command('audit').description('The event log: log, verify, replay (what-if), rebuild');
+
+  audit
+    .command('log')
+    .description('recorded decisions (capget, capset, privilege checks), oldest first')
+    .option('--run <id>', 'only this run')
+    .addOption(new Option('--decision <d>', 'only this decision').choices(['allow', 'deny', 'emulate']))
+    .option('--privilege <P>', 'only checks of this priv(9) privilege')
+    .option('--capability <C>', 'only checks needing this capability')
+    .option('--exe <glob>', 'only these programs (glob: *, ?, [...])')
+    .option('--since <T>', 'only at or after T (ISO time or 30s/10m/2h/7d ago)')
+    .option('--follow', 'keep printing new decisions as they are recorded (Ctrl-C to stop)')
+    .option('--json', 'JSON lines, one decision per line')
+    .action(async (o: { run?: string; decision?: 'allow' | 'deny' | 'emulate'; privilege?: string; capability?: string; exe?: string; since?: string; follow?: boolean; json?: boolean }) => {
+      const filter: DecisionLogFilter = {
+        runId: o.run, decision: o.decision, privilege: o.privilege?.toUpperCase(), capability: o.capability?.toUpperCase(), exe: o.exe, since: parseSince(o.since),
+      };
+      const { store, projector } = openStore();
+      try {
+        let last = 0;
+        const rows: DecisionLogRow[] = [];
+        for (const r of decisionLog(store.db, filter)) {
+          last = r.position;
+          if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
+          else if (!o.follow) rows.push(r);
+          else process.stdout.write(logCells(r).join('  ') + '\n');
+        }
+        if (!o.json && !o.follow) printTable(LOG_HEADERS, rows.map(logCells));
+        if (!o.follow) return;
+        if (!o.json && last === 0) process.stdout.write(LOG_HEADERS.join('  ') + '\n');
+        last = Math.max(last, projector.checkpoint());
+        await new Promise<void>((resolve) => {
+          const sub = store.subscribe(projector.checkpoint() + 1, () => {
+            projector.catchUp();
+            for (const r of decisionLog(store.db, { ...filter, afterPosition: last })) {
+              last = r.position;
+              process.stdout.write((o.json ? JSON.stringify(r) : logCells(r).join('  ')) + '\n');
+            }
+          });
+          const stop = () => void sub.close().then(resolve);
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+      } finally {
+        await store.close();
+      }
+    });
+
+  audit
+    .command('verify')
+    .description('check the hash chain of the whole log; exit 1 naming the first bad position')
+    .option('--expect-head <POSITION:HASH>', 'a head printed by an earlier verify (detects truncation that rewrote the head)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { expectHead?: string; json?: boolean }) => {
+      let expectHead: { position: number; hash: string } | undefined;
+      if (o.expectHead !== undefined) {
+        const m = /^(\d+):([0-9a-f]{64})$/.exec(o.expectHead);
+        if (!m) throw new CliError('--expect-head: want POSITION:HASH (64 hex digits)');
+        expectHead = { position: Number(m[1]), hash: m[2] };
+      }
+      const store = SqliteEventStore.open(homePaths().store);
+      try {
+        const r = store.verify({ expectHead });
+        if (o.json) printJson(r);
+        else if (r.ok) process.stdout.write(`ok: ${r.checked} events, the chain is whole; head ${r.head.position}:${r.head.hash}\n`);
+        if (!r.ok) {
+          if (o.json) process.exitCode = 1;
+          else throw new CliError(`verify failed at position ${r.problem!.position}: ${r.problem!.message}`, 1);
+        }
+      } finally {
+        await store.close();
+      }
+    });
+
+  audit
+    .command('replay')
+    .description('what-if: re-evaluate recorded decisions and start-time capabilities under another policy; exit 1 if anything allowed would be denied')
+    .requiredOption('--policy <file>', 'the policy to replay under')
+    .option('--run <id...>', 'only these runs')
+    .option('--since <T>', 'only decisions at or after T (ISO time or 30s/10m/2h/7d ago)')
+    .option('--json', 'JSON lines: one per change, then a summary')
+    .action(async (o: { policy: string; run?: string[]; since?: string; json?: boolean }) => {
+      if (o.run && o.since) throw new CliError('--run and --since cannot be combined');
+      const since = parseSince(o.since);
+      const policy = loadPolicyForReplay(o.policy);
+      const { store } = openStore();
+      try {
+        if (o.run) {
+          const known = store.db.prepare('SELECT 1 FROM rm_runs WHERE run_id = ?').pluck();
+          for (const id of o.run) if (!known.get(id)) throw new CliError(`no run ${id} in the log`);
+        }
+        const summary = whatIf(store.db, policyUnderTest(policy), { runIds: o.run, since }, (c) => {
+          process.stdout.write((o.json ? JSON.stringify(c) : changeLine(c)) + '\n');
+        });
+        const code = whatIfExitCode(summary);
+        if (o.json) process.stdout.write(JSON.stringify({ kind: 'summary', policy: { name: policy.name, version: policy.version }, ...summary, exitCode: code }) + '\n');
+        else {
+          process.stdout.write(
+            `replayed ${summary.decisions} decisions (${summary.distinctRequests} distinct requests) under ${policy.name} (version ${policy.version}): ` +
+              `${summary.changed} would change — ${summary.regressions} allowed before would now be denied, ${summary.relaxed} would be relaxed` +
+              `${summary.ruleOnly ? `, ${summary.ruleOnly} same decision by another rule` : ''}; ` +
+              `${summary.runs} runs' start capabilities: ${summary.capabilityChanges} changed, ${summary.capabilityRegressions} lose a capability they used\n`,
+          );
+        }
+        process.exitCode = code;
+      } finally {
+        await store.close();
+      }
+    });
+
+  audit
+    .command('rebuild')
+    .description('drop the read models (runs, decisions, policies, images) and fold the log again from position 0')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => {
+      const store = SqliteEventStore.open(homePaths().store);
+      try {
+        const projector = new ReadModelProjector(store);
+        const t0 = process.hrtime.bigint();
+        const n = projector.rebuild();
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        const counts = Object.fromEntries(
+          (['rm_runs', 'rm_decisions', 'rm_policies', 'rm_images'] as const).map((t) => [t.slice(3), store.db.prepare(`SELECT count(*) FROM ${t}`).pluck().get() as number]),
+        );
+        if (o.json) printJson({ events: n, ms, ...counts });
+        else {
+          process.stdout.write(`rebuilt from ${n} events in ${ms.toFixed(0)} ms\n`);
+          printTable(['READ MODEL', 'ROWS'], Object.entries(counts));
+        }
+      } finally {
+        await store.close();
+      }
+    });
+
+  const policy = program.commands.find((c) => c.name() === 'policy');
+  if (policy) registerPolicyEventCommands(policy);
+}
+
+/** Reads a file for a command, or exits 2 naming it. */
+export function readFileOrFail(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
