@@ -131,21 +131,56 @@ static inline uint64_t now_ns(clockid_t c) {
   return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
-/* ---------- event output (buffered JSON lines) ---------- */
+/* ---------- event output (buffered JSON lines) ----------
+ * The trapped process never waits for the recorder: the events fd is non-blocking, the buffer
+ * grows up to OBUF_MAX and is written in large chunks (and whenever the notify fd is idle); past
+ * OBUF_MAX events are dropped and counted, and the runtime reports them as lostEvents. */
+#define OBUF_MAX (64u << 20)
+#define OBUF_CHUNK (64u << 10)
 static int events_fd = -1;
-static char *obuf; static size_t olen, ocap = 1 << 18;
-static void flush_events(void) {
-  size_t off = 0;
-  while (off < olen) {
-    ssize_t w = write(events_fd, obuf + off, olen - off);
-    if (w < 0) { if (errno == EINTR) continue; fprintf(stderr, "capulator-agent: events: %s\n", strerror(errno)); exit(3); }
-    off += (size_t)w;
+static char *obuf; static size_t olen, ooff, ocap = 1 << 20;
+static uint64_t dropped;
+static bool events_broken;
+/* Writes what the pipe takes now (block=false) or everything (block=true, at exit). */
+static void flush_events_mode(bool block) {
+  if (events_broken) { olen = ooff = 0; return; }
+  while (ooff < olen) {
+    ssize_t w = write(events_fd, obuf + ooff, olen - ooff);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        if (!block) break;
+        struct pollfd p = {events_fd, POLLOUT, 0}; poll(&p, 1, 1000); continue;
+      }
+      fprintf(stderr, "capulator-agent: events: %s\n", strerror(errno));
+      events_broken = true; olen = ooff = 0; return;
+    }
+    ooff += (size_t)w;
   }
-  olen = 0;
+  if (ooff == olen) olen = ooff = 0;
+  else if (ooff > (4u << 20)) { memmove(obuf, obuf + ooff, olen - ooff); olen -= ooff; ooff = 0; }
+}
+static void flush_events(void) { flush_events_mode(false); }
+static bool out_room(size_t n) {
+  if (olen + n <= ocap) return true;
+  size_t want = ocap;
+  while (want < olen + n) want *= 2;
+  if (want > OBUF_MAX) return false;
+  char *nb = realloc(obuf, want);
+  if (!nb) return false;
+  obuf = nb; ocap = want;
+  return true;
+}
+/* An event is assembled at the end of the buffer and committed (or rolled back) as a whole. */
+static size_t ev_start; static bool ev_overflow;
+static void ev_begin(void) { ev_start = olen; ev_overflow = false; }
+static bool ev_commit(void) {
+  if (ev_overflow) { olen = ev_start; dropped++; return false; }
+  return true;
 }
 static void out_raw(const char *s, size_t n) {
-  if (olen + n > ocap) flush_events();
-  if (n > ocap) { olen = 0; return; }
+  if (ev_overflow) return;
+  if (!out_room(n)) { ev_overflow = true; return; }
   memcpy(obuf + olen, s, n); olen += n;
 }
 static void out(const char *s) { out_raw(s, strlen(s)); }
@@ -551,6 +586,7 @@ emit:
     }
     if (!d.audit && !learn) goto done;
     uint64_t lat = now_ns(CLOCK_MONOTONIC) - t0;
+    ev_begin();
     outf("{\"type\":\"decision\",\"seq\":%llu,\"key\":\"%d:%u:%d:%016llx:%llu\",\"tNs\":%llu,\"subject\":{\"pid\":%d,\"tid\":%u,\"uid\":%ld,\"gid\":%ld,\"exe\":",
          (unsigned long long)++seq, s.pid, req->pid, req->data.nr, (unsigned long long)h, (unsigned long long)gen,
          (unsigned long long)now_ns(CLOCK_REALTIME), s.pid, req->pid, s.euid, s.egid);
@@ -563,6 +599,7 @@ emit:
     if (resp->error) outf(",\"errno\":%d", -resp->error);
     if (ans == ANS_EMULATED) outf(",\"return\":%lld", (long long)resp->val);
     outf(",\"answeredBy\":\"%s\",\"latencyNs\":%llu%s}\n", answered_name[ans], (unsigned long long)lat, learn ? ",\"learn\":true" : "");
+    ev_commit();
   }
 done:
   /* credentials changed: forget the cached ids of the whole thread group */
@@ -579,6 +616,8 @@ static int serve(const char *sock_path, const char *table_path) {
   obuf = malloc(ocap);
   if (!obuf) return 1;
   signal(SIGPIPE, SIG_IGN);
+  fcntl(events_fd, F_SETFL, fcntl(events_fd, F_GETFL) | O_NONBLOCK);
+  fcntl(events_fd, F_SETPIPE_SZ, 1 << 20);
   int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (strlen(sock_path) >= sizeof sa.sun_path) { fprintf(stderr, "capulator-agent: socket path too long\n"); return 2; }
@@ -589,7 +628,7 @@ static int serve(const char *sock_path, const char *table_path) {
   out_json_str(table_policy_name(table));
   out(",\"version\":"); out_json_str(table_policy_version(table));
   outf(",\"hash\":\"%s\",\"learn\":%s,\"pid\":%d}\n", table_hash(table), learn ? "true" : "false", getpid());
-  flush_events();
+  flush_events_mode(true);
   int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
   if (c < 0) { perror("capulator-agent: accept"); return 1; }
   char state[16384]; char cbuf[CMSG_SPACE(sizeof(int) * 4)];
@@ -609,7 +648,7 @@ static int serve(const char *sock_path, const char *table_path) {
   int pid = -1; char *pp = strstr(state, "\"pid\":");
   if (pp) pid = atoi(pp + 6);
   outf("{\"type\":\"attached\",\"pid\":%d,\"syncWakeUp\":%s}\n", pid, sync_wake ? "true" : "false");
-  flush_events();
+  flush_events_mode(true);
 
   struct seccomp_notif_sizes sz;
   if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz)) { perror("capulator-agent: notif sizes"); return 1; }
@@ -629,15 +668,17 @@ static int serve(const char *sock_path, const char *table_path) {
         break;
       }
       handle(req, resp);
-      if (olen > ocap - 4096) flush_events();
+      if (olen - ooff >= OBUF_CHUNK) flush_events();
       continue;
     }
     if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) break;   /* every target is gone */
   }
-  outf("{\"type\":\"exit\",\"handled\":%llu,\"events\":%llu,\"abandoned\":%llu,\"allow\":%llu,\"deny\":%llu,\"emulate\":%llu}\n",
-       (unsigned long long)handled, (unsigned long long)seq, (unsigned long long)abandoned,
+  ev_begin(); ev_overflow = false;
+  while (!out_room(512)) flush_events_mode(true);
+  outf("{\"type\":\"exit\",\"handled\":%llu,\"events\":%llu,\"dropped\":%llu,\"abandoned\":%llu,\"allow\":%llu,\"deny\":%llu,\"emulate\":%llu}\n",
+       (unsigned long long)handled, (unsigned long long)seq, (unsigned long long)dropped, (unsigned long long)abandoned,
        (unsigned long long)counts[ACT_ALLOW], (unsigned long long)counts[ACT_DENY], (unsigned long long)counts[ACT_EMULATE]);
-  flush_events();
+  flush_events_mode(true);
   (void)uts_ns_fd;
   return 0;
 }
@@ -727,7 +768,7 @@ static int offline(const char *table_path, bool classify_only) {
       outf(",\"errno\":%d,\"return\":%ld,\"audit\":%s", d.err, d.ret, d.audit ? "true" : "false");
     }
     out("}\n");
-    flush_events();
+    flush_events_mode(true);
   }
   return 0;
 }

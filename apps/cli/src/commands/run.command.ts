@@ -1,5 +1,264 @@
 import { Command } from 'commander';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, readFileSync, statSync, type WriteStream } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
+import { homePaths, repoRoot } from '@capulator/host';
+import { capabilitySets, compileForContainer, formatError, load, type Policy } from '@capulator/policy';
+import {
+  publishPolicy,
+  runStream,
+  SqliteEventStore,
+  type CapabilitySets,
+  type EventStore,
+  type NewEvent,
+  type PolicyRef,
+} from '@capulator/events';
+import { decisionEventType, EntrypointError, resolveUser, RunError, Runner, toDecisionPayload, type AgentDecision, type BindMount, type RunImage } from '../../../runtime/src/run';
+import { CliError } from '../cli-error';
+
+interface RunOptions {
+  policy?: string;
+  learn?: boolean;
+  id?: string;
+  mount: string[];
+  env: string[];
+  keep?: boolean;
+  eventsJson?: string;
+  store: boolean;
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** Exit status of `capulator run` when the run itself failed (agent died, runc could not start it), as docker's 125. */
+export const RUN_FAILED_EXIT = 125;
 
 export function registerRunCommands(program: Command): void {
-  void program;
+  program
+    .command('run')
+    .description('run a command from an image (or a rootfs directory) with every use of privilege decided by a policy')
+    .argument('<image>', 'image reference (tag, digest, digest prefix) or a rootfs directory')
+    .argument('[command...]', 'command and arguments (after --); default: the image Entrypoint + Cmd')
+    .option('--policy <file>', 'policy YAML (default: examples/policies/default.yaml)')
+    .option('--learn', 'learn mode: allow and record everything')
+    .option('--id <name>', 'run id (default: random)')
+    .option('--mount <src:dst[:ro]>', 'bind mount (repeatable)', collect, [])
+    .option('-e, --env <K=V>', 'environment variable (repeatable)', collect, [])
+    .option('--keep', 'keep the run directory (bundle, upper layer) afterwards')
+    .option('--events-json <file>', 'write decision events as JSON lines to FILE')
+    .option('--no-store', 'do not record the run in the event store')
+    .addHelpText('after', `
+Exit status: the contained program's (128+N when killed by signal N); ${RUN_FAILED_EXIT} when the run
+failed (agent died, runtime error); 2 for bad input (policy, image, command not runnable).
+
+Examples:
+  capulator run --policy examples/policies/ping.yaml capulator-test/busybox-ping -- ping -c1 127.0.0.1
+  capulator run --learn --events-json ev.jsonl ./rootfs -- /bin/sh -c 'id; hostname'`)
+    .action(async (image: string, command: string[], opts: RunOptions) => {
+      process.exitCode = await runCommand(image, command, opts);
+    });
+}
+
+function parseMount(spec: string): BindMount {
+  const parts = spec.split(':');
+  if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1] || (parts[2] !== undefined && parts[2] !== 'ro' && parts[2] !== 'rw')) {
+    throw new CliError(`--mount ${spec}: want SRC:DST[:ro]`);
+  }
+  const source = resolvePath(parts[0]);
+  if (!existsSync(source)) throw new CliError(`--mount ${spec}: ${source} does not exist`);
+  if (!parts[1].startsWith('/')) throw new CliError(`--mount ${spec}: the destination must be absolute`);
+  return { source, destination: parts[1], readonly: parts[2] === 'ro' };
+}
+
+function loadPolicy(file: string): { policy: Policy; yaml: string } {
+  let yaml: string;
+  try {
+    yaml = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read policy ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const r = load(yaml, file, (p) => readFileSync(resolvePath(dirname(file), p), 'utf8'));
+  if (!r.policy) throw new CliError(r.errors.length > 0 ? formatError(r.errors[0]) : `${file}: invalid policy`);
+  return { policy: r.policy, yaml };
+}
+
+async function resolveImage(ref: string, imagesDir: string): Promise<RunImage & { labels?: Record<string, string> }> {
+  const isDir = existsSync(ref) && statSync(ref).isDirectory();
+  if (isDir || ref.startsWith('/') || ref.startsWith('./')) {
+    const dir = resolvePath(ref);
+    if (!isDir) throw new CliError(`${ref}: not a rootfs directory`);
+    return { ref: dir, layers: [dir], config: {} };
+  }
+  // the image store (apps/runtime/src/images); loaded lazily so `run DIR` does not pay for it
+  const { ImageStore } = await import('../../../runtime/src/images');
+  try {
+    const img = new ImageStore(imagesDir).resolve(ref);
+    return {
+      ref,
+      digest: img.digest,
+      layers: img.layers,
+      platform: img.platform,
+      config: img.config,
+      labels: img.config.Labels,
+    };
+  } catch (e) {
+    throw new CliError(`image ${ref}: ${(e as Error).message}`);
+  }
+}
+
+/** The uid/gid the container starts as, read from the image's top-most /etc/passwd. */
+function imageUser(image: RunImage): { uid: number; gid: number } {
+  for (const layer of [...image.layers].reverse()) {
+    if (!image.config.User || existsSync(`${layer}/etc/passwd`) || /^\d+(:\d+)?$/.test(image.config.User)) {
+      try {
+        return resolveUser(layer, image.config.User);
+      } catch (e) {
+        if (layer === image.layers[0]) throw new CliError((e as Error).message);
+      }
+    }
+  }
+  return { uid: 0, gid: 0 };
+}
+
+/** Appends run events in agent order, in batches, without ever blocking the run. */
+class RunRecorder {
+  private queue: NewEvent[] = [];
+  private pumping: Promise<void> = Promise.resolve();
+  private scheduled = false;
+  failed?: Error;
+  appended = 0;
+
+  constructor(private readonly store: EventStore | undefined, private readonly stream: string) {}
+
+  push(e: NewEvent): void {
+    if (!this.store) return;
+    this.queue.push(e);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.pumping = this.pumping.then(() => this.pump());
+      });
+    }
+  }
+
+  private async pump(): Promise<void> {
+    while (this.queue.length > 0 && !this.failed) {
+      const batch = this.queue.splice(0, 1000);
+      try {
+        await this.store!.append(this.stream, 'any', batch);
+        this.appended += batch.length;
+      } catch (e) {
+        this.failed = e as Error;
+      }
+    }
+  }
+
+  async drain(): Promise<void> {
+    await this.pumping;
+    await this.pump();
+  }
+}
+
+export async function runCommand(imageRef: string, command: string[], opts: RunOptions): Promise<number> {
+  const paths = homePaths();
+  const repo = repoRoot(__dirname);
+  const policyFile = resolvePath(opts.policy ?? `${repo}/examples/policies/default.yaml`);
+  const loaded = loadPolicy(policyFile);
+  const policy: Policy = opts.learn ? { ...loaded.policy, learn: true } : loaded.policy;
+  const mounts = opts.mount.map(parseMount);
+  for (const e of opts.env) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new CliError(`--env ${e}: want K=V`);
+  const id = opts.id ?? randomBytes(6).toString('hex');
+
+  const image = await resolveImage(imageRef, paths.images);
+  const user = imageUser(image);
+  const container = { image: imageRef, labels: image.labels };
+  const table = compileForContainer(policy, container);
+  const caps = capabilitySets(policy, { uid: user.uid, gid: user.gid, ...container });
+  const sets: CapabilitySets = caps.sets;
+
+  let store: SqliteEventStore | undefined;
+  let policyRef: PolicyRef = { name: policy.name, version: 0, hash: table.hash };
+  const now = () => new Date().toISOString();
+  if (opts.store) {
+    store = SqliteEventStore.open(paths.store);
+    const pub = await publishPolicy(store, { name: policy.name, yaml: loaded.yaml, hash: table.hash, description: policy.description }, now());
+    policyRef = { name: policy.name, version: pub.version, hash: table.hash };
+  }
+  const rec = new RunRecorder(store, runStream(id));
+  const argv = command.length > 0 ? command : [...(image.config.Entrypoint ?? []), ...(image.config.Cmd ?? [])];
+  rec.push({
+    type: 'RunRequested',
+    at: now(),
+    payload: { runId: id, image: imageRef, command: argv, env: opts.env, policy: policyRef, learn: !!opts.learn, mounts },
+  });
+
+  let out: WriteStream | undefined;
+  if (opts.eventsJson) out = createWriteStream(opts.eventsJson, { flags: 'w', mode: 0o600 });
+  const onDecision = (d: AgentDecision) => {
+    const payload = toDecisionPayload(d, id, policyRef);
+    const type = decisionEventType(d);
+    out?.write(JSON.stringify({ type, ...payload }) + '\n');
+    rec.push({ type, at: payload.at, payload });
+  };
+  const provenance: Record<string, string[]> = {};
+  for (const [cap, grants] of Object.entries(caps.provenance)) provenance[cap] = grants.map((g) => g.ruleId ?? g.source);
+
+  const ignore = () => undefined;
+  process.on('SIGINT', ignore); // runc forwards the terminal's ^C to the container; we stay to clean up
+  const runner = new Runner({ home: paths.home, repo });
+  try {
+    const result = await runner.run({
+      id,
+      image,
+      command,
+      env: opts.env,
+      mounts,
+      table,
+      capabilities: sets,
+      learn: opts.learn,
+      keep: opts.keep,
+      stdio: 'inherit',
+      onDecision,
+      onStarted: (s) =>
+        rec.push({
+          type: 'RunStarted',
+          at: now(),
+          payload: { runId: id, imageDigest: image.digest ?? '', user: s.user, capabilities: sets, provenance, policy: policyRef, pid: s.pid },
+        }),
+    });
+    if (result.status === 'failed') {
+      rec.push({ type: 'RunFailed', at: now(), payload: { runId: id, reason: result.failure!.reason, stage: result.failure!.stage } });
+    }
+    rec.push({
+      type: 'RunExited',
+      at: now(),
+      payload: {
+        runId: id,
+        exitCode: result.exitCode,
+        signal: result.signal,
+        counts: result.counts,
+        lostEvents: result.lostEvents,
+        ...(result.lostEvents > 0 ? { lostReason: 'the agent dropped events (recorder too slow) or died' } : {}),
+        durationMs: result.durationMs,
+      },
+    });
+    await rec.drain();
+    if (out) await new Promise<void>((r) => out!.end(r));
+    if (rec.failed) process.stderr.write(`capulator: warning: run ${id}: recording events failed: ${rec.failed.message}\n`);
+    if (result.status === 'failed') {
+      process.stderr.write(`capulator: run ${id} failed: ${result.failure!.reason}\n`);
+      return RUN_FAILED_EXIT;
+    }
+    return result.exitCode ?? RUN_FAILED_EXIT;
+  } catch (e) {
+    if (e instanceof EntrypointError || e instanceof RunError) {
+      rec.push({ type: 'RunFailed', at: now(), payload: { runId: id, reason: e.message, stage: e instanceof RunError ? e.stage : 'image' } });
+      await rec.drain();
+      throw new CliError(e.message);
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', ignore);
+    await store?.close();
+  }
 }
