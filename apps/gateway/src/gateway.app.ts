@@ -79,7 +79,7 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
   const hub = new EventHub(store);
   const executor =
     options.executor ??
-    new InProcessExecutor(store, options.runFn ?? runtimeRunFn(options.home), {
+    new InProcessExecutor(store, options.runFn ?? runtimeRunFn({ home: options.home }), {
       concurrency: options.concurrency,
       maxQueued: options.maxQueued,
       onAppended: (events) => hub.publish(events),

@@ -6,11 +6,11 @@ import { EVENT_STORE, POLICY_ENGINE } from '../store/tokens';
 import { evolvePolicyCatalog, PolicyVersion } from './policy-catalog.projection';
 import type { PolicyEngine, PolicyLintError } from './policy-engine';
 
-/** The policy used when a run names none: allow what the kernel would allow, record everything. */
+/** The policy used when a run names none: no privilege (least privilege), every check recorded. */
 export const BUILTIN_DEFAULT_POLICY = `apiVersion: capulator/v1
 kind: Policy
-metadata: { name: builtin-audit, description: allow every privilege and record it }
-defaults: { action: allow, audit: all }
+metadata: { name: builtin-default, description: no privileges; every check recorded }
+defaults: { action: deny, audit: all }
 rules: []
 `;
 
@@ -37,7 +37,7 @@ export class PoliciesService {
     const { name, hash, description } = r.policy;
     const current = this.catalog.get(name) ?? [];
     const latest = current[current.length - 1];
-    if (latest && latest.hash === hash && latest.yaml === yaml) {
+    if (latest && latest.hash === hash) {
       return { name, version: latest.version, hash, warnings: r.warnings };
     }
     const version = (latest?.version ?? 0) + 1;
@@ -87,7 +87,7 @@ export class PoliciesService {
       return { ref: { name: v.name, version: v.version, hash: v.hash }, yaml: v.yaml };
     }
     const yaml = policyYaml ?? BUILTIN_DEFAULT_POLICY;
-    const r = this.engine.lint(yaml, policyYaml !== undefined ? 'policyYaml' : 'builtin-audit.yaml');
+    const r = this.engine.lint(yaml, policyYaml !== undefined ? 'policyYaml' : 'builtin-default.yaml');
     if (!r.policy || r.errors.length > 0) {
       if (policyYaml === undefined) throw new DomainError('internal', 'the built-in default policy does not lint');
       throw new PolicyInvalid(r.errors);

@@ -87,9 +87,11 @@ export class InProcessExecutor implements RunExecutor {
     const { runId } = job.req;
     let ended = false;
     try {
-      for await (const e of this.run(job.req, { signal: job.abort.signal })) {
-        await this.append(runId, [e]);
-        if (e.type === 'RunExited' || e.type === 'RunFailed') ended = true;
+      for await (const item of this.run(job.req, { signal: job.abort.signal })) {
+        const batch = Array.isArray(item) ? item : [item];
+        if (batch.length === 0) continue;
+        await this.append(runId, batch);
+        if (batch.some((e) => e.type === 'RunExited' || e.type === 'RunFailed')) ended = true;
       }
       if (!ended) await this.append(runId, [this.failed(runId, 'the runner ended without RunExited')]);
     } catch (err) {

@@ -25,8 +25,8 @@ export interface RunExecutor {
 }
 
 /**
- * One run, executed in this process: yields the run's events in order (the executor appends
- * them to `run-<id>`). `signal` aborts when the run is stopped; the runner must then kill the
+ * One run, executed in this process: yields the run's events in order, one or a batch at a time
+ * (the executor appends each batch to `run-<id>` in one append). `signal` aborts when the run is stopped; the runner must then kill the
  * container and still yield RunExited (or RunFailed).
  */
-export type RunFn = (req: RunRequest, opts: { signal: AbortSignal }) => AsyncIterable<NewEvent>;
+export type RunFn = (req: RunRequest, opts: { signal: AbortSignal }) => AsyncIterable<NewEvent | NewEvent[]>;
