@@ -299,6 +299,7 @@ function analyzeWhen(ctx: Ctx, n: AstNode): PolicyRule['when'] | undefined {
 function analyzeRule(ctx: Ctx, n: AstNode, index: number, defaults: PolicyDefaults): PolicyRule | undefined {
   const m = ctx.map(n, `rules[${index}]`);
   if (!m) return undefined;
+  const errorsBefore = ctx.errors.filter((e) => e.severity === 'error').length;
   ctx.keys(m, RULE_KEYS, 'a rule');
   const get = (k: string) => m.entries.find((e) => e.key === k);
   let ok = true;
@@ -318,7 +319,7 @@ function analyzeRule(ctx: Ctx, n: AstNode, index: number, defaults: PolicyDefaul
   const actE = get('action');
   let action: Action = 'deny';
   if (!actE) {
-    ctx.err('MISSING_FIELD', `rule "${id}" has no "action"; write action: allow, deny or emulate`, m.loc);
+    ctx.err('MISSING_FIELD', `rule ${idE ? `"${id}"` : index + 1} has no "action"; write action: allow, deny or emulate`, m.loc);
     ok = false;
   } else {
     const a = enumOf(ctx, actE.value, 'action', ACTIONS);
@@ -452,7 +453,8 @@ function analyzeRule(ctx: Ctx, n: AstNode, index: number, defaults: PolicyDefaul
     }
   }
   void auditSet;
-  if (!ok) return undefined;
+  // A rule with any error is left out, so that it cannot cause follow-on findings (shadowing).
+  if (!ok || ctx.errors.filter((e) => e.severity === 'error').length > errorsBefore) return undefined;
   return {
     index,
     id,
