@@ -1,0 +1,215 @@
+import { describe, it, before, after, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { fixtureImages, FixtureImages } from '../../../../test/fixtures/images';
+import { ImageStore } from './image-store';
+import { ImageNotFound, ImageStoreError } from './image.errors';
+import { dockerArchiveOf, tarOf, treeListing } from './testing/archives';
+
+const isRoot = process.getuid?.() === 0;
+
+function xattr(path: string, name: string): string | null {
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import os,sys\ntry: print(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False).decode())\nexcept OSError: print("<none>")', path, name], { encoding: 'utf8' });
+  const v = r.stdout.trim();
+  return v === '<none>' ? null : v;
+}
+
+describe('ImageStore', () => {
+  let fx: FixtureImages;
+  let base: string;
+
+  before(() => {
+    fx = fixtureImages();
+  });
+  beforeEach(() => {
+    base = mkdtempSync(join(tmpdir(), 'capulator-images-'));
+  });
+  afterEach(() => {
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  describe('when the same image is imported as docker-archive, OCI dir and OCI tar', () => {
+    it('gives the same image digest and identical unpacked trees', async () => {
+      const results = [];
+      for (const [i, p] of [fx.busyboxPing.dockerArchive, fx.busyboxPing.ociDir, fx.busyboxPing.ociTar].entries()) {
+        const store = new ImageStore(join(base, `s${i}`));
+        const [img] = await store.importArchive(p);
+        results.push({ img, tree: treeListing(img.layers[0], { mtimes: true }) });
+      }
+      assert.equal(results[0].img.digest, fx.busyboxPing.digest);
+      for (const r of results) {
+        assert.equal(r.img.digest, fx.busyboxPing.digest);
+        assert.deepEqual(r.img.refs, ['capulator-test/busybox-ping:latest']);
+        assert.deepEqual(r.img.diffIds, fx.busyboxPing.diffIds);
+        assert.deepEqual(r.tree, results[0].tree);
+      }
+      // and the tree is the one the fixture was packed from (owners, modes, links, contents)
+      assert.deepEqual(treeListing(results[0].img.layers[0]), treeListing(fx.rootfs));
+      assert.match(results[0].tree.find((l) => / bin\/ping /.test(l))!, /^f 4755 0:0 /, 'ping keeps its setuid bit');
+    });
+
+    it('returns image metadata the runner needs', async () => {
+      const store = new ImageStore(join(base, 's'));
+      const [img] = await store.importArchive(fx.arm64.ociTar);
+      assert.deepEqual(img.platform, { os: 'linux', architecture: 'arm64' });
+      assert.deepEqual(img.config.Entrypoint, ['/bin/hello-arm64']);
+      assert.equal(img.layers.length, 2);
+      for (const l of img.layers) assert.ok(lstatSync(l).isDirectory());
+      assert.ok(lstatSync(join(img.layers[1], 'bin/hello-arm64')).isFile());
+      assert.ok(img.sizeBytes > 1_000_000);
+    });
+  });
+
+  describe('when resolving references', () => {
+    it('accepts a tag, a name, a digest and a unique prefix, and says when none matches', async () => {
+      const store = new ImageStore(join(base, 's'));
+      await store.importArchive(fx.multiDockerArchive);
+      const d = fx.whiteout.digest;
+      assert.equal(store.resolve('capulator-test/whiteout:latest').digest, d);
+      assert.equal(store.resolve('capulator-test/whiteout').digest, d);
+      assert.equal(store.resolve('docker.io/capulator-test/whiteout').digest, d);
+      assert.equal(store.resolve(d).digest, d);
+      assert.equal(store.resolve(d.slice(7, 19)).digest, d);
+      assert.equal(store.resolve(d.slice(0, 19)).digest, d);
+      assert.throws(() => store.resolve('capulator-test/nothing'), ImageNotFound);
+      assert.throws(() => store.resolve(d.slice(7, 18)), ImageNotFound); // 11 hex digits: not a prefix, not a known tag
+      assert.throws(() => store.resolve('sha256:' + '0'.repeat(64)), ImageNotFound);
+      assert.throws(() => store.resolve('Bad Ref!'), (e: unknown) => e instanceof ImageStoreError && e.code === 'BAD_REF');
+      assert.equal(store.list().length, 2);
+    });
+
+    it('moves a tag given with --tag to the newly imported image', async () => {
+      const store = new ImageStore(join(base, 's'));
+      const [a] = await store.importArchive(fx.busyboxPing.dockerArchive, { tag: 'mine' });
+      assert.deepEqual(a.refs, ['mine:latest']);
+      const [b] = await store.importArchive(fx.whiteout.dockerArchive, { tag: 'mine:latest' });
+      assert.equal(store.resolve('mine').digest, b.digest);
+      assert.deepEqual(store.resolve(a.digest).refs, []);
+      await assert.rejects(store.importArchive(fx.multiDockerArchive, { tag: 'x' }), /--tag needs an archive with one image/);
+    });
+  });
+
+  describe('when a layer has whiteouts', () => {
+    it('stores them as overlay whiteouts and an opaque directory', async () => {
+      const store = new ImageStore(join(base, 's'));
+      const [img] = await store.importArchive(fx.whiteout.ociDir);
+      const top = img.layers[1];
+      const gone = lstatSync(join(top, 'opt/fixture/gone'));
+      assert.ok(gone.isCharacterDevice());
+      assert.equal(gone.rdev, 0);
+      assert.equal(existsSync(join(top, 'opt/fixture/.wh.gone')), false);
+      assert.equal(existsSync(join(top, 'opt/opaque/.wh..wh..opq')), false);
+      assert.equal(xattr(join(top, 'opt/opaque'), 'trusted.overlay.opaque'), 'y');
+      assert.equal(xattr(join(top, 'opt/fixture'), 'trusted.overlay.opaque'), null);
+      // the lower layer is untouched
+      assert.equal(readFileSync(join(img.layers[0], 'opt/fixture/gone'), 'utf8'), 'deleted by the whiteout layer\n');
+    });
+
+    it('hides the deleted file and the opaque directory\'s old contents in an overlay mount', { skip: !isRoot && 'needs root to mount overlayfs' }, async () => {
+      const store = new ImageStore(join(base, 's'));
+      const [img] = await store.importArchive(fx.whiteout.dockerArchive);
+      const [u, w, m] = ['upper', 'work', 'merged'].map((d) => join(base, d));
+      for (const d of [u, w, m]) mkdirSync(d);
+      const lower = [...img.layers].reverse().join(':');
+      const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${u},workdir=${w}`, m], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      try {
+        assert.deepEqual(readdirSync(join(m, 'opt/fixture')), ['keep']);
+        assert.deepEqual(readdirSync(join(m, 'opt/opaque')), ['new']);
+        assert.equal(readFileSync(join(m, 'etc/layer2'), 'utf8'), 'added by layer 2\n');
+        assert.ok(existsSync(join(m, 'bin/busybox')));
+      } finally {
+        spawnSync('umount', [m]);
+      }
+    });
+  });
+
+  describe('when a digest does not match', () => {
+    it('refuses a docker-archive layer whose content differs from its diff_id', async () => {
+      const good = await tarOf([{ name: 'a', data: 'good' }]);
+      const bad = await tarOf([{ name: 'a', data: 'evil' }]);
+      const p = join(base, 'mismatch.tar');
+      writeFileSync(p, await dockerArchiveOf([bad], { diffIds: ['sha256:' + createHash('sha256').update(good).digest('hex')] }));
+      const store = new ImageStore(join(base, 's'));
+      const before = treeListing(store.root);
+      await assert.rejects(store.importArchive(p), (e: unknown) => e instanceof ImageStoreError && e.code === 'DIGEST_MISMATCH' && /diff_id/.test(e.message));
+      assert.deepEqual(treeListing(store.root, { skip: (r) => r === 'lock' }), before);
+    });
+
+    it('refuses an OCI layer blob changed after the manifest was written', async () => {
+      const dir = join(base, 'oci');
+      cpSync(fx.whiteout.ociDir, dir, { recursive: true });
+      const blob = join(dir, 'blobs/sha256', fx.whiteout.gzipDigests[1].slice(7));
+      const bytes = readFileSync(blob);
+      bytes[bytes.length - 5] ^= 0xff;
+      writeFileSync(blob, bytes);
+      const store = new ImageStore(join(base, 's'));
+      await assert.rejects(store.importArchive(dir), (e: unknown) => e instanceof ImageStoreError && e.code === 'DIGEST_MISMATCH' && /layer 2\/2/.test(e.message));
+      assert.deepEqual(store.list(), []);
+      assert.deepEqual(readdirSync(join(store.root, 'layers/sha256')), []);
+    });
+
+    it('refuses a config whose name is not its digest', async () => {
+      const dir = join(base, 'oci');
+      cpSync(fx.busyboxPing.ociDir, dir, { recursive: true });
+      const cfg = join(dir, 'blobs/sha256', fx.busyboxPing.digest.slice(7));
+      writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('"amd64"', '"arm64"'));
+      await assert.rejects(new ImageStore(join(base, 's')).importArchive(dir), /DIGEST_MISMATCH|hashes to/);
+    });
+  });
+
+  describe('when removing and pruning', () => {
+    it('untags, removes the image, then prunes only unreferenced layers', async () => {
+      const store = new ImageStore(join(base, 's'));
+      const [bb] = await store.importArchive(fx.busyboxPing.dockerArchive);
+      const [wo] = await store.importArchive(fx.whiteout.dockerArchive, { tag: 'extra:1' });
+      assert.deepEqual(store.prune().layers, []);
+      assert.deepEqual(store.remove('capulator-test/busybox-ping'), { untagged: ['capulator-test/busybox-ping:latest'], deleted: bb.digest });
+      // the base layer is still used by the whiteout image
+      assert.deepEqual(store.prune().layers, []);
+      store.remove(wo.digest);
+      const pr = store.prune();
+      assert.deepEqual(pr.layers, [...new Set(wo.diffIds)].sort());
+      assert.deepEqual(readdirSync(join(store.root, 'layers/sha256')), []);
+      assert.deepEqual(readdirSync(join(store.root, 'blobs/sha256')), []);
+      assert.throws(() => store.resolve(wo.digest), ImageNotFound);
+    });
+  });
+
+  describe('when two imports run at once', () => {
+    it('keeps the store consistent (two processes and two in-process imports)', async () => {
+      const root = join(base, 's');
+      new ImageStore(root);
+      const script = `const { ImageStore } = require(${JSON.stringify(join(__dirname, 'image-store.js'))});
+        new ImageStore(process.argv[1]).importArchive(process.argv[2]).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(1); });`;
+      const run = (archive: string) => new Promise<number>((resolve) => {
+        const c = spawn(process.execPath, ['-e', script, root, archive], { stdio: ['ignore', 'ignore', 'inherit'] });
+        c.on('close', (code) => resolve(code ?? -1));
+      });
+      const store = new ImageStore(root);
+      const [c1, c2, r3, r4] = await Promise.all([
+        run(fx.whiteout.dockerArchive), run(fx.arm64.ociTar),
+        store.importArchive(fx.busyboxPing.ociDir), store.importArchive(fx.whiteout.ociTar),
+      ]);
+      assert.equal(c1, 0);
+      assert.equal(c2, 0);
+      assert.equal(r3[0].digest, fx.busyboxPing.digest);
+      assert.equal(r4[0].digest, fx.whiteout.digest);
+      const digests = store.list().map((i) => i.digest).sort();
+      assert.deepEqual(digests, [fx.busyboxPing.digest, fx.whiteout.digest, fx.arm64.digest].sort());
+      const layerDirs = readdirSync(join(root, 'layers/sha256')).sort();
+      const want = [...new Set([...fx.busyboxPing.diffIds, ...fx.whiteout.diffIds, ...fx.arm64.diffIds])].map((d) => d.slice(7)).sort();
+      assert.deepEqual(layerDirs, want);
+      assert.deepEqual(readdirSync(join(root, 'tmp')), []);
+      assert.equal(existsSync(join(root, 'lock')), false);
+      // the shared base layer is complete
+      const fresh = new ImageStore(join(base, 'fresh'));
+      const [ref] = await fresh.importArchive(fx.busyboxPing.dockerArchive);
+      assert.deepEqual(treeListing(store.resolve(fx.busyboxPing.digest).layers[0], { mtimes: true }), treeListing(ref.layers[0], { mtimes: true }));
+    });
+  });
+});
