@@ -5,6 +5,8 @@ import { registerPolicyCommands } from './commands/policy.command';
 import { registerImageCommands } from './commands/image.command';
 import { registerRunCommands } from './commands/run.command';
 import { registerAuditCommands } from './commands/audit.command';
+import { registerServeCommands } from './commands/serve.command';
+import { registerTokenCommands } from './commands/token.command';
 import { CliError } from './cli-error';
 
 const pkg = require('../../../../package.json') as { version: string };
@@ -30,6 +32,8 @@ export function buildProgram(): Command {
   registerImageCommands(program);
   registerRunCommands(program);
   registerAuditCommands(program);
+  registerServeCommands(program);
+  registerTokenCommands(program);
   return program;
 }
 
