@@ -14,3 +14,4 @@ export * from './projections/catalog.projection';
 export * from './projections/read-models.projector';
 export * from './projections/decision-log.query';
 export * from './replay/what-if';
+export * as eventFixtures from './testing/fixtures';

@@ -1,0 +1,69 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { runEventStoreContract } from '../testing/event-store.contract';
+import { startTestBroker, type TestBroker } from '../testing/kafka-broker';
+import { decision } from '../testing/fixtures';
+import { KafkaEventStore, parseKafkaUrl } from './kafka-event-store';
+
+let broker: TestBroker;
+let topics = 0;
+const topicName = () => `capulator.test.${process.pid}.${++topics}`;
+
+before(async () => {
+  broker = await startTestBroker();
+});
+after(async () => {
+  await broker?.stop();
+});
+
+runEventStoreContract('Kafka', async () => {
+  const topic = topicName();
+  const opened: KafkaEventStore[] = [];
+  const open = async () => {
+    const s = await KafkaEventStore.connect({ brokers: broker.brokers, topic });
+    opened.push(s);
+    return s;
+  };
+  const store = await open();
+  return {
+    store,
+    connect: open,
+    dispose: async () => {
+      await Promise.all(opened.map((s) => s.close()));
+    },
+  };
+});
+
+describe('KafkaEventStore', () => {
+  describe('when a new instance starts on an existing log', () => {
+    it('folds the log to the same positions, versions and hash chain', async () => {
+      const topic = topicName();
+      const a = await KafkaEventStore.connect({ brokers: broker.brokers, topic });
+      try {
+        for (let i = 1; i <= 20; i++) await a.append(`run-k${i % 3}`, 'any', [decision(`run-k${i % 3}`, i)]);
+        const b = await KafkaEventStore.connect({ brokers: broker.brokers, topic });
+        try {
+          const ea = [];
+          for await (const e of a.readAll()) ea.push(e);
+          const eb = [];
+          for await (const e of b.readAll()) eb.push(e);
+          assert.equal(ea.length, 20);
+          assert.deepEqual(eb, ea);
+          assert.equal(await b.headPosition(), 20);
+        } finally {
+          await b.close();
+        }
+      } finally {
+        await a.close();
+      }
+    });
+  });
+
+  describe('when given a bus URL', () => {
+    it('parses kafka://host:port lists and refuses garbage', () => {
+      assert.deepEqual(parseKafkaUrl('kafka://127.0.0.1:9092,127.0.0.2:9093'), ['127.0.0.1:9092', '127.0.0.2:9093']);
+      assert.throws(() => parseKafkaUrl('kafka://'), /bad Kafka address/);
+      assert.throws(() => parseKafkaUrl('kafka://host-without-port'), /bad Kafka address/);
+    });
+  });
+});

@@ -1,0 +1,53 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '@capulator/host';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function kafkaSh(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const script = join(repoRoot(__dirname), 'infra', 'kafka', 'kafka.sh');
+  return new Promise((resolve, reject) => {
+    execFile('bash', [script, ...args], { env, timeout: 180_000 }, (err, _stdout, stderr) =>
+      err ? reject(new Error(`kafka.sh ${args[0]} failed: ${stderr || err.message}`)) : resolve(),
+    );
+  });
+}
+
+export interface TestBroker {
+  brokers: string[];
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real Apache Kafka broker (KRaft, single node) on free loopback ports in a fresh directory,
+ * started with infra/kafka/kafka.sh (jars from Maven Central), stopped and removed by stop().
+ */
+export async function startTestBroker(): Promise<TestBroker> {
+  const dir = mkdtempSync(join(tmpdir(), 'capulator-kafka-'));
+  const port = await freePort();
+  let cport = await freePort();
+  while (cport === port) cport = await freePort();
+  const env = { ...process.env, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(cport) };
+  await kafkaSh(['start', dir], env);
+  return {
+    brokers: [`127.0.0.1:${port}`],
+    url: `kafka://127.0.0.1:${port}`,
+    stop: async () => {
+      await kafkaSh(['stop', dir], env);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
