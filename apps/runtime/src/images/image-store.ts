@@ -58,6 +58,27 @@ export const DEFAULT_STORE_LIMITS: StoreLimits = {
   maxTotalBytes: 64 * 1024 ** 3,
 };
 
+/**
+ * Limits from the environment (all optional, plain integers):
+ * CAPULATOR_IMAGE_MAX_LAYER_BYTES, CAPULATOR_IMAGE_MAX_LAYER_ENTRIES,
+ * CAPULATOR_IMAGE_MAX_TOTAL_BYTES, CAPULATOR_IMAGE_MAX_TOTAL_ENTRIES, CAPULATOR_IMAGE_MAX_PATH_BYTES.
+ */
+export function limitsFromEnv(env: Record<string, string | undefined>): Partial<StoreLimits> {
+  const out: Partial<StoreLimits> = {};
+  const map: Array<[string, keyof StoreLimits]> = [
+    ['CAPULATOR_IMAGE_MAX_LAYER_BYTES', 'maxBytes'], ['CAPULATOR_IMAGE_MAX_LAYER_ENTRIES', 'maxEntries'],
+    ['CAPULATOR_IMAGE_MAX_TOTAL_BYTES', 'maxTotalBytes'], ['CAPULATOR_IMAGE_MAX_TOTAL_ENTRIES', 'maxTotalEntries'],
+    ['CAPULATOR_IMAGE_MAX_PATH_BYTES', 'maxPathBytes'],
+  ];
+  for (const [name, key] of map) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    if (!/^\d{1,16}$/.test(v)) throw new ImageStoreError('BAD_REF', `${name} must be a positive integer, not ${JSON.stringify(v)}`);
+    out[key] = Number(v);
+  }
+  return out;
+}
+
 export interface ImportOptions {
   /** tag for the imported image (the archive must hold exactly one image) */
   tag?: string;
