@@ -82,33 +82,7 @@ const struct arg *args_get(const struct args *a, const char *name) {
   return NULL;
 }
 
-/* ---------- names ---------- */
-struct name { long v; const char *n; };
-static const char *lookup(const struct name *t, size_t n, long v) {
-  for (size_t i = 0; i < n; i++) if (t[i].v == v) return t[i].n;
-  return NULL;
-}
-#define LOOKUP(t, v) lookup(t, sizeof t / sizeof t[0], (long)(v))
-static const struct name FAMILIES[] = {{1, "AF_UNIX"}, {2, "AF_INET"}, {10, "AF_INET6"}, {16, "AF_NETLINK"}, {17, "AF_PACKET"}};
-static const struct name TYPES[] = {{1, "SOCK_STREAM"}, {2, "SOCK_DGRAM"}, {3, "SOCK_RAW"}, {4, "SOCK_RDM"}, {5, "SOCK_SEQPACKET"}, {10, "SOCK_PACKET"}};
-static const struct name LEVELS[] = {{0, "SOL_IP"}, {1, "SOL_SOCKET"}, {6, "IPPROTO_TCP"}, {17, "IPPROTO_UDP"}, {41, "SOL_IPV6"}, {255, "SOL_RAW"}};
-static const struct name SOL_SOCKET_OPTS[] = {{12, "SO_PRIORITY"}, {32, "SO_SNDBUFFORCE"}, {33, "SO_RCVBUFFORCE"}, {36, "SO_MARK"}, {25, "SO_BINDTODEVICE"}};
-static const struct name SOL_IP_OPTS[] = {{11, "IP_RECVERR"}, {19, "IP_TRANSPARENT"}, {1, "IP_TOS"}, {2, "IP_TTL"}};
-static const struct name SOL_IPV6_OPTS[] = {{25, "IPV6_RECVERR"}, {75, "IPV6_TRANSPARENT"}};
-static const struct name PRCTL[] = {{7, "PR_GET_KEEPCAPS"}, {8, "PR_SET_KEEPCAPS"}, {23, "PR_CAPBSET_READ"}, {24, "PR_CAPBSET_DROP"},
-                                    {27, "PR_GET_SECUREBITS"}, {28, "PR_SET_SECUREBITS"}, {47, "PR_CAP_AMBIENT"}};
-static const struct name RLIMITS[] = {{0, "RLIMIT_CPU"}, {1, "RLIMIT_FSIZE"}, {2, "RLIMIT_DATA"}, {3, "RLIMIT_STACK"}, {4, "RLIMIT_CORE"},
-                                      {5, "RLIMIT_RSS"}, {6, "RLIMIT_NPROC"}, {7, "RLIMIT_NOFILE"}, {8, "RLIMIT_MEMLOCK"}, {9, "RLIMIT_AS"},
-                                      {10, "RLIMIT_LOCKS"}, {11, "RLIMIT_SIGPENDING"}, {12, "RLIMIT_MSGQUEUE"}, {13, "RLIMIT_NICE"},
-                                      {14, "RLIMIT_RTPRIO"}, {15, "RLIMIT_RTTIME"}};
-static const struct name SCHED[] = {{0, "SCHED_OTHER"}, {1, "SCHED_FIFO"}, {2, "SCHED_RR"}, {3, "SCHED_BATCH"}, {5, "SCHED_IDLE"}, {6, "SCHED_DEADLINE"}};
-static const struct name PTRACE_REQ[] = {{0, "PTRACE_TRACEME"}, {16, "PTRACE_ATTACH"}, {0x4206, "PTRACE_SEIZE"}};
-static const struct name IOCTLS[] = {{0x8914, "SIOCSIFFLAGS"}, {0x8916, "SIOCSIFADDR"}, {0x8918, "SIOCSIFDSTADDR"}, {0x891a, "SIOCSIFBRDADDR"},
-                                     {0x891c, "SIOCSIFNETMASK"}, {0x891e, "SIOCSIFMETRIC"}, {0x8922, "SIOCSIFMTU"}, {0x8923, "SIOCSIFNAME"},
-                                     {0x8924, "SIOCSIFHWADDR"}, {0x8931, "SIOCADDMULTI"}, {0x8932, "SIOCDELMULTI"}, {0x8934, "SIOCSIFPFLAGS"},
-                                     {0x8936, "SIOCDIFADDR"}, {0x8937, "SIOCSIFHWBROADCAST"}, {0x8943, "SIOCSIFTXQLEN"}, {0x8971, "SIOCSIFMAP"}};
-
-
+/* ---------- names (tables generated from libs/abi: abi.generated.h via classify.c) ---------- */
 static const char *syscall_name(long nr) {
   switch (nr) {
 #define S(n) case __NR_##n: return #n;
@@ -205,7 +179,6 @@ static void out_args(const struct args *a) {
   out("{");
   for (int i = 0; i < a->n; i++) {
     const struct arg *x = &a->a[i];
-    if (x->name[0] == '_') continue;               /* internal helpers are not recorded */
     if (i) out(",");
     out_json_str(x->name); out(":");
     switch (x->kind) {
@@ -323,21 +296,22 @@ static uint64_t hash_args(const struct seccomp_data *d) {
   return h;
 }
 
-static int target_uid_in_container(int tid, long pid, int64_t *uid) {
-  /* the pid is in the container's pid namespace: resolve it through the container's own /proc */
-  if (pid <= 0) return -1;
-  char path[96], buf[2048];
-  snprintf(path, sizeof path, "/proc/%d/root/proc/%ld/status", tid, pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return -1;
+/* The credentials of another process of the container: its pid is in the container's pid
+ * namespace, so it is resolved through the container's own /proc. ids: r e s uid, r e s gid. */
+static bool target_ids(int tid, long pid, long ids[8]) {
+  if (pid <= 0) return false;
+  char path[96];
+  snprintf(path, sizeof path, "/proc/%d/root/proc/%ld", tid, pid);
+  char st[128]; snprintf(st, sizeof st, "%s/status", path);
+  int fd = open(st, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  char buf[2048];
   ssize_t n = read(fd, buf, sizeof buf - 1); close(fd);
-  if (n <= 0) return -1;
+  if (n <= 0) return false;
   buf[n] = 0;
-  char *p = strstr(buf, "\nUid:");
-  long r = -1, e = -1;
-  if (!p || sscanf(p + 5, "%ld %ld", &r, &e) != 2) return -1;
-  *uid = e;
-  return 0;
+  char *p = strstr(buf, "\nUid:"), *q = strstr(buf, "\nGid:");
+  return p && q && sscanf(p + 5, "%ld %ld %ld %ld", &ids[0], &ids[1], &ids[2], &ids[3]) == 4 &&
+         sscanf(q + 5, "%ld %ld %ld %ld", &ids[4], &ids[5], &ids[6], &ids[7]) == 4;
 }
 
 struct plan {
@@ -353,12 +327,12 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
   int tid = (int)req->pid;
   bool mem = false;
   char s[MAX_STR];
+  long ids[8];
   if (!strcmp(name, "socket")) {
-    const char *f = LOOKUP(FAMILIES, r[0]); const char *t = LOOKUP(TYPES, r[1] & 0xf);
-    char fb[16], tb[16];
-    if (!f) { snprintf(fb, sizeof fb, "%llu", (unsigned long long)r[0]); f = fb; }
-    if (!t) { snprintf(tb, sizeof tb, "%llu", (unsigned long long)(r[1] & 0xf)); t = tb; }
-    args_add_str(a, "family", f, false); args_add_str(a, "type", t, false); args_add_num(a, "protocol", (int)r[2], false);
+    const char *f = lookup_af((long)r[0]); const char *t = lookup_sock((long)(r[1] & 0xf));
+    if (f) args_add_str(a, "family", f, false); else args_add_num(a, "family", (long)r[0], false);
+    if (t) args_add_str(a, "type", t, false); else args_add_num(a, "type", (long)(r[1] & 0xf), false);
+    args_add_num(a, "protocol", (int)r[2], false);
   } else if (!strcmp(name, "bind")) {
     int pidfd = (int)syscall(SYS_pidfd_open, subj->tgid, 0);
     if (pidfd < 0) return id_valid(req->id);
@@ -369,8 +343,8 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
       if (pl->sock_fd >= 0) close(pl->sock_fd);
       pl->sock_fd = -1; return true;             /* not a socket: the kernel will say ENOTSOCK/EBADF */
     }
-    const char *f = LOOKUP(FAMILIES, dom);
-    args_add_str(a, "family", f ? f : "other", false);
+    const char *f = lookup_af(dom);
+    if (f) args_add_str(a, "family", f, false); else args_add_num(a, "family", dom, false);
     if (dom == AF_INET || dom == AF_INET6) {
       socklen_t len = (socklen_t)r[2];
       if (len > sizeof pl->sa) len = sizeof pl->sa;
@@ -391,12 +365,15 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
       }
     } else { close(pl->sock_fd); pl->sock_fd = -1; }   /* the socket's family is fixed: not privileged, CONTINUE */
   } else if (!strcmp(name, "setsockopt")) {
-    const char *l = LOOKUP(LEVELS, r[1]), *o = NULL;
-    if (r[1] == 1) o = LOOKUP(SOL_SOCKET_OPTS, r[2]); else if (r[1] == 0) o = LOOKUP(SOL_IP_OPTS, r[2]); else if (r[1] == 41) o = LOOKUP(SOL_IPV6_OPTS, r[2]);
-    char lb[16], ob[16];
-    if (!l) { snprintf(lb, sizeof lb, "%d", (int)r[1]); l = lb; }
-    if (!o) { snprintf(ob, sizeof ob, "%d", (int)r[2]); o = ob; }
-    args_add_str(a, "level", l, false); args_add_str(a, "option", o, false);
+    const char *l = lookup_sol((long)r[1]);
+    const char *o = lookup_option(l, (long)r[2]);
+    if (l) args_add_str(a, "level", l, false); else args_add_num(a, "level", (int)r[1], false);
+    if (o) args_add_str(a, "option", o, false); else args_add_num(a, "option", (int)r[2], false);
+    int32_t val;
+    if (r[3] && r[4] >= sizeof val) {
+      mem = true;
+      if (read_mem(tid, r[3], &val, sizeof val) == sizeof val) args_add_num(a, "value", val, true);
+    }
   } else if (!strcmp(name, "setuid") || !strcmp(name, "setfsuid")) {
     args_add_num(a, "uid", (int32_t)r[0], false);
   } else if (!strcmp(name, "setgid") || !strcmp(name, "setfsgid")) {
@@ -404,24 +381,33 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
   } else if (!strncmp(name, "setre", 5) || !strncmp(name, "setres", 6)) {
     bool uid = strstr(name, "uid") != NULL;
     struct arg *x = args_slot(a, uid ? "uids" : "gids");
-    if (x) { x->kind = ARG_NUMS; int n = name[5] == 's' ? 3 : 2;
+    int n = name[5] == 's' ? 3 : 2;
+    if (x) { x->kind = ARG_NUMS;
       for (int i = 0; i < n; i++) if ((int32_t)r[i] != -1) x->nums[x->n++] = (int32_t)r[i]; }
+    if (n == 2) {   /* setreuid/setregid: the kernel checks real and effective separately */
+      args_add_num(a, uid ? "ruid" : "rgid", (int32_t)r[0], false);
+      args_add_num(a, uid ? "euid" : "egid", (int32_t)r[1], false);
+    }
   } else if (!strcmp(name, "setgroups")) {
     args_add_num(a, "size", (int)r[0], false);
   } else if (!strcmp(name, "chown") || !strcmp(name, "lchown") || !strcmp(name, "fchown") || !strcmp(name, "fchownat")) {
     int base = !strcmp(name, "fchownat") ? 1 : 0;
-    if (strcmp(name, "fchown")) { if (read_str(tid, r[base], s, sizeof s)) { args_add_str(a, "path", s, true); mem = true; } }
+    if (strcmp(name, "fchown")) { mem = true; if (read_str(tid, r[base], s, sizeof s)) args_add_str(a, "path", s, true); }
     int ui = strcmp(name, "fchown") ? base + 1 : 1;
     args_add_num(a, "uid", (int32_t)r[ui], false); args_add_num(a, "gid", (int32_t)r[ui + 1], false);
   } else if (!strcmp(name, "mknod") || !strcmp(name, "mknodat")) {
     int base = !strcmp(name, "mknodat") ? 1 : 0;
-    if (read_str(tid, r[base], s, sizeof s)) { args_add_str(a, "path", s, true); mem = true; }
+    mem = true;
+    if (read_str(tid, r[base], s, sizeof s)) args_add_str(a, "path", s, true);
     args_add_num(a, "mode", (int64_t)(r[base + 1] & 0xffffffff), false);
+    args_add_num(a, "dev", (int64_t)r[base + 2], false);
   } else if (!strcmp(name, "chroot") || !strcmp(name, "umount2") || !strcmp(name, "pivot_root")) {
-    if (read_str(tid, r[0], s, sizeof s)) { args_add_str(a, "path", s, true); mem = true; }
+    mem = true;
+    if (read_str(tid, r[0], s, sizeof s)) args_add_str(a, "path", s, true);
   } else if (!strcmp(name, "mount")) {
-    if (read_str(tid, r[1], s, sizeof s)) { args_add_str(a, "path", s, true); mem = true; }
-    if (r[2] && read_str(tid, r[2], s, 64)) { args_add_str(a, "fstype", s, true); mem = true; }
+    mem = true;
+    if (read_str(tid, r[1], s, sizeof s)) args_add_str(a, "path", s, true);
+    if (r[2] && read_str(tid, r[2], s, 64)) args_add_str(a, "fstype", s, true);
   } else if (!strcmp(name, "sethostname") || !strcmp(name, "setdomainname")) {
     size_t len = (size_t)r[1];
     if (len <= 64) {
@@ -429,7 +415,8 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
       if (read_mem(tid, r[0], pl->hostname, len) == (ssize_t)len) { pl->hostname[len] = 0; pl->hostlen = len; args_add_str(a, "hostname", pl->hostname, true); }
     }
   } else if (!strcmp(name, "clock_settime")) {
-    args_add_num(a, "clock", (int)r[0], false);
+    const char *cn = lookup_clock((long)r[0]);
+    if (cn) args_add_str(a, "clock", cn, false); else args_add_num(a, "clock", (int)r[0], false);
   } else if (!strcmp(name, "adjtimex") || !strcmp(name, "clock_adjtime")) {
     uint32_t modes = 0;
     mem = true;
@@ -438,55 +425,65 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
     args_add_num(a, "cmd", (int64_t)(uint32_t)r[2], false);
   } else if (!strcmp(name, "kill") || !strcmp(name, "tkill") || !strcmp(name, "tgkill")) {
     bool tg = !strcmp(name, "tgkill");
-    long pid = (int32_t)r[tg ? 1 : 0];
+    long pid = (int32_t)r[0];
     args_add_num(a, "target_pid", pid, false); args_add_num(a, "signal", (int)r[tg ? 2 : 1], false);
-    int64_t tu;
-    if (target_uid_in_container(tid, pid, &tu) == 0) args_add_num(a, "target_uid", tu, false);
+    if (target_ids(tid, tg ? (int32_t)r[1] : pid, ids)) { args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_suid", ids[2], false); }
   } else if (!strcmp(name, "setpriority")) {
     args_add_num(a, "which", (int)r[0], false); args_add_num(a, "who", (int)r[1], false); args_add_num(a, "prio", (int32_t)r[2], false);
+    if ((int)r[0] == 0 && (int)r[1] != 0 && target_ids(tid, (int)r[1], ids)) { args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_euid", ids[1], false); }
   } else if (!strcmp(name, "sched_setscheduler")) {
-    const char *p = LOOKUP(SCHED, r[1] & 0xff);
+    const char *p = lookup_sched((long)(r[1] & ~0x40000000ull));
     args_add_num(a, "target_pid", (int32_t)r[0], false);
     if (p) args_add_str(a, "policy", p, false); else args_add_num(a, "policy", (int)r[1], false);
+    if ((int32_t)r[0] != 0 && target_ids(tid, (int32_t)r[0], ids)) { args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_euid", ids[1], false); }
   } else if (!strcmp(name, "setrlimit") || !strcmp(name, "prlimit64")) {
     bool pl64 = !strcmp(name, "prlimit64");
     long res = (long)r[pl64 ? 1 : 0];
-    const char *rn = LOOKUP(RLIMITS, res);
+    const char *rn = lookup_rlimit(res);
     if (rn) args_add_str(a, "resource", rn, false); else args_add_num(a, "resource", res, false);
     uint64_t newp = r[pl64 ? 2 : 1];
     if (newp) {
       struct rlimit nl, cur;
       mem = true;
-      if (read_mem(tid, newp, &nl, sizeof nl) == sizeof nl && prlimit(subj->tgid, (int)res, NULL, &cur) == 0)
-        args_add_bool(a, "raises_hard", nl.rlim_max > cur.rlim_max)->from_memory = true;
+      pid_t who = pl64 && (int32_t)r[0] != 0 ? 0 : subj->tgid;
+      if (who && read_mem(tid, newp, &nl, sizeof nl) == sizeof nl && prlimit(who, (int)res, NULL, &cur) == 0) {
+        struct arg *x = args_add_bool(a, "raises_hard", nl.rlim_max > cur.rlim_max);
+        if (x) x->from_memory = true;
+      }
     }
   } else if (!strcmp(name, "ptrace")) {
-    const char *q = LOOKUP(PTRACE_REQ, r[0]);
+    const char *q = lookup_ptrace((long)r[0]);
     if (q) args_add_str(a, "request", q, false); else args_add_num(a, "request", (long)r[0], false);
     args_add_num(a, "target_pid", (int32_t)r[1], false);
-    int64_t tu;
-    if (r[0] != 0 && target_uid_in_container(tid, (int32_t)r[1], &tu) == 0) args_add_num(a, "target_uid", tu, false);
+    if (r[0] != 0 && target_ids(tid, (int32_t)r[1], ids)) {
+      args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_euid", ids[1], false); args_add_num(a, "target_suid", ids[2], false);
+      args_add_num(a, "target_gid", ids[4], false);
+    }
   } else if (!strcmp(name, "ioctl")) {
-    const char *q = LOOKUP(IOCTLS, r[1] & 0xffffffff);
+    const char *q = lookup_sioc((long)(r[1] & 0xffffffff));
     if (q) args_add_str(a, "request", q, false); else args_add_num(a, "request", (long)(r[1] & 0xffffffff), false);
   } else if (!strcmp(name, "prctl")) {
-    const char *o = LOOKUP(PRCTL, r[0]);
+    const char *o = lookup_prctl((long)r[0]);
     if (o) args_add_str(a, "option_name", o, false); else args_add_num(a, "option_name", (int)r[0], false);
+    if (r[0] == 47) {
+      static const char *AMB[] = {NULL, "PR_CAP_AMBIENT_IS_SET", "PR_CAP_AMBIENT_RAISE", "PR_CAP_AMBIENT_LOWER", "PR_CAP_AMBIENT_CLEAR_ALL"};
+      if (r[1] >= 1 && r[1] <= 4) args_add_str(a, "ambient_op", AMB[r[1]], false);
+      if (r[1] != 4 && r[2] < (uint64_t)NCAPS) args_add_str(a, "cap", CAPNAMES[r[2]], false);
+    }
   } else if (!strcmp(name, "capset")) {
     struct __user_cap_header_struct hdr; struct __user_cap_data_struct d[2]; memset(d, 0, sizeof d);
     mem = true;
     if (read_mem(tid, r[0], &hdr, sizeof hdr) == sizeof hdr && r[1]) {
       size_t words = hdr.version == _LINUX_CAPABILITY_VERSION_1 ? 1 : 2;
-      uint64_t cur[3] = {0, 0, 0}; long ids[8];
+      uint64_t cur[3] = {0, 0, 0};
       if (read_mem(tid, r[1], d, words * sizeof d[0]) == (ssize_t)(words * sizeof d[0]) && read_status(tid, NULL, ids, cur)) {
         uint64_t ne = d[0].effective | (uint64_t)d[1].effective << 32, np = d[0].permitted | (uint64_t)d[1].permitted << 32,
                  ni = d[0].inheritable | (uint64_t)d[1].inheritable << 32;
+        /* added: in the new sets but not in the current permitted set (inheritable growth beyond it too) */
         uint64_t added = (ne | np | ni) & ~cur[1];
         struct arg *x = args_slot(a, "caps");
         if (x) { x->kind = ARG_STRS; x->from_memory = true;
-          for (int i = 0; i < 41 && x->n < MAX_ARR; i++) if (added >> i & 1) x->strs[x->n++] = CAPNAMES[i]; }
-        struct arg *y = args_add_num(a, "_inheritable_beyond_permitted", (ni & ~(cur[0] | cur[1])) != 0, true);
-        if (y) y->name = "inheritable_beyond_permitted";
+          for (int i = 0; i < NCAPS && x->n < MAX_ARR; i++) if (added >> i & 1) x->strs[x->n++] = CAPNAMES[i]; }
       }
     }
   }
@@ -701,14 +698,16 @@ static bool is_int(const char *s) {
 }
 /* Interned strings for ARG_STRS (static lifetime in the offline modes). */
 static const char *intern(const char *s) {
-  for (int i = 0; i < 41; i++) if (!strcmp(CAPNAMES[i], s)) return CAPNAMES[i];
+  for (int i = 0; i < NCAPS; i++) if (!strcmp(CAPNAMES[i], s)) return CAPNAMES[i];
   return strdup(s);
 }
 static const char *argname(const char *s) {
   static const char *names[] = {"family", "type", "protocol", "port", "addr", "level", "option", "uid", "gid", "uids", "gids", "mode",
                                 "path", "target_pid", "signal", "request", "resource", "option_name", "caps", "prio", "policy",
-                                "modes", "target_uid", "raises_hard", "inheritable_beyond_permitted", "hostname", "cmd", "clock",
-                                "which", "who", "size", "fstype"};
+                                "modes", "target_uid", "raises_hard", "hostname", "cmd", "clock", "which", "who", "size", "fstype",
+                                "dev", "value", "ruid", "euid", "rgid", "egid", "target_euid", "target_suid", "target_gid",
+                                "target_egid", "target_sgid", "target_dumpable", "owner_uid", "owner_gid", "ambient_op", "cap",
+                                "nice", "priority", "current_nice", "bound_to_device"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) if (!strcmp(names[i], s)) return names[i];
   return strdup(s);
 }

@@ -5,9 +5,9 @@
 #include <stdbool.h>
 
 #define MAX_ARGS 10
-#define MAX_ARR 8
+#define MAX_ARR 48
 #define MAX_STR 256
-#define MAX_PRIVS 4
+#define MAX_PRIVS 128
 
 /* A decoded argument (names shared with libs/abi, libs/policy and the events). */
 enum argkind { ARG_NUM, ARG_STR, ARG_NUMS, ARG_STRS, ARG_BOOL };
@@ -67,7 +67,18 @@ const char *table_hash(const struct table *t);
 const char *table_policy_version(const struct table *t);
 bool table_learn(const struct table *t);
 int cap_number(const char *name);
-extern const char *const CAPNAMES[41];
+extern const char *const *CAPNAMES;
+extern const int NCAPS;
+const char *lookup_af(long v);
+const char *lookup_sock(long v);
+const char *lookup_sol(long v);
+const char *lookup_option(const char *level, long v);
+const char *lookup_prctl(long v);
+const char *lookup_rlimit(long v);
+const char *lookup_sioc(long v);
+const char *lookup_sched(long v);
+const char *lookup_clock(long v);
+const char *lookup_ptrace(long v);
 
 const char *action_name(enum action a);
 #endif

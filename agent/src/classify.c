@@ -1,33 +1,57 @@
-/* syscall + decoded arguments → priv(9) privileges. Mirrors libs/abi classify(); the
- * differential spec (apps/runtime/src/run/agent-differential.int-spec.ts) compares the two. */
+/* syscall + decoded arguments → priv(9) privileges: a C mirror of libs/abi classify()
+ * (libs/abi/src/classify.ts; the same branches in the same order). The tables come from
+ * abi.generated.h; agent-differential.int-spec.ts compares the two implementations. */
 #include "agent.h"
+#include "abi.generated.h"
+#include <stdlib.h>
 #include <string.h>
 
-static const struct { const char *name; int number; } PRIVS[] = {
-  {"PRIV_REBOOT", 8}, {"PRIV_ADJTIME", 15}, {"PRIV_NTP_ADJTIME", 16}, {"PRIV_CLOCK_SETTIME", 17}, {"PRIV_SETTIMEOFDAY", 18},
-  {"PRIV_CRED_SETUID", 50}, {"PRIV_CRED_SETEUID", 51}, {"PRIV_CRED_SETGID", 52}, {"PRIV_CRED_SETEGID", 53},
-  {"PRIV_CRED_SETGROUPS", 54}, {"PRIV_CRED_SETREUID", 55}, {"PRIV_CRED_SETREGID", 56}, {"PRIV_CRED_SETRESUID", 57},
-  {"PRIV_CRED_SETRESGID", 58}, {"PRIV_DEBUG_DIFFCRED", 80}, {"PRIV_KLD_LOAD", 130}, {"PRIV_KLD_UNLOAD", 131},
-  {"PRIV_PROC_SETRLIMIT", 162}, {"PRIV_SCHED_SETPRIORITY", 201}, {"PRIV_SCHED_RTPRIO", 202}, {"PRIV_SIGNAL_DIFFCRED", 230},
-  {"PRIV_SYSCTL_WRITEJAIL", 242}, {"PRIV_VFS_CHOWN", 317}, {"PRIV_VFS_CHROOT", 318}, {"PRIV_VFS_MKNOD_DEV", 331},
-  {"PRIV_VFS_MOUNT", 333}, {"PRIV_VFS_UNMOUNT", 343}, {"PRIV_NET_RAW", 395}, {"PRIV_NET_SETIFMTU", 398},
-  {"PRIV_NET_SETIFFLAGS", 399}, {"PRIV_NET_SETIFCAP", 400}, {"PRIV_NET_SETIFNAME", 401}, {"PRIV_NET_SETIFMETRIC", 402},
-  {"PRIV_NET_SETIFPHYS", 403}, {"PRIV_NET_ADDMULTI", 405}, {"PRIV_NET_DELMULTI", 406}, {"PRIV_NET_SETLLADDR", 408},
-  {"PRIV_NET_ADDIFADDR", 413}, {"PRIV_NET_DELIFADDR", 414}, {"PRIV_NETINET_RESERVEDPORT", 490}, {"PRIV_NETINET_RAW", 497},
-  {"PRIV_NETINET_BINDANY", 506},
-};
+#define N(t) (sizeof t / sizeof t[0])
+const char *const *CAPNAMES = GEN_CAPNAMES;
+const int NCAPS = GEN_NCAPS;
 
+const char *gen_name(const void *table, size_t n, long v) {
+  const struct gname *t = table;
+  for (size_t i = 0; i < n; i++) if (t[i].v == v) return t[i].n;
+  return NULL;
+}
 const char *priv_name(int number) {
-  for (size_t i = 0; i < sizeof PRIVS / sizeof PRIVS[0]; i++) if (PRIVS[i].number == number) return PRIVS[i].name;
+  for (size_t i = 0; i < N(GEN_PRIVS); i++) if (GEN_PRIVS[i].number == number) return GEN_PRIVS[i].name;
   return "PRIV_UNKNOWN";
 }
 int priv_number(const char *name) {
-  for (size_t i = 0; i < sizeof PRIVS / sizeof PRIVS[0]; i++) if (!strcmp(PRIVS[i].name, name)) return PRIVS[i].number;
+  for (size_t i = 0; i < N(GEN_PRIVS); i++) if (!strcmp(GEN_PRIVS[i].name, name)) return GEN_PRIVS[i].number;
   return -1;
 }
+int cap_number(const char *name) {
+  for (int i = 0; name && i < GEN_NCAPS; i++) if (!strcmp(GEN_CAPNAMES[i], name)) return i;
+  return -1;
+}
+const char *lookup_af(long v) { return gen_name(GEN_AF, N(GEN_AF), v); }
+const char *lookup_sock(long v) { return gen_name(GEN_SOCK, N(GEN_SOCK), v); }
+const char *lookup_sol(long v) { return gen_name(GEN_SOL, N(GEN_SOL), v); }
+const char *lookup_option(const char *level, long v) {
+  if (!level) return NULL;
+  if (!strcmp(level, "SOL_SOCKET")) return gen_name(GEN_SO, N(GEN_SO), v);
+  if (!strcmp(level, "SOL_IP")) return gen_name(GEN_IP_OPTIONS, N(GEN_IP_OPTIONS), v);
+  if (!strcmp(level, "SOL_IPV6")) return gen_name(GEN_IPV6_OPTIONS, N(GEN_IPV6_OPTIONS), v);
+  if (!strcmp(level, "SOL_TCP")) return gen_name(GEN_TCP_OPTIONS, N(GEN_TCP_OPTIONS), v);
+  return NULL;
+}
+const char *lookup_prctl(long v) { return gen_name(GEN_PRCTL, N(GEN_PRCTL), v); }
+const char *lookup_rlimit(long v) { return gen_name(GEN_RLIMIT, N(GEN_RLIMIT), v); }
+const char *lookup_sioc(long v) { return gen_name(GEN_SIOC, N(GEN_SIOC), v); }
+const char *lookup_sched(long v) { return gen_name(GEN_SCHED, N(GEN_SCHED), v); }
+const char *lookup_clock(long v) { return gen_name(GEN_CLOCKS, N(GEN_CLOCKS), v); }
+const char *lookup_ptrace(long v) { return gen_name(GEN_PTRACE, N(GEN_PTRACE), v); }
 
-static void grant(struct classification *c, const char *priv, const char *cap) {
-  if (c->nprivs < MAX_PRIVS) c->privs[c->nprivs++] = priv_number(priv);
+static void add_priv(struct classification *c, const char *priv) {
+  int n = priv_number(priv);
+  for (int i = 0; i < c->nprivs; i++) if (c->privs[i] == n) return;
+  if (c->nprivs < MAX_PRIVS) c->privs[c->nprivs++] = n;
+}
+static void privileged(struct classification *c, const char *priv, const char *cap) {
+  if (priv) add_priv(c, priv);
   c->capability = cap; c->unprivileged = false;
 }
 static bool is(const char *a, const char *b) { return a && b && !strcmp(a, b); }
@@ -37,131 +61,243 @@ static const char *sarg(const struct args *a, const char *n) {
 }
 static bool narg(const struct args *a, const char *n, int64_t *v) {
   const struct arg *x = args_get(a, n);
-  if (!x || x->kind != ARG_NUM) return false;
+  if (!x || (x->kind != ARG_NUM && x->kind != ARG_BOOL)) return false;
   *v = x->num; return true;
 }
-static bool in_ids(int64_t v, long a, long b, long c) { return v == -1 || v == a || v == b || v == c; }
+static int barg(const struct args *a, const char *n) {   /* -1 unknown, 0 false, 1 true */
+  const struct arg *x = args_get(a, n);
+  if (!x) return -1;
+  if (x->kind == ARG_BOOL || x->kind == ARG_NUM) return x->num == 0 ? 0 : x->num == 1 ? 1 : -1;
+  if (x->kind == ARG_STR) return !strcmp(x->str, "true") ? 1 : !strcmp(x->str, "false") ? 0 : -1;
+  return -1;
+}
+static bool nochange(int64_t v) { return v == -1 || v == 0xffffffffLL; }
+
+/* growth: the privileges of the capabilities being added (capset, PR_CAP_AMBIENT_RAISE) */
+static void growth(struct classification *c, const char *const *caps, int n) {
+  int known = 0;
+  for (int i = 0; i < n; i++) {
+    int cn = cap_number(caps[i]);
+    if (cn < 0) continue;
+    if (known++ == 0) c->capability = GEN_CAPNAMES[cn];
+    char buf[4096]; strncpy(buf, GEN_CAPPRIVS[cn], sizeof buf - 1); buf[sizeof buf - 1] = 0;
+    char *save = NULL;
+    for (char *p = strtok_r(buf, " ", &save); p; p = strtok_r(NULL, " ", &save)) add_priv(c, p);
+  }
+  if (n > 0) c->unprivileged = false;
+}
+
+static void cred(struct classification *c, const char *priv, const char *cap, const int64_t *t, int nt, bool known,
+                 const long *allowed, int na) {
+  if (!known) { privileged(c, priv, cap); return; }
+  bool any = false;
+  for (int i = 0; i < nt; i++) {
+    if (nochange(t[i])) continue;
+    any = true;
+    bool ok = false;
+    for (int j = 0; j < na; j++) if (t[i] == allowed[j]) ok = true;
+    if (!ok) { privileged(c, priv, cap); return; }
+  }
+  (void)any;
+}
+
+static int other_owner(const struct args *a, const struct subject *s) {  /* -1 unknown */
+  int64_t tu, te;
+  if (!narg(a, "target_uid", &tu)) return -1;
+  if (!narg(a, "target_euid", &te)) te = tu;
+  (void)s;
+  return !(tu == s->euid || te == s->euid);
+}
 
 void classify(const char *sc, const struct args *a, const struct subject *s, struct classification *c) {
   memset(c, 0, sizeof *c);
   c->unprivileged = true;
-  int64_t v;
+  int64_t v, w;
   if (is(sc, "capget")) return;
   if (is(sc, "capset")) {
-    /* growing the inheritable set beyond the permitted one needs CAP_SETPCAP (no priv(9) counterpart) */
-    const struct arg *x = args_get(a, "inheritable_beyond_permitted");
-    if (x && x->num) { c->capability = "CAP_SETPCAP"; c->unprivileged = false; }
+    const struct arg *x = args_get(a, "caps");
+    if (x && x->kind == ARG_STRS) growth(c, x->strs, x->n);
     return;
   }
   if (is(sc, "prctl")) {
     const char *o = sarg(a, "option_name");
-    if (is(o, "PR_CAPBSET_DROP") || is(o, "PR_SET_SECUREBITS")) { c->capability = "CAP_SETPCAP"; c->unprivileged = false; }
+    if (is(o, "PR_CAPBSET_DROP") || is(o, "PR_SET_SECUREBITS")) privileged(c, "PRIV_LINUX_SETPCAP", "CAP_SETPCAP");
+    else if (is(o, "PR_CAP_AMBIENT") && is(sarg(a, "ambient_op"), "PR_CAP_AMBIENT_RAISE")) {
+      const char *cap = sarg(a, "cap");
+      if (cap) growth(c, &cap, 1); else { c->unprivileged = false; c->capability = NULL; }
+    }
     return;
   }
+  if (is(sc, "mknod") || is(sc, "mknodat")) {
+    if (!narg(a, "mode", &v)) { privileged(c, "PRIV_VFS_MKNOD_DEV", "CAP_MKNOD"); return; }
+    int64_t type = v & 0170000;
+    if (type == 0020000 && narg(a, "dev", &w) && w == 0) return;
+    if (type == 0020000 || type == 0060000) privileged(c, "PRIV_VFS_MKNOD_DEV", "CAP_MKNOD");
+    return;
+  }
+  if (is(sc, "chown") || is(sc, "fchown") || is(sc, "lchown") || is(sc, "fchownat")) {
+    bool hu = narg(a, "uid", &v), hg = narg(a, "gid", &w);
+    bool un = hu && nochange(v), gn = hg && nochange(w);
+    if (un && gn) return;
+    int64_t ou, og;
+    if (narg(a, "owner_uid", &ou) && s->fsuid == ou && hu && hg) {
+      bool uok = un || v == ou;
+      bool gok = gn || (narg(a, "owner_gid", &og) && w == og) || w == s->fsgid;
+      if (uok && gok) return;
+    }
+    privileged(c, "PRIV_VFS_CHOWN", "CAP_CHOWN");
+    return;
+  }
+  if (is(sc, "chroot")) { privileged(c, "PRIV_VFS_CHROOT", "CAP_SYS_CHROOT"); return; }
+  if (is(sc, "mount") || is(sc, "pivot_root")) { privileged(c, "PRIV_VFS_MOUNT", "CAP_SYS_ADMIN"); return; }
+  if (is(sc, "umount2") || is(sc, "umount")) { privileged(c, "PRIV_VFS_UNMOUNT", "CAP_SYS_ADMIN"); return; }
+  if (is(sc, "setuid") || is(sc, "setgid")) {
+    bool u = sc[3] == 'u';
+    bool k = narg(a, u ? "uid" : "gid", &v);
+    long al[2] = {u ? s->ruid : s->rgid, u ? s->suid : s->sgid};
+    cred(c, u ? "PRIV_CRED_SETUID" : "PRIV_CRED_SETGID", u ? "CAP_SETUID" : "CAP_SETGID", &v, 1, k, al, 2);
+    return;
+  }
+  if (is(sc, "setreuid") || is(sc, "setregid")) {
+    bool u = sc[5] == 'u';
+    const char *priv = u ? "PRIV_CRED_SETREUID" : "PRIV_CRED_SETREGID", *cap = u ? "CAP_SETUID" : "CAP_SETGID";
+    long r = u ? s->ruid : s->rgid, e = u ? s->euid : s->egid, sv = u ? s->suid : s->sgid;
+    bool hr = narg(a, u ? "ruid" : "rgid", &v), he = narg(a, u ? "euid" : "egid", &w);
+    if (hr || he) {
+      bool rok = !hr || nochange(v) || v == r || v == e;
+      bool eok = !he || nochange(w) || w == r || w == e || w == sv;
+      if (!(rok && eok)) privileged(c, priv, cap);
+      return;
+    }
+    const struct arg *x = args_get(a, u ? "uids" : "gids");
+    long al[3] = {r, e, sv};
+    cred(c, priv, cap, x ? x->nums : NULL, x ? x->n : 0, x && x->kind == ARG_NUMS, al, 3);
+    return;
+  }
+  if (is(sc, "setresuid") || is(sc, "setresgid")) {
+    bool u = sc[6] == 'u';
+    const struct arg *x = args_get(a, u ? "uids" : "gids");
+    long al[3] = {u ? s->ruid : s->rgid, u ? s->euid : s->egid, u ? s->suid : s->sgid};
+    cred(c, u ? "PRIV_CRED_SETRESUID" : "PRIV_CRED_SETRESGID", u ? "CAP_SETUID" : "CAP_SETGID", x ? x->nums : NULL, x ? x->n : 0,
+         x && x->kind == ARG_NUMS, al, 3);
+    return;
+  }
+  if (is(sc, "setfsuid") || is(sc, "setfsgid")) {
+    bool u = sc[5] == 'u';
+    bool k = narg(a, u ? "uid" : "gid", &v);
+    long al[4] = {u ? s->ruid : s->rgid, u ? s->euid : s->egid, u ? s->suid : s->sgid, u ? s->fsuid : s->fsgid};
+    cred(c, u ? "PRIV_CRED_SETEUID" : "PRIV_CRED_SETEGID", u ? "CAP_SETUID" : "CAP_SETGID", &v, 1, k, al, 4);
+    return;
+  }
+  if (is(sc, "setgroups")) { privileged(c, "PRIV_CRED_SETGROUPS", "CAP_SETGID"); return; }
   if (is(sc, "socket")) {
     const char *fam = sarg(a, "family"), *ty = sarg(a, "type");
-    if (is(fam, "AF_PACKET")) grant(c, "PRIV_NET_RAW", "CAP_NET_RAW");
-    else if ((is(fam, "AF_INET") || is(fam, "AF_INET6")) && is(ty, "SOCK_RAW")) grant(c, "PRIV_NETINET_RAW", "CAP_NET_RAW");
+    int64_t proto = -1; narg(a, "protocol", &proto);
+    bool inet = is(fam, "AF_INET") || is(fam, "AF_INET6");
+    if (is(fam, "AF_PACKET") || is(ty, "SOCK_PACKET")) privileged(c, "PRIV_NET_RAW", "CAP_NET_RAW");
+    else if (inet && is(ty, "SOCK_RAW")) privileged(c, "PRIV_NETINET_RAW", "CAP_NET_RAW");
+    else if (is(fam, "AF_KEY")) privileged(c, "PRIV_NETINET_IPSEC", "CAP_NET_ADMIN");
     return;
   }
   if (is(sc, "bind")) {
     const char *fam = sarg(a, "family");
-    if ((is(fam, "AF_INET") || is(fam, "AF_INET6")) && narg(a, "port", &v) && v > 0 && v < 1024)
-      grant(c, "PRIV_NETINET_RESERVEDPORT", "CAP_NET_BIND_SERVICE");
+    if (fam && !is(fam, "AF_INET") && !is(fam, "AF_INET6")) return;
+    if (narg(a, "port", &v) && v > 0 && v < 1024) privileged(c, "PRIV_NETINET_RESERVEDPORT", "CAP_NET_BIND_SERVICE");
     return;
   }
   if (is(sc, "setsockopt")) {
-    const char *o = sarg(a, "option");
-    if (is(o, "IP_TRANSPARENT") || is(o, "IPV6_TRANSPARENT")) grant(c, "PRIV_NETINET_BINDANY", "CAP_NET_RAW");
-    else if (is(o, "SO_MARK") || is(o, "SO_RCVBUFFORCE") || is(o, "SO_SNDBUFFORCE")) { c->capability = "CAP_NET_ADMIN"; c->unprivileged = false; }
-    return;
-  }
-  if (is(sc, "setuid")) { if (narg(a, "uid", &v) && !in_ids(v, s->ruid, s->suid, s->ruid)) grant(c, "PRIV_CRED_SETUID", "CAP_SETUID"); return; }
-  if (is(sc, "setgid")) { if (narg(a, "gid", &v) && !in_ids(v, s->rgid, s->sgid, s->rgid)) grant(c, "PRIV_CRED_SETGID", "CAP_SETGID"); return; }
-  if (is(sc, "setfsuid")) { if (narg(a, "uid", &v) && !in_ids(v, s->ruid, s->euid, s->suid) && v != s->fsuid) grant(c, "PRIV_CRED_SETEUID", "CAP_SETUID"); return; }
-  if (is(sc, "setfsgid")) { if (narg(a, "gid", &v) && !in_ids(v, s->rgid, s->egid, s->sgid) && v != s->fsgid) grant(c, "PRIV_CRED_SETEGID", "CAP_SETGID"); return; }
-  if (is(sc, "setreuid") || is(sc, "setresuid") || is(sc, "setregid") || is(sc, "setresgid")) {
-    bool uid = strstr(sc, "uid") != NULL;
-    const struct arg *x = args_get(a, uid ? "uids" : "gids");
-    long r = uid ? s->ruid : s->rgid, e = uid ? s->euid : s->egid, sv = uid ? s->suid : s->sgid;
-    bool priv = false;
-    for (int i = 0; x && i < x->n; i++) if (!in_ids(x->nums[i], r, e, sv)) priv = true;
-    if (priv) {
-      const char *p = is(sc, "setreuid") ? "PRIV_CRED_SETREUID" : is(sc, "setresuid") ? "PRIV_CRED_SETRESUID"
-                    : is(sc, "setregid") ? "PRIV_CRED_SETREGID" : "PRIV_CRED_SETRESGID";
-      grant(c, p, uid ? "CAP_SETUID" : "CAP_SETGID");
+    const char *l = sarg(a, "level"), *o = sarg(a, "option");
+    bool hv = narg(a, "value", &v);
+    if (is(l, "SOL_SOCKET")) {
+      if (is(o, "SO_MARK")) privileged(c, "PRIV_LINUX_SO_MARK", "CAP_NET_RAW");
+      else if (is(o, "SO_PRIORITY")) { if (!(hv && v >= 0 && v <= 6)) privileged(c, "PRIV_LINUX_SO_PRIORITY", "CAP_NET_RAW"); }
+      else if (is(o, "SO_BINDTODEVICE") || is(o, "SO_BINDTOIFINDEX")) { if (barg(a, "bound_to_device") == 1) privileged(c, "PRIV_LINUX_SO_BINDTODEVICE", "CAP_NET_RAW"); }
+      else if (is(o, "SO_DEBUG")) { if (!(hv && v == 0)) privileged(c, "PRIV_LINUX_SO_DEBUG", "CAP_NET_ADMIN"); }
+      else if (is(o, "SO_SNDBUFFORCE") || is(o, "SO_RCVBUFFORCE")) privileged(c, "PRIV_LINUX_SOCKBUF_FORCE", "CAP_NET_ADMIN");
+    } else if (is(l, "SOL_IP")) {
+      if (is(o, "IP_TRANSPARENT")) { if (!(hv && v == 0)) privileged(c, "PRIV_NETINET_BINDANY", "CAP_NET_RAW"); }
+      else if (is(o, "IP_IPSEC_POLICY") || is(o, "IP_XFRM_POLICY")) privileged(c, "PRIV_NETINET_IPSEC", "CAP_NET_ADMIN");
+      else if (o && !strncmp(o, "MRT_", 4) && !is(o, "MRT_INIT")) privileged(c, "PRIV_NETINET_MROUTE", "CAP_NET_ADMIN");
+    } else if (is(l, "SOL_IPV6")) {
+      if (is(o, "IPV6_TRANSPARENT")) { if (!(hv && v == 0)) privileged(c, "PRIV_NETINET_BINDANY", "CAP_NET_RAW"); }
+      else if (is(o, "IPV6_HOPOPTS") || is(o, "IPV6_RTHDRDSTOPTS") || is(o, "IPV6_DSTOPTS")) privileged(c, "PRIV_NETINET_SETHDROPTS", "CAP_NET_RAW");
+      else if (is(o, "IPV6_IPSEC_POLICY") || is(o, "IPV6_XFRM_POLICY")) privileged(c, "PRIV_NETINET_IPSEC", "CAP_NET_ADMIN");
+    } else if (is(l, "SOL_TCP")) {
+      if (is(o, "TCP_REPAIR")) privileged(c, "PRIV_LINUX_TCP_REPAIR", "CAP_NET_ADMIN");
     }
     return;
   }
-  if (is(sc, "setgroups")) { grant(c, "PRIV_CRED_SETGROUPS", "CAP_SETGID"); return; }
-  if (is(sc, "chown") || is(sc, "fchown") || is(sc, "lchown") || is(sc, "fchownat")) {
-    int64_t g = -1;
-    bool uid_change = narg(a, "uid", &v) && v != -1;
-    bool gid_change = narg(a, "gid", &g) && g != -1 && g != s->egid;
-    if (uid_change || gid_change) grant(c, "PRIV_VFS_CHOWN", "CAP_CHOWN");
+  if (is(sc, "ioctl")) {
+    const char *r = sarg(a, "request");
+    for (size_t i = 0; r && i < N(GEN_IOCTL_PRIVS); i++) if (!strcmp(GEN_IOCTL_PRIVS[i].request, r)) { privileged(c, GEN_IOCTL_PRIVS[i].priv, "CAP_NET_ADMIN"); return; }
     return;
   }
-  if (is(sc, "mknod") || is(sc, "mknodat")) {
-    if (narg(a, "mode", &v) && ((v & 0170000) == 0020000 || (v & 0170000) == 0060000)) grant(c, "PRIV_VFS_MKNOD_DEV", "CAP_MKNOD");
-    return;
-  }
-  if (is(sc, "chroot")) { grant(c, "PRIV_VFS_CHROOT", "CAP_SYS_CHROOT"); return; }
-  if (is(sc, "mount") || is(sc, "pivot_root")) { grant(c, "PRIV_VFS_MOUNT", "CAP_SYS_ADMIN"); return; }
-  if (is(sc, "umount2")) { grant(c, "PRIV_VFS_UNMOUNT", "CAP_SYS_ADMIN"); return; }
-  if (is(sc, "sethostname") || is(sc, "setdomainname")) { grant(c, "PRIV_SYSCTL_WRITEJAIL", "CAP_SYS_ADMIN"); return; }
-  if (is(sc, "settimeofday")) { grant(c, "PRIV_SETTIMEOFDAY", "CAP_SYS_TIME"); return; }
-  if (is(sc, "clock_settime")) { grant(c, "PRIV_CLOCK_SETTIME", "CAP_SYS_TIME"); return; }
+  if (is(sc, "sethostname") || is(sc, "setdomainname")) { privileged(c, "PRIV_SYSCTL_WRITE", "CAP_SYS_ADMIN"); return; }
+  if (is(sc, "settimeofday")) { privileged(c, "PRIV_SETTIMEOFDAY", "CAP_SYS_TIME"); return; }
+  if (is(sc, "clock_settime")) { privileged(c, "PRIV_CLOCK_SETTIME", "CAP_SYS_TIME"); return; }
   if (is(sc, "adjtimex") || is(sc, "clock_adjtime")) {
-    if (narg(a, "modes", &v) && v != 0) grant(c, "PRIV_ADJTIME", "CAP_SYS_TIME");
+    if (!narg(a, "modes", &v)) { privileged(c, "PRIV_NTP_ADJTIME", "CAP_SYS_TIME"); return; }
+    if (v & 0x8000) { if (!(v & 0x2000)) privileged(c, "PRIV_ADJTIME", "CAP_SYS_TIME"); return; }
+    if (v != 0) privileged(c, "PRIV_NTP_ADJTIME", "CAP_SYS_TIME");
     return;
   }
-  if (is(sc, "reboot")) { grant(c, "PRIV_REBOOT", "CAP_SYS_BOOT"); return; }
+  if (is(sc, "reboot")) { privileged(c, "PRIV_REBOOT", "CAP_SYS_BOOT"); return; }
+  if (is(sc, "init_module") || is(sc, "finit_module")) { privileged(c, "PRIV_KLD_LOAD", "CAP_SYS_MODULE"); return; }
+  if (is(sc, "delete_module")) { privileged(c, "PRIV_KLD_UNLOAD", "CAP_SYS_MODULE"); return; }
   if (is(sc, "kill") || is(sc, "tkill") || is(sc, "tgkill")) {
-    int64_t tu;
-    if (narg(a, "target_uid", &tu) && tu != s->ruid && tu != s->euid) grant(c, "PRIV_SIGNAL_DIFFCRED", "CAP_KILL");
+    if (is(sc, "kill") && narg(a, "target_pid", &v) && v <= 0) return;
+    int64_t tu, ts;
+    if (!narg(a, "target_uid", &tu)) { privileged(c, "PRIV_SIGNAL_DIFFCRED", "CAP_KILL"); return; }
+    if (!narg(a, "target_suid", &ts)) ts = tu;
+    if (tu == s->ruid || tu == s->euid || ts == s->ruid || ts == s->euid) return;
+    privileged(c, "PRIV_SIGNAL_DIFFCRED", "CAP_KILL");
     return;
   }
-  if (is(sc, "setpriority")) { if (narg(a, "prio", &v) && v < 0) grant(c, "PRIV_SCHED_SETPRIORITY", "CAP_SYS_NICE"); return; }
+  if (is(sc, "setpriority")) {
+    if (other_owner(a, s) == 1) privileged(c, "PRIV_SCHED_DIFFCRED", "CAP_SYS_NICE");
+    int64_t cur = 0; narg(a, "current_nice", &cur);
+    bool hn = narg(a, "nice", &v) || narg(a, "priority", &v) || narg(a, "prio", &v);
+    if (!hn || v < cur) privileged(c, "PRIV_SCHED_SETPRIORITY", "CAP_SYS_NICE");
+    return;
+  }
   if (is(sc, "sched_setscheduler")) {
+    if (other_owner(a, s) == 1) privileged(c, "PRIV_SCHED_DIFFCRED", "CAP_SYS_NICE");
     const char *p = sarg(a, "policy");
-    if (is(p, "SCHED_FIFO") || is(p, "SCHED_RR")) grant(c, "PRIV_SCHED_RTPRIO", "CAP_SYS_NICE");
+    if (is(p, "SCHED_FIFO") || is(p, "SCHED_RR") || is(p, "SCHED_DEADLINE")) privileged(c, "PRIV_SCHED_SETPOLICY", "CAP_SYS_NICE");
+    else if (!p) privileged(c, "PRIV_SCHED_SETPOLICY", "CAP_SYS_NICE");
+    int64_t cur = 0; narg(a, "current_nice", &cur);
+    if (narg(a, "nice", &v) && v < cur) privileged(c, "PRIV_SCHED_SETPRIORITY", "CAP_SYS_NICE");
     return;
   }
   if (is(sc, "setrlimit") || is(sc, "prlimit64")) {
-    const struct arg *x = args_get(a, "raises_hard");
-    if (x && x->num) grant(c, "PRIV_PROC_SETRLIMIT", "CAP_SYS_RESOURCE");
+    int r = barg(a, "raises_hard");
+    if (r == 0) return;
+    privileged(c, "PRIV_PROC_SETRLIMIT", "CAP_SYS_RESOURCE");
     return;
   }
   if (is(sc, "ptrace")) {
-    int64_t tu;
-    if (narg(a, "target_uid", &tu) && tu != s->euid) grant(c, "PRIV_DEBUG_DIFFCRED", "CAP_SYS_PTRACE");
+    const char *q = sarg(a, "request");
+    if (is(q, "PTRACE_TRACEME")) return;
+    if (q && !is(q, "PTRACE_ATTACH") && !is(q, "PTRACE_SEIZE")) return;
+    int64_t tu, te, ts, tg, teg, tsg;
+    int same = -1;
+    if (narg(a, "target_uid", &tu)) {
+      if (!narg(a, "target_euid", &te)) te = tu;
+      if (!narg(a, "target_suid", &ts)) ts = tu;
+      bool uok = tu == s->ruid && te == s->ruid && ts == s->ruid;
+      bool gok = true;
+      if (narg(a, "target_gid", &tg)) {
+        if (!narg(a, "target_egid", &teg)) teg = tg;
+        if (!narg(a, "target_sgid", &tsg)) tsg = tg;
+        gok = tg == s->rgid && teg == s->rgid && tsg == s->rgid;
+      }
+      same = uok && gok;
+    }
+    if (same == 1) {
+      if (barg(a, "target_dumpable") == 0) privileged(c, "PRIV_DEBUG_DENIED", "CAP_SYS_PTRACE");
+      return;
+    }
+    privileged(c, "PRIV_DEBUG_DIFFCRED", "CAP_SYS_PTRACE");
     return;
   }
-  if (is(sc, "init_module") || is(sc, "finit_module")) { grant(c, "PRIV_KLD_LOAD", "CAP_SYS_MODULE"); return; }
-  if (is(sc, "delete_module")) { grant(c, "PRIV_KLD_UNLOAD", "CAP_SYS_MODULE"); return; }
-  if (is(sc, "ioctl")) {
-    const char *r = sarg(a, "request");
-    static const struct { const char *req, *priv; } IO[] = {
-      {"SIOCSIFFLAGS", "PRIV_NET_SETIFFLAGS"}, {"SIOCSIFPFLAGS", "PRIV_NET_SETIFFLAGS"}, {"SIOCSIFMTU", "PRIV_NET_SETIFMTU"},
-      {"SIOCSIFNAME", "PRIV_NET_SETIFNAME"}, {"SIOCSIFMETRIC", "PRIV_NET_SETIFMETRIC"}, {"SIOCSIFHWADDR", "PRIV_NET_SETLLADDR"},
-      {"SIOCSIFHWBROADCAST", "PRIV_NET_SETLLADDR"}, {"SIOCSIFADDR", "PRIV_NET_ADDIFADDR"}, {"SIOCSIFDSTADDR", "PRIV_NET_ADDIFADDR"},
-      {"SIOCSIFBRDADDR", "PRIV_NET_ADDIFADDR"}, {"SIOCSIFNETMASK", "PRIV_NET_ADDIFADDR"}, {"SIOCDIFADDR", "PRIV_NET_DELIFADDR"},
-      {"SIOCADDMULTI", "PRIV_NET_ADDMULTI"}, {"SIOCDELMULTI", "PRIV_NET_DELMULTI"}, {"SIOCSIFMAP", "PRIV_NET_SETIFPHYS"},
-      {"SIOCSIFTXQLEN", "PRIV_NET_SETIFCAP"},
-    };
-    for (size_t i = 0; i < sizeof IO / sizeof IO[0]; i++) if (is(r, IO[i].req)) { grant(c, IO[i].priv, "CAP_NET_ADMIN"); return; }
-    return;
-  }
-}
-
-const char *const CAPNAMES[41] = {
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
-  "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-  "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
-  "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD",
-  "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-  "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"};
-int cap_number(const char *name) {
-  for (int i = 0; name && i < 41; i++) if (!strcmp(CAPNAMES[i], name)) return i;
-  return -1;
 }

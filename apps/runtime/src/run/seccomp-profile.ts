@@ -1,3 +1,5 @@
+import { IOCTL_PRIVILEGES, optionTable, SIOC, SOL } from '@capulator/abi';
+
 /**
  * The seccomp filter of a capulator container (OCI `linux.seccomp`): everything runs natively
  * except the privileged operations of DESIGN.md, which are sent to the agent (SCMP_ACT_NOTIFY),
@@ -29,16 +31,18 @@ const notify = (names: string[], args?: SeccompArg[]): SeccompSyscall => (args ?
 
 /** prctl options that read or change capability state. */
 export const CAP_PRCTL_OPTIONS = { PR_GET_KEEPCAPS: 7, PR_SET_KEEPCAPS: 8, PR_CAPBSET_READ: 23, PR_CAPBSET_DROP: 24, PR_GET_SECUREBITS: 27, PR_SET_SECUREBITS: 28, PR_CAP_AMBIENT: 47 } as const;
-/** Interface-setting ioctls (CAP_NET_ADMIN). */
-export const SIOCSIF_REQUESTS = {
-  SIOCSIFFLAGS: 0x8914, SIOCSIFADDR: 0x8916, SIOCSIFDSTADDR: 0x8918, SIOCSIFBRDADDR: 0x891a, SIOCSIFNETMASK: 0x891c,
-  SIOCSIFMETRIC: 0x891e, SIOCSIFMTU: 0x8922, SIOCSIFNAME: 0x8923, SIOCSIFHWADDR: 0x8924, SIOCADDMULTI: 0x8931,
-  SIOCDELMULTI: 0x8932, SIOCSIFPFLAGS: 0x8934, SIOCDIFADDR: 0x8936, SIOCSIFHWBROADCAST: 0x8937, SIOCSIFTXQLEN: 0x8943, SIOCSIFMAP: 0x8971,
-} as const;
-/** setsockopt (level, option) pairs that need privilege, or that policies commonly emulate (IP_RECVERR). */
-export const SOCKOPTS: ReadonlyArray<[level: number, option: number, name: string]> = [
-  [1, 12, 'SO_PRIORITY'], [1, 32, 'SO_SNDBUFFORCE'], [1, 33, 'SO_RCVBUFFORCE'], [1, 36, 'SO_MARK'],
-  [0, 11, 'IP_RECVERR'], [0, 19, 'IP_TRANSPARENT'], [41, 25, 'IPV6_RECVERR'], [41, 75, 'IPV6_TRANSPARENT'],
+/** Interface, route, bridge and bond ioctls that need CAP_NET_ADMIN (libs/abi IOCTL_PRIVILEGES). */
+export function privilegedIoctls(): Array<[name: string, request: number]> {
+  return Object.keys(IOCTL_PRIVILEGES)
+    .map((n): [string, number] => [n, SIOC[n]])
+    .filter(([, v]) => typeof v === 'number');
+}
+/** setsockopt (level, option) pairs that can need privilege (libs/abi classify), plus IP_RECVERR/IPV6_RECVERR, which policies commonly emulate. */
+export const SOCKOPTS: ReadonlyArray<[level: string, option: string]> = [
+  ['SOL_SOCKET', 'SO_PRIORITY'], ['SOL_SOCKET', 'SO_SNDBUFFORCE'], ['SOL_SOCKET', 'SO_RCVBUFFORCE'], ['SOL_SOCKET', 'SO_MARK'], ['SOL_SOCKET', 'SO_DEBUG'],
+  ['SOL_IP', 'IP_RECVERR'], ['SOL_IP', 'IP_TRANSPARENT'], ['SOL_IP', 'IP_IPSEC_POLICY'], ['SOL_IP', 'IP_XFRM_POLICY'],
+  ['SOL_IPV6', 'IPV6_RECVERR'], ['SOL_IPV6', 'IPV6_TRANSPARENT'], ['SOL_IPV6', 'IPV6_HOPOPTS'], ['SOL_IPV6', 'IPV6_RTHDRDSTOPTS'],
+  ['SOL_IPV6', 'IPV6_DSTOPTS'], ['SOL_IPV6', 'IPV6_IPSEC_POLICY'], ['SOL_IPV6', 'IPV6_XFRM_POLICY'], ['SOL_TCP', 'TCP_REPAIR'],
 ];
 
 const S_IFMT = 0o170000;
@@ -71,8 +75,15 @@ export function buildSeccompProfile(listenerPath: string, arch: NodeJS.Architect
   sys.push(notify(['ptrace'], [eq(0, 16)])); // PTRACE_ATTACH
   sys.push(notify(['ptrace'], [eq(0, 0x4206)])); // PTRACE_SEIZE
   sys.push(notify(['init_module', 'finit_module', 'delete_module']));
-  for (const v of Object.values(SIOCSIF_REQUESTS)) sys.push(notify(['ioctl'], [eq(1, v)]));
-  for (const [level, option] of SOCKOPTS) sys.push(notify(['setsockopt'], [eq(1, level), eq(2, option)]));
+  for (const [, v] of privilegedIoctls()) sys.push(notify(['ioctl'], [eq(1, v)]));
+  for (const [level, option] of SOCKOPTS) {
+    const l = SOL[level];
+    const o = optionTable(level)?.[option];
+    if (l === undefined || o === undefined) throw new Error(`seccomp profile: unknown socket option ${level}/${option}`);
+    sys.push(notify(['setsockopt'], [eq(1, l), eq(2, o)]));
+  }
+  // MRT_* (multicast routing) options 200..211 except MRT_INIT
+  for (let o = 201; o <= 211; o++) sys.push(notify(['setsockopt'], [eq(1, 0), eq(2, o)]));
   // execve is trapped only so the agent knows when a thread's program changes (its subject cache).
   sys.push(notify(['execve', 'execveat']));
   return {
