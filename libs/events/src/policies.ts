@@ -47,7 +47,7 @@ export async function resolvePolicy(store: EventStore, ref: string): Promise<Pub
 /**
  * Appends PolicyPublished with the next version to `policy-<name>` (optimistic concurrency: two
  * publishers racing get WrongExpectedVersion, not two version 3s). Publishing the same compiled
- * hash as the latest version is a no-op that returns it with `published: false`.
+ * hash and the same YAML text as the latest version is a no-op that returns it with `published: false`.
  */
 export async function publishPolicy(
   store: EventStore,
@@ -57,7 +57,7 @@ export async function publishPolicy(
   parsePolicyRef(p.name);
   const versions = await policyVersions(store, p.name);
   const latest = versions[versions.length - 1];
-  if (latest && latest.hash === p.hash) return { ...latest, published: false };
+  if (latest && latest.hash === p.hash && latest.yaml === p.yaml) return { ...latest, published: false };
   const version = (latest?.version ?? 0) + 1;
   const streamVersion = versions.length === 0 ? 'no-stream' : await lastStreamVersion(store, policyStream(p.name));
   const payload: EventTypes['PolicyPublished'] = { name: p.name, version, hash: p.hash, yaml: p.yaml, ...(p.description ? { description: p.description } : {}) };
