@@ -160,26 +160,9 @@ export class TarSource implements ArchiveSource {
       extract.destroy();
       throw new ImageStoreError('BAD_ARCHIVE', `${file}: not a readable tar archive: ${(err as Error).message}`);
     }
-    const src = new TarSource(path, members);
-    // offsets assume plain ustar headers; PAX/GNU long-name members have extra header blocks
-    // before the recorded offset, so verify each member's bytes where they are claimed to be.
-    for (const [name, m] of members) {
-      if (m.size === 0) continue;
-      const h = await hashStream(createReadStream(path, { start: m.offset, end: m.offset + m.size - 1 }));
-      if (h !== m.sha256) members.set(name, { ...m, offset: await src.findOffset(m) });
-    }
-    return src;
-  }
-
-  /** Slow path for members whose data does not start right after one header block. */
-  private async findOffset(m: TarMember): Promise<number> {
-    // scan forward block by block from the recorded header offset (at most 64 blocks of headers)
-    for (let k = 1; k <= 64; k++) {
-      const start = m.offset + (k - 1) * 512;
-      const h = await hashStream(createReadStream(this.file, { start, end: start + m.size - 1 }));
-      if (h === m.sha256) return start;
-    }
-    throw new ImageStoreError('BAD_ARCHIVE', `${this.file}: cannot locate a member's data`);
+    // entry.offset is where the member's own header starts (after any PAX / GNU long-name
+    // blocks), so its data starts one block later. Every member read later is digest-checked.
+    return new TarSource(path, members);
   }
 
   private must(name: string): TarMember {
