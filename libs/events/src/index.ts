@@ -15,3 +15,4 @@ export * from './projections/read-models.projector';
 export * from './projections/decision-log.query';
 export * from './replay/what-if';
 export * as eventFixtures from './testing/fixtures';
+export * from './kafka/connect';

@@ -6,6 +6,7 @@ import { EventStoreError } from '../errors';
 import type { AppendRequest, EventStore, ExpectedVersion, ReadAllOptions } from '../store';
 import { defaultUpcasters, type UpcasterRegistry } from '../upcast';
 import { Sequencer, type Proposal, type Verdict } from './sequencer';
+export { parseKafkaUrl } from './kafka-url';
 
 export interface KafkaEventStoreOptions {
   /** host:port list */
@@ -16,16 +17,6 @@ export interface KafkaEventStoreOptions {
   upcasters?: UpcasterRegistry;
   /** how long an append waits to see its own proposal come back (ms) */
   appendTimeoutMs?: number;
-}
-
-/** Parses `kafka://host:port[,host:port]` (or a bare host:port list) into broker addresses. */
-export function parseKafkaUrl(url: string): string[] {
-  const rest = url.startsWith('kafka://') ? url.slice('kafka://'.length) : url;
-  const brokers = rest.replace(/\/.*$/, '').split(',').map((s) => s.trim()).filter(Boolean);
-  if (brokers.length === 0 || brokers.some((b) => !/^[A-Za-z0-9.\-_[\]:]+:\d+$/.test(b))) {
-    throw new EventStoreError('INVALID_EVENT', `bad Kafka address ${JSON.stringify(url)}: expected kafka://HOST:PORT[,HOST:PORT…]`);
-  }
-  return brokers;
 }
 
 let instances = 0;

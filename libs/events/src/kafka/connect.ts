@@ -1,0 +1,10 @@
+import type { KafkaEventStore, KafkaEventStoreOptions } from './kafka-event-store';
+
+export type { KafkaEventStore, KafkaEventStoreOptions } from './kafka-event-store';
+export { parseKafkaUrl } from './kafka-url';
+
+/** Opens the Kafka adapter; kafkajs is loaded only when a Kafka bus is actually used. */
+export async function connectKafkaEventStore(opts: KafkaEventStoreOptions): Promise<KafkaEventStore> {
+  const m = await import('./kafka-event-store');
+  return m.KafkaEventStore.connect(opts);
+}
