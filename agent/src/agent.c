@@ -722,6 +722,7 @@ static int offline(const char *table_path, bool classify_only) {
     line[strcspn(line, "\n")] = 0;
     struct args a = {0}; struct subject s = {0}; char sc[64] = "";
     s.ruid = s.euid = s.suid = s.fsuid = s.rgid = s.egid = s.sgid = s.fsgid = 0;
+    bool fsu = false, fsg = false;
     char *save = NULL;
     for (char *tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
       char *eq = strchr(tok, '=');
@@ -738,6 +739,7 @@ static int offline(const char *table_path, bool classify_only) {
           else if (!strcmp(k, "gid")) s.rgid = s.egid = s.sgid = s.fsgid = x;
           else if (!strcmp(k, "ruid")) s.ruid = x; else if (!strcmp(k, "euid")) s.euid = x; else if (!strcmp(k, "suid")) s.suid = x;
           else if (!strcmp(k, "rgid")) s.rgid = x; else if (!strcmp(k, "egid")) s.egid = x; else if (!strcmp(k, "sgid")) s.sgid = x;
+          else if (!strcmp(k, "fsuid")) { s.fsuid = x; fsu = true; } else if (!strcmp(k, "fsgid")) { s.fsgid = x; fsg = true; }
         }
         continue;
       }
@@ -755,6 +757,8 @@ static int offline(const char *table_path, bool classify_only) {
       else if (is_int(v)) args_add_num(&a, name, atoll(v), false);
       else args_add_str(&a, name, v, false);
     }
+    if (!fsu) s.fsuid = s.euid;
+    if (!fsg) s.fsgid = s.egid;
     struct classification c;
     classify(sc, &a, &s, &c);
     out("{"); out_class(&c); outf(",\"unprivileged\":%s", c.unprivileged ? "true" : "false");
