@@ -3,7 +3,7 @@
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 const PREFIX_RE = /^(?:sha256:)?([0-9a-f]{12,64})$/;
 // name components: lowercase alnum with separators; optional registry host[:port]; tag
-const NAME_RE = /^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const NAME_RE = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 export function isDigest(s: string): boolean {
