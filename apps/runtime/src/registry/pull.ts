@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { capulatorHome } from '@capulator/host';
+import { tmpdir } from 'node:os';
 import { credentialsFor, dockerConfigDir } from './auth';
 import { RegistryClient } from './client';
 import { downloadBlob, fetchSmallBlob, lockBlob } from './blobs';
@@ -32,7 +32,8 @@ export interface PullOptions {
   insecureRegistries?: readonly string[];
   /** Docker client config dir for credentials (default `$DOCKER_CONFIG` or ~/.docker). */
   dockerConfig?: string;
-  /** Where blobs are downloaded and verified before entering the store; shared across processes. */
+  /** Where blobs are downloaded and verified before entering the store; shared across processes
+   *  (the CLI uses $CAPULATOR_HOME/pull-staging; default: a per-user dir under the temp dir). */
   stagingDir?: string;
   /** Tags to record; default: the reference's own tag (none when pulled by digest). */
   tags?: string[];
@@ -70,7 +71,7 @@ export async function pullImage<R>(store: PullStore<R>, refText: string, opts: P
   const client = new RegistryClient(ref.registry, {
     insecureRegistries: opts.insecureRegistries, credentials, timeoutMs: opts.timeoutMs, attempts: opts.attempts, backoffMs: opts.backoffMs,
   });
-  const stagingDir = opts.stagingDir ?? join(capulatorHome(), 'pull-staging');
+  const stagingDir = opts.stagingDir ?? join(tmpdir(), `capulator-pull-${process.getuid?.() ?? 0}`);
   mkdirSync(stagingDir, { recursive: true });
   const emit = opts.onProgress ?? (() => undefined);
 
@@ -105,7 +106,8 @@ export async function pullImage<R>(store: PullStore<R>, refText: string, opts: P
   await runLimited(jobs, opts.concurrency ?? 3);
 
   const tags = opts.tags ?? (tagForStore(ref) ? [tagForStore(ref)!] : []);
-  const image = store.putImage(manifest, config, tags);
+  // The exact config bytes: the store checks them against manifest.config.digest again.
+  const image = store.putImage(manifest, configBytes, tags);
   emit({ kind: 'done', ref: ref.canonical, imageDigest: manifest.config.digest });
   return image;
 }
