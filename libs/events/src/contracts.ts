@@ -84,6 +84,12 @@ export interface EventTypes {
     mounts: Array<{ source: string; destination: string; readonly: boolean }>;
     requestedBy?: string;
   };
+  /**
+   * A runtime worker took the run (Kafka bus): appended with the stream version the worker
+   * read, so exactly one worker wins; a worker that finds a claim without an outcome after its
+   * claimant left records RunFailed ("worker lost") instead of running it again.
+   */
+  RunClaimed: { runId: string; worker: string };
   RunStarted: {
     runId: string;
     imageDigest: string;
@@ -116,6 +122,7 @@ export const SCHEMA_VERSIONS: { [K in EventType]: number } = {
   PolicyPublished: 1,
   ImageImported: 1,
   RunRequested: 1,
+  RunClaimed: 1,
   RunStarted: 1,
   CapabilitiesQueried: 1,
   CapabilitiesChangeRequested: 1,

@@ -1,0 +1,139 @@
+import type { Command } from 'commander';
+import { homePaths } from '@capulator/host';
+import { CliError } from '../cli-error';
+
+export type ServeRole = 'gateway' | 'runtime' | 'all';
+
+export interface ServeOnBusOptions {
+  /** kafka://HOST:PORT[,HOST:PORT…] */
+  bus: string;
+  role: string;
+  home: string;
+  http: { host: string; port: number };
+  grpc: { host: string; port: number } | false;
+  concurrency: number;
+  imageUploadLimit?: number;
+  logLevel: string;
+  /** partitions of capulator.commands when this process creates it */
+  partitions?: number;
+}
+
+/** Adds `--bus` and `--role` to `capulator serve`. */
+export function addBusOptions(cmd: Command): Command {
+  return cmd
+    .option('--bus <url>', 'scale out on Apache Kafka: kafka://HOST:PORT[,HOST:PORT…] (event store + command bus)')
+    .option('--role <role>', 'with --bus: gateway (HTTP + gRPC), runtime (a worker, no HTTP) or all', 'all');
+}
+
+/**
+ * `capulator serve --bus kafka://… --role gateway|runtime|all`: the gateway on the Kafka event
+ * store with the Kafka command bus as its runtime, and/or a runtime worker in the
+ * `capulator-runtime` consumer group. Returns when SIGINT/SIGTERM has shut everything down.
+ */
+export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
+  const { connectKafkaEventStore, parseKafkaUrl } = await import('@capulator/events');
+  let brokers: string[];
+  try {
+    brokers = parseKafkaUrl(o.bus);
+  } catch (err) {
+    throw new CliError(`--bus: ${(err as Error).message}`);
+  }
+  if (!/^kafka:\/\//.test(o.bus)) throw new CliError('--bus: expected kafka://HOST:PORT');
+  if (!['gateway', 'runtime', 'all'].includes(o.role)) throw new CliError('--role must be gateway, runtime or all');
+  const role = o.role as ServeRole;
+  const silent = o.logLevel === 'silent';
+  const log = (rec: Record<string, unknown>) => {
+    if (!silent) process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level: 'log', context: 'runtime-worker', ...rec }) + '\n');
+  };
+
+  let store;
+  try {
+    store = await connectKafkaEventStore({ brokers });
+  } catch (err) {
+    throw new CliError(`cannot reach the Kafka bus at ${o.bus}: ${(err as Error).message}`);
+  }
+  const closers: Array<() => Promise<void>> = [];
+  try {
+    if (role === 'runtime' || role === 'all') {
+      const { RuntimeWorker } = await import('../../../runtime/src/worker');
+      const { runtimeRunFn } = await import('../../../gateway/src/adapters/runtime.adapter');
+      const worker = await RuntimeWorker.start({ brokers, store, run: runtimeRunFn({ home: o.home }), concurrency: o.concurrency, partitions: o.partitions, log });
+      closers.push(() => worker.close());
+      process.stdout.write(`capulator runtime worker ${worker.id} on ${o.bus} (home ${o.home})\n`);
+    }
+    if (role === 'gateway' || role === 'all') {
+      const { KafkaRunExecutor } = await import('../../../gateway/src/bus/kafka-run.executor');
+      const { startGateway } = await import('../../../gateway/src/gateway.app');
+      const executor = await KafkaRunExecutor.connect({ brokers, partitions: o.partitions });
+      let gw;
+      try {
+        gw = await startGateway({
+          home: o.home,
+          http: o.http,
+          grpc: o.grpc,
+          concurrency: o.concurrency,
+          ...(o.imageUploadLimit ? { imageUploadLimit: o.imageUploadLimit } : {}),
+          logLevel: o.logLevel as 'log',
+          store,
+          executor,
+        });
+      } catch (err) {
+        await executor.close();
+        const e = err as NodeJS.ErrnoException;
+        if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') throw new CliError(`cannot listen: ${e.message}`);
+        throw err;
+      }
+      closers.unshift(() => gw.close());
+      process.stdout.write(`capulator serving http ${gw.httpUrl} grpc ${gw.grpcAddress ?? 'off'} (home ${o.home}, bus ${o.bus}, role ${role})\n`);
+    }
+  } catch (err) {
+    for (const c of closers) await c().catch(() => undefined);
+    await store.close();
+    throw err;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void (async () => {
+        for (const c of closers) await c().catch((err) => log({ level: 'error', msg: 'shutdown step failed', err: String(err) }));
+        await store.close();
+      })().then(resolve);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+/**
+ * The same as `capulator serve --bus … --role …` for a process started directly with node
+ * (used by the e2e tests until serve.command.ts forwards --bus here):
+ *   node serve-bus.js --bus kafka://H:P --role gateway --http 127.0.0.1:0 --grpc off
+ */
+export async function serveOnBusArgv(argv: string[]): Promise<void> {
+  const { parseHostPort } = await import('../../../gateway/src/gateway.options');
+  const flag = (name: string, dflt: string) => {
+    const i = argv.indexOf(name);
+    return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
+  };
+  const grpc = flag('--grpc', 'off');
+  await serveOnBus({
+    bus: flag('--bus', ''),
+    role: flag('--role', 'all'),
+    home: homePaths().home,
+    http: parseHostPort(flag('--http', '127.0.0.1:8420')),
+    grpc: grpc === 'off' ? false : parseHostPort(grpc),
+    concurrency: Number(flag('--concurrency', '4')),
+    logLevel: flag('--log-level', 'log'),
+  });
+}
+
+if (require.main === module) {
+  serveOnBusArgv(process.argv.slice(2)).then(
+    () => process.exit(0),
+    (err) => {
+      process.stderr.write(`capulator: ${err instanceof CliError ? err.message : (err as Error)?.stack ?? String(err)}\n`);
+      process.exit(err instanceof CliError ? err.exitCode : 70);
+    },
+  );
+}

@@ -1,0 +1,113 @@
+import { hostname } from 'node:os';
+import { Kafka, logLevel, CompressionTypes, type Producer, type Message } from 'kafkajs';
+import {
+  COMMANDS_TOPIC,
+  DEFAULT_COMMAND_PARTITIONS,
+  encodeCommand,
+  ensureCommandTopics,
+  type BusCommand,
+} from '../../../runtime/src/worker/commands';
+import type { RunExecutor, RunRequest } from '../runs/run-executor';
+
+export interface KafkaRunExecutorOptions {
+  brokers: string[];
+  topic?: string;
+  /** partitions of the command topic when this executor creates it */
+  partitions?: number;
+  clientId?: string;
+  now?: () => Date;
+}
+
+interface Pending {
+  message: Message;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * The runtime behind the gateway when the bus is Kafka: submit() produces a RunRequested
+ * command on `capulator.commands`, keyed by run id (idempotent producer, acks from all in-sync
+ * replicas), and resolves once the broker has it; stop() produces StopRun with the same key, so
+ * it lands on the partition, hence the worker, that has the run. The worker appends the run's
+ * events to the event store, where every gateway reads them.
+ *
+ * Sends are coalesced: while one produce request is in flight, later commands wait and go out
+ * together in the next one (one request per round trip, whatever the submission rate).
+ */
+export class KafkaRunExecutor implements RunExecutor {
+  private readonly topic: string;
+  private queue: Pending[] = [];
+  private sending = false;
+  private closed = false;
+
+  private constructor(
+    private readonly producer: Producer,
+    private readonly disconnect: () => Promise<void>,
+    topic: string,
+    private readonly now: () => Date,
+  ) {
+    this.topic = topic;
+  }
+
+  static async connect(opts: KafkaRunExecutorOptions): Promise<KafkaRunExecutor> {
+    const kafka = new Kafka({
+      clientId: opts.clientId ?? `capulator-gateway-${hostname()}-${process.pid}`,
+      brokers: opts.brokers,
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 8 },
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await ensureCommandTopics(admin, opts.partitions ?? DEFAULT_COMMAND_PARTITIONS, opts.topic ?? COMMANDS_TOPIC);
+    } finally {
+      await admin.disconnect();
+    }
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await producer.connect();
+    return new KafkaRunExecutor(producer, () => producer.disconnect(), opts.topic ?? COMMANDS_TOPIC, opts.now ?? (() => new Date()));
+  }
+
+  submit(req: RunRequest): Promise<void> {
+    return this.send({ v: 1, kind: 'RunRequested', at: this.now().toISOString(), run: req });
+  }
+
+  async stop(runId: string): Promise<boolean> {
+    await this.send({ v: 1, kind: 'StopRun', at: this.now().toISOString(), runId });
+    return true;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.sending || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    await this.disconnect();
+  }
+
+  private send(c: BusCommand): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the Kafka run executor is closed'));
+    const key = c.kind === 'StopRun' ? c.runId : c.run.runId;
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ message: { key, value: encodeCommand(c) }, resolve, reject });
+      if (!this.sending) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.sending = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        this.queue = [];
+        try {
+          await this.producer.send({ topic: this.topic, acks: -1, compression: CompressionTypes.None, messages: batch.map((p) => p.message) });
+          for (const p of batch) p.resolve();
+        } catch (err) {
+          for (const p of batch) p.reject(err);
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+}

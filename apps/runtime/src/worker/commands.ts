@@ -1,0 +1,78 @@
+import type { Admin } from 'kafkajs';
+import type { EventTypes, NewEvent } from '@capulator/events';
+
+/** Commands travel here, keyed by run id: a run's RunRequested and StopRun land on one partition. */
+export const COMMANDS_TOPIC = 'capulator.commands';
+/** Commands that could not be handled after the bounded retries (or could not be parsed). */
+export const DLQ_TOPIC = 'capulator.commands.dlq';
+/** The runtime workers' consumer group. */
+export const RUNTIME_GROUP = 'capulator-runtime';
+export const DEFAULT_COMMAND_PARTITIONS = 8;
+
+/** What the worker needs to execute one run: RunRequested plus the policy text to compile. */
+export interface RunOrder extends Omit<EventTypes['RunRequested'], 'requestedBy'> {
+  requestedBy?: string;
+  policyYaml?: string;
+}
+
+/**
+ * One run, executed here: yields the run's events in order (one or a batch at a time); `signal`
+ * aborts when the run is stopped, and the function must still yield RunExited or RunFailed.
+ * The gateway's RunFn (apps/gateway/src/runs/run-executor.ts) has this shape.
+ */
+export type WorkerRunFn = (req: RunOrder, opts: { signal: AbortSignal }) => AsyncIterable<NewEvent | NewEvent[]>;
+
+/** Version 1 of the command envelope (JSON, UTF-8). */
+export type BusCommand =
+  | { v: 1; kind: 'RunRequested'; at: string; run: RunOrder }
+  | { v: 1; kind: 'StopRun'; at: string; runId: string };
+
+export class BadCommand extends Error {}
+
+export function encodeCommand(c: BusCommand): Buffer {
+  return Buffer.from(JSON.stringify(c), 'utf8');
+}
+
+const isStr = (x: unknown): x is string => typeof x === 'string' && x.length > 0;
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** Parses and checks a command; throws BadCommand (a poison message: dead-lettered at once). */
+export function decodeCommand(value: Buffer | null): BusCommand {
+  if (!value || value.length === 0) throw new BadCommand('empty message');
+  let c: any;
+  try {
+    c = JSON.parse(value.toString('utf8'));
+  } catch {
+    throw new BadCommand('not JSON');
+  }
+  if (!c || typeof c !== 'object' || c.v !== 1) throw new BadCommand(`unsupported command version ${JSON.stringify(c?.v)}`);
+  if (c.kind === 'StopRun') {
+    if (!isStr(c.runId) || !RUN_ID.test(c.runId)) throw new BadCommand('StopRun: bad runId');
+    return c as BusCommand;
+  }
+  if (c.kind === 'RunRequested') {
+    const r = c.run;
+    if (!r || typeof r !== 'object' || !isStr(r.runId) || !RUN_ID.test(r.runId)) throw new BadCommand('RunRequested: bad runId');
+    if (!isStr(r.image) || !Array.isArray(r.command) || !Array.isArray(r.env) || !Array.isArray(r.mounts)) throw new BadCommand('RunRequested: bad run');
+    if (!r.policy || !isStr(r.policy.name) || typeof r.policy.version !== 'number') throw new BadCommand('RunRequested: bad policy');
+    return c as BusCommand;
+  }
+  throw new BadCommand(`unknown command kind ${JSON.stringify(c.kind)}`);
+}
+
+export const commandKey = (c: BusCommand): string => (c.kind === 'StopRun' ? c.runId : c.run.runId);
+
+/** Creates the command topic (N partitions) and the dead-letter topic when missing. */
+export async function ensureCommandTopics(admin: Admin, partitions = DEFAULT_COMMAND_PARTITIONS, topic = COMMANDS_TOPIC, dlq = DLQ_TOPIC): Promise<void> {
+  const have = new Set(await admin.listTopics());
+  const want = [
+    { topic, numPartitions: partitions },
+    { topic: dlq, numPartitions: 1 },
+  ].filter((t) => !have.has(t.topic));
+  if (want.length === 0) return;
+  try {
+    await admin.createTopics({ waitForLeaders: true, topics: want.map((t) => ({ ...t, replicationFactor: -1 })) });
+  } catch (err) {
+    if (!/already exists/i.test(String((err as Error).message))) throw err;
+  }
+}

@@ -1,0 +1,462 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Kafka, logLevel, type Admin, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
+import { runStream, WrongExpectedVersion, type EventStore, type NewEvent, type StoredEvent } from '@capulator/events';
+import {
+  BadCommand,
+  COMMANDS_TOPIC,
+  DEFAULT_COMMAND_PARTITIONS,
+  DLQ_TOPIC,
+  RUNTIME_GROUP,
+  decodeCommand,
+  ensureCommandTopics,
+  type RunOrder,
+  type WorkerRunFn,
+} from './commands';
+import { OffsetTracker } from './offset-tracker';
+
+export interface RuntimeWorkerOptions {
+  brokers: string[];
+  /** the shared event store (KafkaEventStore): claims and run events are appended here */
+  store: EventStore;
+  run: WorkerRunFn;
+  /** runs executing at once (default 4) */
+  concurrency?: number;
+  /** commands held here, queued or running, before consumption pauses (default 4 × concurrency) */
+  prefetch?: number;
+  topic?: string;
+  dlqTopic?: string;
+  groupId?: string;
+  partitions?: number;
+  /** unique per process; also the Kafka client id, by which other workers tell whether it is alive */
+  workerId?: string;
+  /** handling attempts of one command before it is dead-lettered (default 5) */
+  maxAttempts?: number;
+  retryDelayMs?: number;
+  /** Kafka group session timeout: how long a dead worker holds its partitions (default 10 s) */
+  sessionTimeoutMs?: number;
+  /** on close, how long running runs may go on before they are stopped (default 30 s) */
+  drainMs?: number;
+  log?: (rec: Record<string, unknown>) => void;
+  now?: () => Date;
+}
+
+interface Ref {
+  partition: number;
+  offset: bigint;
+  generation: number;
+}
+
+interface Job {
+  order: RunOrder;
+  /** the command message, for the dead-letter topic */
+  message: KafkaMessage;
+  refs: Ref[];
+  abort: AbortController;
+  state: 'queued' | 'running';
+}
+
+interface RunState {
+  version: number;
+  requested: boolean;
+  terminal: boolean;
+  claimant: string | null;
+}
+
+/** Another process appended to the run while this worker held it: it no longer owns the outcome. */
+class Fenced extends Error {}
+/** A handling fault worth retrying (the store lagging, the broker busy…). */
+class Retriable extends Error {}
+
+const TERMINAL = new Set(['RunExited', 'RunFailed']);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A runtime worker on the Kafka bus. Consumes `capulator.commands` in the `capulator-runtime`
+ * group and executes each RunRequested with the RunFn (runc + agent), appending the run's events
+ * to the event store. Guarantees:
+ *
+ * - exactly-once execution: before starting, the worker appends RunClaimed to `run-<id>` with the
+ *   stream version it read; the log decides one winner, the loser skips. Every later append of the
+ *   run uses the exact expected version too, so a worker that lost the run (fenced) stops.
+ * - a command's offset is committed only when its run's outcome (RunExited/RunFailed) is durable
+ *   and every earlier offset of its partition is finished; a crash re-delivers the rest.
+ * - a redelivered run claimed by a worker that has left the group (dead) is recorded as
+ *   RunFailed ("worker lost"), never executed twice; one claimed by a live member is waited for.
+ * - poison messages: unparseable commands go to `capulator.commands.dlq` at once; handling faults
+ *   are retried `maxAttempts` times with backoff, then dead-lettered (and the run marked failed).
+ */
+export class RuntimeWorker {
+  readonly id: string;
+  private readonly opts: Required<Omit<RuntimeWorkerOptions, 'log' | 'now' | 'workerId'>> & Pick<RuntimeWorkerOptions, 'log'>;
+  private readonly now: () => Date;
+  private readonly kafka: Kafka;
+  private consumer!: Consumer;
+  private producer!: Producer;
+  private admin!: Admin;
+  private readonly jobs = new Map<string, Job>();
+  private queue: Job[] = [];
+  private running = 0;
+  private readonly trackers = new Map<number, OffsetTracker>();
+  private generation = 0;
+  private closing = false;
+  private readonly waiters = new Set<() => void>();
+  private members: { at: number; ids: Set<string> } | null = null;
+  private commitChain: Promise<void> = Promise.resolve();
+  readonly counters = { executed: 0, skipped: 0, lost: 0, deadLettered: 0, stopped: 0 };
+
+  private constructor(o: RuntimeWorkerOptions) {
+    const concurrency = o.concurrency ?? 4;
+    this.opts = {
+      brokers: o.brokers,
+      store: o.store,
+      run: o.run,
+      concurrency,
+      prefetch: Math.max(o.prefetch ?? concurrency * 4, concurrency),
+      topic: o.topic ?? COMMANDS_TOPIC,
+      dlqTopic: o.dlqTopic ?? DLQ_TOPIC,
+      groupId: o.groupId ?? RUNTIME_GROUP,
+      partitions: o.partitions ?? DEFAULT_COMMAND_PARTITIONS,
+      maxAttempts: o.maxAttempts ?? 5,
+      retryDelayMs: o.retryDelayMs ?? 200,
+      sessionTimeoutMs: o.sessionTimeoutMs ?? 10_000,
+      drainMs: o.drainMs ?? 30_000,
+      log: o.log,
+    };
+    this.now = o.now ?? (() => new Date());
+    this.id = o.workerId ?? `capulator-runtime-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
+    this.kafka = new Kafka({ clientId: this.id, brokers: o.brokers, logLevel: logLevel.NOTHING, retry: { retries: 8 } });
+  }
+
+  static async start(o: RuntimeWorkerOptions): Promise<RuntimeWorker> {
+    const w = new RuntimeWorker(o);
+    await w.begin();
+    return w;
+  }
+
+  get stats(): { queued: number; running: number } {
+    return { queued: this.queue.length, running: this.running };
+  }
+
+  private log(rec: Record<string, unknown>): void {
+    this.opts.log?.({ worker: this.id, ...rec });
+  }
+
+  private async begin(): Promise<void> {
+    this.admin = this.kafka.admin();
+    await this.admin.connect();
+    await ensureCommandTopics(this.admin, this.opts.partitions, this.opts.topic, this.opts.dlqTopic);
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await this.producer.connect();
+    this.consumer = this.kafka.consumer({
+      groupId: this.opts.groupId,
+      sessionTimeout: this.opts.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(this.opts.sessionTimeoutMs / 5)),
+      rebalanceTimeout: Math.max(this.opts.sessionTimeoutMs * 3, 30_000),
+      maxWaitTimeInMs: 100,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => this.onJoin(e.payload.memberAssignment[this.opts.topic] ?? []));
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.opts.topic, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: 1,
+      eachMessage: async ({ partition, message, heartbeat }) => this.onMessage(partition, message, heartbeat),
+    });
+    this.log({ msg: 'runtime worker consuming', topic: this.opts.topic, group: this.opts.groupId, concurrency: this.opts.concurrency });
+  }
+
+  /** A new generation: offsets and queued (unclaimed) commands of the old one are handed back. */
+  private onJoin(partitions: number[]): void {
+    this.generation++;
+    this.trackers.clear();
+    for (const job of this.queue) this.jobs.delete(job.order.runId);
+    this.queue = [];
+    this.wake();
+    this.log({ msg: 'assigned partitions', partitions, generation: this.generation });
+  }
+
+  private tracker(partition: number): OffsetTracker {
+    let t = this.trackers.get(partition);
+    if (!t) this.trackers.set(partition, (t = new OffsetTracker()));
+    return t;
+  }
+
+  private async onMessage(partition: number, message: KafkaMessage, heartbeat: () => Promise<void>): Promise<void> {
+    const gen = this.generation;
+    const ref: Ref = { partition, offset: BigInt(message.offset), generation: gen };
+    this.tracker(partition).add(ref.offset);
+    let cmd;
+    try {
+      cmd = decodeCommand(message.value);
+    } catch (err) {
+      await this.deadLetter(message, partition, (err as Error).message, 1);
+      this.finish([ref]);
+      return;
+    }
+    if (cmd.kind === 'StopRun') {
+      await this.stopRun(cmd.runId);
+      this.finish([ref]);
+      return;
+    }
+    const known = this.jobs.get(cmd.run.runId);
+    if (known) {
+      known.refs.push(ref); // delivered again after a rebalance while it runs here
+      return;
+    }
+    const job: Job = { order: cmd.run, message, refs: [ref], abort: new AbortController(), state: 'queued' };
+    this.jobs.set(cmd.run.runId, job);
+    this.queue.push(job);
+    this.pump();
+    // back-pressure: hold this partition while enough commands wait here
+    while (!this.closing && this.generation === gen && this.queue.length + this.running >= this.opts.prefetch) {
+      await this.waitChange(1000);
+      await heartbeat();
+    }
+  }
+
+  private waitChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  private pump(): void {
+    while (!this.closing && this.running < this.opts.concurrency && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      this.start(job);
+    }
+  }
+
+  private start(job: Job): void {
+    job.state = 'running';
+    this.running++;
+    void this.handle(job).finally(() => {
+      this.running--;
+      this.jobs.delete(job.order.runId);
+      this.finish(job.refs);
+      this.wake();
+      this.pump();
+    });
+  }
+
+  private async stopRun(runId: string): Promise<void> {
+    const job = this.jobs.get(runId);
+    if (!job) return;
+    job.abort.abort();
+    this.counters.stopped++;
+    if (job.state === 'queued') {
+      // settle it now rather than after the queue ahead of it: it will not run
+      this.queue = this.queue.filter((j) => j !== job);
+      this.start(job);
+    }
+  }
+
+  /** Marks offsets finished and commits what became committable. */
+  private finish(refs: Ref[]): void {
+    const touched = new Set<number>();
+    for (const r of refs) {
+      if (r.generation !== this.generation) continue; // from before a rebalance: redelivered since
+      this.trackers.get(r.partition)?.done(r.offset);
+      touched.add(r.partition);
+    }
+    const offsets: Array<{ topic: string; partition: number; offset: string }> = [];
+    for (const p of touched) {
+      const point = this.trackers.get(p)?.commitPoint();
+      if (point != null) offsets.push({ topic: this.opts.topic, partition: p, offset: point.toString() });
+    }
+    if (offsets.length === 0) return;
+    this.commitChain = this.commitChain.then(() =>
+      this.consumer.commitOffsets(offsets).catch((err) => this.log({ msg: 'offset commit failed (a rebalance re-delivers)', offsets, err: String(err) })),
+    );
+  }
+
+  private async handle(job: Job): Promise<void> {
+    const { runId } = job.order;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.once(job);
+        return;
+      } catch (err) {
+        if (err instanceof Fenced) {
+          this.log({ msg: 'run taken over by another process; stopped here', runId });
+          return;
+        }
+        if (this.closing) {
+          job.refs.length = 0; // not finished here: the command is delivered again to a worker that stays
+          return;
+        }
+        if (attempt >= this.opts.maxAttempts) {
+          this.log({ msg: 'command dead-lettered', runId, attempts: attempt, err: String((err as Error)?.message ?? err) });
+          await this.deadLetter(job.message, job.refs[0].partition, (err as Error)?.message ?? String(err), attempt);
+          await this.failIfOpen(runId, `dead-lettered after ${attempt} attempts: ${(err as Error)?.message ?? String(err)}`);
+          return;
+        }
+        this.log({ msg: 'command failed; retrying', runId, attempt, err: String((err as Error)?.message ?? err) });
+        await sleep(Math.min(this.opts.retryDelayMs * 2 ** (attempt - 1), 5_000));
+      }
+    }
+  }
+
+  private async readRun(runId: string): Promise<RunState> {
+    const s: RunState = { version: 0, requested: false, terminal: false, claimant: null };
+    for await (const e of this.opts.store.readStream(runStream(runId))) {
+      s.version = e.streamVersion;
+      if (e.type === 'RunRequested') s.requested = true;
+      else if (e.type === 'RunClaimed') s.claimant = (e.payload as { worker: string }).worker;
+      else if (TERMINAL.has(e.type)) s.terminal = true;
+    }
+    return s;
+  }
+
+  private failed(runId: string, reason: string): NewEvent<'RunFailed'> {
+    return { type: 'RunFailed', at: this.now().toISOString(), payload: { runId, reason, stage: 'runtime' } };
+  }
+
+  /** Appends with the exact expected version; false when the stream moved first. */
+  private async tryAppend(runId: string, version: number, events: NewEvent[]): Promise<StoredEvent[] | null> {
+    try {
+      return await this.opts.store.append(runStream(runId), version === 0 ? 'no-stream' : version, events);
+    } catch (err) {
+      if (err instanceof WrongExpectedVersion) return null;
+      throw err;
+    }
+  }
+
+  private async failIfOpen(runId: string, reason: string): Promise<void> {
+    try {
+      for (let i = 0; i < 5; i++) {
+        const s = await this.readRun(runId);
+        if (!s.requested || s.terminal) return;
+        if (await this.tryAppend(runId, s.version, [this.failed(runId, reason)])) return;
+      }
+    } catch (err) {
+      this.log({ msg: 'could not record the run as failed', runId, err: String(err) });
+    }
+  }
+
+  private async isMember(workerId: string): Promise<boolean> {
+    if (!this.members || Date.now() - this.members.at > 500) {
+      const d = await this.admin.describeGroups([this.opts.groupId]);
+      this.members = { at: Date.now(), ids: new Set(d.groups[0]?.members.map((m) => m.clientId) ?? []) };
+    }
+    return this.members.ids.has(workerId);
+  }
+
+  /** One attempt: claim (or settle) the run, then execute it. */
+  private async once(job: Job): Promise<void> {
+    const { runId } = job.order;
+    let version: number;
+    for (;;) {
+      const s = await this.readRun(runId);
+      if (!s.requested) throw new Retriable(`run ${runId}: RunRequested is not in the event store`);
+      if (s.terminal) {
+        this.counters.skipped++;
+        return;
+      }
+      if (s.claimant === this.id) {
+        // claimed in an earlier attempt of ours that failed midway: never run it twice
+        if (await this.tryAppend(runId, s.version, [this.failed(runId, 'the runtime worker faulted while it ran')])) return;
+        continue;
+      }
+      if (s.claimant) {
+        if (await this.isMember(s.claimant)) {
+          // alive (a rebalance moved the command here): it owns the outcome; wait for it
+          await this.waitChange(1000);
+          if (this.closing) throw new Retriable('closing while another worker still runs it');
+          continue;
+        }
+        if (await this.tryAppend(runId, s.version, [this.failed(runId, `worker lost: ${s.claimant} left before the run ended`)])) {
+          this.counters.lost++;
+          this.log({ msg: 'run recorded failed: its worker was lost', runId, claimant: s.claimant });
+          return;
+        }
+        continue;
+      }
+      if (job.abort.signal.aborted) {
+        if (await this.tryAppend(runId, s.version, [this.failed(runId, 'stopped before it started')])) return;
+        continue;
+      }
+      const claimed = await this.tryAppend(runId, s.version, [{ type: 'RunClaimed', at: this.now().toISOString(), payload: { runId, worker: this.id } }]);
+      if (!claimed) continue; // someone else moved first: look again
+      version = claimed[claimed.length - 1].streamVersion;
+      break;
+    }
+    this.counters.executed++;
+    let ended = false;
+    try {
+      for await (const item of this.opts.run(job.order, { signal: job.abort.signal })) {
+        const batch = Array.isArray(item) ? item : [item];
+        if (batch.length === 0) continue;
+        const stored = await this.tryAppend(runId, version, batch);
+        if (!stored) {
+          job.abort.abort();
+          throw new Fenced();
+        }
+        version = stored[stored.length - 1].streamVersion;
+        if (batch.some((e) => TERMINAL.has(e.type))) ended = true;
+      }
+      if (!ended && !(await this.tryAppend(runId, version, [this.failed(runId, 'the runner ended without RunExited')]))) throw new Fenced();
+    } catch (err) {
+      if (err instanceof Fenced) throw err;
+      job.abort.abort();
+      if (ended) return;
+      // the outcome must be durable before the offset is committed: a failed append here is retried
+      // by handle(), which finds our own claim and records the failure
+      if (!(await this.tryAppend(runId, version, [this.failed(runId, (err as Error)?.message ?? String(err))]))) throw new Fenced();
+    }
+  }
+
+  private async deadLetter(message: KafkaMessage, partition: number, reason: string, attempts: number): Promise<void> {
+    this.counters.deadLettered++;
+    await this.producer.send({
+      topic: this.opts.dlqTopic,
+      acks: -1,
+      messages: [
+        {
+          key: message.key,
+          value: message.value,
+          headers: {
+            'capulator-error': reason,
+            'capulator-source': `${this.opts.topic}/${partition}/${message.offset}`,
+            'capulator-attempts': String(attempts),
+            'capulator-worker': this.id,
+          },
+        },
+      ],
+    });
+  }
+
+  /**
+   * Stops taking commands, lets running runs finish (up to drainMs, then stops them), commits,
+   * and leaves the group; queued commands go to the other workers.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.consumer.pause([{ topic: this.opts.topic }]);
+    for (const job of this.queue) this.jobs.delete(job.order.runId);
+    this.queue = [];
+    this.wake();
+    const deadline = Date.now() + this.opts.drainMs;
+    while (this.running > 0 && Date.now() < deadline) await this.waitChange(200);
+    for (const job of this.jobs.values()) job.abort.abort();
+    while (this.running > 0) await this.waitChange(200);
+    await this.commitChain;
+    await this.consumer.disconnect().catch(() => undefined);
+    await this.producer.disconnect().catch(() => undefined);
+    await this.admin.disconnect().catch(() => undefined);
+    this.log({ msg: 'runtime worker stopped', ...this.counters });
+  }
+}
