@@ -8,9 +8,10 @@ import { createHash } from 'node:crypto';
 import { fixtureImages, FixtureImages } from '../../../../test/fixtures/images';
 import { ImageStore } from './image-store';
 import { ImageNotFound, ImageStoreError } from './image.errors';
-import { dockerArchiveOf, tarOf, treeListing } from './testing/archives';
+import { dockerArchiveOf, sha256hex, tarOf, treeListing, writeOciLayout } from './testing/archives';
 
 const isRoot = process.getuid?.() === 0;
+const hasZstd = spawnSync('zstd', ['--version']).status === 0;
 
 function xattr(path: string, name: string): string | null {
   const r = spawnSync('/usr/bin/python3', ['-c', 'import os,sys\ntry: print(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False).decode())\nexcept OSError: print("<none>")', path, name], { encoding: 'utf8' });
@@ -159,6 +160,48 @@ describe('ImageStore', () => {
       const cfg = join(dir, 'blobs/sha256', fx.busyboxPing.digest.slice(7));
       writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('"amd64"', '"arm64"'));
       await assert.rejects(new ImageStore(join(base, 's')).importArchive(dir), /DIGEST_MISMATCH|hashes to/);
+    });
+  });
+
+  describe('when a layer is zstd-compressed', () => {
+    it('unpacks it with the zstd program and checks both digests', { skip: !hasZstd && 'zstd is not installed' }, async () => {
+      const layer = await tarOf([{ name: 'etc/', type: 'directory' }, { name: 'etc/zstd', data: 'from a zstd layer\n' }]);
+      const zst = spawnSync('zstd', ['-q', '-c'], { input: layer }).stdout;
+      assert.ok(zst.length > 0 && zst.readUInt32LE(0) === 0xfd2fb528);
+      const dir = join(base, 'oci-zstd');
+      const { configDigest } = writeOciLayout(dir, [{ blob: zst, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', diffId: 'sha256:' + sha256hex(layer) }], { name: 'zstd-test:1' });
+      const store = new ImageStore(join(base, 's'));
+      const [img] = await store.importArchive(dir);
+      assert.equal(img.digest, configDigest);
+      assert.deepEqual(img.refs, ['zstd-test:1']);
+      assert.equal(readFileSync(join(img.layers[0], 'etc/zstd'), 'utf8'), 'from a zstd layer\n');
+    });
+  });
+
+  describe('when a registry pull stores layers and then the image', () => {
+    it('unpacks with putLayer, checks diff_ids in putImage, and resolves like an import', async () => {
+      const store = new ImageStore(join(base, 's'));
+      const oci = fx.busyboxPing.ociDir;
+      const index = JSON.parse(readFileSync(join(oci, 'index.json'), 'utf8'));
+      const manifestBytes = readFileSync(join(oci, 'blobs/sha256', index.manifests[0].digest.slice(7)));
+      const manifest = JSON.parse(manifestBytes.toString());
+      const configBytes = readFileSync(join(oci, 'blobs/sha256', fx.busyboxPing.digest.slice(7)));
+      const gz = fx.busyboxPing.gzipDigests[0];
+      assert.equal(store.hasBlob(gz), false);
+      assert.throws(() => store.putImage(manifest, configBytes, ['pulled:1']), (e: unknown) => e instanceof ImageStoreError && /not stored/.test(e.message));
+      await store.putLayer(gz, join(oci, 'blobs/sha256', gz.slice(7)), 'application/vnd.oci.image.layer.v1.tar+gzip');
+      assert.equal(store.hasBlob(gz), true);
+      assert.throws(() => store.putImage(manifest, Buffer.concat([configBytes, Buffer.from(' ')]), ['pulled:1']), (e: unknown) => e instanceof ImageStoreError && e.code === 'DIGEST_MISMATCH');
+      const img = store.putImage(manifest, configBytes, ['pulled:1']);
+      assert.equal(img.digest, fx.busyboxPing.digest);
+      assert.equal(store.resolve('pulled:1').digest, fx.busyboxPing.digest);
+      const fresh = new ImageStore(join(base, 'ref'));
+      const [ref] = await fresh.importArchive(fx.busyboxPing.dockerArchive);
+      assert.deepEqual(treeListing(img.layers[0], { mtimes: true }), treeListing(ref.layers[0], { mtimes: true }));
+      // a parsed config object is accepted (the pull verified it) and kept in the index only
+      const obj = store.putImage(manifest, JSON.parse(configBytes.toString()), ['pulled:2']);
+      assert.deepEqual(obj.refs, ['pulled:1', 'pulled:2']);
+      assert.deepEqual(readFileSync(join(store.root, 'blobs/sha256', fx.busyboxPing.digest.slice(7))), configBytes);
     });
   });
 

@@ -280,6 +280,16 @@ export class ImageStore {
 
   /** Imports a docker-archive (`docker save`) or OCI image layout (directory or tar). */
   async importArchive(path: string, opts: ImportOptions = {}): Promise<ResolvedImage[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.importOnce(path, opts);
+      } catch (err) {
+        if (!(err instanceof ImageStoreError && err.code === 'CONFLICT') || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  private async importOnce(path: string, opts: ImportOptions): Promise<ResolvedImage[]> {
     let tag: string | undefined;
     if (opts.tag !== undefined) {
       tag = normalizeTag(opts.tag);
@@ -322,6 +332,14 @@ export class ImageStore {
       const now = new Date().toISOString();
       return this.lock.withLock(() => {
         const idx = this.readIndex();
+        // a layer that was present when we skipped unpacking it may have been pruned since
+        for (const p of plans) {
+          for (const l of p.layers) {
+            if (!staged.has(l.diffId) && !existsSync(this.layerDir(l.diffId))) {
+              throw new ImageStoreError('CONFLICT', `layer ${l.diffId} was removed by a concurrent prune; import again`);
+            }
+          }
+        }
         this.commitLayers(idx, staged);
         return plans.map((p) => {
           const layerBlobs = p.layers.map((l) => l.blobDigest ?? null);

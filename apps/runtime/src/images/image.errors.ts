@@ -8,7 +8,8 @@ export type ImageErrorCode =
   | 'UNSAFE_LAYER'         // a layer entry breaks an extraction rule (see docs/images.md)
   | 'LIMIT_EXCEEDED'       // a size, entry-count or path-length limit
   | 'UNSUPPORTED'          // e.g. zstd layer without the zstd program, non-root whiteouts
-  | 'LOCK_TIMEOUT';        // another process held the store lock too long
+  | 'LOCK_TIMEOUT'         // another process held the store lock too long
+  | 'CONFLICT';            // a concurrent prune removed a layer this import relied on (retried)
 
 export class ImageStoreError extends Error {
   constructor(readonly code: ImageErrorCode, message: string) {

@@ -92,3 +92,29 @@ export function treeListing(root: string, opts: { mtimes?: boolean; skip?: (rel:
   walk('');
   return out;
 }
+
+/** Writes an OCI image layout directory with one image made of the given layer blobs. */
+export function writeOciLayout(dir: string, layers: Array<{ blob: Buffer; mediaType: string; diffId: string }>, opts: { name?: string } = {}): { configDigest: string } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fs = require('node:fs') as typeof import('node:fs');
+  fs.mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  const put = (b: Buffer) => {
+    const h = sha256hex(b);
+    fs.writeFileSync(join(dir, 'blobs', 'sha256', h), b);
+    return { digest: `sha256:${h}`, size: b.length };
+  };
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) } }));
+  const cfg = put(config);
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg },
+    layers: layers.map((l) => ({ mediaType: l.mediaType, ...put(l.blob) })),
+  }));
+  const m = put(manifest);
+  fs.writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  fs.writeFileSync(join(dir, 'index.json'), JSON.stringify({
+    schemaVersion: 2,
+    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, ...(opts.name ? { annotations: { 'io.containerd.image.name': opts.name } } : {}) }],
+  }));
+  return { configDigest: cfg.digest };
+}
