@@ -30,10 +30,10 @@ export function ruleMatches(rule: PolicyRule, q: PreparedRequest, req: DecisionR
   } else if (q.unprivileged && rule.when.syscall === undefined) return false;
   const w = rule.when;
   if (w.syscall !== undefined && w.syscall !== q.syscall) return false;
-  for (const c of w.args) if (!condHolds(c, q.args[c.name])) return false;
   const m = rule.match;
   if (m.uid && !(typeof req.uid === 'number' && inRanges(m.uid, req.uid))) return false;
   if (m.gid && !(typeof req.gid === 'number' && inRanges(m.gid, req.gid))) return false;
+  for (const c of w.args) if (!condHolds(c, q.args[c.name])) return false;
   if (m.exe && !(typeof req.exe === 'string' && m.exe.some((g) => globMatch(g, req.exe!)))) return false;
   if (m.image && !(typeof req.image === 'string' && m.image.some((g) => globMatch(g, req.image!)))) return false;
   if (m.labels) {
@@ -56,10 +56,24 @@ export function decisionOf(rule: PolicyRule, q: PreparedRequest): Decision {
  * a returned value. Unprivileged operations are allowed (ruleId null) unless a rule naming their
  * syscall decides otherwise; learn mode allows and records everything.
  */
+const indexCache = new WeakMap<Policy, Map<number, PolicyRule[]>>();
+
+/** Per privilege id, the rules that could decide it (listing it, or covering any privilege), in order. */
+function rulesForPrivilege(policy: Policy, id: number): readonly PolicyRule[] {
+  let idx = indexCache.get(policy);
+  if (!idx) indexCache.set(policy, (idx = new Map()));
+  let l = idx.get(id);
+  if (!l) {
+    l = policy.rules.filter((r) => !r.privilegeIds || r.privilegeIds.has(id));
+    idx.set(id, l);
+  }
+  return l;
+}
+
 export function evaluate(policy: Policy, request: DecisionRequest): Decision {
   const q = prepareRequest(request);
   if (policy.learn) return { decision: 'allow', ruleId: null, privileges: q.privileges, capability: q.capability, audit: true };
-  const rules = policy.rules;
+  const rules = q.privilegeIds.length === 1 && !q.unprivileged ? rulesForPrivilege(policy, q.privilegeIds[0]) : policy.rules;
   for (let i = 0; i < rules.length; i++) {
     if (ruleMatches(rules[i], q, request)) return decisionOf(rules[i], q);
   }

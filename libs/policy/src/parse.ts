@@ -79,7 +79,7 @@ function flowDepthExceeds(text: string, limit: number): number {
 function parseUnsafe(text: string, file: string): ParseResult {
   const start: SourceLocation = { file, line: 1, col: 1 };
   if (typeof text !== 'string') return { errors: [policyError('YAML_SYNTAX', 'policy text is not a string', start)] };
-  const bytes = text.length > PARSE_LIMITS.maxBytes ? utf8Length(text) : text.length;
+  const bytes = text.length * 3 <= PARSE_LIMITS.maxBytes ? text.length : utf8Length(text);
   if (bytes > PARSE_LIMITS.maxBytes) {
     return {
       errors: [policyError('YAML_TOO_LARGE', `policy is ${bytes} bytes; the limit is ${PARSE_LIMITS.maxBytes} (1 MiB)`, start)],

@@ -13,19 +13,36 @@ export interface PreparedRequest {
   args: Record<string, ArgValue>;
 }
 
-const NO_ARGS: Record<string, ArgValue> = Object.freeze({}) as Record<string, ArgValue>;
+export const NO_ARGS: Record<string, ArgValue> = Object.freeze({}) as Record<string, ArgValue>;
+
+const EMPTY: string[] = Object.freeze([]) as unknown as string[];
+const byPrivilege = new Map<string, { privileges: string[]; privilegeIds: number[]; capability: string | null }>();
+
+/** Classification of a privilege request, memoised per name (a pure function of the name). */
+export function privilegeInfo(name: string): { privileges: string[]; privilegeIds: number[]; capability: string | null } {
+  let v = byPrivilege.get(name);
+  if (!v) {
+    const p = privilege(name);
+    const caps = p ? capsOfPriv(p.name) : [];
+    v = {
+      privileges: Object.freeze([p ? p.name : name]) as unknown as string[],
+      privilegeIds: Object.freeze(p ? [p.number] : []) as unknown as number[],
+      capability: caps.length > 0 ? caps[0] : null,
+    };
+    if (byPrivilege.size < 10_000) byPrivilege.set(name, v);
+  }
+  return v;
+}
 
 export function prepareRequest(req: DecisionRequest): PreparedRequest {
   const args = req.args ?? NO_ARGS;
   if (typeof req.privilege === 'string') {
-    const p = privilege(req.privilege);
-    const name = p ? p.name : req.privilege;
-    const caps = p ? capsOfPriv(p.name) : [];
+    const info = privilegeInfo(req.privilege);
     return {
-      privileges: [name],
-      privilegeIds: p ? [p.number] : [],
-      capabilities: [],
-      capability: caps.length > 0 ? caps[0] : null,
+      privileges: info.privileges,
+      privilegeIds: info.privilegeIds,
+      capabilities: EMPTY,
+      capability: info.capability,
       unprivileged: false,
       syscall: req.syscall,
       args,

@@ -3,7 +3,7 @@ import { capabilityNumber, privilege } from './abi';
 import { globError, globToRegExp } from './glob';
 import { auditFor, type Action, type AuditLevel, type Decision, type DecisionRequest, type Policy, type PolicyRule } from './model';
 import { formatRanges, inRanges, normalizeRanges, type Ranges } from './ranges';
-import { prepareRequest, type PreparedRequest } from './request';
+import { NO_ARGS, prepareRequest, privilegeInfo, type PreparedRequest } from './request';
 
 export const TABLE_FORMAT = 1;
 export const TABLE_LIMITS = { maxBytes: 4 * 1024 * 1024, maxLines: 200_000, maxRules: 10_000, maxLineLength: 4096 };
@@ -120,6 +120,8 @@ interface TRule {
   uid?: Ranges;
   gid?: Ranges;
   exe?: RegExp[];
+  /** exe patterns without glob characters, compared as strings (fnmatch of a literal is equality) */
+  exeExact?: Set<string>;
   image?: RegExp[];
   labels?: Array<[string, string]>;
   privs: Set<number> | null;
@@ -238,7 +240,8 @@ export function parseTable(text: string): { table?: ParsedTable; errors: TableEr
       } else if (what === 'exe' || what === 'image') {
         const g = pctDecode(val);
         if (g === undefined || globError(g)) return fail(ln, `bad ${what} glob`);
-        (cur[what] ??= []).push(globToRegExp(g));
+        if (what === 'exe' && !/[*?[\\]/.test(g)) (cur.exeExact ??= new Set()).add(g);
+        else (cur[what] ??= []).push(globToRegExp(g));
       } else if (what === 'label') {
         const eq = val.indexOf('=');
         const k = eq > 0 ? pctDecode(val.slice(0, eq)) : undefined;
@@ -318,8 +321,12 @@ export function parseTable(text: string): { table?: ParsedTable; errors: TableEr
 
 const parsedCache = new WeakMap<object, ParsedTable>();
 
+let lastTable: object | undefined;
+let lastParsed: ParsedTable | undefined;
+
 function tableOf(table: CompiledTable | ParsedTable): ParsedTable {
-  if ('rules' in table && Array.isArray((table as ParsedTable).rules)) return table as ParsedTable;
+  if (table === lastTable) return lastParsed!;
+  if (Array.isArray((table as ParsedTable).rules)) return table as ParsedTable;
   const ct = table as CompiledTable;
   let p = parsedCache.get(ct);
   if (!p) {
@@ -328,6 +335,8 @@ function tableOf(table: CompiledTable | ParsedTable): ParsedTable {
     p = r.table;
     parsedCache.set(ct, p);
   }
+  lastTable = ct;
+  lastParsed = p;
   return p;
 }
 
@@ -343,16 +352,16 @@ function condOk(c: TCond, v: unknown): boolean {
   return c.globs!.some((g) => g.test(v));
 }
 
-function subjectOk(r: TRule, q: PreparedRequest, req: DecisionRequest): boolean {
-  if (r.syscall !== undefined && r.syscall !== q.syscall) return false;
-  for (let i = 0; i < r.conds.length; i++) if (!condOk(r.conds[i], q.args[r.conds[i].name])) return false;
-  if (r.uid && !(typeof req.uid === 'number' && inRanges(r.uid, req.uid))) return false;
-  if (r.gid && !(typeof req.gid === 'number' && inRanges(r.gid, req.gid))) return false;
-  if (r.exe) {
+function subjectOk(r: TRule, syscall: string | undefined, args: Record<string, unknown>, req: DecisionRequest): boolean {
+  if (r.syscall !== undefined && r.syscall !== syscall) return false;
+  if (r.uid !== undefined && !(typeof req.uid === 'number' && inRanges(r.uid, req.uid))) return false;
+  if (r.gid !== undefined && !(typeof req.gid === 'number' && inRanges(r.gid, req.gid))) return false;
+  for (let i = 0; i < r.conds.length; i++) if (!condOk(r.conds[i], args[r.conds[i].name])) return false;
+  if (r.exe !== undefined || r.exeExact !== undefined) {
     const exe = req.exe;
     if (typeof exe !== 'string') return false;
-    let hit = false;
-    for (const g of r.exe) if (g.test(exe)) { hit = true; break; }
+    let hit = r.exeExact !== undefined && r.exeExact.has(exe);
+    if (!hit && r.exe !== undefined) for (let i = 0; i < r.exe.length; i++) if (r.exe[i].test(exe)) { hit = true; break; }
     if (!hit) return false;
   }
   if (r.image) {
@@ -382,12 +391,13 @@ function candidates(t: ParsedTable, q: PreparedRequest): TRule[] {
 /** Decides a request by reading the compiled table, as the native agent does. Agrees with `evaluate`. */
 export function lookup(table: CompiledTable | ParsedTable, request: DecisionRequest): Decision {
   const t = tableOf(table);
+  if (typeof request.privilege === 'string' && !t.learn) return lookupPrivilege(t, request, request.privilege);
   const q = prepareRequest(request);
   if (t.learn) return { decision: 'allow', ruleId: null, privileges: q.privileges, capability: q.capability, audit: true };
   const list = candidates(t, q);
   for (let i = 0; i < list.length; i++) {
     const r = list[i];
-    if (!subjectOk(r, q, request)) continue;
+    if (!subjectOk(r, q.syscall, q.args, request)) continue;
     const d: Decision = { decision: r.action, ruleId: r.id, privileges: q.privileges, capability: q.capability, audit: auditFor(r.audit, r.action) };
     if (r.action === 'deny') d.errno = r.errno;
     if (r.action === 'emulate') d.return = r.ret;
@@ -396,6 +406,26 @@ export function lookup(table: CompiledTable | ParsedTable, request: DecisionRequ
   if (q.unprivileged) return { decision: 'allow', ruleId: null, privileges: [], capability: q.capability, audit: t.defaults.audit !== 'none' };
   const dd = t.defaults;
   const d: Decision = { decision: dd.action, ruleId: null, privileges: q.privileges, capability: q.capability, audit: auditFor(dd.audit, dd.action) };
+  if (dd.action === 'deny') d.errno = dd.errno;
+  if (dd.action === 'emulate') d.return = dd.ret;
+  return d;
+}
+
+/** The agent's hot path: a request already classified to one privilege. */
+function lookupPrivilege(t: ParsedTable, request: DecisionRequest, name: string): Decision {
+  const info = privilegeInfo(name);
+  const list = info.privilegeIds.length === 1 ? (t.byPriv.get(info.privilegeIds[0]) ?? t.anyRules) : t.anyRules;
+  const args = request.args ?? NO_ARGS;
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i];
+    if (!subjectOk(r, request.syscall, args, request)) continue;
+    const d: Decision = { decision: r.action, ruleId: r.id, privileges: info.privileges, capability: info.capability, audit: auditFor(r.audit, r.action) };
+    if (r.action === 'deny') d.errno = r.errno;
+    if (r.action === 'emulate') d.return = r.ret;
+    return d;
+  }
+  const dd = t.defaults;
+  const d: Decision = { decision: dd.action, ruleId: null, privileges: info.privileges, capability: info.capability, audit: auditFor(dd.audit, dd.action) };
   if (dd.action === 'deny') d.errno = dd.errno;
   if (dd.action === 'emulate') d.return = dd.ret;
   return d;
