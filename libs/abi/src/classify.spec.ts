@@ -205,15 +205,17 @@ describe('classify', () => {
   });
 
   describe('when the arguments are odd', () => {
-    it('never throws, and answers privileged or not consistently', () => {
+    it('never throws, and answers consistently', () => {
       const arg = fc.oneof(fc.integer(), fc.string(), fc.boolean(), fc.array(fc.string(), { maxLength: 3 }), fc.constant(undefined));
       fc.assert(
         fc.property(fc.constantFrom(...CLASSIFIED_SYSCALLS), fc.dictionary(fc.constantFrom('family', 'type', 'port', 'mode', 'uid', 'gid', 'uids', 'caps', 'level', 'option', 'value', 'request', 'option_name', 'modes', 'hard', 'target_uid', 'policy', 'nice'), arg), (syscall, args) => {
           const r = classify('x86_64', { syscall, args: args as ClassifyInput['args'], subject: USER });
-          assert.equal(r.unprivileged, r.capability === null && r.privileges.length === 0);
+          if (r.unprivileged) assert.ok(r.capability === null && r.privileges.length === 0, r.reason);
+          else if (r.capability === null) assert.match(r.reason, /unknown/); // e.g. capset adding a bit no capability names
+          else assert.ok(r.privileges.length > 0 && r.capabilities.includes(r.capability), r.reason);
           for (const p of r.privileges) assert.ok(privilegeByName(p), p);
         }),
-        { numRuns: 500 },
+        { numRuns: 2000 },
       );
     });
   });
