@@ -219,12 +219,17 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       keep: opts.keep,
       stdio: 'inherit',
       onDecision,
-      onStarted: (s) =>
+      onStarted: (s) => {
+        if (s.unavailable.length > 0 && !opts.learn) {
+          process.stderr.write(`capulator: warning: this host cannot grant ${s.unavailable.join(', ')} (not in its bounding set); the container runs without\n`);
+        }
+        for (const c of s.unavailable) delete provenance[c];
         rec.push({
           type: 'RunStarted',
           at: now(),
-          payload: { runId: id, imageDigest: image.digest ?? '', user: s.user, capabilities: sets, provenance, policy: policyRef, pid: s.pid },
-        }),
+          payload: { runId: id, imageDigest: image.digest ?? '', user: s.user, capabilities: s.capabilities, provenance, policy: policyRef, pid: s.pid },
+        });
+      },
     });
     if (result.status === 'failed') {
       rec.push({ type: 'RunFailed', at: now(), payload: { runId: id, reason: result.failure!.reason, stage: result.failure!.stage } });

@@ -2,6 +2,22 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { arch as hostArch } from 'node:os';
 import { resolveInRootfs } from './rootfs-path';
 
+/** A bind mount as far as path resolution cares: host `source` appears at `destination`. */
+export interface PathMount {
+  source: string;
+  destination: string;
+}
+
+/** Resolves a container path to a host path, through the bind mounts first, then the rootfs. */
+export function resolveContainerPath(rootfs: string, p: string, mounts: readonly PathMount[] = []): string | undefined {
+  const norm = '/' + p.split('/').filter((c) => c !== '' && c !== '.').join('/');
+  const m = [...mounts]
+    .sort((a, b) => b.destination.length - a.destination.length)
+    .find((x) => norm === x.destination || norm.startsWith(x.destination.replace(/\/$/, '') + '/'));
+  if (m) return resolveInRootfs(m.source, norm.slice(m.destination.replace(/\/$/, '').length) || '/');
+  return resolveInRootfs(rootfs, p);
+}
+
 /** Why a command cannot start in an image: one line, for the CLI. */
 export class EntrypointError extends Error {
   readonly code = 'ENTRYPOINT';
@@ -54,16 +70,16 @@ export function readElfSummary(path: string): ElfSummary | undefined {
 }
 
 /** Finds `cmd` in the image: absolute/relative paths as given, bare names through PATH. Returns the in-container path. */
-export function findCommand(rootfs: string, cmd: string, env: string[], cwd = '/'): string | undefined {
+export function findCommand(rootfs: string, cmd: string, env: string[], cwd = '/', mounts: readonly PathMount[] = []): string | undefined {
   if (cmd.includes('/')) {
     const p = cmd.startsWith('/') ? cmd : `${cwd.replace(/\/$/, '')}/${cmd}`;
-    return resolveInRootfs(rootfs, p) ? p : undefined;
+    return resolveContainerPath(rootfs, p, mounts) ? p : undefined;
   }
   const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   for (const dir of pathVar.split(':')) {
     if (!dir.startsWith('/')) continue;
     const p = `${dir.replace(/\/$/, '')}/${cmd}`;
-    const host = resolveInRootfs(rootfs, p);
+    const host = resolveContainerPath(rootfs, p, mounts);
     if (host) {
       try {
         const st = statSync(host);
@@ -81,11 +97,19 @@ export function findCommand(rootfs: string, cmd: string, env: string[], cwd = '/
  * Linux/SysV brand and an interpreter present in the image, or a #! script whose interpreter is.
  * Throws EntrypointError with one clear line otherwise.
  */
-export function checkEntrypoint(rootfs: string, argv: string[], env: string[], cwd = '/', platformArch?: string, depth = 0): string {
+export function checkEntrypoint(
+  rootfs: string,
+  argv: string[],
+  env: string[],
+  cwd = '/',
+  platformArch?: string,
+  depth = 0,
+  mounts: readonly PathMount[] = [],
+): string {
   if (argv.length === 0 || !argv[0]) throw new EntrypointError('no command: the image has no Entrypoint/Cmd and none was given');
-  const inPath = findCommand(rootfs, argv[0], env, cwd);
+  const inPath = findCommand(rootfs, argv[0], env, cwd, mounts);
   if (!inPath) throw new EntrypointError(`${argv[0]}: not found in the image`);
-  const host = resolveInRootfs(rootfs, inPath)!;
+  const host = resolveContainerPath(rootfs, inPath, mounts)!;
   const st = statSync(host);
   if (!st.isFile()) throw new EntrypointError(`${inPath}: not a regular file`);
   if ((st.mode & 0o111) === 0) throw new EntrypointError(`${inPath}: not executable`);
@@ -99,8 +123,8 @@ export function checkEntrypoint(rootfs: string, argv: string[], env: string[], c
     const line = head.subarray(2, n).toString('utf8').split('\n')[0].trim();
     const interp = line.split(/\s+/)[0];
     if (!interp) throw new EntrypointError(`${inPath}: empty #! line`);
-    if (!resolveInRootfs(rootfs, interp)) throw new EntrypointError(`${inPath}: interpreter ${interp} is not in the image`);
-    checkEntrypoint(rootfs, [interp], env, cwd, platformArch, depth + 1);
+    if (!resolveContainerPath(rootfs, interp, mounts)) throw new EntrypointError(`${inPath}: interpreter ${interp} is not in the image`);
+    checkEntrypoint(rootfs, [interp], env, cwd, platformArch, depth + 1, mounts);
     return inPath;
   }
   const elf = readElfSummary(host);
@@ -111,7 +135,7 @@ export function checkEntrypoint(rootfs: string, argv: string[], env: string[], c
     throw new EntrypointError(`${img}, this host is ${hostName}`);
   }
   if (elf.osabi !== 0 && elf.osabi !== 3) throw new EntrypointError(`${inPath}: ELF OS ABI ${elf.osabi} is not Linux/SysV`);
-  if (elf.interpreter && !resolveInRootfs(rootfs, elf.interpreter)) {
+  if (elf.interpreter && !resolveContainerPath(rootfs, elf.interpreter, mounts)) {
     throw new EntrypointError(`${inPath}: interpreter ${elf.interpreter} is not in the image`);
   }
   return inPath;

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CAPABILITIES } from '@capulator/abi';
 import type { CapabilitySets } from '@capulator/events';
 import { agentBinary, AgentProcess, type AgentDecision } from './agent-process';
 import { checkEntrypoint } from './entrypoint-check';
@@ -41,7 +42,35 @@ export interface RunRequest {
   stdio?: 'inherit' | 'pipe';
   onDecision?: (d: AgentDecision) => void;
   /** called once the container process runs (after runc handed the notify fd to the agent) */
-  onStarted?: (info: { pid: number; user: { uid: number; gid: number }; containerId: string }) => void;
+  onStarted?: (info: StartedInfo) => void;
+}
+
+export interface StartedInfo {
+  pid: number;
+  user: { uid: number; gid: number };
+  containerId: string;
+  agentPid: number;
+  /** the sets the container got: the requested ones minus what this host's bounding set lacks */
+  capabilities: CapabilitySets;
+  /** requested capabilities the host cannot grant (not in the runtime's own bounding set) */
+  unavailable: string[];
+}
+
+/** The capabilities this process may hand to a container (its bounding set). */
+export function hostBoundingSet(): Set<string> {
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  const mask = m ? BigInt('0x' + m[1]) : 0n;
+  return new Set(CAPABILITIES.filter((c) => (mask >> BigInt(c.number)) & 1n).map((c) => c.name));
+}
+
+/** The requested sets limited to what the host can grant, and what had to be left out. */
+export function limitToHost(sets: CapabilitySets, host: Set<string>): { sets: CapabilitySets; unavailable: string[] } {
+  const unavailable = new Set<string>();
+  const f = (l: string[]) => l.filter((c) => (host.has(c) ? true : (unavailable.add(c), false)));
+  return {
+    sets: { bounding: f(sets.bounding), permitted: f(sets.permitted), effective: f(sets.effective), inheritable: f(sets.inheritable), ambient: f(sets.ambient) },
+    unavailable: [...unavailable].sort(),
+  };
 }
 
 export interface RunResult {
@@ -160,7 +189,7 @@ export class Runner {
       const env = mergeEnv(cfg.Env ?? [], req.env ?? []);
       const cwd = cfg.WorkingDir && cfg.WorkingDir.startsWith('/') ? cfg.WorkingDir : '/';
       const user = resolveUser(rootfs, cfg.User);
-      checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture);
+      checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture, 0, req.mounts ?? []);
 
       const tablePath = join(dir, 'policy.table');
       writeFileSync(tablePath, req.table.text, { mode: 0o600 });
@@ -181,6 +210,7 @@ export class Runner {
           req.onDecision?.(d);
         },
       });
+      const limited = limitToHost(req.capabilities, hostBoundingSet());
       const spec = buildOciSpec({
         rootfs,
         args: argv,
@@ -189,7 +219,7 @@ export class Runner {
         uid: user.uid,
         gid: user.gid,
         hostname: id.slice(0, 63),
-        capabilities: req.capabilities,
+        capabilities: limited.sets,
         seccomp: buildSeccompProfile(socketPath),
         mounts: req.mounts ?? [],
         loopbackHook: [binary, 'hook-lo-up'],
@@ -214,7 +244,9 @@ export class Runner {
         child.on('close', (code, signal) => resolve({ code, signal })),
       );
       const a = agent;
-      a.whenAttached().then(() => req.onStarted?.({ pid: a.attached!.pid, user, containerId }));
+      a.whenAttached().then(() =>
+        req.onStarted?.({ pid: a.attached!.pid, user, containerId, agentPid: a.ready!.pid, capabilities: limited.sets, unavailable: limited.unavailable }),
+      );
       // fail closed: if the agent dies while the container runs, kill the container
       let agentDied = false;
       // (a normal agent exit — its `exit` line — only happens once every container process is gone)
