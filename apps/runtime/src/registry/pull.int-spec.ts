@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -226,6 +227,41 @@ describe('pullImage', () => {
         s.close();
       } finally {
         await proxy.close();
+      }
+    });
+
+    it('shares one fetch per blob between two processes (lock file per blob)', async () => {
+      const proxy = await startProxy(reg.host);
+      const dir = tmp('capulator-xproc-');
+      try {
+        proxy.throttleBlobs(2 << 20);
+        const script = `
+          const { pullImage } = require(${JSON.stringify(join(__dirname, 'pull.js'))});
+          const { ImageStore } = require(${JSON.stringify(join(__dirname, '../images/index.js'))});
+          const store = new ImageStore(process.argv[1]);
+          const states = [];
+          pullImage(store, process.argv[2], { stagingDir: process.argv[3], backoffMs: 20,
+            onProgress: (e) => { if (e.kind === 'layer') states.push(e.state); } })
+            .then((img) => { process.stdout.write(JSON.stringify({ digest: img.digest, states: [...new Set(states)] })); })
+            .catch((e) => { process.stderr.write(String(e && e.stack)); process.exit(1); });`;
+        const run = () => new Promise<{ digest: string; states: string[] }>((resolve, reject) => {
+          const child = spawn(process.execPath, ['-e', script, join(dir, 'images'), `${proxy.host}/test/busybox-ping:1`, join(dir, 'staging')], { stdio: ['ignore', 'pipe', 'pipe'] });
+          let out = '';
+          let err = '';
+          child.stdout.on('data', (d) => (out += d));
+          child.stderr.on('data', (d) => (err += d));
+          child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`child pull failed (${code}): ${err}`))));
+        });
+        const [a, b] = await Promise.all([run(), run()]);
+        assert.equal(a.digest, fx.busyboxPing.digest);
+        assert.equal(b.digest, fx.busyboxPing.digest);
+        assert.equal(blobGets(proxy.requests).filter((r) => r.includes(fx.busyboxPing.gzipDigests[0])).length, 1, JSON.stringify(proxy.requests));
+        const downloaded = [a, b].filter((r) => r.states.includes('downloading'));
+        assert.equal(downloaded.length, 1, 'exactly one process downloaded the layer');
+        assert.ok([a, b].some((r) => r.states.includes('cached') && !r.states.includes('downloading')), 'the other waited on the lock and found it stored');
+      } finally {
+        await proxy.close();
+        rmSync(dir, { recursive: true, force: true });
       }
     });
 
