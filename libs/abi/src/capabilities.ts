@@ -127,9 +127,10 @@ export function capVersionWord(version: number): number {
 const U32 = 0xffffffffn;
 
 /**
- * Encodes `cap_user_data_t` as the kernel lays it out: for each u32 word i, a struct
- * { effective, permitted, inheritable } of little-endian-or-host u32s (host order; default
- * little-endian, as on x86_64 and aarch64). v1 carries only caps 0–31: bits above are refused.
+ * Encodes `cap_user_data_t` as the kernel lays it out: for u32 word i (caps 32*i … 32*i+31), a
+ * struct { effective, permitted, inheritable } of u32s in the tracee's byte order (little-endian
+ * by default, as on x86_64 and aarch64). v1 has one struct (caps 0–31; higher bits are refused,
+ * where the kernel would silently drop them); v2 and v3 have two.
  */
 export function encodeCapData(version: number, sets: CapSets, littleEndian = true): Uint8Array {
   const words = capDataWords(version);

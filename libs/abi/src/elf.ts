@@ -212,7 +212,7 @@ export function readElf(bytes: Uint8Array): ElfInfo {
   let phnum = r.u16(p + 4);
   const shentsize = r.u16(p + 6);
   let shnum = r.u16(p + 8);
-  const shstrndx = r.u16(p + 10);
+  let shstrndx = r.u16(p + 10);
   if (eh !== 0 && eh < ehsize) throw new ElfError('bad-header', `e_ehsize ${eh} is smaller than the ${ehsize}-byte header`);
 
   // Section headers: only needed for PN_XNUM / SHN_XINDEX and for notes of files without segments.
@@ -225,6 +225,7 @@ export function readElf(bytes: Uint8Array): ElfInfo {
     r.need(shoff, shentsize, 'bad-section-headers', 'section header table');
     sh0Size = toNum(r.word(shoff + (is64 ? 32 : 20)));
     sh0Info = r.u32(shoff + (is64 ? 44 : 28));
+    if (shstrndx === 0xffff) shstrndx = r.u32(shoff + (is64 ? 40 : 24)); // SHN_XINDEX: the index is in sh_link of section 0
     if (shnum === 0) shnum = sh0Size;
     if (shnum > ELF_LIMITS.maxSectionHeaders) throw new ElfError('too-many', `${shnum} section headers (limit ${ELF_LIMITS.maxSectionHeaders})`);
     r.need(shoff, shnum * shentsize, 'bad-section-headers', `section header table of ${shnum} entries`);
