@@ -151,7 +151,13 @@ describe('readElf', () => {
 
     it('refuses huge or inconsistent counts quickly', () => {
       const t0 = process.hrtime.bigint();
-      fails(set(good, h.phnum, 2, 0xfffe), 'too-many');
+      fails(set(good, h.phnum, 2, 0xfffe), 'bad-program-headers');
+      // PN_XNUM: the real count comes from section 0's sh_info — make it 2^31
+      const sh0 = new Uint8Array(good.length + 64);
+      sh0.set(good);
+      const withSh = set(set(set(sh0, h.shoff, 8, good.length), h.shnum, 2, 1), h.phnum, 2, 0xffff);
+      fails(set(withSh, good.length + 44, 4, 0x80000000), 'too-many');
+      fails(set(withSh, good.length + 44, 4, 50000), 'bad-program-headers');
       fails(set(good, h.phnum, 2, 3000), 'bad-program-headers');
       fails(set(good, h.phentsize, 2, 8), 'bad-program-headers');
       fails(set(set(good, h.phnum, 2, 0xffff), h.shoff, 8, 0), 'bad-program-headers');

@@ -89,9 +89,11 @@ export class ElfError extends Error {
 
 /** Limits that keep a hostile file from costing much. */
 export const ELF_LIMITS = Object.freeze({
-  maxProgramHeaders: 4096,
-  maxSectionHeaders: 65536,
-  maxNotes: 4096,
+  // Cores of big processes have one PT_LOAD per mapping and several notes per thread, so the
+  // caps are generous; every table must also fit inside the file, which bounds the work.
+  maxProgramHeaders: 1 << 20,
+  maxSectionHeaders: 1 << 22,
+  maxNotes: 1 << 20,
   maxDynamicEntries: 65536,
   maxInterpreter: 4096,
   maxNoteName: 256,
