@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -255,16 +256,17 @@ static bool read_status(int tid, int *tgid, long ids[8], uint64_t caps[3]) {
   return true;
 }
 
+/* Each cached thread has a PIDFD_THREAD pidfd in the agent's epoll set: when the thread exits,
+ * its entry is dropped before any later notification is received, so a reused tid never inherits
+ * another thread's identity (a new thread's notification can only exist after the old one died). */
+static int epfd = -1;
+#define EP_NOTIFY UINT64_MAX
 static struct tcache *subject_of(int tid, bool *fresh) {
   unsigned h = (unsigned)tid % TC_SIZE;
   struct tcache *e = NULL;
   for (int i = 0; i < TC_SIZE; i++) {
     struct tcache *c = &tc[(h + (unsigned)i) % TC_SIZE];
-    if (c->used && c->tid == tid) {
-      struct pollfd p = {c->pidfd, POLLIN, 0};
-      if (poll(&p, 1, 0) == 0) { *fresh = false; return c; }   /* same live thread */
-      tc_drop(c); e = c; break;                                  /* the cached thread exited: tid reused */
-    }
+    if (c->used && c->tid == tid) { *fresh = false; return c; }
     if (!c->used) { e = c; break; }
   }
   if (!e) { for (int i = 0; i < TC_SIZE; i++) if (tc[i].used) tc_drop(&tc[i]); e = &tc[h]; }
@@ -276,6 +278,10 @@ static struct tcache *subject_of(int tid, bool *fresh) {
   snprintf(path, sizeof path, "/proc/%d/exe", tid);
   ssize_t n = readlink(path, e->exe, sizeof e->exe - 1);
   e->exe[n > 0 ? n : 0] = 0;
+  if (epfd >= 0) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)(e - tc)};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, e->pidfd, &ev);
+  }
   e->tid = tid; e->used = true; *fresh = true;
   return e;
 }
@@ -653,12 +659,22 @@ static int serve(const char *sock_path, const char *table_path) {
   size_t rps = sz.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? sz.seccomp_notif_resp : sizeof(struct seccomp_notif_resp);
   struct seccomp_notif *req = malloc(rqs); struct seccomp_notif_resp *resp = malloc(rps);
   if (!req || !resp) return 1;
-  for (;;) {
-    struct pollfd p = {notify_fd, POLLIN, 0};
-    int r = poll(&p, 1, olen ? 5 : -1);           /* idle for 5 ms with buffered events: flush them */
-    if (r < 0) { if (errno == EINTR) continue; break; }
-    if (r == 0) { flush_events(); continue; }
-    if (p.revents & POLLIN) {
+  epfd = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event nev = {.events = EPOLLIN, .data.u64 = EP_NOTIFY};
+  if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, notify_fd, &nev)) { perror("capulator-agent: epoll"); return 1; }
+  bool done = false;
+  while (!done) {
+    struct epoll_event evs[64];
+    int n = epoll_wait(epfd, evs, 64, olen ? 5 : -1);   /* idle for 5 ms with buffered events: flush them */
+    if (n < 0) { if (errno == EINTR) continue; break; }
+    if (n == 0) { flush_events(); continue; }
+    uint32_t nrev = 0;
+    for (int i = 0; i < n; i++) {                      /* exited threads first (see subject_of) */
+      if (evs[i].data.u64 == EP_NOTIFY) { nrev = evs[i].events; continue; }
+      struct tcache *c = &tc[evs[i].data.u64 % TC_SIZE];
+      if (c->used) tc_drop(c);
+    }
+    if (nrev & EPOLLIN) {
       memset(req, 0, rqs);
       if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_RECV, req)) {
         if (errno == EINTR || errno == ENOENT) continue;
@@ -666,9 +682,7 @@ static int serve(const char *sock_path, const char *table_path) {
       }
       handle(req, resp);
       if (olen - ooff >= OBUF_CHUNK) flush_events();
-      continue;
-    }
-    if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) break;   /* every target is gone */
+    } else if (nrev & (EPOLLHUP | EPOLLERR)) done = true;   /* every target is gone */
   }
   ev_begin(); ev_overflow = false;
   while (!out_room(512)) flush_events_mode(true);

@@ -49,6 +49,7 @@ export class AgentProcess {
   attached?: AgentAttached;
   summary?: AgentExit;
   received = 0;
+  bytesReceived = 0;
   stderr = '';
   private partial = '';
 
@@ -89,6 +90,7 @@ export class AgentProcess {
   }
 
   private feed(chunk: string): void {
+    this.bytesReceived += chunk.length;
     const text = this.partial + chunk;
     let start = 0;
     for (;;) {

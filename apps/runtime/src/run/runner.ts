@@ -248,10 +248,12 @@ export class Runner {
         req.onStarted?.({ pid: a.attached!.pid, user, containerId, agentPid: a.ready!.pid, capabilities: limited.sets, unavailable: limited.unavailable }),
       );
       // fail closed: if the agent dies while the container runs, kill the container
-      let agentDied = false;
       // (a normal agent exit — its `exit` line — only happens once every container process is gone)
+      let runcExited = false;
+      child.on('exit', () => (runcExited = true));
+      let agentDied = false;
       const watch = a.exited.then((e) => {
-        if (!a.summary) {
+        if (!a.summary && !runcExited) {
           agentDied = true;
           spawnSync(runc, ['--root', runcRoot, 'kill', '--all', containerId, 'KILL'], { stdio: 'ignore' });
         }
@@ -260,9 +262,17 @@ export class Runner {
       const r = await runcExit;
       process.off('SIGTERM', onTerm);
       process.off('SIGHUP', onHup);
-      // the agent exits when the notify fd hangs up (all container processes gone)
-      const settled = await Promise.race([a.exited.then(() => true), delay(5000).then(() => false)]);
-      if (!settled) a.kill();
+      // the agent exits when the notify fd hangs up; give it time to hand over buffered events
+      // while they keep flowing, and stop it if it stalls
+      for (;;) {
+        const before = a.bytesReceived;
+        const done = await Promise.race([a.exited.then(() => true), delay(5000).then(() => false)]);
+        if (done) break;
+        if (a.bytesReceived === before) {
+          a.kill();
+          break;
+        }
+      }
       await watch;
       const base = {
         id,

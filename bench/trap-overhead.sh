@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Per-trapped-call overhead of capulator's agent against the floor: the bare notify agent
+# (shared/bench/notify-agent.c with SYNC_WAKE=1) on the same bundle, in the same run.
+#   capget  : trapped; capulator decides from the compiled table and records an event per call
+#   getppid : never trapped; inside capulator vs outside any container
+# Usage: bench/trap-overhead.sh [N calls, default 100000] [REPS, default 3]   (root; npm run build first)
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+N=${1:-100000}
+REPS=${2:-3}
+BENCH_SRC=${BENCH_SRC:-/work/shared/bench}
+W=$(mktemp -d /tmp/capulator-trap-bench.XXXXXX)
+RUNC_ROOT=$W/runc
+cleanup() { for c in $(runc --root "$RUNC_ROOT" list -q 2>/dev/null); do runc --root "$RUNC_ROOT" delete -f "$c" >/dev/null 2>&1 || true; done; rm -rf "$W"; }
+trap cleanup EXIT
+
+mkdir -p "$W/rootfs/proc" "$W/rootfs/dev" "$W/rootfs/sys" "$W/rootfs/tmp" "$W/bare" "$W/home"
+gcc -O2 -static -o "$W/rootfs/capbench" "$BENCH_SRC/capbench.c" 2>/dev/null
+gcc -O2 -o "$W/notify-agent" "$BENCH_SRC/notify-agent.c" -lseccomp
+cat > "$W/policy.yaml" <<'YAML'
+apiVersion: capulator/v1
+kind: Policy
+metadata: { name: bench-capget, description: capget audited and allowed }
+defaults: { action: deny, audit: all }
+rules:
+  - id: capget-allowed
+    when: { syscall: capget }
+    action: allow
+YAML
+# The bare bundle: capulator's own OCI config (same namespaces, mounts and seccomp filter),
+# pointed at the bare agent's socket, on the same rootfs.
+node -e '
+const { buildOciSpec, buildSeccompProfile } = require(process.argv[1] + "/dist/apps/runtime/src/run");
+const [, , rootfs, sock, out, n] = process.argv;
+const none = { bounding: [], permitted: [], effective: [], inheritable: [], ambient: [] };
+const spec = buildOciSpec({ rootfs, args: ["/capbench", n], env: ["PATH=/bin"], cwd: "/", uid: 0, gid: 0, hostname: "bare",
+  capabilities: none, seccomp: buildSeccompProfile(sock), mounts: [] });
+require("fs").writeFileSync(out, JSON.stringify(spec));
+' "$REPO" "$W/rootfs" "$W/bare.sock" "$W/bare/config.json" "$N"
+
+field() { sed -n "s/.*$1=\([0-9]*\).*/\1/p"; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+: > "$W/native"; : > "$W/bare.out"; : > "$W/cap.out"; : > "$W/capns.out"
+for i in $(seq 1 "$REPS"); do
+  "$W/rootfs/capbench" "$N" >> "$W/native"
+  rm -f "$W/bare.sock"
+  SYNC_WAKE=1 "$W/notify-agent" "$W/bare.sock" 2>/dev/null & AP=$!
+  for _ in $(seq 1 200); do [ -S "$W/bare.sock" ] && break; sleep 0.01; done
+  runc --root "$RUNC_ROOT" run -b "$W/bare" "bare-$$-$i" >> "$W/bare.out"
+  wait $AP || true
+  CAPULATOR_HOME="$W/home" "$REPO/bin/capulator" run --id "b$$-$i" --policy "$W/policy.yaml" "$W/rootfs" -- /capbench "$N" >> "$W/cap.out"
+  CAPULATOR_HOME="$W/home" "$REPO/bin/capulator" run --no-store --id "n$$-$i" --policy "$W/policy.yaml" "$W/rootfs" -- /capbench "$N" >> "$W/capns.out"
+done
+nat_cap=$(field capget_ns < "$W/native" | median); nat_pp=$(field getppid_ns < "$W/native" | median)
+bare_cap=$(field capget_ns < "$W/bare.out" | median); bare_pp=$(field getppid_ns < "$W/bare.out" | median)
+cap_cap=$(field capget_ns < "$W/cap.out" | median); cap_pp=$(field getppid_ns < "$W/cap.out" | median)
+ns_cap=$(field capget_ns < "$W/capns.out" | median); ns_pp=$(field getppid_ns < "$W/capns.out" | median)
+echo "trap overhead: N=$N calls, medians of $REPS runs, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-44s %12s %12s\n' "" "capget ns" "getppid ns"
+printf '%-44s %12s %12s\n' "native (no container)" "$nat_cap" "$nat_pp"
+printf '%-44s %12s %12s\n' "runc + bare notify-agent (SYNC_WAKE=1)" "$bare_cap" "$bare_pp"
+printf '%-44s %12s %12s\n' "capulator run (events → runtime + SQLite)" "$cap_cap" "$cap_pp"
+printf '%-44s %12s %12s\n' "capulator run --no-store (events → runtime)" "$ns_cap" "$ns_pp"
+awk -v c="$cap_cap" -v n="$ns_cap" -v b="$bare_cap" -v p="$cap_pp" -v q="$nat_pp" 'BEGIN {
+  printf "capget ratio capulator/bare: %.2fx (no-store %.2fx; target <= 1.3x)\n", c / b, n / b;
+  printf "getppid capulator/native: %.2fx (target within 10%%)\n", p / q }'
