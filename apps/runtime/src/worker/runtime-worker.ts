@@ -174,7 +174,7 @@ export class RuntimeWorker {
     for (const job of this.queue) this.jobs.delete(job.order.runId);
     this.queue = [];
     this.wake();
-    this.log({ msg: 'assigned partitions', partitions, generation: this.generation });
+    this.log({ msg: 'assigned partitions', partitions: [...partitions].sort((a, b) => a - b), generation: this.generation });
   }
 
   private tracker(partition: number): OffsetTracker {

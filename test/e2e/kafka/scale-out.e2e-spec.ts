@@ -1,0 +1,171 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { connectKafkaEventStore, runStream, type KafkaEventStore, type StoredEvent } from '@capulator/events';
+import { startTestBroker, type TestBroker } from '../../../libs/events/src/testing/kafka-broker';
+import { fixtureImages } from '../../fixtures/images';
+import { gatewayHomes, reapContainers, removeHomes, startServe, until, workerHome, type BusProcess } from './cluster';
+
+/**
+ * The scaled-out set-up as separate processes: one Kafka broker, two gateways
+ * (`capulator serve --bus … --role gateway`) and two runtime workers (`--role runtime`), real
+ * runs under runc. Needs root, runc and the fixture images.
+ */
+const POLICY = `apiVersion: capulator/v1
+kind: Policy
+metadata: { name: scale-out }
+defaults: { action: deny, audit: all }
+rules: []
+`;
+
+describe('capulator serve --bus kafka (2 gateways, 2 runtime workers, 1 broker)', () => {
+  let broker: TestBroker;
+  let gwA: BusProcess;
+  let gwB: BusProcess;
+  let w1: BusProcess;
+  let w2: BusProcess;
+  let store: KafkaEventStore;
+  let token: string;
+  const homes: string[] = [];
+  const reap: string[] = [];
+
+  const api = async (base: string, method: string, path: string, body?: unknown) => {
+    const res = await fetch(base + path, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': typeof body === 'string' ? 'application/yaml' : 'application/json' } : {}) },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : text };
+  };
+  /** The run's events over SSE (the stream ends after RunExited/RunFailed). */
+  const sse = async (base: string, id: string) => {
+    const { status, body } = await api(base, 'GET', `/v1/runs/${id}/events`);
+    assert.equal(status, 200);
+    return (body as string)
+      .split('\n')
+      .filter((l) => l.startsWith('data:'))
+      .map((l) => JSON.parse(l.slice(5)) as StoredEvent);
+  };
+  const streamOf = async (id: string) => {
+    const out: StoredEvent[] = [];
+    for await (const e of store.readStream(runStream(id))) out.push(e);
+    return out;
+  };
+  const ended = (id: string) =>
+    until(`run ${id} ended (seen on gateway B)`, async () => {
+      const r = await api(gwB.url!, 'GET', `/v1/runs/${id}`);
+      return r.status === 200 && (r.body.status === 'exited' || r.body.status === 'failed') ? r.body : undefined;
+    }, 120_000);
+  const submit = async (base: string, command: string[]) => {
+    const r = await api(base, 'POST', '/v1/runs', { image: 'bb:1', command, policy: 'scale-out' });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    return r.body.id as string;
+  };
+  /** Both gateways' read models and event streams agree with the log, with no gaps or duplicates. */
+  const sameEverywhere = async (id: string) => {
+    const log = await streamOf(id);
+    assert.deepEqual(log.map((e) => e.streamVersion), log.map((_, i) => i + 1), `run ${id}: stream versions`);
+    const [a, b] = await Promise.all([sse(gwA.url!, id), sse(gwB.url!, id)]);
+    assert.deepEqual(a, b, `run ${id}: events differ between the gateways`);
+    assert.deepEqual(a.map((e) => e.position), log.map((e) => e.position), `run ${id}: SSE vs log`);
+    assert.deepEqual(a.map((e) => e.hash), log.map((e) => e.hash));
+    const [va, vb] = await Promise.all([api(gwA.url!, 'GET', `/v1/runs/${id}`), api(gwB.url!, 'GET', `/v1/runs/${id}`)]);
+    assert.deepEqual(va.body, vb.body, `run ${id}: run views differ`);
+    return { log, view: va.body };
+  };
+
+  before(async () => {
+    broker = await startTestBroker();
+    const fx = fixtureImages();
+    const g = gatewayHomes();
+    token = g.token;
+    const [h1, h2] = [workerHome(fx.busyboxPing.dockerArchive, 'bb:1'), workerHome(fx.busyboxPing.dockerArchive, 'bb:1')];
+    homes.push(...g.homes, h1, h2);
+    [gwA, gwB, w1, w2] = await Promise.all([
+      startServe(broker.url, 'gateway', g.homes[0]),
+      startServe(broker.url, 'gateway', g.homes[1]),
+      startServe(broker.url, 'runtime', h1, ['--concurrency', '1']),
+      startServe(broker.url, 'runtime', h2, ['--concurrency', '1']),
+    ]);
+    store = await connectKafkaEventStore({ brokers: broker.brokers });
+    const p = await api(gwA.url!, 'POST', '/v1/policies', POLICY);
+    assert.equal(p.status, 201, JSON.stringify(p.body));
+    // the policy reaches gateway B through the log
+    await until('policy on B', async () => ((await api(gwB.url!, 'GET', '/v1/policies/scale-out/versions/1')).status === 200 ? true : undefined));
+  });
+
+  after(async () => {
+    await Promise.allSettled([gwA, gwB, w1, w2].filter(Boolean).map((p) => p.stop()));
+    await store?.close();
+    reapContainers(reap);
+    await broker?.stop();
+    removeHomes(homes);
+  });
+
+  describe('when runs are submitted through gateway A', () => {
+    it('gateway B shows them exited, with the same events as A and the log', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 6; i++) ids.push(await submit(gwA.url!, ['/bin/true']));
+      for (const id of ids) {
+        const run = await ended(id);
+        assert.equal(run.status, 'exited', JSON.stringify(run));
+        assert.equal(run.exitCode, 0);
+        const { log } = await sameEverywhere(id);
+        const types = log.map((e) => e.type);
+        assert.deepEqual([types[0], types[1], types[2], types[types.length - 1]], ['RunRequested', 'RunClaimed', 'RunStarted', 'RunExited']);
+        assert.equal(types.filter((t) => t === 'RunStarted').length, 1);
+      }
+      // both workers took part (the runs are spread over the command topic's partitions)
+      const claimants = new Set<string>();
+      for (const id of ids) for (const e of await streamOf(id)) if (e.type === 'RunClaimed') claimants.add((e.payload as { worker: string }).worker);
+      assert.ok([...claimants].every((c) => c === w1.workerId || c === w2.workerId), [...claimants].join());
+    });
+  });
+
+  describe('when a runtime worker is SIGKILLed while it holds queued runs', () => {
+    it('the other worker takes them over; no run executes twice and no event is lost or duplicated', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 10; i++) ids.push(await submit(i % 2 ? gwB.url! : gwA.url!, ['/bin/sleep', '2']));
+      reap.push(...ids);
+      const claimOf = async (id: string) => (await streamOf(id)).find((e) => e.type === 'RunClaimed')?.payload as { worker: string } | undefined;
+      await until('a run claimed by worker 1', async () => {
+        for (const id of ids) if ((await claimOf(id))?.worker === w1.workerId) return true;
+        return undefined;
+      });
+      await w1.kill();
+      // what the dead worker held: its running run (claimed, no outcome) and runs nobody has claimed
+      const held: string[] = [];
+      const unclaimed: string[] = [];
+      for (const id of ids) {
+        const s = await streamOf(id);
+        const claim = s.find((e) => e.type === 'RunClaimed')?.payload as { worker: string } | undefined;
+        const done = s.some((e) => e.type === 'RunExited' || e.type === 'RunFailed');
+        if (!claim) unclaimed.push(id);
+        else if (claim.worker === w1.workerId && !done) held.push(id);
+      }
+      assert.ok(unclaimed.length >= 2, `expected queued runs at the kill, got ${unclaimed.length}`);
+
+      for (const id of ids) {
+        const run = await ended(id);
+        const { log } = await sameEverywhere(id);
+        const started = log.filter((e) => e.type === 'RunStarted').length;
+        const claims = log.filter((e) => e.type === 'RunClaimed');
+        assert.ok(started <= 1, `run ${id} started ${started} times`);
+        assert.equal(claims.length, 1, `run ${id} claimed ${claims.length} times`);
+        if (held.includes(id)) {
+          assert.equal(run.status, 'failed', JSON.stringify(run));
+          assert.match(run.reason, /worker lost/);
+        } else if (unclaimed.includes(id)) {
+          assert.equal(run.status, 'exited', JSON.stringify(run));
+          assert.equal((claims[0].payload as { worker: string }).worker, w2.workerId);
+          assert.equal(started, 1);
+          assert.equal(run.exitCode, 0);
+        } else {
+          assert.equal(run.status, 'exited', JSON.stringify(run));
+        }
+      }
+      // worker 2 was given every partition once worker 1 was gone
+      assert.match(w2.output(), /"msg":"assigned partitions","partitions":\[0,1,2,3,4,5,6,7\]/);
+    });
+  });
+});
