@@ -40,6 +40,8 @@ function runId(id: unknown): string {
 function present(o: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) {
+    // proto3 `optional` fields come with a synthetic oneof (`_policy: 'policy'`): not a field
+    if (k.startsWith('_')) continue;
     if (v === undefined || v === null || v === '') continue;
     if (Array.isArray(v) && v.length === 0) continue;
     if (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0) continue;
@@ -175,13 +177,14 @@ export class GrpcGateway {
         const after = Number(call.request.after ?? 0);
         sub = this.deps.runs.watch(id, Number.isSafeInteger(after) && after > 0 ? after : 0).subscribe({
           next: (e) => call.write(toProtoEvent(e)),
-          error: (err) => call.destroy(Object.assign(new Error((err as Error).message), this.fail(err, call.getPath()))),
+          error: (err) => call.emit('error', this.fail(err, call.getPath())),
           complete: () => call.end(),
         });
         call.on('cancelled', () => sub?.unsubscribe());
       } catch (err) {
         sub?.unsubscribe();
-        call.destroy(Object.assign(new Error((err as Error).message), this.fail(err, call.getPath())));
+        // grpc-js: an 'error' on a server stream becomes its status (destroy() would send none)
+        call.emit('error', this.fail(err, call.getPath()));
       }
     };
   }

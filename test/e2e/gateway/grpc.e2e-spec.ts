@@ -1,0 +1,119 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { status, type ServiceError } from '@grpc/grpc-js';
+import request from 'supertest';
+import { bearer, bootGateway, call, fixtureImages, grpcClient, PING_POLICY, until, type GrpcClient, type TestGateway } from './harness';
+
+function errorDetails(err: ServiceError): { code: string; details?: Array<{ field?: string; location?: string }> } {
+  return JSON.parse(String(err.metadata.get('capulator-error')[0]));
+}
+
+async function rejects(p: Promise<unknown>, code: status): Promise<ServiceError> {
+  try {
+    await p;
+  } catch (err) {
+    assert.equal((err as ServiceError).code, code, (err as Error).message);
+    return err as ServiceError;
+  }
+  assert.fail(`expected gRPC status ${status[code]}`);
+}
+
+function watch(client: GrpcClient, req: unknown, md: ReturnType<typeof bearer>): Promise<Array<{ type: string; position: number; payloadJson: string }>> {
+  return new Promise((resolve, reject) => {
+    const out: Array<{ type: string; position: number; payloadJson: string }> = [];
+    const s = client.WatchRun(req, md);
+    s.on('data', (e: { type: string; position: number; payloadJson: string }) => out.push(e));
+    s.on('error', reject);
+    s.on('end', () => resolve(out));
+  });
+}
+
+describe('gateway gRPC API', () => {
+  let t: TestGateway;
+  let client: GrpcClient;
+  let md: ReturnType<typeof bearer>;
+  before(async () => {
+    t = await bootGateway();
+    client = grpcClient(t.gw.grpcAddress!);
+    md = bearer(t.admin);
+    await request(t.url).post('/v1/images?tag=bb:1').set('Authorization', `Bearer ${t.admin}`).set('Content-Type', 'application/x-tar').send(readFileSync(fixtureImages().busyboxPing.dockerArchive)).expect(201);
+  });
+  after(async () => {
+    client?.close();
+    await t?.close();
+  });
+
+  describe('when authenticating', () => {
+    it('answers UNAUTHENTICATED without a token and PERMISSION_DENIED without the scope', async () => {
+      await rejects(call(client, 'ListRuns', {}, bearer('cap_bogus')), status.UNAUTHENTICATED);
+      const { Metadata } = await import('@grpc/grpc-js');
+      await rejects(call(client, 'ListRuns', {}, new Metadata()), status.UNAUTHENTICATED);
+      await rejects(call(client, 'SubmitRun', { image: 'bb:1' }, bearer(t.token('runs:read'))), status.PERMISSION_DENIED);
+    });
+  });
+
+  describe('when publishing a policy', () => {
+    it('returns the new version, and INVALID_ARGUMENT with located lint errors for a bad one', async () => {
+      const r = await call(client, 'PublishPolicy', { yaml: PING_POLICY }, md);
+      assert.deepEqual([r.name, r.version], ['ping', 1]);
+      assert.match(r.hash, /^sha256:/);
+      const err = await rejects(call(client, 'PublishPolicy', { yaml: PING_POLICY.replace('PRIV_NETINET_RAW', 'PRIV_BOGUS') }, md), status.INVALID_ARGUMENT);
+      const d = errorDetails(err);
+      assert.equal(d.code, 'policy_invalid');
+      assert.equal(d.details![0].location, 'policy.yaml:7:18');
+    });
+  });
+
+  describe('when submitting and following a run', () => {
+    it('SubmitRun, WatchRun (stream to RunExited), GetRun and ListRuns agree', async () => {
+      const sub = await call(client, 'SubmitRun', { image: 'bb:1', command: ['/bin/sh', '-c', 'exit 5'], policy: 'ping@1', env: { A: 'b' } }, md);
+      assert.equal(sub.status, 'queued');
+      const events = await watch(client, { id: sub.id }, md);
+      assert.deepEqual([events[0].type, events[events.length - 1].type], ['RunRequested', 'RunExited']);
+      assert.equal(JSON.parse(events[0].payloadJson).env.includes('A=b'), true);
+      const resumed = await watch(client, { id: sub.id, after: events[0].position }, md);
+      assert.deepEqual(resumed.map((e) => e.position), events.slice(1).map((e) => e.position));
+      const run = await call(client, 'GetRun', { id: sub.id }, md);
+      assert.equal(run.status, 'exited');
+      assert.equal(run.exitCode, 5);
+      assert.equal(run.policy.name, 'ping');
+      const list = await call(client, 'ListRuns', { status: 'exited', limit: 10 }, md);
+      assert.ok(list.runs.some((x: { id: string }) => x.id === sub.id));
+    });
+
+    it('validates like HTTP: INVALID_ARGUMENT with field details', async () => {
+      const err = await rejects(call(client, 'SubmitRun', { command: ['x'], policy: 'bad ref', env: { 'NO SPACES': 'x' } }, md), status.INVALID_ARGUMENT);
+      const fields = errorDetails(err).details!.map((d) => d.field).sort();
+      assert.deepEqual(fields, ['env', 'image', 'policy']);
+      await rejects(call(client, 'GetRun', { id: 'nope' }, md), status.INVALID_ARGUMENT);
+      await rejects(call(client, 'GetRun', { id: '00000000-0000-4000-8000-000000000000' }, md), status.NOT_FOUND);
+      await rejects(call(client, 'ListRuns', { status: 'sleeping' }, md), status.INVALID_ARGUMENT);
+      await rejects(watch(client, { id: '00000000-0000-4000-8000-000000000000' }, md), status.NOT_FOUND);
+    });
+
+    it('StopRun kills a running run; stopping it again is FAILED_PRECONDITION', async () => {
+      const sub = await call(client, 'SubmitRun', { image: 'bb:1', command: ['/bin/sleep', '30'], policy: 'ping' }, md);
+      await until('running', async () => ((await call(client, 'GetRun', { id: sub.id }, md)).status === 'running' ? true : undefined));
+      const stopped = await call(client, 'StopRun', { id: sub.id }, md);
+      assert.equal(stopped.id, sub.id);
+      const run = await until('ended', async () => {
+        const r = await call(client, 'GetRun', { id: sub.id }, md);
+        return r.status === 'exited' || r.status === 'failed' ? r : undefined;
+      });
+      assert.equal(run.exitCode, 137);
+      await rejects(call(client, 'StopRun', { id: sub.id }, md), status.FAILED_PRECONDITION);
+    });
+  });
+
+  describe('when replaying', () => {
+    it('returns the what-if report, and INVALID_ARGUMENT when both or neither policy is given', async () => {
+      const r = await call(client, 'Replay', { policyYaml: PING_POLICY.replace('action: allow', 'action: deny') }, md);
+      const report = JSON.parse(r.reportJson);
+      assert.equal(report.examined, r.examined);
+      assert.equal(typeof r.wouldDeny, 'number');
+      await rejects(call(client, 'Replay', {}, md), status.INVALID_ARGUMENT);
+      await rejects(call(client, 'Replay', { policy: 'ping', policyYaml: PING_POLICY }, md), status.INVALID_ARGUMENT);
+    });
+  });
+});
