@@ -11,12 +11,14 @@ import {
   _LINUX_CAPABILITY_VERSION_2,
   _LINUX_CAPABILITY_VERSION_3,
   capDataWords,
+  capVersionWord,
   capabilityByName,
   capabilityByNumber,
   capsToMask,
   decodeCapData,
   encodeCapData,
   maskToCaps,
+  unknownCapBits,
 } from '@capulator/abi';
 import { evalCDefine, parseCDefines } from './testing/c-defines';
 import { repoRoot, tsvRows } from './testing/repo';
@@ -73,6 +75,15 @@ describe('capabilities', () => {
       assert.equal(capabilityByNumber(40)?.name, 'CAP_CHECKPOINT_RESTORE');
       assert.equal(capabilityByNumber(41), undefined);
       assert.equal(capabilityByName('CAP_NOPE'), undefined);
+    });
+
+    it('maps 1|2|3 to header version words and finds bits no capability names', () => {
+      assert.equal(capVersionWord(1), 0x19980330);
+      assert.equal(capVersionWord(3), 0x20080522);
+      assert.equal(capVersionWord(0x20071026), 0x20071026);
+      assert.throws(() => capVersionWord(4), CapDataError);
+      assert.equal(unknownCapBits((1n << 41n) | (1n << 40n) | 1n), 1n << 41n);
+      assert.equal(unknownCapBits(capsToMask(CAPABILITIES.map((c) => c.name))), 0n);
     });
 
     it('turns names into masks and back', () => {
