@@ -1,0 +1,138 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import request from 'supertest';
+import { runRemote } from '../../../apps/cli/src/commands/remote-run';
+import { CliError } from '../../../apps/cli/src/cli-error';
+import { fixtureImages, PING_POLICY, until } from './harness';
+
+const CLI = join(__dirname, 'cli-harness.js');
+
+function capulator(home: string, ...args: string[]) {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home } });
+}
+
+function sink(): Writable & { text: string } {
+  const w = new Writable({
+    write(chunk, _enc, cb) {
+      w.text += String(chunk);
+      cb();
+    },
+  }) as Writable & { text: string };
+  w.text = '';
+  return w;
+}
+
+describe('capulator token', () => {
+  let home: string;
+  before(() => {
+    home = mkdtempSync(join(tmpdir(), 'capulator-cli-'));
+  });
+  after(() => rmSync(home, { recursive: true, force: true }));
+
+  describe('when creating a token', () => {
+    it('prints the token alone on the last line and stores only its hash (mode 0600)', () => {
+      const r = capulator(home, 'token', 'create', '--name', 'ci', '--scopes', 'runs:read,runs:write');
+      assert.equal(r.status, 0, r.stderr);
+      const lines = r.stdout.trimEnd().split('\n');
+      const token = lines[lines.length - 1];
+      assert.match(token, /^cap_[A-Za-z0-9_-]{43}$/);
+      assert.ok(r.stdout.endsWith(token + '\n'));
+      const file = join(home, 'tokens.json');
+      const stored = readFileSync(file, 'utf8');
+      assert.ok(!stored.includes(token.slice(4)), 'the token itself is stored');
+      assert.match(stored, /"hash": "sha256:[0-9a-f]{64}"/);
+      assert.equal(statSync(file).mode & 0o777, 0o600);
+    });
+
+    it('refuses an unknown scope and a duplicate name (exit 2, one line)', () => {
+      const bad = capulator(home, 'token', 'create', '--name', 'x', '--scopes', 'runs:read,root');
+      assert.equal(bad.status, 2);
+      assert.match(bad.stderr, /^capulator: unknown scope "root"/);
+      assert.equal(bad.stderr.trimEnd().split('\n').length, 1);
+      const dup = capulator(home, 'token', 'create', '--name', 'ci', '--scopes', '*');
+      assert.equal(dup.status, 2);
+    });
+  });
+
+  describe('when listing and revoking', () => {
+    it('lists names and scopes, never tokens, and revokes by name', () => {
+      const ls = capulator(home, 'token', 'ls', '--json');
+      assert.equal(ls.status, 0, ls.stderr);
+      const rows = JSON.parse(ls.stdout) as Array<{ name: string; scopes: string[] }>;
+      assert.deepEqual(rows.map((x) => [x.name, x.scopes]), [['ci', ['runs:read', 'runs:write']]]);
+      assert.ok(!ls.stdout.includes('hash'));
+      assert.equal(capulator(home, 'token', 'revoke', 'ci').status, 0);
+      assert.equal(capulator(home, 'token', 'revoke', 'ci').status, 2);
+      assert.deepEqual(JSON.parse(capulator(home, 'token', 'ls', '--json').stdout), []);
+    });
+  });
+});
+
+describe('capulator serve with a remote run', () => {
+  let home: string;
+  let server: ChildProcess;
+  let url: string;
+  let token: string;
+  before(async () => {
+    home = mkdtempSync(join(tmpdir(), 'capulator-serve-'));
+    const created = capulator(home, 'token', 'create', '--name', 'me', '--scopes', '*');
+    token = created.stdout.trimEnd().split('\n').pop()!;
+    server = spawn(process.execPath, [CLI, 'serve', '--http', '127.0.0.1:0', '--grpc', '127.0.0.1:0', '--log-level', 'warn'], {
+      env: { ...process.env, CAPULATOR_HOME: home },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    server.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+    url = await until('serve to listen', () => /serving http (\S+)/.exec(out)?.[1], 30_000);
+    await request(url).post('/v1/images?tag=bb:1').set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/x-tar').send(readFileSync(fixtureImages().busyboxPing.dockerArchive)).expect(201);
+  });
+  after(async () => {
+    if (server && server.exitCode === null) {
+      const exited = new Promise((r) => server.once('exit', r));
+      server.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  describe('when the program exits', () => {
+    it("returns the program's exit code after following the run over SSE", async () => {
+      const err = sink();
+      const policyFile = join(home, 'ping.yaml');
+      writeFileSync(policyFile, PING_POLICY);
+      const code = await runRemote({ server: url, token, image: 'bb:1', command: ['/bin/sh', '-c', 'ping -c1 -W1 127.0.0.1 >/dev/null; exit 4'], policyFile, err, out: sink() });
+      assert.equal(code, 4, err.text);
+      assert.match(err.text, /exited with 4 \(allow [1-9]/);
+    });
+
+    it('prints each event as a JSON line with --json', async () => {
+      const out = sink();
+      const code = await runRemote({ server: url, token, image: 'bb:1', command: ['/bin/true'], json: true, out, err: sink() });
+      assert.equal(code, 0);
+      const types = out.text.trimEnd().split('\n').map((l) => JSON.parse(l).type);
+      assert.deepEqual([types[0], types[types.length - 1]], ['RunRequested', 'RunExited']);
+    });
+  });
+
+  describe('when the run cannot start or the server refuses', () => {
+    it('returns 125 for a missing image, and a CliError for a bad token', async () => {
+      const err = sink();
+      assert.equal(await runRemote({ server: url, token, image: 'nope:1', command: [], err, out: sink() }), 125);
+      assert.match(err.text, /failed \(image\)/);
+      await assert.rejects(runRemote({ server: url, token: 'cap_wrong', image: 'bb:1', command: [], err: sink(), out: sink() }), (e: unknown) => e instanceof CliError && /missing or invalid bearer token/.test(e.message));
+    });
+
+    it('refuses a token revoked while the server runs', async () => {
+      const created = capulator(home, 'token', 'create', '--name', 'short', '--scopes', 'runs:read');
+      const t2 = created.stdout.trimEnd().split('\n').pop()!;
+      await request(url).get('/v1/runs').set('Authorization', `Bearer ${t2}`).expect(200);
+      assert.equal(capulator(home, 'token', 'revoke', 'short').status, 0);
+      await request(url).get('/v1/runs').set('Authorization', `Bearer ${t2}`).expect(401);
+    });
+  });
+});
