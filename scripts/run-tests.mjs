@@ -36,7 +36,7 @@ if (files.length === 0) {
 }
 console.log(`run-tests: ${files.length} files`);
 for (const f of files) console.log('  ' + relative(root, f));
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], {
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=' + (process.env.CAPULATOR_TEST_TIMEOUT_MS ?? '600000'), ...files], {
   stdio: 'inherit',
   env: { ...process.env, CAPULATOR_REPO: root },
 });
