@@ -67,6 +67,24 @@ describe('capulator image pull', () => {
     });
   });
 
+  describe('when the pulled image is run under capulator', () => {
+    it('runs ping from it with the ping policy (raw socket allowed)', async () => {
+      const repo = join(__dirname, '../../../../..');
+      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+        const child = spawn(join(repo, 'bin/capulator'), ['run', '--no-store', '--policy', join(repo, 'examples/policies/ping.yaml'), `${reg.host}/cli/busybox-ping:1`, '--', '/bin/ping', '-c1', '127.0.0.1'],
+          { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (d) => (stdout += d));
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /1 packets transmitted, 1 received/);
+    });
+  });
+
   describe('when --quiet', () => {
     it('prints only the image id', async () => {
       const r = await pull(['--quiet', `${reg.host}/cli/busybox-ping:1`], env);
