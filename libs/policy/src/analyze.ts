@@ -647,11 +647,15 @@ export function policyVersion(p: Omit<Policy, 'version' | 'files'>): string {
   return createHash('sha256').update(canon).digest('hex').slice(0, 16);
 }
 
+/** Freezes the policy deeply (plain objects and arrays; the Sets inside rules are private indexes). */
 export function freezePolicy(p: Policy): Policy {
-  for (const r of p.rules) Object.freeze(r);
-  Object.freeze(p.rules);
-  Object.freeze(p.defaults);
-  return Object.freeze(p);
+  const deep = (o: unknown): void => {
+    if (o === null || typeof o !== 'object' || Object.isFrozen(o) || o instanceof Set || o instanceof Map) return;
+    Object.freeze(o);
+    for (const v of Object.values(o as Record<string, unknown>)) deep(v);
+  };
+  deep(p);
+  return p;
 }
 
 export { PRIV_LIST };
