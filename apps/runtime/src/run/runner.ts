@@ -147,6 +147,7 @@ export class Runner {
 
   async run(req: RunRequest): Promise<RunResult> {
     const t0 = Date.now();
+    const trace = process.env.CAPULATOR_TRACE === '1' ? (what: string) => process.stderr.write(`capulator: trace +${Date.now() - t0}ms ${what}\n`) : () => undefined;
     const id = req.id ?? randomBytes(6).toString('hex');
     if (!ID.test(id)) throw new RunError('start', `run id "${id}" must match ${ID.source}`);
     const runc = this.opts.runc ?? 'runc';
@@ -165,7 +166,8 @@ export class Runner {
     let runcStarted = false;
     const cleanup = () => {
       agent?.kill();
-      if (runcStarted) spawnSync(runc, ['--root', runcRoot, 'delete', '-f', containerId], { stdio: 'ignore' });
+      // `runc run` removes the container when it returns; delete only what it left behind
+      if (runcStarted && existsSync(join(runcRoot, containerId))) spawnSync(runc, ['--root', runcRoot, 'delete', '-f', containerId], { stdio: 'ignore' });
       if (mounted) {
         const u = spawnSync('umount', [rootfs], { stdio: 'ignore' });
         if (u.status !== 0) spawnSync('umount', ['-l', rootfs], { stdio: 'ignore' });
@@ -180,17 +182,14 @@ export class Runner {
       mkdirSync(join(dir, 'work'));
       mkdirSync(rootfs);
       const lower = [...req.image.layers].reverse().join(':');
-      const m = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`, rootfs], { encoding: 'utf8' });
-      if (m.status !== 0) throw new RunError('start', `cannot mount the overlay: ${m.stderr.trim()}`);
-      mounted = true;
-
-      const cfg = req.image.config;
-      const argv = req.command && req.command.length > 0 ? req.command : [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])];
-      const env = mergeEnv(cfg.Env ?? [], req.env ?? []);
-      const cwd = cfg.WorkingDir && cfg.WorkingDir.startsWith('/') ? cfg.WorkingDir : '/';
-      const user = resolveUser(rootfs, cfg.User);
-      checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture, 0, req.mounts ?? []);
-
+      // the overlay mount and the agent start overlap (the agent does not need the rootfs)
+      const mountDone = new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const mp = spawn('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`, rootfs], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        mp.stderr!.setEncoding('utf8').on('data', (x: string) => (err += x));
+        mp.on('error', (e) => resolve({ status: -1, stderr: e.message }));
+        mp.on('close', (status) => resolve({ status, stderr: err }));
+      });
       const tablePath = join(dir, 'policy.table');
       writeFileSync(tablePath, req.table.text, { mode: 0o600 });
       let socketPath = join(dir, 'agent.sock');
@@ -200,7 +199,7 @@ export class Runner {
       }
       const counts = { allow: 0, deny: 0, emulate: 0 };
       const binary = agentBinary(this.opts.repo);
-      agent = await AgentProcess.start({
+      const agentStart: Promise<{ a?: AgentProcess; e?: Error }> = AgentProcess.start({
         binary,
         socketPath,
         tablePath,
@@ -209,7 +208,24 @@ export class Runner {
           if (d.answeredBy !== 'abandoned') counts[d.decision]++;
           req.onDecision?.(d);
         },
-      });
+      }).then(
+        (a) => ({ a }),
+        (e: Error) => ({ e }),
+      );
+      const m = await mountDone;
+      if (m.status === 0) mounted = true;
+      const started = await agentStart;
+      if (!started.a) throw new RunError('start', started.e!.message);
+      agent = started.a;
+      if (m.status !== 0) throw new RunError('start', `cannot mount the overlay: ${m.stderr.trim()}`);
+      trace('overlay mounted, agent ready');
+
+      const cfg = req.image.config;
+      const argv = req.command && req.command.length > 0 ? req.command : [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])];
+      const env = mergeEnv(cfg.Env ?? [], req.env ?? []);
+      const cwd = cfg.WorkingDir && cfg.WorkingDir.startsWith('/') ? cfg.WorkingDir : '/';
+      const user = resolveUser(rootfs, cfg.User);
+      checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture, 0, req.mounts ?? []);
       const limited = limitToHost(req.capabilities, hostBoundingSet());
       const spec = buildOciSpec({
         rootfs,
@@ -259,7 +275,9 @@ export class Runner {
         }
         return e;
       });
+      trace('runc started');
       const r = await runcExit;
+      trace('runc exited');
       process.off('SIGTERM', onTerm);
       process.off('SIGHUP', onHup);
       // the agent exits when the notify fd hangs up; give it time to hand over buffered events
@@ -274,6 +292,7 @@ export class Runner {
         }
       }
       await watch;
+      trace('agent exited');
       const base = {
         id,
         containerId,
@@ -293,6 +312,7 @@ export class Runner {
       return { ...base, status: 'exited', exitCode: code, signal: code > 128 && code < 160 ? SIGNALS[code - 128] ?? `SIG${code - 128}` : null };
     } finally {
       cleanup();
+      trace('cleaned up');
     }
   }
 }

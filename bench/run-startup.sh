@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Start-to-exit time of `capulator run IMAGE -- /bin/true` (image already unpacked: the fixture
+# rootfs) against a bare `runc run` of the same OCI config (same namespaces, mounts, seccomp
+# filter; the bare notify-agent listening), and against runc with no seccomp listener at all.
+# Usage: bench/run-startup.sh [REPS, default 5]   (root; npm run build first)
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+REPS=${1:-5}
+BENCH_SRC=${BENCH_SRC:-/work/shared/bench}
+ROOTFS=$REPO/test/.work/images/rootfs
+[ -d "$ROOTFS" ] || bash "$REPO/test/fixtures/images/build.sh" "$REPO/test/.work/images" >/dev/null
+W=$(mktemp -d /tmp/capulator-start-bench.XXXXXX)
+RUNC_ROOT=$W/runc
+cleanup() { for c in $(runc --root "$RUNC_ROOT" list -q 2>/dev/null); do runc --root "$RUNC_ROOT" delete -f "$c" >/dev/null 2>&1 || true; done; rm -rf "$W"; }
+trap cleanup EXIT
+mkdir -p "$W/bare" "$W/plain" "$W/home"
+gcc -O2 -o "$W/notify-agent" "$BENCH_SRC/notify-agent.c" -lseccomp
+node -e '
+const { buildOciSpec, buildSeccompProfile } = require(process.argv[1] + "/dist/apps/runtime/src/run");
+const [, , rootfs, sock, dir] = process.argv;
+const none = { bounding: [], permitted: [], effective: [], inheritable: [], ambient: [] };
+const base = { rootfs, args: ["/bin/true"], env: ["PATH=/bin:/usr/bin"], cwd: "/", uid: 0, gid: 0, hostname: "bare", capabilities: none, mounts: [] };
+const fs = require("fs");
+fs.writeFileSync(dir + "/bare/config.json", JSON.stringify(buildOciSpec({ ...base, seccomp: buildSeccompProfile(sock) })));
+const plain = buildOciSpec({ ...base, seccomp: buildSeccompProfile(sock) });
+delete plain.linux.seccomp;
+fs.writeFileSync(dir + "/plain/config.json", JSON.stringify(plain));
+' "$REPO" "$ROOTFS" "$W/bare.sock" "$W"
+
+ms() { echo $(( ($2 - $1) / 1000000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+: > "$W/t.cap"; : > "$W/t.capns"; : > "$W/t.bare"; : > "$W/t.plain"
+for i in $(seq 1 "$REPS"); do
+  t0=$(date +%s%N); CAPULATOR_HOME="$W/home" "$REPO/bin/capulator" run "$ROOTFS" -- /bin/true; t1=$(date +%s%N)
+  ms "$t0" "$t1" >> "$W/t.cap"
+  t0=$(date +%s%N); CAPULATOR_HOME="$W/home" "$REPO/bin/capulator" run --no-store "$ROOTFS" -- /bin/true; t1=$(date +%s%N)
+  ms "$t0" "$t1" >> "$W/t.capns"
+  rm -f "$W/bare.sock"
+  t0=$(date +%s%N)
+  SYNC_WAKE=1 "$W/notify-agent" "$W/bare.sock" 2>/dev/null & AP=$!
+  while [ ! -S "$W/bare.sock" ]; do :; done
+  runc --root "$RUNC_ROOT" run -b "$W/bare" "bare-$$-$i"; wait $AP || true
+  t1=$(date +%s%N); ms "$t0" "$t1" >> "$W/t.bare"
+  t0=$(date +%s%N); runc --root "$RUNC_ROOT" run -b "$W/plain" "plain-$$-$i"; t1=$(date +%s%N)
+  ms "$t0" "$t1" >> "$W/t.plain"
+done
+cap=$(median < "$W/t.cap"); capns=$(median < "$W/t.capns"); bare=$(median < "$W/t.bare"); plain=$(median < "$W/t.plain")
+echo "run startup (/bin/true), medians of $REPS runs, ms; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-52s %8s\n' "capulator run (store + events)" "$cap"
+printf '%-52s %8s\n' "capulator run --no-store" "$capns"
+printf '%-52s %8s\n' "runc run, same config, bare notify-agent" "$bare"
+printf '%-52s %8s\n' "runc run, same config without seccomp listener" "$plain"
+awk -v c="$cap" -v n="$capns" -v b="$bare" -v p="$plain" 'BEGIN { printf "capulator/bare runc: %.2fx (no-store %.2fx; target <= 2x); vs runc without listener %.2fx\n", c / b, n / b, c / p }'
