@@ -20,6 +20,8 @@ export interface KafkaEventStoreOptions {
 }
 
 let instances = 0;
+/** proposals coalesced into one produce request, at most this many bytes (UTF-16 units, ≈ bytes) */
+const MAX_COALESCED_BYTES = 768 * 1024;
 
 /**
  * The EventStore on Apache Kafka. Every append is one message (a Proposal) on a single-partition
@@ -45,6 +47,8 @@ export class KafkaEventStore implements EventStore {
   private readonly waiting = new Map<string, (v: Verdict) => void>();
   private readonly folded = new EventEmitter();
   private nextOffset = 0n;
+  private outbox: Array<{ message: { key: string; value: string }; resolve: () => void; reject: (err: unknown) => void }> = [];
+  private sending = false;
   private counter = 0;
   private closed = false;
   private readonly appendTimeoutMs: number;
@@ -172,15 +176,43 @@ export class KafkaEventStore implements EventStore {
       });
     });
     const proposal: Proposal = { id, requests };
-    await this.producer.send({
-      topic: this.topic,
-      acks: -1,
-      compression: CompressionTypes.None,
-      messages: [{ key: requests[0]?.streamId ?? '', value: JSON.stringify(proposal) }],
-    });
+    await this.produce({ key: requests[0]?.streamId ?? '', value: JSON.stringify(proposal) });
     const v = await verdict;
     if (!v.ok) throw v.error;
     return v.events;
+  }
+
+  /**
+   * Produces one proposal. Proposals that arrive while a produce request is in flight wait and go
+   * out together in the next request (still one message each, in arrival order), so concurrent
+   * appenders share round trips instead of queueing one request each behind the in-flight one.
+   */
+  private produce(message: { key: string; value: string }): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.outbox.push({ message, resolve, reject });
+      if (!this.sending) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.sending = true;
+    try {
+      while (this.outbox.length > 0) {
+        // one record batch must stay under the broker's message.max.bytes (1 MiB by default)
+        let n = 0;
+        let bytes = 0;
+        while (n < this.outbox.length && (n === 0 || bytes + this.outbox[n].message.value.length <= MAX_COALESCED_BYTES)) bytes += this.outbox[n++].message.value.length;
+        const batch = this.outbox.splice(0, n);
+        try {
+          await this.producer.send({ topic: this.topic, acks: -1, compression: CompressionTypes.None, messages: batch.map((o) => o.message) });
+          for (const o of batch) o.resolve();
+        } catch (err) {
+          for (const o of batch) o.reject(err);
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
   }
 
   private upcast(e: StoredEvent): StoredEvent {

@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS rm_images (
 ) WITHOUT ROWID;
 `;
 
+/** Bump when the read-model tables or evolve functions change: the projector then rebuilds them. */
+export const READ_MODEL_VERSION = 2;
+
 export const READ_MODEL_TABLES = ['rm_runs', 'rm_requests', 'rm_decisions', 'rm_policies', 'rm_images'] as const;
 export const PROJECTIONS = ['runs', 'decisions', 'policies', 'images'] as const;
 
@@ -59,6 +62,13 @@ export class ReadModelProjector {
 
   constructor(private readonly store: SqliteEventStore, private readonly pageSize = 5000) {
     this.db = store.db;
+    this.db.exec('CREATE TABLE IF NOT EXISTS projection_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID');
+    const version = this.db.prepare("SELECT value FROM projection_meta WHERE key = 'version'").pluck().get();
+    if (version !== String(READ_MODEL_VERSION)) {
+      // Read models are disposable: a new shape is folded again from the log on the next catch-up.
+      this.db.exec(`DROP TABLE IF EXISTS projection_checkpoints; ${READ_MODEL_TABLES.map((t) => `DROP TABLE IF EXISTS ${t};`).join(' ')}`);
+      this.db.prepare("INSERT OR REPLACE INTO projection_meta (key, value) VALUES ('version', ?)").run(String(READ_MODEL_VERSION));
+    }
     this.db.exec(TABLES);
     const db = this.db;
     this.st = {

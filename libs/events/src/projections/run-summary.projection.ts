@@ -15,6 +15,8 @@ export interface RunSummary {
   gid: number | null;
   /** the permitted set granted at start (RunStarted) */
   permitted: string[] | null;
+  /** capabilities of the privileged operations the run was allowed to perform (sorted) */
+  capabilitiesUsed: string[];
   requestedAt: string | null;
   startedAt: string | null;
   endedAt: string | null;
@@ -36,7 +38,7 @@ export interface RunSummary {
 export function initialRunSummary(runId: string): RunSummary {
   return {
     runId, status: 'queued', image: null, imageDigest: null, command: [], learn: false, policy: null, uid: null, gid: null,
-    permitted: null, requestedAt: null, startedAt: null, endedAt: null, durationMs: null, exitCode: null, signal: null,
+    permitted: null, capabilitiesUsed: [], requestedAt: null, startedAt: null, endedAt: null, durationMs: null, exitCode: null, signal: null,
     counts: { allow: 0, deny: 0, emulate: 0 }, lastSeq: 0, seqGaps: 0, lostEvents: 0, lostReason: null, failReason: null,
     failStage: null, lastPosition: 0,
   };
@@ -88,6 +90,7 @@ export function evolveRunSummary(state: RunSummary | undefined, e: StoredEvent):
     case 'PrivilegeChecked': {
       const p = e.payload as EventTypes['PrivilegeChecked'];
       s.counts[p.decision as DecisionOutcome]++;
+      if (p.decision === 'allow' && p.capability && !s.capabilitiesUsed.includes(p.capability)) s.capabilitiesUsed = [...s.capabilitiesUsed, p.capability].sort();
       if (p.seq > s.lastSeq + 1) s.seqGaps += p.seq - s.lastSeq - 1;
       if (p.seq > s.lastSeq) s.lastSeq = p.seq;
       break;

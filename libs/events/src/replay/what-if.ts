@@ -71,67 +71,103 @@ export interface WhatIfFilter {
 const SEVERITY: Record<DecisionOutcome, number> = { allow: 0, emulate: 1, deny: 2 };
 
 /**
- * What-if replay over the decisions read model (catch the projector up first): every recorded
- * privilege check and capset decision is evaluated under `policy`, each distinct request once
- * (a bounded cache), then each run's start-time capability computation. Streams rows in position
- * order; memory does not grow with the number of events. Never publishes or appends anything.
+ * What-if replay over the decisions read model (catch the projector up first). Every recorded
+ * privilege check and capset decision gets its outcome under `policy`: each distinct recorded
+ * request (program, user, image, syscall, arguments, privileges) is evaluated once — evaluation is
+ * pure, so equal requests decide equally — into a temporary table, and SQLite compares every
+ * recorded decision with it in one streaming scan, handing back the changes in position order.
+ * Then each run's start-time capability computation is redone. Memory grows with the number of
+ * distinct requests, not of events. Never publishes or appends anything.
  */
-export function whatIf(db: Database.Database, policy: PolicyUnderTest, filter: WhatIfFilter, onChange: (c: WhatIfChange) => void): WhatIfSummary {
+export function whatIf(
+  db: Database.Database,
+  policy: PolicyUnderTest,
+  filter: WhatIfFilter,
+  onChange: (c: WhatIfChange) => void,
+  progress?: { every: number; onProgress: (decisions: number) => void },
+): WhatIfSummary {
   const where: string[] = [];
   const params: unknown[] = [];
   if (filter.runIds?.length) {
-    where.push(`run_id IN (${filter.runIds.map(() => '?').join(',')})`);
+    where.push(`d.run_id IN (${filter.runIds.map(() => '?').join(',')})`);
     params.push(...filter.runIds);
   }
   if (filter.since) {
-    where.push('at >= ?');
+    where.push('d.at >= ?');
     params.push(filter.since);
   }
-  const rows = db
-    .prepare(`SELECT position, run_id, seq, req_id, decision, rule_id FROM rm_decisions ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY position`)
-    .raw();
-  const reqStmt = db.prepare('SELECT syscall, args, privileges, exe, uid, gid, image, arch FROM rm_requests WHERE id = ?').raw();
-  const results = new Map<number, { decision: DecisionOutcome; ruleId: string | null }>();
-  const requests = new Map<number, { exe: string; syscall: string; privileges: string[] }>();
-  let distinct = 0;
+  const w = where.length ? where.join(' AND ') : '1';
   const sum: WhatIfSummary = { decisions: 0, distinctRequests: 0, changed: 0, ruleOnly: 0, regressions: 0, relaxed: 0, runs: 0, capabilityChanges: 0, capabilityRegressions: 0 };
-  const requestOf = (id: number) => {
+
+  // 1. Evaluate each distinct recorded request once (evaluate is pure: equal requests decide equally).
+  db.exec('CREATE TEMP TABLE IF NOT EXISTS whatif_results (req_id INTEGER PRIMARY KEY, decision TEXT NOT NULL, rule_id TEXT); DELETE FROM temp.whatif_results;');
+  const put = db.prepare('INSERT INTO temp.whatif_results (req_id, decision, rule_id) VALUES (?, ?, ?)');
+  const reqs = db
+    .prepare(
+      `SELECT id, syscall, args, privileges, exe, uid, gid, image, arch FROM rm_requests
+       ${where.length ? `WHERE id IN (SELECT DISTINCT d.req_id FROM rm_decisions d WHERE ${w})` : ''} ORDER BY id`,
+    )
+    .raw();
+  const requests = new Map<number, { exe: string; syscall: string; privileges: string[] }>();
+  const pending: Array<[number, string, string | null]> = [];
+  const flush = db.transaction(() => {
+    for (const r of pending) put.run(r[0], r[1], r[2]);
+    pending.length = 0;
+  });
+  for (const [id, syscall, args, privileges, exe, uid, gid, image, arch] of reqs.iterate(...params) as IterableIterator<
+    [number, string, string, string, string, number, number, string | null, string | null]
+  >) {
+    const privs = JSON.parse(privileges) as string[];
+    const req: ReplayRequest = { syscall, args: JSON.parse(args), privilege: privs.length === 1 ? privs[0] : undefined, exe, uid, gid, image: image ?? undefined, arch: (arch ?? undefined) as ReplayRequest['arch'] };
+    const res = policy.evaluate(req);
+    sum.distinctRequests++;
+    pending.push([id, res.decision, res.ruleId]);
+    if (pending.length >= 10_000) flush();
+  }
+  flush();
+  const requestOf = db.prepare('SELECT exe, syscall, privileges FROM rm_requests WHERE id = ?').raw();
+  const describe = (id: number) => {
     let r = requests.get(id);
     if (!r) {
-      const [syscall, args, privileges, exe, uid, gid, image, arch] = reqStmt.get(id) as [string, string, string, string, number, number, string | null, string | null];
-      const privs = JSON.parse(privileges) as string[];
-      r = { exe, syscall, privileges: privs, req: { syscall, args: JSON.parse(args), privilege: privs.length === 1 ? privs[0] : undefined, exe, uid, gid, image: image ?? undefined, arch: (arch ?? undefined) as ReplayRequest['arch'] } } as any;
+      const [exe, syscall, privileges] = requestOf.get(id) as [string, string, string];
+      r = { exe, syscall, privileges: JSON.parse(privileges) as string[] };
       if (requests.size >= 50_000) requests.clear();
-      requests.set(id, r!);
+      requests.set(id, r);
     }
-    return r as { exe: string; syscall: string; privileges: string[]; req: ReplayRequest };
+    return r;
   };
-  for (const row of rows.iterate(...params) as IterableIterator<[number, string, number, number, DecisionOutcome, string | null]>) {
-    sum.decisions++;
-    const reqId = row[3];
-    let res = results.get(reqId);
-    if (res === undefined) {
-      distinct++;
-      res = policy.evaluate(requestOf(reqId).req);
-      if (results.size >= 200_000) results.clear();
-      results.set(reqId, res);
-    }
-    const oldDecision = row[4];
-    if (res.decision === oldDecision) {
-      if (res.ruleId !== row[5]) sum.ruleOnly++;
-      continue;
-    }
+
+  // 2. Compare every recorded decision with its new outcome, inside SQLite, streaming the changes.
+  const totals = db
+    .prepare(
+      `SELECT count(*), coalesce(sum(d.decision = r.decision AND d.rule_id IS NOT r.rule_id), 0)
+       FROM rm_decisions d CROSS JOIN temp.whatif_results r ON r.req_id = d.req_id WHERE ${w}`,
+    )
+    .raw()
+    .get(...params) as [number, number];
+  sum.decisions = totals[0];
+  sum.ruleOnly = totals[1];
+  const changes = db
+    .prepare(
+      `SELECT d.position, d.run_id, d.seq, d.req_id, d.decision, d.rule_id, r.decision, r.rule_id
+       FROM rm_decisions d CROSS JOIN temp.whatif_results r ON r.req_id = d.req_id
+       WHERE d.decision != r.decision AND ${w} ORDER BY d.position`,
+    )
+    .raw();
+  const every = progress?.every ?? 0;
+  let seen = 0;
+  for (const [position, runId, seq, reqId, oldDecision, oldRule, newDecision, newRule] of changes.iterate(...params) as IterableIterator<
+    [number, string, number, number, DecisionOutcome, string | null, DecisionOutcome, string | null]
+  >) {
     sum.changed++;
-    const regression = oldDecision !== 'deny' && res.decision === 'deny';
+    const regression = oldDecision !== 'deny' && newDecision === 'deny';
     if (regression) sum.regressions++;
-    else if (SEVERITY[res.decision] < SEVERITY[oldDecision]) sum.relaxed++;
-    const r = requestOf(reqId);
-    onChange({
-      kind: 'decision', position: row[0], runId: row[1], seq: row[2], exe: r.exe, syscall: r.syscall, privileges: r.privileges,
-      old: { decision: oldDecision, ruleId: row[5] }, new: { decision: res.decision, ruleId: res.ruleId }, regression,
-    });
+    else if (SEVERITY[newDecision] < SEVERITY[oldDecision]) sum.relaxed++;
+    const r = describe(reqId);
+    onChange({ kind: 'decision', position, runId, seq, exe: r.exe, syscall: r.syscall, privileges: r.privileges, old: { decision: oldDecision, ruleId: oldRule }, new: { decision: newDecision, ruleId: newRule }, regression });
+    if (every && ++seen % every === 0) progress!.onProgress(seen);
   }
-  sum.distinctRequests = distinct;
+  db.exec('DELETE FROM temp.whatif_results');
 
   // Start-time capability computation, run by run.
   const runWhere: string[] = [];
@@ -144,11 +180,6 @@ export function whatIf(db: Database.Database, policy: PolicyUnderTest, filter: W
     runWhere.push('started_at >= ?');
     runParams.push(filter.since);
   }
-  const usedStmt = db
-    .prepare(
-      "SELECT DISTINCT r.capability FROM rm_decisions d JOIN rm_requests r ON r.id = d.req_id WHERE d.run_id = ? AND d.decision = 'allow' AND r.capability IS NOT NULL",
-    )
-    .pluck();
   const runRows = db.prepare(`SELECT summary FROM rm_runs ${runWhere.length ? 'WHERE ' + runWhere.join(' AND ') : ''} ORDER BY run_id`).pluck();
   for (const json of runRows.iterate(...runParams) as IterableIterator<string>) {
     const s = JSON.parse(json) as RunSummary;
@@ -159,7 +190,7 @@ export function whatIf(db: Database.Database, policy: PolicyUnderTest, filter: W
     const lost = [...before].filter((c) => !now.has(c)).sort();
     const gained = [...now].filter((c) => !before.has(c)).sort();
     if (!lost.length && !gained.length) continue;
-    const used = new Set(usedStmt.all(s.runId) as string[]);
+    const used = new Set(s.capabilitiesUsed ?? []);
     const usedLost = lost.filter((c) => used.has(c));
     const regression = usedLost.length > 0;
     sum.capabilityChanges++;

@@ -59,6 +59,8 @@ export class SqliteEventStore implements EventStore {
     setStream: Database.Statement;
     insert: Database.Statement;
     pageFrom: Database.Statement;
+    nextCommit: Database.Statement;
+    rowsFrom: Database.Statement;
     prevHashes: Database.Statement;
     streamCommits: Database.Statement;
   };
@@ -84,8 +86,17 @@ export class SqliteEventStore implements EventStore {
       streamVersion: db.prepare('SELECT version FROM streams WHERE stream_id = ?').pluck(),
       setStream: db.prepare('INSERT INTO streams (stream_id, version) VALUES (?, ?) ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version'),
       insert: db.prepare('INSERT INTO commits (first_position, last_position, stream_id, first_version, events, hashes) VALUES (?, ?, ?, ?, ?, ?)'),
+      // The commits holding positions from…to: the one containing `from`, then by rowid range.
       pageFrom: db
-        .prepare('SELECT first_position, last_position, stream_id, first_version, events, hashes FROM commits WHERE last_position >= ? ORDER BY first_position LIMIT ?')
+        .prepare(
+          `SELECT first_position, last_position, stream_id, first_version, events, hashes FROM commits
+           WHERE first_position >= (SELECT coalesce(max(first_position), 0) FROM commits WHERE first_position <= @from) AND first_position <= @to
+           ORDER BY first_position`,
+        )
+        .raw(),
+      nextCommit: db.prepare('SELECT min(first_position) FROM commits WHERE first_position > ?').pluck(),
+      rowsFrom: db
+        .prepare('SELECT first_position, last_position, stream_id, first_version, events, hashes FROM commits WHERE first_position >= ? ORDER BY first_position LIMIT ?')
         .raw(),
       prevHashes: db.prepare('SELECT hashes FROM commits WHERE first_position < ? ORDER BY first_position DESC LIMIT 1').pluck(),
       streamCommits: db
@@ -187,9 +198,16 @@ export class SqliteEventStore implements EventStore {
     let from = Math.max(1, fromPosition);
     let prev: string | undefined;
     for (;;) {
-      const rows = this.st.pageFrom.all(from, Math.max(1, Math.ceil(batch / 16))) as CommitRow[];
-      if (rows.length === 0) return;
+      const rows = this.st.pageFrom.all({ from, to: from + batch - 1 }) as CommitRow[];
+      if (rows.length === 0 || rows[rows.length - 1][1] < from) {
+        // Nothing at from…from+batch-1: the end, or a hole (only in a damaged log) to skip.
+        const next = this.st.nextCommit.get(from + batch - 1) as number | null;
+        if (next === null) return;
+        from = next;
+        continue;
+      }
       for (const row of rows) {
+        if (row[1] < from) continue;
         if (prev === undefined) {
           const prevBuf = row[0] > 1 ? (this.st.prevHashes.get(row[0]) as Buffer | undefined) : undefined;
           prev = prevBuf ? prevBuf.subarray(prevBuf.length - 32).toString('hex') : GENESIS_HASH;
@@ -203,13 +221,13 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** Raw commit rows from a position, for fast scanners (verify, benchmarks). */
-  *commitsFrom(fromPosition = 1, pageRows = 256): Generator<CommitRow> {
+  *commitsFrom(fromPosition = 1, pageRows = 32): Generator<CommitRow> {
     let from = Math.max(1, fromPosition);
     for (;;) {
-      const rows = this.st.pageFrom.all(from, pageRows) as CommitRow[];
+      const rows = this.st.rowsFrom.all(from, pageRows) as CommitRow[];
       if (rows.length === 0) return;
       for (const row of rows) yield row;
-      from = rows[rows.length - 1][1] + 1;
+      from = rows[rows.length - 1][0] + 1;
     }
   }
 

@@ -1,0 +1,102 @@
+/**
+ * Decision events appended into SQLite with the hash chain, batched, as the runtime does.
+ *   node dist/bench/event-append.bench.js [--events N] [--batch B] [--runs R] [--dir D]
+ * Prints side by side, in one run: the CPU floor (serialise + hash only, no SQLite), appends
+ * of B events to one run stream per transaction, and appendBatch of R run streams per transaction.
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chainHash, envelopeText, eventFixtures, GENESIS_HASH, SqliteEventStore, type NewEvent } from '@capulator/events';
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+const N = arg('--events', 1_000_000);
+const B = arg('--batch', 500);
+const R = arg('--runs', 8);
+const diIdx = process.argv.indexOf('--dir');
+const base = diIdx >= 0 ? process.argv[diIdx + 1] : tmpdir();
+
+/** Realistic decisions: a few programs, syscalls and outcomes, like a run's trapped calls. */
+function decisions(runId: string, from: number, n: number): NewEvent[] {
+  const out: NewEvent[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const seq = from + i;
+    const k = seq % 4;
+    out[i] =
+      k === 0
+        ? eventFixtures.decision(runId, seq)
+        : k === 1
+          ? eventFixtures.decision(runId, seq, { syscall: 'bind', nr: 49, args: { family: 'AF_INET', port: 80 }, privileges: ['PRIV_NETINET_RESERVEDPORT'], capability: 'CAP_NET_BIND_SERVICE', exe: '/usr/sbin/nginx', ruleId: 'web' })
+          : k === 2
+            ? eventFixtures.decision(runId, seq, { syscall: 'chown', nr: 92, args: { uid: 33, gid: 33 }, privileges: ['PRIV_VFS_CHOWN'], capability: 'CAP_CHOWN', decision: 'deny', errno: 1, ruleId: null, answeredBy: 'errno', exe: '/usr/sbin/nginx' })
+            : eventFixtures.decision(runId, seq, { syscall: 'capget', nr: 125, args: {}, privileges: [], capability: null, ruleId: null });
+  }
+  return out;
+}
+
+function row(label: string, events: number, ms: number, extra = '') {
+  process.stdout.write(`${label.padEnd(44)} ${String(events).padStart(10)} events  ${ms.toFixed(0).padStart(7)} ms  ${Math.round((events / ms) * 1000).toLocaleString('en-US').padStart(11)} events/s  ${extra}\n`);
+}
+
+async function main() {
+const dir = mkdtempSync(join(base, 'capulator-bench-append-'));
+try {
+  process.stdout.write(`event-append: ${N} decision events, batch ${B}, ${R} runs per appendBatch (node ${process.version})\n`);
+  // Events are built outside the timed sections (the runtime receives them from the agent).
+  const pre = decisions('floor', 1, Math.min(N, 200_000));
+  let t = performance.now();
+  let prev = GENESIS_HASH;
+  for (let i = 0; i < pre.length; i++) {
+    const text = JSON.stringify(pre[i].payload);
+    prev = chainHash(prev, envelopeText(i + 1, '"run-floor"', i + 1, pre[i].type, 1, pre[i].at, text)).toString('hex');
+  }
+  row('CPU floor: JSON.stringify + sha256 chain', pre.length, performance.now() - t);
+
+  {
+    const store = SqliteEventStore.open(join(dir, 'one.db'));
+    let appended = 0;
+    let ms = 0;
+    let seq = 1;
+    while (appended < N) {
+      const n = Math.min(B, N - appended);
+      const evs = decisions('r1', seq, n);
+      const t0 = performance.now();
+      store.appendSync([{ streamId: 'run-r1', expectedVersion: 'any', events: evs }]);
+      ms += performance.now() - t0;
+      appended += n;
+      seq += n;
+    }
+    const v = store.verify();
+    row(`append: 1 run stream, ${B} per transaction`, appended, ms, `file ${(statSync(join(dir, 'one.db')).size / 1e6).toFixed(0)} MB, verify ${v.ok ? 'ok' : 'FAILED'}`);
+    await store.close();
+  }
+  {
+    const store = SqliteEventStore.open(join(dir, 'many.db'));
+    let appended = 0;
+    let ms = 0;
+    const seqs = new Array(R).fill(1);
+    const per = Math.max(1, Math.floor(B / R));
+    while (appended < N) {
+      const reqs = [];
+      for (let r = 0; r < R && appended < N; r++) {
+        const n = Math.min(per, N - appended);
+        reqs.push({ streamId: `run-m${r}`, expectedVersion: 'any' as const, events: decisions(`m${r}`, seqs[r], n) });
+        seqs[r] += n;
+        appended += n;
+      }
+      const t0 = performance.now();
+      store.appendSync(reqs);
+      ms += performance.now() - t0;
+    }
+    row(`appendBatch: ${R} run streams × ${per} per transaction`, appended, ms);
+    await store.close();
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+}
+
+void main();
