@@ -1,23 +1,24 @@
 import { Command } from 'commander';
 import { homePaths } from '@capulator/host';
 import { CliError } from '../cli-error';
+import { addBusOptions, serveOnBus } from './serve-bus';
 
 /**
  * `capulator serve` — the gateway (HTTP + gRPC) and the runtime in one process, on the
  * embedded SQLite store. Nest is loaded only here (lazily), never on other commands' paths.
  */
 export function registerServeCommands(program: Command): void {
-  program
+  const serve = program
     .command('serve')
     .description('serve the HTTP API (OpenAPI at /docs) and the gRPC API, with the runtime in the same process')
     .option('--http <host:port>', 'HTTP listen address', '127.0.0.1:8420')
     .option('--grpc <host:port>', 'gRPC listen address ("off" to disable)', '127.0.0.1:8421')
     .option('--concurrency <n>', 'runs executing at once', '4')
     .option('--max-upload <bytes>', 'largest image upload accepted (bytes)', String(8 * 1024 * 1024 * 1024))
-    .option('--log-level <level>', 'log, warn, error, debug or silent', 'log')
-    .action(async (opts: { http: string; grpc: string; concurrency: string; maxUpload: string; logLevel: string }) => {
+    .option('--log-level <level>', 'log, warn, error, debug or silent', 'log');
+  addBusOptions(serve).action(
+    async (opts: { http: string; grpc: string; concurrency: string; maxUpload: string; logLevel: string; bus?: string; role: string }) => {
       const { parseHostPort } = await import('../../../gateway/src/gateway.options');
-      const { startGateway } = await import('../../../gateway/src/gateway.app');
       const addr = (text: string, flag: string) => {
         try {
           return parseHostPort(text);
@@ -33,6 +34,13 @@ export function registerServeCommands(program: Command): void {
       if (!Number.isSafeInteger(imageUploadLimit) || imageUploadLimit < 1) throw new CliError('--max-upload must be a number of bytes');
       if (!['log', 'warn', 'error', 'debug', 'verbose', 'silent'].includes(opts.logLevel)) throw new CliError('--log-level must be log, warn, error, debug or silent');
       const { home } = homePaths();
+      if (opts.bus !== undefined) {
+        // Kafka: event store + command bus; --role gateway|runtime|all (serve-bus.ts)
+        await serveOnBus({ bus: opts.bus, role: opts.role, home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel });
+        return;
+      }
+      if (opts.role !== 'all') throw new CliError('--role needs --bus (without a bus, gateway and runtime share this process)');
+      const { startGateway } = await import('../../../gateway/src/gateway.app');
       let gw;
       try {
         gw = await startGateway({ home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel as 'log' });
@@ -51,5 +59,6 @@ export function registerServeCommands(program: Command): void {
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       });
-    });
+    },
+  );
 }
