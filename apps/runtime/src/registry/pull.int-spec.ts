@@ -188,10 +188,27 @@ describe('pullImage', () => {
         const retries: PullProgress[] = [];
         const img = await pullImage(s, `${proxy.host}/test/busybox-ping:1`, { stagingDir: s.staging, ...FAST, onProgress: (e) => e.kind === 'retry' && retries.push(e) });
         assert.equal(img.digest, fx.busyboxPing.digest);
-        // config + 2 cut layer GETs + 1 completing one
-        assert.ok(retries.length >= 1, 'a retry was reported');
+        assert.equal(retries.length, 2, 'two cuts, two resumptions');
+        assert.equal(blobGets(proxy.requests).filter((r) => r.includes(fx.busyboxPing.gzipDigests[0])).length, 3);
         assert.ok(retries.some((r) => r.kind === 'retry' && r.resumeAt > 0), 'resumed from a non-zero offset');
         assert.deepEqual(img.diffIds, fx.busyboxPing.diffIds, 'the resumed layer unpacked to the right diff_id');
+        s.close();
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('times out a stalled download and resumes it', async () => {
+      const proxy = await startProxy(reg.host);
+      try {
+        const s = openTestStore();
+        proxy.stallBlobs(1, 1_500_000);
+        const retries: PullProgress[] = [];
+        const started = Date.now();
+        const img = await pullImage(s, `${proxy.host}/test/busybox-ping:1`, { stagingDir: s.staging, backoffMs: 20, timeoutMs: 500, onProgress: (e) => e.kind === 'retry' && retries.push(e) });
+        assert.equal(img.digest, fx.busyboxPing.digest);
+        assert.ok(retries.some((r) => r.kind === 'retry' && r.resumeAt > 0 && /within 500 ms|timed out|closed/.test(r.reason)), JSON.stringify(retries));
+        assert.ok(Date.now() - started < 8000, 'the stall was cut by the timeout, not waited out');
         s.close();
       } finally {
         await proxy.close();
