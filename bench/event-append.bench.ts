@@ -37,9 +37,14 @@ function decisions(runId: string, from: number, n: number): NewEvent[] {
   return out;
 }
 
-function row(label: string, events: number, ms: number, extra = '') {
-  process.stdout.write(`${label.padEnd(44)} ${String(events).padStart(10)} events  ${ms.toFixed(0).padStart(7)} ms  ${Math.round((events / ms) * 1000).toLocaleString('en-US').padStart(11)} events/s  ${extra}\n`);
+function row(label: string, events: number, ms: number, cpuMs: number, extra = '') {
+  const rate = (x: number) => Math.round((events / x) * 1000).toLocaleString('en-US').padStart(11);
+  process.stdout.write(`${label.padEnd(46)} ${String(events).padStart(9)} events ${ms.toFixed(0).padStart(7)} ms ${rate(ms)}/s wall ${rate(cpuMs)}/s cpu  ${extra}\n`);
 }
+const cpu = () => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+};
 
 async function main() {
 const dir = mkdtempSync(join(base, 'capulator-bench-append-'));
@@ -48,35 +53,40 @@ try {
   // Events are built outside the timed sections (the runtime receives them from the agent).
   const pre = decisions('floor', 1, Math.min(N, 200_000));
   let t = performance.now();
+  let c = cpu();
   let prev = GENESIS_HASH;
   for (let i = 0; i < pre.length; i++) {
     const text = JSON.stringify(pre[i].payload);
     prev = chainHash(prev, envelopeText(i + 1, '"run-floor"', i + 1, pre[i].type, 1, pre[i].at, text)).toString('hex');
   }
-  row('CPU floor: JSON.stringify + sha256 chain', pre.length, performance.now() - t);
+  row('CPU floor: JSON.stringify + sha256 chain', pre.length, performance.now() - t, cpu() - c);
 
   {
     const store = SqliteEventStore.open(join(dir, 'one.db'));
     let appended = 0;
     let ms = 0;
+    let cms = 0;
     let seq = 1;
     while (appended < N) {
       const n = Math.min(B, N - appended);
       const evs = decisions('r1', seq, n);
       const t0 = performance.now();
+      const c0 = cpu();
       store.appendSync([{ streamId: 'run-r1', expectedVersion: 'any', events: evs }]);
       ms += performance.now() - t0;
+      cms += cpu() - c0;
       appended += n;
       seq += n;
     }
     const v = store.verify();
-    row(`append: 1 run stream, ${B} per transaction`, appended, ms, `file ${(statSync(join(dir, 'one.db')).size / 1e6).toFixed(0)} MB, verify ${v.ok ? 'ok' : 'FAILED'}`);
+    row(`append: 1 run stream, ${B} per transaction`, appended, ms, cms, `file ${(statSync(join(dir, 'one.db')).size / 1e6).toFixed(0)} MB, verify ${v.ok ? 'ok' : 'FAILED'}`);
     await store.close();
   }
   {
     const store = SqliteEventStore.open(join(dir, 'many.db'));
     let appended = 0;
     let ms = 0;
+    let cms = 0;
     const seqs = new Array(R).fill(1);
     const per = Math.max(1, Math.floor(B / R));
     while (appended < N) {
@@ -88,10 +98,12 @@ try {
         appended += n;
       }
       const t0 = performance.now();
+      const c0 = cpu();
       store.appendSync(reqs);
       ms += performance.now() - t0;
+      cms += cpu() - c0;
     }
-    row(`appendBatch: ${R} run streams × ${per} per transaction`, appended, ms);
+    row(`appendBatch: ${R} run streams × ${per} per transaction`, appended, ms, cms);
     await store.close();
   }
 } finally {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 /** The prevHash of the first event in a store. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -30,5 +30,8 @@ export function envelopeText(
 
 /** sha256(prevHash + canonical envelope), as raw bytes. prevHash is the previous event's hash in hex. */
 export function chainHash(prevHashHex: string, envelope: string): Buffer {
-  return createHash('sha256').update(prevHashHex).update(envelope).digest();
+  return oneShot ? oneShot('sha256', prevHashHex + envelope, 'buffer') : crypto.createHash('sha256').update(prevHashHex).update(envelope).digest();
 }
+
+// crypto.hash (Node >= 20.12): one call instead of a Hash object per event.
+const oneShot = (crypto as unknown as { hash?: (alg: string, data: string, enc: 'buffer') => Buffer }).hash;

@@ -1,0 +1,116 @@
+/**
+ * Decision events appended through the Kafka event store vs kafkajs alone, same broker, same run.
+ *   node dist/bench/kafka-append.bench.js [--events N] [--batch B] [--runs R] [--brokers H:P]
+ * Without --brokers a broker is started (infra/kafka/kafka.sh, KRaft) and stopped afterwards.
+ * Rows (each on a fresh topic):
+ *   kafkajs: the same bytes capulator produces (one proposal message per batch), idempotent
+ *            producer, acks=all, no capulator code: the floor.
+ *   KafkaEventStore.appendBatch: B events per append, resolved when the append has been folded
+ *            back (positions, versions, hash chain assigned), i.e. what the runtime waits for.
+ * Each with 1 run appending sequentially (the runtime's per-run order) and R runs at once.
+ */
+import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel, CompressionTypes } from 'kafkajs';
+import { connectKafkaEventStore, eventFixtures, type NewEvent } from '@capulator/events';
+import { startTestBroker } from '../libs/events/src/testing/kafka-broker';
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+const N = arg('--events', 200_000);
+const B = arg('--batch', 500);
+const R = arg('--runs', 8);
+const bi = process.argv.indexOf('--brokers');
+
+function decisions(runId: string, from: number, n: number): NewEvent[] {
+  const out: NewEvent[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const seq = from + i;
+    out[i] =
+      seq % 2
+        ? eventFixtures.decision(runId, seq)
+        : eventFixtures.decision(runId, seq, { syscall: 'bind', nr: 49, args: { family: 'AF_INET', port: 80 }, privileges: ['PRIV_NETINET_RESERVEDPORT'], capability: 'CAP_NET_BIND_SERVICE', exe: '/usr/sbin/nginx', ruleId: 'web' });
+  }
+  return out;
+}
+
+/** The batches of `runs` streams, built before timing (the runtime gets them from the agent). */
+function plan(runs: number): Array<Array<{ streamId: string; events: NewEvent[] }>> {
+  const per = Math.ceil(N / runs);
+  return Array.from({ length: runs }, (_, r) => {
+    const out = [];
+    for (let done = 0; done < per; done += B) out.push({ streamId: `run-${randomUUID()}`, events: decisions(`r${r}`, done + 1, Math.min(B, per - done)) });
+    const sid = `run-bench-${r}-${randomUUID()}`;
+    return out.map((b) => ({ ...b, streamId: sid }));
+  });
+}
+
+function row(label: string, events: number, ms: number, bytes: number) {
+  process.stdout.write(`${label.padEnd(52)} ${String(events).padStart(8)} events ${ms.toFixed(0).padStart(7)} ms ${Math.round((events / ms) * 1000).toLocaleString('en-US').padStart(9)} events/s ${(bytes / ms / 1000).toFixed(1).padStart(6)} MB/s\n`);
+}
+
+async function main() {
+  const broker = bi >= 0 ? null : await startTestBroker();
+  const brokers = bi >= 0 ? process.argv[bi + 1].split(',') : broker!.brokers;
+  const kafka = new Kafka({ clientId: 'bench', brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  process.stdout.write(`kafka-append: ${N} decision events, batch ${B}, 1 and ${R} runs; broker ${brokers.join(',')} (node ${process.version})\n`);
+  try {
+    for (const runs of [1, R]) {
+      const batches = plan(runs);
+      const total = batches.reduce((n, bs) => n + bs.reduce((m, b) => m + b.events.length, 0), 0);
+      // kafkajs alone: the proposal bytes, one message per batch
+      {
+        const topic = `bench.raw.${randomUUID()}`;
+        await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1, replicationFactor: -1 }] });
+        const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+        await producer.connect();
+        let bytes = 0;
+        let k = 0;
+        const payloads = batches.map((bs) =>
+          bs.map((b) => Buffer.from(JSON.stringify({ id: `bench:${++k}`, requests: [{ streamId: b.streamId, expectedVersion: 'any', events: b.events }] }))),
+        );
+        const t0 = performance.now();
+        await Promise.all(
+          payloads.map(async (ps, r) => {
+            for (const value of ps) {
+              bytes += value.length;
+              await producer.send({ topic, acks: -1, compression: CompressionTypes.None, messages: [{ key: batches[r][0].streamId, value }] });
+            }
+          }),
+        );
+        row(`kafkajs producer alone, ${runs} run(s)`, total, performance.now() - t0, bytes);
+        await producer.disconnect();
+      }
+      // capulator's Kafka adapter
+      {
+        const store = await connectKafkaEventStore({ brokers, topic: `bench.store.${randomUUID()}` });
+        let bytes = 0;
+        const t0 = performance.now();
+        await Promise.all(
+          batches.map(async (bs) => {
+            for (const b of bs) {
+              bytes += JSON.stringify(b.events).length;
+              await store.appendBatch([{ streamId: b.streamId, expectedVersion: 'any', events: b.events }]);
+            }
+          }),
+        );
+        const ms = performance.now() - t0;
+        const head = await store.headPosition();
+        row(`KafkaEventStore.appendBatch, ${runs} run(s)`, total, ms, bytes);
+        if (head !== total) process.stdout.write(`  MISMATCH: head ${head} != ${total}\n`);
+        await store.close();
+      }
+    }
+  } finally {
+    await admin.disconnect();
+    await broker?.stop();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(String(err?.stack ?? err) + '\n');
+  process.exit(1);
+});

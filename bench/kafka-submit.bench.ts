@@ -1,0 +1,138 @@
+/**
+ * Submissions per second and latency: two gateways on Kafka vs the embedded default, same run.
+ *   node dist/bench/kafka-submit.bench.js [--duration 10] [--connections 32] [--brokers H:P]
+ * Every target is real `capulator serve` processes on loopback, loaded with autocannon
+ * (POST /v1/runs, token auth, an image that does not exist so each run fails at its image stage
+ * right away: what is measured is submission, which never waits for a run):
+ *   embedded: `capulator serve` (SQLite store, in-process runtime), all connections on it.
+ *   kafka:    `capulator serve --bus … --role gateway` × 2 + `--role runtime` × 1, one broker;
+ *             half the connections on each gateway, at the same time; req/s summed.
+ * A 202 on Kafka means RunRequested is in the log (folded back) and the command is acked by the broker.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, copyFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTestBroker } from '../libs/events/src/testing/kafka-broker';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const autocannon = require('autocannon') as (opts: Record<string, unknown>) => Promise<{
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number; average: number; max: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}>;
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const cli = join(__dirname, '..', '..', 'bin', 'capulator');
+
+function capulator(home: string, args: string[]): string {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home } });
+  if (r.status !== 0) throw new Error(`capulator ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function serve(home: string, args: string[], pattern: RegExp): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [cli, 'serve', '--http', '127.0.0.1:0', '--grpc', 'off', '--log-level', 'error', ...args], {
+    env: { ...process.env, CAPULATOR_HOME: home },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (out += c));
+  const deadline = Date.now() + 120_000;
+  let m: RegExpExecArray | null;
+  while (!(m = pattern.exec(out))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve ${args.join(' ')} did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, url: m[1] };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+interface Result {
+  rps: number;
+  p50: number;
+  p99: number;
+  total: number;
+  bad: number;
+}
+
+async function load(url: string, token: string, duration: number, connections: number): Promise<Result> {
+  const opts = {
+    url: `${url}/v1/runs`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ image: 'bench-missing:1', command: ['/bin/true'] }),
+    connections,
+    pipelining: 1,
+    duration,
+  };
+  const r = await autocannon(opts);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, total: r.requests.total, bad: r.non2xx + r.errors + r.timeouts };
+}
+
+function print(name: string, r: Result): void {
+  console.log(`${name.padEnd(40)} ${r.rps.toFixed(0).padStart(6)}  ${String(r.p50).padStart(6)}  ${String(r.p99).padStart(6)}  ${String(r.total).padStart(7)}  ${String(r.bad).padStart(6)}`);
+}
+
+async function main(): Promise<void> {
+  const duration = arg('duration', 10);
+  const connections = arg('connections', 32);
+  const bi = process.argv.indexOf('--brokers');
+  const broker = bi >= 0 ? null : await startTestBroker();
+  const bus = bi >= 0 ? `kafka://${process.argv[bi + 1]}` : broker!.url;
+  const homes = [0, 1, 2, 3].map((i) => mkdtempSync(join(tmpdir(), `capulator-bench-ks${i}-`)));
+  const token = capulator(homes[0], ['token', 'create', '--name', 'bench', '--scopes', '*']).trim().split('\n').pop()!.trim();
+  for (const h of homes.slice(1)) copyFileSync(join(homes[0], 'tokens.json'), join(h, 'tokens.json'));
+  const rows: Array<[string, Result]> = [];
+  try {
+    // embedded default
+    {
+      const gw = await serve(homes[0], [], /capulator serving http (\S+)/);
+      await load(gw.url, token, 2, connections); // warm-up
+      rows.push([`embedded: 1 gateway, ${connections} conns`, await load(gw.url, token, duration, connections)]);
+      await stop(gw.child);
+    }
+    // Kafka: two gateways, one runtime worker
+    {
+      const [a, b, w] = await Promise.all([
+        serve(homes[1], ['--bus', bus, '--role', 'gateway'], /capulator serving http (\S+)/),
+        serve(homes[2], ['--bus', bus, '--role', 'gateway'], /capulator serving http (\S+)/),
+        serve(homes[3], ['--bus', bus, '--role', 'runtime'], /capulator runtime worker (\S+) on/),
+      ]);
+      const half = Math.max(1, Math.floor(connections / 2));
+      await Promise.all([load(a.url, token, 2, half), load(b.url, token, 2, half)]); // warm-up
+      const [ra, rb] = await Promise.all([load(a.url, token, duration, half), load(b.url, token, duration, half)]);
+      rows.push([`kafka: gateway A, ${half} conns`, ra]);
+      rows.push([`kafka: gateway B, ${half} conns`, rb]);
+      rows.push([
+        `kafka: A + B together`,
+        { rps: ra.rps + rb.rps, p50: Math.max(ra.p50, rb.p50), p99: Math.max(ra.p99, rb.p99), total: ra.total + rb.total, bad: ra.bad + rb.bad },
+      ]);
+      await Promise.all([stop(a.child), stop(b.child), stop(w.child)]);
+    }
+  } finally {
+    await broker?.stop();
+    for (const h of homes) rmSync(h, { recursive: true, force: true });
+  }
+  console.log(`\nPOST /v1/runs on loopback, ${duration} s per target after a 2 s warm-up, node ${process.version}`);
+  console.log('target                                    req/s  p50 ms  p99 ms    total  errors');
+  for (const [n, r] of rows) print(n, r);
+  console.log('(p50/p99 of "A + B together": the worse of the two gateways)');
+}
+
+void main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
