@@ -116,6 +116,17 @@ static int events_fd = -1;
 static char *obuf; static size_t olen, ooff, ocap = 1 << 20;
 static uint64_t dropped;
 static bool events_broken;
+/* The pipe is full: wait for EPOLLOUT instead of retrying a write on every notification. */
+static bool out_blocked;
+static int epfd = -1;
+#define EP_NOTIFY UINT64_MAX
+#define EP_EVENTS (UINT64_MAX - 1)
+static void watch_events_fd(bool on) {
+  if (epfd < 0) return;
+  struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = EP_EVENTS};
+  if (on && epoll_ctl(epfd, EPOLL_CTL_ADD, events_fd, &ev) && errno == EEXIST) epoll_ctl(epfd, EPOLL_CTL_MOD, events_fd, &ev);
+  if (!on) epoll_ctl(epfd, EPOLL_CTL_DEL, events_fd, NULL);
+}
 /* Writes what the pipe takes now (block=false) or everything (block=true, at exit). */
 static void flush_events_mode(bool block) {
   if (events_broken) { olen = ooff = 0; return; }
@@ -124,7 +135,7 @@ static void flush_events_mode(bool block) {
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
-        if (!block) break;
+        if (!block) { out_blocked = true; watch_events_fd(true); break; }
         struct pollfd p = {events_fd, POLLOUT, 0}; poll(&p, 1, 1000); continue;
       }
       fprintf(stderr, "capulator-agent: events: %s\n", strerror(errno));
@@ -259,8 +270,6 @@ static bool read_status(int tid, int *tgid, long ids[8], uint64_t caps[3]) {
 /* Each cached thread has a PIDFD_THREAD pidfd in the agent's epoll set: when the thread exits,
  * its entry is dropped before any later notification is received, so a reused tid never inherits
  * another thread's identity (a new thread's notification can only exist after the old one died). */
-static int epfd = -1;
-#define EP_NOTIFY UINT64_MAX
 static struct tcache *subject_of(int tid, bool *fresh) {
   unsigned h = (unsigned)tid % TC_SIZE;
   struct tcache *e = NULL;
@@ -665,12 +674,13 @@ static int serve(const char *sock_path, const char *table_path) {
   bool done = false;
   while (!done) {
     struct epoll_event evs[64];
-    int n = epoll_wait(epfd, evs, 64, olen ? 5 : -1);   /* idle for 5 ms with buffered events: flush them */
+    int n = epoll_wait(epfd, evs, 64, olen && !out_blocked ? 5 : -1);   /* idle for 5 ms with buffered events: flush them */
     if (n < 0) { if (errno == EINTR) continue; break; }
     if (n == 0) { flush_events(); continue; }
     uint32_t nrev = 0;
     for (int i = 0; i < n; i++) {                      /* exited threads first (see subject_of) */
       if (evs[i].data.u64 == EP_NOTIFY) { nrev = evs[i].events; continue; }
+      if (evs[i].data.u64 == EP_EVENTS) { out_blocked = false; watch_events_fd(false); flush_events(); continue; }
       struct tcache *c = &tc[evs[i].data.u64 % TC_SIZE];
       if (c->used) tc_drop(c);
     }
@@ -681,7 +691,7 @@ static int serve(const char *sock_path, const char *table_path) {
         break;
       }
       handle(req, resp);
-      if (olen - ooff >= OBUF_CHUNK) flush_events();
+      if (!out_blocked && olen - ooff >= OBUF_CHUNK) flush_events();
     } else if (nrev & (EPOLLHUP | EPOLLERR)) done = true;   /* every target is gone */
   }
   ev_begin(); ev_overflow = false;
