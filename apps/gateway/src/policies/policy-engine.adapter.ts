@@ -12,9 +12,34 @@ function toLintError(e: PolicyError): PolicyLintError {
   };
 }
 
-/** libs/policy behind the PolicyEngine port. Includes are refused (no resolver over the API). */
+type LintResult = ReturnType<PolicyEngine['lint']>;
+
+/**
+ * libs/policy behind the PolicyEngine port. Includes are refused (no resolver over the API).
+ * Results are cached by text (the same inline or default policy comes with many submissions;
+ * a lint costs milliseconds, a lookup microseconds).
+ */
 export class LibPolicyEngine implements PolicyEngine {
-  lint(yaml: string, file: string) {
+  private readonly cache = new Map<string, LintResult>();
+
+  constructor(private readonly cacheSize = 64) {}
+
+  lint(yaml: string, file: string): LintResult {
+    const key = `${file}\0${yaml}`;
+    const hit = this.cache.get(key);
+    if (hit) {
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+      return hit;
+    }
+    const r = this.lintUncached(yaml, file);
+    if (yaml.length > 64 * 1024) return r; // keep the cache small
+    if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(key, r);
+    return r;
+  }
+
+  private lintUncached(yaml: string, file: string): LintResult {
     const r = load(yaml, file);
     const errors = r.errors.map(toLintError);
     const warnings = (r.warnings ?? []).map(toLintError);
