@@ -198,6 +198,24 @@ describe('pullImage', () => {
       }
     });
 
+    it('retries 5xx answers with backoff, and gives up after the attempts', async () => {
+      const proxy = await startProxy(reg.host);
+      try {
+        const s = openTestStore();
+        proxy.failNext(3, 503);
+        const img = await pullImage(s, `${proxy.host}/test/busybox-ping:1`, { stagingDir: s.staging, backoffMs: 20, attempts: 5 });
+        assert.equal(img.digest, fx.busyboxPing.digest);
+        const s2 = openTestStore();
+        proxy.failNext(100, 502);
+        await rejectsWith(pullImage(s2, `${proxy.host}/test/busybox-ping:1`, { stagingDir: s2.staging, backoffMs: 5, attempts: 3 }), 'HTTP_ERROR', /502/);
+        proxy.failNext(0, 502);
+        s.close();
+        s2.close();
+      } finally {
+        await proxy.close();
+      }
+    });
+
     it('times out a stalled download and resumes it', async () => {
       const proxy = await startProxy(reg.host);
       try {
