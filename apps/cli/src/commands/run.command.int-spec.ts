@@ -1,0 +1,92 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteEventStore, runStream, type StoredEvent } from '@capulator/events';
+import { fixtureImages } from '../../../../test/fixtures/images';
+
+/** `capulator run` end to end: real runc, the agent, the SQLite event store, JSON lines. */
+const repo = process.env.CAPULATOR_REPO ?? join(__dirname, '../../../../..');
+const bin = join(repo, 'bin/capulator');
+
+let home: string;
+let rootfs: string;
+const cap = (args: string[]) => spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home } });
+
+async function stream(id: string): Promise<StoredEvent[]> {
+  const store = SqliteEventStore.open(join(home, 'events.db'));
+  const out: StoredEvent[] = [];
+  for await (const e of store.readStream(runStream(id))) out.push(e);
+  await store.close();
+  return out;
+}
+
+describe('capulator run', () => {
+  before(() => {
+    rootfs = fixtureImages().rootfs;
+    home = mkdtempSync(join(tmpdir(), 'capulator-cli-run-'));
+  });
+  after(() => rmSync(home, { recursive: true, force: true }));
+
+  describe('when ping runs under the ping policy', () => {
+    it('passes output and exit code through and records the run in order', async () => {
+      const ev = join(home, 'ping.jsonl');
+      const r = cap(['run', '--id', 'ping1', '--policy', join(repo, 'examples/policies/ping.yaml'), '--events-json', ev, rootfs, '--', '/bin/ping', '-c1', '127.0.0.1']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /1 received/);
+      const lines = readFileSync(ev, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const raw = lines.find((l) => l.syscall === 'socket' && l.args.type === 'SOCK_RAW');
+      assert.equal(raw.type, 'PrivilegeChecked');
+      assert.equal(raw.ruleId, 'ping-raw');
+      assert.equal(raw.runId, 'ping1');
+      assert.equal(raw.policy.name, 'ping');
+      assert.ok(lines.some((l) => l.type === 'CapabilitiesQueried'));
+      const events = await stream('ping1');
+      const types = events.map((e) => e.type);
+      assert.equal(types[0], 'RunRequested');
+      assert.equal(types[1], 'RunStarted');
+      assert.equal(types[types.length - 1], 'RunExited');
+      const decisions = events.filter((e) => !e.type.startsWith('Run')).map((e) => (e.payload as { seq: number }).seq);
+      assert.deepEqual(decisions, decisions.map((_, i) => i + 1));
+      const started = events[1].payload as { capabilities: { effective: string[] }; provenance: Record<string, string[]> };
+      assert.deepEqual(started.capabilities.effective, ['CAP_NET_RAW']);
+      assert.deepEqual(started.provenance.CAP_NET_RAW, ['ping-raw']);
+      const exited = events[events.length - 1].payload as { exitCode: number; counts: { allow: number }; lostEvents: number };
+      assert.equal(exited.exitCode, 0);
+      assert.equal(exited.lostEvents, 0);
+      assert.equal(exited.counts.allow, lines.filter((l) => l.decision === 'allow').length);
+    });
+  });
+
+  describe('when the program exits non-zero', () => {
+    it('capulator exits with the same code', () => {
+      const r = cap(['run', '--no-store', rootfs, '--', '/bin/sh', '-c', 'echo out; echo err >&2; exit 7']);
+      assert.equal(r.status, 7);
+      assert.equal(r.stdout, 'out\n');
+      assert.equal(r.stderr, 'err\n');
+    });
+  });
+
+  describe('when the input is bad', () => {
+    it('a missing command is one line and exit 2', () => {
+      const r = cap(['run', '--no-store', rootfs, '--', '/bin/nope']);
+      assert.equal(r.status, 2);
+      assert.equal(r.stderr, 'capulator: /bin/nope: not found in the image\n');
+    });
+    it('a bad mount is refused', () => {
+      const r = cap(['run', '--no-store', '--mount', 'nocolon', rootfs, '--', '/bin/true']);
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /--mount nocolon: want SRC:DST\[:ro\]/);
+    });
+  });
+
+  describe('when --mount and --env are given', () => {
+    it('the container sees them', () => {
+      const r = cap(['run', '--no-store', '--mount', `${join(repo, 'agent')}:/mnt/agent:ro`, '--env', 'GREETING=hi', rootfs, '--', '/bin/sh', '-c', 'echo $GREETING; test -f /mnt/agent/PROTOCOL.md && echo mounted; touch /mnt/agent/x 2>/dev/null || echo readonly']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'hi\nmounted\nreadonly\n');
+    });
+  });
+});
