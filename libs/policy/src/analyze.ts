@@ -13,7 +13,7 @@ import {
   type PolicyDefaults,
   type PolicyRule,
 } from './model';
-import { didYouMean, policyError, sortErrors, type PolicyError, type PolicyErrorCode, type SourceLocation } from './policy.errors';
+import { MAX_ERRORS, didYouMean, policyError, sortErrors, type PolicyError, type PolicyErrorCode, type SourceLocation } from './policy.errors';
 import { parseRanges, rangesCover, UINT32_MAX } from './ranges';
 
 export const API_VERSION = 'capulator/v1';
@@ -81,10 +81,10 @@ class Ctx {
   errors: PolicyError[] = [];
   constructor(readonly file: string) {}
   err(code: PolicyErrorCode, message: string, loc: SourceLocation): void {
-    this.errors.push(policyError(code, message, loc, 'error'));
+    if (this.errors.length < MAX_ERRORS * 4) this.errors.push(policyError(code, message, loc, 'error'));
   }
   warn(code: PolicyErrorCode, message: string, loc: SourceLocation): void {
-    this.errors.push(policyError(code, message, loc, 'warning'));
+    if (this.errors.length < MAX_ERRORS * 4) this.errors.push(policyError(code, message, loc, 'warning'));
   }
   map(n: AstNode, what: string): AstMap | undefined {
     if (n.kind === 'map') return n;
@@ -619,7 +619,7 @@ export function crossRuleChecks(rules: readonly PolicyRule[]): PolicyError[] {
 export function check(ast: PolicyAst): PolicyError[] {
   try {
     const { errors, doc } = analyzeDocument(ast);
-    return sortErrors(doc ? [...errors, ...crossRuleChecks(doc.rules)] : errors);
+    return sortErrors(doc ? [...errors, ...crossRuleChecks(doc.rules)] : errors).slice(0, MAX_ERRORS);
   } catch (err) {
     return [policyError('YAML_TOO_DEEP', `policy could not be checked: ${(err as Error)?.message ?? String(err)}`, { file: ast.file, line: 1, col: 1 })];
   }

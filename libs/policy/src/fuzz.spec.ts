@@ -56,6 +56,17 @@ const mutation = (base: string) =>
       return s;
     });
 
+describe('load (limits)', () => {
+  describe('when a document repeats one mistake many times', () => {
+    it('returns at most 200 findings', () => {
+      const text = 'apiVersion: capulator/v1\nkind: Policy\nmetadata: {name: x}\n' + Array.from({ length: 1000 }, (_, i) => `k${i}: 1`).join('\n');
+      const r = load(text, 'many.yaml');
+      assert.equal(r.errors.length, 200);
+      assert.ok(r.errors.every((e) => e.code === 'UNKNOWN_KEY'));
+    });
+  });
+});
+
 describe('parse + check (fuzz)', () => {
   const bases = examples();
 

@@ -1,7 +1,7 @@
 import { analyzeDocument, crossRuleChecks, freezePolicy, policyVersion, type AnalyzedDocument } from './analyze';
 import type { Policy, PolicyRule } from './model';
 import { parse } from './parse';
-import { policyError, sortErrors, type PolicyError, type SourceLocation } from './policy.errors';
+import { MAX_ERRORS, policyError, sortErrors, type PolicyError, type SourceLocation } from './policy.errors';
 
 /**
  * Resolves an `include:` entry. Returns the included text (or `{file, text}` to name it),
@@ -77,7 +77,7 @@ export function load(text: string, file = '<policy>', resolveInclude?: IncludeRe
   }
   const rules = main.rules.map((r, index) => ({ ...r, index }));
   all.push(...crossRuleChecks(rules));
-  const sorted = sortErrors(all);
+  const sorted = sortErrors(all).slice(0, MAX_ERRORS);
   const errors = sorted.filter((e) => e.severity === 'error');
   const warnings = sorted.filter((e) => e.severity === 'warning');
   if (errors.length > 0 || !main.doc || main.doc.name === undefined) return { errors, warnings };

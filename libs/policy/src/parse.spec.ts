@@ -63,6 +63,24 @@ describe('parse', () => {
     });
   });
 
+  describe('when the text has more lines or items than any policy', () => {
+    it('refuses it before parsing, at the line that crosses the limit', () => {
+      const r = parse('rules:\n' + '- 1\n'.repeat(PARSE_LIMITS.maxItems + 10));
+      assert.deepEqual(r.errors.map((e) => [e.code, e.location.line]), [['YAML_TOO_LARGE', PARSE_LIMITS.maxItems + 1]]);
+      const flow = parse('a: [' + '1,'.repeat(PARSE_LIMITS.maxItems + 10) + ']');
+      assert.equal(flow.errors[0].code, 'YAML_TOO_LARGE');
+    });
+  });
+
+  describe('when a mapping has a duplicate among many keys', () => {
+    it('finds it (in linear time) at the second occurrence', () => {
+      const keys = Array.from({ length: 20_000 }, (_, i) => `k${i}: 1`);
+      keys.push('k7: 2');
+      const r = parse(keys.join('\n'));
+      assert.deepEqual(r.errors.map((e) => [e.code, e.location.line, e.location.col]), [['YAML_DUPLICATE_KEY', 20_001, 1]]);
+    });
+  });
+
   describe('when there are two documents', () => {
     it('says so', () => {
       assert.equal(parse(HEADER + '---\n' + HEADER).errors[0].code, 'YAML_MULTIPLE_DOCUMENTS');

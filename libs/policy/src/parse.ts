@@ -9,6 +9,8 @@ export const PARSE_LIMITS = {
   maxAliases: 100,
   /** Nodes visited while expanding the document (aliases included): the "expanded size". */
   maxNodes: 100_000,
+  /** Lines plus flow-collection items, counted before parsing (the YAML parser is slow on huge inputs). */
+  maxItems: 50_000,
 };
 
 export interface ParseResult {
@@ -50,13 +52,21 @@ function utf8Length(s: string): number {
   return n;
 }
 
-/** Cheap pre-scan for flow nesting ([[[[…), which would otherwise recurse inside the YAML parser. */
-function flowDepthExceeds(text: string, limit: number): number {
+/**
+ * Cheap pre-scan, before the YAML parser sees the text: flow nesting ([[[[…), which would
+ * recurse inside the parser, and the number of lines and flow items, which bounds its work.
+ * Returns the offset where a limit is crossed, and which one.
+ */
+function prescan(text: string, limit: number): { at: number; what: 'depth' | 'items' } | undefined {
   let depth = 0;
+  let items = 0;
   let quote = '';
   let comment = false;
   for (let i = 0; i < text.length; i++) {
     const ch = text[i];
+    if (ch === '\n' || (ch === ',' && !quote && !comment)) {
+      if (++items > PARSE_LIMITS.maxItems) return { at: i, what: 'items' };
+    }
     if (comment) {
       if (ch === '\n') comment = false;
       continue;
@@ -70,10 +80,10 @@ function flowDepthExceeds(text: string, limit: number): number {
     else if (ch === '#' && (i === 0 || /\s/.test(text[i - 1]))) comment = true;
     else if (ch === '[' || ch === '{') {
       depth++;
-      if (depth > limit) return i;
+      if (depth > limit) return { at: i, what: 'depth' };
     } else if ((ch === ']' || ch === '}') && depth > 0) depth--;
   }
-  return -1;
+  return undefined;
 }
 
 function parseUnsafe(text: string, file: string): ParseResult {
@@ -91,20 +101,24 @@ function parseUnsafe(text: string, file: string): ParseResult {
     const p = lineCounter.linePos(offset);
     return { file, line: p.line, col: p.col };
   };
-  const deepAt = flowDepthExceeds(text, PARSE_LIMITS.maxDepth * 2);
-  if (deepAt >= 0) {
+  const pre = prescan(text, PARSE_LIMITS.maxDepth * 2);
+  if (pre) {
     // lineCounter is filled by the parser; compute the position by hand here.
-    const before = text.slice(0, deepAt);
+    const before = text.slice(0, pre.at);
     const line = before.split('\n').length;
-    const col = deepAt - before.lastIndexOf('\n');
+    const col = pre.at - before.lastIndexOf('\n');
     return {
-      errors: [policyError('YAML_TOO_DEEP', `document is nested too deeply (at most ${PARSE_LIMITS.maxDepth} levels)`, { file, line, col })],
+      errors: [
+        pre.what === 'depth'
+          ? policyError('YAML_TOO_DEEP', `document is nested too deeply (at most ${PARSE_LIMITS.maxDepth} levels)`, { file, line, col })
+          : policyError('YAML_TOO_LARGE', `document has more than ${PARSE_LIMITS.maxItems} lines or list items; a policy is much smaller`, { file, line, col }),
+      ],
     };
   }
   const doc = parseDocument(text, {
     lineCounter,
     schema: 'core',
-    uniqueKeys: true,
+    uniqueKeys: false, // checked below in linear time (the parser's own check is quadratic)
     prettyErrors: false,
     strict: true,
     intAsBigInt: false,
@@ -123,7 +137,11 @@ function parseUnsafe(text: string, file: string): ParseResult {
   let nodes = 0;
   const walk = (n: unknown, depth: number, expanding: Set<unknown>): AstNode => {
     if (++nodes > PARSE_LIMITS.maxNodes) {
-      errors.push(policyError('YAML_ALIAS_LIMIT', `document expands to more than ${PARSE_LIMITS.maxNodes} nodes; refusing it (alias bomb?)`, start));
+      errors.push(
+        aliases > 0
+          ? policyError('YAML_ALIAS_LIMIT', `document expands to more than ${PARSE_LIMITS.maxNodes} nodes through aliases; refusing it (alias bomb?)`, start)
+          : policyError('YAML_TOO_LARGE', `document has more than ${PARSE_LIMITS.maxNodes} values; a policy is much smaller`, start),
+      );
       throw new Abort();
     }
     const range = (n as YamlNode | null)?.range;
@@ -149,6 +167,7 @@ function parseUnsafe(text: string, file: string): ParseResult {
     }
     if (isMap(n)) {
       const entries = [];
+      const seen = new Set<string>();
       for (const pair of n.items) {
         const k = pair.key as YamlNode | null;
         const keyLoc = locOf(k?.range?.[0] ?? range?.[0]);
@@ -159,6 +178,11 @@ function parseUnsafe(text: string, file: string): ParseResult {
           errors.push(policyError('WRONG_TYPE', 'a mapping key must be a plain name, not a list or mapping', keyLoc));
           continue;
         }
+        if (seen.has(key)) {
+          errors.push(policyError('YAML_DUPLICATE_KEY', `key "${key.slice(0, 40)}" appears twice in the same mapping; keep one`, keyLoc));
+          continue;
+        }
+        seen.add(key);
         const value =
           pair.value === null || pair.value === undefined
             ? { kind: 'scalar' as const, value: null, loc: keyLoc }

@@ -63,6 +63,9 @@ export function policyError(
   return { code, message, location, severity };
 }
 
+/** At most this many findings are returned; the rest would only repeat the same mistake. */
+export const MAX_ERRORS = 200;
+
 /** Sorts by file, line, column, then code, so output is stable. */
 export function sortErrors(errors: PolicyError[]): PolicyError[] {
   return [...errors].sort(
