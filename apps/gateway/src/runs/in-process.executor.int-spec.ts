@@ -1,0 +1,120 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runStream, SqliteEventStore, type NewEvent, type StoredEvent } from '@capulator/events';
+import { InProcessExecutor, QueueFull } from './in-process.executor';
+import type { RunFn, RunRequest } from './run-executor';
+
+const policy = { name: 'p', version: 1, hash: 'sha256:00' };
+const request = (runId: string): RunRequest => ({ runId, image: 'i', command: [], env: [], policy, learn: false, mounts: [] });
+const exited = (runId: string): NewEvent => ({ type: 'RunExited', at: new Date().toISOString(), payload: { runId, exitCode: 0, signal: null, counts: { allow: 0, deny: 0, emulate: 0 }, lostEvents: 0, durationMs: 1 } });
+
+async function types(store: SqliteEventStore, runId: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of store.readStream(runStream(runId))) out.push(e.type);
+  return out;
+}
+
+async function until(what: string, fn: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('InProcessExecutor', () => {
+  let dir: string;
+  let store: SqliteEventStore;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'capulator-exec-'));
+    store = SqliteEventStore.open(join(dir, 'events.db'));
+  });
+  after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('when more runs are submitted than it may execute at once', () => {
+    it('runs at most `concurrency` at a time, in order, and reports what it appended', async () => {
+      const gates = new Map<string, () => void>();
+      let active = 0;
+      let peak = 0;
+      const started: string[] = [];
+      const run: RunFn = async function* (req) {
+        active++;
+        peak = Math.max(peak, active);
+        started.push(req.runId);
+        await new Promise<void>((r) => gates.set(req.runId, r));
+        active--;
+        yield [exited(req.runId)];
+      };
+      const appended: StoredEvent[] = [];
+      const ex = new InProcessExecutor(store, run, { concurrency: 2, maxQueued: 10, onAppended: (e) => appended.push(...e) });
+      for (const id of ['c1', 'c2', 'c3', 'c4']) await ex.submit(request(id));
+      await until('two running', () => gates.size === 2);
+      assert.deepEqual(ex.stats, { queued: 2, running: 2 });
+      gates.get('c1')!();
+      await until('third started', () => started.length === 3);
+      assert.deepEqual(started, ['c1', 'c2', 'c3']);
+      for (const id of ['c2', 'c3']) gates.get(id)!();
+      await until('fourth started', () => gates.has('c4'));
+      gates.get('c4')!();
+      await until('all ended', () => ex.stats.running === 0 && ex.stats.queued === 0);
+      assert.equal(peak, 2);
+      assert.deepEqual(await types(store, 'c4'), ['RunExited']);
+      assert.deepEqual(appended.map((e) => (e.payload as { runId: string }).runId).sort(), ['c1', 'c2', 'c3', 'c4']);
+      await ex.close();
+    });
+
+    it('refuses a submission beyond maxQueued', async () => {
+      const never: RunFn = async function* () {
+        await new Promise(() => undefined);
+      };
+      const ex = new InProcessExecutor(store, never, { concurrency: 1, maxQueued: 1 });
+      await ex.submit(request('q1'));
+      await until('q1 running', () => ex.stats.running === 1);
+      await ex.submit(request('q2'));
+      await assert.rejects(ex.submit(request('q3')), QueueFull);
+      assert.equal(await ex.stop('q2'), true);
+      assert.deepEqual(await types(store, 'q2'), ['RunFailed']);
+    });
+  });
+
+  describe('when a run is stopped or its runner misbehaves', () => {
+    it('aborts a running run through its signal', async () => {
+      const run: RunFn = async function* (req, { signal }) {
+        await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+        yield { ...exited(req.runId), payload: { ...(exited(req.runId).payload as object), exitCode: 137 } } as NewEvent;
+      };
+      const ex = new InProcessExecutor(store, run, { concurrency: 1, maxQueued: 10 });
+      await ex.submit(request('s1'));
+      await until('s1 running', () => ex.stats.running === 1);
+      assert.equal(await ex.stop('s1'), true);
+      await until('s1 ended', async () => (await types(store, 's1')).includes('RunExited'));
+      assert.equal(await ex.stop('s1'), false);
+      await ex.close();
+    });
+
+    it('records RunFailed when the runner throws or ends without a terminal event', async () => {
+      const run: RunFn = async function* (req) {
+        if (req.runId === 'boom') throw new Error('runner exploded');
+        yield [];
+      };
+      const ex = new InProcessExecutor(store, run, { concurrency: 2, maxQueued: 10 });
+      await ex.submit(request('boom'));
+      await ex.submit(request('silent'));
+      await until('both failed', async () => (await types(store, 'boom')).length === 1 && (await types(store, 'silent')).length === 1);
+      assert.deepEqual(await types(store, 'boom'), ['RunFailed']);
+      const [failed] = await (async () => {
+        const out: StoredEvent[] = [];
+        for await (const e of store.readStream(runStream('silent'))) out.push(e);
+        return out;
+      })();
+      assert.match((failed.payload as { reason: string }).reason, /without RunExited/);
+      await ex.close();
+    });
+  });
+});
