@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, runStream, type StoredEvent } from '@capulator/events';
 import { fixtureImages } from '../../../../test/fixtures/images';
+import { ImageStore } from '../../../runtime/src/images';
 
 /** `capulator run` end to end: real runc, the agent, the SQLite event store, JSON lines. */
 const repo = process.env.CAPULATOR_REPO ?? join(__dirname, '../../../../..');
@@ -87,6 +88,24 @@ describe('capulator run', () => {
       const r = cap(['run', '--no-store', '--mount', `${join(repo, 'agent')}:/mnt/agent:ro`, '--env', 'GREETING=hi', rootfs, '--', '/bin/sh', '-c', 'echo $GREETING; test -f /mnt/agent/PROTOCOL.md && echo mounted; touch /mnt/agent/x 2>/dev/null || echo readonly']);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, 'hi\nmounted\nreadonly\n');
+    });
+  });
+
+  describe('when IMAGE is a reference in the image store', () => {
+    before(async () => {
+      const store = new ImageStore(join(home, 'images'));
+      await store.importArchive(fixtureImages().busyboxPing.dockerArchive, {});
+      await store.importArchive(fixtureImages().arm64.dockerArchive, {});
+    });
+    it('runs it from its unpacked layers', () => {
+      const r = cap(['run', '--no-store', '--policy', join(repo, 'examples/policies/ping.yaml'), 'capulator-test/busybox-ping:latest', '--', 'ping', '-c1', '127.0.0.1']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /1 received/);
+    });
+    it('refuses an image for another ISA with one line', () => {
+      const r = cap(['run', '--no-store', 'capulator-test/arm64:latest']);
+      assert.equal(r.status, 2);
+      assert.equal(r.stderr, 'capulator: image is linux/arm64, this host is x86_64\n');
     });
   });
 });
