@@ -141,6 +141,9 @@ export interface ParsedTable {
   /** priv id → rules that can decide it (explicit or covering any privilege), in order */
   byPriv: Map<number, TRule[]>;
   byCap: Map<number, TRule[]>;
+  /** the same lists without rules that need a `w syscall` (for requests that name no syscall) */
+  byPrivNoSyscall: Map<number, TRule[]>;
+  anyRulesNoSyscall: TRule[];
   /** rules with no p/c lines (cover any privileged operation) */
   anyRules: TRule[];
   /** syscall → rules with no p/c and that `w syscall`: the only ones deciding unprivileged calls */
@@ -202,6 +205,8 @@ export function parseTable(text: string): { table?: ParsedTable; errors: TableEr
     rules: [],
     byPriv: new Map(),
     byCap: new Map(),
+    byPrivNoSyscall: new Map(),
+    anyRulesNoSyscall: [],
     anyRules: [],
     unprivBySyscall: new Map(),
   };
@@ -312,7 +317,11 @@ export function parseTable(text: string): { table?: ParsedTable; errors: TableEr
       }
     }
   }
-  for (const p of privIds) t.byPriv.set(p, t.rules.filter((r) => !r.privs || r.privs.has(p)));
+  for (const p of privIds) {
+    t.byPriv.set(p, t.rules.filter((r) => !r.privs || r.privs.has(p)));
+    t.byPrivNoSyscall.set(p, t.byPriv.get(p)!.filter((r) => r.syscall === undefined));
+  }
+  t.anyRulesNoSyscall = t.anyRules.filter((r) => r.syscall === undefined);
   for (const c of capIds) t.byCap.set(c, t.rules.filter((r) => !r.caps || r.caps.has(c)));
   return { table: t, errors };
 }
@@ -414,7 +423,13 @@ export function lookup(table: CompiledTable | ParsedTable, request: DecisionRequ
 /** The agent's hot path: a request already classified to one privilege. */
 function lookupPrivilege(t: ParsedTable, request: DecisionRequest, name: string): Decision {
   const info = privilegeInfo(name);
-  const list = info.privilegeIds.length === 1 ? (t.byPriv.get(info.privilegeIds[0]) ?? t.anyRules) : t.anyRules;
+  const noSys = request.syscall === undefined;
+  const list =
+    info.privilegeIds.length === 1
+      ? (noSys ? t.byPrivNoSyscall : t.byPriv).get(info.privilegeIds[0]) ?? (noSys ? t.anyRulesNoSyscall : t.anyRules)
+      : noSys
+        ? t.anyRulesNoSyscall
+        : t.anyRules;
   const args = request.args ?? NO_ARGS;
   for (let i = 0; i < list.length; i++) {
     const r = list[i];
