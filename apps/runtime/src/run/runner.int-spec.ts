@@ -164,6 +164,19 @@ describe('Runner (runc + capulator-agent)', () => {
     });
   });
 
+  describe('when an allow rests on a path the tracee could rewrite', () => {
+    it('the agent cannot perform it in the container and refuses with EPERM (PROTOCOL.md)', async () => {
+      const text = policy(`  - id: chown-tmp\n    privileges: [PRIV_VFS_CHOWN]\n    when: { path: "/tmp/*" }\n    action: allow\n`);
+      const { result, events } = await run(text, ['/t/caphelper', 'chown', '/tmp/x', '1000', '1000']);
+      assert.equal(result.stdout!.trim(), 'chown: errno=1 (Operation not permitted)');
+      const e = of(events, 'chown')[0];
+      assert.equal(e.args.path, '/tmp/x');
+      assert.equal(e.ruleId, 'chown-tmp');
+      assert.equal(e.decision, 'allow');
+      assert.equal(e.answeredBy, 'errno');
+    });
+  });
+
   describe('when running in learn mode', () => {
     it('allows and records everything', async () => {
       const { result, events } = await run(DENY_ALL, ['/bin/ping', '-c1', '127.0.0.1'], { learn: true });
