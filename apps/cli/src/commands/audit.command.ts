@@ -101,14 +101,27 @@ export function registerAuditCommands(program: Command): void {
       const { store, projector } = openStore();
       try {
         let last = 0;
-        const rows: DecisionLogRow[] = [];
+        // The table is aligned over the first rows; past that it streams with those widths.
+        let rows: DecisionLogRow[] | undefined = o.follow || o.json ? undefined : [];
+        let widths: number[] | undefined;
+        const streamRow = (r: DecisionLogRow) => {
+          const cells = logCells(r).map((c) => (c === null || c === undefined ? '-' : String(c)));
+          process.stdout.write(cells.map((c, i) => (widths && i < cells.length - 1 ? c.padEnd(widths[i]) : c)).join('  ').trimEnd() + '\n');
+        };
         for (const r of decisionLog(store.db, filter)) {
           last = r.position;
           if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
-          else if (!o.follow) rows.push(r);
-          else process.stdout.write(logCells(r).join('  ') + '\n');
+          else if (!rows) streamRow(r);
+          else {
+            rows.push(r);
+            if (rows.length === 5000) {
+              printTable(LOG_HEADERS, rows.map(logCells));
+              widths = LOG_HEADERS.map((h, i) => Math.max(h.length, ...rows!.map((x) => String(logCells(x)[i] ?? '-').length)));
+              rows = undefined;
+            }
+          }
         }
-        if (!o.json && !o.follow) printTable(LOG_HEADERS, rows.map(logCells));
+        if (rows) printTable(LOG_HEADERS, rows.map(logCells));
         if (!o.follow) return;
         if (!o.json && last === 0) process.stdout.write(LOG_HEADERS.join('  ') + '\n');
         last = Math.max(last, projector.checkpoint());

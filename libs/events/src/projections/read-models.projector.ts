@@ -93,7 +93,15 @@ export class ReadModelProjector {
       getImage: db.prepare('SELECT * FROM rm_images WHERE digest = ?'),
       putImage: db.prepare('INSERT OR REPLACE INTO rm_images VALUES (?,?,?,?,?,?,?)'),
     };
-    this.applyPage = db.transaction((events: StoredEvent[]) => this.applyInTx(events));
+    const tx = db.transaction((events: StoredEvent[]) => this.applyInTx(events));
+    this.applyPage = (events) => {
+      try {
+        tx(events);
+      } catch (err) {
+        this.reqIds.clear(); // ids cached in the rolled-back transaction do not exist
+        throw err;
+      }
+    };
   }
 
   /** The position every read model has reached (0 before the first catch-up). */
