@@ -10,7 +10,7 @@ import { clearTokenCache } from './client';
 import { RegistryError } from './registry.errors';
 import { fixtureImages, FixtureImages } from '../../../../test/fixtures/images';
 import {
-  addImage, BuiltImage, dockerConfigWith, mergeBlobs, skopeoPush, startProxy, startRegistry, tagInLayout, TestRegistry,
+  addImage, BuiltImage, dockerConfigWith, mergeBlobs, nonLoopbackAddress, skopeoPush, startProxy, startRegistry, tagInLayout, TestRegistry,
 } from '../../../../test/fixtures/registry';
 import { ImageStore } from '../images';
 
@@ -399,5 +399,33 @@ describe('pullImage', () => {
       s.close();
     });
   });
-});
 
+  describe('when the registry is not on a loopback address', () => {
+    const address = nonLoopbackAddress();
+    let plain: TestRegistry | undefined;
+    let tls: TestRegistry | undefined;
+    before(async () => {
+      if (!address) return;
+      plain = await startRegistry({ kind: 'none' }, { address });
+      tls = await startRegistry({ kind: 'none' }, { address, tls: true });
+      await skopeoPush(fx.busyboxPing.ociDir, 'latest', `${plain.host}/test/app:1`);
+      await skopeoPush(fx.busyboxPing.ociDir, 'latest', `${tls.host}/test/app:1`);
+    });
+    after(async () => {
+      await plain?.close();
+      await tls?.close();
+    });
+
+    it('refuses plain HTTP and unverified TLS unless the host is named with --insecure-registry', { skip: !address && 'this machine has no non-loopback IPv4 address' }, async () => {
+      const s = openTestStore();
+      await rejectsWith(pullImage(s, `${plain!.host}/test/app:1`, { stagingDir: s.staging, ...FAST, attempts: 2 }), 'TLS', /--insecure-registry/);
+      await rejectsWith(pullImage(s, `${tls!.host}/test/app:1`, { stagingDir: s.staging, ...FAST, attempts: 2 }), 'TLS', /--insecure-registry/);
+      assert.deepEqual(s.list(), []);
+      const viaHttp = await pullImage(s, `${plain!.host}/test/app:1`, { stagingDir: s.staging, ...FAST, insecureRegistries: [plain!.host] });
+      assert.equal(viaHttp.digest, fx.busyboxPing.digest);
+      const viaTls = await pullImage(s, `${tls!.host}/test/app:1`, { stagingDir: s.staging, ...FAST, insecureRegistries: [address!] });
+      assert.equal(viaTls.digest, fx.busyboxPing.digest);
+      s.close();
+    });
+  });
+});
