@@ -24,13 +24,6 @@ export interface BusProcess {
 const root = () => repoRoot(__dirname);
 const cli = () => join(root(), 'bin', 'capulator');
 
-/** true once serve.command.ts forwards --bus to serve-bus.ts; before that the tests start serve-bus.js directly. */
-let wired: boolean | undefined;
-function serveArgv(args: string[]): string[] {
-  wired ??= spawnSync(process.execPath, [cli(), 'serve', '--help'], { encoding: 'utf8' }).stdout.includes('--bus');
-  return wired ? [cli(), 'serve', ...args] : [join(root(), 'dist', 'apps', 'cli', 'src', 'commands', 'serve-bus.js'), ...args];
-}
-
 export function capulator(home: string, args: string[]): string {
   const r = spawnSync(process.execPath, [cli(), ...args], { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home } });
   if (r.status !== 0) throw new Error(`capulator ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
@@ -44,7 +37,7 @@ export function newHome(tag: string): string {
 /** Starts `capulator serve --bus URL --role ROLE` and waits until it says it is serving. */
 export async function startServe(bus: string, role: 'gateway' | 'runtime', home: string, extra: string[] = []): Promise<BusProcess> {
   const args = ['--bus', bus, '--role', role, '--http', '127.0.0.1:0', '--grpc', 'off', ...extra];
-  const child = spawn(process.execPath, serveArgv(args), { env: { ...process.env, CAPULATOR_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli(), 'serve', ...args], { env: { ...process.env, CAPULATOR_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));

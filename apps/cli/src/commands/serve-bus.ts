@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { homePaths } from '@capulator/host';
 import { CliError } from '../cli-error';
 
 export type ServeRole = 'gateway' | 'runtime' | 'all';
@@ -103,37 +102,4 @@ export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-}
-
-/**
- * The same as `capulator serve --bus … --role …` for a process started directly with node
- * (used by the e2e tests until serve.command.ts forwards --bus here):
- *   node serve-bus.js --bus kafka://H:P --role gateway --http 127.0.0.1:0 --grpc off
- */
-export async function serveOnBusArgv(argv: string[]): Promise<void> {
-  const { parseHostPort } = await import('../../../gateway/src/gateway.options');
-  const flag = (name: string, dflt: string) => {
-    const i = argv.indexOf(name);
-    return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
-  };
-  const grpc = flag('--grpc', 'off');
-  await serveOnBus({
-    bus: flag('--bus', ''),
-    role: flag('--role', 'all'),
-    home: homePaths().home,
-    http: parseHostPort(flag('--http', '127.0.0.1:8420')),
-    grpc: grpc === 'off' ? false : parseHostPort(grpc),
-    concurrency: Number(flag('--concurrency', '4')),
-    logLevel: flag('--log-level', 'log'),
-  });
-}
-
-if (require.main === module) {
-  serveOnBusArgv(process.argv.slice(2)).then(
-    () => process.exit(0),
-    (err) => {
-      process.stderr.write(`capulator: ${err instanceof CliError ? err.message : (err as Error)?.stack ?? String(err)}\n`);
-      process.exit(err instanceof CliError ? err.exitCode : 70);
-    },
-  );
 }
