@@ -59,9 +59,8 @@ export async function downloadBlob(o: DownloadOptions): Promise<string> {
         if (res.status !== 206 || !cr || Number(cr[1]) !== offset) {
           // The server sent the whole blob: start over.
           o.onRetry?.('server ignored the range request; restarting', 0);
-          offset = 0;
-          h.destroy?.();
-          return await finishFresh(o, res, partial, done, hex);
+          if (existsSync(partial)) unlinkSync(partial);
+          return await receive(o, res, partial, done, createHash('sha256'), 0, false);
         }
       }
       return await receive(o, res, partial, done, h, offset, offset > 0);
@@ -79,12 +78,6 @@ export async function downloadBlob(o: DownloadOptions): Promise<string> {
 }
 
 type RestartableMismatch = RegistryError & { resumed?: boolean };
-
-async function finishFresh(o: DownloadOptions, res: Awaited<ReturnType<RegistryClient['get']>>, partial: string, done: string, hex: string): Promise<string> {
-  void hex;
-  if (existsSync(partial)) unlinkSync(partial);
-  return receive(o, res, partial, done, createHash('sha256'), 0, false);
-}
 
 function receive(o: DownloadOptions, res: Awaited<ReturnType<RegistryClient['get']>>, partial: string, done: string, h: Hash, offset: number, resumed: boolean): Promise<string> {
   return new Promise<string>((resolve, reject) => {
@@ -145,6 +138,7 @@ function receive(o: DownloadOptions, res: Awaited<ReturnType<RegistryClient['get
 
 /** Reads a small blob (an image config) into memory and verifies its digest. */
 export async function fetchSmallBlob(client: RegistryClient, repository: string, digest: string, limit = 8 << 20): Promise<Buffer> {
+  // client.get already retries failed requests; this retries a body that broke mid-way.
   const res = await client.withRetry(async () => {
     const r = await client.get(`/v2/${repository}/blobs/${digest}`, { scope: pullScope(repository) });
     const chunks: Buffer[] = [];
@@ -156,7 +150,7 @@ export async function fetchSmallBlob(client: RegistryClient, repository: string,
     }
     if (!r.body.complete) throw Object.assign(new Error('connection closed mid-blob'), { code: 'ECONNRESET' });
     return Buffer.concat(chunks);
-  });
+  }, 3);
   const got = 'sha256:' + createHash('sha256').update(res).digest('hex');
   if (got !== digest) throw new RegistryError('DIGEST_MISMATCH', `blob ${digest} from ${client.registry}/${repository} has digest ${got}: refused`);
   return res;

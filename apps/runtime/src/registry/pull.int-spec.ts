@@ -216,6 +216,23 @@ describe('pullImage', () => {
       }
     });
 
+    it('restarts cleanly when the server ignores the Range request', async () => {
+      const proxy = await startProxy(reg.host);
+      try {
+        const s = openTestStore();
+        proxy.ignoreRanges(true);
+        proxy.breakBlobs(1, 1_000_000);
+        const reasons: string[] = [];
+        const img = await pullImage(s, `${proxy.host}/test/busybox-ping:1`, { stagingDir: s.staging, ...FAST, onProgress: (e) => e.kind === 'retry' && reasons.push(e.reason) });
+        assert.equal(img.digest, fx.busyboxPing.digest);
+        assert.deepEqual(img.diffIds, fx.busyboxPing.diffIds);
+        assert.ok(reasons.some((r) => /ignored the range/.test(r)), JSON.stringify(reasons));
+        s.close();
+      } finally {
+        await proxy.close();
+      }
+    });
+
     it('times out a stalled download and resumes it', async () => {
       const proxy = await startProxy(reg.host);
       try {
