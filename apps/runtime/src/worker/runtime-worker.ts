@@ -69,6 +69,27 @@ class Fenced extends Error {}
 class Retriable extends Error {}
 
 const TERMINAL = new Set(['RunExited', 'RunFailed']);
+/** one append is one Kafka message: stay well under the broker's message.max.bytes (1 MiB default) */
+export const MAX_APPEND_BYTES = 512 * 1024;
+
+/** Splits a batch of events, in order, into appends of at most MAX_APPEND_BYTES of JSON each. */
+export function chunks(batch: NewEvent[], max = MAX_APPEND_BYTES): NewEvent[][] {
+  const out: NewEvent[][] = [];
+  let cur: NewEvent[] = [];
+  let bytes = 0;
+  for (const e of batch) {
+    const n = JSON.stringify(e).length + 1;
+    if (cur.length > 0 && bytes + n > max) {
+      out.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(e);
+    bytes += n;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -398,14 +419,15 @@ export class RuntimeWorker {
     try {
       for await (const item of this.opts.run(job.order, { signal: job.abort.signal })) {
         const batch = Array.isArray(item) ? item : [item];
-        if (batch.length === 0) continue;
-        const stored = await this.tryAppend(runId, version, batch);
-        if (!stored) {
-          job.abort.abort();
-          throw new Fenced();
+        for (const chunk of chunks(batch)) {
+          const stored = await this.tryAppend(runId, version, chunk);
+          if (!stored) {
+            job.abort.abort();
+            throw new Fenced();
+          }
+          version = stored[stored.length - 1].streamVersion;
+          if (chunk.some((e) => TERMINAL.has(e.type))) ended = true;
         }
-        version = stored[stored.length - 1].streamVersion;
-        if (batch.some((e) => TERMINAL.has(e.type))) ended = true;
       }
       if (!ended && !(await this.tryAppend(runId, version, [this.failed(runId, 'the runner ended without RunExited')]))) throw new Fenced();
     } catch (err) {
