@@ -3,6 +3,7 @@ import { homePaths } from '@capulator/host';
 import { imageStream, SqliteEventStore } from '@capulator/events';
 import { ImageStore, ImageStoreError, imageImportedPayload, limitsFromEnv, ResolvedImage } from '../../../runtime/src/images';
 import { CliError } from '../cli-error';
+import { registerImagePullCommand } from './image-pull.command';
 import { printJson, printTable } from '../output';
 
 /**
@@ -155,34 +156,7 @@ export function registerImageCommands(program: Command): void {
       process.stdout.write(`removed ${r.layers.length} layer${r.layers.length === 1 ? '' : 's'} (${formatBytes(r.bytes)})${r.staging ? `, ${r.staging} interrupted import${r.staging === 1 ? '' : 's'}` : ''}\n`);
     });
 
-  image
-    .command('pull')
-    .description('pull an image from an OCI registry (Distribution API v2) into the store')
-    .argument('<ref>', 'e.g. busybox:1.36, registry.example:5000/team/app@sha256:…')
-    .option('--platform <os/arch[/variant]>', 'platform to pull (default: the host\'s)')
-    .option('--insecure-registry <host>', 'allow plain HTTP / unverified TLS for this host (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option('--json', 'print the image as JSON')
-    .action(async (ref: string, opts: { platform?: string; insecureRegistry: string[]; json?: boolean }) => {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const registry = require('../../../runtime/src/registry') as typeof import('../../../runtime/src/registry');
-      const store = openImageStore();
-      let img: ResolvedImage;
-      try {
-        img = await registry.pullImage(store, ref, {
-          platform: opts.platform ? registry.parsePlatform(opts.platform) : undefined,
-          insecureRegistries: opts.insecureRegistry,
-          onProgress: (p) => {
-            if (p.kind === 'layer' && (p.state === 'done' || p.state === 'cached') && !opts.json) process.stderr.write(`${p.digest.slice(7, 19)}: ${p.state}\n`);
-          },
-        });
-      } catch (err) {
-        if (err instanceof registry.RegistryError) throw new CliError(err.message, 2);
-        throw toCli(err);
-      }
-      await recordImported([{ ...img, source: ref }]);
-      if (opts.json) printJson(img);
-      else process.stdout.write(`pulled ${img.refs.join(', ') || ref} ${img.digest} (${platformText(img.platform)}, ${img.layers.length} layers, ${formatBytes(img.sizeBytes)})\n`);
-    });
+  registerImagePullCommand(image);
 }
 
 function guardedSync<T>(fn: () => T): T {
