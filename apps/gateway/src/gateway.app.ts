@@ -96,7 +96,7 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
     tokens: new TokenStore(join(options.home, 'tokens.json')),
   };
 
-  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(adapters), { bodyParser: false, logger, abortOnError: false });
+  const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(adapters), { bodyParser: false, logger, abortOnError: false, forceCloseConnections: true });
   app.useGlobalPipes(validationPipe());
   app.use(guarded(express.json({ limit: options.jsonLimit, type: ['application/json', 'application/*+json'] }), options.jsonLimit));
   app.use(guarded(express.text({ limit: options.yamlLimit, type: YAML_TYPES }), options.yamlLimit));
@@ -132,9 +132,10 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      // stop taking requests first, then the runs, then the log
       await grpc?.close();
-      await executor.close();
       await app.close();
+      await executor.close();
       await hub.close();
       if (ownStore) await store.close();
     })());

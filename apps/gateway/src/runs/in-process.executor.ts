@@ -1,5 +1,6 @@
 import { runStream, type EventStore, type NewEvent, type StoredEvent } from '@capulator/events';
 import { Unavailable } from '../errors/domain.error';
+import { BatchingAppender } from '../store/batching-appender';
 import type { RunExecutor, RunFn, RunRequest } from './run-executor';
 
 export interface InProcessExecutorOptions {
@@ -24,19 +25,22 @@ export class InProcessExecutor implements RunExecutor {
   private readonly running = new Map<string, Job>();
   private readonly idle = new Set<() => void>();
   private closed = false;
+  private readonly appender: BatchingAppender;
 
   constructor(
-    private readonly store: EventStore,
+    store: EventStore,
     private readonly run: RunFn,
     private readonly opts: InProcessExecutorOptions,
-  ) {}
+  ) {
+    this.appender = new BatchingAppender(store);
+  }
 
   get stats(): { queued: number; running: number } {
     return { queued: this.queue.length, running: this.running.size };
   }
 
   async submit(req: RunRequest): Promise<void> {
-    if (this.closed) throw new Error('executor is closed');
+    if (this.closed) throw new Unavailable('the server is shutting down');
     if (this.queue.length >= this.opts.maxQueued) throw new QueueFull(this.opts.maxQueued);
     this.queue.push({ req, abort: new AbortController() });
     setImmediate(() => this.pump());
@@ -105,7 +109,7 @@ export class InProcessExecutor implements RunExecutor {
   }
 
   private async append(runId: string, events: NewEvent[]): Promise<void> {
-    const stored = await this.store.append(runStream(runId), 'any', events);
+    const stored = await this.appender.append({ streamId: runStream(runId), expectedVersion: 'any', events });
     this.opts.onAppended?.(stored);
   }
 }

@@ -4,6 +4,7 @@ import { Observable } from 'rxjs';
 import { evolveRunSummary, runStream, type EventStore, type RunStatus, type RunSummary, type StoredEvent } from '@capulator/events';
 import { IllegalState, NotFound } from '../errors/domain.error';
 import { EventHub } from '../store/event-hub';
+import { BatchingAppender } from '../store/batching-appender';
 import { EVENT_STORE, RUN_EXECUTOR } from '../store/tokens';
 import { PoliciesService } from '../policies/policies.service';
 import { MetricsService } from '../metrics/metrics.service';
@@ -28,6 +29,7 @@ const TERMINAL_TYPES = new Set(['RunExited', 'RunFailed']);
 export class RunsService {
   private readonly log = new Logger('runs');
   private readonly runs = new Map<string, RunSummary>();
+  private readonly appender: BatchingAppender;
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -36,6 +38,7 @@ export class RunsService {
     private readonly policies: PoliciesService,
     private readonly metrics: MetricsService,
   ) {
+    this.appender = new BatchingAppender(store);
     hub.listen((e) => this.fold(e));
   }
 
@@ -55,7 +58,7 @@ export class RunsService {
     const env = Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${v}`);
     const mounts = (req.mounts ?? []).map((m) => ({ source: m.source, destination: m.destination, readonly: m.readonly ?? false }));
     const payload = { runId, image: req.image, command, env, policy: ref, learn: req.learn ?? false, mounts, ...(requestedBy ? { requestedBy } : {}) };
-    const stored = await this.store.append(runStream(runId), 'no-stream', [{ type: 'RunRequested', at: new Date().toISOString(), payload }]);
+    const stored = await this.appender.append({ streamId: runStream(runId), expectedVersion: 'no-stream', events: [{ type: 'RunRequested', at: new Date().toISOString(), payload }] });
     this.hub.publish(stored);
     try {
       await this.executor.submit({ ...payload, ...(yaml !== undefined ? { policyYaml: yaml } : {}) });
