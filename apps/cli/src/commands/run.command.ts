@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync, statSync, type WriteStream } from 'node:fs';
+import { setPriority } from 'node:os';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { homePaths, repoRoot } from '@capulator/host';
 import { capabilitySets, compileForContainer, formatError, load, type Policy } from '@capulator/policy';
@@ -220,6 +221,13 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       stdio: 'inherit',
       onDecision,
       onStarted: (s) => {
+        // the container and its agent run at normal priority (spawned already); recording them
+        // is not latency-critical, so it yields the CPU to them under contention
+        try {
+          setPriority(10);
+        } catch {
+          /* not permitted: keep the default */
+        }
         if (s.unavailable.length > 0 && !opts.learn) {
           process.stderr.write(`capulator: warning: this host cannot grant ${s.unavailable.join(', ')} (not in its bounding set); the container runs without\n`);
         }

@@ -22,6 +22,7 @@ export interface SeccompProfile {
   listenerPath: string;
   listenerMetadata?: string;
   architectures: string[];
+  flags?: string[];
   syscalls: SeccompSyscall[];
 }
 
