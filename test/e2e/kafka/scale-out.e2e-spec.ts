@@ -122,6 +122,21 @@ describe('capulator serve --bus kafka (2 gateways, 2 runtime workers, 1 broker)'
     });
   });
 
+  describe('when a run submitted on gateway A is stopped on gateway B', () => {
+    it('StopRun reaches the worker that runs it and the container is killed', async () => {
+      const id = await submit(gwA.url!, ['/bin/sleep', '60']);
+      await until('running on B', async () => ((await api(gwB.url!, 'GET', `/v1/runs/${id}`)).body.status === 'running' ? true : undefined));
+      const t0 = Date.now();
+      const del = await api(gwB.url!, 'DELETE', `/v1/runs/${id}`);
+      assert.equal(del.status, 202, JSON.stringify(del.body));
+      const run = await ended(id);
+      assert.ok(Date.now() - t0 < 30_000);
+      assert.equal(run.status, 'exited', JSON.stringify(run));
+      assert.equal(run.signal, 'SIGKILL');
+      await sameEverywhere(id);
+    });
+  });
+
   describe('when a runtime worker is SIGKILLed while it holds queued runs', () => {
     it('the other worker takes them over; no run executes twice and no event is lost or duplicated', async () => {
       const ids: string[] = [];
