@@ -1,12 +1,4 @@
-import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
-import { registerAbiCommands } from './commands/abi.command';
-import { registerPolicyCommands } from './commands/policy.command';
-import { registerImageCommands } from './commands/image.command';
-import { registerRunCommands } from './commands/run.command';
-import { registerAuditCommands } from './commands/audit.command';
-import { registerServeCommands } from './commands/serve.command';
-import { registerTokenCommands } from './commands/token.command';
 import { CliError } from './cli-error';
 
 const pkg = require('../../../../package.json') as { version: string };
@@ -19,7 +11,24 @@ const pkg = require('../../../../package.json') as { version: string };
  * 2 bad usage or bad input; 70 internal error. A contained program's exit code is passed
  * through by `capulator run`.
  */
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * Command groups, loaded on demand: `capulator run …` loads only what `run` needs, so start-up
+ * stays short (every group pulls in its own libraries). Help and unknown words load them all.
+ */
+const GROUPS: Record<string, () => Register[]> = {
+  abi: () => [require('./commands/abi.command').registerAbiCommands],
+  // `policy suggest|publish` are attached to `policy` by the audit group (policy-events.command)
+  policy: () => [require('./commands/policy.command').registerPolicyCommands],
+  image: () => [require('./commands/image.command').registerImageCommands],
+  run: () => [require('./commands/run.command').registerRunCommands],
+  audit: () => [require('./commands/audit.command').registerAuditCommands],
+  serve: () => [require('./commands/serve.command').registerServeCommands],
+  token: () => [require('./commands/token.command').registerTokenCommands],
+};
+
+export function buildProgram(argv: string[] = []): Command {
   const program = new Command();
   program
     .name('capulator')
@@ -27,18 +36,16 @@ export function buildProgram(): Command {
     .version(pkg.version, '-V, --version')
     .showHelpAfterError()
     .exitOverride();
-  registerAbiCommands(program);
-  registerPolicyCommands(program);
-  registerImageCommands(program);
-  registerRunCommands(program);
-  registerAuditCommands(program);
-  registerServeCommands(program);
-  registerTokenCommands(program);
+  const first = argv.find((a) => !a.startsWith('-'));
+  if (!first && (argv.includes('-V') || argv.includes('--version'))) return program;
+  const wanted = first && first in GROUPS && first !== 'policy' && first !== 'audit' ? [first] : Object.keys(GROUPS);
+  if (first === 'policy' || first === 'audit') wanted.splice(0, wanted.length, 'policy', 'audit');
+  for (const g of wanted) for (const register of GROUPS[g]()) register(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram(argv);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
