@@ -26,6 +26,8 @@ interface RunOptions {
   keep?: boolean;
   eventsJson?: string;
   store: boolean;
+  server?: string;
+  token?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -47,6 +49,8 @@ export function registerRunCommands(program: Command): void {
     .option('--keep', 'keep the run directory (bundle, upper layer) afterwards')
     .option('--events-json <file>', 'write decision events as JSON lines to FILE')
     .option('--no-store', 'do not record the run in the event store')
+    .option('--server <url>', 'submit to a capulator server (capulator serve) and follow the run there')
+    .option('--token <token>', 'API token for --server (default: $CAPULATOR_TOKEN)')
     .addHelpText('after', `
 Exit status: the contained program's (128+N when killed by signal N); ${RUN_FAILED_EXIT} when the run
 failed (agent died, runtime error); 2 for bad input (policy, image, command not runnable).
@@ -55,6 +59,23 @@ Examples:
   capulator run --policy examples/policies/ping.yaml capulator-test/busybox-ping -- ping -c1 127.0.0.1
   capulator run --learn --events-json ev.jsonl ./rootfs -- /bin/sh -c 'id; hostname'`)
     .action(async (image: string, command: string[], opts: RunOptions) => {
+      if (opts.server) {
+        const token = opts.token ?? process.env.CAPULATOR_TOKEN;
+        if (!token) throw new CliError('--server needs --token T (or $CAPULATOR_TOKEN)');
+        if (opts.mount.length) throw new CliError('--mount is not supported with --server yet: mounts name paths on the server');
+        const { runRemote } = await import('./remote-run');
+        process.exitCode = await runRemote({
+          server: opts.server,
+          token,
+          image,
+          command,
+          env: opts.env,
+          // a local file is sent inline; otherwise it names a published policy (name or name@version)
+          ...(opts.policy && existsSync(opts.policy) ? { policyFile: opts.policy } : opts.policy ? { policy: opts.policy } : {}),
+          learn: opts.learn,
+        });
+        return;
+      }
       process.exitCode = await runCommand(image, command, opts);
     });
 }
