@@ -97,6 +97,44 @@ describe('RuntimeWorker', () => {
     });
   });
 
+  describe('when a worker joins while runs are in flight (a rebalance moves partitions)', () => {
+    it('neither runs them again nor declares the live worker lost', async () => {
+      const t = topics();
+      const store = await connectKafkaEventStore({ brokers: broker.brokers, topic: t.events });
+      const executed = new Map<string, string[]>();
+      const common = { brokers: broker.brokers, store, topic: t.topic, dlqTopic: t.dlqTopic, groupId: t.groupId, partitions: 2, sessionTimeoutMs: 6000 };
+      const w1 = await RuntimeWorker.start({ ...common, run: fakeRun(executed, 'w1'), concurrency: 4 });
+      const exec = await KafkaRunExecutor.connect({ brokers: broker.brokers, topic: t.topic, partitions: 2 });
+      let w2: RuntimeWorker | undefined;
+      try {
+        const ids = Array.from({ length: 4 }, () => randomUUID());
+        for (const id of ids) await request(store, exec, order(id, ['sleep', '4000']));
+        await until('w1 running all four', async () => {
+          for (const id of ids) if (!(await streamOf(store, id)).some((e) => e.type === 'RunStarted')) return undefined;
+          return true;
+        });
+        const w2log: Array<Record<string, unknown>> = [];
+        w2 = await RuntimeWorker.start({ ...common, run: fakeRun(executed, 'w2'), concurrency: 4, log: (r) => w2log.push(r) });
+        // the newcomer takes a partition from under the running worker
+        await until('w2 assigned a partition', () => (w2log.some((r) => r.msg === 'assigned partitions' && (r.partitions as number[]).length > 0) ? true : undefined));
+        for (const id of ids) {
+          const s = await until(`run ${id} ended`, async () => {
+            const evs = await streamOf(store, id);
+            return evs.some((e) => e.type === 'RunExited' || e.type === 'RunFailed') ? evs : undefined;
+          });
+          assert.deepEqual(s.map((e) => e.type), ['RunRequested', 'RunClaimed', 'RunStarted', 'RunExited'], `run ${id}`);
+          assert.deepEqual(executed.get(id), ['w1']);
+        }
+        assert.equal(w2.counters.lost, 0);
+      } finally {
+        await exec.close();
+        await w2?.close();
+        await w1.close();
+        await store.close();
+      }
+    });
+  });
+
   describe('when a run was claimed by a worker that is gone', () => {
     it('records RunFailed (worker lost) instead of executing it', async () => {
       const t = topics();
