@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { repoRoot } from '@capulator/host';
 import { policyStream, WrongExpectedVersion, type EventStore, type PolicyRef } from '@capulator/events';
 import { Conflict, DomainError, NotFound, PolicyInvalid, ValidationFailed } from '../errors/domain.error';
 import { EventHub } from '../store/event-hub';
@@ -6,13 +9,15 @@ import { EVENT_STORE, POLICY_ENGINE } from '../store/tokens';
 import { evolvePolicyCatalog, PolicyVersion } from './policy-catalog.projection';
 import type { PolicyEngine, PolicyLintError } from './policy-engine';
 
-/** The policy used when a run names none: no privilege (least privilege), every check recorded. */
-export const BUILTIN_DEFAULT_POLICY = `apiVersion: capulator/v1
-kind: Policy
-metadata: { name: builtin-default, description: no privileges; every check recorded }
-defaults: { action: deny, audit: all }
-rules: []
-`;
+/**
+ * The policy used when a run names none: the same documented default as `capulator run`
+ * (examples/policies/default.yaml: about what Docker grants, every decision recorded).
+ */
+export const DEFAULT_POLICY_FILE = join(repoRoot(__dirname), 'examples', 'policies', 'default.yaml');
+let defaultYaml: string | undefined;
+function defaultPolicyYaml(): string {
+  return (defaultYaml ??= readFileSync(DEFAULT_POLICY_FILE, 'utf8'));
+}
 
 const REF_RE = /^([A-Za-z0-9][A-Za-z0-9._-]{0,127})(?:@([1-9][0-9]{0,8}))?$/;
 
@@ -86,8 +91,8 @@ export class PoliciesService {
       const v = this.resolve(policy);
       return { ref: { name: v.name, version: v.version, hash: v.hash }, yaml: v.yaml };
     }
-    const yaml = policyYaml ?? BUILTIN_DEFAULT_POLICY;
-    const r = this.engine.lint(yaml, policyYaml !== undefined ? 'policyYaml' : 'builtin-default.yaml');
+    const yaml = policyYaml ?? defaultPolicyYaml();
+    const r = this.engine.lint(yaml, policyYaml !== undefined ? 'policyYaml' : DEFAULT_POLICY_FILE);
     if (!r.policy || r.errors.length > 0) {
       if (policyYaml === undefined) throw new DomainError('internal', 'the built-in default policy does not lint');
       throw new PolicyInvalid(r.errors);
