@@ -6,7 +6,7 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 REPS=${1:-5}
-BENCH_SRC=${BENCH_SRC:-/work/shared/bench}
+BENCH_SRC=${BENCH_SRC:-$REPO/../shared/bench}  # the bare agent and capbench.c from shared/
 ROOTFS=$REPO/test/.work/images/rootfs
 [ -d "$ROOTFS" ] || bash "$REPO/test/fixtures/images/build.sh" "$REPO/test/.work/images" >/dev/null
 W=$(mktemp -d /tmp/capulator-start-bench.XXXXXX)

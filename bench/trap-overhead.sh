@@ -8,7 +8,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 N=${1:-100000}
 REPS=${2:-3}
-BENCH_SRC=${BENCH_SRC:-/work/shared/bench}
+BENCH_SRC=${BENCH_SRC:-$REPO/../shared/bench}  # the bare agent and capbench.c from shared/
 W=$(mktemp -d /tmp/capulator-trap-bench.XXXXXX)
 RUNC_ROOT=$W/runc
 cleanup() { for c in $(runc --root "$RUNC_ROOT" list -q 2>/dev/null); do runc --root "$RUNC_ROOT" delete -f "$c" >/dev/null 2>&1 || true; done; rm -rf "$W"; }
