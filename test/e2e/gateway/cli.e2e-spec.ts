@@ -8,9 +8,10 @@ import { Writable } from 'node:stream';
 import request from 'supertest';
 import { runRemote } from '../../../apps/cli/src/commands/remote-run';
 import { CliError } from '../../../apps/cli/src/cli-error';
+import { repoRoot } from '@capulator/host';
 import { fixtureImages, PING_POLICY, until } from './harness';
 
-const CLI = join(__dirname, 'cli-harness.js');
+const CLI = join(repoRoot(__dirname), 'bin', 'capulator');
 
 function capulator(home: string, ...args: string[]) {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home } });
@@ -116,6 +117,24 @@ describe('capulator serve with a remote run', () => {
       assert.equal(code, 0);
       const types = out.text.trimEnd().split('\n').map((l) => JSON.parse(l).type);
       assert.deepEqual([types[0], types[types.length - 1]], ['RunRequested', 'RunExited']);
+    });
+  });
+
+  describe('when submitted with `capulator run --server`', () => {
+    it("follows the run and exits with the program's status", () => {
+      const r = spawnSync(process.execPath, [CLI, 'run', '--server', url, '--token', token, 'bb:1', '--', '/bin/sh', '-c', 'exit 5'], {
+        encoding: 'utf8',
+        env: { ...process.env, CAPULATOR_HOME: home },
+      });
+      assert.equal(r.status, 5, r.stderr);
+      assert.match(r.stderr, /exited with 5/);
+    });
+    it('refuses --server without a token (exit 2, one line)', () => {
+      const env: NodeJS.ProcessEnv = { ...process.env, CAPULATOR_HOME: home };
+      delete env.CAPULATOR_TOKEN;
+      const r = spawnSync(process.execPath, [CLI, 'run', '--server', url, 'bb:1'], { encoding: 'utf8', env });
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /--server needs --token/);
     });
   });
 
