@@ -2,10 +2,10 @@ import { Command } from 'commander';
 import { MultiBar, Presets, SingleBar } from 'cli-progress';
 import { join } from 'node:path';
 import { homePaths } from '@capulator/host';
-import { imageStream, SqliteEventStore } from '@capulator/events';
-import { ImageStore, ImageStoreError, imageImportedPayload, limitsFromEnv, ResolvedImage } from '../../../runtime/src/images';
+import { ImageStore, ImageStoreError, limitsFromEnv, ResolvedImage } from '../../../runtime/src/images';
 import { parsePlatform, pullImage, PullProgress, RegistryError, RegistryErrorCode } from '../../../runtime/src/registry';
 import { CliError } from '../cli-error';
+import { formatBytes, recordImported } from './image-common';
 import { printJson } from '../output';
 
 /**
@@ -49,7 +49,7 @@ export function registerImagePullCommand(image: Command): Command {
         progress?.stop();
       }
       img = { ...img, source: ref };
-      await recordPulled(paths.store, img);
+      await recordImported(paths.store, [img], 'pull');
       if (opts.json) printJson(img);
       else if (opts.quiet) process.stdout.write(`${img.digest}\n`);
       else {
@@ -65,31 +65,6 @@ function toCliError(err: unknown): unknown {
   if (err instanceof RegistryError) return new CliError(err.message, NETWORK_CODES.includes(err.code) ? 1 : 2);
   if (err instanceof ImageStoreError) return new CliError(err.message, err.code === 'LOCK_TIMEOUT' || err.code === 'UNSUPPORTED' ? 1 : 2);
   return err;
-}
-
-/** ImageImported in the embedded event store, as `image import` records it; failure is a warning. */
-async function recordPulled(storePath: string, img: ResolvedImage): Promise<void> {
-  let events: SqliteEventStore | undefined;
-  try {
-    events = SqliteEventStore.open(storePath);
-    await events.append(imageStream(img.digest), 'any', [{ type: 'ImageImported', at: new Date().toISOString(), payload: imageImportedPayload(img) }]);
-  } catch (err) {
-    process.stderr.write(`capulator: warning: the pull was not recorded in the event store: ${(err as Error).message}\n`);
-  } finally {
-    await events?.close();
-  }
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
 
 const short = (digest: string) => digest.slice(7, 19);

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
 import { homePaths } from '@capulator/host';
-import { imageStream, SqliteEventStore } from '@capulator/events';
-import { ImageStore, ImageStoreError, imageImportedPayload, limitsFromEnv, ResolvedImage } from '../../../runtime/src/images';
+import { ImageStore, ImageStoreError, limitsFromEnv, ResolvedImage } from '../../../runtime/src/images';
 import { CliError } from '../cli-error';
+import { formatBytes, recordImported } from './image-common';
 import { registerImagePullCommand } from './image-pull.command';
 import { printJson, printTable } from '../output';
 
@@ -35,36 +35,8 @@ async function guarded<T>(fn: () => Promise<T> | T): Promise<T> {
   }
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
-
 function platformText(p: ResolvedImage['platform']): string {
   return `${p.os}/${p.architecture}${p.variant ? '/' + p.variant : ''}`;
-}
-
-/** Records ImageImported in the embedded event store; a store that cannot be opened is a warning. */
-async function recordImported(images: ResolvedImage[]): Promise<void> {
-  let store: SqliteEventStore | undefined;
-  try {
-    store = SqliteEventStore.open(homePaths().store);
-    const at = new Date().toISOString();
-    for (const img of images) {
-      await store.append(imageStream(img.digest), 'any', [{ type: 'ImageImported', at, payload: imageImportedPayload(img) }]);
-    }
-  } catch (err) {
-    process.stderr.write(`capulator: warning: the import was not recorded in the event store: ${(err as Error).message}\n`);
-  } finally {
-    await store?.close();
-  }
 }
 
 export function registerImageCommands(program: Command): void {
@@ -83,7 +55,7 @@ export function registerImageCommands(program: Command): void {
         tag: opts.tag,
         onWarning: (w) => process.stderr.write(`capulator: warning: ${w}\n`),
       }));
-      await recordImported(images);
+      await recordImported(homePaths().store, images);
       if (opts.json) {
         printJson(images);
         return;
