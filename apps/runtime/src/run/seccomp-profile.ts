@@ -1,4 +1,4 @@
-import { IOCTL_PRIVILEGES, optionTable, SIOC, SOL } from '@capulator/abi';
+import { IOCTL_PRIVILEGES, optionTable, PRCTL_OPTIONS, SIOC, SOL } from '@capulator/abi';
 
 /**
  * The seccomp filter of a capulator container (OCI `linux.seccomp`): everything runs natively
@@ -31,7 +31,9 @@ const masked = (index: number, mask: number, value: number): SeccompArg => ({ in
 const notify = (names: string[], args?: SeccompArg[]): SeccompSyscall => (args ? { names, action: 'SCMP_ACT_NOTIFY', args } : { names, action: 'SCMP_ACT_NOTIFY' });
 
 /** prctl options that read or change capability state. */
-export const CAP_PRCTL_OPTIONS = { PR_GET_KEEPCAPS: 7, PR_SET_KEEPCAPS: 8, PR_CAPBSET_READ: 23, PR_CAPBSET_DROP: 24, PR_GET_SECUREBITS: 27, PR_SET_SECUREBITS: 28, PR_CAP_AMBIENT: 47 } as const;
+export const CAP_PRCTL_OPTIONS: Readonly<Record<string, number>> = Object.fromEntries(
+  ['PR_GET_KEEPCAPS', 'PR_SET_KEEPCAPS', 'PR_CAPBSET_READ', 'PR_CAPBSET_DROP', 'PR_GET_SECUREBITS', 'PR_SET_SECUREBITS', 'PR_CAP_AMBIENT'].map((n) => [n, PRCTL_OPTIONS[n]]),
+);
 /** Interface, route, bridge and bond ioctls that need CAP_NET_ADMIN (libs/abi IOCTL_PRIVILEGES). */
 export function privilegedIoctls(): Array<[name: string, request: number]> {
   return Object.keys(IOCTL_PRIVILEGES)
