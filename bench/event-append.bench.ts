@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chainHash, envelopeText, eventFixtures, GENESIS_HASH, SqliteEventStore, type NewEvent } from '@capulator/events';
+import { chainHashHex, envelopeText, eventFixtures, GENESIS_HASH, SqliteEventStore, TextEvent, type NewEvent } from '@capulator/events';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(name);
@@ -57,19 +57,25 @@ try {
   let prev = GENESIS_HASH;
   for (let i = 0; i < pre.length; i++) {
     const text = JSON.stringify(pre[i].payload);
-    prev = chainHash(prev, envelopeText(i + 1, '"run-floor"', i + 1, pre[i].type, 1, pre[i].at, text)).toString('hex');
+    prev = chainHashHex(prev, envelopeText(i + 1, '"run-floor"', i + 1, pre[i].type, 1, pre[i].at, text));
   }
   row('CPU floor: JSON.stringify + sha256 chain', pre.length, performance.now() - t, cpu() - c);
 
-  {
-    const store = SqliteEventStore.open(join(dir, 'one.db'));
+  // One run stream, B events per transaction: payloads as objects (serialised by the store), then
+  // as the runtime records them: the agent's payload text passed through (TextEvent).
+  const asText = (evs: NewEvent[]) => evs.map((e) => new TextEvent(e.type, e.at, JSON.stringify(e.payload)));
+  for (const [label, file, make] of [
+    [`append: 1 run stream, ${B} per transaction`, 'one.db', (evs: NewEvent[]) => evs],
+    [`append: agent text (TextEvent), ${B} per transaction`, 'text.db', asText],
+  ] as Array<[string, string, (evs: NewEvent[]) => NewEvent[]]>) {
+    const store = SqliteEventStore.open(join(dir, file));
     let appended = 0;
     let ms = 0;
     let cms = 0;
     let seq = 1;
     while (appended < N) {
       const n = Math.min(B, N - appended);
-      const evs = decisions('r1', seq, n);
+      const evs = make(decisions('r1', seq, n));
       const t0 = performance.now();
       const c0 = cpu();
       store.appendSync([{ streamId: 'run-r1', expectedVersion: 'any', events: evs }]);
@@ -79,8 +85,9 @@ try {
       seq += n;
     }
     const v = store.verify();
-    row(`append: 1 run stream, ${B} per transaction`, appended, ms, cms, `file ${(statSync(join(dir, 'one.db')).size / 1e6).toFixed(0)} MB, verify ${v.ok ? 'ok' : 'FAILED'}`);
+    row(label, appended, ms, cms, `file ${(statSync(join(dir, file)).size / 1e6).toFixed(0)} MB, verify ${v.ok ? 'ok' : 'FAILED'}`);
     await store.close();
+    rmSync(join(dir, file), { force: true });
   }
   {
     const store = SqliteEventStore.open(join(dir, 'many.db'));

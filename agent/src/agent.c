@@ -1,6 +1,7 @@
 /* capulator-agent: the seccomp user-notification agent of one capulator run.
  *
- *   capulator-agent serve --socket PATH --table FILE [--events-fd N] [--learn]
+ *   capulator-agent serve --socket PATH --table FILE [--events-fd N] [--learn] [--run-id ID]
+ *                         [--policy-name N] [--policy-version V] [--policy-hash H]
  *   capulator-agent eval TABLE        request lines on stdin → decision JSON lines
  *   capulator-agent classify          request lines on stdin → classification JSON lines
  *   capulator-agent check-table TABLE prints the verified table hash
@@ -55,7 +56,7 @@
 #error "unsupported architecture"
 #endif
 
-#define PROTOCOL_VERSION 1
+#define PROTOCOL_VERSION 2
 
 /* ---------- decoded arguments ---------- */
 static struct arg *args_slot(struct args *a, const char *name) {
@@ -178,32 +179,53 @@ static void outf(const char *fmt, ...) {
   int n = vsnprintf(b, sizeof b, fmt, ap); va_end(ap);
   if (n > 0) out_raw(b, (size_t)n < sizeof b ? (size_t)n : sizeof b - 1);
 }
+/* Hot-path formatting without printf (every audited call writes one line). */
+#define OUT(lit) out_raw(lit, sizeof(lit) - 1)
+static void out_u64(uint64_t v) {
+  char b[20]; int i = 20;
+  do { b[--i] = (char)('0' + v % 10); v /= 10; } while (v);
+  out_raw(b + i, (size_t)(20 - i));
+}
+static void out_i64(int64_t v) {
+  if (v < 0) { OUT("-"); out_u64((uint64_t)0 - (uint64_t)v); } else out_u64((uint64_t)v);
+}
+static const char HEX[] = "0123456789abcdef";
+static void out_hex16(uint64_t v) {
+  char b[16];
+  for (int i = 15; i >= 0; i--) { b[i] = HEX[v & 15]; v >>= 4; }
+  out_raw(b, 16);
+}
+/* A JSON string; bytes outside printable ASCII are written as \u00XX (one escape per byte). */
 static void out_json_str(const char *s) {
-  char b[MAX_STR * 6 + 3]; size_t o = 0;
+  size_t n = strnlen(s, MAX_STR * 4);
+  if (ev_overflow) return;
+  if (!out_room(6 * n + 2)) { ev_overflow = true; return; }
+  char *b = obuf + olen; size_t o = 0;
   b[o++] = '"';
-  for (const unsigned char *p = (const unsigned char *)s; *p && o < sizeof b - 8; p++) {
-    if (*p == '"' || *p == '\\') { b[o++] = '\\'; b[o++] = (char)*p; }
-    else if (*p < 0x20 || *p >= 0x7f) o += (size_t)snprintf(b + o, 7, "\\u%04x", *p);
-    else b[o++] = (char)*p;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (ch == '"' || ch == '\\') { b[o++] = '\\'; b[o++] = (char)ch; }
+    else if (ch < 0x20 || ch >= 0x7f) { b[o++] = '\\'; b[o++] = 'u'; b[o++] = '0'; b[o++] = '0'; b[o++] = HEX[ch >> 4]; b[o++] = HEX[ch & 15]; }
+    else b[o++] = (char)ch;
   }
   b[o++] = '"';
-  out_raw(b, o);
+  olen += o;
 }
 static void out_args(const struct args *a) {
-  out("{");
+  OUT("{");
   for (int i = 0; i < a->n; i++) {
     const struct arg *x = &a->a[i];
-    if (i) out(",");
-    out_json_str(x->name); out(":");
+    if (i) OUT(",");
+    out_json_str(x->name); OUT(":");
     switch (x->kind) {
-    case ARG_NUM: outf("%lld", (long long)x->num); break;
-    case ARG_BOOL: out(x->num ? "true" : "false"); break;
+    case ARG_NUM: out_i64(x->num); break;
+    case ARG_BOOL: if (x->num) OUT("true"); else OUT("false"); break;
     case ARG_STR: out_json_str(x->str); break;
-    case ARG_NUMS: out("["); for (int j = 0; j < x->n; j++) outf("%s%lld", j ? "," : "", (long long)x->nums[j]); out("]"); break;
-    case ARG_STRS: out("["); for (int j = 0; j < x->n; j++) { if (j) out(","); out_json_str(x->strs[j]); } out("]"); break;
+    case ARG_NUMS: OUT("["); for (int j = 0; j < x->n; j++) { if (j) OUT(","); out_i64(x->nums[j]); } OUT("]"); break;
+    case ARG_STRS: OUT("["); for (int j = 0; j < x->n; j++) { if (j) OUT(","); out_json_str(x->strs[j]); } OUT("]"); break;
     }
   }
-  out("}");
+  OUT("}");
 }
 static void out_class(const struct classification *c) {
   out("\"privileges\":[");
@@ -295,6 +317,60 @@ static struct tcache *subject_of(int tid, bool *fresh) {
   }
   e->tid = tid; e->used = true; *fresh = true;
   return e;
+}
+
+/* ---------- decision records (PROTOCOL.md "Decision lines") ----------
+ * Each decision is written as the runtime stores it: `decision TAB EventType TAB count TAB at TAB
+ * payload-JSON`, the payload being the whole DecisionPayload (docs/events.md). The run id and the
+ * policy reference are fixed for the run, so their JSON is built once. */
+static struct table *table;
+static char ev_tail[4096];
+static const char *run_id = "", *policy_name, *policy_hash;
+static long policy_version;
+static bool build_ev_tail(void) {
+  size_t keep_olen = olen; bool keep_ov = ev_overflow;
+  /* render with the output helpers, then move the text out of the buffer */
+  ev_begin();
+  out(",\"runId\":"); out_json_str(run_id);
+  out(",\"policy\":{\"name\":"); out_json_str(policy_name ? policy_name : table_policy_name(table));
+  outf(",\"version\":%ld,\"hash\":", policy_version);
+  out_json_str(policy_hash ? policy_hash : table_hash(table));
+  out("}}\n");
+  size_t n = olen - keep_olen;
+  bool ok = !ev_overflow && n < sizeof ev_tail;
+  if (ok) { memcpy(ev_tail, obuf + keep_olen, n); ev_tail[n] = 0; }
+  olen = keep_olen; ev_overflow = keep_ov;
+  return ok;
+}
+/* Which event records a decision (docs/events.md): capability reads, capability changes, or a
+ * privilege check. */
+static const char *event_type(const char *name, const struct args *a) {
+  if (!strcmp(name, "capget")) return "CapabilitiesQueried";
+  if (!strcmp(name, "capset")) return "CapabilitiesChangeRequested";
+  if (!strcmp(name, "prctl")) {
+    const struct arg *o = args_get(a, "option_name");
+    if (o && o->kind == ARG_STR && (!strcmp(o->str, "PR_CAPBSET_READ") || !strcmp(o->str, "PR_GET_SECUREBITS") || !strcmp(o->str, "PR_GET_KEEPCAPS")))
+      return "CapabilitiesQueried";
+    return "CapabilitiesChangeRequested";
+  }
+  return "PrivilegeChecked";
+}
+/* CLOCK_REALTIME ns as ISO 8601 UTC with milliseconds, as JavaScript's Date#toISOString writes
+ * it (years 0000-9999). The date and time of day are formatted once per second. */
+#define ISO_LEN 24
+static void iso_time(uint64_t ns, char out_[ISO_LEN + 1]) {
+  static time_t last = -1; static char head[32];
+  time_t sec = (time_t)(ns / 1000000000ull);
+  if (sec != last) {
+    struct tm tm; gmtime_r(&sec, &tm);
+    snprintf(head, sizeof head, "%04d-%02d-%02dT%02d:%02d:%02d.", (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100, tm.tm_mday % 100,
+             tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100);
+    last = sec;
+  }
+  unsigned ms = (unsigned)((ns / 1000000ull) % 1000);
+  memcpy(out_, head, 20);
+  out_[20] = (char)('0' + ms / 100); out_[21] = (char)('0' + ms / 10 % 10); out_[22] = (char)('0' + ms % 10);
+  out_[23] = 'Z'; out_[24] = 0;
 }
 
 /* ---------- the notification loop ---------- */
@@ -531,7 +607,7 @@ static void handle(struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
     ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SEND, resp);
     return;
   }
-  struct args a = {0};
+  struct args a; a.n = 0;                          /* (not zeroed: ~10 KiB, and only a.a[0..n) is read) */
   struct plan pl = {.sock_fd = -1};
   struct subject s = {0};
   struct classification c;
@@ -601,18 +677,25 @@ emit:
     if (!d.audit && !learn) goto done;
     uint64_t lat = now_ns(CLOCK_MONOTONIC) - t0;
     ev_begin();
-    outf("{\"type\":\"decision\",\"seq\":%llu,\"key\":\"%d:%u:%d:%016llx:%llu\",\"tNs\":%llu,\"subject\":{\"pid\":%d,\"tid\":%u,\"uid\":%ld,\"gid\":%ld,\"exe\":",
-         (unsigned long long)++seq, s.pid, req->pid, req->data.nr, (unsigned long long)h, (unsigned long long)gen,
-         (unsigned long long)now_ns(CLOCK_REALTIME), s.pid, req->pid, s.euid, s.egid);
-    out_json_str(s.exe);
-    outf("},\"arch\":\"%s\",\"syscall\":\"%s\",\"nr\":%d,\"args\":", ARCH_NAME, name, req->data.nr);
-    out_args(&a); out(",");
+    const char *decided = ans == ANS_ABANDONED && !subj ? "deny" : action_name(d.action);
+    char at[ISO_LEN + 1]; iso_time(now_ns(CLOCK_REALTIME), at);
+    OUT("decision\t"); out(event_type(name, &a)); OUT("\t"); out(ans == ANS_ABANDONED ? "-" : decided); OUT("\t");
+    out_raw(at, ISO_LEN);
+    OUT("\t{\"seq\":"); out_u64(++seq);
+    OUT(",\"key\":\""); out_i64(s.pid); OUT(":"); out_u64(req->pid); OUT(":"); out_i64(req->data.nr); OUT(":"); out_hex16(h); OUT(":"); out_u64(gen);
+    OUT("\",\"at\":\""); out_raw(at, ISO_LEN);
+    OUT("\",\"subject\":{\"pid\":"); out_i64(s.pid); OUT(",\"tid\":"); out_u64(req->pid);
+    OUT(",\"uid\":"); out_i64(s.euid); OUT(",\"gid\":"); out_i64(s.egid); OUT(",\"exe\":"); out_json_str(s.exe);
+    OUT("},\"arch\":\"" ARCH_NAME "\",\"syscall\":\""); out(name); OUT("\",\"nr\":"); out_i64(req->data.nr);
+    OUT(",\"args\":"); out_args(&a); OUT(",");
     out_class(&c);
-    outf(",\"decision\":\"%s\",\"ruleId\":", ans == ANS_ABANDONED && !subj ? "deny" : action_name(d.action));
-    if (d.rule_id) out_json_str(d.rule_id); else out("null");
-    if (resp->error) outf(",\"errno\":%d", -resp->error);
-    if (ans == ANS_EMULATED) outf(",\"return\":%lld", (long long)resp->val);
-    outf(",\"answeredBy\":\"%s\",\"latencyNs\":%llu%s}\n", answered_name[ans], (unsigned long long)lat, learn ? ",\"learn\":true" : "");
+    OUT(",\"decision\":\""); out(decided); OUT("\",\"ruleId\":");
+    if (d.rule_id) out_json_str(d.rule_id); else OUT("null");
+    if (resp->error) { OUT(",\"errno\":"); out_i64(-resp->error); }
+    if (ans == ANS_EMULATED) { OUT(",\"return\":"); out_i64(resp->val); }
+    OUT(",\"answeredBy\":\""); out(answered_name[ans]); OUT("\",\"latencyNs\":"); out_u64(lat);
+    if (learn) OUT(",\"learn\":true");
+    out(ev_tail);
     ev_commit();
   }
 done:
@@ -650,6 +733,7 @@ static int serve(const char *sock_path, const char *table_path) {
   for (int i = 0; i < TC_SIZE; i++) tc[i].pidfd = -1;
   obuf = malloc(ocap);
   if (!obuf) return 1;
+  if (!build_ev_tail()) { fprintf(stderr, "capulator-agent: run id or policy reference too long\n"); return 2; }
   signal(SIGPIPE, SIG_IGN);
   fcntl(events_fd, F_SETFL, fcntl(events_fd, F_GETFL) | O_NONBLOCK);
   fcntl(events_fd, F_SETPIPE_SZ, 1 << 20);
@@ -882,6 +966,7 @@ static int hook_lo_up(void) {
 
 static void usage(void) {
   fprintf(stderr, "usage: capulator-agent serve --socket PATH --table FILE [--events-fd N] [--learn]\n"
+                  "                              [--run-id ID] [--policy-name N] [--policy-version V] [--policy-hash H]\n"
                   "       capulator-agent eval TABLE | classify | check-table TABLE | hook-lo-up | version\n");
 }
 
@@ -903,6 +988,10 @@ int main(int argc, char **argv) {
       else if (!strcmp(argv[i], "--table") && i + 1 < argc) tab = argv[++i];
       else if (!strcmp(argv[i], "--events-fd") && i + 1 < argc) events_fd = atoi(argv[++i]);
       else if (!strcmp(argv[i], "--learn")) learn = true;
+      else if (!strcmp(argv[i], "--run-id") && i + 1 < argc) run_id = argv[++i];
+      else if (!strcmp(argv[i], "--policy-name") && i + 1 < argc) policy_name = argv[++i];
+      else if (!strcmp(argv[i], "--policy-version") && i + 1 < argc) policy_version = atol(argv[++i]);
+      else if (!strcmp(argv[i], "--policy-hash") && i + 1 < argc) policy_hash = argv[++i];
       else { usage(); return 2; }
     }
     if (!sock || !tab) { usage(); return 2; }

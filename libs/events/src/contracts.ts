@@ -137,6 +137,31 @@ export interface NewEvent<T extends EventType = EventType> {
   schemaVersion?: number;
   at: string;
   payload: EventTypes[T];
+  /**
+   * The payload's JSON text when the producer already has it (the agent's decision lines, see
+   * TextEvent): stored and hashed exactly as given, so the store neither parses nor re-serialises it.
+   */
+  payloadText?: string;
+}
+
+/**
+ * A NewEvent that arrives as JSON text (the agent writes each decision's payload; the runtime
+ * passes it on untouched). The payload is parsed only if someone reads it; JSON.stringify of a
+ * TextEvent gives the ordinary {type, at, payload} form.
+ */
+export class TextEvent<T extends EventType = EventType> implements NewEvent<T> {
+  private parsed: EventTypes[T] | undefined = undefined;
+  constructor(
+    readonly type: T,
+    readonly at: string,
+    readonly payloadText: string,
+  ) {}
+  get payload(): EventTypes[T] {
+    return (this.parsed ??= JSON.parse(this.payloadText) as EventTypes[T]);
+  }
+  toJSON(): NewEvent<T> {
+    return { type: this.type, at: this.at, payload: this.payload };
+  }
 }
 
 /** What the store hands back: the envelope of DESIGN.md ("Events"). */
@@ -150,6 +175,28 @@ export interface StoredEvent<T extends EventType = EventType> {
   payload: EventTypes[T];
   prevHash: string;
   hash: string;
+}
+
+/** A StoredEvent whose payload is parsed from its stored text on first read (appends of TextEvents). */
+export class StoredTextEvent<T extends EventType = EventType> implements StoredEvent<T> {
+  constructor(
+    readonly position: number,
+    readonly streamId: string,
+    readonly streamVersion: number,
+    readonly type: T,
+    readonly schemaVersion: number,
+    readonly at: string,
+    private readonly source: NewEvent<T>,
+    readonly prevHash: string,
+    readonly hash: string,
+  ) {}
+  get payload(): EventTypes[T] {
+    return this.source.payload;
+  }
+  toJSON(): StoredEvent<T> {
+    const { position, streamId, streamVersion, type, schemaVersion, at, payload, prevHash, hash } = this;
+    return { position, streamId, streamVersion, type, schemaVersion, at, payload, prevHash, hash };
+  }
 }
 
 export const runStream = (runId: string) => `run-${runId}`;

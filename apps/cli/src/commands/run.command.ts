@@ -14,7 +14,7 @@ import {
   type NewEvent,
   type PolicyRef,
 } from '@capulator/events';
-import { decisionEventType, EntrypointError, resolveUser, RunError, Runner, toDecisionPayload, type AgentDecision, type BindMount, type RunImage } from '../../../runtime/src/run';
+import { EntrypointError, resolveUser, RunError, Runner, type AgentDecision, type BindMount, type RunImage } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
 
 interface RunOptions {
@@ -216,11 +216,10 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
 
   let out: WriteStream | undefined;
   if (opts.eventsJson) out = createWriteStream(opts.eventsJson, { flags: 'w', mode: 0o600 });
+  // the agent writes each decision's payload; it is recorded (and dumped) as written, never re-serialised
   const onDecision = (d: AgentDecision) => {
-    const payload = toDecisionPayload(d, id, policyRef);
-    const type = decisionEventType(d);
-    out?.write(JSON.stringify({ type, ...payload }) + '\n');
-    rec.push({ type, at: payload.at, payload });
+    out?.write('{"type":"' + d.type + '",' + d.payloadText.slice(1) + '\n');
+    rec.push(d);
   };
   const provenance: Record<string, string[]> = {};
   for (const [cap, grants] of Object.entries(caps.provenance)) provenance[cap] = grants.map((g) => g.ruleId ?? g.source);
@@ -236,6 +235,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       env: opts.env,
       mounts,
       table,
+      policy: policyRef,
       capabilities: sets,
       learn: opts.learn,
       keep: opts.keep,

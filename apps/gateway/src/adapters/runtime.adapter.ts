@@ -5,7 +5,7 @@ import type { NewEvent } from '@capulator/events';
 import { repoRoot } from '@capulator/host';
 import { capabilitySets, compileForContainer, load } from '@capulator/policy';
 import { ImageStore, ImageStoreError, type ResolvedImage } from '../../../runtime/src/images';
-import { decisionEventType, resolveUser, RunError, Runner, toDecisionPayload } from '../../../runtime/src/run';
+import { resolveUser, RunError, Runner } from '../../../runtime/src/run';
 import type { RunFn, RunRequest } from '../runs/run-executor';
 
 export interface RuntimeOptions {
@@ -122,6 +122,7 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
       env: req.env,
       mounts: req.mounts.map((m) => ({ source: m.source, destination: m.destination, readonly: m.readonly })),
       table: { text: table.text, hash: table.hash, policy: table.policy, version: table.version },
+      policy: req.policy,
       capabilities: caps.sets,
       learn: req.learn,
       stdio: 'pipe',
@@ -134,10 +135,7 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
         });
         if (signal.aborted) kill();
       },
-      onDecision: (d) => {
-        const payload = toDecisionPayload(d, req.runId, req.policy);
-        queue.push({ type: decisionEventType(d), at: payload.at, payload } as NewEvent);
-      },
+      onDecision: (d) => queue.push(d),
     });
     let outcome: { ok: true; r: Awaited<typeof result> } | { ok: false; err: unknown } | undefined;
     const settled = result.then(

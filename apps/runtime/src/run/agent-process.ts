@@ -2,16 +2,46 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { DecisionPayload, PolicyRef } from '@capulator/events';
+import { TextEvent, type DecisionOutcome, type DecisionPayload, type PolicyRef } from '@capulator/events';
 
-/** One decision line of the agent (agent/PROTOCOL.md): DecisionPayload minus runId/policy/at, plus tNs. */
-export type AgentDecision = Omit<DecisionPayload, 'runId' | 'policy' | 'at'> & { type: 'decision'; tNs: number };
+export type DecisionEventType = 'CapabilitiesQueried' | 'CapabilitiesChangeRequested' | 'PrivilegeChecked';
+const DECISION_TYPES: ReadonlySet<string> = new Set<DecisionEventType>(['CapabilitiesQueried', 'CapabilitiesChangeRequested', 'PrivilegeChecked']);
+const COUNTS: Readonly<Record<string, DecisionOutcome | null>> = { allow: 'allow', deny: 'deny', emulate: 'emulate', '-': null };
+
+/**
+ * One decision of the agent (agent/PROTOCOL.md "Decision lines"): the event as the agent wrote it,
+ * its payload text passed to the store untouched (parsed only if someone reads `payload`), and
+ * the outcome it counts as (null for a call abandoned by its caller).
+ */
+export class AgentDecision extends TextEvent<DecisionEventType> {
+  constructor(type: DecisionEventType, at: string, payloadText: string, readonly count: DecisionOutcome | null) {
+    super(type, at, payloadText);
+  }
+  override get payload(): DecisionPayload {
+    return super.payload;
+  }
+}
+
 export interface AgentReady { type: 'ready'; protocol: number; policy: string; version: string; hash: string; learn: boolean; pid: number }
 export interface AgentAttached { type: 'attached'; pid: number; syncWakeUp: boolean }
 export interface AgentExit { type: 'exit'; handled: number; events: number; abandoned: number; allow: number; deny: number; emulate: number }
-export type AgentLine = AgentDecision | AgentReady | AgentAttached | AgentExit;
+export type AgentLine = AgentReady | AgentAttached | AgentExit;
 
-export const AGENT_PROTOCOL = 1;
+export const AGENT_PROTOCOL = 2;
+
+/** Parses one decision line: `decision TAB EventType TAB count TAB at TAB payload-JSON`. */
+export function parseDecisionLine(line: string): AgentDecision | undefined {
+  const t1 = line.indexOf('\t');
+  const t2 = line.indexOf('\t', t1 + 1);
+  const t3 = line.indexOf('\t', t2 + 1);
+  const t4 = line.indexOf('\t', t3 + 1);
+  if (t4 < 0 || line.slice(0, t1) !== 'decision') return undefined;
+  const type = line.slice(t1 + 1, t2);
+  const count = COUNTS[line.slice(t2 + 1, t3)];
+  const at = line.slice(t3 + 1, t4);
+  if (!DECISION_TYPES.has(type) || count === undefined || at.length !== 24 || line.charCodeAt(t4 + 1) !== 123 || line.charCodeAt(line.length - 1) !== 125) return undefined;
+  return new AgentDecision(type as DecisionEventType, at, line.slice(t4 + 1), count);
+}
 
 /** The agent binary: $CAPULATOR_AGENT, else agent/build/capulator-agent of the repository. */
 export function agentBinary(repo: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -20,22 +50,10 @@ export function agentBinary(repo: string, env: NodeJS.ProcessEnv = process.env):
   return p;
 }
 
-/** The runtime's side of a decision: the payload of CapabilitiesQueried / CapabilitiesChangeRequested / PrivilegeChecked. */
-export function toDecisionPayload(d: AgentDecision, runId: string, policy: PolicyRef): DecisionPayload {
-  const { type: _t, tNs, ...rest } = d;
-  void _t;
-  return { ...rest, runId, policy, at: new Date(Math.floor(tNs / 1e6)).toISOString() };
-}
-
-/** Which event type a decision is recorded as. */
-export function decisionEventType(d: { syscall: string; args: Record<string, unknown> }): 'CapabilitiesQueried' | 'CapabilitiesChangeRequested' | 'PrivilegeChecked' {
-  if (d.syscall === 'capget') return 'CapabilitiesQueried';
-  if (d.syscall === 'prctl') {
-    const o = d.args.option_name;
-    return o === 'PR_CAPBSET_READ' || o === 'PR_GET_SECUREBITS' || o === 'PR_GET_KEEPCAPS' ? 'CapabilitiesQueried' : 'CapabilitiesChangeRequested';
-  }
-  if (d.syscall === 'capset') return 'CapabilitiesChangeRequested';
-  return 'PrivilegeChecked';
+/** What the agent writes into every decision: the run and the policy version deciding it. */
+export interface AgentRun {
+  runId: string;
+  policy: PolicyRef;
 }
 
 /**
@@ -49,12 +67,15 @@ export class AgentProcess {
   attached?: AgentAttached;
   summary?: AgentExit;
   received = 0;
+  /** lines that were neither a well-formed decision nor a control message */
+  malformed = 0;
   bytesReceived = 0;
   stderr = '';
   private partial = '';
 
-  private constructor(binary: string, socketPath: string, tablePath: string, learn: boolean, private readonly onDecision: (d: AgentDecision) => void) {
-    const args = ['serve', '--socket', socketPath, '--table', tablePath, '--events-fd', '3'];
+  private constructor(binary: string, socketPath: string, tablePath: string, learn: boolean, run: AgentRun, private readonly onDecision: (d: AgentDecision) => void) {
+    const args = ['serve', '--socket', socketPath, '--table', tablePath, '--events-fd', '3', '--run-id', run.runId];
+    args.push('--policy-name', run.policy.name, '--policy-version', String(run.policy.version), '--policy-hash', run.policy.hash);
     if (learn) args.push('--learn');
     // its own process group: a terminal's ^C goes to runc (which forwards it), never to the agent
     this.child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
@@ -69,8 +90,8 @@ export class AgentProcess {
   }
 
   /** Starts the agent and resolves once it listens (its `ready` line), or rejects if it dies first. */
-  static start(opts: { binary: string; socketPath: string; tablePath: string; learn: boolean; onDecision: (d: AgentDecision) => void }): Promise<AgentProcess> {
-    const a = new AgentProcess(opts.binary, opts.socketPath, opts.tablePath, opts.learn, opts.onDecision);
+  static start(opts: { binary: string; socketPath: string; tablePath: string; learn: boolean; run: AgentRun; onDecision: (d: AgentDecision) => void }): Promise<AgentProcess> {
+    const a = new AgentProcess(opts.binary, opts.socketPath, opts.tablePath, opts.learn, opts.run, opts.onDecision);
     return new Promise((resolve, reject) => {
       a.readyWaiter = () => resolve(a);
       a.exited.then(({ code, signal }) => {
@@ -99,16 +120,23 @@ export class AgentProcess {
       const line = text.slice(start, nl);
       start = nl + 1;
       if (line === '') continue;
+      if (line.charCodeAt(0) === 100 /* d */) {
+        // a malformed line is not counted as received, so it shows as a lost event of the run
+        const d = parseDecisionLine(line);
+        if (d) {
+          this.received++;
+          this.onDecision(d);
+        } else this.malformed++;
+        continue;
+      }
       let msg: AgentLine;
       try {
         msg = JSON.parse(line) as AgentLine;
       } catch {
+        this.malformed++;
         continue;
       }
-      if (msg.type === 'decision') {
-        this.received++;
-        this.onDecision(msg);
-      } else if (msg.type === 'ready') {
+      if (msg.type === 'ready') {
         if (msg.protocol !== AGENT_PROTOCOL) {
           this.child.kill('SIGKILL');
           continue;

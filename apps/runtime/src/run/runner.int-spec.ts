@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { capabilitySets, compileForContainer, load, type Policy } from '@capulator/policy';
 import { fixtureImages } from '../../../../test/fixtures/images';
+import type { DecisionPayload } from '@capulator/events';
 import type { AgentDecision } from './agent-process';
 import { Runner, type RunResult } from './runner';
 
@@ -45,7 +46,7 @@ let seq = 0;
 
 interface Ran {
   result: RunResult;
-  events: AgentDecision[];
+  events: DecisionPayload[];
   sets: ReturnType<typeof capabilitySets>['sets'];
 }
 
@@ -58,7 +59,7 @@ async function run(
   const pol = opts.learn ? { ...p, learn: true } : p;
   const table = compileForContainer(pol, {});
   const sets = capabilitySets(pol, { uid: 0, gid: 0 }).sets;
-  const events: AgentDecision[] = [];
+  const events: DecisionPayload[] = [];
   const result = await runner.run({
     id: opts.id ?? `t${process.pid}-${++seq}`,
     image: { ref: 'fixture', layers: [rootfs], config: {} },
@@ -68,13 +69,13 @@ async function run(
     capabilities: sets,
     learn: opts.learn,
     stdio: 'pipe',
-    onDecision: (d) => events.push(d),
+    onDecision: (d) => events.push(d.payload),
     onStarted: opts.onStarted,
   });
   return { result, events, sets };
 }
 
-const of = (events: AgentDecision[], syscall: string) => events.filter((e) => e.syscall === syscall);
+const of = (events: DecisionPayload[], syscall: string) => events.filter((e) => e.syscall === syscall);
 
 describe('Runner (runc + capulator-agent)', () => {
   before(() => {
@@ -108,6 +109,42 @@ describe('Runner (runc + capulator-agent)', () => {
       assert.equal(recverr?.answeredBy, 'emulated');
       assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1), 'seq must be 1, 2, 3, …');
       assert.equal(result.lostEvents, 0);
+    });
+  });
+
+  describe('the decision records the agent writes', () => {
+    it('carry the event type, run id, policy version and time, and count as their outcome', async () => {
+      const p = parse(PING);
+      const table = compileForContainer(p, {});
+      const got: AgentDecision[] = [];
+      const before = Date.now();
+      const id = `rec${process.pid}`;
+      const result = await runner.run({
+        id,
+        image: { ref: 'fixture', layers: [rootfs], config: {} },
+        command: ['/bin/ping', '-c1', '127.0.0.1'],
+        table,
+        policy: { name: 'ping-test', version: 7, hash: table.hash },
+        capabilities: capabilitySets(p, { uid: 0, gid: 0 }).sets,
+        stdio: 'pipe',
+        onDecision: (d) => got.push(d),
+      });
+      assert.equal(result.exitCode, 0, result.stderr);
+      const types = (s: string) => got.filter((d) => d.payload.syscall === s).map((d) => d.type);
+      assert.ok(types('capget').length > 0 && types('capget').every((t) => t === 'CapabilitiesQueried'));
+      assert.ok(types('capset').length > 0 && types('capset').every((t) => t === 'CapabilitiesChangeRequested'));
+      assert.deepEqual([...new Set(types('socket'))], ['PrivilegeChecked']);
+      for (const d of got) {
+        const payload = JSON.parse(d.payloadText) as DecisionPayload;
+        assert.equal(payload.runId, id);
+        assert.deepEqual(payload.policy, { name: 'ping-test', version: 7, hash: table.hash });
+        assert.equal(payload.at, d.at);
+        assert.equal(new Date(d.at).toISOString(), d.at);
+        assert.ok(Date.parse(d.at) >= before - 1000 && Date.parse(d.at) <= Date.now() + 1000, d.at);
+        assert.equal(d.count, payload.decision);
+      }
+      const allowed = got.filter((d) => d.count === 'allow').length;
+      assert.equal(result.counts.allow, allowed);
     });
   });
 

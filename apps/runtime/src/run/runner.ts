@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CAPABILITIES } from '@capulator/abi';
-import type { CapabilitySets } from '@capulator/events';
+import type { CapabilitySets, PolicyRef } from '@capulator/events';
 import { agentBinary, AgentProcess, type AgentDecision } from './agent-process';
 import { checkEntrypoint } from './entrypoint-check';
 import { buildOciSpec, type BindMount } from './oci-spec';
@@ -35,6 +35,8 @@ export interface RunRequest {
   env?: string[];
   mounts?: BindMount[];
   table: RunTable;
+  /** the policy version named in every decision event (default: the table's policy, version 0) */
+  policy?: PolicyRef;
   capabilities: CapabilitySets;
   learn?: boolean;
   keep?: boolean;
@@ -204,8 +206,9 @@ export class Runner {
         socketPath,
         tablePath,
         learn: req.learn ?? false,
+        run: { runId: id, policy: req.policy ?? { name: req.table.policy, version: 0, hash: req.table.hash } },
         onDecision: (d) => {
-          if (d.answeredBy !== 'abandoned') counts[d.decision]++;
+          if (d.count !== null) counts[d.count]++;
           req.onDecision?.(d);
         },
       }).then(

@@ -1,9 +1,9 @@
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import type { EventType, NewEvent, StoredEvent } from '../contracts';
-import { SCHEMA_VERSIONS } from '../contracts';
+import { SCHEMA_VERSIONS, StoredTextEvent } from '../contracts';
 import { EventStoreError, InvalidEvent, WrongExpectedVersion } from '../errors';
-import { chainHash, envelopeText, GENESIS_HASH } from '../hash';
+import { chainHashHex, envelopeText, GENESIS_HASH } from '../hash';
 import type { AppendRequest, EventStore, ExpectedVersion, ReadAllOptions } from '../store';
 import { defaultUpcasters, UpcasterRegistry } from '../upcast';
 import { verifyChain, type VerifyOptions, type VerifyResult } from './verify';
@@ -158,14 +158,20 @@ export class SqliteEventStore implements EventStore {
         if (sv === undefined || typeof type !== 'string' || type.indexOf('\t') >= 0 || type.indexOf('\n') >= 0) throw new InvalidEvent(`unknown event type ${String(type)}`);
         const at = e.at;
         if (typeof at !== 'string' || at.indexOf('\t') >= 0 || at.indexOf('\n') >= 0) throw new InvalidEvent(`${type}: bad time ${String(at)}`);
-        const payloadText = JSON.stringify(e.payload);
-        if (payloadText === undefined) throw new InvalidEvent(`${type}: payload is not JSON`);
+        const text = e.payloadText;
+        const payloadText = text === undefined ? JSON.stringify(e.payload) : text;
+        if (typeof payloadText !== 'string' || payloadText.charCodeAt(0) !== 123 || (text !== undefined && text.indexOf('\n') >= 0)) {
+          throw new InvalidEvent(`${type}: payload is not a JSON object${text !== undefined ? ' on one line' : ''}`);
+        }
         position++;
         version++;
-        const h = chainHash(prev, envelopeText(position, sidJson, version, type, sv, at, payloadText));
-        h.copy(hashes, 32 * i);
-        const hex = h.toString('hex');
-        stored.push({ position, streamId, streamVersion: version, type, schemaVersion: sv, at, payload: e.payload, prevHash: prev, hash: hex });
+        const hex = chainHashHex(prev, envelopeText(position, sidJson, version, type, sv, at, payloadText));
+        hashes.write(hex, 32 * i, 'hex');
+        stored.push(
+          text === undefined
+            ? { position, streamId, streamVersion: version, type, schemaVersion: sv, at, payload: e.payload, prevHash: prev, hash: hex }
+            : new StoredTextEvent(position, streamId, version, type, sv, at, e, prev, hex),
+        );
         prev = hex;
         lines[i] = type + '\t' + sv + '\t' + at + '\t' + payloadText;
       }
