@@ -15,6 +15,7 @@
 #include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/futex.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -122,32 +123,43 @@ static bool events_broken;
 /* The pipe is full: wait for EPOLLOUT instead of retrying a write on every notification. */
 static bool out_blocked;
 static int epfd = -1;
+/* The pidfds of cached threads have an epoll set of their own (nested in epfd): checking it
+ * after each RECV finds an empty ready list in the common case, without polling the notify fd. */
+static int pidepfd = -1;
 #define EP_NOTIFY UINT64_MAX
 #define EP_EVENTS (UINT64_MAX - 1)
+#define EP_PIDS (UINT64_MAX - 2)
 static void watch_events_fd(bool on) {
   if (epfd < 0) return;
   struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = EP_EVENTS};
   if (on && epoll_ctl(epfd, EPOLL_CTL_ADD, events_fd, &ev) && errno == EEXIST) epoll_ctl(epfd, EPOLL_CTL_MOD, events_fd, &ev);
   if (!on) epoll_ctl(epfd, EPOLL_CTL_DEL, events_fd, NULL);
 }
-/* Writes what the pipe takes now (block=false) or everything (block=true, at exit). */
-static void flush_events_mode(bool block) {
-  if (events_broken) { olen = ooff = 0; return; }
+/* Writes what the events fd takes now (block=false; returns false if some is left) or everything
+ * (block=true). */
+static bool write_events(bool block) {
+  if (events_broken) { olen = ooff = 0; return true; }
+  bool all = true;
   while (ooff < olen) {
     ssize_t w = write(events_fd, obuf + ooff, olen - ooff);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
-        if (!block) { out_blocked = true; watch_events_fd(true); break; }
+        if (!block) { all = false; break; }
         struct pollfd p = {events_fd, POLLOUT, 0}; poll(&p, 1, 1000); continue;
       }
       fprintf(stderr, "capulator-agent: events: %s\n", strerror(errno));
-      events_broken = true; olen = ooff = 0; return;
+      events_broken = true; olen = ooff = 0; return true;
     }
     ooff += (size_t)w;
   }
   if (ooff == olen) olen = ooff = 0;
   else if (ooff > (4u << 20)) { memmove(obuf, obuf + ooff, olen - ooff); olen -= ooff; ooff = 0; }
+  return all;
+}
+/* The notification loop's flush (when no recorder thread runs): a full pipe switches it to epoll. */
+static void flush_events_mode(bool block) {
+  if (!write_events(block)) { out_blocked = true; watch_events_fd(true); }
 }
 static void flush_events(void) { flush_events_mode(false); }
 static bool out_room(size_t n) {
@@ -196,8 +208,9 @@ static void out_hex16(uint64_t v) {
   out_raw(b, 16);
 }
 /* A JSON string; bytes outside printable ASCII are written as \u00XX (one escape per byte). */
-static void out_json_str(const char *s) {
-  size_t n = strnlen(s, MAX_STR * 4);
+static void out_json_strn(const char *s, size_t n);
+static void out_json_str(const char *s) { out_json_strn(s, strnlen(s, MAX_STR * 4)); }
+static void out_json_strn(const char *s, size_t n) {
   if (ev_overflow) return;
   if (!out_room(6 * n + 2)) { ev_overflow = true; return; }
   char *b = obuf + olen; size_t o = 0;
@@ -211,10 +224,10 @@ static void out_json_str(const char *s) {
   b[o++] = '"';
   olen += o;
 }
-static void out_args(const struct args *a) {
+static void out_argv(const struct arg *av, int n) {
   OUT("{");
-  for (int i = 0; i < a->n; i++) {
-    const struct arg *x = &a->a[i];
+  for (int i = 0; i < n; i++) {
+    const struct arg *x = &av[i];
     if (i) OUT(",");
     out_json_str(x->name); OUT(":");
     switch (x->kind) {
@@ -227,12 +240,13 @@ static void out_args(const struct args *a) {
   }
   OUT("}");
 }
-static void out_class(const struct classification *c) {
-  out("\"privileges\":[");
-  for (int i = 0; i < c->nprivs; i++) { if (i) out(","); out_json_str(priv_name(c->privs[i])); }
-  out("],\"capability\":");
-  if (c->capability) out_json_str(c->capability); else out("null");
+static void out_privs(const int *privs, int n, const char *capability) {
+  OUT("\"privileges\":[");
+  for (int i = 0; i < n; i++) { if (i) OUT(","); out_json_str(priv_name(privs[i])); }
+  OUT("],\"capability\":");
+  if (capability) out_json_str(capability); else OUT("null");
 }
+static void out_class(const struct classification *c) { out_privs(c->privs, c->nprivs, c->capability); }
 
 /* ---------- tracee memory ---------- */
 static ssize_t read_mem(pid_t tid, uint64_t addr, void *buf, size_t len) {
@@ -311,9 +325,9 @@ static struct tcache *subject_of(int tid, bool *fresh) {
   snprintf(path, sizeof path, "/proc/%d/exe", tid);
   ssize_t n = readlink(path, e->exe, sizeof e->exe - 1);
   e->exe[n > 0 ? n : 0] = 0;
-  if (epfd >= 0) {
+  if (pidepfd >= 0) {
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)(e - tc)};
-    epoll_ctl(epfd, EPOLL_CTL_ADD, e->pidfd, &ev);
+    epoll_ctl(pidepfd, EPOLL_CTL_ADD, e->pidfd, &ev);
   }
   e->tid = tid; e->used = true; *fresh = true;
   return e;
@@ -371,6 +385,153 @@ static void iso_time(uint64_t ns, char out_[ISO_LEN + 1]) {
   memcpy(out_, head, 20);
   out_[20] = (char)('0' + ms / 100); out_[21] = (char)('0' + ms / 10 % 10); out_[22] = (char)('0' + ms % 10);
   out_[23] = 'Z'; out_[24] = 0;
+}
+
+/* Drops the cache entries of threads that have exited. Called after each RECV: a thread that
+ * died before this notification was raised has a readable pidfd by now, so a reused tid never
+ * inherits the identity of the thread that had it before. */
+static void drop_exited(void) {
+  struct epoll_event xs[64];
+  int k;
+  do {
+    k = epoll_wait(pidepfd, xs, 64, 0);
+    for (int i = 0; i < k; i++) {
+      struct tcache *c = &tc[xs[i].data.u64 % TC_SIZE];
+      if (c->used) tc_drop(c);
+    }
+  } while (k == 64);
+}
+
+/* ---------- the recorder thread (PROTOCOL.md "Decision lines") ----------
+ * The notification loop never formats or writes an event: after answering it copies the facts
+ * of the decision into a record in a single-producer/single-consumer ring and goes back to RECV.
+ * The recorder thread formats records into lines and writes them to the events fd (blocking, in
+ * 64 KiB chunks, and whenever it has caught up and been idle for 100 µs). On a 2-CPU machine
+ * this keeps the formatting and the writes off the path of the trapped call (they run beside
+ * it instead of between its answer and the next RECV). A full ring drops the record, counted. */
+struct evrec {
+  uint32_t len;                     /* bytes of this record in the ring */
+  uint32_t nargs;                   /* UINT32_MAX: not a record, skip to the start of the ring */
+  uint64_t seq, gen, h, t_real, lat;
+  int pid, nr; unsigned tid;
+  long euid, egid;
+  const char *name, *etype, *decided, *count, *answered, *rule_id, *capability;
+  int err; long long ret; bool emulated, learn;
+  int nprivs; uint32_t exe_len;
+  _Alignas(8) char tail[];          /* args (nargs), privs (nprivs), exe (exe_len bytes, no NUL) */
+};
+static size_t rec_size(uint32_t nargs, int nprivs, size_t exe_len) {
+  return (sizeof(struct evrec) + nargs * sizeof(struct arg) + (size_t)nprivs * sizeof(int) + exe_len + 7) & ~(size_t)7;
+}
+static struct arg *rec_args(const struct evrec *r) { return (struct arg *)(void *)r->tail; }
+static int *rec_privs(const struct evrec *r) { return (int *)(void *)(r->tail + r->nargs * sizeof(struct arg)); }
+static char *rec_exe(const struct evrec *r) { return (char *)r->tail + r->nargs * sizeof(struct arg) + (size_t)r->nprivs * sizeof(int); }
+/* One decision line from its record (the recorder thread, or inline when it is not running). */
+static void format_record(const struct evrec *r) {
+  char at[ISO_LEN + 1]; iso_time(r->t_real, at);
+  ev_begin();
+  OUT("decision\t"); out(r->etype); OUT("\t"); out(r->count); OUT("\t"); out_raw(at, ISO_LEN);
+  OUT("\t{\"seq\":"); out_u64(r->seq);
+  OUT(",\"key\":\""); out_i64(r->pid); OUT(":"); out_u64(r->tid); OUT(":"); out_i64(r->nr); OUT(":"); out_hex16(r->h); OUT(":"); out_u64(r->gen);
+  OUT("\",\"at\":\""); out_raw(at, ISO_LEN);
+  OUT("\",\"subject\":{\"pid\":"); out_i64(r->pid); OUT(",\"tid\":"); out_u64(r->tid);
+  OUT(",\"uid\":"); out_i64(r->euid); OUT(",\"gid\":"); out_i64(r->egid); OUT(",\"exe\":"); out_json_strn(rec_exe(r), r->exe_len);
+  OUT("},\"arch\":\"" ARCH_NAME "\",\"syscall\":\""); out(r->name); OUT("\",\"nr\":"); out_i64(r->nr);
+  OUT(",\"args\":"); out_argv(rec_args(r), (int)r->nargs); OUT(",");
+  out_privs(rec_privs(r), r->nprivs, r->capability);
+  OUT(",\"decision\":\""); out(r->decided); OUT("\",\"ruleId\":");
+  if (r->rule_id) out_json_str(r->rule_id); else OUT("null");
+  if (r->err) { OUT(",\"errno\":"); out_i64(r->err); }
+  if (r->emulated) { OUT(",\"return\":"); out_i64(r->ret); }
+  OUT(",\"answeredBy\":\""); out(r->answered); OUT("\",\"latencyNs\":"); out_u64(r->lat);
+  if (r->learn) OUT(",\"learn\":true");
+  out(ev_tail);
+  ev_commit();
+}
+
+#define RING_SIZE (4u << 20)           /* small enough to stay in cache; the recorder buffers behind it (OBUF_MAX) */
+static char *ring;
+static _Atomic size_t ring_head, ring_tail;       /* byte counters; ring offset = counter % RING_SIZE */
+static atomic_int rec_sleeping, rec_stop;
+static bool recorder_on;
+static uint64_t ring_dropped;
+static _Alignas(8) char rec_scratch[sizeof(struct evrec) + MAX_ARGS * sizeof(struct arg) + MAX_PRIVS * sizeof(int) + MAX_STR + 8];
+
+/* Space for a record of `need` bytes (in the ring, or the scratch record when the recorder
+ * thread is not running); NULL when the ring is full. */
+static struct evrec *rec_reserve(size_t need) {
+  if (!recorder_on) return (struct evrec *)rec_scratch;
+  size_t head = atomic_load_explicit(&ring_head, memory_order_relaxed);
+  size_t tail = atomic_load_explicit(&ring_tail, memory_order_acquire);
+  size_t pos = head % RING_SIZE, room = RING_SIZE - pos;
+  size_t want = room < need ? room + need : need;
+  if (RING_SIZE - (head - tail) < want) { ring_dropped++; return NULL; }
+  if (room < need) {                                   /* no room before the end: skip to the start */
+    struct evrec *skip = (struct evrec *)(ring + pos);
+    skip->len = (uint32_t)room; skip->nargs = UINT32_MAX;
+    atomic_store_explicit(&ring_head, head + room, memory_order_release);
+    pos = 0;
+  }
+  return (struct evrec *)(ring + pos);
+}
+static void rec_publish(struct evrec *r) {
+  r->len = (uint32_t)rec_size(r->nargs, r->nprivs, r->exe_len);
+  if (!recorder_on) { format_record(r); return; }
+  atomic_store_explicit(&ring_head, atomic_load_explicit(&ring_head, memory_order_relaxed) + r->len, memory_order_seq_cst);
+  if (atomic_load_explicit(&rec_sleeping, memory_order_seq_cst)) {
+    atomic_store(&rec_sleeping, 0);
+    syscall(SYS_futex, &rec_sleeping, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  }
+}
+static void *recorder(void *arg) {
+  (void)arg;
+  size_t tail = atomic_load(&ring_tail);
+  int idle = 0;
+  bool stuck = false;                                   /* the events fd took less than offered: retry when idle */
+  for (;;) {
+    size_t head = atomic_load_explicit(&ring_head, memory_order_acquire);
+    if (tail != head) {
+      idle = 0;
+      while (tail != head) {
+        const struct evrec *r = (const struct evrec *)(ring + tail % RING_SIZE);
+        if (r->nargs != UINT32_MAX) format_record(r);
+        tail += r->len;
+        atomic_store_explicit(&ring_tail, tail, memory_order_release);
+        /* never blocks: while the runtime does not read, lines wait in obuf (up to OBUF_MAX) */
+        if (!stuck && olen - ooff >= OBUF_CHUNK) stuck = !write_events(false);
+      }
+      continue;
+    }
+    if (atomic_load(&rec_stop)) {
+      if (tail == atomic_load_explicit(&ring_head, memory_order_acquire)) break;
+      continue;
+    }
+    if (idle > 0 && olen > ooff) {                      /* caught up and idle: hand over what we have */
+      stuck = !write_events(false);
+      if (stuck) idle = 0;                              /* keep retrying every 100 µs, never sleep on output */
+    }
+    if (idle < 50) {
+      struct timespec ts = {0, 100000};
+      nanosleep(&ts, NULL);
+      idle++;
+    } else {                                            /* idle for 5 ms: sleep until the loop publishes */
+      atomic_store_explicit(&rec_sleeping, 1, memory_order_seq_cst);
+      if (atomic_load_explicit(&ring_head, memory_order_seq_cst) == tail && !atomic_load(&rec_stop)) {
+        struct timespec to = {0, 100000000};
+        syscall(SYS_futex, &rec_sleeping, FUTEX_WAIT_PRIVATE, 1, &to, NULL, 0);
+      }
+      atomic_store(&rec_sleeping, 0);
+    }
+  }
+  write_events(true);
+  return NULL;
+}
+static void recorder_stop(pthread_t t) {
+  atomic_store(&rec_stop, 1);
+  atomic_store(&rec_sleeping, 0);
+  syscall(SYS_futex, &rec_sleeping, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  pthread_join(t, NULL);
+  recorder_on = false;
 }
 
 /* ---------- the notification loop ---------- */
@@ -676,27 +837,24 @@ emit:
     }
     if (!d.audit && !learn) goto done;
     uint64_t lat = now_ns(CLOCK_MONOTONIC) - t0;
-    ev_begin();
-    const char *decided = ans == ANS_ABANDONED && !subj ? "deny" : action_name(d.action);
-    char at[ISO_LEN + 1]; iso_time(now_ns(CLOCK_REALTIME), at);
-    OUT("decision\t"); out(event_type(name, &a)); OUT("\t"); out(ans == ANS_ABANDONED ? "-" : decided); OUT("\t");
-    out_raw(at, ISO_LEN);
-    OUT("\t{\"seq\":"); out_u64(++seq);
-    OUT(",\"key\":\""); out_i64(s.pid); OUT(":"); out_u64(req->pid); OUT(":"); out_i64(req->data.nr); OUT(":"); out_hex16(h); OUT(":"); out_u64(gen);
-    OUT("\",\"at\":\""); out_raw(at, ISO_LEN);
-    OUT("\",\"subject\":{\"pid\":"); out_i64(s.pid); OUT(",\"tid\":"); out_u64(req->pid);
-    OUT(",\"uid\":"); out_i64(s.euid); OUT(",\"gid\":"); out_i64(s.egid); OUT(",\"exe\":"); out_json_str(s.exe);
-    OUT("},\"arch\":\"" ARCH_NAME "\",\"syscall\":\""); out(name); OUT("\",\"nr\":"); out_i64(req->data.nr);
-    OUT(",\"args\":"); out_args(&a); OUT(",");
-    out_class(&c);
-    OUT(",\"decision\":\""); out(decided); OUT("\",\"ruleId\":");
-    if (d.rule_id) out_json_str(d.rule_id); else OUT("null");
-    if (resp->error) { OUT(",\"errno\":"); out_i64(-resp->error); }
-    if (ans == ANS_EMULATED) { OUT(",\"return\":"); out_i64(resp->val); }
-    OUT(",\"answeredBy\":\""); out(answered_name[ans]); OUT("\",\"latencyNs\":"); out_u64(lat);
-    if (learn) OUT(",\"learn\":true");
-    out(ev_tail);
-    ev_commit();
+    uint32_t nargs = (uint32_t)(a.n > 0 ? a.n : 0);
+    int nprivs = c.nprivs > 0 ? c.nprivs : 0;
+    size_t exe_len = strnlen(s.exe, MAX_STR - 1);
+    struct evrec *r = rec_reserve(rec_size(nargs, nprivs, exe_len));
+    if (r) {
+      r->nargs = nargs; r->nprivs = nprivs; r->exe_len = (uint32_t)exe_len;
+      r->seq = ++seq; r->gen = gen; r->h = h; r->t_real = now_ns(CLOCK_REALTIME); r->lat = lat;
+      r->pid = s.pid; r->nr = req->data.nr; r->tid = req->pid; r->euid = s.euid; r->egid = s.egid;
+      r->name = name; r->etype = event_type(name, &a);
+      r->decided = ans == ANS_ABANDONED && !subj ? "deny" : action_name(d.action);
+      r->count = ans == ANS_ABANDONED ? "-" : r->decided;
+      r->answered = answered_name[ans]; r->rule_id = d.rule_id; r->capability = c.capability;
+      r->err = resp->error ? -resp->error : 0; r->ret = resp->val; r->emulated = ans == ANS_EMULATED; r->learn = learn;
+      if (nargs) memcpy(rec_args(r), a.a, nargs * sizeof(struct arg));
+      if (nprivs) memcpy(rec_privs(r), c.privs, (size_t)nprivs * sizeof(int));
+      memcpy(rec_exe(r), s.exe, exe_len);
+      rec_publish(r);
+    } else seq++;                                       /* numbered and lost: the runtime sees the gap */
   }
 done:
   /* credentials changed: forget the cached ids of the whole thread group */
@@ -776,8 +934,12 @@ static int serve(const char *sock_path, const char *table_path) {
   struct seccomp_notif *req = malloc(rqs); struct seccomp_notif_resp *resp = malloc(rps);
   if (!req || !resp) return 1;
   epfd = epoll_create1(EPOLL_CLOEXEC);
-  struct epoll_event nev = {.events = EPOLLIN, .data.u64 = EP_NOTIFY};
-  if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, notify_fd, &nev)) { perror("capulator-agent: epoll"); return 1; }
+  pidepfd = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event pev = {.events = EPOLLIN, .data.u64 = EP_PIDS};
+  if (epfd < 0 || pidepfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, pidepfd, &pev)) { perror("capulator-agent: epoll"); return 1; }
+  /* The notify fd joins epfd only when the loop falls back to epoll: while it is registered, every
+   * notification also runs epoll's wake-up callback, a cost on the trapped call's path. */
+  bool notify_in_epoll = false;
   /* The hot path blocks in SECCOMP_IOCTL_NOTIF_RECV, as the bare agent does: waiting in epoll
    * instead loses most of SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP's benefit (measured here: 34 µs vs
    * 9.5 µs per unaudited capget). RECV after the last target died would block forever
@@ -788,12 +950,15 @@ static int serve(const char *sock_path, const char *table_path) {
   sigemptyset(&sa_tick.sa_mask);
   sigaction(SIGUSR1, &sa_tick, NULL);
   main_thread = pthread_self();
+  pthread_t rec_thread;
+  ring = malloc(RING_SIZE);                           /* pages are touched only as the ring fills */
+  recorder_on = ring && pthread_create(&rec_thread, NULL, recorder, NULL) == 0;
   pthread_t watch_thread;
   bool watching = pthread_create(&watch_thread, NULL, watcher, NULL) == 0;
   bool done = false;
   while (!done) {
     if (watching && !out_blocked) {
-      if (atomic_exchange(&tick, 0) && olen > ooff) flush_events();
+      if (atomic_exchange(&tick, 0) && !recorder_on && olen > ooff) flush_events();
       if (atomic_load(&hup_seen)) {
         struct pollfd pn = {.fd = notify_fd, .events = POLLIN};
         if (poll(&pn, 1, 0) <= 0 || !(pn.revents & POLLIN)) break;    /* every target is gone */
@@ -805,28 +970,26 @@ static int serve(const char *sock_path, const char *table_path) {
       }
       /* exited threads first (see subject_of): a thread that died before this notification
        * was raised has a readable pidfd by now */
-      struct epoll_event xs[64];
-      int k = epoll_wait(epfd, xs, 64, 0);
-      for (int i = 0; i < k; i++) {
-        if (xs[i].data.u64 == EP_NOTIFY) continue;
-        if (xs[i].data.u64 == EP_EVENTS) { out_blocked = false; watch_events_fd(false); continue; }
-        struct tcache *c = &tc[xs[i].data.u64 % TC_SIZE];
-        if (c->used) tc_drop(c);
-      }
+      drop_exited();
       handle(req, resp);
-      if (!out_blocked && olen - ooff >= OBUF_CHUNK) flush_events();
+      if (!recorder_on && !out_blocked && olen - ooff >= OBUF_CHUNK) flush_events();
       continue;
     }
+    if (!notify_in_epoll) {
+      struct epoll_event nev = {.events = EPOLLIN, .data.u64 = EP_NOTIFY};
+      if (epoll_ctl(epfd, EPOLL_CTL_ADD, notify_fd, &nev)) { perror("capulator-agent: epoll"); break; }
+      notify_in_epoll = true;
+    }
     struct epoll_event evs[64];
-    int n = epoll_wait(epfd, evs, 64, olen && !out_blocked ? 5 : -1);   /* idle for 5 ms with buffered events: flush them */
+    bool mine = !recorder_on && olen > ooff && !out_blocked;   /* buffered events this thread writes */
+    int n = epoll_wait(epfd, evs, 64, mine ? 5 : -1);   /* idle for 5 ms with buffered events: flush them */
     if (n < 0) { if (errno == EINTR) continue; break; }
-    if (n == 0) { flush_events(); continue; }
+    if (n == 0) { if (mine) flush_events(); continue; }
     uint32_t nrev = 0;
-    for (int i = 0; i < n; i++) {                      /* exited threads first (see subject_of) */
-      if (evs[i].data.u64 == EP_NOTIFY) { nrev = evs[i].events; continue; }
-      if (evs[i].data.u64 == EP_EVENTS) { out_blocked = false; watch_events_fd(false); flush_events(); continue; }
-      struct tcache *c = &tc[evs[i].data.u64 % TC_SIZE];
-      if (c->used) tc_drop(c);
+    for (int i = 0; i < n; i++) {
+      if (evs[i].data.u64 == EP_NOTIFY) nrev = evs[i].events;
+      else if (evs[i].data.u64 == EP_EVENTS) { out_blocked = false; watch_events_fd(false); flush_events(); }
+      else if (evs[i].data.u64 == EP_PIDS) drop_exited();
     }
     if (nrev & EPOLLIN) {
       memset(req, 0, rqs);
@@ -834,11 +997,14 @@ static int serve(const char *sock_path, const char *table_path) {
         if (errno == EINTR || errno == ENOENT) continue;
         break;
       }
+      drop_exited();
       handle(req, resp);
-      if (!out_blocked && olen - ooff >= OBUF_CHUNK) flush_events();
+      if (!recorder_on && !out_blocked && olen - ooff >= OBUF_CHUNK) flush_events();
     } else if (nrev & (EPOLLHUP | EPOLLERR)) done = true;   /* every target is gone */
   }
   if (watching) { atomic_store(&watch_stop, 1); pthread_join(watch_thread, NULL); }
+  if (recorder_on) recorder_stop(rec_thread);
+  dropped += ring_dropped;
   ev_begin(); ev_overflow = false;
   while (!out_room(512)) flush_events_mode(true);
   outf("{\"type\":\"exit\",\"handled\":%llu,\"events\":%llu,\"dropped\":%llu,\"abandoned\":%llu,\"allow\":%llu,\"deny\":%llu,\"emulate\":%llu}\n",
