@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chainHashHex, envelopeText, eventFixtures, GENESIS_HASH, SqliteEventStore, TextEvent, type NewEvent } from '@capulator/events';
+import { parseDecisionLine } from '../apps/runtime/src/run/agent-process';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(name);
@@ -61,13 +62,28 @@ try {
   }
   row('CPU floor: JSON.stringify + sha256 chain', pre.length, performance.now() - t, cpu() - c);
 
-  // One run stream, B events per transaction: payloads as objects (serialised by the store), then
-  // as the runtime records them: the agent's payload text passed through (TextEvent).
+  // One run stream, B events per transaction: payloads as objects (serialised by the store); as
+  // the runtime records them, the agent's payload text passed through (TextEvent); and the whole
+  // runtime ingest, from the agent's decision lines (parsed in the timed section) to the store.
   const asText = (evs: NewEvent[]) => evs.map((e) => new TextEvent(e.type, e.at, JSON.stringify(e.payload)));
-  for (const [label, file, make] of [
-    [`append: 1 run stream, ${B} per transaction`, 'one.db', (evs: NewEvent[]) => evs],
-    [`append: agent text (TextEvent), ${B} per transaction`, 'text.db', asText],
-  ] as Array<[string, string, (evs: NewEvent[]) => NewEvent[]]>) {
+  const asLines = (evs: NewEvent[]) =>
+    evs.map((e) => `decision\t${e.type}\t${(e.payload as { decision: string }).decision}\t${e.at}\t${JSON.stringify(e.payload)}\n`).join('');
+  const same = (x: unknown) => x as NewEvent[];
+  const parseLines = (x: unknown) => {
+    const text = x as string;
+    const out: NewEvent[] = [];
+    for (let start = 0, nl = text.indexOf('\n'); nl >= 0; start = nl + 1, nl = text.indexOf('\n', start)) {
+      const d = parseDecisionLine(text.slice(start, nl));
+      if (!d) throw new Error('bad line');
+      out.push(d);
+    }
+    return out;
+  };
+  for (const [label, file, make, ingest] of [
+    [`append: 1 run stream, ${B} per transaction`, 'one.db', (evs: NewEvent[]) => evs, same],
+    [`append: agent text (TextEvent), ${B} per transaction`, 'text.db', asText, same],
+    [`runtime ingest: agent lines → parse → append`, 'lines.db', asLines, parseLines],
+  ] as Array<[string, string, (evs: NewEvent[]) => unknown, (x: unknown) => NewEvent[]]>) {
     const store = SqliteEventStore.open(join(dir, file));
     let appended = 0;
     let ms = 0;
@@ -75,10 +91,10 @@ try {
     let seq = 1;
     while (appended < N) {
       const n = Math.min(B, N - appended);
-      const evs = make(decisions('r1', seq, n));
+      const input = make(decisions('r1', seq, n));
       const t0 = performance.now();
       const c0 = cpu();
-      store.appendSync([{ streamId: 'run-r1', expectedVersion: 'any', events: evs }]);
+      store.appendSync([{ streamId: 'run-r1', expectedVersion: 'any', events: ingest(input) }]);
       ms += performance.now() - t0;
       cms += cpu() - c0;
       appended += n;
