@@ -36,13 +36,25 @@ const none = { bounding: [], permitted: [], effective: [], inheritable: [], ambi
 const spec = buildOciSpec({ rootfs, args: ["/capbench", n], env: ["PATH=/bin"], cwd: "/", uid: 0, gid: 0, hostname: "bare",
   capabilities: none, seccomp: buildSeccompProfile(sock), mounts: [] });
 require("fs").writeFileSync(out, JSON.stringify(spec));
+// floors for untrapped calls: the same container without any seccomp filter, and with a filter
+// that traps nothing (one ERRNO rule for reboot, allow by default)
+const fs = require("fs"), path = require("path");
+const plain = JSON.parse(JSON.stringify(spec)); delete plain.linux.seccomp;
+fs.mkdirSync(path.join(path.dirname(out), "../plain"), { recursive: true });
+fs.writeFileSync(path.join(path.dirname(out), "../plain/config.json"), JSON.stringify(plain));
+const allow = JSON.parse(JSON.stringify(spec));
+allow.linux.seccomp = { defaultAction: "SCMP_ACT_ALLOW", architectures: spec.linux.seccomp.architectures, syscalls: [{ names: ["reboot"], action: "SCMP_ACT_ERRNO" }] };
+fs.mkdirSync(path.join(path.dirname(out), "../allow"), { recursive: true });
+fs.writeFileSync(path.join(path.dirname(out), "../allow/config.json"), JSON.stringify(allow));
 ' "$REPO" "$W/rootfs" "$W/bare.sock" "$W/bare/config.json" "$N"
 
 field() { sed -n "s/.*$1=\([0-9]*\).*/\1/p"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-: > "$W/native"; : > "$W/bare.out"; : > "$W/cap.out"; : > "$W/capns.out"
+: > "$W/native"; : > "$W/bare.out"; : > "$W/cap.out"; : > "$W/capns.out"; : > "$W/plain.out"; : > "$W/allow.out"
 for i in $(seq 1 "$REPS"); do
   "$W/rootfs/capbench" "$N" >> "$W/native"
+  runc --root "$RUNC_ROOT" run -b "$W/plain" "plain-$$-$i" >> "$W/plain.out"
+  runc --root "$RUNC_ROOT" run -b "$W/allow" "allow-$$-$i" >> "$W/allow.out"
   rm -f "$W/bare.sock"
   SYNC_WAKE=1 "$W/notify-agent" "$W/bare.sock" 2>/dev/null & AP=$!
   for _ in $(seq 1 200); do [ -S "$W/bare.sock" ] && break; sleep 0.01; done
@@ -52,15 +64,18 @@ for i in $(seq 1 "$REPS"); do
   CAPULATOR_HOME="$W/home" "$REPO/bin/capulator" run --no-store --id "n$$-$i" --policy "$W/policy.yaml" "$W/rootfs" -- /capbench "$N" >> "$W/capns.out"
 done
 nat_cap=$(field capget_ns < "$W/native" | median); nat_pp=$(field getppid_ns < "$W/native" | median)
+plain_pp=$(field getppid_ns < "$W/plain.out" | median); allow_pp=$(field getppid_ns < "$W/allow.out" | median)
 bare_cap=$(field capget_ns < "$W/bare.out" | median); bare_pp=$(field getppid_ns < "$W/bare.out" | median)
 cap_cap=$(field capget_ns < "$W/cap.out" | median); cap_pp=$(field getppid_ns < "$W/cap.out" | median)
 ns_cap=$(field capget_ns < "$W/capns.out" | median); ns_pp=$(field getppid_ns < "$W/capns.out" | median)
 echo "trap overhead: N=$N calls, medians of $REPS runs, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-44s %12s %12s\n' "" "capget ns" "getppid ns"
 printf '%-44s %12s %12s\n' "native (no container)" "$nat_cap" "$nat_pp"
+printf '%-44s %12s %12s\n' "runc, no seccomp filter" "-" "$plain_pp"
+printf '%-44s %12s %12s\n' "runc, filter that traps nothing" "-" "$allow_pp"
 printf '%-44s %12s %12s\n' "runc + bare notify-agent (SYNC_WAKE=1)" "$bare_cap" "$bare_pp"
 printf '%-44s %12s %12s\n' "capulator run (events → runtime + SQLite)" "$cap_cap" "$cap_pp"
 printf '%-44s %12s %12s\n' "capulator run --no-store (events → runtime)" "$ns_cap" "$ns_pp"
-awk -v c="$cap_cap" -v n="$ns_cap" -v b="$bare_cap" -v p="$cap_pp" -v q="$nat_pp" 'BEGIN {
+awk -v c="$cap_cap" -v n="$ns_cap" -v b="$bare_cap" -v p="$cap_pp" -v q="$nat_pp" -v r="$plain_pp" -v a="$allow_pp" 'BEGIN {
   printf "capget ratio capulator/bare: %.2fx (no-store %.2fx; target <= 1.3x)\n", c / b, n / b;
-  printf "getppid capulator/native: %.2fx (target within 10%%)\n", p / q }'
+  printf "getppid capulator/native: %.2fx (target within 10%%); no filter/native %.2fx; any filter (traps nothing)/native %.2fx; capulator/that floor %.2fx\n", p / q, r / q, a / q, p / a }'
