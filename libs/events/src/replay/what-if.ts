@@ -109,6 +109,8 @@ export function whatIf(
     )
     .raw();
   const requests = new Map<number, { exe: string; syscall: string; privileges: string[] }>();
+  /** the new outcome of each distinct request (as many as distinct requests, not events) */
+  const outcomes = new Map<number, { decision: DecisionOutcome; ruleId: string | null }>();
   const pending: Array<[number, string, string | null]> = [];
   const flush = db.transaction(() => {
     for (const r of pending) put.run(r[0], r[1], r[2]);
@@ -121,6 +123,7 @@ export function whatIf(
     const req: ReplayRequest = { syscall, args: JSON.parse(args), privilege: privs.length === 1 ? privs[0] : undefined, exe, uid, gid, image: image ?? undefined, arch: (arch ?? undefined) as ReplayRequest['arch'] };
     const res = policy.evaluate(req);
     sum.distinctRequests++;
+    outcomes.set(id, res);
     pending.push([id, res.decision, res.ruleId]);
     if (pending.length >= 10_000) flush();
   }
@@ -137,35 +140,44 @@ export function whatIf(
     return r;
   };
 
-  // 2. Compare every recorded decision with its new outcome, inside SQLite, streaming the changes.
-  const totals = db
-    .prepare(
-      `SELECT count(*), coalesce(sum(d.decision = r.decision AND d.rule_id IS NOT r.rule_id), 0)
-       FROM rm_decisions d CROSS JOIN temp.whatif_results r ON r.req_id = d.req_id WHERE ${w}`,
-    )
-    .raw()
-    .get(...params) as [number, number];
-  sum.decisions = totals[0];
-  sum.ruleOnly = totals[1];
+  // 2. Compare every recorded decision with its new outcome, inside SQLite, streaming the changes:
+  //    one scan hands back the rows whose decision or rule differ (every request referenced by
+  //    the selected decisions was evaluated above, so the join drops none), in keyset pages of
+  //    `all()` (cheaper per row than iterate), the new outcome taken from memory.
+  sum.decisions = db.prepare(`SELECT count(*) FROM rm_decisions d WHERE ${w}`).pluck().get(...params) as number;
   const changes = db
     .prepare(
-      `SELECT d.position, d.run_id, d.seq, d.req_id, d.decision, d.rule_id, r.decision, r.rule_id
+      `SELECT d.position, d.run_id, d.seq, d.req_id, d.decision, d.rule_id, d.decision = r.decision
        FROM rm_decisions d CROSS JOIN temp.whatif_results r ON r.req_id = d.req_id
-       WHERE d.decision != r.decision AND ${w} ORDER BY d.position`,
+       WHERE d.position > ? AND (d.decision != r.decision OR d.rule_id IS NOT r.rule_id) AND ${w} ORDER BY d.position LIMIT 10000`,
     )
     .raw();
   const every = progress?.every ?? 0;
   let seen = 0;
-  for (const [position, runId, seq, reqId, oldDecision, oldRule, newDecision, newRule] of changes.iterate(...params) as IterableIterator<
-    [number, string, number, number, DecisionOutcome, string | null, DecisionOutcome, string | null]
-  >) {
-    sum.changed++;
-    const regression = oldDecision !== 'deny' && newDecision === 'deny';
-    if (regression) sum.regressions++;
-    else if (SEVERITY[newDecision] < SEVERITY[oldDecision]) sum.relaxed++;
-    const r = describe(reqId);
-    onChange({ kind: 'decision', position, runId, seq, exe: r.exe, syscall: r.syscall, privileges: r.privileges, old: { decision: oldDecision, ruleId: oldRule }, new: { decision: newDecision, ruleId: newRule }, regression });
-    if (every && ++seen % every === 0) progress!.onProgress(seen);
+  const olds = new Map<string, { decision: DecisionOutcome; ruleId: string | null }>();
+  for (let after = 0; ; ) {
+    const page = changes.all(after, ...params) as Array<[number, string, number, number, DecisionOutcome, string | null, number]>;
+    if (page.length === 0) break;
+    for (const [position, runId, seq, reqId, oldDecision, oldRule, sameDecision] of page) {
+      if (sameDecision) {
+        sum.ruleOnly++;
+        continue;
+      }
+      const now = outcomes.get(reqId)!;
+      const newDecision = now.decision;
+      sum.changed++;
+      const regression = oldDecision !== 'deny' && newDecision === 'deny';
+      if (regression) sum.regressions++;
+      else if (SEVERITY[newDecision] < SEVERITY[oldDecision]) sum.relaxed++;
+      const r = describe(reqId);
+      // old/new outcomes are shared between changes (few distinct ones): treat them as read-only
+      const oldKey = oldRule === null ? oldDecision : oldDecision + '\0' + oldRule;
+      let was = olds.get(oldKey);
+      if (!was) olds.set(oldKey, (was = { decision: oldDecision, ruleId: oldRule }));
+      onChange({ kind: 'decision', position, runId, seq, exe: r.exe, syscall: r.syscall, privileges: r.privileges, old: was, new: now, regression });
+      if (every && ++seen % every === 0) progress!.onProgress(seen);
+    }
+    after = page[page.length - 1][0];
   }
   db.exec('DELETE FROM temp.whatif_results');
 
