@@ -29,8 +29,6 @@ CREATE TABLE IF NOT EXISTS rm_decisions (
 );
 CREATE INDEX IF NOT EXISTS rm_decisions_run ON rm_decisions (run_id, seq);
 CREATE INDEX IF NOT EXISTS rm_decisions_req ON rm_decisions (req_id);
-CREATE INDEX IF NOT EXISTS rm_decisions_decision ON rm_decisions (decision);
-CREATE INDEX IF NOT EXISTS rm_decisions_rule ON rm_decisions (rule_id);
 CREATE INDEX IF NOT EXISTS rm_decisions_at ON rm_decisions (at);
 CREATE TABLE IF NOT EXISTS rm_policies (
   name TEXT NOT NULL, version INTEGER NOT NULL, hash TEXT NOT NULL, description TEXT, published_at TEXT NOT NULL,
@@ -43,7 +41,7 @@ CREATE TABLE IF NOT EXISTS rm_images (
 `;
 
 /** Bump when the read-model tables or evolve functions change: the projector then rebuilds them. */
-export const READ_MODEL_VERSION = 2;
+export const READ_MODEL_VERSION = 3;
 
 export const READ_MODEL_TABLES = ['rm_runs', 'rm_requests', 'rm_decisions', 'rm_policies', 'rm_images'] as const;
 export const PROJECTIONS = ['runs', 'decisions', 'policies', 'images'] as const;
