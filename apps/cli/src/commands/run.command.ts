@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync, statSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, openSync, readFileSync, statSync, type WriteStream } from 'node:fs';
 import { setPriority } from 'node:os';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { homePaths, repoRoot } from '@capulator/host';
@@ -14,7 +14,7 @@ import {
   type NewEvent,
   type PolicyRef,
 } from '@capulator/events';
-import { EntrypointError, resolveUser, RunError, Runner, type AgentDecision, type BindMount, type RunImage } from '../../../runtime/src/run';
+import { EntrypointError, resolveUser, RunError, Runner, type AgentDecision, type BindMount, type RuncLauncher, type RunImage } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
 
 interface RunOptions {
@@ -35,7 +35,32 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 /** Exit status of `capulator run` when the run itself failed (agent died, runc could not start it), as docker's 125. */
 export const RUN_FAILED_EXIT = 125;
 
-export function registerRunCommands(program: Command): void {
+/**
+ * Where a `capulator run` is carried out: in this process (the cold path: paths relative to our
+ * cwd, runc spawned with our stdio), or in `capulator serve` for the native client on its run
+ * socket (run-socket.ts: the client's cwd, runc started by the client, the daemon's open store).
+ */
+export interface RunHost {
+  cwd: string;
+  stderr(text: string): void;
+  exit(code: number): void;
+  /** starts runc elsewhere (default: spawned here with this process's stdio and signals) */
+  launch?: RuncLauncher;
+  /** an open store to record into (default: the home's store, opened for this run) */
+  store?: EventStore;
+  /** what it cannot do itself (--server): `capulator run` in a process of its own does it */
+  fallback?(reason: string): never;
+}
+
+const thisProcess: RunHost = {
+  get cwd() {
+    return process.cwd();
+  },
+  stderr: (text) => process.stderr.write(text),
+  exit: (code) => (process.exitCode = code),
+};
+
+export function registerRunCommands(program: Command, host: RunHost = thisProcess): void {
   program
     .command('run')
     .description('run a command from an image (or a rootfs directory) with every use of privilege decided by a policy')
@@ -60,6 +85,7 @@ Examples:
   capulator run --learn --events-json ev.jsonl ./rootfs -- /bin/sh -c 'id; hostname'`)
     .action(async (image: string, command: string[], opts: RunOptions) => {
       if (opts.server) {
+        host.fallback?.('--server');
         const token = opts.token ?? process.env.CAPULATOR_TOKEN;
         if (!token) throw new CliError('--server needs --token T (or $CAPULATOR_TOKEN)');
         if (opts.mount.length) throw new CliError('--mount is not supported with --server yet: mounts name paths on the server');
@@ -76,16 +102,16 @@ Examples:
         });
         return;
       }
-      process.exitCode = await runCommand(image, command, opts);
+      host.exit(await runCommand(image, command, opts, host));
     });
 }
 
-function parseMount(spec: string): BindMount {
+function parseMount(spec: string, cwd: string): BindMount {
   const parts = spec.split(':');
   if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1] || (parts[2] !== undefined && parts[2] !== 'ro' && parts[2] !== 'rw')) {
     throw new CliError(`--mount ${spec}: want SRC:DST[:ro]`);
   }
-  const source = resolvePath(parts[0]);
+  const source = resolvePath(cwd, parts[0]);
   if (!existsSync(source)) throw new CliError(`--mount ${spec}: ${source} does not exist`);
   if (!parts[1].startsWith('/')) throw new CliError(`--mount ${spec}: the destination must be absolute`);
   return { source, destination: parts[1], readonly: parts[2] === 'ro' };
@@ -103,10 +129,10 @@ function loadPolicy(file: string): { policy: Policy; yaml: string } {
   return { policy: r.policy, yaml };
 }
 
-async function resolveImage(ref: string, imagesDir: string): Promise<RunImage & { labels?: Record<string, string> }> {
-  const isDir = existsSync(ref) && statSync(ref).isDirectory();
+async function resolveImage(ref: string, imagesDir: string, cwd: string): Promise<RunImage & { labels?: Record<string, string> }> {
+  const dir = resolvePath(cwd, ref);
+  const isDir = existsSync(dir) && statSync(dir).isDirectory();
   if (isDir || ref.startsWith('/') || ref.startsWith('./')) {
-    const dir = resolvePath(ref);
     if (!isDir) throw new CliError(`${ref}: not a rootfs directory`);
     return { ref: dir, layers: [dir], config: {} };
   }
@@ -181,28 +207,39 @@ class RunRecorder {
   }
 }
 
-export async function runCommand(imageRef: string, command: string[], opts: RunOptions): Promise<number> {
+export async function runCommand(imageRef: string, command: string[], opts: RunOptions, host: RunHost = thisProcess): Promise<number> {
   const paths = homePaths();
   const repo = repoRoot(__dirname);
-  const policyFile = resolvePath(opts.policy ?? `${repo}/examples/policies/default.yaml`);
+  const policyFile = resolvePath(host.cwd, opts.policy ?? `${repo}/examples/policies/default.yaml`);
   const loaded = loadPolicy(policyFile);
   const policy: Policy = opts.learn ? { ...loaded.policy, learn: true } : loaded.policy;
-  const mounts = opts.mount.map(parseMount);
+  const mounts = opts.mount.map((m) => parseMount(m, host.cwd));
   for (const e of opts.env) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new CliError(`--env ${e}: want K=V`);
   const id = opts.id ?? randomBytes(6).toString('hex');
 
-  const image = await resolveImage(imageRef, paths.images);
+  const image = await resolveImage(imageRef, paths.images, host.cwd);
   const user = imageUser(image);
   const container = { image: imageRef, labels: image.labels };
   const table = compileForContainer(policy, container);
   const caps = capabilitySets(policy, { uid: user.uid, gid: user.gid, ...container });
   const sets: CapabilitySets = caps.sets;
 
-  let store: SqliteEventStore | undefined;
+  let out: WriteStream | undefined;
+  if (opts.eventsJson) {
+    const file = resolvePath(host.cwd, opts.eventsJson);
+    try {
+      out = createWriteStream('', { fd: openSync(file, 'w', 0o600) });
+    } catch (e) {
+      throw new CliError(`--events-json ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    // a write error must not take the process (possibly a daemon serving other runs) down
+    out.on('error', (e) => host.stderr(`capulator: warning: run ${id}: --events-json ${file}: ${e.message}\n`));
+  }
+  let store: EventStore | undefined;
   let policyRef: PolicyRef = { name: policy.name, version: 0, hash: table.hash };
   const now = () => new Date().toISOString();
   if (opts.store) {
-    store = SqliteEventStore.open(paths.store);
+    store = host.store ?? SqliteEventStore.open(paths.store);
     const pub = await publishPolicy(store, { name: policy.name, yaml: loaded.yaml, hash: table.hash, description: policy.description }, now());
     policyRef = { name: policy.name, version: pub.version, hash: table.hash };
   }
@@ -214,8 +251,6 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     payload: { runId: id, image: imageRef, command: argv, env: opts.env, policy: policyRef, learn: !!opts.learn, mounts },
   });
 
-  let out: WriteStream | undefined;
-  if (opts.eventsJson) out = createWriteStream(opts.eventsJson, { flags: 'w', mode: 0o600 });
   // the agent writes each decision's payload; it is recorded (and dumped) as written, never re-serialised
   const onDecision = (d: AgentDecision) => {
     out?.write('{"type":"' + d.type + '",' + d.payloadText.slice(1) + '\n');
@@ -225,7 +260,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
   for (const [cap, grants] of Object.entries(caps.provenance)) provenance[cap] = grants.map((g) => g.ruleId ?? g.source);
 
   const ignore = () => undefined;
-  process.on('SIGINT', ignore); // runc forwards the terminal's ^C to the container; we stay to clean up
+  if (!host.launch) process.on('SIGINT', ignore); // runc forwards the terminal's ^C to the container; we stay to clean up
   const runner = new Runner({ home: paths.home, repo });
   try {
     const result = await runner.run({
@@ -240,17 +275,21 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       learn: opts.learn,
       keep: opts.keep,
       stdio: 'inherit',
+      launch: host.launch,
       onDecision,
       onStarted: (s) => {
         // the container and its agent run at normal priority (spawned already); recording them
-        // is not latency-critical, so it yields the CPU to them under contention
-        try {
-          setPriority(10);
-        } catch {
-          /* not permitted: keep the default */
+        // is not latency-critical, so it yields the CPU to them under contention (not in a
+        // daemon, which serves other runs)
+        if (!host.launch) {
+          try {
+            setPriority(10);
+          } catch {
+            /* not permitted: keep the default */
+          }
         }
         if (s.unavailable.length > 0 && !opts.learn) {
-          process.stderr.write(`capulator: warning: this host cannot grant ${s.unavailable.join(', ')} (not in its bounding set); the container runs without\n`);
+          host.stderr(`capulator: warning: this host cannot grant ${s.unavailable.join(', ')} (not in its bounding set); the container runs without\n`);
         }
         for (const c of s.unavailable) delete provenance[c];
         rec.push({
@@ -278,9 +317,9 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     });
     await rec.drain();
     if (out) await new Promise<void>((r) => out!.end(r));
-    if (rec.failed) process.stderr.write(`capulator: warning: run ${id}: recording events failed: ${rec.failed.message}\n`);
+    if (rec.failed) host.stderr(`capulator: warning: run ${id}: recording events failed: ${rec.failed.message}\n`);
     if (result.status === 'failed') {
-      process.stderr.write(`capulator: run ${id} failed: ${result.failure!.reason}\n`);
+      host.stderr(`capulator: run ${id} failed: ${result.failure!.reason}\n`);
       return RUN_FAILED_EXIT;
     }
     return result.exitCode ?? RUN_FAILED_EXIT;
@@ -293,6 +332,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     throw e;
   } finally {
     process.off('SIGINT', ignore);
-    await store?.close();
+    out?.destroy(); // closes the file on the paths that did not end it
+    if (store !== host.store) await store?.close();
   }
 }

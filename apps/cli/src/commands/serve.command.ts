@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { homePaths } from '@capulator/host';
+import { join } from 'node:path';
 import { CliError } from '../cli-error';
+import type { RunSocket } from './run-socket';
 import { addBusOptions, serveOnBus } from './serve-bus';
 
 /**
@@ -10,14 +12,15 @@ import { addBusOptions, serveOnBus } from './serve-bus';
 export function registerServeCommands(program: Command): void {
   const serve = program
     .command('serve')
-    .description('serve the HTTP API (OpenAPI at /docs) and the gRPC API, with the runtime in the same process')
-    .option('--http <host:port>', 'HTTP listen address', '127.0.0.1:8420')
+    .description('serve the HTTP API (OpenAPI at /docs) and the gRPC API, with the runtime in the same process, and the run socket of `capulator run`')
+    .option('--http <host:port>', 'HTTP listen address ("off", with --grpc off: only the run socket)', '127.0.0.1:8420')
     .option('--grpc <host:port>', 'gRPC listen address ("off" to disable)', '127.0.0.1:8421')
     .option('--concurrency <n>', 'runs executing at once', '4')
     .option('--max-upload <bytes>', 'largest image upload accepted (bytes)', String(8 * 1024 * 1024 * 1024))
-    .option('--log-level <level>', 'log, warn, error, debug or silent', 'log');
+    .option('--log-level <level>', 'log, warn, error, debug or silent', 'log')
+    .option('--no-run-socket', 'do not serve $CAPULATOR_HOME/run.sock (where `capulator run` hands its runs to this process)');
   addBusOptions(serve).action(
-    async (opts: { http: string; grpc: string; concurrency: string; maxUpload: string; logLevel: string; bus?: string; role: string }) => {
+    async (opts: { http: string; grpc: string; concurrency: string; maxUpload: string; logLevel: string; bus?: string; role: string; runSocket: boolean }) => {
       const { parseHostPort } = await import('../../../gateway/src/gateway.options');
       const addr = (text: string, flag: string) => {
         try {
@@ -26,7 +29,8 @@ export function registerServeCommands(program: Command): void {
           throw new CliError(`${flag}: ${(err as Error).message}`);
         }
       };
-      const http = addr(opts.http, '--http');
+      if (opts.http === 'off' && opts.grpc !== 'off') throw new CliError('--http off needs --grpc off (the gRPC API is served beside the HTTP one)');
+      const http = opts.http === 'off' ? false : addr(opts.http, '--http');
       const grpc = opts.grpc === 'off' ? false : addr(opts.grpc, '--grpc');
       const concurrency = Number(opts.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1) throw new CliError('--concurrency must be a positive integer');
@@ -36,25 +40,45 @@ export function registerServeCommands(program: Command): void {
       const { home } = homePaths();
       if (opts.bus !== undefined) {
         // Kafka: event store + command bus; --role gateway|runtime|all (serve-bus.ts)
+        if (!http) throw new CliError('--http off is not supported with --bus');
         await serveOnBus({ bus: opts.bus, role: opts.role, home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel });
         return;
       }
       if (opts.role !== 'all') throw new CliError('--role needs --bus (without a bus, gateway and runtime share this process)');
-      const { startGateway } = await import('../../../gateway/src/gateway.app');
-      let gw;
+      if (!http && !opts.runSocket) throw new CliError('nothing to serve: --http off and --no-run-socket');
+      // one embedded store for the gateway and the runs handed over on the run socket
+      const { SqliteEventStore } = await import('@capulator/events');
+      const store = SqliteEventStore.open(join(home, 'events.db'));
+      let gw: { httpUrl: string; grpcAddress?: string; close(): Promise<void> } | undefined;
+      let sock: RunSocket | undefined;
       try {
-        gw = await startGateway({ home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel as 'log' });
+        if (opts.runSocket) sock = await (await import('./run-socket')).listenRunSocket({ home, store });
+        if (http) {
+          const { startGateway } = await import('../../../gateway/src/gateway.app');
+          try {
+            gw = await startGateway({ home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel as 'log', store });
+          } catch (err) {
+            const e = err as NodeJS.ErrnoException;
+            if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') throw new CliError(`cannot listen: ${e.message}`);
+            throw err;
+          }
+        }
       } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') throw new CliError(`cannot listen: ${e.message}`);
+        await sock?.close(0);
+        await store.close();
         throw err;
       }
-      process.stdout.write(`capulator serving http ${gw.httpUrl} grpc ${gw.grpcAddress ?? 'off'} (home ${home})\n`);
+      process.stdout.write(`capulator serving http ${gw?.httpUrl ?? 'off'} grpc ${gw?.grpcAddress ?? 'off'} run socket ${sock?.path ?? 'off'} (home ${home})\n`);
       await new Promise<void>((resolve) => {
         const stop = () => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
-          void gw.close().then(resolve);
+          // no new runs; those in progress finish (their clients wait for them), then the rest
+          void (async () => {
+            await sock?.close();
+            await gw?.close();
+            await store.close();
+          })().then(resolve);
         };
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);

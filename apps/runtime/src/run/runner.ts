@@ -45,7 +45,22 @@ export interface RunRequest {
   onDecision?: (d: AgentDecision) => void;
   /** called once the container process runs (after runc handed the notify fd to the agent) */
   onStarted?: (info: StartedInfo) => void;
+  /**
+   * Starts `runc ARGS…` somewhere else (the native client of `capulator serve`, with its own
+   * stdio) instead of spawning it here; `stdio` is then unused.
+   */
+  launch?: RuncLauncher;
 }
+
+/** How `runc run` ended; `lost` says why its end is unknown (whoever ran it went away). */
+export interface RuncExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  lost?: string;
+}
+
+/** Runs `runc` with `args` and resolves when it has exited (and no longer runs). */
+export type RuncLauncher = (runc: string, args: string[]) => Promise<RuncExit>;
 
 export interface StartedInfo {
   pid: number;
@@ -245,23 +260,31 @@ export class Runner {
       });
       writeFileSync(join(dir, 'config.json'), JSON.stringify(spec, null, 1));
 
-      const pipe = req.stdio === 'pipe';
+      const pipe = !req.launch && req.stdio === 'pipe';
       runcStarted = true;
-      const child = spawn(runc, ['--root', runcRoot, 'run', '--bundle', dir, containerId], { stdio: pipe ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+      const runcArgs = ['--root', runcRoot, 'run', '--bundle', dir, containerId];
       let stdout = '';
       let stderr = '';
-      if (pipe) {
-        child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-        child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+      let stopForwarding = () => undefined as void;
+      let runcExit: Promise<RuncExit>;
+      if (req.launch) runcExit = req.launch(runc, runcArgs);
+      else {
+        const child = spawn(runc, runcArgs, { stdio: pipe ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+        if (pipe) {
+          child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+          child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+        }
+        const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
+        const onTerm = forward('SIGTERM');
+        const onHup = forward('SIGHUP');
+        process.on('SIGTERM', onTerm);
+        process.on('SIGHUP', onHup);
+        stopForwarding = () => {
+          process.off('SIGTERM', onTerm);
+          process.off('SIGHUP', onHup);
+        };
+        runcExit = new Promise<RuncExit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
       }
-      const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
-      const onTerm = forward('SIGTERM');
-      const onHup = forward('SIGHUP');
-      process.on('SIGTERM', onTerm);
-      process.on('SIGHUP', onHup);
-      const runcExit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-        child.on('close', (code, signal) => resolve({ code, signal })),
-      );
       const a = agent;
       a.whenAttached().then(() =>
         req.onStarted?.({ pid: a.attached!.pid, user, containerId, agentPid: a.ready!.pid, capabilities: limited.sets, unavailable: limited.unavailable }),
@@ -269,7 +292,7 @@ export class Runner {
       // fail closed: if the agent dies while the container runs, kill the container
       // (a normal agent exit — its `exit` line — only happens once every container process is gone)
       let runcExited = false;
-      child.on('exit', () => (runcExited = true));
+      void runcExit.then(() => (runcExited = true));
       let agentDied = false;
       const watch = a.exited.then((e) => {
         if (!a.summary && !runcExited) {
@@ -281,8 +304,12 @@ export class Runner {
       trace('runc started');
       const r = await runcExit;
       trace('runc exited');
-      process.off('SIGTERM', onTerm);
-      process.off('SIGHUP', onHup);
+      stopForwarding();
+      if (r.lost) {
+        // nobody waits for this container any more: stop it (the agent then sees the hang-up)
+        spawnSync(runc, ['--root', runcRoot, 'kill', '--all', containerId, 'KILL'], { stdio: 'ignore' });
+        if (!a.attached) a.kill();
+      }
       // the agent exits when the notify fd hangs up; give it time to hand over buffered events
       // while they keep flowing, and stop it if it stalls
       for (;;) {
@@ -305,6 +332,9 @@ export class Runner {
         durationMs: Date.now() - t0,
         ...(pipe ? { stdout, stderr } : {}),
       };
+      if (r.lost) {
+        return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: r.lost } };
+      }
       if (agentDied && a.attached) {
         return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'agent', reason: `the agent died while the container ran${a.stderr ? ': ' + a.stderr.trim() : ''}` } };
       }
