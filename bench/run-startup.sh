@@ -2,6 +2,8 @@
 # Start-to-exit time of `capulator run IMAGE -- /bin/true` (image already unpacked: the fixture
 # rootfs) against a bare `runc run` of the same OCI config (same namespaces, mounts, seccomp
 # filter; the bare notify-agent listening), and against runc with no seccomp listener at all.
+# The daemon rows start `capulator serve --http off --grpc off` on a home of their own: there
+# `capulator run` is the native client (agent/build/capulator-run) handing the run to it.
 # Usage: bench/run-startup.sh [REPS, default 5]   (root; npm run build first)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,9 +13,13 @@ ROOTFS=$REPO/test/.work/images/rootfs
 [ -d "$ROOTFS" ] || bash "$REPO/test/fixtures/images/build.sh" "$REPO/test/.work/images" >/dev/null
 W=$(mktemp -d /tmp/capulator-start-bench.XXXXXX)
 RUNC_ROOT=$W/runc
-cleanup() { for c in $(runc --root "$RUNC_ROOT" list -q 2>/dev/null); do runc --root "$RUNC_ROOT" delete -f "$c" >/dev/null 2>&1 || true; done; rm -rf "$W"; }
+SERVE_PID=
+cleanup() {
+  [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
+  for c in $(runc --root "$RUNC_ROOT" list -q 2>/dev/null); do runc --root "$RUNC_ROOT" delete -f "$c" >/dev/null 2>&1 || true; done; rm -rf "$W"
+}
 trap cleanup EXIT
-mkdir -p "$W/bare" "$W/plain" "$W/home"
+mkdir -p "$W/bare" "$W/plain" "$W/home" "$W/dhome"
 gcc -O2 -o "$W/notify-agent" "$BENCH_SRC/notify-agent.c" -lseccomp
 node -e '
 const { buildOciSpec, buildSeccompProfile } = require(process.argv[1] + "/dist/apps/runtime/src/run");
@@ -26,11 +32,22 @@ const plain = buildOciSpec({ ...base, seccomp: buildSeccompProfile(sock) });
 delete plain.linux.seccomp;
 fs.writeFileSync(dir + "/plain/config.json", JSON.stringify(plain));
 ' "$REPO" "$ROOTFS" "$W/bare.sock" "$W"
+[ -x "$REPO/agent/build/capulator-run" ] || { echo "agent/build/capulator-run missing: npm run build" >&2; exit 1; }
+CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" serve --http off --grpc off --log-level silent > "$W/serve.log" 2>&1 & SERVE_PID=$!
+for _ in $(seq 1 200); do [ -S "$W/dhome/run.sock" ] && break; sleep 0.05; done
+[ -S "$W/dhome/run.sock" ] || { cat "$W/serve.log" >&2; echo "capulator serve did not start" >&2; exit 1; }
+CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" run "$ROOTFS" -- /bin/true  # warm-up (first run publishes the policy)
 
 ms() { echo $(( ($2 - $1) / 1000000 )); }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-: > "$W/t.cap"; : > "$W/t.capns"; : > "$W/t.bare"; : > "$W/t.plain"
+: > "$W/t.cap"; : > "$W/t.capns"; : > "$W/t.bare"; : > "$W/t.plain"; : > "$W/t.d"; : > "$W/t.dns"; : > "$W/t.node"
 for i in $(seq 1 "$REPS"); do
+  t0=$(date +%s%N); CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" run "$ROOTFS" -- /bin/true; t1=$(date +%s%N)
+  ms "$t0" "$t1" >> "$W/t.d"
+  t0=$(date +%s%N); CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" run --no-store "$ROOTFS" -- /bin/true; t1=$(date +%s%N)
+  ms "$t0" "$t1" >> "$W/t.dns"
+  t0=$(date +%s%N); node -e 0; t1=$(date +%s%N)
+  ms "$t0" "$t1" >> "$W/t.node"
   t0=$(date +%s%N); CAPULATOR_HOME="$W/home" "$REPO/bin/capulator" run "$ROOTFS" -- /bin/true; t1=$(date +%s%N)
   ms "$t0" "$t1" >> "$W/t.cap"
   t0=$(date +%s%N); CAPULATOR_HOME="$W/home" "$REPO/bin/capulator" run --no-store "$ROOTFS" -- /bin/true; t1=$(date +%s%N)
@@ -45,9 +62,14 @@ for i in $(seq 1 "$REPS"); do
   ms "$t0" "$t1" >> "$W/t.plain"
 done
 cap=$(median < "$W/t.cap"); capns=$(median < "$W/t.capns"); bare=$(median < "$W/t.bare"); plain=$(median < "$W/t.plain")
+d=$(median < "$W/t.d"); dns=$(median < "$W/t.dns"); nodes=$(median < "$W/t.node")
 echo "run startup (/bin/true), medians of $REPS runs, ms; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-52s %8s\n' "capulator run (store + events)" "$cap"
-printf '%-52s %8s\n' "capulator run --no-store" "$capns"
-printf '%-52s %8s\n' "runc run, same config, bare notify-agent" "$bare"
-printf '%-52s %8s\n' "runc run, same config without seccomp listener" "$plain"
-awk -v c="$cap" -v n="$capns" -v b="$bare" -v p="$plain" 'BEGIN { printf "capulator/bare runc: %.2fx (no-store %.2fx; target <= 2x); vs runc without listener %.2fx\n", c / b, n / b, c / p }'
+printf '%-62s %8s\n' "capulator run (capulator serve running: native client)" "$d"
+printf '%-62s %8s\n' "capulator run --no-store (capulator serve running)" "$dns"
+printf '%-62s %8s\n' "capulator run (store + events), no daemon: Node CLI" "$cap"
+printf '%-62s %8s\n' "capulator run --no-store, no daemon" "$capns"
+printf '%-62s %8s\n' "node -e 0 (Node's own start, the cold path's floor)" "$nodes"
+printf '%-62s %8s\n' "runc run, same config, bare notify-agent" "$bare"
+printf '%-62s %8s\n' "runc run, same config without seccomp listener" "$plain"
+awk -v d="$d" -v n="$dns" -v b="$bare" 'BEGIN { printf "daemon path/bare runc: %.2fx (no-store %.2fx; target <= 2x)\n", d / b, n / b }'
+awk -v c="$cap" -v n="$capns" -v b="$bare" -v p="$plain" 'BEGIN { printf "no daemon/bare runc: %.2fx (no-store %.2fx; target <= 2x); vs runc without listener %.2fx\n", c / b, n / b, c / p }'
