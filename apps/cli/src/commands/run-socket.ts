@@ -38,7 +38,13 @@ export async function listenRunSocket(opts: { home: string; store?: EventStore }
   await removeStale(path);
   const active = new Set<Promise<void>>();
   const server = createServer((sock) => {
-    const done = serveClient(sock, opts.store).finally(() => active.delete(done));
+    const done = serveClient(sock, opts.store)
+      .catch((e: Error) => {
+        // a fault here must not take the daemon (and the other runs) down
+        process.stderr.write(`capulator: run socket: ${e?.stack ?? String(e)}\n`);
+        sock.destroy();
+      })
+      .finally(() => active.delete(done));
     active.add(done);
   });
   // created 0600 (no window with a wider mode), then checked
@@ -56,6 +62,7 @@ export async function listenRunSocket(opts: { home: string; store?: EventStore }
   } finally {
     process.umask(umask);
   }
+  server.on('error', (e) => process.stderr.write(`capulator: run socket ${path}: ${e.message}\n`));
   chmodSync(path, 0o600);
   const ino = lstatSync(path).ino;
   return {
