@@ -235,6 +235,39 @@ describe('capulator run through capulator serve (the run socket)', () => {
     });
   });
 
+  describe('when a daemon was killed and left its socket', () => {
+    it('the client takes the cold path, and the next daemon replaces the socket', async () => {
+      const h = mkdtempSync(join(tmpdir(), 'capulator-sock-stale-'));
+      const start = () => spawn(bin, ['serve', '--http', 'off', '--grpc', 'off'], { env: { ...process.env, CAPULATOR_HOME: h }, stdio: 'ignore' });
+      const stop = async (d: ChildProcess, sig: NodeJS.Signals) => {
+        const exited = new Promise((r) => d.once('exit', r));
+        d.kill(sig);
+        await exited;
+      };
+      try {
+        const first = start();
+        await until('the run socket', () => existsSync(join(h, 'run.sock')));
+        await stop(first, 'SIGKILL');
+        assert.ok(existsSync(join(h, 'run.sock')));
+        const args = ['run', '--no-store', rootfs, '--', '/bin/sh', '-c', 'echo ok'];
+        const stale = spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: h, PATH: noNode } });
+        assert.equal(stale.status, 70);
+        assert.match(stale.stderr, /^capulator: cannot run node: /);
+        const second = start();
+        try {
+          await until('a run through the new daemon', () => {
+            const r = spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: h, PATH: noNode } });
+            return r.status === 0 && r.stdout === 'ok\n';
+          });
+        } finally {
+          await stop(second, 'SIGTERM');
+        }
+      } finally {
+        rmSync(h, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe('when the daemon stops', () => {
     it('exits 0 on SIGTERM and removes its socket', async () => {
       const exited = new Promise<number | null>((r) => serve.once('exit', (code) => r(code)));

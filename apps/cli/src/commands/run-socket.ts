@@ -32,6 +32,9 @@ export interface RunSocket {
 
 class Fallback extends Error {}
 
+/** Another live daemon already serves this home's run socket. */
+export class RunSocketBusy extends CliError {}
+
 export async function listenRunSocket(opts: { home: string; store?: EventStore }): Promise<RunSocket> {
   const path = join(opts.home, RUN_SOCKET_NAME);
   if (Buffer.byteLength(path) > 107) throw new CliError(`run socket ${path}: the path is longer than a unix socket address allows (107 bytes)`);
@@ -96,7 +99,7 @@ async function removeStale(path: string): Promise<void> {
     });
     c.once('error', () => resolve(false));
   });
-  if (alive) throw new CliError(`another capulator serve already listens on ${path}`);
+  if (alive) throw new RunSocketBusy(`another capulator serve already listens on ${path}`);
   unlinkSync(path);
 }
 

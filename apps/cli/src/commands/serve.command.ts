@@ -52,7 +52,16 @@ export function registerServeCommands(program: Command): void {
       let gw: { httpUrl: string; grpcAddress?: string; close(): Promise<void> } | undefined;
       let sock: RunSocket | undefined;
       try {
-        if (opts.runSocket) sock = await (await import('./run-socket')).listenRunSocket({ home, store });
+        if (opts.runSocket) {
+          const { listenRunSocket, RunSocketBusy } = await import('./run-socket');
+          try {
+            sock = await listenRunSocket({ home, store });
+          } catch (err) {
+            // a second server on the same home still serves its APIs; runs go to the first one
+            if (!(err instanceof RunSocketBusy) || !http) throw err;
+            process.stderr.write(`capulator: warning: ${err.message}; this one serves no run socket\n`);
+          }
+        }
         if (http) {
           const { startGateway } = await import('../../../gateway/src/gateway.app');
           try {
