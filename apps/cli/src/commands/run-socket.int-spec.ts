@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { SqliteEventStore, runStream, type StoredEvent } from '@capulator/events';
@@ -144,6 +144,34 @@ describe('capulator run through capulator serve (the run socket)', () => {
       const r = await c.done;
       assert.equal(r.code, 42, c.out.stderr);
       assert.equal(c.out.stdout, 'up\nterm\n');
+    });
+  });
+
+  describe('when the agent dies mid-run', () => {
+    it('the daemon kills the container and the client exits 125, as cold', async () => {
+      const id = `sock-agent-${tag}`;
+      const c = start(['run', '--id', id, rootfs, '--', '/bin/sh', '-c', 'echo up; sleep 30']);
+      await until('the container', () => c.out.stdout.includes('up'));
+      // the daemon's agent for this run (a child of the daemon, named by --run-id)
+      const agent = readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .find((p) => {
+          try {
+            const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+            const ppid = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1];
+            return argv[0].endsWith('/capulator-agent') && argv[argv.indexOf('--run-id') + 1] === id && Number(ppid) === serve.pid;
+          } catch {
+            return false;
+          }
+        });
+      assert.ok(agent, 'the agent of the run');
+      process.kill(Number(agent), 'SIGKILL');
+      const r = await c.done;
+      assert.equal(r.code, 125);
+      assert.match(c.out.stderr, new RegExp(`capulator: run ${id} failed: the agent died while the container ran`));
+      assert.ok(!containers().includes(`capulator-${id}`));
+      const failed = (await stream(home, id)).find((e) => e.type === 'RunFailed')!.payload as { stage: string };
+      assert.equal(failed.stage, 'agent');
     });
   });
 
