@@ -527,6 +527,9 @@ static int run_runc(int sock, char **argv, struct buf *in, size_t *consumed)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/* from here on, runc forwards the terminal's ^C to the container; we stay for its status
+	 * (before, ^C ends this client and the daemon abandons the run it prepared) */
+	signal(SIGINT, SIG_IGN);
 	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0)
@@ -626,8 +629,6 @@ int main(int argc, char **argv)
 		cold(); /* nothing was started: the daemon went away before reading */
 	}
 	free(req.p);
-	/* runc forwards the terminal's ^C to the container; we stay for its status */
-	signal(SIGINT, SIG_IGN);
 
 	struct buf in = {0}, line = {0};
 	size_t consumed = 0;
