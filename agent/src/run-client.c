@@ -15,6 +15,7 @@
  * the home directory belong to this user and the home is not writable by anyone else.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -160,30 +161,37 @@ static int home_dir(char *out, size_t size)
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-/* connected socket, or -1: then the cold path runs the command */
+/*
+ * connected socket, or -1: then the cold path runs the command. The home is opened once and
+ * both checked and connected through that descriptor, so a path swapped between the check and
+ * the connect cannot lead elsewhere.
+ */
 static int connect_daemon(void)
 {
 	char home[PATH_MAX];
 	if (home_dir(home, sizeof home) < 0)
 		return -1;
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if ((size_t)snprintf(sa.sun_path, sizeof sa.sun_path, "%s/run.sock", home) >= sizeof sa.sun_path)
+	int dfd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return -1;
 	struct stat hs, ss;
-	if (stat(home, &hs) < 0 || lstat(sa.sun_path, &ss) < 0)
-		return -1;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = -1;
+	if (fstat(dfd, &hs) < 0 || fstatat(dfd, "run.sock", &ss, AT_SYMLINK_NOFOLLOW) < 0)
+		goto out;
 	uid_t me = geteuid();
-	if (!S_ISDIR(hs.st_mode) || hs.st_uid != me || (hs.st_mode & 022) || !S_ISSOCK(ss.st_mode) || ss.st_uid != me) {
-		fprintf(stderr, "capulator: warning: not using %s: it and %s must belong to uid %u and not be writable by others\n", sa.sun_path, home, (unsigned)me);
-		return -1;
+	if (hs.st_uid != me || (hs.st_mode & 022) || !S_ISSOCK(ss.st_mode) || ss.st_uid != me) {
+		fprintf(stderr, "capulator: warning: not using %s/run.sock: it and %s must belong to uid %u and not be writable by others\n", home, home, (unsigned)me);
+		goto out;
 	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+	snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%d/run.sock", dfd);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
 		close(fd);
-		return -1;
+		fd = -1;
 	}
+out:
+	close(dfd);
 	return fd;
 }
 
@@ -572,12 +580,12 @@ static int run_runc(int sock, char **argv, struct buf *in, size_t *consumed)
 			struct buf line = {0};
 			int r;
 			do {
-				struct msg msg;
 				r = read_line(sock, in, consumed, &line);
-				if (r == 0 && parse(line.p, line.len, &msg) == 0) {
-					if (!strcmp(msg.type, "stderr") && msg.text.p)
+				if (r == 0) {
+					struct msg msg;
+					if (parse(line.p, line.len, &msg) == 0 && !strcmp(msg.type, "stderr") && msg.text.p)
 						write_all(2, msg.text.p, msg.text.len);
-					msg_free(&msg);
+					msg_free(&msg); /* also what a failed parse had taken */
 				}
 			} while (r == 0 && memchr(in->p + *consumed, '\n', in->len - *consumed));
 			free(line.p);
