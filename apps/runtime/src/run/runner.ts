@@ -267,9 +267,15 @@ export class Runner {
       let stderr = '';
       let stopForwarding = () => undefined as void;
       let runcExit: Promise<RuncExit>;
-      if (req.launch) runcExit = req.launch(runc, runcArgs);
-      else {
+      // set as soon as runc is known to be gone (its `exit`, before its pipes close): an agent
+      // that ends after that is not a failure of the run
+      let runcExited = false;
+      if (req.launch) {
+        runcExit = req.launch(runc, runcArgs);
+        void runcExit.then(() => (runcExited = true));
+      } else {
         const child = spawn(runc, runcArgs, { stdio: pipe ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+        child.on('exit', () => (runcExited = true));
         if (pipe) {
           child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
           child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
@@ -291,8 +297,6 @@ export class Runner {
       );
       // fail closed: if the agent dies while the container runs, kill the container
       // (a normal agent exit — its `exit` line — only happens once every container process is gone)
-      let runcExited = false;
-      void runcExit.then(() => (runcExited = true));
       let agentDied = false;
       const watch = a.exited.then((e) => {
         if (!a.summary && !runcExited) {
