@@ -114,7 +114,8 @@ static inline uint64_t now_ns(clockid_t c) {
  * The trapped process never waits for the recorder: the events fd is non-blocking, the buffer
  * grows up to OBUF_MAX and is written in large chunks (and whenever the notify fd is idle); past
  * OBUF_MAX events are dropped and counted, and the runtime reports them as lostEvents. */
-#define OBUF_MAX (64u << 20)
+#define OBUF_MAX_DEFAULT (64u << 20)
+static size_t obuf_max = OBUF_MAX_DEFAULT;           /* --events-buffer */
 #define OBUF_CHUNK (64u << 10)
 static int events_fd = -1;
 static char *obuf; static size_t olen, ooff, ocap = 1 << 20;
@@ -154,7 +155,7 @@ static bool write_events(bool block) {
     ooff += (size_t)w;
   }
   if (ooff == olen) olen = ooff = 0;
-  else if (ooff > (4u << 20)) { memmove(obuf, obuf + ooff, olen - ooff); olen -= ooff; ooff = 0; }
+  else if (ooff > (ocap >> 2)) { memmove(obuf, obuf + ooff, olen - ooff); olen -= ooff; ooff = 0; }
   return all;
 }
 /* The notification loop's flush (when no recorder thread runs): a full pipe switches it to epoll. */
@@ -166,7 +167,8 @@ static bool out_room(size_t n) {
   if (olen + n <= ocap) return true;
   size_t want = ocap;
   while (want < olen + n) want *= 2;
-  if (want > OBUF_MAX) return false;
+  if (want > obuf_max && olen + n > obuf_max) return false;
+  if (want > obuf_max) want = obuf_max;
   char *nb = realloc(obuf, want);
   if (!nb) return false;
   obuf = nb; ocap = want;
@@ -889,6 +891,7 @@ static int serve(const char *sock_path, const char *table_path) {
   if (!table) { fprintf(stderr, "capulator-agent: %s\n", err); return 2; }
   if (table_learn(table)) learn = true;
   for (int i = 0; i < TC_SIZE; i++) tc[i].pidfd = -1;
+  if (ocap > obuf_max) ocap = obuf_max;
   obuf = malloc(ocap);
   if (!obuf) return 1;
   if (!build_ev_tail()) { fprintf(stderr, "capulator-agent: run id or policy reference too long\n"); return 2; }
@@ -1133,6 +1136,7 @@ static int hook_lo_up(void) {
 static void usage(void) {
   fprintf(stderr, "usage: capulator-agent serve --socket PATH --table FILE [--events-fd N] [--learn]\n"
                   "                              [--run-id ID] [--policy-name N] [--policy-version V] [--policy-hash H]\n"
+                  "                              [--events-buffer BYTES]\n"
                   "       capulator-agent eval TABLE | classify | check-table TABLE | hook-lo-up | version\n");
 }
 
@@ -1155,6 +1159,11 @@ int main(int argc, char **argv) {
       else if (!strcmp(argv[i], "--events-fd") && i + 1 < argc) events_fd = atoi(argv[++i]);
       else if (!strcmp(argv[i], "--learn")) learn = true;
       else if (!strcmp(argv[i], "--run-id") && i + 1 < argc) run_id = argv[++i];
+      else if (!strcmp(argv[i], "--events-buffer") && i + 1 < argc) {
+        long long v = atoll(argv[++i]);
+        if (v < (long long)OBUF_CHUNK * 2 || v > (1ll << 32)) { fprintf(stderr, "capulator-agent: --events-buffer must be 128 KiB to 4 GiB\n"); return 2; }
+        obuf_max = (size_t)v;
+      }
       else if (!strcmp(argv[i], "--policy-name") && i + 1 < argc) policy_name = argv[++i];
       else if (!strcmp(argv[i], "--policy-version") && i + 1 < argc) policy_version = atol(argv[++i]);
       else if (!strcmp(argv[i], "--policy-hash") && i + 1 < argc) policy_hash = argv[++i];

@@ -73,9 +73,10 @@ export class AgentProcess {
   stderr = '';
   private partial = '';
 
-  private constructor(binary: string, socketPath: string, tablePath: string, learn: boolean, run: AgentRun, private readonly onDecision: (d: AgentDecision) => void) {
+  private constructor(binary: string, socketPath: string, tablePath: string, learn: boolean, run: AgentRun, eventsBuffer: number | undefined, private readonly onDecision: (d: AgentDecision) => void) {
     const args = ['serve', '--socket', socketPath, '--table', tablePath, '--events-fd', '3', '--run-id', run.runId];
     args.push('--policy-name', run.policy.name, '--policy-version', String(run.policy.version), '--policy-hash', run.policy.hash);
+    if (eventsBuffer !== undefined) args.push('--events-buffer', String(eventsBuffer));
     if (learn) args.push('--learn');
     // its own process group: a terminal's ^C goes to runc (which forwards it), never to the agent
     this.child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
@@ -90,8 +91,8 @@ export class AgentProcess {
   }
 
   /** Starts the agent and resolves once it listens (its `ready` line), or rejects if it dies first. */
-  static start(opts: { binary: string; socketPath: string; tablePath: string; learn: boolean; run: AgentRun; onDecision: (d: AgentDecision) => void }): Promise<AgentProcess> {
-    const a = new AgentProcess(opts.binary, opts.socketPath, opts.tablePath, opts.learn, opts.run, opts.onDecision);
+  static start(opts: { binary: string; socketPath: string; tablePath: string; learn: boolean; run: AgentRun; eventsBuffer?: number; onDecision: (d: AgentDecision) => void }): Promise<AgentProcess> {
+    const a = new AgentProcess(opts.binary, opts.socketPath, opts.tablePath, opts.learn, opts.run, opts.eventsBuffer, opts.onDecision);
     return new Promise((resolve, reject) => {
       a.readyWaiter = () => resolve(a);
       a.exited.then(({ code, signal }) => {

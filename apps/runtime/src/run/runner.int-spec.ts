@@ -275,6 +275,40 @@ describe('Runner (runc + capulator-agent)', () => {
     });
   });
 
+  describe('when the runtime stops reading decisions for a while', () => {
+    it('the container never waits: the agent drops what it cannot hold, and the run reports the gap', async () => {
+      // a small agent buffer, and a runtime that blocks its event loop on the first decision
+      const small = new Runner({ home, repo, agentEventsBuffer: 128 * 1024 });
+      const p = parse(DENY_ALL);
+      const table = compileForContainer(p, {});
+      const got: DecisionPayload[] = [];
+      const t0 = Date.now();
+      const result = await small.run({
+        id: `gap${process.pid}`,
+        image: { ref: 'fixture', layers: [rootfs], config: {} },
+        command: ['/t/caphelper', 'capget', '20000'],
+        mounts: [{ source: helperDir, destination: '/t', readonly: true }],
+        table,
+        capabilities: capabilitySets(p, { uid: 0, gid: 0 }).sets,
+        stdio: 'pipe',
+        onDecision: (d) => {
+          if (got.length === 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+          got.push(d.payload);
+        },
+      });
+      assert.equal(result.status, 'exited', JSON.stringify(result));
+      assert.match(result.stdout!, /capget 20000\/20000/);
+      const capgets = got.filter((e) => e.syscall === 'capget');
+      assert.ok(result.lostEvents > 0, `nothing was lost (${got.length} received)`);
+      assert.ok(capgets.length < 20000);
+      // every decision was numbered: what arrived plus what was lost is all of them, in order
+      assert.equal(got.length + result.lostEvents, result.events);
+      for (let i = 1; i < got.length; i++) assert.ok(got[i].seq > got[i - 1].seq);
+      assert.ok(got[got.length - 1].seq <= result.events);
+      assert.ok(Date.now() - t0 < 60000);
+    });
+  });
+
   describe('when two runs happen at once', () => {
     it('each has its own agent and events', async () => {
       const [a, b] = await Promise.all([run(PING, ['/bin/ping', '-c1', '127.0.0.1']), run(DENY_ALL, ['/bin/ping', '-c1', '127.0.0.1'])]);

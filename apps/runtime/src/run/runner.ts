@@ -155,7 +155,14 @@ export function resolveUser(rootfs: string, user: string | undefined): { uid: nu
  */
 export class Runner {
   constructor(
-    private readonly opts: { home: string; repo: string; runc?: string; runcRoot?: string },
+    private readonly opts: {
+      home: string;
+      repo: string;
+      runc?: string;
+      runcRoot?: string;
+      /** bytes of decision lines the agent holds while the runtime does not read; past them it drops (counted) */
+      agentEventsBuffer?: number;
+    },
   ) {}
 
   get runsDir(): string {
@@ -221,6 +228,7 @@ export class Runner {
         socketPath,
         tablePath,
         learn: req.learn ?? false,
+        eventsBuffer: this.opts.agentEventsBuffer,
         run: { runId: id, policy: req.policy ?? { name: req.table.policy, version: 0, hash: req.table.hash } },
         onDecision: (d) => {
           if (d.count !== null) counts[d.count]++;
