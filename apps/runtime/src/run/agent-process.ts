@@ -105,10 +105,18 @@ export class AgentProcess {
   private readyWaiter?: () => void;
   private attachWaiters: Array<() => void> = [];
 
+  /**
+   * Calls `fn` when runc has handed the notify fd over: synchronously, while reading the
+   * `attached` line and before any decision line after it, so what `fn` records comes first.
+   */
+  onAttached(fn: () => void): void {
+    if (this.attached) fn();
+    else this.attachWaiters.push(fn);
+  }
+
   /** Resolves when runc has handed the notify fd over. */
   whenAttached(): Promise<void> {
-    if (this.attached) return Promise.resolve();
-    return new Promise((r) => this.attachWaiters.push(r));
+    return new Promise((r) => this.onAttached(r));
   }
 
   private feed(chunk: string): void {

@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { capabilitySets, compileForContainer, load, type Policy } from '@capulator/policy';
@@ -145,6 +145,37 @@ describe('Runner (runc + capulator-agent)', () => {
       }
       const allowed = got.filter((d) => d.count === 'allow').length;
       assert.equal(result.counts.allow, allowed);
+    });
+  });
+
+  describe('when the program has a hostile name', () => {
+    it('the decision payloads are still valid JSON, with every byte outside printable ASCII escaped', async () => {
+      const name = 'we"ird\\ \n\t\u00e9\u0001.bin';
+      const dir = mkdtempSync(join(home, 'names-'));
+      copyFileSync(join(helperDir, 'caphelper'), join(dir, name));
+      chmodSync(join(dir, name), 0o755);
+      const p = parse(DENY_ALL);
+      const table = compileForContainer(p, {});
+      const got: AgentDecision[] = [];
+      const result = await runner.run({
+        id: `name${process.pid}`,
+        image: { ref: 'fixture', layers: [rootfs], config: {} },
+        command: [`/n/${name}`, 'capget', '3'],
+        mounts: [{ source: dir, destination: '/n', readonly: true }],
+        table,
+        capabilities: capabilitySets(p, { uid: 0, gid: 0 }).sets,
+        stdio: 'pipe',
+        onDecision: (d) => got.push(d),
+      });
+      assert.equal(result.exitCode, 0, result.stderr);
+      const capgets = got.filter((d) => d.payload.syscall === 'capget');
+      assert.equal(capgets.length, 3);
+      // UTF-8 é is two bytes, each written as \u00XX (the agent escapes bytes, not characters)
+      const expected = '/n/' + Buffer.from(name, 'utf8').toString('latin1');
+      for (const d of capgets) {
+        assert.equal((JSON.parse(d.payloadText) as DecisionPayload).subject.exe, expected);
+        assert.ok(!/[\u0000-\u001f\u007f-\uffff]/.test(d.payloadText), 'raw control or non-ASCII byte in the line');
+      }
     });
   });
 

@@ -300,7 +300,8 @@ export class Runner {
         runcExit = new Promise<RuncExit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
       }
       const a = agent;
-      a.whenAttached().then(() =>
+      // synchronously with the `attached` line: RunStarted is recorded before the first decision
+      a.onAttached(() =>
         req.onStarted?.({ pid: a.attached!.pid, user, containerId, agentPid: a.ready!.pid, capabilities: limited.sets, unavailable: limited.unavailable }),
       );
       // fail closed: if the agent dies while the container runs, kill the container
