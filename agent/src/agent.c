@@ -110,10 +110,11 @@ static inline uint64_t now_ns(clockid_t c) {
   return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
-/* ---------- event output (buffered JSON lines) ----------
- * The trapped process never waits for the recorder: the events fd is non-blocking, the buffer
- * grows up to OBUF_MAX and is written in large chunks (and whenever the notify fd is idle); past
- * OBUF_MAX events are dropped and counted, and the runtime reports them as lostEvents. */
+/* ---------- event output (buffered lines) ----------
+ * In serve mode only the recorder thread (below) writes here. The trapped process never waits
+ * for the runtime: the events fd is non-blocking, the buffer grows up to obuf_max and is written
+ * in large chunks; past obuf_max events are dropped and counted, and the runtime reports them
+ * as lostEvents. */
 #define OBUF_MAX_DEFAULT (64u << 20)
 static size_t obuf_max = OBUF_MAX_DEFAULT;           /* --events-buffer */
 #define OBUF_CHUNK (64u << 10)
@@ -121,21 +122,10 @@ static int events_fd = -1;
 static char *obuf; static size_t olen, ooff, ocap = 1 << 20;
 static uint64_t dropped;
 static bool events_broken;
-/* The pipe is full: wait for EPOLLOUT instead of retrying a write on every notification. */
-static bool out_blocked;
-static int epfd = -1;
-/* The pidfds of cached threads have an epoll set of their own (nested in epfd): checking it
- * after each RECV finds an empty ready list in the common case, without polling the notify fd. */
+/* The pidfds of cached threads, in an epoll set of their own: checking it after each RECV finds
+ * an empty ready list in the common case (the notify fd is in no epoll set: while it is, every
+ * notification also runs epoll's wake-up callback). */
 static int pidepfd = -1;
-#define EP_NOTIFY UINT64_MAX
-#define EP_EVENTS (UINT64_MAX - 1)
-#define EP_PIDS (UINT64_MAX - 2)
-static void watch_events_fd(bool on) {
-  if (epfd < 0) return;
-  struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = EP_EVENTS};
-  if (on && epoll_ctl(epfd, EPOLL_CTL_ADD, events_fd, &ev) && errno == EEXIST) epoll_ctl(epfd, EPOLL_CTL_MOD, events_fd, &ev);
-  if (!on) epoll_ctl(epfd, EPOLL_CTL_DEL, events_fd, NULL);
-}
 /* Writes what the events fd takes now (block=false; returns false if some is left) or everything
  * (block=true). */
 static bool write_events(bool block) {
@@ -158,11 +148,6 @@ static bool write_events(bool block) {
   else if (ooff > (ocap >> 2)) { memmove(obuf, obuf + ooff, olen - ooff); olen -= ooff; ooff = 0; }
   return all;
 }
-/* The notification loop's flush (when no recorder thread runs): a full pipe switches it to epoll. */
-static void flush_events_mode(bool block) {
-  if (!write_events(block)) { out_blocked = true; watch_events_fd(true); }
-}
-static void flush_events(void) { flush_events_mode(false); }
 static bool out_room(size_t n) {
   if (olen + n <= ocap) return true;
   size_t want = ocap;
@@ -455,14 +440,10 @@ static void format_record(const struct evrec *r) {
 static char *ring;
 static _Atomic size_t ring_head, ring_tail;       /* byte counters; ring offset = counter % RING_SIZE */
 static atomic_int rec_sleeping, rec_stop;
-static bool recorder_on;
 static uint64_t ring_dropped;
-static _Alignas(8) char rec_scratch[sizeof(struct evrec) + MAX_ARGS * sizeof(struct arg) + MAX_PRIVS * sizeof(int) + MAX_STR + 8];
 
-/* Space for a record of `need` bytes (in the ring, or the scratch record when the recorder
- * thread is not running); NULL when the ring is full. */
+/* Space for a record of `need` bytes in the ring; NULL when the ring is full. */
 static struct evrec *rec_reserve(size_t need) {
-  if (!recorder_on) return (struct evrec *)rec_scratch;
   size_t head = atomic_load_explicit(&ring_head, memory_order_relaxed);
   size_t tail = atomic_load_explicit(&ring_tail, memory_order_acquire);
   size_t pos = head % RING_SIZE, room = RING_SIZE - pos;
@@ -478,7 +459,6 @@ static struct evrec *rec_reserve(size_t need) {
 }
 static void rec_publish(struct evrec *r) {
   r->len = (uint32_t)rec_size(r->nargs, r->nprivs, r->exe_len);
-  if (!recorder_on) { format_record(r); return; }
   atomic_store_explicit(&ring_head, atomic_load_explicit(&ring_head, memory_order_relaxed) + r->len, memory_order_seq_cst);
   if (atomic_load_explicit(&rec_sleeping, memory_order_seq_cst)) {
     atomic_store(&rec_sleeping, 0);
@@ -533,7 +513,6 @@ static void recorder_stop(pthread_t t) {
   atomic_store(&rec_sleeping, 0);
   syscall(SYS_futex, &rec_sleeping, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
   pthread_join(t, NULL);
-  recorder_on = false;
 }
 
 /* ---------- the notification loop ---------- */
@@ -865,22 +844,20 @@ done:
 }
 
 static pthread_t main_thread;
-static atomic_int tick, hup_seen, watch_stop;
-static void on_tick(int sig) { (void)sig; }
-/* See serve(): wakes the notification loop every 5 ms, and on POLLHUP of the notify fd. */
+static atomic_int hup_seen, watch_stop;
+static void on_wake(int sig) { (void)sig; }
+/* See serve(): waits for POLLHUP of the notify fd, then interrupts the loop's RECV every 1 ms
+ * until the loop has ended (a signal sent just before it enters RECV would be missed once). */
 static void *watcher(void *arg) {
   (void)arg;
   struct pollfd p = {.fd = notify_fd, .events = 0};   /* POLLHUP/POLLERR only: never woken per notification */
+  while (!atomic_load(&watch_stop) && !atomic_load(&hup_seen)) {
+    if (poll(&p, 1, 100) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL))) atomic_store(&hup_seen, 1);
+  }
   while (!atomic_load(&watch_stop)) {
-    int r = poll(&p, 1, 5);
-    if (r > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL))) {
-      atomic_store(&hup_seen, 1);
-      struct timespec ts = {0, 1000000};
-      nanosleep(&ts, NULL);
-    }
-    if (atomic_load(&watch_stop)) break;
-    atomic_store(&tick, 1);
     pthread_kill(main_thread, SIGUSR1);
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
   }
   return NULL;
 }
@@ -895,6 +872,7 @@ static int serve(const char *sock_path, const char *table_path) {
   obuf = malloc(ocap);
   if (!obuf) return 1;
   if (!build_ev_tail()) { fprintf(stderr, "capulator-agent: run id or policy reference too long\n"); return 2; }
+
   signal(SIGPIPE, SIG_IGN);
   fcntl(events_fd, F_SETFL, fcntl(events_fd, F_GETFL) | O_NONBLOCK);
   fcntl(events_fd, F_SETPIPE_SZ, 1 << 20);
@@ -908,7 +886,7 @@ static int serve(const char *sock_path, const char *table_path) {
   out_json_str(table_policy_name(table));
   out(",\"version\":"); out_json_str(table_policy_version(table));
   outf(",\"hash\":\"%s\",\"learn\":%s,\"pid\":%d}\n", table_hash(table), learn ? "true" : "false", getpid());
-  flush_events_mode(true);
+  write_events(true);
   int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
   if (c < 0) { perror("capulator-agent: accept"); return 1; }
   char state[16384]; char cbuf[CMSG_SPACE(sizeof(int) * 4)];
@@ -928,7 +906,7 @@ static int serve(const char *sock_path, const char *table_path) {
   int pid = -1; char *pp = strstr(state, "\"pid\":");
   if (pp) pid = atoi(pp + 6);
   outf("{\"type\":\"attached\",\"pid\":%d,\"syncWakeUp\":%s}\n", pid, sync_wake ? "true" : "false");
-  flush_events_mode(true);
+  write_events(true);
 
   struct seccomp_notif_sizes sz;
   if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz)) { perror("capulator-agent: notif sizes"); return 1; }
@@ -936,84 +914,48 @@ static int serve(const char *sock_path, const char *table_path) {
   size_t rps = sz.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? sz.seccomp_notif_resp : sizeof(struct seccomp_notif_resp);
   struct seccomp_notif *req = malloc(rqs); struct seccomp_notif_resp *resp = malloc(rps);
   if (!req || !resp) return 1;
-  epfd = epoll_create1(EPOLL_CLOEXEC);
   pidepfd = epoll_create1(EPOLL_CLOEXEC);
-  struct epoll_event pev = {.events = EPOLLIN, .data.u64 = EP_PIDS};
-  if (epfd < 0 || pidepfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, pidepfd, &pev)) { perror("capulator-agent: epoll"); return 1; }
-  /* The notify fd joins epfd only when the loop falls back to epoll: while it is registered, every
-   * notification also runs epoll's wake-up callback, a cost on the trapped call's path. */
-  bool notify_in_epoll = false;
-  /* The hot path blocks in SECCOMP_IOCTL_NOTIF_RECV, as the bare agent does: waiting in epoll
+  if (pidepfd < 0) { perror("capulator-agent: epoll"); return 1; }
+  /* The loop blocks in SECCOMP_IOCTL_NOTIF_RECV, as the bare agent does: waiting in epoll
    * instead loses most of SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP's benefit (measured here: 34 µs vs
    * 9.5 µs per unaudited capget). RECV after the last target died would block forever
-   * (seccomp_unotify(2) BUGS), so a watcher thread polls the notify fd for POLLHUP and ticks
-   * every 5 ms; each tick interrupts RECV (EINTR), so the loop notices the hang-up and flushes
-   * buffered events when idle. While the events pipe is full, the loop falls back to epoll. */
-  struct sigaction sa_tick = {.sa_handler = on_tick, .sa_flags = SA_RESTART};
-  sigemptyset(&sa_tick.sa_mask);
-  sigaction(SIGUSR1, &sa_tick, NULL);
+   * (seccomp_unotify(2) BUGS), so a watcher thread polls the notify fd for POLLHUP and then
+   * interrupts RECV (SIGUSR1, EINTR) until the loop has seen that nothing is pending. Without
+   * the watcher or the recorder the run fails closed: the agent exits, the kernel answers ENOSYS
+   * and the runtime kills the container. */
+  struct sigaction sa_wake = {.sa_handler = on_wake, .sa_flags = SA_RESTART};
+  sigemptyset(&sa_wake.sa_mask);
+  sigaction(SIGUSR1, &sa_wake, NULL);
   main_thread = pthread_self();
+  /* from here on, only the recorder touches obuf, until it is stopped */
   pthread_t rec_thread;
   ring = malloc(RING_SIZE);                           /* pages are touched only as the ring fills */
-  recorder_on = ring && pthread_create(&rec_thread, NULL, recorder, NULL) == 0;
+  if (!ring || pthread_create(&rec_thread, NULL, recorder, NULL)) { fprintf(stderr, "capulator-agent: cannot start the recorder thread\n"); return 1; }
   pthread_t watch_thread;
-  bool watching = pthread_create(&watch_thread, NULL, watcher, NULL) == 0;
-  bool done = false;
-  while (!done) {
-    if (watching && !out_blocked) {
-      if (atomic_exchange(&tick, 0) && !recorder_on && olen > ooff) flush_events();
-      if (atomic_load(&hup_seen)) {
-        struct pollfd pn = {.fd = notify_fd, .events = POLLIN};
-        if (poll(&pn, 1, 0) <= 0 || !(pn.revents & POLLIN)) break;    /* every target is gone */
-      }
-      memset(req, 0, rqs);
-      if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_RECV, req)) {
-        if (errno == EINTR || errno == ENOENT) continue;
-        break;
-      }
-      /* exited threads first (see subject_of): a thread that died before this notification
-       * was raised has a readable pidfd by now */
-      drop_exited();
-      handle(req, resp);
-      if (!recorder_on && !out_blocked && olen - ooff >= OBUF_CHUNK) flush_events();
-      continue;
+  if (pthread_create(&watch_thread, NULL, watcher, NULL)) { fprintf(stderr, "capulator-agent: cannot start the watcher thread\n"); return 1; }
+  for (;;) {
+    if (atomic_load(&hup_seen)) {
+      struct pollfd pn = {.fd = notify_fd, .events = POLLIN};
+      if (poll(&pn, 1, 0) <= 0 || !(pn.revents & POLLIN)) break;    /* every target is gone */
     }
-    if (!notify_in_epoll) {
-      struct epoll_event nev = {.events = EPOLLIN, .data.u64 = EP_NOTIFY};
-      if (epoll_ctl(epfd, EPOLL_CTL_ADD, notify_fd, &nev)) { perror("capulator-agent: epoll"); break; }
-      notify_in_epoll = true;
+    memset(req, 0, rqs);
+    if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_RECV, req)) {
+      if (errno == EINTR || errno == ENOENT) continue;
+      break;
     }
-    struct epoll_event evs[64];
-    bool mine = !recorder_on && olen > ooff && !out_blocked;   /* buffered events this thread writes */
-    int n = epoll_wait(epfd, evs, 64, mine ? 5 : -1);   /* idle for 5 ms with buffered events: flush them */
-    if (n < 0) { if (errno == EINTR) continue; break; }
-    if (n == 0) { if (mine) flush_events(); continue; }
-    uint32_t nrev = 0;
-    for (int i = 0; i < n; i++) {
-      if (evs[i].data.u64 == EP_NOTIFY) nrev = evs[i].events;
-      else if (evs[i].data.u64 == EP_EVENTS) { out_blocked = false; watch_events_fd(false); flush_events(); }
-      else if (evs[i].data.u64 == EP_PIDS) drop_exited();
-    }
-    if (nrev & EPOLLIN) {
-      memset(req, 0, rqs);
-      if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_RECV, req)) {
-        if (errno == EINTR || errno == ENOENT) continue;
-        break;
-      }
-      drop_exited();
-      handle(req, resp);
-      if (!recorder_on && !out_blocked && olen - ooff >= OBUF_CHUNK) flush_events();
-    } else if (nrev & (EPOLLHUP | EPOLLERR)) done = true;   /* every target is gone */
+    drop_exited();                                    /* before the subject cache is used (see subject_of) */
+    handle(req, resp);
   }
-  if (watching) { atomic_store(&watch_stop, 1); pthread_join(watch_thread, NULL); }
-  if (recorder_on) recorder_stop(rec_thread);
+  atomic_store(&watch_stop, 1);
+  pthread_join(watch_thread, NULL);
+  recorder_stop(rec_thread);
   dropped += ring_dropped;
   ev_begin(); ev_overflow = false;
-  while (!out_room(512)) flush_events_mode(true);
+  while (!out_room(512)) write_events(true);
   outf("{\"type\":\"exit\",\"handled\":%llu,\"events\":%llu,\"dropped\":%llu,\"abandoned\":%llu,\"allow\":%llu,\"deny\":%llu,\"emulate\":%llu}\n",
        (unsigned long long)handled, (unsigned long long)seq, (unsigned long long)dropped, (unsigned long long)abandoned,
        (unsigned long long)counts[ACT_ALLOW], (unsigned long long)counts[ACT_DENY], (unsigned long long)counts[ACT_EMULATE]);
-  flush_events_mode(true);
+  write_events(true);
   (void)uts_ns_fd;
   return 0;
 }
@@ -1109,7 +1051,7 @@ static int offline(const char *table_path, bool classify_only) {
       outf(",\"errno\":%d,\"return\":%ld,\"audit\":%s", d.err, d.ret, d.audit ? "true" : "false");
     }
     out("}\n");
-    flush_events_mode(true);
+    write_events(true);
   }
   return 0;
 }
