@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chainHashHex, envelopeText, eventFixtures, GENESIS_HASH, SqliteEventStore, TextEvent, type NewEvent } from '@capulator/events';
+import { chainHash, envelopeText, eventFixtures, GENESIS_HASH, SqliteEventStore, TextEvent, type NewEvent } from '@capulator/events';
 import { parseDecisionLine } from '../apps/runtime/src/run/agent-process';
 
 function arg(name: string, def: number): number {
@@ -58,7 +58,7 @@ try {
   let prev = GENESIS_HASH;
   for (let i = 0; i < pre.length; i++) {
     const text = JSON.stringify(pre[i].payload);
-    prev = chainHashHex(prev, envelopeText(i + 1, '"run-floor"', i + 1, pre[i].type, 1, pre[i].at, text));
+    prev = chainHash(prev, envelopeText(i + 1, '"run-floor"', i + 1, pre[i].type, 1, pre[i].at, text));
   }
   row('CPU floor: JSON.stringify + sha256 chain', pre.length, performance.now() - t, cpu() - c);
 

@@ -15,6 +15,15 @@ export interface Capability {
   since: string;
 }
 
+/** The five capability sets of a process, as names (CAP_*); the policy computes them, events record them. */
+export interface CapabilitySets {
+  bounding: string[];
+  permitted: string[];
+  effective: string[];
+  inheritable: string[];
+  ambient: string[];
+}
+
 export const CAPABILITIES: readonly Capability[] = Object.freeze([
   { name: "CAP_CHOWN", number: 0, since: "2.2", summary: "Change the owner and group of files without restriction (overrides _POSIX_CHOWN_RESTRICTED)." },
   { name: "CAP_DAC_OVERRIDE", number: 1, since: "2.2", summary: "Bypass discretionary read, write and execute checks on files and directories. Execute is granted only if at least one x bit is set. Does not cover what CAP_LINUX_IMMUTABLE protects." },

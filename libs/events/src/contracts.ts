@@ -1,3 +1,5 @@
+import type { CapabilitySets } from '@capulator/abi';
+export type { CapabilitySets };
 /**
  * Event contracts: data only. Every event that crosses a process boundary (agent → runtime →
  * store → gateway/Kafka) is declared here once, with a stable `type` string and a
@@ -22,13 +24,6 @@ export interface PolicyRef {
   hash: string;
 }
 
-export interface CapabilitySets {
-  bounding: string[];
-  permitted: string[];
-  effective: string[];
-  inheritable: string[];
-  ambient: string[];
-}
 
 export interface Subject {
   pid: number;

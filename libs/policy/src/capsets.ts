@@ -1,3 +1,5 @@
+import type { CapabilitySets } from '@capulator/abi';
+export type { CapabilitySets };
 import { CAP_NAMES, PRIV_LIST, capabilityNumber, capsOfPriv, privilege, privsOfCap } from './abi';
 import { globMatch } from './glob';
 import type { Policy, PolicyRule } from './model';
@@ -12,13 +14,6 @@ export interface ContainerSubject {
   labels?: Record<string, string>;
 }
 
-export interface CapabilitySets {
-  bounding: string[];
-  permitted: string[];
-  effective: string[];
-  inheritable: string[];
-  ambient: string[];
-}
 
 /** Why a capability was granted: the rule (or `defaults` / `learn`) and the privileges it allows. */
 export interface CapabilityGrant {

@@ -1,6 +1,6 @@
 import { SCHEMA_VERSIONS, type StoredEvent } from '../contracts';
 import { InvalidEvent, WrongExpectedVersion } from '../errors';
-import { chainHashHex, envelopeText, GENESIS_HASH } from '../hash';
+import { chainHash, envelopeText, GENESIS_HASH } from '../hash';
 import type { AppendRequest } from '../store';
 
 /**
@@ -67,7 +67,7 @@ export class Sequencer {
         const payloadText = JSON.stringify(e.payload);
         position++;
         version++;
-        const hash = chainHashHex(prev, envelopeText(position, sidJson, version, e.type, sv, e.at, payloadText));
+        const hash = chainHash(prev, envelopeText(position, sidJson, version, e.type, sv, e.at, payloadText));
         stored.push({ position, streamId: r.streamId, streamVersion: version, type: e.type, schemaVersion: sv, at: e.at, payload: e.payload, prevHash: prev, hash });
         prev = hash;
       }

@@ -66,7 +66,7 @@ describe('SqliteEventStore', () => {
         policy: { name: 'p', version: 1, hash: 'sha256:x' } };
       const text = JSON.stringify(v0);
       const pos = head.position + 1;
-      const hash = chainHash(head.hash, envelopeText(pos, JSON.stringify('run-a'), 2, 'PrivilegeChecked', 0, v0.at, text));
+      const hash = Buffer.from(chainHash(head.hash, envelopeText(pos, JSON.stringify('run-a'), 2, 'PrivilegeChecked', 0, v0.at, text)), 'hex');
       const line = `PrivilegeChecked\t0\t${v0.at}\t${text}`;
       const raw = t.store.db;
       raw.prepare('INSERT INTO commits VALUES (?,?,?,?,?,?)').run(pos, pos, 'run-a', 2, line, hash);
@@ -89,7 +89,7 @@ describe('SqliteEventStore', () => {
       const text = JSON.stringify(p);
       const pos = head.position + 1;
       const at = '2025-01-01T00:00:01.000Z';
-      const hash = chainHash(head.hash, envelopeText(pos, JSON.stringify('run-a'), 3, 'RunExited', 0, at, text));
+      const hash = Buffer.from(chainHash(head.hash, envelopeText(pos, JSON.stringify('run-a'), 3, 'RunExited', 0, at, text)), 'hex');
       t.store.db.prepare('INSERT INTO commits VALUES (?,?,?,?,?,?)').run(pos, pos, 'run-a', 3, `RunExited\t0\t${at}\t${text}`, hash);
       t.store.db.prepare("UPDATE streams SET version = 3 WHERE stream_id = 'run-a'").run();
       t.store.db.prepare('UPDATE head SET position = ?, hash = ?').run(pos, hash.toString('hex'));

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { EventType, NewEvent, StoredEvent } from '../contracts';
 import { SCHEMA_VERSIONS, StoredTextEvent } from '../contracts';
 import { EventStoreError, InvalidEvent, WrongExpectedVersion } from '../errors';
-import { chainHashHex, envelopeText, GENESIS_HASH } from '../hash';
+import { chainHash, envelopeText, GENESIS_HASH } from '../hash';
 import type { AppendRequest, EventStore, ExpectedVersion, ReadAllOptions } from '../store';
 import { defaultUpcasters, UpcasterRegistry } from '../upcast';
 import { verifyChain, type VerifyOptions, type VerifyResult } from './verify';
@@ -165,7 +165,7 @@ export class SqliteEventStore implements EventStore {
         }
         position++;
         version++;
-        const hex = chainHashHex(prev, envelopeText(position, sidJson, version, type, sv, at, payloadText));
+        const hex = chainHash(prev, envelopeText(position, sidJson, version, type, sv, at, payloadText));
         hashes.write(hex, 32 * i, 'hex');
         stored.push(
           text === undefined

@@ -1,4 +1,4 @@
-import { chainHashHex, envelopeText, GENESIS_HASH } from '../hash';
+import { chainHash, envelopeText, GENESIS_HASH } from '../hash';
 import type { CommitRow, SqliteEventStore } from './sqlite-event-store';
 
 export type VerifyProblemKind = 'missing' | 'reordered' | 'changed' | 'malformed' | 'truncated' | 'head-mismatch';
@@ -76,7 +76,7 @@ export function verifyChain(store: SqliteEventStore, opts: VerifyOptions = {}): 
       const t3 = line.indexOf('\t', t2 + 1);
       const position = first + i;
       if (t1 < 0 || t2 < 0 || t3 < 0) return fail(position, 'malformed', `event at position ${position} is not a well-formed record`);
-      const h = chainHashHex(prev, envelopeText(position, sid, firstVersion + i, line.slice(0, t1), +line.slice(t1 + 1, t2), line.slice(t2 + 1, t3), line.slice(t3 + 1)));
+      const h = chainHash(prev, envelopeText(position, sid, firstVersion + i, line.slice(0, t1), +line.slice(t1 + 1, t2), line.slice(t2 + 1, t3), line.slice(t3 + 1)));
       if (h !== hashes.toString('hex', 32 * i, 32 * i + 32)) {
         return fail(position, 'changed', `hash mismatch at position ${position} (stream ${streamId} version ${firstVersion + i}): the event was changed, or moved`);
       }
