@@ -205,46 +205,30 @@ function analyzeDefaults(ctx: Ctx, n: AstNode): PolicyDefaults {
   return d;
 }
 
-function analyzePrivileges(ctx: Ctx, n: AstNode): string[] | undefined {
-  const items = ctx.strings(n, 'privileges');
-  if (!items) return undefined;
-  const out: string[] = [];
-  for (const { value, loc } of items) {
-    if (isGlob(value)) {
-      const ge = globError(value);
-      if (ge) {
-        ctx.err('BAD_GLOB', `privilege glob "${value}": ${ge}`, loc);
-        continue;
-      }
-      const hits = PRIV_NAMES.filter((p) => globMatch(value.toUpperCase(), p));
-      if (hits.length === 0) ctx.err('GLOB_MATCHES_NOTHING', `privilege glob "${value}" matches no privilege${didYouMean(value.replace(/[*?[\]\\]/g, ''), PRIV_NAMES)}`, loc);
-      out.push(...hits);
-    } else {
-      const p = privilege(value);
-      if (!p) ctx.err('UNKNOWN_PRIVILEGE', `unknown privilege "${value}"${didYouMean(value, PRIV_NAMES)}`, loc);
-      else out.push(p.name);
-    }
-  }
-  return out;
-}
+/** A list of privilege or capability names: exact names (canonicalised) and globs over the catalogue. */
+const NAME_LISTS = {
+  privileges: { noun: 'privilege', names: PRIV_NAMES, canonical: (v: string) => privilege(v)?.name, unknown: 'UNKNOWN_PRIVILEGE' },
+  capabilities: { noun: 'capability', names: CAP_NAMES, canonical: canonicalCapability, unknown: 'UNKNOWN_CAPABILITY' },
+} as const;
 
-function analyzeCapabilities(ctx: Ctx, n: AstNode): string[] | undefined {
-  const items = ctx.strings(n, 'capabilities');
+function analyzeNames(ctx: Ctx, n: AstNode, key: keyof typeof NAME_LISTS): string[] | undefined {
+  const { noun, names, canonical, unknown } = NAME_LISTS[key];
+  const items = ctx.strings(n, key);
   if (!items) return undefined;
   const out: string[] = [];
   for (const { value, loc } of items) {
     if (isGlob(value)) {
       const ge = globError(value);
       if (ge) {
-        ctx.err('BAD_GLOB', `capability glob "${value}": ${ge}`, loc);
+        ctx.err('BAD_GLOB', `${noun} glob "${value}": ${ge}`, loc);
         continue;
       }
-      const hits = CAP_NAMES.filter((c) => globMatch(value.toUpperCase(), c));
-      if (hits.length === 0) ctx.err('GLOB_MATCHES_NOTHING', `capability glob "${value}" matches no capability`, loc);
+      const hits = names.filter((x) => globMatch(value.toUpperCase(), x));
+      if (hits.length === 0) ctx.err('GLOB_MATCHES_NOTHING', `${noun} glob "${value}" matches no ${noun}${didYouMean(value.replace(/[*?[\]\\]/g, ''), names)}`, loc);
       out.push(...hits);
     } else {
-      const c = canonicalCapability(value);
-      if (!c) ctx.err('UNKNOWN_CAPABILITY', `unknown capability "${value}"${didYouMean(value, CAP_NAMES)}`, loc);
+      const c = canonical(value);
+      if (!c) ctx.err(unknown, `unknown ${noun} "${value}"${didYouMean(value, names)}`, loc);
       else out.push(c);
     }
   }
@@ -277,7 +261,7 @@ function analyzeWhen(ctx: Ctx, n: AstNode): PolicyRule['when'] | undefined {
       const g = globsOf(ctx, e.value, what);
       if (g) when.args.push({ name: e.key, kind: 'globs', globs: g });
     } else if (spec.kind === 'caps') {
-      const caps = analyzeCapabilities(ctx, e.value);
+      const caps = analyzeNames(ctx, e.value, 'capabilities');
       if (caps) when.args.push({ name: e.key, kind: 'values', values: [...new Set(caps)] });
     } else {
       const items = ctx.strings(e.value, what);
@@ -367,14 +351,14 @@ function analyzeRule(ctx: Ctx, n: AstNode, index: number, defaults: PolicyDefaul
   const privE = get('privileges');
   const capE = get('capabilities');
   if (privE) {
-    const p = analyzePrivileges(ctx, privE.value);
+    const p = analyzeNames(ctx, privE.value, 'privileges');
     if (p) {
       privs = p;
       listedPrivs = [...new Set(p)];
     } else ok = false;
   }
   if (capE) {
-    const c = analyzeCapabilities(ctx, capE.value);
+    const c = analyzeNames(ctx, capE.value, 'capabilities');
     if (c) {
       explicitCaps = c;
       privs = [...(privs ?? []), ...c.flatMap((cap) => privsOfCap(cap))];
