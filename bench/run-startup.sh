@@ -19,19 +19,10 @@ cleanup() {
   for c in $(runc --root "$RUNC_ROOT" list -q 2>/dev/null); do runc --root "$RUNC_ROOT" delete -f "$c" >/dev/null 2>&1 || true; done; rm -rf "$W"
 }
 trap cleanup EXIT
-mkdir -p "$W/bare" "$W/plain" "$W/home" "$W/dhome"
+mkdir -p "$W/home" "$W/dhome"
 gcc -O2 -o "$W/notify-agent" "$BENCH_SRC/notify-agent.c" -lseccomp
-node -e '
-const { buildOciSpec, buildSeccompProfile } = require(process.argv[1] + "/dist/apps/runtime/src/run");
-const [, , rootfs, sock, dir] = process.argv;
-const none = { bounding: [], permitted: [], effective: [], inheritable: [], ambient: [] };
-const base = { rootfs, args: ["/bin/true"], env: ["PATH=/bin:/usr/bin"], cwd: "/", uid: 0, gid: 0, hostname: "bare", capabilities: none, mounts: [] };
-const fs = require("fs");
-fs.writeFileSync(dir + "/bare/config.json", JSON.stringify(buildOciSpec({ ...base, seccomp: buildSeccompProfile(sock) })));
-const plain = buildOciSpec({ ...base, seccomp: buildSeccompProfile(sock) });
-delete plain.linux.seccomp;
-fs.writeFileSync(dir + "/plain/config.json", JSON.stringify(plain));
-' "$REPO" "$ROOTFS" "$W/bare.sock" "$W"
+. "$REPO/bench/lib.sh"   # write_bundles, run_bare, median
+write_bundles "$ROOTFS" /bin/true
 [ -x "$REPO/agent/build/capulator-run" ] || { echo "agent/build/capulator-run missing: npm run build" >&2; exit 1; }
 CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" serve --http off --grpc off --log-level silent > "$W/serve.log" 2>&1 & SERVE_PID=$!
 for _ in $(seq 1 200); do [ -S "$W/dhome/run.sock" ] && break; sleep 0.05; done
@@ -39,7 +30,6 @@ for _ in $(seq 1 200); do [ -S "$W/dhome/run.sock" ] && break; sleep 0.05; done
 CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" run "$ROOTFS" -- /bin/true  # warm-up (first run publishes the policy)
 
 ms() { echo $(( ($2 - $1) / 1000000 )); }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 : > "$W/t.cap"; : > "$W/t.capns"; : > "$W/t.bare"; : > "$W/t.plain"; : > "$W/t.d"; : > "$W/t.dns"; : > "$W/t.node"
 for i in $(seq 1 "$REPS"); do
   t0=$(date +%s%N); CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" run "$ROOTFS" -- /bin/true; t1=$(date +%s%N)
@@ -52,21 +42,8 @@ for i in $(seq 1 "$REPS"); do
   ms "$t0" "$t1" >> "$W/t.cap"
   t0=$(date +%s%N); CAPULATOR_HOME="$W/home" "$REPO/bin/capulator" run --no-store "$ROOTFS" -- /bin/true; t1=$(date +%s%N)
   ms "$t0" "$t1" >> "$W/t.capns"
-  # The bare agent exits when a notification is cancelled under it (RECV fails with ENOENT: runc
-  # init, a Go program, can be interrupted by the Go runtime's SIGURG while its execve is
-  # trapped); the exec then fails with ENOSYS. Such a try is repeated, not counted.
-  for try in 1 2 3; do
-    rm -f "$W/bare.sock"
-    t0=$(date +%s%N)
-    SYNC_WAKE=1 "$W/notify-agent" "$W/bare.sock" 2>/dev/null & AP=$!
-    while [ ! -S "$W/bare.sock" ]; do :; done
-    if runc --root "$RUNC_ROOT" run -b "$W/bare" "bare-$$-$i-$try"; then
-      wait $AP || true; t1=$(date +%s%N); ms "$t0" "$t1" >> "$W/t.bare"; break
-    fi
-    kill $AP 2>/dev/null; wait $AP || true
-    runc --root "$RUNC_ROOT" delete -f "bare-$$-$i-$try" >/dev/null 2>&1 || true
-    echo "(bare runc run failed, try $try; repeated)" >&2
-  done
+  t0=$(date +%s%N); run_bare "bare-$$-$i"; t1=$(date +%s%N)
+  ms "$t0" "$t1" >> "$W/t.bare"
   t0=$(date +%s%N); runc --root "$RUNC_ROOT" run -b "$W/plain" "plain-$$-$i"; t1=$(date +%s%N)
   ms "$t0" "$t1" >> "$W/t.plain"
 done

@@ -14,7 +14,7 @@ RUNC_ROOT=$W/runc
 cleanup() { for c in $(runc --root "$RUNC_ROOT" list -q 2>/dev/null); do runc --root "$RUNC_ROOT" delete -f "$c" >/dev/null 2>&1 || true; done; rm -rf "$W"; }
 trap cleanup EXIT
 
-mkdir -p "$W/rootfs/proc" "$W/rootfs/dev" "$W/rootfs/sys" "$W/rootfs/tmp" "$W/bare" "$W/home"
+mkdir -p "$W/rootfs/proc" "$W/rootfs/dev" "$W/rootfs/sys" "$W/rootfs/tmp" "$W/home"
 gcc -O2 -static -o "$W/rootfs/capbench" "$BENCH_SRC/capbench.c" 2>/dev/null
 gcc -O2 -o "$W/notify-agent" "$BENCH_SRC/notify-agent.c" -lseccomp
 cat > "$W/policy.yaml" <<'YAML'
@@ -27,45 +27,17 @@ rules:
     when: { syscall: capget }
     action: allow
 YAML
-# The bare bundle: capulator's own OCI config (same namespaces, mounts and seccomp filter),
-# pointed at the bare agent's socket, on the same rootfs.
-node -e '
-const { buildOciSpec, buildSeccompProfile } = require(process.argv[1] + "/dist/apps/runtime/src/run");
-const [, , rootfs, sock, out, n] = process.argv;
-const none = { bounding: [], permitted: [], effective: [], inheritable: [], ambient: [] };
-const spec = buildOciSpec({ rootfs, args: ["/capbench", n], env: ["PATH=/bin"], cwd: "/", uid: 0, gid: 0, hostname: "bare",
-  capabilities: none, seccomp: buildSeccompProfile(sock), mounts: [] });
-require("fs").writeFileSync(out, JSON.stringify(spec));
-// floors for untrapped calls: the same container without any seccomp filter, and with a filter
-// that traps nothing (one ERRNO rule for reboot, allow by default)
-const fs = require("fs"), path = require("path");
-const plain = JSON.parse(JSON.stringify(spec)); delete plain.linux.seccomp;
-fs.mkdirSync(path.join(path.dirname(out), "../plain"), { recursive: true });
-fs.writeFileSync(path.join(path.dirname(out), "../plain/config.json"), JSON.stringify(plain));
-const allow = JSON.parse(JSON.stringify(spec));
-allow.linux.seccomp = { defaultAction: "SCMP_ACT_ALLOW", architectures: spec.linux.seccomp.architectures, syscalls: [{ names: ["reboot"], action: "SCMP_ACT_ERRNO" }] };
-fs.mkdirSync(path.join(path.dirname(out), "../allow"), { recursive: true });
-fs.writeFileSync(path.join(path.dirname(out), "../allow/config.json"), JSON.stringify(allow));
-' "$REPO" "$W/rootfs" "$W/bare.sock" "$W/bare/config.json" "$N"
+# shared: write_bundles (the bare, plain and allow bundles), run_bare, median
+. "$REPO/bench/lib.sh"
+write_bundles "$W/rootfs" /capbench "$N"
 
 field() { sed -n "s/.*$1=\([0-9]*\).*/\1/p"; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 : > "$W/native"; : > "$W/bare.out"; : > "$W/cap.out"; : > "$W/capns.out"; : > "$W/plain.out"; : > "$W/allow.out"
 for i in $(seq 1 "$REPS"); do
   "$W/rootfs/capbench" "$N" >> "$W/native"
   runc --root "$RUNC_ROOT" run -b "$W/plain" "plain-$$-$i" >> "$W/plain.out"
   runc --root "$RUNC_ROOT" run -b "$W/allow" "allow-$$-$i" >> "$W/allow.out"
-  # the bare agent exits if a notification is cancelled under it (see bench/run-startup.sh):
-  # such a try fails with ENOSYS and is repeated
-  for try in 1 2 3; do
-    rm -f "$W/bare.sock"
-    SYNC_WAKE=1 "$W/notify-agent" "$W/bare.sock" 2>/dev/null & AP=$!
-    for _ in $(seq 1 200); do [ -S "$W/bare.sock" ] && break; sleep 0.01; done
-    if runc --root "$RUNC_ROOT" run -b "$W/bare" "bare-$$-$i-$try" >> "$W/bare.out"; then wait $AP || true; break; fi
-    kill $AP 2>/dev/null; wait $AP || true
-    runc --root "$RUNC_ROOT" delete -f "bare-$$-$i-$try" >/dev/null 2>&1 || true
-    echo "(bare runc run failed, try $try; repeated)" >&2
-  done
+  run_bare "bare-$$-$i" >> "$W/bare.out"
   CAPULATOR_HOME="$W/home" "$REPO/bin/capulator" run --id "b$$-$i" --policy "$W/policy.yaml" "$W/rootfs" -- /capbench "$N" >> "$W/cap.out"
   CAPULATOR_HOME="$W/home" "$REPO/bin/capulator" run --no-store --id "n$$-$i" --policy "$W/policy.yaml" "$W/rootfs" -- /capbench "$N" >> "$W/capns.out"
 done
