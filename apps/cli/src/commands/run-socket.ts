@@ -1,8 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { chmodSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Socket } from 'node:net';
-import { constants } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { signalName } from '@capulator/abi';
 import type { EventStore } from '@capulator/events';
 import type { RuncExit } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
@@ -171,7 +171,7 @@ async function serveClient(sock: Socket, store: EventStore | undefined): Promise
         runc.pid = m.pid as number;
         runc.since = procStart(runc.pid);
       } else if (m.type === 'exited' && runc) {
-        const sig = typeof m.signal === 'number' ? signalName(m.signal) : null;
+        const sig = typeof m.signal === 'number' ? ((signalName(m.signal) ?? null) as NodeJS.Signals | null) : null;
         runc.resolve({ code: typeof m.code === 'number' ? m.code : null, signal: sig });
         runc = undefined;
       }
@@ -246,9 +246,4 @@ async function stopOrphan(pid: number | undefined, since: string | undefined): P
     }
     await new Promise((r) => setTimeout(r, 5));
   }
-}
-
-function signalName(n: number): NodeJS.Signals | null {
-  const e = Object.entries(constants.signals).find(([, v]) => v === n);
-  return e ? (e[0] as NodeJS.Signals) : null;
 }

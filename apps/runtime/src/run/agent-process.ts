@@ -114,10 +114,6 @@ export class AgentProcess {
     else this.attachWaiters.push(fn);
   }
 
-  /** Resolves when runc has handed the notify fd over. */
-  whenAttached(): Promise<void> {
-    return new Promise((r) => this.onAttached(r));
-  }
 
   private feed(chunk: string): void {
     this.bytesReceived += chunk.length;

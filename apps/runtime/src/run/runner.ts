@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CAPABILITIES } from '@capulator/abi';
+import { CAPABILITIES, signalName } from '@capulator/abi';
 import type { CapabilitySets, PolicyRef } from '@capulator/events';
 import { agentBinary, AgentProcess, type AgentDecision } from './agent-process';
 import { checkEntrypoint } from './entrypoint-check';
@@ -112,7 +112,6 @@ export class RunError extends Error {
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 6: 'SIGABRT', 8: 'SIGFPE', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 14: 'SIGALRM', 15: 'SIGTERM', 10: 'SIGUSR1', 12: 'SIGUSR2' };
 
 /** Parses a `user` of an image config against the image's /etc/passwd and /etc/group. */
 export function resolveUser(rootfs: string, user: string | undefined): { uid: number; gid: number } {
@@ -355,7 +354,7 @@ export class Runner {
         return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: `runc failed to start the container (exit ${r.code})${pipe && stderr ? ': ' + stderr.trim().split('\n').pop() : ''}` } };
       }
       const code = r.code ?? 128 + 9;
-      return { ...base, status: 'exited', exitCode: code, signal: code > 128 && code < 160 ? SIGNALS[code - 128] ?? `SIG${code - 128}` : null };
+      return { ...base, status: 'exited', exitCode: code, signal: code > 128 && code < 160 ? signalName(code - 128) ?? `SIG${code - 128}` : null };
     } finally {
       cleanup();
       trace('cleaned up');
