@@ -24,7 +24,7 @@ export class AgentDecision extends TextEvent<DecisionEventType> {
 
 export interface AgentReady { type: 'ready'; protocol: number; policy: string; version: string; hash: string; learn: boolean; pid: number }
 export interface AgentAttached { type: 'attached'; pid: number; syncWakeUp: boolean }
-export interface AgentExit { type: 'exit'; handled: number; events: number; abandoned: number; allow: number; deny: number; emulate: number }
+export interface AgentExit { type: 'exit'; handled: number; events: number; dropped: number; abandoned: number; allow: number; deny: number; emulate: number }
 export type AgentLine = AgentReady | AgentAttached | AgentExit;
 
 export const AGENT_PROTOCOL = 2;
@@ -56,6 +56,16 @@ export interface AgentRun {
   policy: PolicyRef;
 }
 
+export interface AgentStart {
+  binary: string;
+  socketPath: string;
+  tablePath: string;
+  learn: boolean;
+  run: AgentRun;
+  /** bytes of decision lines held while the runtime does not read (agent default 64 MiB) */
+  eventsBuffer?: number;
+}
+
 /**
  * A running capulator-agent: listening on the seccomp listener socket before runc starts,
  * streaming decision lines on a pipe (its fd 3).
@@ -73,13 +83,14 @@ export class AgentProcess {
   stderr = '';
   private partial = '';
 
-  private constructor(binary: string, socketPath: string, tablePath: string, learn: boolean, run: AgentRun, eventsBuffer: number | undefined, private readonly onDecision: (d: AgentDecision) => void) {
-    const args = ['serve', '--socket', socketPath, '--table', tablePath, '--events-fd', '3', '--run-id', run.runId];
+  private constructor(opts: AgentStart, private readonly onDecision: (d: AgentDecision) => void) {
+    const { run } = opts;
+    const args = ['serve', '--socket', opts.socketPath, '--table', opts.tablePath, '--events-fd', '3', '--run-id', run.runId];
     args.push('--policy-name', run.policy.name, '--policy-version', String(run.policy.version), '--policy-hash', run.policy.hash);
-    if (eventsBuffer !== undefined) args.push('--events-buffer', String(eventsBuffer));
-    if (learn) args.push('--learn');
+    if (opts.eventsBuffer !== undefined) args.push('--events-buffer', String(opts.eventsBuffer));
+    if (opts.learn) args.push('--learn');
     // its own process group: a terminal's ^C goes to runc (which forwards it), never to the agent
-    this.child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
+    this.child = spawn(opts.binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
     this.child.stderr!.setEncoding('utf8');
     this.child.stderr!.on('data', (s: string) => {
       if (this.stderr.length < 65536) this.stderr += s;
@@ -91,8 +102,8 @@ export class AgentProcess {
   }
 
   /** Starts the agent and resolves once it listens (its `ready` line), or rejects if it dies first. */
-  static start(opts: { binary: string; socketPath: string; tablePath: string; learn: boolean; run: AgentRun; eventsBuffer?: number; onDecision: (d: AgentDecision) => void }): Promise<AgentProcess> {
-    const a = new AgentProcess(opts.binary, opts.socketPath, opts.tablePath, opts.learn, opts.run, opts.eventsBuffer, opts.onDecision);
+  static start(opts: AgentStart & { onDecision: (d: AgentDecision) => void }): Promise<AgentProcess> {
+    const a = new AgentProcess(opts, opts.onDecision);
     return new Promise((resolve, reject) => {
       a.readyWaiter = () => resolve(a);
       a.exited.then(({ code, signal }) => {
@@ -113,7 +124,6 @@ export class AgentProcess {
     if (this.attached) fn();
     else this.attachWaiters.push(fn);
   }
-
 
   private feed(chunk: string): void {
     this.bytesReceived += chunk.length;
