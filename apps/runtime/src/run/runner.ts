@@ -8,7 +8,7 @@ import { agentBinary, AgentProcess, type AgentDecision } from './agent-process';
 import { checkEntrypoint } from './entrypoint-check';
 import { buildOciSpec, type BindMount } from './oci-spec';
 import { resolveInRootfs } from './rootfs-path';
-import { buildSeccompProfile } from './seccomp-profile';
+import { buildSeccompProfile, seccompPlan } from './seccomp-profile';
 
 /** The image of a run: unpacked layers (bottom first) or one rootfs directory, and its config. */
 export interface RunImage {
@@ -261,7 +261,7 @@ export class Runner {
         gid: user.gid,
         hostname: id.slice(0, 63),
         capabilities: limited.sets,
-        seccomp: buildSeccompProfile(socketPath),
+        seccomp: buildSeccompProfile(socketPath, process.arch, seccompPlan(req.table, limited.sets.bounding)),
         mounts: req.mounts ?? [],
         loopbackHook: [binary, 'hook-lo-up'],
       });
