@@ -186,8 +186,11 @@ export function trapPlan(table: ParsedTable, bounding: readonly string[], arch: 
     const c = capabilityByName(cap);
     if (!c) continue;
     const privs = privilegesOfCapability(cap).map((p) => privilegeByName(p)?.number).filter((n): n is number => n !== undefined);
+    const mine = new Set(groups[cap].flatMap((e) => e.names).filter((n) => n !== 'capget')); // capget shares an entry with capset; it uses no capability
+    // a rule decides a use of `cap` when it covers any privilege of it (or any privilege at all) on a syscall that can use it
     const decides = (r: ParsedTable['rules'][number]) =>
-      (r.privs === null && r.caps === null) || (r.caps?.has(c.number) ?? false) || privs.some((p) => r.privs?.has(p));
+      (r.syscall === undefined || mine.has(r.syscall)) &&
+      ((r.privs === null && r.caps === null) || (r.caps?.has(c.number) ?? false) || privs.some((p) => r.privs?.has(p)));
     const first = table.rules.find(decides);
     let why: string | undefined;
     if (!first) {
