@@ -554,6 +554,14 @@ describe('Runner (runc + capulator-agent)', () => {
         }
       });
     }
+    it('a signal storm never makes kill/setuid return EINTR when the kernel enforces CAP_KILL and CAP_SETUID alone (nothing of theirs is trapped)', async () => {
+      const text = policy(`  - id: all\n    capabilities: [CAP_KILL, CAP_SETUID]\n    action: allow\n`);
+      const { result, events } = await run(text, ['/t/bypass', 'storm', '5000']);
+      const m = /signals=(\d+) eintr_kill=(\d+) eintr_setuid=(\d+) other_errors=(\d+)/.exec(result.stdout!);
+      assert.ok(m && Number(m[1]) > 100, `the storm did not happen: ${result.stdout}`);
+      assert.deepEqual([m[2], m[3], m[4]], ['0', '0', '0'], result.stdout);
+      assert.equal(of(events, 'kill').length + of(events, 'setuid').length, 0);
+    });
     it("kill of another user's process fails with EPERM, as under plain runc", async () => {
       // CAP_KILL granted to another program; CAP_SETUID to all (the victim becomes uid 1000)
       const text = policy(`  - id: kill-tool\n    match: { exe: [/t/killer] }\n    capabilities: [CAP_KILL]\n    action: allow\n  - id: ids\n    capabilities: [CAP_SETUID, CAP_SETGID]\n    action: allow\n`);
