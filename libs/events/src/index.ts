@@ -16,3 +16,5 @@ export * from './projections/decision-log.query';
 export * from './replay/what-if';
 export * as eventFixtures from './testing/fixtures';
 export * from './kafka/connect';
+export * from './runs/run.decider';
+export * from './runs/run-writer';

@@ -184,7 +184,8 @@ export class SqliteEventStore implements EventStore {
   }
 
   async *readStream(streamId: string, fromVersion = 1): AsyncIterable<StoredEvent> {
-    for (const row of this.st.streamCommits.iterate(streamId) as IterableIterator<CommitRow>) {
+    // rows are fetched first: a statement cannot be iterated by two readers at once (concurrent readStreams)
+    for (const row of this.st.streamCommits.all(streamId) as CommitRow[]) {
       const n = row[1] - row[0] + 1;
       if (row[3] + n - 1 < fromVersion) continue;
       const prevBuf = row[0] > 1 ? (this.st.prevHashes.get(row[0]) as Buffer | undefined) : undefined;
