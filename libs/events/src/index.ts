@@ -18,3 +18,4 @@ export * as eventFixtures from './testing/fixtures';
 export * from './kafka/connect';
 export * from './runs/run.decider';
 export * from './runs/run-writer';
+export * from './projections/run-list.query';
