@@ -19,3 +19,5 @@ export * from './kafka/connect';
 export * from './runs/run.decider';
 export * from './runs/run-writer';
 export * from './projections/run-list.query';
+export * from './anchor/anchor';
+export * from './anchor/anchorer';

@@ -6,6 +6,8 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { homePaths, repoRoot } from '@capulator/host';
 import { capabilitySets, compileForContainer, formatError, load, type Policy } from '@capulator/policy';
 import {
+  Anchorer,
+  anchorPaths,
   endCommand,
   loadRun,
   publishPolicy,
@@ -187,6 +189,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
 
   let store: EventStore | undefined;
   let rec: RunWriter | undefined;
+  let anchorer: Anchorer | undefined;
   let policyRef: PolicyRef = { name: policy.name, version: 0, hash: table.hash };
   const now = () => new Date().toISOString();
   if (opts.store) {
@@ -197,7 +200,10 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       if (store !== host.store) await store.close();
       throw new CliError(`run id ${id} already exists (${state.phase}); choose another --id`);
     }
-    rec = RunWriter.forStore(store, state);
+    // the chain head is anchored outside events.db every so many events and at the run's end (docs/events.md "Anchors")
+    const sqlite = store instanceof SqliteEventStore ? store : undefined;
+    anchorer = sqlite && new Anchorer(anchorPaths(paths.home), () => sqlite.head(), (m) => host.stderr(`capulator: warning: run ${id}: ${m}\n`));
+    rec = RunWriter.forStore(store, state, { onAppended: (stored) => anchorer?.appended(stored.length) });
   }
   let out: WriteStream | undefined;
   if (opts.eventsJson) {
@@ -269,6 +275,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     // one terminal event: RunExited, or RunFailed keeping the stage, the reason and what is known of the end
     rec?.submit(endCommand(result, now()));
     await rec?.drain();
+    anchorer?.anchor();
     if (out) await new Promise<void>((r) => out!.end(r));
     if (rec?.failed) host.stderr(`capulator: warning: run ${id}: recording events failed: ${rec.failed.message}\n`);
     if (result.status === 'failed') {
@@ -280,6 +287,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     if (e instanceof EntrypointError || e instanceof RunError) {
       rec?.submit({ type: 'FailRun', at: now(), reason: e.message, stage: e instanceof RunError ? e.stage : 'image' });
       await rec?.drain();
+      anchorer?.anchor();
       throw new CliError(e.message);
     }
     throw e;
