@@ -272,7 +272,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       table,
       policy: policyRef,
       capabilities: sets,
-      kernelSets: { programs: caps.programs, noNewPrivileges: caps.noNewPrivileges, securebits: caps.securebits },
+      kernelSets: caps,
       learn: opts.learn,
       keep: opts.keep,
       stdio: 'inherit',
