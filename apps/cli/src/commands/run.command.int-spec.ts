@@ -51,8 +51,8 @@ describe('capulator run', () => {
       assert.equal(types[types.length - 1], 'RunExited');
       const decisions = events.filter((e) => !e.type.startsWith('Run')).map((e) => (e.payload as { seq: number }).seq);
       assert.deepEqual(decisions, decisions.map((_, i) => i + 1));
-      const started = events[1].payload as { capabilities: { effective: string[] }; provenance: Record<string, string[]> };
-      assert.deepEqual(started.capabilities.effective, ['CAP_NET_RAW']);
+      const started = events[1].payload as { capabilities: { effective: string[]; bounding: string[] }; provenance: Record<string, string[]> };
+      assert.deepEqual([started.capabilities.bounding, started.capabilities.effective], [['CAP_NET_RAW'], []]); // ping's own file capability, not the container's
       assert.deepEqual(started.provenance.CAP_NET_RAW, ['ping-raw']);
       const exited = events[events.length - 1].payload as { exitCode: number; counts: { allow: number }; lostEvents: number };
       assert.equal(exited.exitCode, 0);

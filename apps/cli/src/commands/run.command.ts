@@ -249,6 +249,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       table,
       policy: policyRef,
       capabilities: sets,
+      kernelSets: caps,
       learn: opts.learn,
       keep: opts.keep,
       stdio: 'inherit',

@@ -127,6 +127,7 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
       table: { text: table.text, hash: table.hash, policy: table.policy, version: table.version },
       policy: req.policy,
       capabilities: caps.sets,
+      kernelSets: caps,
       learn: req.learn,
       stdio: 'pipe',
       onStarted: (info) => {

@@ -4,6 +4,7 @@ import type { EventType, NewEvent, StoredEvent } from '../contracts';
 import { SCHEMA_VERSIONS, StoredTextEvent } from '../contracts';
 import { EventStoreError, InvalidEvent, WrongExpectedVersion } from '../errors';
 import { chainHash, envelopeText, GENESIS_HASH } from '../hash';
+import type { Cursor } from '../positions';
 import type { AppendRequest, EventStore, ExpectedVersion, ReadAllOptions } from '../store';
 import { defaultUpcasters, UpcasterRegistry } from '../upcast';
 import { verifyChain, type VerifyOptions, type VerifyResult } from './verify';
@@ -280,9 +281,16 @@ export class SqliteEventStore implements EventStore {
     return out;
   }
 
-  subscribe(fromPosition: number, onEvent: (e: StoredEvent) => void | Promise<void>): { close(): Promise<void> } {
+  /** One partition: every position is in one total order. */
+  readonly partitions = 1;
+
+  partitionOf(_streamId: string): number {
+    return 0;
+  }
+
+  subscribe(from: number | Cursor, onEvent: (e: StoredEvent) => void | Promise<void>): { close(): Promise<void> } {
     let stopped = false;
-    let next = Math.max(1, fromPosition);
+    let next = Math.max(1, typeof from === 'number' ? from : (from[0] ?? 0) + 1);
     let wake: (() => void) | undefined;
     const onAppend = () => wake?.();
     this.appended.on('appended', onAppend);
