@@ -61,6 +61,21 @@ describe('capulator run', () => {
     });
   });
 
+  describe('when a run id is used again', () => {
+    it('is refused with exit 2 before anything starts, and the first run is untouched', async () => {
+      const first = cap(['run', '--id', 'dup1', rootfs, '--', '/bin/true']);
+      assert.equal(first.status, 0, first.stderr);
+      const before = await stream('dup1');
+      const ev = join(home, 'dup.jsonl');
+      const again = cap(['run', '--id', 'dup1', '--events-json', ev, rootfs, '--', '/bin/sh', '-c', 'echo ran']);
+      assert.equal(again.status, 2);
+      assert.equal(again.stdout, '');
+      assert.equal(again.stderr, 'capulator: run id dup1 already exists (exited); choose another --id\n');
+      assert.throws(() => readFileSync(ev), /ENOENT/);
+      assert.deepEqual((await stream('dup1')).map((e) => e.hash), before.map((e) => e.hash));
+    });
+  });
+
   describe('when the program exits non-zero', () => {
     it('capulator exits with the same code', () => {
       const r = cap(['run', '--no-store', rootfs, '--', '/bin/sh', '-c', 'echo out; echo err >&2; exit 7']);
