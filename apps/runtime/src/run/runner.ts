@@ -6,7 +6,7 @@ import { CAPABILITIES, signalName } from '@capulator/abi';
 import type { CapabilitySets, PolicyRef } from '@capulator/events';
 import { agentBinary, AgentProcess, type AgentDecision } from './agent-process';
 import { checkEntrypoint } from './entrypoint-check';
-import { applyKernelSets, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
+import { applyKernelSets, checkSetupEnds, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
 import { buildOciSpec, type BindMount } from './oci-spec';
 import { resolveInRootfs } from './rootfs-path';
 import { buildSeccompProfile } from './seccomp-profile';
@@ -257,9 +257,11 @@ export class Runner {
       checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture, 0, req.mounts ?? []);
       const limited = limitToHost(req.capabilities, hostBoundingSet());
       const setsTool = kernelSetsTool(binary);
+      const seccomp = buildSeccompProfile(socketPath);
       if (req.kernelSets) {
         const k = req.kernelSets;
         try {
+          checkSetupEnds(k, seccomp.syscalls);
           const applied = applyKernelSets(rootfs, { programs: k.programs, inheritable: limited.sets.inheritable, noNewPrivileges: k.noNewPrivileges }, setsTool);
           for (const w of applied.warnings) process.stderr.write(`capulator: warning: ${w}\n`);
         } catch (e) {
@@ -276,7 +278,7 @@ export class Runner {
         hostname: id.slice(0, 63),
         capabilities: limited.sets,
         noNewPrivileges: req.kernelSets?.noNewPrivileges ?? true,
-        seccomp: buildSeccompProfile(socketPath),
+        seccomp,
         mounts: req.mounts ?? [],
         loopbackHook: [binary, 'hook-lo-up'],
       });
