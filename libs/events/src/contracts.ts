@@ -108,10 +108,13 @@ export interface EventTypes {
     lostReason?: string;
     durationMs: number;
   };
-  RunFailed: { runId: string; reason: string; stage: 'image' | 'policy' | 'start' | 'agent' | 'runtime' };
+  RunFailed: { runId: string; reason: string; stage: RunFailureStage };
 }
 
 export type EventType = keyof EventTypes;
+
+/** Where a run failed; `audit`: its record could not be written (disk full, I/O error). */
+export type RunFailureStage = 'image' | 'policy' | 'start' | 'agent' | 'runtime' | 'audit';
 
 export const SCHEMA_VERSIONS: { [K in EventType]: number } = {
   PolicyPublished: 1,

@@ -14,7 +14,21 @@ import {
   type NewEvent,
   type PolicyRef,
 } from '@capulator/events';
-import { EntrypointError, resolveUser, RunError, Runner, type AgentDecision, type BindMount, type RuncLauncher, type RunImage } from '../../../runtime/src/run';
+import {
+  auditFailureReason,
+  EntrypointError,
+  recoverOrphans,
+  resolveUser,
+  RunError,
+  runEndEvents,
+  Runner,
+  storageErrorText,
+  type AgentDecision,
+  type AuditFailureAction,
+  type BindMount,
+  type RuncLauncher,
+  type RunImage,
+} from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
 
 interface RunOptions {
@@ -28,6 +42,7 @@ interface RunOptions {
   store: boolean;
   server?: string;
   token?: string;
+  onAuditFailure: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -74,6 +89,7 @@ export function registerRunCommands(program: Command, host: RunHost = thisProces
     .option('--keep', 'keep the run directory (bundle, upper layer) afterwards')
     .option('--events-json <file>', 'write decision events as JSON lines to FILE')
     .option('--no-store', 'do not record the run in the event store')
+    .option('--on-audit-failure <action>', 'when the record cannot be written (disk full, I/O error): stop the container and fail the run, or continue counting the gap', 'stop')
     .option('--server <url>', 'submit to a capulator server (capulator serve) and follow the run there')
     .option('--token <token>', 'API token for --server (default: $CAPULATOR_TOKEN)')
     .addHelpText('after', `
@@ -167,15 +183,24 @@ function imageUser(image: RunImage): { uid: number; gid: number } {
   return { uid: 0, gid: 0 };
 }
 
-/** Appends run events in agent order, in batches, without ever blocking the run. */
+/**
+ * Appends run events in agent order, in batches, without ever blocking the run. When the store
+ * cannot take them it stops (`stop`: it aborts `stop`, and the runner stops the container) or
+ * drops them counted (`continue`).
+ */
 class RunRecorder {
   private queue: NewEvent[] = [];
   private pumping: Promise<void> = Promise.resolve();
   private scheduled = false;
   failed?: Error;
+  /** the storage error in strerror words (or the error's message) */
+  failedText?: string;
   appended = 0;
+  /** decision events dropped because the store could not take them (`continue`) */
+  lost = 0;
+  readonly stop = new AbortController();
 
-  constructor(private readonly store: EventStore | undefined, private readonly stream: string) {}
+  constructor(private readonly store: EventStore | undefined, private readonly stream: string, private readonly action: AuditFailureAction = 'stop') {}
 
   push(e: NewEvent): void {
     if (!this.store) return;
@@ -190,13 +215,18 @@ class RunRecorder {
   }
 
   private async pump(): Promise<void> {
-    while (this.queue.length > 0 && !this.failed) {
+    while (this.queue.length > 0 && !(this.failed && this.action === 'stop')) {
       const batch = this.queue.splice(0, 1000);
       try {
         await this.store!.append(this.stream, 'any', batch);
         this.appended += batch.length;
       } catch (e) {
-        this.failed = e as Error;
+        if (!this.failed) {
+          this.failed = e as Error;
+          this.failedText = storageErrorText(e) ?? (e as Error).message;
+          if (this.action === 'stop') this.stop.abort(auditFailureReason(this.failedText));
+        }
+        for (const ev of batch) if (ev.type === 'PrivilegeChecked' || ev.type === 'CapabilitiesQueried' || ev.type === 'CapabilitiesChangeRequested') this.lost++;
       }
     }
   }
@@ -216,6 +246,8 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
   const mounts = opts.mount.map((m) => parseMount(m, host.cwd));
   for (const e of opts.env) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new CliError(`--env ${e}: want K=V`);
   const id = opts.id ?? randomBytes(6).toString('hex');
+  if (opts.onAuditFailure !== 'stop' && opts.onAuditFailure !== 'continue') throw new CliError(`--on-audit-failure ${opts.onAuditFailure}: want stop or continue`);
+  const onAuditFailure: AuditFailureAction = opts.onAuditFailure;
 
   const image = await resolveImage(imageRef, paths.images, host.cwd);
   const user = imageUser(image);
@@ -240,10 +272,12 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
   const now = () => new Date().toISOString();
   if (opts.store) {
     store = host.store ?? SqliteEventStore.open(paths.store);
+    // a daemon recovers the runs it gave up (their record could not be written) once the store takes events again
+    if (host.store) await recoverOrphans(paths.runs, store, (run, e) => host.stderr(`capulator: warning: run ${run} is not recovered yet: ${storageErrorText(e) ?? e.message}\n`));
     const pub = await publishPolicy(store, { name: policy.name, yaml: loaded.yaml, hash: table.hash, description: policy.description }, now());
     policyRef = { name: policy.name, version: pub.version, hash: table.hash };
   }
-  const rec = new RunRecorder(store, runStream(id));
+  const rec = new RunRecorder(store, runStream(id), onAuditFailure);
   const argv = command.length > 0 ? command : [...(image.config.Entrypoint ?? []), ...(image.config.Cmd ?? [])];
   rec.push({
     type: 'RunRequested',
@@ -276,6 +310,28 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       keep: opts.keep,
       stdio: 'inherit',
       launch: host.launch,
+      onAuditFailure,
+      stop: rec.stop.signal,
+      // the end is recorded while the run's spool still exists; when it cannot be, the run is left to recovery
+      record: async (result) => {
+        const lost = result.lostEvents + rec.lost;
+        const ended = runEndEvents(
+          {
+            runId: id,
+            exitCode: result.exitCode,
+            signal: result.signal,
+            failure: result.failure,
+            counts: result.counts,
+            lostEvents: lost,
+            lostReason: rec.lost > 0 ? `the event store could not take them (${rec.failedText})` : result.lostReason,
+            durationMs: result.durationMs,
+          },
+          now(),
+        );
+        for (const e of ended) rec.push(e);
+        await rec.drain();
+        return rec.failed && onAuditFailure === 'stop' ? { stage: 'audit' as const, reason: auditFailureReason(rec.failedText!) } : undefined;
+      },
       onDecision,
       onStarted: (s) => {
         // the container and its agent run at normal priority (spawned already); recording them
@@ -299,25 +355,13 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
         });
       },
     });
-    if (result.status === 'failed') {
-      rec.push({ type: 'RunFailed', at: now(), payload: { runId: id, reason: result.failure!.reason, stage: result.failure!.stage } });
-    }
-    rec.push({
-      type: 'RunExited',
-      at: now(),
-      payload: {
-        runId: id,
-        exitCode: result.exitCode,
-        signal: result.signal,
-        counts: result.counts,
-        lostEvents: result.lostEvents,
-        ...(result.lostEvents > 0 ? { lostReason: 'the agent dropped events (recorder too slow) or died' } : {}),
-        durationMs: result.durationMs,
-      },
-    });
     await rec.drain();
     if (out) await new Promise<void>((r) => out!.end(r));
-    if (rec.failed) host.stderr(`capulator: warning: run ${id}: recording events failed: ${rec.failed.message}\n`);
+    if (rec.failed && onAuditFailure === 'continue') host.stderr(`capulator: warning: run ${id}: ${auditFailureReason(rec.failedText!, false)}; ${rec.lost} decision events not recorded\n`);
+    if (result.status !== 'failed' && rec.failed && onAuditFailure === 'stop') {
+      host.stderr(`capulator: run ${id} failed: ${auditFailureReason(rec.failedText!, false)}\n`);
+      return RUN_FAILED_EXIT;
+    }
     if (result.status === 'failed') {
       host.stderr(`capulator: run ${id} failed: ${result.failure!.reason}\n`);
       return RUN_FAILED_EXIT;

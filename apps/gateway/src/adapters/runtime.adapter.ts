@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { NewEvent } from '@capulator/events';
+import type { NewEvent, RunFailureStage } from '@capulator/events';
 import { repoRoot } from '@capulator/host';
 import { capabilitySets, compileForContainer, load } from '@capulator/policy';
 import { ImageStore, ImageStoreError, type ResolvedImage } from '../../../runtime/src/images';
@@ -71,7 +71,7 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
   const now = () => new Date().toISOString();
 
   return async function* run(req: RunRequest, { signal }): AsyncIterable<NewEvent | NewEvent[]> {
-    const failed = (stage: 'image' | 'policy' | 'start' | 'agent' | 'runtime', reason: string): NewEvent<'RunFailed'> => ({
+    const failed = (stage: RunFailureStage, reason: string): NewEvent<'RunFailed'> => ({
       type: 'RunFailed',
       at: now(),
       payload: { runId: req.runId, reason, stage },
