@@ -188,10 +188,10 @@ export class AgentProcess {
         this.readyWaiter?.();
       } else if (msg.type === 'attached') {
         this.attached = msg;
+        for (const w of this.attachWaiters.splice(0)) w();
         // decisions exist only after this line: tail the spool from here on, so what the
         // attach waiters record comes before the first decision
         this.startTail();
-        for (const w of this.attachWaiters.splice(0)) w();
       } else if (msg.type === 'exit') this.summary = msg;
       else if (msg.type === 'audit-failed') {
         if (!this.auditFailed) {

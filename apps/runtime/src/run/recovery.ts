@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { runStream, type EventStore, type NewEvent, type RunFailureStage } from '@capulator/events';
 import { parseDecisionLine, readCountFile, SpoolTail, type AgentExit } from './agent-process';
 import { runEndEvents } from './run-end';
-import { alive, COUNT_FILE, FAILURE_FILE, orphanedRuns, readSupervisor, SPOOL_FILE, thisProcess } from './supervision';
+import { alive, COUNT_FILE, orphanedRuns, readFailure, readSupervisor, SPOOL_FILE, thisProcess } from './supervision';
 
 const CLAIM_FILE = 'recovering';
 
@@ -27,7 +27,13 @@ function claim(dir: string): (() => void) | undefined {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(path, 'wx', 0o600);
-      writeSync(fd, JSON.stringify(thisProcess()));
+      try {
+        writeSync(fd, JSON.stringify(thisProcess()));
+      } catch {
+        closeSync(fd);
+        rmSync(path, { force: true });
+        return undefined;
+      }
       closeSync(fd);
       return () => rmSync(path, { force: true });
     } catch (e) {
@@ -78,7 +84,7 @@ export async function recoverRun(dir: string, store: EventStore): Promise<Recove
   if (!release) return undefined;
   try {
     const s = readSupervisor(dir);
-    if (!s || (!s.orphaned && alive(s))) return undefined;
+    if (!s || (alive(s) && !readFailure(dir))) return undefined;
     // the container: the agent stopped it when its runtime went away; make sure of it
     const runc = (...args: string[]) => spawnSync(s.runc, ['--root', s.runcRoot, ...args], { stdio: 'ignore' });
     if (existsSync(join(s.runcRoot, s.containerId))) runc('kill', '--all', s.containerId, 'KILL');
@@ -143,14 +149,6 @@ export async function recoverOrphans(runsDir: string, store: EventStore, onError
     }
   }
   return out;
-}
-
-function readFailure(dir: string): { stage: RunFailureStage; reason: string } | undefined {
-  try {
-    return JSON.parse(readFileSync(join(dir, FAILURE_FILE), 'utf8')) as { stage: RunFailureStage; reason: string };
-  } catch {
-    return undefined;
-  }
 }
 
 /** Whether something is mounted at `path` (/proc/mounts escapes spaces and such as octal). */

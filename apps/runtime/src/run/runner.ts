@@ -198,7 +198,12 @@ export class Runner {
     const rootfs = join(dir, 'rootfs');
     // from here until its end is recorded, the run can be recovered if this process dies
     const supervisor: Supervisor = { ...thisProcess(), runId: id, containerId, runc, runcRoot, rootfs, startedAt: new Date(t0).toISOString() };
-    writeSupervisor(dir, supervisor);
+    try {
+      writeSupervisor(dir, supervisor);
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
     let mounted = false;
     let agent: AgentProcess | undefined;
     let runcStarted = false;
@@ -213,7 +218,13 @@ export class Runner {
         const u = spawnSync('umount', [rootfs], { stdio: 'ignore' });
         if (u.status !== 0) spawnSync('umount', ['-l', rootfs], { stdio: 'ignore' });
       }
-      if (orphaned) orphanRun(dir, orphaned);
+      if (orphaned) {
+        try {
+          orphanRun(dir, orphaned);
+        } catch {
+          /* failure.json is gone: recovery sees this process end and says so */
+        }
+      }
       else if (!req.keep) rmSync(dir, { recursive: true, force: true });
       else releaseSupervisor(dir);
     };
@@ -377,7 +388,11 @@ export class Runner {
         counts,
         events: a.agentCount().events,
         lostEvents: a.lostEvents(),
-        ...(a.auditFailed ? { lostReason: `the agent could not write its spool (${a.auditFailed.error})` } : {}),
+        ...(a.auditFailed
+          ? { lostReason: `the agent could not write its spool (${a.auditFailed.error})` }
+          : agentDied
+            ? { lostReason: 'decided by the agent but not yet in its spool when it died' }
+            : {}),
         durationMs: Date.now() - t0,
         ...(pipe ? { stdout, stderr } : {}),
       };

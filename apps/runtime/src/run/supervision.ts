@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunFailureStage } from '@capulator/events';
 
@@ -24,8 +24,6 @@ export interface Supervisor {
   runcRoot: string;
   rootfs: string;
   agent?: { pid: number; start: string };
-  /** true: the supervisor has given the run up; recover it now, whoever is alive */
-  orphaned?: boolean;
   startedAt: string;
 }
 
@@ -48,11 +46,15 @@ export function thisProcess(): { pid: number; start: string } {
   return { pid: process.pid, start: processStart(process.pid) ?? '' };
 }
 
-/** Writes (atomically replaces) the run's supervisor file. */
+/** Bytes reserved for failure.json when the run starts: giving the run up must not need space. */
+const FAILURE_ROOM = 1024;
+
+/** Writes (atomically replaces) the run's supervisor file; the first time, also reserves failure.json. */
 export function writeSupervisor(dir: string, s: Supervisor): void {
   const tmp = join(dir, `.${SUPERVISOR_FILE}.tmp`);
   writeFileSync(tmp, JSON.stringify(s) + '\n', { mode: 0o600 });
   renameSync(tmp, join(dir, SUPERVISOR_FILE));
+  if (!s.agent) writeFileSync(join(dir, FAILURE_FILE), ' '.repeat(FAILURE_ROOM), { mode: 0o600 });
 }
 
 /** The run's end is recorded: nobody needs to recover it. */
@@ -65,16 +67,23 @@ export function releaseSupervisor(dir: string): void {
  * `capulator` command or `serve` start finishes it once the store takes events again.
  */
 export function orphanRun(dir: string, failure: { stage: RunFailureStage; reason: string }): void {
+  // written over the room reserved at the start: no allocation on a full disk
+  const text = Buffer.from(JSON.stringify(failure).slice(0, FAILURE_ROOM));
+  const fd = openSync(join(dir, FAILURE_FILE), 'r+');
   try {
-    writeFileSync(join(dir, FAILURE_FILE), JSON.stringify(failure) + '\n', { mode: 0o600 });
-  } catch {
-    /* the disk is full: recovery says "supervisor ended" instead */
+    writeSync(fd, Buffer.concat([text, Buffer.alloc(FAILURE_ROOM - text.length, ' ')]), 0, FAILURE_ROOM, 0);
+  } finally {
+    closeSync(fd);
   }
+}
+
+/** Why the supervisor gave the run up (failure.json, blank while it has not). */
+export function readFailure(dir: string): { stage: RunFailureStage; reason: string } | undefined {
   try {
-    const s = readSupervisor(dir);
-    if (s) writeSupervisor(dir, { ...s, orphaned: true });
+    const text = readFileSync(join(dir, FAILURE_FILE), 'utf8').trim();
+    return text ? (JSON.parse(text) as { stage: RunFailureStage; reason: string }) : undefined;
   } catch {
-    /* as above: the supervisor file still names this process, which recovery sees end */
+    return undefined;
   }
 }
 
@@ -100,7 +109,7 @@ export function orphanedRuns(runsDir: string): string[] {
   const out: string[] = [];
   for (const n of names) {
     const s = readSupervisor(join(runsDir, n));
-    if (s && (s.orphaned || !alive(s))) out.push(n);
+    if (s && (!alive(s) || readFailure(join(runsDir, n)))) out.push(n);
   }
   return out;
 }
