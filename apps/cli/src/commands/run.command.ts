@@ -6,12 +6,13 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { homePaths, repoRoot } from '@capulator/host';
 import { capabilitySets, compileForContainer, formatError, load, type Policy } from '@capulator/policy';
 import {
+  endCommand,
+  loadRun,
   publishPolicy,
-  runStream,
+  RunWriter,
   SqliteEventStore,
   type CapabilitySets,
   type EventStore,
-  type NewEvent,
   type PolicyRef,
 } from '@capulator/events';
 import {
@@ -20,7 +21,6 @@ import {
   recoverOrphans,
   resolveUser,
   RunError,
-  runEndEvents,
   Runner,
   storageErrorText,
   type AgentDecision,
@@ -183,60 +183,6 @@ function imageUser(image: RunImage): { uid: number; gid: number } {
   return { uid: 0, gid: 0 };
 }
 
-/**
- * Appends run events in agent order, in batches, without ever blocking the run. When the store
- * cannot take them it stops (`stop`: it aborts `stop`, and the runner stops the container) or
- * drops them counted (`continue`).
- */
-class RunRecorder {
-  private queue: NewEvent[] = [];
-  private pumping: Promise<void> = Promise.resolve();
-  private scheduled = false;
-  failed?: Error;
-  /** the storage error in strerror words (or the error's message) */
-  failedText?: string;
-  appended = 0;
-  /** decision events dropped because the store could not take them (`continue`) */
-  lost = 0;
-  readonly stop = new AbortController();
-
-  constructor(private readonly store: EventStore | undefined, private readonly stream: string, private readonly action: AuditFailureAction = 'stop') {}
-
-  push(e: NewEvent): void {
-    if (!this.store) return;
-    this.queue.push(e);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        this.pumping = this.pumping.then(() => this.pump());
-      });
-    }
-  }
-
-  private async pump(): Promise<void> {
-    while (this.queue.length > 0 && !(this.failed && this.action === 'stop')) {
-      const batch = this.queue.splice(0, 1000);
-      try {
-        await this.store!.append(this.stream, 'any', batch);
-        this.appended += batch.length;
-      } catch (e) {
-        if (!this.failed) {
-          this.failed = e as Error;
-          this.failedText = storageErrorText(e) ?? (e as Error).message;
-          if (this.action === 'stop') this.stop.abort(auditFailureReason(this.failedText));
-        }
-        for (const ev of batch) if (ev.type === 'PrivilegeChecked' || ev.type === 'CapabilitiesQueried' || ev.type === 'CapabilitiesChangeRequested') this.lost++;
-      }
-    }
-  }
-
-  async drain(): Promise<void> {
-    await this.pumping;
-    await this.pump();
-  }
-}
-
 export async function runCommand(imageRef: string, command: string[], opts: RunOptions, host: RunHost = thisProcess): Promise<number> {
   const paths = homePaths();
   const repo = repoRoot(__dirname);
@@ -256,39 +202,59 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
   const caps = capabilitySets(policy, { uid: user.uid, gid: user.gid, ...container });
   const sets: CapabilitySets = caps.sets;
 
-  let out: WriteStream | undefined;
-  if (opts.eventsJson) {
-    const file = resolvePath(host.cwd, opts.eventsJson);
-    try {
-      out = createWriteStream('', { fd: openSync(file, 'w', 0o600) });
-    } catch (e) {
-      throw new CliError(`--events-json ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    // a write error must not take the process (possibly a daemon serving other runs) down
-    out.on('error', (e) => host.stderr(`capulator: warning: run ${id}: --events-json ${file}: ${e.message}\n`));
-  }
   let store: EventStore | undefined;
+  let rec: RunWriter | undefined;
+  const stopForAudit = new AbortController();
+  let auditFailure: string | undefined;
   let policyRef: PolicyRef = { name: policy.name, version: 0, hash: table.hash };
   const now = () => new Date().toISOString();
   if (opts.store) {
     store = host.store ?? SqliteEventStore.open(paths.store);
     // a daemon recovers the runs it gave up (their record could not be written) once the store takes events again
     if (host.store) await recoverOrphans(paths.runs, store, (run, e) => host.stderr(`capulator: warning: run ${run} is not recovered yet: ${storageErrorText(e) ?? e.message}\n`));
+    // the run's one writer: the lifecycle decider (libs/events/src/runs) says what each step appends
+    const state = await loadRun(store, id);
+    if (state.phase !== 'none') {
+      if (store !== host.store) await store.close();
+      throw new CliError(`run id ${id} already exists (${state.phase}); choose another --id`);
+    }
+    // fail closed: when the store cannot take events the container is stopped (`stop`), or the gap counted (`continue`)
+    rec = RunWriter.forStore(store, state, {
+      onFailed: (e) => {
+        const text = storageErrorText(e) ?? e.message;
+        auditFailure ??= text;
+        if (onAuditFailure === 'stop') stopForAudit.abort(auditFailureReason(text));
+        return onAuditFailure;
+      },
+    });
+  }
+  let out: WriteStream | undefined;
+  if (opts.eventsJson) {
+    const file = resolvePath(host.cwd, opts.eventsJson);
+    try {
+      out = createWriteStream('', { fd: openSync(file, 'w', 0o600) });
+    } catch (e) {
+      if (store !== host.store) await store?.close();
+      throw new CliError(`--events-json ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    // a write error must not take the process (possibly a daemon serving other runs) down
+    out.on('error', (e) => host.stderr(`capulator: warning: run ${id}: --events-json ${file}: ${e.message}\n`));
+  }
+  if (store) {
     const pub = await publishPolicy(store, { name: policy.name, yaml: loaded.yaml, hash: table.hash, description: policy.description }, now());
     policyRef = { name: policy.name, version: pub.version, hash: table.hash };
   }
-  const rec = new RunRecorder(store, runStream(id), onAuditFailure);
   const argv = command.length > 0 ? command : [...(image.config.Entrypoint ?? []), ...(image.config.Cmd ?? [])];
-  rec.push({
-    type: 'RunRequested',
+  rec?.submit({
+    type: 'RequestRun',
     at: now(),
-    payload: { runId: id, image: imageRef, command: argv, env: opts.env, policy: policyRef, learn: !!opts.learn, mounts },
+    request: { runId: id, image: imageRef, command: argv, env: opts.env, policy: policyRef, learn: !!opts.learn, mounts },
   });
 
   // the agent writes each decision's payload; it is recorded (and dumped) as written, never re-serialised
   const onDecision = (d: AgentDecision) => {
     out?.write('{"type":"' + d.type + '",' + d.payloadText.slice(1) + '\n');
-    rec.push(d);
+    rec?.submit({ type: 'RecordDecisions', events: [d] });
   };
   const provenance: Record<string, string[]> = {};
   for (const [cap, grants] of Object.entries(caps.provenance)) provenance[cap] = grants.map((g) => g.ruleId ?? g.source);
@@ -306,31 +272,24 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       table,
       policy: policyRef,
       capabilities: sets,
+      kernelSets: caps,
       learn: opts.learn,
       keep: opts.keep,
       stdio: 'inherit',
       launch: host.launch,
       onAuditFailure,
-      stop: rec.stop.signal,
+      stop: stopForAudit.signal,
       // the end is recorded while the run's spool still exists; when it cannot be, the run is left to recovery
       record: async (result) => {
-        const lost = result.lostEvents + rec.lost;
-        const ended = runEndEvents(
-          {
-            runId: id,
-            exitCode: result.exitCode,
-            signal: result.signal,
-            failure: result.failure,
-            counts: result.counts,
-            lostEvents: lost,
-            lostReason: rec.lost > 0 ? `the event store could not take them (${rec.failedText})` : result.lostReason,
-            durationMs: result.durationMs,
-          },
-          now(),
-        );
-        for (const e of ended) rec.push(e);
+        if (!rec) return undefined;
+        const lost = result.lostEvents + rec.dropped;
+        const end = endCommand({ ...result, lostEvents: lost }, now());
+        const lostReason = rec.dropped > 0 ? `the event store could not take them (${auditFailure})` : result.lostReason;
+        if (end.type === 'FailRun' && end.end && lostReason && lost > 0) end.end.lostReason = lostReason;
+        if (end.type === 'ExitRun' && lostReason && lost > 0) end.exit.lostReason = lostReason;
+        rec.submit(end);
         await rec.drain();
-        return rec.failed && onAuditFailure === 'stop' ? { stage: 'audit' as const, reason: auditFailureReason(rec.failedText!) } : undefined;
+        return rec.failed && onAuditFailure === 'stop' ? { stage: 'audit' as const, reason: auditFailureReason(auditFailure ?? rec.failed.message) } : undefined;
       },
       onDecision,
       onStarted: (s) => {
@@ -347,19 +306,16 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
         if (s.unavailable.length > 0 && !opts.learn) {
           host.stderr(`capulator: warning: this host cannot grant ${s.unavailable.join(', ')} (not in its bounding set); the container runs without\n`);
         }
-        for (const c of s.unavailable) delete provenance[c];
-        rec.push({
-          type: 'RunStarted',
-          at: now(),
-          payload: { runId: id, imageDigest: image.digest ?? '', user: s.user, capabilities: s.capabilities, provenance, policy: policyRef, pid: s.pid },
-        });
+        // the sets the host granted (not the requested ones); the decider keeps provenance for those only
+        rec?.submit({ type: 'StartRun', at: now(), imageDigest: image.digest ?? '', user: s.user, granted: s.capabilities, provenance, policy: policyRef, pid: s.pid });
       },
     });
-    await rec.drain();
+    // one terminal event (RunExited, or RunFailed keeping the stage, the reason and what is known
+    // of the end) was submitted by `record` above, before the run directory went
     if (out) await new Promise<void>((r) => out!.end(r));
-    if (rec.failed && onAuditFailure === 'continue') host.stderr(`capulator: warning: run ${id}: ${auditFailureReason(rec.failedText!, false)}; ${rec.lost} decision events not recorded\n`);
-    if (result.status !== 'failed' && rec.failed && onAuditFailure === 'stop') {
-      host.stderr(`capulator: run ${id} failed: ${auditFailureReason(rec.failedText!, false)}\n`);
+    if (auditFailure && onAuditFailure === 'continue') host.stderr(`capulator: warning: run ${id}: ${auditFailureReason(auditFailure, false)}; ${rec?.dropped ?? 0} events not recorded\n`);
+    if (result.status !== 'failed' && rec?.failed && onAuditFailure === 'stop') {
+      host.stderr(`capulator: run ${id} failed: ${auditFailureReason(auditFailure ?? rec.failed.message, false)}\n`);
       return RUN_FAILED_EXIT;
     }
     if (result.status === 'failed') {
@@ -369,8 +325,8 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     return result.exitCode ?? RUN_FAILED_EXIT;
   } catch (e) {
     if (e instanceof EntrypointError || e instanceof RunError) {
-      rec.push({ type: 'RunFailed', at: now(), payload: { runId: id, reason: e.message, stage: e instanceof RunError ? e.stage : 'image' } });
-      await rec.drain();
+      rec?.submit({ type: 'FailRun', at: now(), reason: e.message, stage: e instanceof RunError ? e.stage : 'image' });
+      await rec?.drain();
       throw new CliError(e.message);
     }
     throw e;

@@ -70,9 +70,10 @@ async function assertRecovered(home: string, id: string, stage: string, reason: 
   assert.ok(failed, `RunFailed recorded: ${events.map((e) => e.type).join(',')}`);
   assert.equal((failed.payload as { stage: string }).stage, stage);
   assert.match((failed.payload as { reason: string }).reason, reason);
-  const exited = events.find((e) => e.type === 'RunExited')!.payload as { lostEvents: number; counts: { allow: number } };
-  assert.equal(exited.lostEvents, 0, 'received == decided');
-  assert.equal(exited.counts.allow, decisions.length);
+  assert.ok(!events.some((e) => e.type === 'RunExited'), 'one terminal event');
+  const end = failed.payload as { lostEvents: number; counts: { allow: number } };
+  assert.equal(end.lostEvents, 0, 'received == decided');
+  assert.equal(end.counts.allow, decisions.length);
   assert.ok(!containers().includes(`capulator-${id}`), 'no container left');
   assert.ok(!mounted(join(home, 'runs', id)), 'no mount left');
   assert.ok(!existsSync(join(home, 'runs', id)), 'no run directory left');
@@ -177,7 +178,7 @@ describe('decisions outlive the runtime', () => {
       const failed = events.find((e) => e.type === 'RunFailed')!.payload as { stage: string };
       assert.equal(failed.stage, 'agent');
       // the agent's own count (its count file): what it had decided but not yet written is counted
-      const exited = events.find((e) => e.type === 'RunExited')!.payload as { lostEvents: number; lostReason?: string };
+      const exited = events.find((e) => e.type === 'RunFailed')!.payload as { lostEvents: number; lostReason?: string };
       if (exited.lostEvents > 0) assert.match(exited.lostReason ?? '', /not yet in its spool when it died/);
       assert.ok(!containers().includes(`capulator-${id}`));
       assert.ok(!existsSync(join(home, 'runs', id)));

@@ -64,6 +64,8 @@ export interface AgentStart {
   socketPath: string;
   tablePath: string;
   learn: boolean;
+  /** runc installs the filter before its own setup (noNewPrivileges off): let that through unrecorded */
+  runcSetup?: boolean;
   run: AgentRun;
   /** bytes of decision lines held while the runtime does not read (agent default 64 MiB) */
   eventsBuffer?: number;
@@ -109,6 +111,7 @@ export class AgentProcess {
       args.push('--spool', opts.spool.path, '--count', opts.spool.count, '--on-audit-failure', opts.spool.onAuditFailure ?? 'stop');
       this.spool = new SpoolTail(opts.spool.path);
     }
+    if (opts.runcSetup) args.push('--runc-setup');
     // its own process group: a terminal's ^C goes to runc (which forwards it), never to the agent
     this.child = spawn(opts.binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
     this.child.stderr!.setEncoding('utf8');

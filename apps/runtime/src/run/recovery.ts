@@ -1,9 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { runStream, type EventStore, type NewEvent, type RunFailureStage } from '@capulator/events';
+import { decide, evolve, expectedVersionOf, initialRunState, isEnded, runStream, type EventStore, type RunFailureStage, type RunState } from '@capulator/events';
 import { parseDecisionLine, readCountFile, SpoolTail, type AgentExit } from './agent-process';
-import { runEndEvents } from './run-end';
 import { alive, COUNT_FILE, orphanedRuns, readFailure, readSupervisor, SPOOL_FILE, thisProcess } from './supervision';
 
 const CLAIM_FILE = 'recovering';
@@ -57,20 +56,20 @@ function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** What the store already holds of a run: the last decision seq, and whether its end is recorded. */
-async function storedState(store: EventStore, runId: string): Promise<{ lastSeq: number; stored: number; closed: boolean }> {
+/** What the store already holds of a run: its lifecycle state, the last decision seq and how many decisions. */
+async function storedState(store: EventStore, runId: string): Promise<{ state: RunState; lastSeq: number; stored: number }> {
+  let state = initialRunState(runId);
   let lastSeq = 0;
   let stored = 0;
-  let closed = false;
   for await (const e of store.readStream(runStream(runId))) {
-    if (e.type === 'RunExited' || e.type === 'RunFailed') closed = true;
-    else if (e.type === 'PrivilegeChecked' || e.type === 'CapabilitiesQueried' || e.type === 'CapabilitiesChangeRequested') {
+    state = evolve(state, e);
+    if (e.type === 'PrivilegeChecked' || e.type === 'CapabilitiesQueried' || e.type === 'CapabilitiesChangeRequested') {
       stored++;
       const seq = (e.payload as { seq?: number }).seq ?? 0;
       if (seq > lastSeq) lastSeq = seq;
     }
   }
-  return { lastSeq, stored, closed };
+  return { state, lastSeq, stored };
 }
 
 /**
@@ -99,31 +98,37 @@ export async function recoverRun(dir: string, store: EventStore): Promise<Recove
     const failure = readFailure(dir) ?? { stage: 'runtime' as const, reason: `supervisor died (pid ${s.pid})` };
     const have = await storedState(store, s.runId);
     const spool = readSpool(join(dir, SPOOL_FILE));
-    const pending = spool.decisions.filter((d) => d.seq > have.lastSeq);
-    for (let i = 0; i < pending.length; i += 1000) {
-      await store.append(runStream(s.runId), 'any', pending.slice(i, i + 1000).map((d) => d.event));
-    }
     const count = readCountFile(join(dir, COUNT_FILE));
     const decided = spool.exit?.events ?? count?.decided ?? spool.decisions.length;
+    // through the run's decider, each append with the version read: a run that was never
+    // requested (its first event could not be written) or has ended takes no more events
+    let state = have.state;
+    const open = state.phase !== 'none' && !isEnded(state);
+    const pending = open ? spool.decisions.filter((d) => d.seq > have.lastSeq) : [];
+    const append = async (cmd: Parameters<typeof decide>[0]) => {
+      const stored = await store.append(runStream(s.runId), expectedVersionOf(state.version), decide(cmd, state));
+      state = stored.reduce(evolve, state);
+    };
+    for (let i = 0; i < pending.length; i += 1000) await append({ type: 'RecordDecisions', events: pending.slice(i, i + 1000).map((d) => d.event) });
     const stored = have.stored + pending.length;
     const lostEvents = Math.max(0, decided - stored);
-    if (!have.closed) {
+    if (open) {
       const counts = { allow: 0, deny: 0, emulate: 0 };
       for (const d of spool.decisions) if (d.event.count) counts[d.event.count]++;
-      const events: NewEvent[] = runEndEvents(
-        {
-          runId: s.runId,
+      await append({
+        type: 'FailRun',
+        at: new Date().toISOString(),
+        stage: failure.stage,
+        reason: failure.reason,
+        end: {
           exitCode: null,
           signal: null,
-          failure,
           counts,
           lostEvents,
           ...(lostEvents > 0 ? { lostReason: 'decided by the agent but never written to its spool (the agent died, or its spool could not be written)' } : {}),
           durationMs: Math.max(0, Date.now() - Date.parse(s.startedAt)),
         },
-        new Date().toISOString(),
-      );
-      await store.append(runStream(s.runId), 'any', events);
+      });
     }
     // the overlay, then the directory
     if (mountedAt(s.rootfs)) {
@@ -131,7 +136,7 @@ export async function recoverRun(dir: string, store: EventStore): Promise<Recove
       if (u.status !== 0) spawnSync('umount', ['-l', s.rootfs], { stdio: 'ignore' });
     }
     rmSync(dir, { recursive: true, force: true });
-    return { runId: s.runId, ingested: pending.length, decided, stored, lostEvents, failure, closed: !have.closed };
+    return { runId: s.runId, ingested: pending.length, decided, stored, lostEvents, failure, closed: open };
   } finally {
     if (existsSync(dir)) release();
   }
