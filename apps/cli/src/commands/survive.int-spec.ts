@@ -153,8 +153,8 @@ describe('decisions outlive the runtime', () => {
       serve = startServe();
       let err = '';
       serve.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
-      await until('the run recovered', () => !existsSync(join(home, 'runs', id)));
-      assert.match(err, new RegExp(`recovered run ${id} \\(supervisor died`));
+      // the daemon removes the run directory before its line reaches this pipe: wait for both
+      await until('the run recovered', () => !existsSync(join(home, 'runs', id)) && new RegExp(`recovered run ${id} \\(supervisor died`).test(err));
       await assertRecovered(home, id, 'runtime', /^supervisor died \(pid \d+\)$/);
     });
   });
