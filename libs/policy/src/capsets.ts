@@ -215,7 +215,7 @@ export function capabilitySets(policy: Policy, container: ContainerSubject): Cap
  * whose exe globs match any path (`*`, `**`, `/**`) is container-wide.
  */
 function programScoped(r: PolicyRule): boolean {
-  return !!r.match.exe && !r.match.exe.some((g) => g === '*' || g === '**' || g === '/**');
+  return !!r.match.exe && !r.match.exe.some((g) => g === '*' || g === '**' || g === '/*' || g === '/**');
 }
 
 /**

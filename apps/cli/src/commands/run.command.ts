@@ -147,7 +147,7 @@ function loadPolicy(file: string): { policy: Policy; yaml: string } {
   return { policy: r.policy, yaml };
 }
 
-async function resolveImage(ref: string, imagesDir: string, cwd: string): Promise<RunImage & { labels?: Record<string, string> }> {
+export async function resolveImage(ref: string, imagesDir: string, cwd: string): Promise<RunImage & { labels?: Record<string, string> }> {
   const dir = resolvePath(cwd, ref);
   const isDir = existsSync(dir) && statSync(dir).isDirectory();
   if (isDir || ref.startsWith('/') || ref.startsWith('./')) {
