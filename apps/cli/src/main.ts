@@ -29,6 +29,8 @@ const GROUPS: Record<string, () => Register[]> = {
   image: () => [require('./commands/image.command').registerImageCommands],
   run: () => [require('./commands/run.command').registerRunCommands],
   audit: () => [require('./commands/audit.command').registerAuditCommands],
+  ps: () => [require('./commands/ps.command').registerPsCommands],
+  inspect: () => [require('./commands/ps.command').registerPsCommands],
   serve: () => [require('./commands/serve.command').registerServeCommands],
   token: () => [require('./commands/token.command').registerTokenCommands],
 };
@@ -43,7 +45,7 @@ export function buildProgram(argv: string[] = []): Command {
     .exitOverride();
   const first = argv.find((a) => !a.startsWith('-'));
   if (!first && (argv.includes('-V') || argv.includes('--version'))) return program;
-  const wanted = first && first in GROUPS && first !== 'policy' && first !== 'audit' ? [first] : Object.keys(GROUPS);
+  const wanted = first && first in GROUPS && first !== 'policy' && first !== 'audit' ? [first] : Object.keys(GROUPS).filter((g) => g !== 'inspect');
   if (first === 'policy' || first === 'audit') wanted.splice(0, wanted.length, 'policy', 'audit');
   for (const g of wanted) for (const register of GROUPS[g]()) register(program);
   return program;

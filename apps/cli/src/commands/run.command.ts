@@ -6,6 +6,8 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { homePaths, repoRoot } from '@capulator/host';
 import { capabilitySets, compileForContainer, formatError, load, type Policy } from '@capulator/policy';
 import {
+  Anchorer,
+  anchorPaths,
   endCommand,
   loadRun,
   publishPolicy,
@@ -204,6 +206,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
 
   let store: EventStore | undefined;
   let rec: RunWriter | undefined;
+  let anchorer: Anchorer | undefined;
   const stopForAudit = new AbortController();
   let auditFailure: string | undefined;
   /** the run's end event could not be stored (`continue`): the run is left to recovery */
@@ -220,8 +223,12 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       if (store !== host.store) await store.close();
       throw new CliError(`run id ${id} already exists (${state.phase}); choose another --id`);
     }
+    // the chain head is anchored outside events.db every so many events and at the run's end (docs/events.md "Anchors")
+    const sqlite = store instanceof SqliteEventStore ? store : undefined;
+    anchorer = sqlite && new Anchorer(anchorPaths(paths.home), () => sqlite.head(), (m) => host.stderr(`capulator: warning: run ${id}: ${m}\n`));
     // fail closed: when the store cannot take events the container is stopped (`stop`), or the gap counted (`continue`)
     rec = RunWriter.forStore(store, state, {
+      onAppended: (stored) => anchorer?.appended(stored.length),
       onFailed: (e, events) => {
         const text = storageErrorText(e) ?? e.message;
         auditFailure ??= text;
@@ -316,6 +323,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     });
     // one terminal event (RunExited, or RunFailed keeping the stage, the reason and what is known
     // of the end) was submitted by `record` above, before the run directory went
+    anchorer?.anchor();
     if (out) await new Promise<void>((r) => out!.end(r));
     if (auditFailure && onAuditFailure === 'continue') host.stderr(`capulator: warning: run ${id}: ${auditFailureReason(auditFailure, false)}; ${rec?.dropped ?? 0} events not recorded\n`);
     if (result.status !== 'failed' && rec?.failed && onAuditFailure === 'stop') {
@@ -331,6 +339,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     if (e instanceof EntrypointError || e instanceof RunError) {
       rec?.submit({ type: 'FailRun', at: now(), reason: e.message, stage: e instanceof RunError ? e.stage : 'image' });
       await rec?.drain();
+      anchorer?.anchor();
       throw new CliError(e.message);
     }
     throw e;

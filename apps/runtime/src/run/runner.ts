@@ -8,7 +8,7 @@ import { agentBinary, AgentProcess, type AgentDecision, type AuditFailureAction 
 import { auditFailureReason } from './audit-failure';
 import { COUNT_FILE, orphanRun, processStart, releaseSupervisor, SPOOL_FILE, thisProcess, writeSupervisor, type Supervisor } from './supervision';
 import { checkEntrypoint } from './entrypoint-check';
-import { applyKernelSets, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
+import { applyKernelSets, checkSetupEnds, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
 import { buildOciSpec, type BindMount } from './oci-spec';
 import { resolveInRootfs } from './rootfs-path';
 import { buildSeccompProfile } from './seccomp-profile';
@@ -290,9 +290,11 @@ export class Runner {
       checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture, 0, req.mounts ?? []);
       const limited = limitToHost(req.capabilities, hostBoundingSet());
       const setsTool = kernelSetsTool(binary);
+      const seccomp = buildSeccompProfile(socketPath);
       if (req.kernelSets) {
         const k = req.kernelSets;
         try {
+          checkSetupEnds(k, seccomp.syscalls);
           const applied = applyKernelSets(rootfs, { programs: k.programs, inheritable: limited.sets.inheritable, noNewPrivileges: k.noNewPrivileges }, setsTool);
           for (const w of applied.warnings) process.stderr.write(`capulator: warning: ${w}\n`);
         } catch (e) {
@@ -309,7 +311,7 @@ export class Runner {
         hostname: id.slice(0, 63),
         capabilities: limited.sets,
         noNewPrivileges: req.kernelSets?.noNewPrivileges ?? true,
-        seccomp: buildSeccompProfile(socketPath),
+        seccomp,
         mounts: req.mounts ?? [],
         loopbackHook: [binary, 'hook-lo-up'],
       });
