@@ -4,6 +4,7 @@ import type { EventType, NewEvent, StoredEvent } from '../contracts';
 import { SCHEMA_VERSIONS, StoredTextEvent } from '../contracts';
 import { EventStoreError, InvalidEvent, WrongExpectedVersion } from '../errors';
 import { chainHash, envelopeText, GENESIS_HASH } from '../hash';
+import type { Cursor } from '../positions';
 import type { AppendRequest, EventStore, ExpectedVersion, ReadAllOptions } from '../store';
 import { defaultUpcasters, UpcasterRegistry } from '../upcast';
 import { verifyChain, type VerifyOptions, type VerifyResult } from './verify';
@@ -14,6 +15,11 @@ export interface SqliteEventStoreOptions {
   pollMs?: number;
   /** 'NORMAL' (default) or 'FULL'; see docs/events.md ("Durability") */
   synchronous?: 'NORMAL' | 'FULL';
+  /**
+   * A read-only connection (ps, inspect, verify): never takes the write lock, so it works while
+   * runs are being recorded (WAL: readers see the last committed transaction). The file must exist.
+   */
+  readonly?: boolean;
 }
 
 /** The raw row of a commit: one append to one stream, events as lines, hashes as 32-byte blocks. */
@@ -67,7 +73,7 @@ export class SqliteEventStore implements EventStore {
   private readonly appendTx: (reqs: AppendRequest[]) => StoredEvent[][];
 
   static open(path: string, opts: SqliteEventStoreOptions = {}): SqliteEventStore {
-    return new SqliteEventStore(new Database(path), opts);
+    return new SqliteEventStore(opts.readonly ? new Database(path, { readonly: true, fileMustExist: true }) : new Database(path), opts);
   }
 
   constructor(db: Database.Database, opts: SqliteEventStoreOptions = {}) {
@@ -75,12 +81,16 @@ export class SqliteEventStore implements EventStore {
     this.upcasters = opts.upcasters ?? defaultUpcasters();
     this.pollMs = opts.pollMs ?? 50;
     // 16 KiB pages (only takes effect on a new file): batched commits are large rows.
-    db.pragma('page_size = 16384');
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
     db.pragma('busy_timeout = 10000');
     db.pragma('cache_size = -65536');
-    db.exec(SCHEMA);
+    if (!db.readonly) {
+      db.pragma('page_size = 16384');
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
+      // the schema is created once; a store that has it is opened without writing (no write lock)
+      const has = db.prepare("SELECT count(*) FROM sqlite_master WHERE name IN ('commits', 'streams', 'head')").pluck().get() === 3;
+      if (!has) db.exec(SCHEMA);
+    }
     this.appended.setMaxListeners(0);
     this.st = {
       head: db.prepare('SELECT position, hash FROM head WHERE id = 1').raw(),
@@ -184,7 +194,8 @@ export class SqliteEventStore implements EventStore {
   }
 
   async *readStream(streamId: string, fromVersion = 1): AsyncIterable<StoredEvent> {
-    for (const row of this.st.streamCommits.iterate(streamId) as IterableIterator<CommitRow>) {
+    // rows are fetched first: a statement cannot be iterated by two readers at once (concurrent readStreams)
+    for (const row of this.st.streamCommits.all(streamId) as CommitRow[]) {
       const n = row[1] - row[0] + 1;
       if (row[3] + n - 1 < fromVersion) continue;
       const prevBuf = row[0] > 1 ? (this.st.prevHashes.get(row[0]) as Buffer | undefined) : undefined;
@@ -270,9 +281,16 @@ export class SqliteEventStore implements EventStore {
     return out;
   }
 
-  subscribe(fromPosition: number, onEvent: (e: StoredEvent) => void | Promise<void>): { close(): Promise<void> } {
+  /** One partition: every position is in one total order. */
+  readonly partitions = 1;
+
+  partitionOf(_streamId: string): number {
+    return 0;
+  }
+
+  subscribe(from: number | Cursor, onEvent: (e: StoredEvent) => void | Promise<void>): { close(): Promise<void> } {
     let stopped = false;
-    let next = Math.max(1, fromPosition);
+    let next = Math.max(1, typeof from === 'number' ? from : (from[0] ?? 0) + 1);
     let wake: (() => void) | undefined;
     const onAppend = () => wake?.();
     this.appended.on('appended', onAppend);
