@@ -45,6 +45,8 @@ function parse(text: string): Policy {
 let home: string;
 let rootfs: string;
 let helperDir: string;
+/** An image layer with /opt/{killer,mounter}: the bypass program under names that rules grant capabilities to. */
+let toolLayer: string;
 let runner: Runner;
 let seq = 0;
 
@@ -62,12 +64,13 @@ async function run(
   const p = parse(policyText);
   const pol = opts.learn ? { ...p, learn: true } : p;
   const table = compileForContainer(pol, {});
-  const caps = capabilitySets(pol, { uid: 0, gid: 0 });
+  const uid = opts.user ? Number(opts.user) : 0;
+  const caps = capabilitySets(pol, { uid, gid: uid });
   const sets = caps.sets;
   const events: DecisionPayload[] = [];
   const result = await runner.run({
     id: opts.id ?? `t${process.pid}-${++seq}`,
-    image: { ref: 'fixture', layers: [rootfs], config: opts.user ? { User: opts.user } : {} },
+    image: { ref: 'fixture', layers: [rootfs, toolLayer], config: opts.user ? { User: opts.user } : {} },
     command,
     mounts: [{ source: helperDir, destination: '/t', readonly: true }],
     table,
@@ -89,6 +92,19 @@ function startOf(p: Policy, uid = 0) {
 
 const of = (events: DecisionPayload[], syscall: string) => events.filter((e) => e.syscall === syscall);
 
+/** Waits (≤ 10 s) until the container's init has exec'd the program (runc's setup is over). */
+function waitForExec(pid: number, program: string): void {
+  const until = Date.now() + 10000;
+  while (Date.now() < until) {
+    try {
+      if (readlinkSync(`/proc/${pid}/exe`).endsWith(program)) return;
+    } catch {
+      // not yet
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+}
+
 /**
  * The same bundle under plain runc: the fixture rootfs (a private copy), the same mounts and
  * hook, the given capability sets, no seccomp filter and no agent — Linux's own behaviour.
@@ -98,6 +114,7 @@ function plainRunc(command: string[], sets: Ran['sets'], opts: { uid?: number } 
   const root = join(dir, 'rootfs');
   const cp = spawnSync('cp', ['-a', rootfs, root]);
   assert.equal(cp.status, 0);
+  assert.equal(spawnSync('cp', ['-a', join(toolLayer, 'opt'), root]).status, 0);
   const uid = opts.uid ?? 0;
   const spec = buildOciSpec({
     rootfs: root,
@@ -118,6 +135,11 @@ function plainRunc(command: string[], sets: Ran['sets'], opts: { uid?: number } 
   rmSync(dir, { recursive: true, force: true });
   return { stdout: r.stdout, stderr: r.stderr, status: r.status };
 }
+/** Sets with some capabilities added everywhere: what every program would hold if a per-program grant were container-wide. */
+function withCaps(sets: Ran['sets'], caps: string[]): Ran['sets'] {
+  const f = (l: string[]) => [...new Set([...l, ...caps])];
+  return { bounding: f(sets.bounding), effective: f(sets.effective), permitted: f(sets.permitted), inheritable: sets.inheritable, ambient: sets.ambient };
+}
 /** Sets without some capabilities: what a program the policy does not grant them to holds. */
 function without(sets: Ran['sets'], caps: string[]): Ran['sets'] {
   const f = (l: string[]) => l.filter((c) => !caps.includes(c));
@@ -134,8 +156,10 @@ describe('Runner (runc + capulator-agent)', () => {
     assert.equal(cc.status, 0, cc.stderr);
     const bp = spawnSync('gcc', ['-O2', '-Wall', '-static', '-o', join(helperDir, 'bypass'), join(repo, 'test/fixtures/run/bypass.c')], { encoding: 'utf8' });
     assert.equal(bp.status, 0, bp.stderr);
-    // the same program under other names, for rules that grant a capability to one program only
-    for (const n of ['killer', 'mounter', 'chowner', 'limiter', 'nicer', 'su-tool']) copyFileSync(join(helperDir, 'bypass'), join(helperDir, n));
+    // the same program under other names, in an image layer, for rules that grant a capability to one program only
+    toolLayer = join(home, 'tools');
+    mkdirSync(join(toolLayer, 'opt'), { recursive: true });
+    for (const n of ['killer', 'mounter']) copyFileSync(join(helperDir, 'bypass'), join(toolLayer, 'opt', n));
     runner = new Runner({ home, repo });
   });
   after(() => rmSync(home, { recursive: true, force: true }));
@@ -239,13 +263,22 @@ describe('Runner (runc + capulator-agent)', () => {
       assert.ok(!sets.bounding.includes('CAP_NET_RAW'));
       assert.equal(of(events, 'socket').length, 0, 'a capability absent from the sets needs no trap');
     });
-    it('when CAP_NET_RAW is held but granted to another program, the agent refuses it and records the denial', async () => {
+    it('when CAP_NET_RAW is granted to another program, the denial is recorded and the kernel refuses it (ping holds no CAP_NET_RAW)', async () => {
       const { result, events } = await run(RAW_ELSEWHERE, ['/bin/ping', '-c1', '127.0.0.1']);
       assert.notEqual(result.exitCode, 0);
       assert.match(result.stderr!, /Operation not permitted/);
       const raw = of(events, 'socket').find((e) => e.args.type === 'SOCK_RAW');
       assert.equal(raw?.decision, 'deny');
       assert.equal(raw?.ruleId, null);
+      assert.equal(raw?.answeredBy, 'kernel');
+    });
+    it('when CAP_NET_RAW is held but a rule keeps raw sockets to UDP, the agent refuses ICMP itself with EPERM', async () => {
+      const text = policy(`  - id: udp-only\n    privileges: [PRIV_NETINET_RAW]\n    when: { protocol: 17 }\n    action: allow\n  - id: caps\n    capabilities: [CAP_NET_RAW]\n    action: allow\n    when: { syscall: setsockopt }\n`);
+      const { result, events } = await run(text, ['/bin/ping', '-c1', '127.0.0.1']);
+      assert.notEqual(result.exitCode, 0);
+      assert.match(result.stderr!, /Operation not permitted/);
+      const raw = of(events, 'socket').find((e) => e.args.type === 'SOCK_RAW');
+      assert.equal(raw?.decision, 'deny');
       assert.equal(raw?.errno, 1);
       assert.equal(raw?.answeredBy, 'errno');
     });
@@ -354,15 +387,7 @@ describe('Runner (runc + capulator-agent)', () => {
         onStarted: (i) => {
           cid = i.containerId;
           // once the program runs (its execve is trapped too: killing the agent before would make it fail to start)
-          const until = Date.now() + 10000;
-          while (Date.now() < until) {
-            try {
-              if (readlinkSync(`/proc/${i.pid}/exe`).endsWith('caphelper')) break;
-            } catch {
-              // not yet
-            }
-            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-          }
+          waitForExec(i.pid, 'caphelper');
           process.kill(i.agentPid, 'SIGKILL');
         },
       });
@@ -430,6 +455,7 @@ describe('Runner (runc + capulator-agent)', () => {
     it('reports a signal as 128+N', async () => {
       const { result } = await run(DENY_ALL, ['/t/caphelper', 'sleep', '30'], {
         onStarted: (i) => {
+          waitForExec(i.pid, 'caphelper');
           spawnSync('runc', ['--root', RUNC_ROOT, 'kill', i.containerId, 'KILL']);
         },
       });
@@ -458,10 +484,10 @@ describe('Runner (runc + capulator-agent)', () => {
       assert.equal(e?.args.type, 'SOCK_PACKET');
       assert.deepEqual(e?.privileges, ['PRIV_NET_RAW']);
       assert.equal(e?.decision, 'deny');
-      assert.equal(plainRunc(['/t/bypass', 'sock-packet'], packet.sets).stdout.trim(), 'packet socket', 'without the agent the bypass exists');
+      assert.equal(plainRunc(['/t/bypass', 'sock-packet'], withCaps(packet.sets, ['CAP_NET_RAW'])).stdout.trim(), 'packet socket', 'held without the policy, the bypass exists');
     });
     const KILL_ONLY = policy(`  - id: kill-tool
-    match: { exe: [/t/killer] }
+    match: { exe: [/opt/killer] }
     capabilities: [CAP_KILL]
     action: allow
   - id: ids
@@ -469,7 +495,7 @@ describe('Runner (runc + capulator-agent)', () => {
     action: allow
 `);
     for (const how of ['pidfd-kill', 'sigqueue', 'tgsigqueue'] as const) {
-      it(`${how} cannot kill another user's process when CAP_KILL is granted only to /t/killer`, async () => {
+      it(`${how} cannot kill another user's process when CAP_KILL is granted only to /opt/killer`, async () => {
         const { result, events } = await run(KILL_ONLY, ['/t/bypass', 'against', '1000', '/t/bypass', how, '%P', '9']);
         assert.equal(result.stdout!, `${how}: errno=1 (Operation not permitted)\nvictim alive\n`);
         const sc = { 'pidfd-kill': 'pidfd_send_signal', sigqueue: 'rt_sigqueueinfo', tgsigqueue: 'rt_tgsigqueueinfo' }[how];
@@ -480,16 +506,16 @@ describe('Runner (runc + capulator-agent)', () => {
       });
     }
     it('the program CAP_KILL is granted to still kills it', async () => {
-      const { result, events } = await run(KILL_ONLY, ['/t/bypass', 'against', '1000', '/t/killer', 'pidfd-kill', '%P', '9']);
+      const { result, events } = await run(KILL_ONLY, ['/t/bypass', 'against', '1000', '/opt/killer', 'pidfd-kill', '%P', '9']);
       assert.equal(result.stdout!, 'pidfd-kill ok\nvictim killed by signal 9\n');
       assert.equal(of(events, 'pidfd_send_signal')[0]?.ruleId, 'kill-tool');
     });
     const MOUNT_ONLY = policy(`  - id: mount-tool
-    match: { exe: [/t/mounter] }
+    match: { exe: [/opt/mounter] }
     capabilities: [CAP_SYS_ADMIN]
     action: allow
 `);
-    it('the new mount API cannot mount a tmpfs, nor mount_setattr make /proc/sys writable, when CAP_SYS_ADMIN is granted only to /t/mounter', async () => {
+    it('the new mount API cannot mount a tmpfs, nor mount_setattr make /proc/sys writable, when CAP_SYS_ADMIN is granted only to /opt/mounter', async () => {
       const fs = await run(MOUNT_ONLY, ['/t/bypass', 'fsmount', '/tmp']);
       assert.equal(fs.result.stdout!.trim(), 'fsopen: errno=1 (Operation not permitted)');
       assert.equal(of(fs.events, 'fsopen')[0]?.decision, 'deny');
@@ -498,35 +524,35 @@ describe('Runner (runc + capulator-agent)', () => {
       assert.equal(rw.result.stdout!.trim(), 'mount_setattr: errno=1 (Operation not permitted)');
       assert.equal(of(rw.events, 'mount_setattr')[0]?.args.path, '/proc/sys');
       assert.equal(of(rw.events, 'mount_setattr')[0]?.decision, 'deny');
-      assert.equal(plainRunc(['/t/bypass', 'setattr-rw', '/proc/sys'], rw.sets).stdout.trim(), '/proc/sys is read-write', 'without the agent the bypass exists');
+      assert.equal(plainRunc(['/t/bypass', 'setattr-rw', '/proc/sys'], withCaps(rw.sets, ['CAP_SYS_ADMIN'])).stdout.trim(), '/proc/sys is read-write', 'held without the policy, the bypass exists');
     });
     it('the program CAP_SYS_ADMIN is granted to still mounts', async () => {
-      const { result, events } = await run(MOUNT_ONLY, ['/t/mounter', 'fsmount', '/tmp']);
+      const { result, events } = await run(MOUNT_ONLY, ['/opt/mounter', 'fsmount', '/tmp']);
       assert.equal(result.stdout!.trim(), 'tmpfs mounted on /tmp');
       assert.ok(['fsopen', 'fsconfig', 'fsmount', 'move_mount'].every((sc) => of(events, sc)[0]?.ruleId === 'mount-tool'));
     });
   });
 
   describe("Linux's own behaviour: the same output, errno and exit status as plain runc with the sets the program holds", () => {
-    // each capability is held by the container but granted to another program, so the agent decides busybox's calls
-    const REFINED = policy(`  - id: kill-tool
-    match: { exe: [/t/killer] }
+    // each capability is held by root but granted for another syscall only, so the agent decides these calls
+    const REFINED = policy(`  - id: kill-other-syscall
+    when: { syscall: tgkill }
     capabilities: [CAP_KILL]
     action: allow
-  - id: nice-tool
-    match: { exe: [/t/nicer] }
+  - id: nice-other-syscall
+    when: { syscall: sched_setscheduler }
     capabilities: [CAP_SYS_NICE]
     action: allow
-  - id: chown-tool
-    match: { exe: [/t/chowner] }
+  - id: chown-other-syscall
+    when: { syscall: fchown }
     capabilities: [CAP_CHOWN]
     action: allow
-  - id: limits-tool
-    match: { exe: [/t/limiter] }
+  - id: limits-other-syscall
+    when: { syscall: setrlimit }
     capabilities: [CAP_SYS_RESOURCE]
     action: allow
-  - id: ids-tool
-    match: { exe: [/t/su-tool] }
+  - id: ids-other-syscall
+    when: { syscall: setresuid }
     capabilities: [CAP_SETUID, CAP_SETGID]
     action: allow
 `);
@@ -552,17 +578,11 @@ describe('Runner (runc + capulator-agent)', () => {
         assert.equal(result.stderr, plain.stderr);
         assert.equal(result.exitCode, plain.status);
         assert.match(plain.stdout, /nice -5: 1/);
-        if (who.uid === 0) {
-          // the agent decided these calls (busybox holds the capabilities, the policy gives them to other programs)
-          assert.ok(of(events, 'setpriority').some((e) => e.decision === 'deny' && e.errno === 13), JSON.stringify(of(events, 'setpriority')));
-          assert.ok(of(events, 'chown').some((e) => e.decision === 'allow' && e.answeredBy === 'performed'), 'the no-op chown is performed');
-          assert.ok(of(events, 'setfsuid').some((e) => e.decision === 'deny' && e.answeredBy === 'emulated'));
-        } else {
-          // a non-root process holds no capability: its denials are left to the kernel
-          // (or answered with the kernel's own earlier error: ESRCH for a missing target)
-          const denied = events.filter((e) => e.decision === 'deny');
-          assert.ok(denied.length > 0 && denied.every((e) => e.answeredBy === 'kernel' || e.errno === 3), JSON.stringify(denied));
-        }
+        // the agent decided these calls (the process holds the capabilities, the policy grants them for other syscalls)
+        assert.ok(of(events, 'setpriority').some((e) => e.decision === 'deny' && e.errno === 13), JSON.stringify(of(events, 'setpriority')));
+        assert.ok(of(events, 'setfsuid').some((e) => e.decision === 'deny' && e.answeredBy === 'emulated'));
+        assert.ok(of(events, 'kill').some((e) => e.decision === 'deny' && e.errno === 3), 'ESRCH before EPERM');
+        if (who.uid === 0) assert.ok(of(events, 'chown').some((e) => e.decision === 'allow' && e.answeredBy === 'performed'), 'the no-op chown is performed');
       });
     }
     it('a signal storm never makes kill/setuid return EINTR when the kernel enforces CAP_KILL and CAP_SETUID alone (nothing of theirs is trapped)', async () => {
@@ -575,11 +595,12 @@ describe('Runner (runc + capulator-agent)', () => {
     });
     it("kill of another user's process fails with EPERM, as under plain runc", async () => {
       // CAP_KILL granted to another program; CAP_SETUID to all (the victim becomes uid 1000)
-      const text = policy(`  - id: kill-tool\n    match: { exe: [/t/killer] }\n    capabilities: [CAP_KILL]\n    action: allow\n  - id: ids\n    capabilities: [CAP_SETUID, CAP_SETGID]\n    action: allow\n`);
+      const text = policy(`  - id: kill-other-syscall\n    when: { syscall: tgkill }\n    capabilities: [CAP_KILL]\n    action: allow\n  - id: ids\n    capabilities: [CAP_SETUID, CAP_SETGID]\n    action: allow\n`);
       const cmd = ['/t/bypass', 'against', '1000', '/bin/kill', '-9', '%P'];
       const { result, sets, events } = await run(text, cmd);
       const plain = plainRunc(cmd, without(sets, ['CAP_KILL']));
       assert.equal(of(events, 'kill')[0]?.decision, 'deny');
+      assert.equal(of(events, 'kill')[0]?.errno, 1);
       assert.equal(result.stdout, plain.stdout);
       assert.equal(result.stderr, plain.stderr);
       assert.equal(result.exitCode, plain.status);
