@@ -99,7 +99,11 @@ static const char *syscall_name(long nr) {
   S(finit_module) S(delete_module) S(ioctl) S(execve) S(execveat)
   S(rt_sigqueueinfo) S(rt_tgsigqueueinfo) S(pidfd_send_signal) S(io_uring_setup) S(io_uring_enter) S(io_uring_register)
   S(fsopen) S(fsconfig) S(fsmount) S(fspick) S(move_mount) S(mount_setattr) S(open_tree) S(unshare) S(clone) S(setns)
-  S(process_vm_readv) S(process_vm_writev) S(pidfd_getfd) S(kcmp)
+  S(process_vm_readv) S(process_vm_writev) S(pidfd_getfd) S(kcmp) S(swapon) S(swapoff) S(acct) S(open_by_handle_at)
+  S(kexec_load) S(kexec_file_load) S(syslog)
+#ifdef __NR_iopl
+  S(iopl) S(ioperm)
+#endif
 #ifdef __NR_chown
   S(chown) S(lchown) S(mknod)
 #endif
@@ -877,6 +881,12 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
       args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_euid", ids[1], false); args_add_num(a, "target_suid", ids[2], false);
       args_add_num(a, "target_gid", ids[4], false);
     }
+  } else if (!strcmp(name, "iopl")) {
+    args_add_num(a, "level_io", (int)r[0], false);
+  } else if (!strcmp(name, "ioperm")) {
+    args_add_num(a, "turn_on", (int)r[2], false);
+  } else if (!strcmp(name, "syslog")) {
+    args_add_num(a, "action", (int)r[0], false);
   } else if (!strcmp(name, "unshare") || !strcmp(name, "clone")) {
     args_add_num(a, "flags", (int64_t)(r[0] & 0xffffffff), false);
   } else if (!strcmp(name, "setns")) {

@@ -255,7 +255,19 @@ void classify(const char *sc, const struct args *a, const struct subject *s, str
     if (v != 0) privileged(c, "PRIV_NTP_ADJTIME", "CAP_SYS_TIME");
     return;
   }
-  if (is(sc, "reboot")) { privileged(c, "PRIV_REBOOT", "CAP_SYS_BOOT"); return; }
+  if (is(sc, "reboot") || is(sc, "kexec_load") || is(sc, "kexec_file_load")) { privileged(c, "PRIV_REBOOT", "CAP_SYS_BOOT"); return; }
+  if (is(sc, "swapon")) { privileged(c, "PRIV_SWAPON", "CAP_SYS_ADMIN"); return; }
+  if (is(sc, "swapoff")) { privileged(c, "PRIV_SWAPOFF", "CAP_SYS_ADMIN"); return; }
+  if (is(sc, "acct")) { privileged(c, "PRIV_ACCT", "CAP_SYS_PACCT"); return; }
+  if (is(sc, "open_by_handle_at")) { privileged(c, "PRIV_VFS_FHOPEN", "CAP_DAC_READ_SEARCH"); return; }
+  if (is(sc, "iopl") || is(sc, "ioperm")) {
+    if ((narg(a, "level_io", &v) || narg(a, "turn_on", &v)) && v == 0) return;
+    privileged(c, "PRIV_IO", "CAP_SYS_RAWIO"); return;
+  }
+  if (is(sc, "syslog")) {
+    if ((narg(a, "action", &v) || narg(a, "type", &v)) && (v == 0 || v == 1)) return;
+    privileged(c, "PRIV_MSGBUF", "CAP_SYSLOG"); return;
+  }
   if (is(sc, "init_module") || is(sc, "finit_module")) { privileged(c, "PRIV_KLD_LOAD", "CAP_SYS_MODULE"); return; }
   if (is(sc, "delete_module")) { privileged(c, "PRIV_KLD_UNLOAD", "CAP_SYS_MODULE"); return; }
   if (is(sc, "kill") || is(sc, "tkill") || is(sc, "tgkill") || is(sc, "rt_sigqueueinfo") || is(sc, "rt_tgsigqueueinfo") ||

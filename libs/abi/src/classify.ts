@@ -550,6 +550,10 @@ const sethostname: Handler = (sc) => privileged(['PRIV_SYSCTL_WRITE'], 'CAP_SYS_
 const swapon: Handler = (sc) => privileged(['PRIV_SWAPON'], 'CAP_SYS_ADMIN', `${sc} needs CAP_SYS_ADMIN`);
 const swapoff: Handler = (sc) => privileged(['PRIV_SWAPOFF'], 'CAP_SYS_ADMIN', `${sc} needs CAP_SYS_ADMIN`);
 const acct: Handler = (sc) => privileged(['PRIV_ACCT'], 'CAP_SYS_PACCT', `${sc} needs CAP_SYS_PACCT`);
+/** open_by_handle_at: handle_to_path — opening by file handle bypasses path permissions: CAP_DAC_READ_SEARCH ("shocker"). */
+const openByHandle: Handler = (sc) => privileged(['PRIV_VFS_FHOPEN'], 'CAP_DAC_READ_SEARCH', `${sc} opens a file by handle, past every directory permission: CAP_DAC_READ_SEARCH`);
+/** kexec_load/kexec_file_load: load a new kernel to boot into: CAP_SYS_BOOT. */
+const kexec: Handler = (sc) => privileged(['PRIV_REBOOT'], 'CAP_SYS_BOOT', `${sc} loads a kernel to reboot into: CAP_SYS_BOOT`);
 const iopl: Handler = (sc, a) => {
   const level = num(a, 'level_io') ?? num(a, 'turn_on');
   if (level === 0) return unprivileged(`${sc} lowering I/O privilege needs no capability`);
@@ -791,6 +795,9 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   swapon,
   swapoff,
   acct,
+  open_by_handle_at: openByHandle,
+  kexec_load: kexec,
+  kexec_file_load: kexec,
   iopl,
   ioperm: iopl,
   syslog,

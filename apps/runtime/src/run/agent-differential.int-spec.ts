@@ -83,6 +83,10 @@ function requests(): Req[] {
   for (const sc of ['process_vm_readv', 'process_vm_writev', 'pidfd_getfd', 'kcmp'])
     add(sc, cross({ target_pid: 5 } as Record<string, Val>, 'target_uid', [undefined, 0, 1000]));
   add('ioctl', [{ request: 'TIOCSTI' }]);
+  for (const sc of ['swapon', 'swapoff', 'acct', 'open_by_handle_at', 'kexec_load', 'kexec_file_load']) add(sc, [{}]);
+  add('iopl', cross({}, 'level_io', [undefined, 0, 3]));
+  add('ioperm', cross({}, 'turn_on', [undefined, 0, 1]));
+  add('syslog', cross({}, 'action', [undefined, 0, 1, 3, 10, 8]));
   const subjects: Req['subject'][] = [
     { uid: 0, euid: 0, suid: 0, gid: 0, egid: 0, sgid: 0 },
     { uid: 1000, euid: 1000, suid: 1000, gid: 1000, egid: 1000, sgid: 1000 },

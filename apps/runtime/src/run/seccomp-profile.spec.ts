@@ -61,6 +61,10 @@ describe('trapPlan: the trapped list is a function of the policy', () => {
     const n = names(planOf(doc('{ action: deny, audit: denials }', '  - id: k\n    match: { exe: [/bin/kill] }\n    capabilities: [CAP_KILL]\n    action: allow\n')));
     for (const sc of ['kill', 'tkill', 'tgkill', 'rt_sigqueueinfo', 'rt_tgsigqueueinfo', 'pidfd_send_signal']) assert.ok(n.includes(sc), sc);
   });
+  it('CAP_DAC_READ_SEARCH, CAP_SYS_RAWIO, CAP_SYSLOG refined: open_by_handle_at ("shocker"), iopl/ioperm, syslog', () => {
+    const n = names(planOf(doc('{ action: deny, audit: denials }', '  - id: x\n    match: { uid: 0 }\n    capabilities: [CAP_DAC_READ_SEARCH, CAP_SYS_RAWIO, CAP_SYSLOG]\n    action: allow\n')));
+    for (const sc of ['open_by_handle_at', 'iopl', 'ioperm', 'syslog']) assert.ok(n.includes(sc), sc);
+  });
   it('a rule that names capget with audit: none under audit: denials records nothing: no filter needed', () => {
     const p = planOf(doc('{ action: allow, audit: denials }', '  - id: q\n    when: { syscall: capget }\n    action: allow\n    audit: none\n'));
     assert.equal(p.empty, true);

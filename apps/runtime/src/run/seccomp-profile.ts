@@ -116,9 +116,14 @@ export function trapGroups(arch: NodeJS.Architecture = process.arch): Record<str
       // clone3 keeps its flags in memory the agent cannot check safely: ENOSYS makes libc fall back to clone
       { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
       notify(['ioctl'], [eq(1, TIOCSTI)]),
+      notify(['swapon', 'swapoff']),
     ],
+    CAP_DAC_READ_SEARCH: [notify(['open_by_handle_at'])],
+    CAP_SYS_PACCT: [notify(['acct'])],
+    CAP_SYSLOG: [notify(['syslog'])],
+    CAP_SYS_RAWIO: x64 ? [notify(['iopl'], [{ index: 0, value: 0, op: 'SCMP_CMP_NE' }]), notify(['ioperm'], [{ index: 2, value: 0, op: 'SCMP_CMP_NE' }])] : [],
     CAP_SYS_TIME: [notify(['settimeofday', 'clock_settime', 'adjtimex', 'clock_adjtime'])],
-    CAP_SYS_BOOT: [notify(['reboot'])],
+    CAP_SYS_BOOT: [notify(['reboot', 'kexec_load', 'kexec_file_load'])],
     CAP_SYS_MODULE: [notify(['init_module', 'finit_module', 'delete_module'])],
     CAP_KILL: [
       notify(['kill'], [{ index: 1, value: 0, op: 'SCMP_CMP_NE' }]),
