@@ -209,6 +209,8 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
   let anchorer: Anchorer | undefined;
   const stopForAudit = new AbortController();
   let auditFailure: string | undefined;
+  /** the run's end event could not be stored (`continue`): the run is left to recovery */
+  let endLost = false;
   let policyRef: PolicyRef = { name: policy.name, version: 0, hash: table.hash };
   const now = () => new Date().toISOString();
   if (opts.store) {
@@ -227,9 +229,10 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     // fail closed: when the store cannot take events the container is stopped (`stop`), or the gap counted (`continue`)
     rec = RunWriter.forStore(store, state, {
       onAppended: (stored) => anchorer?.appended(stored.length),
-      onFailed: (e) => {
+      onFailed: (e, events) => {
         const text = storageErrorText(e) ?? e.message;
         auditFailure ??= text;
+        if (events.some((x) => x.type === 'RunExited' || x.type === 'RunFailed')) endLost = true;
         if (onAuditFailure === 'stop') stopForAudit.abort(auditFailureReason(text));
         return onAuditFailure;
       },
@@ -296,7 +299,8 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
         if (end.type === 'ExitRun' && lostReason && lost > 0) end.exit.lostReason = lostReason;
         rec.submit(end);
         await rec.drain();
-        return rec.failed && onAuditFailure === 'stop' ? { stage: 'audit' as const, reason: auditFailureReason(auditFailure ?? rec.failed.message) } : undefined;
+        if (rec.failed && onAuditFailure === 'stop') return { stage: 'audit' as const, reason: auditFailureReason(auditFailure ?? rec.failed.message) };
+        return endLost ? { stage: 'audit' as const, reason: auditFailureReason(auditFailure!, false) } : undefined;
       },
       onDecision,
       onStarted: (s) => {
@@ -318,8 +322,9 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       },
     });
     // one terminal event (RunExited, or RunFailed keeping the stage, the reason and what is known
-    // of the end) was submitted by `record` above, before the run directory went
-    anchorer?.anchor();
+    // of the end) was submitted by `record` above, before the run directory went; a record that
+    // could not be written is not anchored (its failure is the one line the user sees)
+    if (!rec?.failed) anchorer?.anchor();
     if (out) await new Promise<void>((r) => out!.end(r));
     if (auditFailure && onAuditFailure === 'continue') host.stderr(`capulator: warning: run ${id}: ${auditFailureReason(auditFailure, false)}; ${rec?.dropped ?? 0} events not recorded\n`);
     if (result.status !== 'failed' && rec?.failed && onAuditFailure === 'stop') {
@@ -335,7 +340,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     if (e instanceof EntrypointError || e instanceof RunError) {
       rec?.submit({ type: 'FailRun', at: now(), reason: e.message, stage: e instanceof RunError ? e.stage : 'image' });
       await rec?.drain();
-      anchorer?.anchor();
+      if (!rec?.failed) anchorer?.anchor();
       throw new CliError(e.message);
     }
     throw e;

@@ -40,6 +40,7 @@ async function until<T>(what: string, f: () => T | undefined | false, ms = 30_00
   }
 }
 
+const freeMiB = (path: string) => Number(spawnSync('df', ['--output=avail', '-m', path], { encoding: 'utf8' }).stdout.split('\n')[1]);
 const containers = () => spawnSync('runc', ['--root', RUNC_ROOT, 'list', '-q'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
 const mounted = (path: string) => readFileSync('/proc/mounts', 'utf8').includes(path);
 
@@ -153,8 +154,7 @@ describe('decisions outlive the runtime', () => {
       serve = startServe();
       let err = '';
       serve.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
-      await until('the run recovered', () => !existsSync(join(home, 'runs', id)));
-      assert.match(err, new RegExp(`recovered run ${id} \\(supervisor died`));
+      await until('the run recovered', () => new RegExp(`recovered run ${id} \\(supervisor died`).test(err));
       await assertRecovered(home, id, 'runtime', /^supervisor died \(pid \d+\)$/);
     });
   });
@@ -227,6 +227,27 @@ describe('decisions outlive the runtime', () => {
       const ok = spawnSync(bin, ['run', '--policy', policy, rootfs, '--', '/capget-loop', '10'], { encoding: 'utf8', env });
       assert.equal(ok.status, 0, ok.stderr);
       assert.equal(ok.stdout, 'done 10\n');
+    });
+
+    it('with --on-audit-failure continue the program runs to its end, the gap is counted, and the run is finished once space is free', async () => {
+      const m = spawnSync('mount', ['-o', 'remount,size=20m', home], { encoding: 'utf8' });
+      assert.equal(m.status, 0, m.stderr);
+      const env = { ...process.env, CAPULATOR_HOME: home };
+      // leave 3 MiB free
+      spawnSync('dd', ['if=/dev/zero', `of=${join(home, 'filler')}`, 'bs=1M', 'count=' + Math.max(0, Math.floor(freeMiB(home)) - 3)]);
+      const id = `c-sv${tag}`;
+      const r = spawnSync(bin, ['run', '--on-audit-failure', 'continue', '--id', id, '--policy', policy, rootfs, '--', '/capget-loop', '200000'], { encoding: 'utf8', env, timeout: 120_000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'done 200000\n');
+      assert.match(r.stderr, new RegExp(`^capulator: warning: run ${id}: the audit record cannot be written \\(No space left on device\\); \\d+ events not recorded$`, 'm'));
+      rmSync(join(home, 'filler'));
+      const verify = spawnSync(bin, ['audit', 'verify'], { encoding: 'utf8', env });
+      assert.equal(verify.status, 0, verify.stderr);
+      const events = await stream(home, id);
+      const end = events.find((e) => e.type === 'RunFailed' || e.type === 'RunExited');
+      assert.ok(end, 'the run is closed');
+      assert.ok((end.payload as { lostEvents: number }).lostEvents > 0, 'the gap is counted');
+      assert.ok(!existsSync(join(home, 'runs', id)));
     });
   });
 });
