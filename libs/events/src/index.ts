@@ -17,3 +17,4 @@ export * from './projections/decision-log.query';
 export * from './replay/what-if';
 export * as eventFixtures from './testing/fixtures';
 export * from './kafka/connect';
+export * from './projections/snapshot';

@@ -54,6 +54,9 @@ export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
   } catch (err) {
     throw new CliError(`cannot reach the Kafka bus at ${o.bus}: ${(err as Error).message}`);
   }
+  // later `audit`/`ps` in this home read this log, not an empty events.db
+  const { recordHomeBus } = await import('./event-log');
+  recordHomeBus(o.home, o.bus);
   const closers: Array<() => Promise<void>> = [];
   try {
     if (role === 'runtime' || role === 'all') {

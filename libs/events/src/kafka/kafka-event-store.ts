@@ -7,7 +7,7 @@ import { cursorBefore, partitionOfStream, sequenceOfPosition, type Cursor } from
 import type { AppendRequest, EventStore, ExpectedVersion, ReadAllOptions } from '../store';
 import { defaultUpcasters, type UpcasterRegistry } from '../upcast';
 import { Sequencer, type Proposal, type Verdict, type WitnessMismatch } from './sequencer';
-export { parseKafkaUrl } from './kafka-url';
+export { parseKafkaUrl, parseKafkaBus } from './kafka-url';
 
 export interface KafkaEventStoreOptions {
   /** host:port list */
@@ -56,6 +56,27 @@ interface Partition {
   nextOffset: bigint;
   /** with `lazy`: records received but not folded yet (null once the partition is folded) */
   pending: Array<{ offset: bigint; value: Buffer | null }> | null;
+  /** records that are not proposals (skipped by every reader alike; `audit verify` reports them) */
+  malformed: bigint[];
+  /** proposals folded, accepted or rejected, and those carrying a witness */
+  proposals: number;
+  rejected: number;
+  witnesses: number;
+}
+
+/** What `audit verify` reports for one partition of the Kafka log. */
+export interface PartitionVerifyResult {
+  partition: number;
+  /** records read (proposals and anything else) */
+  records: number;
+  proposals: number;
+  /** proposals rejected by the fold (expected-version conflicts, invalid input): written, but no events */
+  rejected: number;
+  events: number;
+  /** witnesses (writers' views of the partition's head) checked against the fold */
+  witnesses: number;
+  head: { position: number; hash: string };
+  problems: string[];
 }
 
 /** Counters for /metrics. */
@@ -165,11 +186,25 @@ export class KafkaEventStore implements EventStore {
         if (!String((err as Error).message).includes('already exists')) throw err;
       }
     }
-    const meta = await this.admin.fetchTopicMetadata({ topics: [this.topic] });
-    const n = meta.topics[0]?.partitions.length ?? 0;
+    // another process may have just created the topic: wait until every partition has a leader
+    let n = 0;
+    for (let deadline = Date.now() + 30_000; ; ) {
+      try {
+        const meta = await this.admin.fetchTopicMetadata({ topics: [this.topic] });
+        const parts = meta.topics[0]?.partitions ?? [];
+        if (parts.length > 0 && parts.every((x) => x.leader >= 0)) {
+          n = parts.length;
+          break;
+        }
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+      }
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     if (n < 1) throw new EventStoreError('CLOSED', `Kafka event store: topic ${this.topic} has no partitions`);
     this.parts = Array.from({ length: n }, (_, p) => {
-      const part: Partition = { seq: undefined as unknown as Sequencer, events: [], nextOffset: 0n, pending: this.opts.lazy ? [] : null };
+      const part: Partition = { seq: undefined as unknown as Sequencer, events: [], nextOffset: 0n, pending: this.opts.lazy ? [] : null, malformed: [], proposals: 0, rejected: 0, witnesses: 0 };
       part.seq = new Sequencer(p, n, (pos) => part.events[sequenceOfPosition(pos, n) - 1]?.hash);
       return part;
     });
@@ -198,7 +233,7 @@ export class KafkaEventStore implements EventStore {
     if (offset < part.nextOffset) return; // redelivery after a rebalance
     part.nextOffset = offset + 1n;
     if (part.pending) part.pending.push({ offset, value });
-    else this.foldRecord(part, value);
+    else this.foldRecord(part, value, offset);
   }
 
   /** Folds the records a lazy partition has kept unparsed; afterwards it folds as they come. */
@@ -207,19 +242,23 @@ export class KafkaEventStore implements EventStore {
     if (!part.pending) return;
     const pending = part.pending;
     part.pending = null;
-    for (const r of pending) this.foldRecord(part, r.value);
+    for (const r of pending) this.foldRecord(part, r.value, r.offset);
   }
 
-  private foldRecord(part: Partition, value: Buffer | null): void {
+  private foldRecord(part: Partition, value: Buffer | null, offset: bigint): void {
     this.stats.folded++;
-    if (!value) return;
-    let p: Proposal;
+    let p: Proposal | undefined;
     try {
-      p = JSON.parse(value.toString('utf8')) as Proposal;
+      p = value ? (JSON.parse(value.toString('utf8')) as Proposal) : undefined;
     } catch {
-      return; // not ours: skipped by every reader alike
+      p = undefined;
     }
-    if (!p || typeof p.id !== 'string' || !Array.isArray(p.requests)) return;
+    if (!p || typeof p.id !== 'string' || !Array.isArray(p.requests)) {
+      part.malformed.push(offset); // not a proposal: skipped by every reader alike
+      return;
+    }
+    part.proposals++;
+    if (p.seen) part.witnesses++;
     const before = part.seq.mismatches.length;
     const verdict = part.seq.apply(p);
     if (part.seq.mismatches.length > before) {
@@ -227,6 +266,7 @@ export class KafkaEventStore implements EventStore {
       const m = part.seq.mismatches[part.seq.mismatches.length - 1];
       this.log({ level: 'error', msg: 'event log witness mismatch: the log before this proposal is not what its writer saw', partition: part.seq.partition, ...m });
     }
+    if (!verdict.ok) part.rejected++;
     if (verdict.ok) {
       for (const evs of verdict.events) {
         for (const e of evs) {
@@ -503,6 +543,54 @@ export class KafkaEventStore implements EventStore {
   async heads(): Promise<Array<{ partition: number; count: number; position: number; hash: string }>> {
     await this.catchUp();
     return this.parts.map((p, i) => ({ partition: i, count: p.seq.count, position: p.seq.position, hash: p.seq.lastHash }));
+  }
+
+  /**
+   * `audit verify` on Kafka: reads every partition from offset 0 (as connecting did), recomputes
+   * every event's hash from its record and the chain that links it, checks every writer's witness
+   * against the fold, and reports records that are not proposals. An event changed in any
+   * partition shows as a witness that no longer matches (any later proposal of that partition),
+   * or as a head different from one recorded earlier (`expectHeads`).
+   */
+  async verify(expectHeads: Array<{ partition: number; position: number; hash: string }> = []): Promise<PartitionVerifyResult[]> {
+    await this.catchUp();
+    const { chainHash, envelopeText, GENESIS_HASH } = await import('../hash');
+    return this.parts.map((part, p) => {
+      const problems: string[] = [];
+      let prev = GENESIS_HASH;
+      const versions = new Map<string, number>();
+      for (const [i, e] of part.events.entries()) {
+        if (problems.length > 0) break;
+        const expected = p + 1 + i * this.parts.length;
+        if (e.position !== expected) problems.push(`position ${e.position} where ${expected} belongs`);
+        const v = (versions.get(e.streamId) ?? 0) + 1;
+        if (e.streamVersion !== v) problems.push(`position ${e.position}: stream ${e.streamId} version ${e.streamVersion}, expected ${v}`);
+        versions.set(e.streamId, e.streamVersion);
+        const h = chainHash(prev, envelopeText(e.position, JSON.stringify(e.streamId), e.streamVersion, e.type, e.schemaVersion, e.at, JSON.stringify(e.payload)));
+        if (e.prevHash !== prev || e.hash !== h) problems.push(`position ${e.position}: hash does not match its record`);
+        prev = h;
+      }
+      for (const m of part.seq.mismatches) {
+        problems.push(`position ${m.position}: a later proposal (${m.proposal}) was written after hash ${m.expected.slice(0, 16)}…, the log now gives ${m.actual ? m.actual.slice(0, 16) + '…' : 'no such event'} (an event at or before it was changed or removed)`);
+      }
+      for (const off of part.malformed) problems.push(`offset ${off}: a record that is not an append proposal`);
+      const head = { position: part.seq.position, hash: part.seq.lastHash };
+      for (const x of expectHeads.filter((x) => x.partition === p)) {
+        const at = x.position === 0 ? undefined : part.events[sequenceOfPosition(x.position, this.parts.length) - 1];
+        if (x.position > head.position) problems.push(`truncated: the recorded head ${x.position} is beyond the partition's head ${head.position}`);
+        else if (at && at.hash !== x.hash) problems.push(`position ${x.position}: hash differs from the recorded head (the log was changed)`);
+      }
+      return {
+        partition: p,
+        records: Number(part.nextOffset),
+        proposals: part.proposals,
+        rejected: part.rejected,
+        events: part.events.length,
+        witnesses: part.witnesses,
+        head,
+        problems,
+      };
+    });
   }
 
   async close(): Promise<void> {
