@@ -18,3 +18,4 @@ export * from './replay/what-if';
 export * as eventFixtures from './testing/fixtures';
 export * from './kafka/connect';
 export * from './projections/snapshot';
+export { ensureTopics } from './kafka/topics';

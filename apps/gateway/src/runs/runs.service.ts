@@ -10,6 +10,8 @@ import { PoliciesService } from '../policies/policies.service';
 import { MetricsService } from '../metrics/metrics.service';
 import type { RunExecutor } from './run-executor';
 import { isTerminal, toRunView, type RunView } from './run-view';
+import { isLogUnavailable, Refusals } from './refusals';
+import { QueueFull } from './in-process.executor';
 
 export interface SubmitRun {
   image: string;
@@ -30,6 +32,9 @@ export class RunsService {
   private readonly log = new Logger('runs');
   private readonly runs = new Map<string, RunSummary>();
   private readonly appender: BatchingAppender;
+  readonly refusals: Refusals;
+  /** runs by status, kept as the fold goes (the bus path's bounded queue reads `queued`) */
+  private readonly statusCounts: Record<RunStatus, number> = { queued: 0, running: 0, exited: 0, failed: 0 };
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -39,6 +44,7 @@ export class RunsService {
     private readonly metrics: MetricsService,
   ) {
     this.appender = new BatchingAppender(store);
+    this.refusals = new Refusals(store, (events) => hub.publish(events));
     hub.listen((e) => this.fold(e));
   }
 
@@ -48,7 +54,11 @@ export class RunsService {
     if (!this.runs.has(id) && e.type !== 'RunRequested') return;
     const before = this.runs.get(id);
     const after = evolveRunSummary(before, e);
-    if (after && after !== before) this.runs.set(id, after);
+    if (after && after !== before) {
+      if (before) this.statusCounts[before.status]--;
+      this.statusCounts[after.status]++;
+      this.runs.set(id, after);
+    }
   }
 
   async submit(req: SubmitRun, requestedBy?: string): Promise<{ id: string; status: RunStatus }> {
@@ -58,11 +68,22 @@ export class RunsService {
     const env = Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${v}`);
     const mounts = (req.mounts ?? []).map((m) => ({ source: m.source, destination: m.destination, readonly: m.readonly ?? false }));
     const payload = { runId, image: req.image, command, env, policy: ref, learn: req.learn ?? false, mounts, ...(requestedBy ? { requestedBy } : {}) };
-    const stored = await this.appender.append({ streamId: runStream(runId), expectedVersion: 'no-stream', events: [{ type: 'RunRequested', at: new Date().toISOString(), payload }] });
+    // the bus path's bounded queue: runs requested and not started, cluster-wide, as this gateway folds them
+    const limit = this.executor.maxQueued;
+    if (limit !== undefined && this.statusCounts.queued >= limit) throw new QueueFull(limit);
+    let stored: StoredEvent[];
+    try {
+      stored = await this.appender.append({ streamId: runStream(runId), expectedVersion: 'no-stream', events: [{ type: 'RunRequested', at: new Date().toISOString(), payload }] });
+    } catch (err) {
+      // outcome unknown (ambiguous): RunRequested may land later; record the refusal so it never runs nor stays queued
+      if (isLogUnavailable(err)) throw this.refusals.refuse(runId, err, err.ambiguous === true);
+      throw err;
+    }
     this.hub.publish(stored);
     try {
       await this.executor.submit({ ...payload, ...(yaml !== undefined ? { policyYaml: yaml } : {}) });
     } catch (err) {
+      if (isLogUnavailable(err) || this.executor.maxQueued !== undefined) throw this.refusals.refuse(runId, err, true);
       const failed = await this.store.append(runStream(runId), 'any', [
         { type: 'RunFailed', at: new Date().toISOString(), payload: { runId, reason: (err as Error).message, stage: 'runtime' } },
       ]);

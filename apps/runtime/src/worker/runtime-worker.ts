@@ -345,14 +345,34 @@ export class RuntimeWorker {
     return { type: 'RunFailed', at: this.now().toISOString(), payload: { runId, reason, stage: 'runtime' } };
   }
 
-  /** Appends with the exact expected version; false when the stream moved first. */
+  /**
+   * Appends with the exact expected version; null when the stream moved first. While the log is
+   * unreachable (a broker outage) the append is retried until it is back, so a run in flight is
+   * recorded as it ended; an append whose outcome was unknown is looked for before it is retried.
+   */
   private async tryAppend(runId: string, version: number, events: NewEvent[]): Promise<StoredEvent[] | null> {
-    try {
-      return await this.opts.store.append(runStream(runId), version === 0 ? 'no-stream' : version, events);
-    } catch (err) {
-      if (err instanceof WrongExpectedVersion) return null;
-      throw err;
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        return await this.opts.store.append(runStream(runId), version === 0 ? 'no-stream' : version, events);
+      } catch (err) {
+        if (err instanceof WrongExpectedVersion) return null;
+        if ((err as { code?: string })?.code !== 'UNAVAILABLE') throw err;
+        if (delay === 250) this.log({ level: 'warn', msg: 'event log unavailable: holding the run\'s events until it is back', runId, err: String(err) });
+        if ((err as { ambiguous?: boolean }).ambiguous) {
+          const landed = await this.landed(runId, version, events).catch(() => undefined);
+          if (landed) return landed;
+        }
+        await new Promise((r) => setTimeout(r, delay));
+      }
     }
+  }
+
+  /** Our append if it is in the log after all (same types and times right after `version`). */
+  private async landed(runId: string, version: number, events: NewEvent[]): Promise<StoredEvent[] | undefined> {
+    const all: StoredEvent[] = [];
+    for await (const e of this.opts.store.readStream(runStream(runId), version + 1)) all.push(e);
+    const mine = all.slice(0, events.length);
+    return mine.length === events.length && mine.every((e, i) => e.type === events[i].type && e.at === events[i].at) ? mine : undefined;
   }
 
   private async failIfOpen(runId: string, reason: string): Promise<void> {

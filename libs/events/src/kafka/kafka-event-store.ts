@@ -6,6 +6,7 @@ import { EventStoreError, InvalidEvent, StoreUnavailable } from '../errors';
 import { cursorBefore, partitionOfStream, sequenceOfPosition, type Cursor } from '../positions';
 import type { AppendRequest, EventStore, ExpectedVersion, ReadAllOptions } from '../store';
 import { defaultUpcasters, type UpcasterRegistry } from '../upcast';
+import { ensureTopics } from './topics';
 import { Sequencer, type Proposal, type Verdict, type WitnessMismatch } from './sequencer';
 export { parseKafkaUrl, parseKafkaBus } from './kafka-url';
 
@@ -37,6 +38,8 @@ let instances = 0;
 const MAX_COALESCED_BYTES = 768 * 1024;
 /** partitions of a new event topic unless told otherwise */
 export const DEFAULT_EVENT_PARTITIONS = 4;
+/** how often the broker is asked for the partitions' ends (broker up/down, consumer lag) */
+const PROBE_MS = 2_000;
 
 interface OutboxEntry {
   message: { key: string; value: string; partition: number };
@@ -122,6 +125,7 @@ export class KafkaEventStore implements EventStore {
   private readonly folded = new EventEmitter();
   private outbox: OutboxEntry[] = [];
   private sending = false;
+  private probe: NodeJS.Timeout | undefined;
   private counter = 0;
   private closed = false;
   private readonly appendTimeoutMs: number;
@@ -174,34 +178,10 @@ export class KafkaEventStore implements EventStore {
   private async start(): Promise<void> {
     this.admin = this.kafka.admin();
     await this.admin.connect();
-    const topics = await this.admin.listTopics();
-    if (!topics.includes(this.topic)) {
-      try {
-        await this.admin.createTopics({
-          waitForLeaders: true,
-          topics: [{ topic: this.topic, numPartitions: this.opts.partitions ?? DEFAULT_EVENT_PARTITIONS, replicationFactor: -1, configEntries: [{ name: 'min.insync.replicas', value: '1' }] }],
-        });
-      } catch (err) {
-        // another instance created it first
-        if (!String((err as Error).message).includes('already exists')) throw err;
-      }
-    }
-    // another process may have just created the topic: wait until every partition has a leader
-    let n = 0;
-    for (let deadline = Date.now() + 30_000; ; ) {
-      try {
-        const meta = await this.admin.fetchTopicMetadata({ topics: [this.topic] });
-        const parts = meta.topics[0]?.partitions ?? [];
-        if (parts.length > 0 && parts.every((x) => x.leader >= 0)) {
-          n = parts.length;
-          break;
-        }
-      } catch (err) {
-        if (Date.now() > deadline) throw err;
-      }
-      if (Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const counts = await ensureTopics(this.admin, [
+      { topic: this.topic, numPartitions: this.opts.partitions ?? DEFAULT_EVENT_PARTITIONS, configEntries: [{ name: 'min.insync.replicas', value: '1' }] },
+    ]);
+    const n = counts.get(this.topic) ?? 0;
     if (n < 1) throw new EventStoreError('CLOSED', `Kafka event store: topic ${this.topic} has no partitions`);
     this.parts = Array.from({ length: n }, (_, p) => {
       const part: Partition = { seq: undefined as unknown as Sequencer, events: [], nextOffset: 0n, pending: this.opts.lazy ? [] : null, malformed: [], proposals: 0, rejected: 0, witnesses: 0 };
@@ -225,7 +205,27 @@ export class KafkaEventStore implements EventStore {
         this.folded.emit('folded');
       },
     });
-    await this.catchUp();
+    // a lazy store receives the log now and folds each partition when it is first needed
+    await this.catchUp(undefined, !this.opts.lazy);
+    this.probe = setInterval(() => void this.catchUpOffsets().catch(() => undefined), PROBE_MS);
+    this.probe.unref();
+  }
+
+  /** Asks the broker for the partitions' ends: keeps brokerUp and lag current between appends. */
+  private async catchUpOffsets(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const offsets = await this.admin.fetchTopicOffsets(this.topic);
+      this.brokerBack();
+      let lag = 0n;
+      for (const o of offsets) {
+        const part = this.parts[o.partition];
+        if (part && BigInt(o.high) > part.nextOffset) lag += BigInt(o.high) - part.nextOffset;
+      }
+      this.stats.lag = Number(lag);
+    } catch (err) {
+      this.brokerDown(err);
+    }
   }
 
   private receive(p: number, offset: bigint, value: Buffer | null): void {
@@ -300,7 +300,7 @@ export class KafkaEventStore implements EventStore {
   }
 
   /** Waits until every record produced before this call to the given partitions (default all) has been received, and folds them. */
-  private async catchUp(only?: number[]): Promise<void> {
+  private async catchUp(only?: number[], fold = true): Promise<void> {
     let offsets: Array<{ partition: number; high: string }>;
     try {
       offsets = await this.admin.fetchTopicOffsets(this.topic);
@@ -315,7 +315,7 @@ export class KafkaEventStore implements EventStore {
     for (const p of this.parts.keys()) lag += (high.get(p) ?? 0n) > this.parts[p].nextOffset ? (high.get(p) ?? 0n) - this.parts[p].nextOffset : 0n;
     this.stats.lag = Number(lag);
     await this.waitFor(() => want.every((p) => this.parts[p].nextOffset >= (high.get(p) ?? 0n)), `the log up to offsets ${want.map((p) => `${p}:${high.get(p)}`).join(',')}`);
-    for (const p of want) this.ensureFolded(p);
+    if (fold) for (const p of want) this.ensureFolded(p);
   }
 
   private waitFor(cond: () => boolean, what: string): Promise<void> {
@@ -485,10 +485,15 @@ export class KafkaEventStore implements EventStore {
     }
   }
 
-  /** Every folded event of one partition, in order (audit verify walks these). */
-  partitionEvents(p: number): readonly StoredEvent[] {
-    this.ensureFolded(p);
+  /** Every folded event of one partition, in order (folds it first if it is lazy). */
+  async partitionEvents(p: number): Promise<readonly StoredEvent[]> {
+    await this.catchUp([p]);
     return this.parts[p].events;
+  }
+
+  /** Partitions folded so far (a lazy store folds only what it was asked for). */
+  get foldedPartitions(): number[] {
+    return this.parts.flatMap((part, p) => (part.pending ? [] : [p]));
   }
 
   subscribe(from: number | Cursor, onEvent: (e: StoredEvent) => void | Promise<void>): { close(): Promise<void> } {
@@ -596,6 +601,7 @@ export class KafkaEventStore implements EventStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.probe);
     for (const [, w] of this.waiting) w({ id: '', ok: false, error: new EventStoreError('CLOSED', 'event store closed') as never });
     this.waiting.clear();
     await Promise.allSettled([this.consumer?.disconnect(), this.producer?.disconnect()]);
