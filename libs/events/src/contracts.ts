@@ -108,10 +108,28 @@ export interface EventTypes {
     lostReason?: string;
     durationMs: number;
   };
-  RunFailed: { runId: string; reason: string; stage: 'image' | 'policy' | 'start' | 'agent' | 'runtime' };
+  /**
+   * The one terminal event of a failed run (never followed by RunExited). When the container had
+   * started, what is known of its end is kept beside the reason (all optional: absent when the
+   * run failed before it started).
+   */
+  RunFailed: {
+    runId: string;
+    reason: string;
+    stage: RunFailureStage;
+    exitCode?: number | null;
+    signal?: string | null;
+    counts?: { allow: number; deny: number; emulate: number };
+    lostEvents?: number;
+    lostReason?: string;
+    durationMs?: number;
+  };
 }
 
 export type EventType = keyof EventTypes;
+
+/** Where a run failed; `audit`: its record could not be written (disk full, I/O error). */
+export type RunFailureStage = 'image' | 'policy' | 'start' | 'agent' | 'runtime' | 'audit';
 
 export const SCHEMA_VERSIONS: { [K in EventType]: number } = {
   PolicyPublished: 1,

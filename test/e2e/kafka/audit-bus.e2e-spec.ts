@@ -127,6 +127,14 @@ describe('audit on the Kafka log', () => {
     const summary = JSON.parse(replay.stdout.trim().split('\n').pop()!);
     assert.equal(summary.kind, 'summary');
     assert.equal(summary.decisions, decisions);
+    const ps = capulator(home, ['ps', '-a', '--json', '--bus', `${broker.url}/${TOPIC}`]);
+    assert.equal(ps.status, 0, ps.stderr);
+    const listed = JSON.parse(ps.stdout) as Array<{ id: string; status: string; decisions: { allow: number; deny: number } }>;
+    assert.deepEqual(listed.map((r) => r.id).sort(), runs.slice().sort());
+    assert.ok(listed.every((r) => r.status === 'exited' && r.decisions.allow === 1 && r.decisions.deny === 1), ps.stdout);
+    const one = capulator(home, ['inspect', runs[0], '--json'], { CAPULATOR_BUS: `${broker.url}/${TOPIC}` });
+    assert.equal(one.status, 0, one.stderr);
+    assert.equal(JSON.parse(one.stdout).id, runs[0]);
     assert.ok(!existsSync(join(home, 'events.db')));
   });
 

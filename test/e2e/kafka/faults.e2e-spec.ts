@@ -115,8 +115,9 @@ describe('Kafka bus: broker faults keep the submission contract', () => {
     }, 180_000);
     for (const [i, evs] of (await streams(accepted)).entries()) {
       const types = evs.map((e) => (e.type === 'RunFailed' ? `RunFailed(${(e.payload as { reason: string }).reason})` : e.type));
-      assert.equal(types.filter((t) => t === 'RunStarted').length, 1, `run ${accepted[i]}: ${types.join(',')}`);
-      assert.equal(types.filter((t) => t === 'RunExited').length, 1, `run ${accepted[i]}: ${types.join(',')}`);
+      const why = () => `run ${accepted[i]}: ${types.join(',')}\nworker: ${worker.output().split('\n').filter((l) => l.includes(accepted[i]) || /"level":"(warn|error)"/.test(l)).slice(0, 20).join('\n')}`;
+      assert.equal(types.filter((t) => t === 'RunStarted').length, 1, why());
+      assert.equal(types.filter((t) => t === 'RunExited').length, 1, why());
     }
     const list = async () => ((await api('GET', '/v1/runs?limit=1000')).body as { runs: Array<{ id: string; status: string }> }).runs;
     const view = await list();

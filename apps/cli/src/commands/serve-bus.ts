@@ -60,9 +60,9 @@ export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
   const closers: Array<() => Promise<void>> = [];
   try {
     if (role === 'runtime' || role === 'all') {
-      const { RuntimeWorker } = await import('../../../runtime/src/worker');
-      const { runtimeRunFn } = await import('../../../gateway/src/adapters/runtime.adapter');
-      const worker = await RuntimeWorker.start({ brokers, store, run: runtimeRunFn({ home: o.home }), concurrency: o.concurrency, partitions: o.partitions, log });
+      // the runtime app (apps/runtime/src/main.ts): the worker in its Nest context
+      const { startRuntime } = await import('../../../runtime/src/main');
+      const worker = await startRuntime({ brokers, store, home: o.home, concurrency: o.concurrency, partitions: o.partitions, log });
       closers.push(() => worker.close());
       process.stdout.write(`capulator runtime worker ${worker.id} on ${o.bus} (home ${o.home})\n`);
     }

@@ -1,5 +1,8 @@
 import { Logger } from '@nestjs/common';
-import { runStream, type EventStore, type StoredEvent } from '@capulator/events';
+import { decide, evolve, expectedVersionOf, initialRunState, isEnded, runStream, type EventStore, type StoredEvent } from '@capulator/events';
+
+/** How long a refused run's RunRequested is waited for before it is taken as never written. */
+const SETTLE_GRACE_MS = 120_000;
 import { Unavailable } from '../errors/domain.error';
 
 /** Seconds a client is told to wait before retrying a refused submission (Retry-After). */
@@ -49,13 +52,27 @@ export class Refusals {
     return new LogUnavailable(reason);
   }
 
+  /**
+   * Fails the run through the run decider once its RunRequested is in the log (retrying while the
+   * log is unreachable). A RunRequested that has not appeared after SETTLE_GRACE_MS never will
+   * (the client gives up its retries well before), and there is nothing to settle.
+   */
   private async settle(runId: string, reason: string): Promise<void> {
     if (this.pending.has(runId)) return;
     this.pending.add(runId);
-    const event = { type: 'RunFailed' as const, at: new Date().toISOString(), payload: { runId, reason: `refused (503): ${reason}`, stage: 'runtime' as const } };
+    const since = Date.now();
     for (let delay = 250; this.pending.has(runId); delay = Math.min(delay * 2, 5_000)) {
       try {
-        this.publish(await this.store.append(runStream(runId), 'any', [event]));
+        const events: StoredEvent[] = [];
+        for await (const e of this.store.readStream(runStream(runId))) events.push(e);
+        const state = events.reduce(evolve, initialRunState(runId));
+        if (state.phase === 'none' && Date.now() - since < SETTLE_GRACE_MS) throw new Error('RunRequested not in the log (yet)');
+        if (state.phase === 'none' || isEnded(state)) {
+          this.pending.delete(runId);
+          return;
+        }
+        const failed = decide({ type: 'FailRun', at: new Date().toISOString(), stage: 'runtime', reason: `refused (503): ${reason}` }, state);
+        this.publish(await this.store.append(runStream(runId), expectedVersionOf(state.version), failed));
         this.pending.delete(runId);
         this.log.log({ msg: 'refused run recorded failed', runId });
       } catch (err) {

@@ -1,17 +1,19 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
 import { randomUUID } from 'node:crypto';
 import { Observable } from 'rxjs';
 import { evolveRunSummary, runStream, type EventStore, type RunStatus, type RunSummary, type StoredEvent } from '@capulator/events';
 import { IllegalState, NotFound } from '../errors/domain.error';
 import { EventHub } from '../store/event-hub';
-import { BatchingAppender } from '../store/batching-appender';
 import { EVENT_STORE, RUN_EXECUTOR } from '../store/tokens';
 import { PoliciesService } from '../policies/policies.service';
 import { MetricsService } from '../metrics/metrics.service';
 import type { RunExecutor } from './run-executor';
 import { isTerminal, toRunView, type RunView } from './run-view';
+import { RequestRunCommand } from './run.commands';
 import { isLogUnavailable, Refusals } from './refusals';
 import { QueueFull } from './in-process.executor';
+import { DomainError } from '../errors/domain.error';
 
 export interface SubmitRun {
   image: string;
@@ -31,7 +33,6 @@ const TERMINAL_TYPES = new Set(['RunExited', 'RunFailed']);
 export class RunsService {
   private readonly log = new Logger('runs');
   private readonly runs = new Map<string, RunSummary>();
-  private readonly appender: BatchingAppender;
   readonly refusals: Refusals;
   /** runs by status, kept as the fold goes (the bus path's bounded queue reads `queued`) */
   private readonly statusCounts: Record<RunStatus, number> = { queued: 0, running: 0, exited: 0, failed: 0 };
@@ -42,8 +43,8 @@ export class RunsService {
     private readonly hub: EventHub,
     private readonly policies: PoliciesService,
     private readonly metrics: MetricsService,
+    private readonly commands: CommandBus,
   ) {
-    this.appender = new BatchingAppender(store);
     this.refusals = new Refusals(store, (events) => hub.publish(events));
     hub.listen((e) => this.fold(e));
   }
@@ -71,23 +72,13 @@ export class RunsService {
     // the bus path's bounded queue: runs requested and not started, cluster-wide, as this gateway folds them
     const limit = this.executor.maxQueued;
     if (limit !== undefined && this.statusCounts.queued >= limit) throw new QueueFull(limit);
-    let stored: StoredEvent[];
     try {
-      stored = await this.appender.append({ streamId: runStream(runId), expectedVersion: 'no-stream', events: [{ type: 'RunRequested', at: new Date().toISOString(), payload }] });
+      await this.commands.execute(new RequestRunCommand(payload, yaml));
     } catch (err) {
-      // outcome unknown (ambiguous): RunRequested may land later; record the refusal so it never runs nor stays queued
-      if (isLogUnavailable(err)) throw this.refusals.refuse(runId, err, err.ambiguous === true);
-      throw err;
-    }
-    this.hub.publish(stored);
-    try {
-      await this.executor.submit({ ...payload, ...(yaml !== undefined ? { policyYaml: yaml } : {}) });
-    } catch (err) {
-      if (isLogUnavailable(err) || this.executor.maxQueued !== undefined) throw this.refusals.refuse(runId, err, true);
-      const failed = await this.store.append(runStream(runId), 'any', [
-        { type: 'RunFailed', at: new Date().toISOString(), payload: { runId, reason: (err as Error).message, stage: 'runtime' } },
-      ]);
-      this.hub.publish(failed);
+      // the log could not be reached (RunRequested may still land): 503, and the run is settled failed
+      if (isLogUnavailable(err)) throw this.refusals.refuse(runId, err, true);
+      // the bus did not take the command (the run is already recorded failed): 503 too
+      if (limit !== undefined && !(err instanceof DomainError)) throw this.refusals.refuse(runId, err, false);
       throw err;
     }
     this.metrics.runSubmitted();

@@ -13,7 +13,10 @@ export interface RunSummary {
   policy: PolicyRef | null;
   uid: number | null;
   gid: number | null;
-  /** the permitted set granted at start (RunStarted) */
+  /**
+   * what a program of the run could hold at start (RunStarted's bounding set: the container-wide
+   * grants and the per-program file capabilities; for root without per-program grants, its permitted set)
+   */
   permitted: string[] | null;
   /** capabilities of the privileged operations the run was allowed to perform (sorted) */
   capabilitiesUsed: string[];
@@ -80,7 +83,7 @@ export function evolveRunSummary(state: RunSummary | undefined, e: StoredEvent):
       s.imageDigest = p.imageDigest;
       s.uid = p.user.uid;
       s.gid = p.user.gid;
-      s.permitted = p.capabilities.permitted.slice();
+      s.permitted = p.capabilities.bounding.slice();
       s.policy = p.policy;
       s.startedAt = e.at;
       break;
@@ -96,6 +99,8 @@ export function evolveRunSummary(state: RunSummary | undefined, e: StoredEvent):
       break;
     }
     case 'RunExited': {
+      // one terminal event per run: a stream written before the decider may hold a second one
+      if (s.status === 'exited' || s.status === 'failed') return { ...s0, lastPosition: e.position };
       const p = e.payload as EventTypes['RunExited'];
       s.status = 'exited';
       s.exitCode = p.exitCode;
@@ -107,11 +112,17 @@ export function evolveRunSummary(state: RunSummary | undefined, e: StoredEvent):
       break;
     }
     case 'RunFailed': {
+      if (s.status === 'exited' || s.status === 'failed') return { ...s0, lastPosition: e.position };
       const p = e.payload as EventTypes['RunFailed'];
       s.status = 'failed';
       s.failReason = p.reason;
       s.failStage = p.stage;
       s.endedAt = e.at;
+      if (p.exitCode !== undefined) s.exitCode = p.exitCode;
+      if (p.signal !== undefined) s.signal = p.signal;
+      if (p.durationMs !== undefined) s.durationMs = p.durationMs;
+      s.lostEvents = Math.max(p.lostEvents ?? 0, s.seqGaps);
+      s.lostReason = p.lostReason ?? (s.seqGaps > 0 ? `${s.seqGaps} decision seq numbers missing in the stream` : null);
       break;
     }
     default:
