@@ -147,7 +147,7 @@ function loadPolicy(file: string): { policy: Policy; yaml: string } {
   return { policy: r.policy, yaml };
 }
 
-async function resolveImage(ref: string, imagesDir: string, cwd: string): Promise<RunImage & { labels?: Record<string, string> }> {
+export async function resolveImage(ref: string, imagesDir: string, cwd: string): Promise<RunImage & { labels?: Record<string, string> }> {
   const dir = resolvePath(cwd, ref);
   const isDir = existsSync(dir) && statSync(dir).isDirectory();
   if (isDir || ref.startsWith('/') || ref.startsWith('./')) {
@@ -330,8 +330,9 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       },
     });
     // one terminal event (RunExited, or RunFailed keeping the stage, the reason and what is known
-    // of the end) was submitted by `record` above, before the run directory went
-    anchorer?.anchor();
+    // of the end) was submitted by `record` above, before the run directory went; a record that
+    // could not be written is not anchored (its failure is the one line the user sees)
+    if (!rec?.failed) anchorer?.anchor();
     if (out) await new Promise<void>((r) => out!.end(r));
     if (auditFailure && onAuditFailure === 'continue') host.stderr(`capulator: warning: run ${id}: ${auditFailureReason(auditFailure, false)}; ${rec?.dropped ?? 0} events not recorded\n`);
     if (result.status !== 'failed' && rec?.failed && onAuditFailure === 'stop') {
@@ -347,7 +348,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     if (e instanceof EntrypointError || e instanceof RunError) {
       rec?.submit({ type: 'FailRun', at: now(), reason: e.message, stage: e instanceof RunError ? e.stage : 'image' });
       await rec?.drain();
-      anchorer?.anchor();
+      if (!rec?.failed) anchorer?.anchor();
       throw new CliError(e.message);
     }
     throw e;
