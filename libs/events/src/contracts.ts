@@ -15,7 +15,8 @@ export type AnsweredBy =
   | 'performed' // the agent performed the call itself with the copy it checked (pointer arguments)
   | 'errno' // denied with an errno
   | 'emulated' // a return value without running the call
-  | 'abandoned'; // the target's call was interrupted (ENOENT from SEND / ID_VALID) — recorded, not answered
+  | 'abandoned' // the target's call was interrupted (ENOENT from SEND / ID_VALID) — recorded, not answered
+  | 'kernel'; // denied, and the caller does not hold the capability: continued so that Linux refuses it itself, with its own errno
 
 export interface PolicyRef {
   name: string;

@@ -11,7 +11,7 @@ import { checkEntrypoint } from './entrypoint-check';
 import { applyKernelSets, checkSetupEnds, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
 import { buildOciSpec, type BindMount } from './oci-spec';
 import { resolveInRootfs } from './rootfs-path';
-import { buildSeccompProfile } from './seccomp-profile';
+import { buildSeccompProfile, seccompPlan } from './seccomp-profile';
 
 /** The image of a run: unpacked layers (bottom first) or one rootfs directory, and its config. */
 export interface RunImage {
@@ -290,7 +290,7 @@ export class Runner {
       checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture, 0, req.mounts ?? []);
       const limited = limitToHost(req.capabilities, hostBoundingSet());
       const setsTool = kernelSetsTool(binary);
-      const seccomp = buildSeccompProfile(socketPath);
+      const seccomp = buildSeccompProfile(socketPath, process.arch, seccompPlan(req.table, limited.sets.bounding));
       if (req.kernelSets) {
         const k = req.kernelSets;
         try {
