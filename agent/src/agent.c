@@ -555,7 +555,7 @@ static bool write_spool(void) {
     if (lost) { dropped += lost; if (spool_count) spool_count->dropped = dropped; }
   }
   olen = ooff = 0;
-  int e = spool_sync(false);
+  int e = spool_sync_error();
   if (e) audit_failed(e);
   return true;
 }
@@ -1227,6 +1227,7 @@ static int serve(const char *sock_path, const char *table_path) {
   /* from here on, only the recorder touches obuf, until it is stopped */
   pthread_t rec_thread;
   to_spool = spool_enabled();
+  if (!spool_sync_start()) { fprintf(stderr, "capulator-agent: cannot start the spool's sync thread\n"); return 1; }
   ring = malloc(RING_SIZE);                           /* pages are touched only as the ring fills */
   if (!ring || pthread_create(&rec_thread, NULL, recorder, NULL)) { fprintf(stderr, "capulator-agent: cannot start the recorder thread\n"); return 1; }
   pthread_t watch_thread;
@@ -1247,6 +1248,7 @@ static int serve(const char *sock_path, const char *table_path) {
   atomic_store(&watch_stop, 1);
   pthread_join(watch_thread, NULL);
   recorder_stop(rec_thread);
+  spool_sync_stop();
   dropped += ring_dropped;
   write_events(true);
   to_spool = false;
@@ -1262,7 +1264,7 @@ static int serve(const char *sock_path, const char *table_path) {
     /* the trailer: the agent's own count, after every line it counts */
     size_t done = 0;
     int e = spool_write(obuf + ooff, olen - ooff, &done);
-    if (!e) e = spool_sync(true);
+    if (!e) e = spool_sync_now();
     if (!e && spool_count) spool_count->done = 1;
     if (e) audit_failed(e);
   }

@@ -225,7 +225,15 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     }
     // the chain head is anchored outside events.db every so many events and at the run's end (docs/events.md "Anchors")
     const sqlite = store instanceof SqliteEventStore ? store : undefined;
-    anchorer = sqlite && new Anchorer(anchorPaths(paths.home), () => sqlite.head(), (m) => host.stderr(`capulator: warning: run ${id}: ${m}\n`));
+    anchorer =
+      sqlite &&
+      new Anchorer(anchorPaths(paths.home), () => sqlite.head(), (m) => {
+        // an anchor that cannot be written for lack of space or an I/O error is part of the audit record failing
+        const storage = storageErrorText({ code: /\b(E[A-Z]+):/.exec(m)?.[1] });
+        if (!storage) return host.stderr(`capulator: warning: run ${id}: ${m}\n`);
+        auditFailure ??= storage;
+        if (onAuditFailure === 'stop') stopForAudit.abort(auditFailureReason(storage));
+      });
     // fail closed: when the store cannot take events the container is stopped (`stop`), or the gap counted (`continue`)
     rec = RunWriter.forStore(store, state, {
       onAppended: (stored) => anchorer?.appended(stored.length),
