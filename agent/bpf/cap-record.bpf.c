@@ -27,6 +27,7 @@ __u64 lost = 0;        /* records the ring had no room for */
 __u64 noaudit = 0;     /* probe-only checks seen (not recorded) */
 __u64 checks = 0;      /* checks recorded */
 __u64 setup_checks = 0; /* checks in the group before the first exec (runc's set-up) */
+__u64 borrowed = 0;    /* checks of credentials the task borrowed (override_creds: overlayfs mounter, …) */
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -148,6 +149,12 @@ int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, 
     }
   }
   struct task_struct *t = bpf_get_current_task_btf();
+  /* override_creds() (overlayfs checking with its mounter's credentials, nfsd, …) changes only
+   * the subjective cred: such a check is the kernel's, on someone else's credentials */
+  if ((void *)cred != (void *)BPF_CORE_READ(t, real_cred)) {
+    __sync_fetch_and_add(&borrowed, 1);
+    return 0;
+  }
   struct file *f = BPF_CORE_READ(t, mm, exe_file);
   __u64 key = (__u64)f;
   if (f && !bpf_map_lookup_elem(&exes, &key)) describe_exe(f, key);

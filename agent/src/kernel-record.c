@@ -282,9 +282,9 @@ static int serve(int argc, char **argv)
   }
   ring_buffer__consume(rb);
   flush_aggregates();
-  oprintf("{\"type\":\"exit\",\"lines\":%llu,\"checks\":%llu,\"recorded\":%llu,\"lost\":%llu,\"noaudit\":%llu,\"setup\":%llu,\"started\":%s}\n",
+  oprintf("{\"type\":\"exit\",\"lines\":%llu,\"checks\":%llu,\"recorded\":%llu,\"lost\":%llu,\"noaudit\":%llu,\"borrowed\":%llu,\"setup\":%llu,\"started\":%s}\n",
           lines, (unsigned long long)skel->bss->checks, recorded, (unsigned long long)skel->bss->lost,
-          (unsigned long long)skel->bss->noaudit, (unsigned long long)skel->bss->setup_checks, started_pid ? "true" : "false");
+          (unsigned long long)skel->bss->noaudit, (unsigned long long)skel->bss->borrowed, (unsigned long long)skel->bss->setup_checks, started_pid ? "true" : "false");
   oflush();
   ring_buffer__free(rb);
   cap_record_bpf__destroy(skel);

@@ -295,7 +295,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
         rec.push({
           type: 'RunStarted',
           at: now(),
-          payload: { runId: id, imageDigest: image.digest ?? '', user: s.user, capabilities: s.capabilities, provenance, policy: policyRef, pid: s.pid },
+          payload: { runId: id, imageDigest: image.digest ?? '', user: s.user, capabilities: s.capabilities, provenance, policy: policyRef, pid: s.pid, mechanisms: s.mechanisms },
         });
       },
     });

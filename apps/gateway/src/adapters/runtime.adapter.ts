@@ -131,7 +131,7 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
         queue.push({
           type: 'RunStarted',
           at: now(),
-          payload: { runId: req.runId, imageDigest: image.digest, user: info.user, capabilities: caps.sets, provenance, policy: req.policy, pid: info.pid },
+          payload: { runId: req.runId, imageDigest: image.digest, user: info.user, capabilities: caps.sets, provenance, policy: req.policy, pid: info.pid, mechanisms: info.mechanisms },
         });
         if (signal.aborted) kill();
       },

@@ -17,7 +17,8 @@ export interface OciSpecInput {
   additionalGids?: number[];
   hostname: string;
   capabilities: CapabilitySets;
-  seccomp: SeccompProfile;
+  /** absent: no seccomp filter at all (the policy needs none; libs/policy seccompNeed) */
+  seccomp?: SeccompProfile;
   mounts: BindMount[];
   /** argv of a createRuntime hook that brings loopback up in the container's network namespace */
   loopbackHook?: string[];
@@ -77,7 +78,7 @@ export function buildOciSpec(i: OciSpecInput): Record<string, unknown> {
         '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi',
       ],
       readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
-      seccomp: i.seccomp,
+      ...(i.seccomp ? { seccomp: i.seccomp } : {}),
     },
   };
 }
