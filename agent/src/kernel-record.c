@@ -19,6 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/seccomp.h>
+#include <linux/filter.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "../bpf/cap-record.h"
@@ -306,10 +310,41 @@ static const char *try_prog(const char *name)
   snprintf(buf, sizeof buf, "%s", strerrorname_np(-err) ? strerrorname_np(-err) : "error");
   return buf;
 }
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP 1ULL
+#endif
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS _IOW('!', 4, __u64)
+#endif
+/* Installs an allow-all filter with a listener in a child (filters are permanent); exit status:
+ * 0 ok, 1 no user notification, 2 flag refused */
+static const char *try_seccomp(unsigned long flags, bool sync_wake)
+{
+  pid_t c = fork();
+  if (c < 0) return "error";
+  if (c == 0) {
+    struct sock_filter f[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
+    struct sock_fprog prog = { .len = 1, .filter = f };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(1);
+    long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER | flags, &prog);
+    if (fd < 0) _exit(flags ? 2 : 1);
+    if (sync_wake && ioctl((int)fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) != 0) _exit(2);
+    _exit(0);
+  }
+  int st = 0;
+  if (waitpid(c, &st, 0) != c || !WIFEXITED(st)) return "error";
+  return WEXITSTATUS(st) == 0 ? "ok" : WEXITSTATUS(st) == 1 ? "unsupported" : "EINVAL";
+}
 static int probe(void)
 {
   libbpf_set_print(libbpf_quiet);
-  printf("{\"tp_btf/cap_capable\":\"%s\",", try_prog("probe_tp"));
+  printf("{\"seccomp/user_notif\":\"%s\",", try_seccomp(0, false));
+  printf("\"seccomp/SYNC_WAKE_UP\":\"%s\",", try_seccomp(0, true));
+  printf("\"seccomp/WAIT_KILLABLE_RECV\":\"%s\",", try_seccomp(SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, false));
+  printf("\"tp_btf/cap_capable\":\"%s\",", try_prog("probe_tp"));
   printf("\"tp_btf/sched_process_exec\":\"%s\",", try_prog("probe_exec"));
   printf("\"fentry/cap_capable\":\"%s\",", try_prog("probe_fentry"));
   printf("\"lsm/capable\":\"%s\"}\n", try_prog("probe_lsm"));

@@ -4,3 +4,5 @@ export * from './oci-spec';
 export * from './seccomp-profile';
 export * from './entrypoint-check';
 export * from './rootfs-path';
+export * from './kernel-record';
+export * from './host-mechanisms';
