@@ -20,6 +20,9 @@ const volatile __u64 target_cgroup = 0;
 const volatile __u64 noaudit_lo[KREC_NOAUDIT_FNS] = {};
 const volatile __u64 noaudit_hi[KREC_NOAUDIT_FNS] = {};
 const volatile __u32 wakeup_bytes = 256 * 1024;
+/* syscalls whose CAP_SYS_ADMIN checks are vm_enough_memory's probe (-1 = unused slot) */
+const volatile __s32 vm_syscalls[KREC_VM_SYSCALLS] = {};
+const volatile __s32 clone_nr = -1, clone3_nr = -1;
 
 /* 0 until the container program's first exec (pid 1 of its pid namespace, in the group). */
 __u32 recording = 0;
@@ -41,6 +44,15 @@ struct {
   __type(key, __u64);
   __type(value, __u8);
 } exes SEC(".maps");
+
+/* probe-only verdicts by (exe, syscall, capability, result): the stack is walked once per key */
+struct verdict_key { __u64 exe; __s32 nr, cap, ret, pad; };
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct verdict_key);
+  __type(value, __u8);
+} verdicts SEC(".maps");
 
 /* scratch for path building */
 struct {
@@ -128,6 +140,57 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
   return 0;
 }
 
+/* Walks the kernel stack (bpf_get_stack: several µs, so rarely) for a CAP_OPT_NOAUDIT wrapper. */
+static __always_inline bool noaudit_on_stack(void *ctx)
+{
+  __u64 ips[KREC_STACK];
+  long n = bpf_get_stack(ctx, ips, sizeof(ips), 0);
+  for (int i = 0; i < KREC_STACK; i++) {
+    if (i * 8 >= n) break;
+    for (int j = 0; j < KREC_NOAUDIT_FNS; j++)
+      if (ips[i] >= noaudit_lo[j] && ips[i] < noaudit_hi[j]) return true;
+  }
+  return false;
+}
+
+#define CLONE_NEW_ANY 0x7E020080ULL /* CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME */
+
+/*
+ * Is this check a probe (CAP_OPT_NOAUDIT), not a use? The tracepoint does not carry cap_capable's
+ * opts, so it is told by the caller, cheaply where the volume is:
+ * - CAP_SYS_ADMIN inside brk/mmap/mremap/mprotect/execve/shmat/fork and clone without CLONE_NEW*:
+ *   vm_enough_memory's probe, on every accountable mapping (no other CAP_SYS_ADMIN check happens there);
+ * - clone with CLONE_NEW*: the stack, every time (namespace creation is rare and must not be hidden);
+ * - anything else: the stack once per (program, syscall, capability, result), then that verdict.
+ */
+static __always_inline bool probe_only(void *ctx, struct pt_regs *regs, __u64 exe, int nr, int cap, int ret)
+{
+  if (cap == 21 /* CAP_SYS_ADMIN */ && nr >= 0) {
+    for (int i = 0; i < KREC_VM_SYSCALLS; i++)
+      if (vm_syscalls[i] == nr) return true;
+    if (nr == clone_nr || nr == clone3_nr) {
+      __u64 flags = 0;
+#if defined(__TARGET_ARCH_x86)
+      __u64 a0 = regs ? BPF_CORE_READ(regs, di) : 0;
+#elif defined(__TARGET_ARCH_arm64)
+      __u64 a0 = regs ? BPF_CORE_READ(regs, orig_x0) : 0;
+#else
+      __u64 a0 = 0;
+#endif
+      if (nr == clone_nr) flags = a0;
+      else if (bpf_probe_read_user(&flags, sizeof(flags), (void *)a0) < 0) flags = CLONE_NEW_ANY; /* unreadable: look */
+      if (!(flags & CLONE_NEW_ANY)) return true;
+      return noaudit_on_stack(ctx);
+    }
+  }
+  struct verdict_key k = { .exe = exe, .nr = nr, .cap = cap, .ret = ret };
+  __u8 *v = bpf_map_lookup_elem(&verdicts, &k);
+  if (v) return *v == 1;
+  __u8 verdict = noaudit_on_stack(ctx) ? 1 : 2;
+  bpf_map_update_elem(&verdicts, &k, &verdict, BPF_ANY);
+  return verdict == 1;
+}
+
 SEC("tp_btf/cap_capable")
 int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, const struct user_namespace *capable_ns, int cap, int ret)
 {
@@ -136,18 +199,6 @@ int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, 
     __sync_fetch_and_add(&setup_checks, 1);
     return 0;
   }
-  /* probe-only checks: a caller on the stack is a CAP_OPT_NOAUDIT wrapper */
-  __u64 ips[KREC_STACK];
-  long n = bpf_get_stack(ctx, ips, sizeof(ips), 0);
-  for (int i = 0; i < KREC_STACK; i++) {
-    if (i * 8 >= n) break;
-    for (int j = 0; j < KREC_NOAUDIT_FNS; j++) {
-      if (ips[i] >= noaudit_lo[j] && ips[i] < noaudit_hi[j]) {
-        __sync_fetch_and_add(&noaudit, 1);
-        return 0;
-      }
-    }
-  }
   struct task_struct *t = bpf_get_current_task_btf();
   /* override_creds() (overlayfs checking with its mounter's credentials, nfsd, …) changes only
    * the subjective cred: such a check is the kernel's, on someone else's credentials */
@@ -155,8 +206,22 @@ int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, 
     __sync_fetch_and_add(&borrowed, 1);
     return 0;
   }
+  int nr = -1;
+  struct pt_regs *regs = 0;
+  if (!(BPF_CORE_READ(t, flags) & 0x00200000 /* PF_KTHREAD: no syscall */)) {
+    regs = (struct pt_regs *)bpf_task_pt_regs(t);
+#if defined(__TARGET_ARCH_x86)
+    if (regs) nr = BPF_CORE_READ(regs, orig_ax);
+#elif defined(__TARGET_ARCH_arm64)
+    if (regs) nr = BPF_CORE_READ(regs, syscallno);
+#endif
+  }
   struct file *f = BPF_CORE_READ(t, mm, exe_file);
   __u64 key = (__u64)f;
+  if (probe_only(ctx, regs, key, nr, cap, ret)) {
+    __sync_fetch_and_add(&noaudit, 1);
+    return 0;
+  }
   if (f && !bpf_map_lookup_elem(&exes, &key)) describe_exe(f, key);
   struct krec_check *e = bpf_ringbuf_reserve(&ring, sizeof(*e), 0);
   if (!e) {
@@ -173,16 +238,7 @@ int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, 
   e->gid = BPF_CORE_READ(cred, egid.val);
   e->exe = key;
   e->ktime = bpf_ktime_get_ns();
-  e->nr = -1;
-#if defined(__TARGET_ARCH_x86)
-  struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
-  if (regs) e->nr = BPF_CORE_READ(regs, orig_ax);
-#elif defined(__TARGET_ARCH_arm64)
-  struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
-  if (regs) e->nr = BPF_CORE_READ(regs, syscallno);
-#endif
-  /* a kernel thread or an interrupt has no syscall */
-  if (BPF_CORE_READ(t, flags) & 0x00200000 /* PF_KTHREAD */) e->nr = -1;
+  e->nr = nr;
   __sync_fetch_and_add(&checks, 1);
   submit(e);
   return 0;

@@ -6,6 +6,7 @@
 #define KREC_PATH_DEPTH 24
 #define KREC_STACK 8
 #define KREC_NOAUDIT_FNS 8
+#define KREC_VM_SYSCALLS 10
 
 enum krec_kind { KREC_START = 1, KREC_CHECK = 2, KREC_EXE = 3 };
 

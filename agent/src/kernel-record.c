@@ -265,6 +265,43 @@ static int serve(int argc, char **argv)
   int nna = noaudit_ranges(lo, hi);
   if (nna < 0) { fprintf(stderr, "capulator-kernel-record: cannot read probe-only callers from /proc/kallsyms\n"); return 1; }
   for (int i = 0; i < nna; i++) { skel->rodata->noaudit_lo[i] = lo[i]; skel->rodata->noaudit_hi[i] = hi[i]; }
+  {
+    /* vm_enough_memory runs in these (its CAP_SYS_ADMIN probe): per architecture */
+    const int vm[] = {
+#ifdef SYS_brk
+      SYS_brk,
+#endif
+#ifdef SYS_mmap
+      SYS_mmap,
+#endif
+#ifdef SYS_mremap
+      SYS_mremap,
+#endif
+#ifdef SYS_mprotect
+      SYS_mprotect,
+#endif
+#ifdef SYS_execve
+      SYS_execve,
+#endif
+#ifdef SYS_execveat
+      SYS_execveat,
+#endif
+#ifdef SYS_shmat
+      SYS_shmat,
+#endif
+#ifdef SYS_fork
+      SYS_fork,
+#endif
+#ifdef SYS_vfork
+      SYS_vfork,
+#endif
+    };
+    for (int i = 0; i < KREC_VM_SYSCALLS; i++) skel->rodata->vm_syscalls[i] = i < (int)(sizeof vm / sizeof vm[0]) ? vm[i] : -1;
+    skel->rodata->clone_nr = SYS_clone;
+#ifdef SYS_clone3
+    skel->rodata->clone3_nr = SYS_clone3;
+#endif
+  }
   int err = cap_record_bpf__load(skel);
   if (!err) err = cap_record_bpf__attach(skel);
   if (err) {
