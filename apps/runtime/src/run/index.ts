@@ -6,3 +6,4 @@ export * from './entrypoint-check';
 export * from './rootfs-path';
 export * from './kernel-record';
 export * from './host-mechanisms';
+export * from './file-caps';
