@@ -100,22 +100,20 @@ describe('the kernel record (tp_btf/cap_capable)', () => {
   describe('when the kernel grants a capability the policy denies to that program', () => {
     it('records the violation and stops the container with RunFailed stage policy', async () => {
       const runId = id('violation');
-      const f = policyFile('ip-only', [
+      // per-program grants are file capabilities now (the sets): busybox gets CAP_NET_ADMIN from its
+      // file, for every user who runs it; the policy denies it to uid 1000, which the kernel cannot see
+      const f = policyFile('busybox-not-user', [
         'defaults: { action: allow, audit: all }',
         'rules:',
-        '  - id: net-admin-for-ip',
-        '    match: { exe: [/usr/sbin/ip] }',
-        '    capabilities: [CAP_NET_ADMIN]',
-        '    action: allow',
-        '  - id: no-net-admin',
-        '    capabilities: [CAP_NET_ADMIN]',
-        '    action: deny',
+        '  - { id: no-net-admin-for-user, match: { uid: "1000" }, capabilities: [CAP_NET_ADMIN], action: deny }',
+        '  - { id: net-admin-for-busybox, match: { exe: [/bin/busybox] }, capabilities: [CAP_NET_ADMIN], action: allow }',
+        '  - { id: no-net-admin, capabilities: [CAP_NET_ADMIN], action: deny }',
         '',
       ].join('\n'));
-      const r = cap(['run', '--id', runId, '--policy', f, rootfs, '--', '/bin/sh', '-c', 'ip link add dummy0 type dummy; sleep 20; echo survived']);
+      const r = cap(['run', '--id', runId, '--policy', f, rootfs, '--', '/bin/sh', '-c', 'su user -s /bin/sh -c "ip link add dummy0 type dummy"; sleep 20; echo survived']);
       assert.equal(r.status, 125, r.stderr);
       assert.doesNotMatch(r.stdout, /survived/);
-      assert.match(r.stderr, /CAP_NET_ADMIN.*policy denies it \(no-net-admin\)/);
+      assert.match(r.stderr, /uid 1000\) used CAP_NET_ADMIN.*policy denies it \(no-net-admin-for-user\)/);
       const events = await stream(runId);
       const failed = events.find((e) => e.type === 'RunFailed');
       assert.ok(failed, events.map((e) => e.type).join(','));
@@ -124,7 +122,8 @@ describe('the kernel record (tp_btf/cap_capable)', () => {
       assert.ok(v);
       assert.equal(v.capability, 'CAP_NET_ADMIN');
       assert.equal(v.decision, 'deny');
-      assert.equal(v.ruleId, 'no-net-admin');
+      assert.equal(v.ruleId, 'no-net-admin-for-user');
+      assert.equal(v.subject.uid, 1000);
       assert.equal(v.kernel!.result, 'granted');
     });
   });
