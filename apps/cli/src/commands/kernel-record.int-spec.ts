@@ -72,6 +72,15 @@ describe('the kernel record (tp_btf/cap_capable)', () => {
       assert.equal(net.answeredBy, 'granted');
       // runc's own set-up (mount, pivot_root, sethostname… by runc init in the same cgroup) is not the container's
       assert.ok(rows.every((x) => !/runc/.test(x.exe) && !['mount', 'pivot_root', 'umount2', 'sethostname'].includes(x.syscall)), JSON.stringify(rows));
+      // one story: the kernel's CAP_CHOWN check of chown carries the agent decision's seq and is shown right after it
+      const all = auditLog(runId);
+      const agentChown = all.find((x) => x.syscall === 'chown' && x.answeredBy === 'continue')!;
+      const kernelChown = rows.find((x) => x.syscall === 'chown' && x.capability === 'CAP_CHOWN');
+      assert.ok(agentChown && kernelChown, JSON.stringify(all));
+      assert.equal(kernelChown.seq, agentChown.seq);
+      const table = cap(['audit', 'log', '--run', runId]).stdout.split('\n');
+      const at = table.findIndex((l) => /\bchown\b.*continue$/.test(l));
+      assert.match(table[at + 1], new RegExp(`\\s${agentChown.seq}\\s+/bin/busybox\\s+chown\\s.*CAP_CHOWN.*kernel granted$`));
       const events = await stream(runId);
       const started = events.find((e) => e.type === 'RunStarted')!;
       const firstKernel = events.find((e) => e.type === 'PrivilegeChecked' && (e.payload as DecisionPayload).source === 'kernel')!;
