@@ -6,4 +6,7 @@ export * from './entrypoint-check';
 export * from './rootfs-path';
 export * from './kernel-record';
 export * from './host-mechanisms';
+export * from './audit-failure';
+export * from './supervision';
+export * from './recovery';
 export * from './file-caps';

@@ -3,11 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CAPABILITIES, signalName, type Arch } from '@capulator/abi';
-import type { CapabilitySets, PolicyRef, RunMechanisms } from '@capulator/events';
+import type { CapabilitySets, PolicyRef, RunFailureStage, RunMechanisms } from '@capulator/events';
 import { seccompNeed } from '@capulator/policy';
-import { agentBinary, AgentProcess, type AgentDecision } from './agent-process';
+import { agentBinary, AgentProcess, type AgentDecision, type AuditFailureAction } from './agent-process';
+import { auditFailureReason } from './audit-failure';
+import { COUNT_FILE, orphanRun, processStart, releaseSupervisor, SPOOL_FILE, thisProcess, writeSupervisor, type Supervisor } from './supervision';
 import { checkEntrypoint } from './entrypoint-check';
-import { applyKernelSets, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
+import { applyKernelSets, checkSetupEnds, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
 import { buildOciSpec, type BindMount } from './oci-spec';
 import { resolveInRootfs } from './rootfs-path';
 import { buildSeccompProfile } from './seccomp-profile';
@@ -55,6 +57,15 @@ export interface RunRequest {
    * stdio) instead of spawning it here; `stdio` is then unused.
    */
   launch?: RuncLauncher;
+  /** what to do when the record cannot be written (the agent's spool, or the store): stop the container (default) or continue, counting the gap */
+  onAuditFailure?: AuditFailureAction;
+  /** aborted by the recorder when the store cannot take events (reason: the one-line reason): the container is stopped */
+  stop?: AbortSignal;
+  /**
+   * Records the run's end before its directory (and spool) is removed; returns a failure when it
+   * could not, and the run is then left to recovery (docs/events.md).
+   */
+  record?: (result: RunResult) => Promise<{ stage: RunFailureStage; reason: string } | undefined>;
 }
 
 /** How `runc run` ended; `lost` says why its end is unknown (whoever ran it went away). */
@@ -104,10 +115,11 @@ export interface RunResult {
   status: 'exited' | 'failed';
   exitCode: number | null;
   signal: string | null;
-  failure?: { stage: 'image' | 'policy' | 'start' | 'agent' | 'runtime'; reason: string };
+  failure?: { stage: RunFailureStage; reason: string };
   counts: { allow: number; deny: number; emulate: number };
   events: number;
   lostEvents: number;
+  lostReason?: string;
   durationMs: number;
   stdout?: string;
   stderr?: string;
@@ -192,11 +204,22 @@ export class Runner {
       throw new RunError('start', `run ${id} already exists (${dir})`);
     }
     const rootfs = join(dir, 'rootfs');
+    // from here until its end is recorded, the run can be recovered if this process dies
+    const supervisor: Supervisor = { ...thisProcess(), runId: id, containerId, runc, runcRoot, rootfs, startedAt: new Date(t0).toISOString() };
+    try {
+      writeSupervisor(dir, supervisor);
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
     let mounted = false;
     let agent: AgentProcess | undefined;
     let krec: KernelRecordProcess | undefined;
     let cgroupDir: string | undefined;
     let runcStarted = false;
+    /** set when the run's end could not be recorded: the directory (spool) stays for recovery */
+    let orphaned: { stage: RunFailureStage; reason: string } | undefined;
+    let result: RunResult | undefined;
     const cleanup = () => {
       agent?.kill();
       krec?.kill();
@@ -206,7 +229,15 @@ export class Runner {
         const u = spawnSync('umount', [rootfs], { stdio: 'ignore' });
         if (u.status !== 0) spawnSync('umount', ['-l', rootfs], { stdio: 'ignore' });
       }
-      if (!req.keep) rmSync(dir, { recursive: true, force: true });
+      if (orphaned) {
+        try {
+          orphanRun(dir, orphaned);
+        } catch {
+          /* failure.json is gone: recovery sees this process end and says so */
+        }
+      }
+      else if (!req.keep) rmSync(dir, { recursive: true, force: true });
+      else releaseSupervisor(dir);
       if (cgroupDir) {
         try {
           rmdirSync(cgroupDir); // runc removes it when it deletes the container; this is for the paths where it never ran
@@ -276,6 +307,7 @@ export class Runner {
         learn: req.learn ?? false,
         runcSetup: req.kernelSets?.noNewPrivileges === false,
         eventsBuffer: this.opts.agentEventsBuffer,
+        spool: { path: join(dir, SPOOL_FILE), count: join(dir, COUNT_FILE), onAuditFailure: req.onAuditFailure },
         run: { runId: id, policy: policyRef },
         onDecision: (d) => {
           kchecks?.agentDecision(d);
@@ -301,6 +333,7 @@ export class Runner {
         cgroupDir = undefined;
       }
       if (!agent && !krec) throw new RunError('start', `no mechanism can record this run: ${kr.e?.message ?? 'the kernel record did not start'}`);
+      if (agent) writeSupervisor(dir, { ...supervisor, agent: { pid: agent.ready!.pid, start: processStart(agent.ready!.pid) ?? '' } });
       if (m.status !== 0) throw new RunError('start', `cannot mount the overlay: ${m.stderr.trim()}`);
       trace(`overlay mounted, ${agent ? 'agent' : 'no agent'}, ${krec ? 'kernel record' : 'no kernel record'} ready`);
       const mechanisms: RunMechanisms = {
@@ -318,16 +351,18 @@ export class Runner {
       checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture, 0, req.mounts ?? []);
       const limited = limitToHost(req.capabilities, hostBoundingSet());
       const setsTool = kernelSetsTool(binary);
+      // no filter at all when the policy needs none and the kernel record runs (libs/policy seccompNeed)
+      const seccomp = agent ? buildSeccompProfile(socketPath) : undefined;
       if (req.kernelSets) {
         const k = req.kernelSets;
         try {
+          if (seccomp) checkSetupEnds(k, seccomp.syscalls);
           const applied = applyKernelSets(rootfs, { programs: k.programs, inheritable: limited.sets.inheritable, noNewPrivileges: k.noNewPrivileges }, setsTool);
           for (const w of applied.warnings) process.stderr.write(`capulator: warning: ${w}\n`);
         } catch (e) {
           throw new RunError('start', (e as Error).message);
         }
       }
-      const profile = agent ? buildSeccompProfile(socketPath) : undefined;
       const spec = buildOciSpec({
         rootfs,
         args: argv,
@@ -338,7 +373,7 @@ export class Runner {
         hostname: id.slice(0, 63),
         capabilities: limited.sets,
         noNewPrivileges: req.kernelSets?.noNewPrivileges ?? true,
-        seccomp: profile,
+        seccomp,
         mounts: req.mounts ?? [],
         loopbackHook: [binary, 'hook-lo-up'],
       });
@@ -350,7 +385,7 @@ export class Runner {
           policy: policyRef,
           tableText: req.table.text,
           arch: (process.arch === 'arm64' ? 'aarch64' : 'x86_64') as Arch,
-          decided: decidedSyscalls(profile),
+          decided: decidedSyscalls(seccomp),
           // kernel checks reach the store after RunStarted, like the agent's decisions
           emit: (d) => (started ? deliver(d) : beforeStart.push(d)),
           onViolation: (p) => stopForViolation(`${p.subject.exe} (pid ${p.subject.pid}, uid ${p.subject.uid}) used ${p.capability} in ${p.syscall}: the kernel granted it, the policy denies it (${p.ruleId ?? 'default'})`),
@@ -409,6 +444,20 @@ export class Runner {
       // (a normal agent exit — its `exit` line — only happens once every container process is gone)
       let agentDied = false;
       let krecDied = false;
+      // fail closed on audit failure: the agent stops the container itself when its spool cannot
+      // be written; the store failing stops it here
+      let auditStopped: string | undefined;
+      const stopForAudit = (reason: string) => {
+        if (auditStopped || runcExited) return;
+        auditStopped = reason;
+        spawnSync(runc, ['--root', runcRoot, 'kill', '--all', containerId, 'KILL'], { stdio: 'ignore' });
+      };
+      a?.onAuditFailed((f) => {
+        if (f.action === 'stop') stopForAudit(auditFailureReason(f.error));
+      });
+      const onStop = () => stopForAudit(String(req.stop!.reason));
+      if (req.stop?.aborted) onStop();
+      else req.stop?.addEventListener('abort', onStop, { once: true });
       const watch = (a?.exited ?? Promise.resolve({ code: 0, signal: null })).then((e) => {
         if (a && !a.summary && !runcExited) {
           agentDied = true;
@@ -454,29 +503,42 @@ export class Runner {
         id,
         containerId,
         counts,
-        events: (a ? a.summary?.events ?? a.received : 0) + (k?.received ?? 0),
+        events: (a ? a.agentCount().events : 0) + (k?.received ?? 0),
         lostEvents: (a?.lostEvents() ?? 0) + (k?.lostEvents() ?? 0),
+        ...(a?.auditFailed
+          ? { lostReason: `the agent could not write its spool (${a.auditFailed.error})` }
+          : agentDied
+            ? { lostReason: 'decided by the agent but not yet in its spool when it died' }
+            : k && k.lostEvents() > 0
+              ? { lostReason: `the kernel record lost ${k.lostEvents()} check(s) (ring buffer full or lines not received)` }
+              : {}),
         durationMs: Date.now() - t0,
         ...(pipe ? { stdout, stderr } : {}),
       };
+      req.stop?.removeEventListener('abort', onStop);
+      if (auditStopped) {
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'audit', reason: auditStopped } });
+      }
       if (r.lost) {
-        return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: r.lost } };
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: r.lost } });
       }
       if (violation) {
-        return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'policy', reason: violation } };
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'policy', reason: violation } });
       }
       if (krecDied && started) {
-        return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'agent', reason: `the kernel record died while the container ran${k!.stderr ? ': ' + k!.stderr.trim() : ''}` } };
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'agent', reason: `the kernel record died while the container ran${k!.stderr ? ': ' + k!.stderr.trim() : ''}` } });
       }
       if (agentDied && a?.attached) {
-        return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'agent', reason: `the agent died while the container ran${a.stderr ? ': ' + a.stderr.trim() : ''}` } };
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'agent', reason: `the agent died while the container ran${a.stderr ? ': ' + a.stderr.trim() : ''}` } });
       }
       if (a ? !a.attached : !started) {
-        return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: `runc failed to start the container (exit ${r.code})${pipe && stderr ? ': ' + stderr.trim().split('\n').pop() : ''}` } };
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: `runc failed to start the container (exit ${r.code})${pipe && stderr ? ': ' + stderr.trim().split('\n').pop() : ''}` } });
       }
       const code = r.code ?? 128 + 9;
-      return { ...base, status: 'exited', exitCode: code, signal: code > 128 && code < 160 ? signalName(code - 128) ?? `SIG${code - 128}` : null };
+      return (result = { ...base, status: 'exited', exitCode: code, signal: code > 128 && code < 160 ? signalName(code - 128) ?? `SIG${code - 128}` : null });
     } finally {
+      // the end is recorded while the spool still exists: if that fails, recovery finishes it
+      if (result && req.record) orphaned = await req.record(result).catch((e: Error) => ({ stage: 'audit' as const, reason: e.message }));
       cleanup();
       trace('cleaned up');
     }
