@@ -163,7 +163,7 @@ static __always_inline bool noaudit_on_stack(void *ctx)
  * - clone with CLONE_NEW*: the stack, every time (namespace creation is rare and must not be hidden);
  * - anything else: the stack once per (program, syscall, capability, result), then that verdict.
  */
-static __always_inline bool probe_only(void *ctx, struct pt_regs *regs, __u64 exe, int nr, int cap, int ret)
+static __always_inline bool probe_only(void *ctx, struct pt_regs *regs, __u64 exe, int nr, int cap, int ret, bool *seen)
 {
   if (cap == 21 /* CAP_SYS_ADMIN */ && nr >= 0) {
     for (int i = 0; i < KREC_VM_SYSCALLS; i++)
@@ -185,7 +185,10 @@ static __always_inline bool probe_only(void *ctx, struct pt_regs *regs, __u64 ex
   }
   struct verdict_key k = { .exe = exe, .nr = nr, .cap = cap, .ret = ret };
   __u8 *v = bpf_map_lookup_elem(&verdicts, &k);
-  if (v) return *v == 1;
+  if (v) {
+    *seen = true;
+    return *v == 1;
+  }
   __u8 verdict = noaudit_on_stack(ctx) ? 1 : 2;
   bpf_map_update_elem(&verdicts, &k, &verdict, BPF_ANY);
   return verdict == 1;
@@ -218,11 +221,13 @@ int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, 
   }
   struct file *f = BPF_CORE_READ(t, mm, exe_file);
   __u64 key = (__u64)f;
-  if (probe_only(ctx, regs, key, nr, cap, ret)) {
+  /* a known verdict means this exe was described when the verdict was made (user space keeps every path) */
+  bool seen = false;
+  if (probe_only(ctx, regs, key, nr, cap, ret, &seen)) {
     __sync_fetch_and_add(&noaudit, 1);
     return 0;
   }
-  if (f && !bpf_map_lookup_elem(&exes, &key)) describe_exe(f, key);
+  if (f && !seen && !bpf_map_lookup_elem(&exes, &key)) describe_exe(f, key);
   struct krec_check *e = bpf_ringbuf_reserve(&ring, sizeof(*e), 0);
   if (!e) {
     __sync_fetch_and_add(&lost, 1);
