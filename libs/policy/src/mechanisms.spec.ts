@@ -25,7 +25,10 @@ describe('seccompNeed', () => {
     assert.match(why('defaults: { action: allow, audit: all }\nrules: []\n'), /capget is recorded/);
     assert.match(why(`defaults: { action: deny, audit: all }\nrules:${QUIET}\n  - { id: web, privileges: [PRIV_NETINET_RESERVEDPORT], when: { syscall: bind, port: "80" }, action: allow }\n`), /rule web has argument conditions/);
     assert.match(why(`defaults: { action: deny, audit: all }\nrules:${QUIET}\n  - { id: e, when: { syscall: setsockopt, level: SOL_IP, option: IP_RECVERR }, action: emulate, return: 0 }\n`), /rule e emulates/);
-    assert.match(why(`defaults: { action: deny, audit: all }\nrules:${QUIET}\n  - { id: p, match: { exe: [/bin/ping] }, privileges: [PRIV_NETINET_RAW], action: allow }\n`), /rule p applies to some programs or users only/);
+    assert.match(why(`defaults: { action: allow, audit: all }\nrules:${QUIET}\n  - { id: p, match: { exe: [/bin/ping] }, privileges: [PRIV_NETINET_RAW], action: deny }\n`), /rule p denies for some programs only/);
+    assert.match(why(`defaults: { action: deny, audit: all }\nrules:${QUIET}\n  - { id: u, match: { uid: "1000" }, privileges: [PRIV_NETINET_RAW], action: allow }\n`), /rule u applies to some users only/);
+    // an allow for some programs is a file capability: the kernel enforces it
+    assert.equal(seccompNeed(policy(`defaults: { action: deny, audit: all }\nrules:${QUIET}\n  - { id: p, match: { exe: [/bin/ping] }, privileges: [PRIV_NETINET_RAW], action: allow }\n`)).needed, false);
     assert.match(why(`defaults: { action: deny, audit: all, errno: EACCES }\nrules:${QUIET}\n`), /errno 13/);
   });
   it('keeps the filter for every shipped example (each records capget/capset or refines arguments)', () => {

@@ -9,7 +9,8 @@ import { lookup, parseTable, type CompiledTable, type ParsedTable } from './tabl
  * agent behind it, is needed only for what neither can do:
  * - argument-level refinement (`when:` conditions, rules naming a syscall);
  * - emulation (answering without running the call) and errnos other than the kernel's EPERM;
- * - rules for some programs or users only (the agent decides per exe/uid/gid);
+ * - rules for some users only, and denials for some programs only (file capabilities, which scope an
+ *   allow to a program, know no uid and cannot take a capability away);
  * - recording capget/capset (they make no capability check: only the syscall itself shows them);
  * - learn mode (records every trapped call).
  * Every filter, even one trapping only capget, moves every syscall of the container to the slow
@@ -41,7 +42,10 @@ export function seccompNeed(table: CompiledTable | ParsedTable): SeccompNeed {
     else if (r.action === 'deny' && r.errno !== 1) reasons.push(`rule ${r.id} denies with errno ${r.errno}, not the kernel's EPERM`);
     if (r.conds.length > 0) reasons.push(`rule ${r.id} has argument conditions`);
     if (r.syscall !== undefined) reasons.push(`rule ${r.id} names syscall ${r.syscall}`);
-    if (r.uid || r.gid || r.exe || r.exeExact) reasons.push(`rule ${r.id} applies to some programs or users only`);
+    // an allow for some programs is a file capability on the run's copy of them (the kernel enforces
+    // it); a deny for some programs, or any rule for some users, only the agent can refine
+    if (r.uid || r.gid) reasons.push(`rule ${r.id} applies to some users only`);
+    else if ((r.exe || r.exeExact) && r.action !== 'allow') reasons.push(`rule ${r.id} ${r.action === 'deny' ? 'denies' : 'emulates'} for some programs only`);
   }
   for (const syscall of ['capget', 'capset']) {
     const d = lookup(t, { syscall, args: {} });

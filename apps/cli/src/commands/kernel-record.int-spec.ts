@@ -161,5 +161,26 @@ describe('the kernel record (tp_btf/cap_capable)', () => {
       assert.deepEqual({ k: started.mechanisms?.kernelRecord, s: started.mechanisms?.seccomp }, { k: 'tp_btf', s: 'none' });
       assert.ok(started.pid > 1);
     });
+
+    it('keeps a per-program grant (a file capability) working without a filter, and records both sides', () => {
+      const runId = id('ping');
+      const f = policyFile('ping-kernel-only', [
+        'defaults: { action: deny, audit: all }',
+        'rules:',
+        '  - { id: quiet-capget, when: { syscall: capget }, action: allow, audit: none }',
+        '  - { id: quiet-capset, when: { syscall: capset }, action: allow, audit: none }',
+        '  - { id: ping-raw, match: { exe: [/bin/ping] }, privileges: [PRIV_NETINET_RAW], action: allow }',
+        '',
+      ].join('\n'));
+      const r = cap(['run', '--id', runId, '--policy', f, rootfs, '--', '/bin/sh', '-c',
+        'grep Seccomp: /proc/self/status; /bin/ping -c1 127.0.0.1 >/dev/null && echo ping ok; busybox ping -c1 127.0.0.1 >/dev/null 2>&1; echo busybox rc=$?']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^Seccomp:\s+0$/m);
+      assert.match(r.stdout, /^ping ok$/m);
+      assert.match(r.stdout, /^busybox rc=1$/m);
+      const raw = kernelRows(auditLog(runId)).filter((x) => x.capability === 'CAP_NET_RAW' && x.syscall === 'socket');
+      assert.ok(raw.some((x) => x.exe === '/bin/ping' && x.answeredBy === 'granted' && x.decision === 'allow'), JSON.stringify(raw));
+      assert.ok(raw.some((x) => x.exe === '/bin/busybox' && x.answeredBy === 'refused' && x.decision === 'deny'), JSON.stringify(raw));
+    });
   });
 });

@@ -6,6 +6,8 @@ import { AgentDecision } from './agent-process';
 import { decidedSyscalls, KernelChecks, type KernelCheckLine } from './kernel-record';
 import { buildSeccompProfile } from './seccomp-profile';
 
+const compiled = (text: string) => compile(load(text, 't.yaml').policy!);
+const DENY_ALL = compiled('apiVersion: capulator/v1\nkind: Policy\nmetadata: { name: d }\ndefaults: { action: deny, audit: all }\nrules: []\n');
 const table = (() => {
   const l = load(`apiVersion: capulator/v1\nkind: Policy\nmetadata: { name: t }\ndefaults: { action: allow, audit: all }\nrules:
   - { id: no-admin, capabilities: [CAP_NET_ADMIN], action: deny }
@@ -14,11 +16,11 @@ const table = (() => {
 })();
 const policyRef = { name: 't', version: 1, hash: table.hash };
 
-function setup(profile = buildSeccompProfile('/x.sock')) {
+function setup(profile = buildSeccompProfile('/x.sock'), t = table) {
   const out: DecisionPayload[] = [];
   const violations: DecisionPayload[] = [];
   const k = new KernelChecks({
-    runId: 'r', policy: policyRef, tableText: table.text, arch: 'x86_64', decided: decidedSyscalls(profile),
+    runId: 'r', policy: policyRef, tableText: t.text, arch: 'x86_64', decided: decidedSyscalls(profile),
     emit: (d) => out.push(d.payload), onViolation: (p) => violations.push(p),
   });
   return { k, out, violations };
@@ -53,6 +55,14 @@ describe('KernelChecks', () => {
     assert.equal(violations.length, 1);
     assert.equal(violations[0].ruleId, 'no-admin');
     assert.equal(out[1].kernel!.violation, true);
+  });
+  it('never calls capset\'s own CAP_SETPCAP probe a violation', () => {
+    const { k, out, violations } = setup({ ...buildSeccompProfile('/x.sock'), syscalls: [] }, DENY_ALL);
+    k.check(check({ nr: 126, cap: 8 })); // capset, CAP_SETPCAP granted, denied by the policy
+    k.check(check({ nr: 126, cap: 12, kseq: 2 })); // CAP_NET_ADMIN granted in capset, denied: a violation
+    assert.equal(out.length, 2);
+    assert.equal(violations.length, 1);
+    assert.equal(violations[0].capability, 'CAP_NET_ADMIN');
   });
   it('joins a check inside a trapped syscall to the agent decision of the same call, which it is no violation of', async () => {
     const { k, out, violations } = setup();

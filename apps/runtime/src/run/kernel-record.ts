@@ -253,7 +253,10 @@ export class KernelChecks {
     const capability = capabilityByNumber(c.cap)?.name ?? `CAP_${c.cap}`;
     const d = capabilityDecision(this.table, capability, { exe: c.exe, uid: c.uid, gid: c.gid });
     const decidedByAgent = agentSeq !== undefined || (name !== undefined && this.o.decided.always.has(name));
-    const violation = c.result === 'granted' && d.decision !== 'allow' && !decidedByAgent;
+    // capset asks for CAP_SETPCAP on every call (cap_inh_is_capped) to learn whether the inheritable
+    // set may grow beyond permitted: the check is not a use by itself, so it is recorded, never a violation
+    const probe = capability === 'CAP_SETPCAP' && name === 'capset';
+    const violation = c.result === 'granted' && d.decision !== 'allow' && !decidedByAgent && !probe;
     if (!d.audit && !violation) return;
     const payload: DecisionPayload = {
       runId: this.o.runId,
