@@ -160,6 +160,9 @@ describe('the kernel record (tp_btf/cap_capable)', () => {
       const started = (await stream(runId)).find((e) => e.type === 'RunStarted')!.payload as EventTypes['RunStarted'];
       assert.deepEqual({ k: started.mechanisms?.kernelRecord, s: started.mechanisms?.seccomp }, { k: 'tp_btf', s: 'none' });
       assert.ok(started.pid > 1);
+      const inspect = cap(['inspect', runId]);
+      assert.equal(inspect.status, 0, inspect.stderr);
+      assert.match(inspect.stdout, /^Recorded by:\s+kernel record \(tp_btf\/cap_capable\), no seccomp filter$/m);
     });
 
     it('keeps a per-program grant (a file capability) working without a filter, and records both sides', () => {
