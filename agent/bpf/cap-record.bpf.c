@@ -37,7 +37,7 @@ struct {
   __uint(max_entries, KREC_RING_BYTES);
 } ring SEC(".maps");
 
-/* exe files already described to user space (key: struct file *) */
+/* exe files already described to user space (key: hash of the inode's device and number) */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 1024);
@@ -219,8 +219,14 @@ int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, 
     if (regs) nr = BPF_CORE_READ(regs, syscallno);
 #endif
   }
+  /* the program's identity: its inode (device, number), not the struct file, whose address a later
+   * exec may reuse */
   struct file *f = BPF_CORE_READ(t, mm, exe_file);
-  __u64 key = (__u64)f;
+  __u64 key = 0;
+  if (f) {
+    struct inode *ino = BPF_CORE_READ(f, f_inode);
+    key = (BPF_CORE_READ(ino, i_ino) * 0x9E3779B97F4A7C15ULL) ^ BPF_CORE_READ(ino, i_sb, s_dev);
+  }
   /* a known verdict means this exe was described when the verdict was made (user space keeps every path) */
   bool seen = false;
   if (probe_only(ctx, regs, key, nr, cap, ret, &seen)) {
