@@ -16,6 +16,7 @@ export type AnsweredBy =
   | 'errno' // denied with an errno
   | 'emulated' // a return value without running the call
   | 'abandoned' // the target's call was interrupted (ENOENT from SEND / ID_VALID) — recorded, not answered
+  | 'kernel' // denied, and the caller does not hold the capability: continued so that Linux refuses it itself, with its own errno
   | 'granted' // source 'kernel': the kernel's capability check succeeded
   | 'refused'; // source 'kernel': the kernel's capability check failed (the capability is not in the task's sets)
 

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { TextEvent, type DecisionOutcome, type DecisionPayload, type PolicyRef } from '@capulator/events';
@@ -265,7 +264,6 @@ export class SpoolTail {
   private fd?: number;
   private pos = 0;
   private readonly buf = Buffer.allocUnsafe(1 << 20);
-  private readonly decoder = new StringDecoder('utf8');
 
   constructor(readonly path: string, from = 0) {
     this.pos = from;
@@ -286,7 +284,8 @@ export class SpoolTail {
     }
     const n = readSync(this.fd, this.buf, 0, this.buf.length, this.pos);
     this.pos += n;
-    return n > 0 ? this.decoder.write(this.buf.subarray(0, n)) : '';
+    // the agent writes ASCII only (every other byte is escaped as \u00XX): latin1 is exact and cheapest
+    return n > 0 ? this.buf.toString('latin1', 0, n) : '';
   }
 
   close(): void {

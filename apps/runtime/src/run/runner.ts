@@ -12,7 +12,7 @@ import { checkEntrypoint } from './entrypoint-check';
 import { applyKernelSets, checkSetupEnds, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
 import { buildOciSpec, type BindMount } from './oci-spec';
 import { resolveInRootfs } from './rootfs-path';
-import { buildSeccompProfile } from './seccomp-profile';
+import { buildSeccompProfile, seccompPlan } from './seccomp-profile';
 import { cgroupV2Root, decidedSyscalls, KernelChecks, kernelRecordBinary, KernelRecordProcess } from './kernel-record';
 
 /** The image of a run: unpacked layers (bottom first) or one rootfs directory, and its config. */
@@ -352,7 +352,7 @@ export class Runner {
       const limited = limitToHost(req.capabilities, hostBoundingSet());
       const setsTool = kernelSetsTool(binary);
       // no filter at all when the policy needs none and the kernel record runs (libs/policy seccompNeed)
-      const seccomp = agent ? buildSeccompProfile(socketPath) : undefined;
+      const seccomp = agent ? buildSeccompProfile(socketPath, process.arch, seccompPlan(req.table, limited.sets.bounding)) : undefined;
       if (req.kernelSets) {
         const k = req.kernelSets;
         try {

@@ -1,5 +1,6 @@
 import type { EventTypes, StoredEvent } from '../contracts';
 import type { SqliteEventStore } from '../sqlite/sqlite-event-store';
+import type { EventStore } from '../store';
 import { READ_MODEL_VERSION } from './read-models.projector';
 import { evolveRunSummary, runIdOf, type RunSummary } from './run-summary.projection';
 
@@ -9,6 +10,11 @@ import { evolveRunSummary, runIdOf, type RunSummary } from './run-summary.projec
  * by the same `evolveRunSummary`. It needs no write lock, so it works while runs are recorded.
  */
 export function runSummaries(store: SqliteEventStore): RunSummary[] {
+  // one read snapshot: the rows, their checkpoint and the tail agree
+  return store.db.transaction(() => readRunSummaries(store))();
+}
+
+function readRunSummaries(store: SqliteEventStore): RunSummary[] {
   const db = store.db;
   const runs = new Map<string, RunSummary>();
   let from = 1;
@@ -46,7 +52,7 @@ export interface RunDetails {
   ended: { type: 'RunExited' | 'RunFailed'; at: string; payload: EventTypes['RunExited'] | EventTypes['RunFailed'] } | null;
 }
 
-export async function runDetails(store: SqliteEventStore, summary: RunSummary): Promise<RunDetails> {
+export async function runDetails(store: Pick<EventStore, 'readStream'>, summary: RunSummary): Promise<RunDetails> {
   const out: RunDetails = { summary, requested: null, started: null, ended: null };
   for await (const e of store.readStream(`run-${summary.runId}`)) {
     if (e.type === 'RunRequested') out.requested = e.payload as EventTypes['RunRequested'];
