@@ -55,7 +55,9 @@ describe('the kernel record (tp_btf/cap_capable)', () => {
   describe('when a program reads another user\'s 0600 file and adds a link under an allow-all audited policy', () => {
     it('shows the DAC override and the NET_ADMIN check inside the netlink message in audit log, with program and result, and nothing of runc\'s set-up', async () => {
       const runId = id('dac');
-      const r = cap(['run', '--id', runId, '--policy', allowAll, rootfs, '--', '/bin/sh', '-c',
+      // allow-all, with chown refined by syscall so that the agent decides it too (the trap plan traps only what a rule refines)
+      const f = policyFile('allow-all-chown', 'defaults: { action: allow, audit: all }\nrules:\n  - { id: chown, privileges: [PRIV_VFS_CHOWN], when: { syscall: chown }, action: allow }\n');
+      const r = cap(['run', '--id', runId, '--policy', f, rootfs, '--', '/bin/sh', '-c',
         'echo secret > /tmp/s; chown 1000:1000 /tmp/s; chmod 600 /tmp/s; cat /tmp/s; ip link add dummy0 type dummy; grep Seccomp: /proc/self/status; true']);
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /^secret$/m);
