@@ -44,3 +44,4 @@ export {
   type SourceLocation,
 } from './policy.errors';
 export type { Action, AuditLevel, ArgCondition, Decision, DecisionRequest, Policy, PolicyDefaults, PolicyRule } from './model';
+export { seccompNeed, capabilityDecision, type SeccompNeed, type CapabilityDecision } from './mechanisms';

@@ -326,7 +326,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
           host.stderr(`capulator: warning: this host cannot grant ${s.unavailable.join(', ')} (not in its bounding set); the container runs without\n`);
         }
         // the sets the host granted (not the requested ones); the decider keeps provenance for those only
-        rec?.submit({ type: 'StartRun', at: now(), imageDigest: image.digest ?? '', user: s.user, granted: s.capabilities, provenance, policy: policyRef, pid: s.pid });
+        rec?.submit({ type: 'StartRun', at: now(), imageDigest: image.digest ?? '', user: s.user, granted: s.capabilities, provenance, policy: policyRef, pid: s.pid, mechanisms: s.mechanisms });
       },
     });
     // one terminal event (RunExited, or RunFailed keeping the stage, the reason and what is known

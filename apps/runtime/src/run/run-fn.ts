@@ -133,7 +133,7 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
       onStarted: (info) => {
         started = true;
         // the sets the host granted (info.capabilities), not the requested ones
-        queue.push({ type: 'StartRun', at: now(), imageDigest: image.digest, user: info.user, granted: info.capabilities, provenance, policy: req.policy, pid: info.pid });
+        queue.push({ type: 'StartRun', at: now(), imageDigest: image.digest, user: info.user, granted: info.capabilities, provenance, policy: req.policy, pid: info.pid, mechanisms: info.mechanisms });
         if (signal.aborted) kill();
       },
       onDecision: (d) => queue.decision(d),
