@@ -92,7 +92,7 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
     executor,
     engine: options.policyEngine ?? new LibPolicyEngine(),
     images: options.images ?? new RuntimeImageCatalog(options.home),
-    replayer: options.replayer ?? new EventsReplayer(store),
+    replayer: options.replayer ?? new EventsReplayer(store, { ...(options.replayTimeoutMs ? { timeoutMs: options.replayTimeoutMs } : {}) }),
     tokens: new TokenStore(join(options.home, 'tokens.json')),
   };
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { capabilityNumber, privilege } from './abi';
-import { globError, globToRegExp } from './glob';
+import { compileGlob, globError, globMatch, matchCompiled, type CompiledGlob } from './glob';
 import { auditFor, type Action, type AuditLevel, type Decision, type DecisionRequest, type Policy, type PolicyRule } from './model';
 import { formatRanges, inRanges, normalizeRanges, type Ranges } from './ranges';
 import { NO_ARGS, prepareRequest, privilegeInfo, type PreparedRequest } from './request';
@@ -75,7 +75,7 @@ function ruleLines(r: PolicyRule, index: number, container: ContainerSelector | 
 }
 
 function globsMatchAny(globs: readonly string[], s: string | undefined): boolean {
-  return s !== undefined && globs.some((g) => globToRegExp(g).test(s));
+  return s !== undefined && globs.some((g) => globMatch(g, s));
 }
 
 /** Can `r` match some process of this container? (image/labels only; unknown image matches no image condition) */
@@ -109,7 +109,7 @@ export function compileForContainer(policy: Policy, container: ContainerSelector
 
 // ---- parse -------------------------------------------------------------------------
 
-type TCond = { name: string; ranges?: Ranges; values?: string[]; globs?: RegExp[] };
+type TCond = { name: string; ranges?: Ranges; values?: string[]; globs?: CompiledGlob[] };
 interface TRule {
   index: number;
   id: string;
@@ -119,10 +119,10 @@ interface TRule {
   audit: AuditLevel;
   uid?: Ranges;
   gid?: Ranges;
-  exe?: RegExp[];
+  exe?: CompiledGlob[];
   /** exe patterns without glob characters, compared as strings (fnmatch of a literal is equality) */
   exeExact?: Set<string>;
-  image?: RegExp[];
+  image?: CompiledGlob[];
   labels?: Array<[string, string]>;
   privs: Set<number> | null;
   caps: Set<number> | null;
@@ -246,7 +246,7 @@ export function parseTable(text: string): { table?: ParsedTable; errors: TableEr
         const g = pctDecode(val);
         if (g === undefined || globError(g)) return fail(ln, `bad ${what} glob`);
         if (what === 'exe' && !/[*?[\\]/.test(g)) (cur.exeExact ??= new Set()).add(g);
-        else (cur[what] ??= []).push(globToRegExp(g));
+        else (cur[what] ??= []).push(compileGlob(g));
       } else if (what === 'label') {
         const eq = val.indexOf('=');
         const k = eq > 0 ? pctDecode(val.slice(0, eq)) : undefined;
@@ -288,7 +288,7 @@ export function parseTable(text: string): { table?: ParsedTable; errors: TableEr
         for (const tok of f.slice(2)) {
           const g = tok.startsWith('~') ? pctDecode(tok.slice(1)) : undefined;
           if (g === undefined || globError(g)) return fail(ln, 'bad glob');
-          cond.globs.push(globToRegExp(g));
+          cond.globs.push(compileGlob(g));
         }
       } else {
         if (f.length !== 3) return fail(ln, 'bad ranges');
@@ -358,7 +358,7 @@ function condOk(c: TCond, v: unknown): boolean {
   if (c.ranges) return typeof v === 'number' && Number.isInteger(v) && inRanges(c.ranges, v);
   if (typeof v !== 'string') return false;
   if (c.values) return c.values.includes(v);
-  return c.globs!.some((g) => g.test(v));
+  return c.globs!.some((g) => matchCompiled(g, v));
 }
 
 function subjectOk(r: TRule, syscall: string | undefined, args: Record<string, unknown>, req: DecisionRequest): boolean {
@@ -370,12 +370,12 @@ function subjectOk(r: TRule, syscall: string | undefined, args: Record<string, u
     const exe = req.exe;
     if (typeof exe !== 'string') return false;
     let hit = r.exeExact !== undefined && r.exeExact.has(exe);
-    if (!hit && r.exe !== undefined) for (let i = 0; i < r.exe.length; i++) if (r.exe[i].test(exe)) { hit = true; break; }
+    if (!hit && r.exe !== undefined) for (let i = 0; i < r.exe.length; i++) if (matchCompiled(r.exe[i], exe)) { hit = true; break; }
     if (!hit) return false;
   }
   if (r.image) {
     const img = req.image;
-    if (typeof img !== 'string' || !r.image.some((g) => g.test(img))) return false;
+    if (typeof img !== 'string' || !r.image.some((g) => matchCompiled(g, img))) return false;
   }
   if (r.labels) {
     const l = req.labels;

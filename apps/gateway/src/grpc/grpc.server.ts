@@ -109,9 +109,9 @@ export class GrpcGateway {
         if (Buffer.byteLength(req.yaml) > 1024 * 1024) throw new ValidationFailed([{ field: 'yaml', messages: ['yaml must be at most 1 MiB'] }]);
         return d.policies.publish(req.yaml, who.name);
       }),
-      Replay: this.unary('audit:read', async (req) => {
+      Replay: this.unary('audit:read', async (req, _who, signal) => {
         const dto = await validateDto(ReplayDto, present(req));
-        const report = await replay(d.policies, d.engine, d.replayer, dto);
+        const report = await replay(d.policies, d.engine, d.replayer, dto, signal);
         return { reportJson: JSON.stringify(report), examined: report.examined, changed: report.changed, wouldDeny: report.wouldDeny };
       }),
     });
@@ -152,7 +152,7 @@ export class GrpcGateway {
     return toGrpcError(err);
   }
 
-  private unary(scope: Scope, fn: (req: Record<string, unknown> & { id?: unknown; yaml?: unknown }, who: Principal) => Promise<unknown>): grpc.handleUnaryCall<any, any> {
+  private unary(scope: Scope, fn: (req: Record<string, unknown> & { id?: unknown; yaml?: unknown }, who: Principal, cancelled: AbortSignal) => Promise<unknown>): grpc.handleUnaryCall<any, any> {
     return (call, callback) => {
       let who: Principal;
       try {
@@ -161,7 +161,9 @@ export class GrpcGateway {
         callback(this.fail(err, call.getPath()));
         return;
       }
-      fn(call.request, who).then(
+      const cancelled = new AbortController();
+      call.once('cancelled', () => cancelled.abort());
+      fn(call.request, who, cancelled.signal).then(
         (res) => callback(null, res),
         (err) => callback(this.fail(err, call.getPath())),
       );
