@@ -10,6 +10,7 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import { SqliteEventStore, type EventStore } from '@capulator/events';
 import { RuntimeImageCatalog } from './adapters/images.adapter';
 import { EventsReplayer } from './adapters/replay.adapter';
+import { mountAllowList } from './runs/run-authorization';
 import { runtimeRunFn } from './adapters/runtime.adapter';
 import { LibPolicyEngine } from './policies/policy-engine.adapter';
 import { TokenStore } from './auth/token-store';
@@ -73,6 +74,8 @@ export function openApiDocument(app: NestExpressApplication): OpenAPIObject {
 export async function startGateway(partial: Partial<GatewayOptions> & { home: string }): Promise<RunningGateway> {
   const options = gatewayOptions(partial);
   mkdirSync(options.home, { recursive: true, mode: 0o700 });
+  // resolved once; an --allow-mount that is missing or overlaps the state directory stops the server
+  options.allowMounts = [...mountAllowList(options.allowMounts ?? [], options.home).dirs];
   const logger = new JsonLogger(options.logLevel);
   const ownStore = !options.store;
   const store = options.store ?? SqliteEventStore.open(join(options.home, 'events.db'));

@@ -12,6 +12,8 @@ export interface ServeOnBusOptions {
   grpc: { host: string; port: number } | false;
   concurrency: number;
   imageUploadLimit?: number;
+  /** --allow-mount directories (bind-mount sources; run-authorization.ts) */
+  allowMounts?: string[];
   logLevel: string;
   /** partitions of capulator.commands when this process creates it */
   partitions?: number;
@@ -72,6 +74,7 @@ export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
           grpc: o.grpc,
           concurrency: o.concurrency,
           ...(o.imageUploadLimit ? { imageUploadLimit: o.imageUploadLimit } : {}),
+          ...(o.allowMounts ? { allowMounts: o.allowMounts } : {}),
           logLevel: o.logLevel as 'log',
           store,
           executor,

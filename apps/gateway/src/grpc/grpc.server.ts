@@ -95,7 +95,7 @@ export class GrpcGateway {
     this.server.addService(Service.service, {
       SubmitRun: this.unary('runs:write', async (req, who) => {
         const dto = await validateDto(SubmitRunDto, present(req));
-        return d.runs.submit(dto, who.name);
+        return d.runs.submit(dto, who);
       }),
       GetRun: this.unary('runs:read', async (req) => toProtoRun(d.runs.get(runId(req.id)))),
       ListRuns: this.unary('runs:read', async (req) => {

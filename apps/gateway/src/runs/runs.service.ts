@@ -5,7 +5,10 @@ import { evolveRunSummary, runStream, type EventStore, type RunStatus, type RunS
 import { IllegalState, NotFound } from '../errors/domain.error';
 import { EventHub } from '../store/event-hub';
 import { BatchingAppender } from '../store/batching-appender';
-import { EVENT_STORE, RUN_EXECUTOR } from '../store/tokens';
+import { EVENT_STORE, GATEWAY_OPTIONS, RUN_EXECUTOR } from '../store/tokens';
+import type { GatewayOptions } from '../gateway.options';
+import type { Principal } from '../auth/token-store';
+import { authorizeRun, mountAllowList, type MountAllowList } from './run-authorization';
 import { PoliciesService } from '../policies/policies.service';
 import { MetricsService } from '../metrics/metrics.service';
 import type { RunExecutor } from './run-executor';
@@ -30,6 +33,7 @@ export class RunsService {
   private readonly log = new Logger('runs');
   private readonly runs = new Map<string, RunSummary>();
   private readonly appender: BatchingAppender;
+  private readonly mountsAllowed: MountAllowList;
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -37,8 +41,10 @@ export class RunsService {
     private readonly hub: EventHub,
     private readonly policies: PoliciesService,
     private readonly metrics: MetricsService,
+    @Inject(GATEWAY_OPTIONS) options: GatewayOptions,
   ) {
     this.appender = new BatchingAppender(store);
+    this.mountsAllowed = mountAllowList(options.allowMounts ?? [], options.home);
     hub.listen((e) => this.fold(e));
   }
 
@@ -51,12 +57,14 @@ export class RunsService {
     if (after && after !== before) this.runs.set(id, after);
   }
 
-  async submit(req: SubmitRun, requestedBy?: string): Promise<{ id: string; status: RunStatus }> {
+  /** `who`'s scopes bound what the run may do on the host (run-authorization.ts). */
+  async submit(req: SubmitRun, who: Principal | undefined): Promise<{ id: string; status: RunStatus }> {
+    const mounts = authorizeRun(who?.scopes ?? [], req, this.mountsAllowed);
+    const requestedBy = who?.name;
     const { ref, yaml } = this.policies.forRun(req.policy, req.policyYaml);
     const runId = randomUUID();
     const command = [...(req.command ?? []), ...(req.args ?? [])];
     const env = Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${v}`);
-    const mounts = (req.mounts ?? []).map((m) => ({ source: m.source, destination: m.destination, readonly: m.readonly ?? false }));
     const payload = { runId, image: req.image, command, env, policy: ref, learn: req.learn ?? false, mounts, ...(requestedBy ? { requestedBy } : {}) };
     const stored = await this.appender.append({ streamId: runStream(runId), expectedVersion: 'no-stream', events: [{ type: 'RunRequested', at: new Date().toISOString(), payload }] });
     this.hub.publish(stored);

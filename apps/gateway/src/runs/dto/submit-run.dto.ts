@@ -18,7 +18,7 @@ export class MountDto {
   @MaxLength(4096)
   destination!: string;
 
-  @ApiPropertyOptional({ default: false })
+  @ApiPropertyOptional({ default: true, description: 'read-only unless false is asked for' })
   @IsOptional()
   @IsBoolean()
   readonly?: boolean;
