@@ -22,7 +22,7 @@ export function registerServeCommands(program: Command): void {
     .option('--allow-mount <dir>', 'a directory bind-mount sources may come from (repeatable; none by default; never $CAPULATOR_HOME or above it)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--no-run-socket', 'do not serve $CAPULATOR_HOME/run.sock (where `capulator run` hands its runs to this process)');
   addBusOptions(serve).action(
-    async (opts: { http: string; grpc: string; concurrency: string; maxUpload: string; logLevel: string; bus?: string; role: string; runSocket: boolean; allowMount: string[] }) => {
+    async (opts: { http: string; grpc: string; concurrency: string; maxUpload: string; logLevel: string; bus?: string; role: string; partitions?: string; runSocket: boolean; allowMount: string[] }) => {
       const { parseHostPort } = await import('../../../gateway/src/gateway.options');
       const addr = (text: string, flag: string) => {
         try {
@@ -51,7 +51,7 @@ export function registerServeCommands(program: Command): void {
       if (opts.bus !== undefined) {
         // Kafka: event store + command bus; --role gateway|runtime|all (serve-bus.ts)
         if (!http) throw new CliError('--http off is not supported with --bus');
-        await serveOnBus({ bus: opts.bus, role: opts.role, home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel, allowMounts });
+        await serveOnBus({ bus: opts.bus, role: opts.role, home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel, allowMounts, ...(opts.partitions !== undefined ? { partitions: Number(opts.partitions) } : {}) });
         return;
       }
       if (opts.role !== 'all') throw new CliError('--role needs --bus (without a bus, gateway and runtime share this process)');

@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
 import { randomUUID } from 'node:crypto';
 import { Observable } from 'rxjs';
 import { evolveRunSummary, runStream, type EventStore, type RunStatus, type RunSummary, type StoredEvent } from '@capulator/events';
 import { IllegalState, NotFound } from '../errors/domain.error';
 import { EventHub } from '../store/event-hub';
-import { BatchingAppender } from '../store/batching-appender';
 import { EVENT_STORE, GATEWAY_OPTIONS, RUN_EXECUTOR } from '../store/tokens';
 import type { GatewayOptions } from '../gateway.options';
 import type { Principal } from '../auth/token-store';
@@ -13,6 +13,7 @@ import { PoliciesService } from '../policies/policies.service';
 import { MetricsService } from '../metrics/metrics.service';
 import type { RunExecutor } from './run-executor';
 import { isTerminal, toRunView, type RunView } from './run-view';
+import { RequestRunCommand } from './run.commands';
 
 export interface SubmitRun {
   image: string;
@@ -32,7 +33,6 @@ const TERMINAL_TYPES = new Set(['RunExited', 'RunFailed']);
 export class RunsService {
   private readonly log = new Logger('runs');
   private readonly runs = new Map<string, RunSummary>();
-  private readonly appender: BatchingAppender;
   private readonly mountsAllowed: MountAllowList;
 
   constructor(
@@ -41,9 +41,9 @@ export class RunsService {
     private readonly hub: EventHub,
     private readonly policies: PoliciesService,
     private readonly metrics: MetricsService,
+    private readonly commands: CommandBus,
     @Inject(GATEWAY_OPTIONS) options: GatewayOptions,
   ) {
-    this.appender = new BatchingAppender(store);
     this.mountsAllowed = mountAllowList(options.allowMounts ?? [], options.home);
     hub.listen((e) => this.fold(e));
   }
@@ -66,17 +66,7 @@ export class RunsService {
     const command = [...(req.command ?? []), ...(req.args ?? [])];
     const env = Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${v}`);
     const payload = { runId, image: req.image, command, env, policy: ref, learn: req.learn ?? false, mounts, ...(requestedBy ? { requestedBy } : {}) };
-    const stored = await this.appender.append({ streamId: runStream(runId), expectedVersion: 'no-stream', events: [{ type: 'RunRequested', at: new Date().toISOString(), payload }] });
-    this.hub.publish(stored);
-    try {
-      await this.executor.submit({ ...payload, ...(yaml !== undefined ? { policyYaml: yaml } : {}) });
-    } catch (err) {
-      const failed = await this.store.append(runStream(runId), 'any', [
-        { type: 'RunFailed', at: new Date().toISOString(), payload: { runId, reason: (err as Error).message, stage: 'runtime' } },
-      ]);
-      this.hub.publish(failed);
-      throw err;
-    }
+    await this.commands.execute(new RequestRunCommand(payload, yaml));
     this.metrics.runSubmitted();
     this.log.log({ msg: 'run submitted', runId, image: req.image, policy: `${ref.name}@${ref.version}`, by: requestedBy });
     return { id: runId, status: 'queued' };

@@ -4,3 +4,4 @@ export * from './oci-spec';
 export * from './seccomp-profile';
 export * from './entrypoint-check';
 export * from './rootfs-path';
+export * from './file-caps';

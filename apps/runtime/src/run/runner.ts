@@ -6,6 +6,7 @@ import { CAPABILITIES, signalName } from '@capulator/abi';
 import type { CapabilitySets, PolicyRef } from '@capulator/events';
 import { agentBinary, AgentProcess, type AgentDecision } from './agent-process';
 import { checkEntrypoint } from './entrypoint-check';
+import { applyKernelSets, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
 import { buildOciSpec, type BindMount } from './oci-spec';
 import { resolveInRootfs } from './rootfs-path';
 import { buildSeccompProfile } from './seccomp-profile';
@@ -38,6 +39,8 @@ export interface RunRequest {
   /** the policy version named in every decision event (default: the table's policy, version 0) */
   policy?: PolicyRef;
   capabilities: CapabilitySets;
+  /** per-program grants (file capabilities), securebits and noNewPrivileges (libs/policy capabilitySets) */
+  kernelSets?: RunKernelSets;
   learn?: boolean;
   keep?: boolean;
   /** 'inherit' passes the container's stdio through; 'pipe' collects stdout/stderr into the result */
@@ -227,6 +230,7 @@ export class Runner {
         socketPath,
         tablePath,
         learn: req.learn ?? false,
+        runcSetup: req.kernelSets?.noNewPrivileges === false,
         eventsBuffer: this.opts.agentEventsBuffer,
         run: { runId: id, policy: req.policy ?? { name: req.table.policy, version: 0, hash: req.table.hash } },
         onDecision: (d) => {
@@ -252,6 +256,16 @@ export class Runner {
       const user = resolveUser(rootfs, cfg.User);
       checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture, 0, req.mounts ?? []);
       const limited = limitToHost(req.capabilities, hostBoundingSet());
+      const setsTool = kernelSetsTool(binary);
+      if (req.kernelSets) {
+        const k = req.kernelSets;
+        try {
+          const applied = applyKernelSets(rootfs, { programs: k.programs, inheritable: limited.sets.inheritable, noNewPrivileges: k.noNewPrivileges }, setsTool);
+          for (const w of applied.warnings) process.stderr.write(`capulator: warning: ${w}\n`);
+        } catch (e) {
+          throw new RunError('start', (e as Error).message);
+        }
+      }
       const spec = buildOciSpec({
         rootfs,
         args: argv,
@@ -261,6 +275,7 @@ export class Runner {
         gid: user.gid,
         hostname: id.slice(0, 63),
         capabilities: limited.sets,
+        noNewPrivileges: req.kernelSets?.noNewPrivileges ?? true,
         seccomp: buildSeccompProfile(socketPath),
         mounts: req.mounts ?? [],
         loopbackHook: [binary, 'hook-lo-up'],
@@ -269,7 +284,7 @@ export class Runner {
 
       const pipe = !req.launch && req.stdio === 'pipe';
       runcStarted = true;
-      const runcArgs = ['--root', runcRoot, 'run', '--bundle', dir, containerId];
+      const runcCmd = runcCommand(runc, ['--root', runcRoot, 'run', '--bundle', dir, containerId], req.kernelSets, setsTool);
       let stdout = '';
       let stderr = '';
       let stopForwarding = () => undefined as void;
@@ -278,10 +293,10 @@ export class Runner {
       // that ends after that is not a failure of the run
       let runcExited = false;
       if (req.launch) {
-        runcExit = req.launch(runc, runcArgs);
+        runcExit = req.launch(runcCmd.command, runcCmd.args);
         void runcExit.then(() => (runcExited = true));
       } else {
-        const child = spawn(runc, runcArgs, { stdio: pipe ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+        const child = spawn(runcCmd.command, runcCmd.args, { stdio: pipe ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
         child.on('exit', () => (runcExited = true));
         if (pipe) {
           child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
