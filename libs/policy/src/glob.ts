@@ -104,6 +104,7 @@ function parse(glob: string): CompiledGlob {
 }
 
 export function globError(glob: string): string | undefined {
+  if (glob === '') return 'is empty';
   try {
     parse(glob);
     return undefined;

@@ -1,6 +1,8 @@
 import { analyzeDocument, crossRuleChecks, freezePolicy, policyVersion, type AnalyzedDocument } from './analyze';
 import type { Policy, PolicyRule } from './model';
 import { parse } from './parse';
+import { agentChecks } from './limits-check';
+import { TABLE_LIMITS } from './limits';
 import { MAX_ERRORS, policyError, sortErrors, type PolicyError, type SourceLocation } from './policy.errors';
 
 /**
@@ -76,7 +78,9 @@ export function load(text: string, file = '<policy>', resolveInclude?: IncludeRe
     main = { rules: [] };
   }
   const rules = main.rules.map((r, index) => ({ ...r, index }));
-  all.push(...crossRuleChecks(rules));
+  all.push(...agentChecks(rules, main.doc?.name, main.doc?.version, { file, line: 1, col: 1 }));
+  // the pairwise checks are quadratic: only for a rule count the agent accepts
+  if (rules.length <= TABLE_LIMITS.maxRules) all.push(...crossRuleChecks(rules));
   const sorted = sortErrors(all).slice(0, MAX_ERRORS);
   const errors = sorted.filter((e) => e.severity === 'error');
   const warnings = sorted.filter((e) => e.severity === 'warning');

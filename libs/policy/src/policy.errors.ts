@@ -40,6 +40,9 @@ export type PolicyErrorCode =
   | 'FIELD_IGNORED'
   | 'EXE_SCOPE_UNENFORCEABLE'
   | 'CAPABILITY_UNMAPPED'
+  // what the native agent can load and evaluate
+  | 'LIMIT_EXCEEDED'
+  | 'CONDITION_NOT_EVALUATED'
   // includes
   | 'INCLUDE_NO_RESOLVER'
   | 'INCLUDE_NOT_FOUND'
