@@ -46,7 +46,9 @@ export type PolicyErrorCode =
   // includes
   | 'INCLUDE_NO_RESOLVER'
   | 'INCLUDE_NOT_FOUND'
-  | 'INCLUDE_CYCLE';
+  | 'INCLUDE_CYCLE'
+  | 'INCLUDE_UNREADABLE'
+  | 'INCLUDE_NOT_A_POLICY';
 
 export type PolicySeverity = 'error' | 'warning';
 
