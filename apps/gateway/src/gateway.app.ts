@@ -14,7 +14,7 @@ import { mountAllowList } from './runs/run-authorization';
 import { runtimeRunFn } from '../../runtime/src/run/run-fn';
 import { LibPolicyEngine } from './policies/policy-engine.adapter';
 import { TokenStore } from './auth/token-store';
-import { DomainError, PayloadTooLarge, ValidationFailed } from './errors/domain.error';
+import { DomainError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed } from './errors/domain.error';
 import { toHttpError } from './errors/http-exception.filter';
 import { GatewayModule, type GatewayAdapters } from './gateway.module';
 import { gatewayOptions, type GatewayOptions } from './gateway.options';
@@ -60,6 +60,18 @@ function guarded(parser: RequestHandler, limit: number): RequestHandler {
   };
 }
 
+/** Routes whose body is JSON: any other content type is 415 (not a confusing field error). */
+const JSON_ROUTES = new Set(['/v1/runs', '/v1/replays', '/v1/images/pull']);
+function jsonOnly(req: Request, res: Response, next: NextFunction): void {
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+  if (req.method === 'POST' && JSON_ROUTES.has(req.path) && hasBody && !req.is(['application/json', 'application/*+json'])) {
+    const { status, body } = toHttpError(new UnsupportedMediaType('application/json'));
+    res.status(status).json(body);
+    return;
+  }
+  next();
+}
+
 export function openApiDocument(app: NestExpressApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('capulator')
@@ -101,6 +113,7 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
 
   const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(adapters), { bodyParser: false, logger, abortOnError: false, forceCloseConnections: true });
   app.useGlobalPipes(validationPipe());
+  app.use(jsonOnly);
   app.use(guarded(express.json({ limit: options.jsonLimit, type: ['application/json', 'application/*+json'] }), options.jsonLimit));
   app.use(guarded(express.text({ limit: options.yamlLimit, type: YAML_TYPES }), options.yamlLimit));
   app.disable('x-powered-by');
