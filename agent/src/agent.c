@@ -8,6 +8,7 @@
  *
  * The protocol with the runtime is documented in agent/PROTOCOL.md. */
 #include "agent.h"
+#include "spool.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -96,6 +97,9 @@ static const char *syscall_name(long nr) {
   S(pivot_root) S(sethostname) S(setdomainname) S(settimeofday) S(clock_settime) S(adjtimex) S(clock_adjtime) S(reboot)
   S(kill) S(tkill) S(tgkill) S(setpriority) S(sched_setscheduler) S(setrlimit) S(prlimit64) S(ptrace) S(init_module)
   S(finit_module) S(delete_module) S(ioctl) S(execve) S(execveat)
+  S(rt_sigqueueinfo) S(rt_tgsigqueueinfo) S(pidfd_send_signal) S(io_uring_setup) S(io_uring_enter) S(io_uring_register)
+  S(fsopen) S(fsconfig) S(fsmount) S(fspick) S(move_mount) S(mount_setattr) S(open_tree) S(unshare) S(clone) S(setns)
+  S(process_vm_readv) S(process_vm_writev) S(pidfd_getfd) S(kcmp)
 #ifdef __NR_chown
   S(chown) S(lchown) S(mknod)
 #endif
@@ -128,7 +132,10 @@ static bool events_broken;
 static int pidepfd = -1;
 /* Writes what the events fd takes now (block=false; returns false if some is left) or everything
  * (block=true). */
+static bool write_spool(void);
+static bool to_spool;                               /* decision lines go to the spool (recorder running) */
 static bool write_events(bool block) {
+  if (to_spool) return write_spool();
   if (events_broken) { olen = ooff = 0; return true; }
   bool all = true;
   while (ooff < olen) {
@@ -261,6 +268,7 @@ static bool read_str(pid_t tid, uint64_t addr, char *buf, size_t max) {
 struct tcache {
   int tid, tgid, pidfd;
   long ids[8];                                       /* ruid euid suid fsuid rgid egid sgid fsgid */
+  uint64_t capeff;                                   /* the thread's effective capabilities (CapEff) */
   char exe[MAX_STR];
   uint64_t gen;                                      /* answered notifications of this thread */
   int last_nr; uint64_t last_hash; bool last_abandoned;
@@ -307,7 +315,9 @@ static struct tcache *subject_of(int tid, bool *fresh) {
   memset(e, 0, sizeof *e);
   e->pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
   if (e->pidfd < 0) { e->pidfd = -1; return NULL; }
-  if (!read_status(tid, &e->tgid, e->ids, NULL)) { close(e->pidfd); e->pidfd = -1; return NULL; }
+  uint64_t caps[3] = {0, 0, 0};
+  if (!read_status(tid, &e->tgid, e->ids, caps)) { close(e->pidfd); e->pidfd = -1; return NULL; }
+  e->capeff = caps[2];
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/exe", tid);
   ssize_t n = readlink(path, e->exe, sizeof e->exe - 1);
@@ -327,6 +337,7 @@ static struct tcache *subject_of(int tid, bool *fresh) {
 static struct table *table;
 static char ev_tail[4096];
 static const char *run_id = "", *policy_name, *policy_hash;
+static const char *spool_path, *count_path;
 static long policy_version;
 static bool build_ev_tail(void) {
   size_t keep_olen = olen; bool keep_ov = ev_overflow;
@@ -488,7 +499,7 @@ static void *recorder(void *arg) {
       if (tail == atomic_load_explicit(&ring_head, memory_order_acquire)) break;
       continue;
     }
-    if (idle > 0 && olen > ooff) {                      /* caught up and idle: hand over what we have */
+    if (idle > 0 && (olen > ooff || to_spool)) {                      /* caught up and idle: hand over what we have */
       stuck = !write_events(false);
       if (stuck) idle = 0;                              /* keep retrying every 100 µs, never sleep on output */
     }
@@ -507,6 +518,42 @@ static void *recorder(void *arg) {
   }
   write_events(true);
   return NULL;
+}
+/* The spool (PROTOCOL.md "Spool"): everything the recorder formatted is appended to it, and
+ * fdatasync'ed at most once a second and at exit. A write or sync error is an audit failure:
+ * by default (--on-audit-failure stop) the agent stops the container itself, so no privileged
+ * call goes unrecorded even if the runtime is gone; with `continue` it keeps answering and
+ * counts every line it could not write as dropped. */
+static bool audit_continue;
+static int audit_errno;
+static void audit_failed(int e) {
+  if (audit_errno) return;
+  audit_errno = e;
+  if (spool_count) spool_count->audit_errno = (uint64_t)e;
+  char line[256];
+  int n = snprintf(line, sizeof line, "{\"type\":\"audit-failed\",\"errno\":%d,\"error\":\"%s\",\"action\":\"%s\"}\n", e, strerror(e),
+                   audit_continue ? "continue" : "stop");
+  if (!events_broken && n > 0 && write(events_fd, line, (size_t)n) < 0) { /* the runtime is gone: the count file says it */ }
+  if (!audit_continue) {
+    char why[160]; snprintf(why, sizeof why, "the audit record cannot be written (%s)", strerror(e));
+    stop_container(why);
+  }
+}
+static bool write_spool(void) {
+  if (olen > ooff) {
+    size_t lost = 0;
+    if (audit_errno && !audit_continue) lost = count_lines(obuf + ooff, olen - ooff);
+    else {
+      size_t done = 0;
+      int e = spool_write(obuf + ooff, olen - ooff, &done);
+      if (e) { lost = count_lines(obuf + ooff + done, olen - ooff - done); audit_failed(e); }
+    }
+    if (lost) { dropped += lost; if (spool_count) spool_count->dropped = dropped; }
+  }
+  olen = ooff = 0;
+  int e = spool_sync_error();
+  if (e) audit_failed(e);
+  return true;
 }
 static void recorder_stop(pthread_t t) {
   atomic_store(&rec_stop, 1);
@@ -533,13 +580,25 @@ static uint64_t hash_args(const struct seccomp_data *d) {
 
 /* The credentials of another process of the container: its pid is in the container's pid
  * namespace, so it is resolved through the container's own /proc. ids: r e s uid, r e s gid. */
+static bool ids_of_status(const char *st, long ids[8]);
+static bool target_missing;                          /* the last target_ids(): no such process (ESRCH) */
 static bool target_ids(int tid, long pid, long ids[8]) {
+  target_missing = false;
   if (pid <= 0) return false;
-  char path[96];
-  snprintf(path, sizeof path, "/proc/%d/root/proc/%ld", tid, pid);
-  char st[128]; snprintf(st, sizeof st, "%s/status", path);
+  char st[128];
+  snprintf(st, sizeof st, "/proc/%d/root/proc/%ld/status", tid, pid);
+  return ids_of_status(st, ids);
+}
+/* A process by its pid in the agent's (the host's) pid namespace. */
+static bool host_ids(long pid, long ids[8]) {
+  target_missing = false;
+  char st[64];
+  snprintf(st, sizeof st, "/proc/%ld/status", pid);
+  return ids_of_status(st, ids);
+}
+static bool ids_of_status(const char *st, long ids[8]) {
   int fd = open(st, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return false;
+  if (fd < 0) { target_missing = errno == ENOENT; return false; }
   char buf[2048];
   ssize_t n = read(fd, buf, sizeof buf - 1); close(fd);
   if (n <= 0) return false;
@@ -553,7 +612,66 @@ struct plan {
   int sock_fd;                      /* bind: the tracee's socket, dup'ed into the agent */
   struct sockaddr_storage sa; socklen_t salen;
   char hostname[65]; size_t hostlen;
+  int pre_err;                      /* the kernel's own check that fails before the privilege's (ESRCH, EINVAL, EFAULT, ENOENT) */
+  int owner_fd;                     /* chown family: the file, resolved in the container (O_PATH), for a no-op chown the agent performs */
+  struct rlimit rl; int rl_res;     /* setrlimit/prlimit64 of the caller's own process: the checked copy */
+  bool rl_set;
 };
+
+/* A tracee's fd, duplicated into the agent (pidfd_getfd); -1 with errno on failure. */
+static int tracee_fd(int tgid, int fd) {
+  int pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+  if (pidfd < 0) return -1;
+  int r = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+  int e = errno;
+  close(pidfd);
+  errno = e;
+  return r;
+}
+/* The process a tracee's pidfd refers to, as a host pid: > 0, 0 when it has exited, -1 when fd is no pidfd. */
+static long pidfd_target(int tgid, int fd) {
+  int mine = tracee_fd(tgid, fd);
+  if (mine < 0) return -1;
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", mine);
+  int f = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = f >= 0 ? read(f, buf, sizeof buf - 1) : -1;
+  if (f >= 0) close(f);
+  close(mine);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *p = strstr(buf, "\nPid:");
+  if (!p) return -1;
+  long pid = atol(p + 5);
+  return pid > 0 ? pid : 0;
+}
+
+#ifndef RESOLVE_BENEATH
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_BENEATH 0x08
+#define RESOLVE_IN_ROOT 0x10
+#endif
+struct open_how_ { uint64_t flags, mode, resolve; };
+/* chown family: opens the file the call names as the container sees it (O_PATH): absolute paths
+ * inside the container's root (RESOLVE_IN_ROOT), relative ones beneath the tracee's cwd or dirfd
+ * (RESOLVE_BENEATH: a `..` above it or an absolute symlink fails, and the call stays privileged).
+ * Returns the fd, or -1 with errno. */
+static int open_in_container(int tid, int tgid, int dirfd_arg, bool use_dirfd, const char *path, bool nofollow) {
+  int base;
+  bool abs = path[0] == '/';
+  if (abs) { char p[64]; snprintf(p, sizeof p, "/proc/%d/root", tid); base = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC); }
+  else if (use_dirfd && dirfd_arg != AT_FDCWD) base = tracee_fd(tgid, dirfd_arg);
+  else { char p[64]; snprintf(p, sizeof p, "/proc/%d/cwd", tid); base = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC); }
+  if (base < 0) return -1;
+  struct open_how_ how = {.flags = O_PATH | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0), .mode = 0,
+                          .resolve = RESOLVE_NO_MAGICLINKS | (abs ? RESOLVE_IN_ROOT : RESOLVE_BENEATH)};
+  const char *rel = abs ? path + strspn(path, "/") : path;
+  int fd = (int)syscall(SYS_openat2, base, rel[0] ? rel : ".", &how, sizeof how);
+  int e = errno;
+  close(base);
+  errno = e;
+  return fd;
+}
 
 /* Decode the arguments the classifier and the policy need. Returns false when the notification
  * went stale while reading (the caller records "abandoned"). */
@@ -586,7 +704,8 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
       memset(&pl->sa, 0, sizeof pl->sa);
       ssize_t n = read_mem(tid, r[1], &pl->sa, len);
       mem = true;
-      if (n != (ssize_t)len) { close(pl->sock_fd); pl->sock_fd = -1; return id_valid(req->id); }
+      /* unreadable address: EFAULT, as the kernel's move_addr_to_kernel (never CONTINUE: the bytes could appear) */
+      if (n != (ssize_t)len) { close(pl->sock_fd); pl->sock_fd = -1; pl->pre_err = EFAULT; return id_valid(req->id); }
       pl->salen = len;
       char ab[INET6_ADDRSTRLEN] = "";
       if (dom == AF_INET && len >= sizeof(struct sockaddr_in)) {
@@ -627,9 +746,33 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
     args_add_num(a, "size", (int)r[0], false);
   } else if (!strcmp(name, "chown") || !strcmp(name, "lchown") || !strcmp(name, "fchown") || !strcmp(name, "fchownat")) {
     int base = !strcmp(name, "fchownat") ? 1 : 0;
-    if (strcmp(name, "fchown")) { mem = true; if (read_str(tid, r[base], s, sizeof s)) args_add_str(a, "path", s, true); }
-    int ui = strcmp(name, "fchown") ? base + 1 : 1;
+    bool fchown_ = !strcmp(name, "fchown");
+    bool have_path = false;
+    if (!fchown_) {
+      mem = true;
+      if (read_str(tid, r[base], s, sizeof s)) { args_add_str(a, "path", s, true); have_path = true; }
+      else pl->pre_err = EFAULT;
+    }
+    int ui = fchown_ ? 1 : base + 1;
     args_add_num(a, "uid", (int32_t)r[ui], false); args_add_num(a, "gid", (int32_t)r[ui + 1], false);
+    /* the file's current owner (a chown to it needs no privilege): the file as the container sees it */
+    int fd = -1;
+    if (fchown_) { fd = tracee_fd(subj->tgid, (int)r[0]); if (fd < 0) pl->pre_err = EBADF; }
+    else if (have_path) {
+      int flags = base ? (int)r[4] : 0;
+      bool nofollow = !strcmp(name, "lchown") || (flags & AT_SYMLINK_NOFOLLOW);
+      if (base && (flags & AT_EMPTY_PATH) && !s[0]) fd = tracee_fd(subj->tgid, (int)r[0]);
+      else if (!s[0]) pl->pre_err = ENOENT;
+      else {
+        fd = open_in_container(tid, subj->tgid, (int)r[0], base == 1, s, nofollow);
+        if (fd < 0 && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == ENAMETOOLONG)) pl->pre_err = errno;
+      }
+    }
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+      args_add_num(a, "owner_uid", st.st_uid, !fchown_); args_add_num(a, "owner_gid", st.st_gid, !fchown_);
+      pl->owner_fd = fd;
+    } else if (fd >= 0) close(fd);
   } else if (!strcmp(name, "mknod") || !strcmp(name, "mknodat")) {
     int base = !strcmp(name, "mknodat") ? 1 : 0;
     mem = true;
@@ -658,14 +801,31 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
     if (read_mem(tid, r[!strcmp(name, "adjtimex") ? 0 : 1], &modes, sizeof modes) == sizeof modes) args_add_num(a, "modes", modes, true);
   } else if (!strcmp(name, "reboot")) {
     args_add_num(a, "cmd", (int64_t)(uint32_t)r[2], false);
-  } else if (!strcmp(name, "kill") || !strcmp(name, "tkill") || !strcmp(name, "tgkill")) {
-    bool tg = !strcmp(name, "tgkill");
-    long pid = (int32_t)r[0];
-    args_add_num(a, "target_pid", pid, false); args_add_num(a, "signal", (int)r[tg ? 2 : 1], false);
-    if (target_ids(tid, tg ? (int32_t)r[1] : pid, ids)) { args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_suid", ids[2], false); }
+  } else if (!strcmp(name, "kill") || !strcmp(name, "tkill") || !strcmp(name, "tgkill") || !strcmp(name, "rt_sigqueueinfo") ||
+             !strcmp(name, "rt_tgsigqueueinfo") || !strcmp(name, "pidfd_send_signal")) {
+    /* the kernel's order: EINVAL for bad ids, ESRCH for a missing target, EINVAL for a bad signal, then EPERM */
+    bool two = !strcmp(name, "tgkill") || !strcmp(name, "rt_tgsigqueueinfo");
+    bool pidfd = !strcmp(name, "pidfd_send_signal");
+    long pid = (int32_t)r[0], sig = (int)r[two ? 2 : 1];
+    args_add_num(a, "target_pid", pid, false); args_add_num(a, "signal", sig, false);
+    bool got = false, missing = false;
+    if (pidfd) {
+      long hp = pidfd_target(subj->tgid, (int)r[0]);
+      if (hp < 0) pl->pre_err = errno == EBADF ? EBADF : EINVAL;
+      else if (hp == 0) missing = true;
+      else { got = host_ids(hp, ids); missing = target_missing; }
+    } else if ((two || !strcmp(name, "tkill")) && (pid <= 0 || (two && (int32_t)r[1] <= 0))) pl->pre_err = EINVAL;
+    else { got = target_ids(tid, two ? (int32_t)r[1] : pid, ids); missing = target_missing; }
+    if (got) { args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_suid", ids[2], false); }
+    if (!pl->pre_err && missing) pl->pre_err = ESRCH;
+    if (!pl->pre_err && (sig < 0 || sig > 64)) pl->pre_err = EINVAL;
   } else if (!strcmp(name, "setpriority")) {
     args_add_num(a, "which", (int)r[0], false); args_add_num(a, "who", (int)r[1], false); args_add_num(a, "prio", (int32_t)r[2], false);
-    if ((int)r[0] == 0 && (int)r[1] != 0 && target_ids(tid, (int)r[1], ids)) { args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_euid", ids[1], false); }
+    if ((int)r[0] == 0 && (int)r[1] != 0) {
+      if (target_ids(tid, (int)r[1], ids)) { args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_euid", ids[1], false); }
+      else if (target_missing) pl->pre_err = ESRCH;
+    }
+    if ((int)r[0] < 0 || (int)r[0] > 2) pl->pre_err = EINVAL;
   } else if (!strcmp(name, "sched_setscheduler")) {
     const char *p = lookup_sched((long)(r[1] & ~0x40000000ull));
     args_add_num(a, "target_pid", (int32_t)r[0], false);
@@ -684,7 +844,8 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
       if (who && read_mem(tid, newp, &nl, sizeof nl) == sizeof nl && prlimit(who, (int)res, NULL, &cur) == 0) {
         struct arg *x = args_add_bool(a, "raises_hard", nl.rlim_max > cur.rlim_max);
         if (x) x->from_memory = true;
-      }
+        pl->rl = nl; pl->rl_res = (int)res; pl->rl_set = true;
+      } else if (who && res >= RLIM_NLIMITS) pl->pre_err = EINVAL;
     }
   } else if (!strcmp(name, "ptrace")) {
     const char *q = lookup_ptrace((long)r[0]);
@@ -694,7 +855,47 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
       args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_euid", ids[1], false); args_add_num(a, "target_suid", ids[2], false);
       args_add_num(a, "target_gid", ids[4], false);
     }
+  } else if (!strcmp(name, "process_vm_readv") || !strcmp(name, "process_vm_writev") || !strcmp(name, "kcmp") || !strcmp(name, "pidfd_getfd")) {
+    /* ptrace access checks on another process: the target's credentials (kcmp: the first target of another user) */
+    bool got = false;
+    if (!strcmp(name, "pidfd_getfd")) {
+      long hp = pidfd_target(subj->tgid, (int)r[0]);
+      if (hp < 0) pl->pre_err = errno == EBADF ? EBADF : EINVAL;
+      else if (hp == 0) pl->pre_err = ESRCH;
+      else if (!(got = host_ids(hp, ids)) && target_missing) pl->pre_err = ESRCH;
+    } else {
+      args_add_num(a, "target_pid", (int32_t)r[0], false);
+      got = target_ids(tid, (int32_t)r[0], ids);
+      if (!got && target_missing) pl->pre_err = ESRCH;
+      if (got && !strcmp(name, "kcmp") && ids[0] == subj->ids[0] && ids[1] == subj->ids[0] && ids[2] == subj->ids[0]) {
+        long ids2[8];
+        if (target_ids(tid, (int32_t)r[1], ids2)) memcpy(ids, ids2, sizeof ids2);
+        else if (target_missing) pl->pre_err = ESRCH;
+      }
+    }
+    if (got) {
+      args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_euid", ids[1], false); args_add_num(a, "target_suid", ids[2], false);
+      args_add_num(a, "target_gid", ids[4], false);
+    }
+  } else if (!strcmp(name, "unshare") || !strcmp(name, "clone")) {
+    args_add_num(a, "flags", (int64_t)(r[0] & 0xffffffff), false);
+  } else if (!strcmp(name, "setns")) {
+    args_add_num(a, "nstype", (int)r[1], false);
+  } else if (!strcmp(name, "open_tree")) {
+    args_add_num(a, "flags", (int64_t)(r[2] & 0xffffffff), false);
+    mem = true;
+    if (read_str(tid, r[1], s, sizeof s)) args_add_str(a, "path", s, true);
+  } else if (!strcmp(name, "fsopen")) {
+    mem = true;
+    if (read_str(tid, r[0], s, 64)) args_add_str(a, "fstype", s, true);
+  } else if (!strcmp(name, "move_mount")) {
+    mem = true;
+    if (read_str(tid, r[3], s, sizeof s)) args_add_str(a, "path", s, true);
+  } else if (!strcmp(name, "mount_setattr") || !strcmp(name, "fspick")) {
+    mem = true;
+    if (read_str(tid, r[1], s, sizeof s)) args_add_str(a, "path", s, true);
   } else if (!strcmp(name, "ioctl")) {
+    if ((r[1] & 0xffffffff) == TIOCSTI) { args_add_str(a, "request", "TIOCSTI", false); goto decoded; }
     const char *q = lookup_sioc((long)(r[1] & 0xffffffff));
     if (q) args_add_str(a, "request", q, false); else args_add_num(a, "request", (long)(r[1] & 0xffffffff), false);
   } else if (!strcmp(name, "prctl")) {
@@ -722,13 +923,43 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
       }
     }
   }
+decoded:
   /* Every read of tracee memory is separated from the use of its bytes by an ID_VALID check. */
-  if (mem && !id_valid(req->id)) { if (pl->sock_fd >= 0) { close(pl->sock_fd); pl->sock_fd = -1; } return false; }
+  if (mem && !id_valid(req->id)) {
+    if (pl->sock_fd >= 0) { close(pl->sock_fd); pl->sock_fd = -1; }
+    if (pl->owner_fd >= 0) { close(pl->owner_fd); pl->owner_fd = -1; }
+    return false;
+  }
   return true;
 }
 
-static const char *answered_name[] = {"continue", "performed", "errno", "emulated", "abandoned"};
-enum answered { ANS_CONTINUE, ANS_PERFORMED, ANS_ERRNO, ANS_EMULATED, ANS_ABANDONED };
+static const char *answered_name[] = {"continue", "performed", "errno", "emulated", "abandoned", "kernel"};
+enum answered { ANS_CONTINUE, ANS_PERFORMED, ANS_ERRNO, ANS_EMULATED, ANS_ABANDONED, ANS_KERNEL };
+
+/* Does the thread hold (in its effective set) a capability that lets the kernel grant this call?
+ * When it does not, the kernel refuses the privileged form by itself, with Linux's own errno and
+ * after Linux's own argument checks, so a denial can be left to it (PROTOCOL.md "Linux's own
+ * behaviour"). The ring (io_uring) names no capability: the agent always decides it. */
+static bool cap_held(const struct tcache *t, const char *name, const struct classification *c) {
+  if (!c->capability) return true;
+  int n = cap_number(c->capability);
+  if (n < 0 || (t->capeff >> n) & 1) return true;
+  if (!strcmp(name, "setsockopt") && ((t->capeff >> CAP_NET_ADMIN) & 1)) return true;   /* CAP_NET_RAW or CAP_NET_ADMIN */
+  return false;
+}
+/* The errno Linux gives when the capability is missing, where it is not EPERM: bind to a reserved
+ * port (inet_bind_conflict… __inet_bind: EACCES) and lowering one's nice value (set_one_prio: EACCES,
+ * unless the target is another user's process: EPERM). */
+static int linux_errno(const struct classification *c) {
+  int reserved = priv_number("PRIV_NETINET_RESERVEDPORT"), nice = priv_number("PRIV_SCHED_SETPRIORITY"), diff = priv_number("PRIV_SCHED_DIFFCRED");
+  bool has_nice = false, has_diff = false;
+  for (int i = 0; i < c->nprivs; i++) {
+    if (c->privs[i] == reserved) return EACCES;
+    if (c->privs[i] == nice) has_nice = true;
+    if (c->privs[i] == diff) has_diff = true;
+  }
+  return has_nice && !has_diff ? EACCES : EPERM;
+}
 
 /* --runc-setup: runc was told noNewPrivileges=false (file capabilities), so it installed the
  * filter before its own setup (bounding set, setgroups/setres*id, capset, ambient). Until the
@@ -764,7 +995,7 @@ static void handle(struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
     return;
   }
   struct args a; a.n = 0;                          /* (not zeroed: ~10 KiB, and only a.a[0..n) is read) */
-  struct plan pl = {.sock_fd = -1};
+  struct plan pl = {.sock_fd = -1, .owner_fd = -1};
   struct subject s = {0};
   struct classification c;
   struct decision d = {0};
@@ -787,14 +1018,39 @@ static void handle(struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
   classify(name, &a, &s, &c);
   table_decide(table, name, &a, &s, &c, &d);
   if (learn) { d.action = ACT_ALLOW; d.audit = true; }
-  switch (d.action) {
+  /* io_uring performs bind/socket/setsockopt out of seccomp's reach: only a rule naming it allows it */
+  else if (d.action == ACT_ALLOW && d.rule < 0 && !strncmp(name, "io_uring_", 9)) { d.action = ACT_DENY; d.err = EPERM; d.audit = true; }
+  if (d.action != ACT_EMULATE && pl.pre_err) {
+    /* the kernel's own check that comes before any privilege check (ESRCH, EINVAL, EFAULT, ENOENT, EBADF) */
+    resp->error = -pl.pre_err; ans = ANS_ERRNO;
+  } else switch (d.action) {
   case ACT_DENY:
-    resp->error = -(d.err > 0 ? d.err : EPERM); ans = ANS_ERRNO; break;
+    if (!learn && !c.unprivileged && !cap_held(subj, name, &c)) {
+      /* the caller does not hold the capability: Linux refuses the privileged form itself, with its own errno */
+      resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE; ans = ANS_KERNEL;
+    } else if (!strcmp(name, "setfsuid") || !strcmp(name, "setfsgid")) {
+      /* setfsuid/setfsgid never fail on Linux: refused, they change nothing and return the previous id */
+      resp->val = subj->ids[name[5] == 'u' ? 3 : 7]; ans = ANS_EMULATED;
+    } else {
+      resp->error = -(d.err > 0 && d.err != EPERM ? d.err : linux_errno(&c)); ans = ANS_ERRNO;
+    }
+    break;
   case ACT_EMULATE:
     resp->val = d.ret; ans = ANS_EMULATED; break;
   case ACT_ALLOW:
   default:
-    if (pl.sock_fd >= 0) {
+    if (pl.owner_fd >= 0 && c.unprivileged && !learn && (subj->capeff >> CAP_CHOWN & 1)) {
+      /* a chown that needs no privilege, judged on a path the tracee could rewrite, by a thread that holds
+       * CAP_CHOWN: performed on the file that was checked (the kernel would not stop a rewritten one) */
+      const struct arg *u = args_get(&a, "uid"), *g = args_get(&a, "gid");
+      if (fchownat(pl.owner_fd, "", (uid_t)(u ? u->num : -1), (gid_t)(g ? g->num : -1), AT_EMPTY_PATH)) resp->error = -errno;
+      ans = ANS_PERFORMED;
+    } else if (pl.rl_set && c.unprivileged && !learn && (subj->capeff >> CAP_SYS_RESOURCE & 1)) {
+      /* a limit that does not raise the hard limit, read from tracee memory, by a thread holding
+       * CAP_SYS_RESOURCE: set with the checked copy */
+      if (prlimit(subj->tgid, (__rlimit_resource_t)pl.rl_res, &pl.rl, NULL)) resp->error = -errno;
+      ans = ANS_PERFORMED;
+    } else if (pl.sock_fd >= 0) {
       /* bind: the port came from tracee memory, so bind the tracee's socket here with the checked copy */
       if (bind(pl.sock_fd, (struct sockaddr *)&pl.sa, pl.salen)) resp->error = -errno;
       ans = ANS_PERFORMED;
@@ -819,6 +1075,7 @@ static void handle(struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
     subj->last_abandoned = false;
   }
   if (pl.sock_fd >= 0) close(pl.sock_fd);
+  if (pl.owner_fd >= 0) close(pl.owner_fd);
   counts[d.action]++;
   handled++;
 emit:
@@ -850,10 +1107,12 @@ emit:
       memcpy(rec_exe(r), s.exe, exe_len);
       rec_publish(r);
     } else seq++;                                       /* numbered and lost: the runtime sees the gap */
+    if (spool_count) spool_count->decided = seq;        /* a store into a shared page, no syscall */
   }
 done:
   /* credentials changed: forget the cached ids of the whole thread group */
-  if (subj && ans == ANS_CONTINUE && !strncmp(name, "set", 3) && (strstr(name, "uid") || strstr(name, "gid") || !strcmp(name, "setgroups")))
+  if (subj && (ans == ANS_CONTINUE || ans == ANS_KERNEL || ans == ANS_PERFORMED) &&
+      ((!strncmp(name, "set", 3) && (strstr(name, "uid") || strstr(name, "gid") || !strcmp(name, "setgroups"))) || !strcmp(name, "capset")))
     tc_drop_tgid(subj->tgid);
 }
 
@@ -864,9 +1123,19 @@ static void on_wake(int sig) { (void)sig; }
  * until the loop has ended (a signal sent just before it enters RECV would be missed once). */
 static void *watcher(void *arg) {
   (void)arg;
-  struct pollfd p = {.fd = notify_fd, .events = 0};   /* POLLHUP/POLLERR only: never woken per notification */
+  /* POLLHUP/POLLERR only: never woken per notification. The events pipe reports POLLERR once its
+   * reader (the runtime) is gone: a run never outlives its supervisor, so the container is
+   * stopped; the agent goes on answering until the notify fd hangs up, and the spool keeps every
+   * decision for whoever recovers the run. */
+  struct pollfd p[2] = {{.fd = notify_fd, .events = 0}, {.fd = events_fd, .events = 0}};
   while (!atomic_load(&watch_stop) && !atomic_load(&hup_seen)) {
-    if (poll(&p, 1, 100) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL))) atomic_store(&hup_seen, 1);
+    if (poll(p, 2, 100) > 0) {
+      if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) atomic_store(&hup_seen, 1);
+      if (p[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+        p[1].fd = -1;
+        stop_container("the runtime is gone (its end of the events pipe closed)");
+      }
+    }
   }
   while (!atomic_load(&watch_stop)) {
     pthread_kill(main_thread, SIGUSR1);
@@ -888,6 +1157,7 @@ static int serve(const char *sock_path, const char *table_path) {
   if (!build_ev_tail()) { fprintf(stderr, "capulator-agent: run id or policy reference too long\n"); return 2; }
 
   signal(SIGPIPE, SIG_IGN);
+  if (spool_path && !spool_open(spool_path, count_path, err, sizeof err)) { fprintf(stderr, "capulator-agent: %s\n", err); return 1; }
   fcntl(events_fd, F_SETFL, fcntl(events_fd, F_GETFL) | O_NONBLOCK);
   fcntl(events_fd, F_SETPIPE_SZ, 1 << 20);
   int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -923,6 +1193,7 @@ static int serve(const char *sock_path, const char *table_path) {
   if (pid <= 0) runc_setup = false;
   outf("{\"type\":\"attached\",\"pid\":%d,\"syncWakeUp\":%s}\n", pid, sync_wake ? "true" : "false");
   write_events(true);
+  supervise_container(pid);
 
   struct seccomp_notif_sizes sz;
   if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz)) { perror("capulator-agent: notif sizes"); return 1; }
@@ -945,6 +1216,8 @@ static int serve(const char *sock_path, const char *table_path) {
   main_thread = pthread_self();
   /* from here on, only the recorder touches obuf, until it is stopped */
   pthread_t rec_thread;
+  to_spool = spool_enabled();
+  if (!spool_sync_start()) { fprintf(stderr, "capulator-agent: cannot start the spool's sync thread\n"); return 1; }
   ring = malloc(RING_SIZE);                           /* pages are touched only as the ring fills */
   if (!ring || pthread_create(&rec_thread, NULL, recorder, NULL)) { fprintf(stderr, "capulator-agent: cannot start the recorder thread\n"); return 1; }
   pthread_t watch_thread;
@@ -965,12 +1238,26 @@ static int serve(const char *sock_path, const char *table_path) {
   atomic_store(&watch_stop, 1);
   pthread_join(watch_thread, NULL);
   recorder_stop(rec_thread);
+  spool_sync_stop();
   dropped += ring_dropped;
+  write_events(true);
+  to_spool = false;
+  if (spool_count) { spool_count->decided = seq; spool_count->dropped = dropped; }
   ev_begin(); ev_overflow = false;
   while (!out_room(512)) write_events(true);
-  outf("{\"type\":\"exit\",\"handled\":%llu,\"events\":%llu,\"dropped\":%llu,\"abandoned\":%llu,\"allow\":%llu,\"deny\":%llu,\"emulate\":%llu}\n",
+  outf("{\"type\":\"exit\",\"handled\":%llu,\"events\":%llu,\"dropped\":%llu,\"abandoned\":%llu,\"allow\":%llu,\"deny\":%llu,\"emulate\":%llu",
        (unsigned long long)handled, (unsigned long long)seq, (unsigned long long)dropped, (unsigned long long)abandoned,
        (unsigned long long)counts[ACT_ALLOW], (unsigned long long)counts[ACT_DENY], (unsigned long long)counts[ACT_EMULATE]);
+  if (audit_errno) { out(",\"auditFailed\":"); out_json_str(strerror(audit_errno)); }
+  out("}\n");
+  if (spool_enabled() && !(audit_errno && !audit_continue)) {
+    /* the trailer: the agent's own count, after every line it counts */
+    size_t done = 0;
+    int e = spool_write(obuf + ooff, olen - ooff, &done);
+    if (!e) e = spool_sync_now();
+    if (!e && spool_count) spool_count->done = 1;
+    if (e) audit_failed(e);
+  }
   write_events(true);
   (void)uts_ns_fd;
   return 0;
@@ -1094,7 +1381,8 @@ static int hook_lo_up(void) {
 static void usage(void) {
   fprintf(stderr, "usage: capulator-agent serve --socket PATH --table FILE [--events-fd N] [--learn] [--runc-setup]\n"
                   "                              [--run-id ID] [--policy-name N] [--policy-version V] [--policy-hash H]\n"
-                  "                              [--events-buffer BYTES]\n"
+                  "                              [--events-buffer BYTES] [--spool FILE [--count FILE]]\n"
+                  "                              [--on-audit-failure stop|continue]\n"
                   "       capulator-agent eval TABLE | classify | check-table TABLE | hook-lo-up | version\n");
 }
 
@@ -1126,6 +1414,13 @@ int main(int argc, char **argv) {
       else if (!strcmp(argv[i], "--policy-name") && i + 1 < argc) policy_name = argv[++i];
       else if (!strcmp(argv[i], "--policy-version") && i + 1 < argc) policy_version = atol(argv[++i]);
       else if (!strcmp(argv[i], "--policy-hash") && i + 1 < argc) policy_hash = argv[++i];
+      else if (!strcmp(argv[i], "--spool") && i + 1 < argc) spool_path = argv[++i];
+      else if (!strcmp(argv[i], "--count") && i + 1 < argc) count_path = argv[++i];
+      else if (!strcmp(argv[i], "--on-audit-failure") && i + 1 < argc) {
+        const char *v = argv[++i];
+        if (!strcmp(v, "continue")) audit_continue = true;
+        else if (strcmp(v, "stop")) { fprintf(stderr, "capulator-agent: --on-audit-failure must be stop or continue\n"); return 2; }
+      }
       else { usage(); return 2; }
     }
     if (!sock || !tab) { usage(); return 2; }

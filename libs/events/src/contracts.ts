@@ -15,7 +15,8 @@ export type AnsweredBy =
   | 'performed' // the agent performed the call itself with the copy it checked (pointer arguments)
   | 'errno' // denied with an errno
   | 'emulated' // a return value without running the call
-  | 'abandoned'; // the target's call was interrupted (ENOENT from SEND / ID_VALID) — recorded, not answered
+  | 'abandoned' // the target's call was interrupted (ENOENT from SEND / ID_VALID) — recorded, not answered
+  | 'kernel'; // denied, and the caller does not hold the capability: continued so that Linux refuses it itself, with its own errno
 
 export interface PolicyRef {
   name: string;
@@ -116,7 +117,7 @@ export interface EventTypes {
   RunFailed: {
     runId: string;
     reason: string;
-    stage: 'image' | 'policy' | 'start' | 'agent' | 'runtime';
+    stage: RunFailureStage;
     exitCode?: number | null;
     signal?: string | null;
     counts?: { allow: number; deny: number; emulate: number };
@@ -127,6 +128,9 @@ export interface EventTypes {
 }
 
 export type EventType = keyof EventTypes;
+
+/** Where a run failed; `audit`: its record could not be written (disk full, I/O error). */
+export type RunFailureStage = 'image' | 'policy' | 'start' | 'agent' | 'runtime' | 'audit';
 
 export const SCHEMA_VERSIONS: { [K in EventType]: number } = {
   PolicyPublished: 1,

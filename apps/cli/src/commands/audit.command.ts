@@ -17,6 +17,8 @@ import { CliError } from '../cli-error';
 import { printJson, printTable } from '../output';
 import { loadPolicyFile } from './policy.command';
 import { registerPolicyEventCommands } from './policy-events.command';
+import { addLogBusOption, openKafkaLog, openReadModels, openSqliteLog, resolveBus } from './event-log';
+import { addAnchorOptions, anchorsForVerify, registerAnchorCommand } from './audit-anchor';
 
 /** Opens the embedded store ($CAPULATOR_HOME/events.db) and brings its read models up to date. */
 export function openStore(): { store: SqliteEventStore; projector: ReadModelProjector } {
@@ -39,7 +41,7 @@ export function policyUnderTest(policy: Policy): PolicyUnderTest {
       const d = evaluate(policy, { syscall: r.syscall, args: r.args, privilege: r.privilege, exe: r.exe, uid: r.uid, gid: r.gid, image: r.image, arch: r.arch } as DecisionRequest);
       return { decision: d.decision, ruleId: d.ruleId };
     },
-    startCapabilities: (c) => capabilitySets(policy, c).sets.permitted,
+    startCapabilities: (c) => capabilitySets(policy, c).sets.bounding,
   };
 }
 
@@ -83,8 +85,8 @@ function changeLine(c: WhatIfChange): string {
 export function registerAuditCommands(program: Command): void {
   const audit = program.command('audit').description('The event log: log, verify, replay (what-if), rebuild');
 
-  audit
-    .command('log')
+  addLogBusOption(audit
+    .command('log'))
     .description('recorded decisions (capget, capset, privilege checks), oldest first')
     .option('--run <id>', 'only this run')
     .addOption(new Option('--decision <d>', 'only this decision').choices(['allow', 'deny', 'emulate']))
@@ -94,7 +96,7 @@ export function registerAuditCommands(program: Command): void {
     .option('--since <T>', 'only at or after T (ISO time or 30s/10m/2h/7d ago)')
     .option('--follow', 'keep printing new decisions as they are recorded (Ctrl-C to stop)')
     .option('--json', 'JSON lines, one decision per line')
-    .action(async (o: { run?: string; decision?: 'allow' | 'deny' | 'emulate'; privilege?: string; capability?: string; exe?: string; since?: string; follow?: boolean; json?: boolean }) => {
+    .action(async (o: { run?: string; decision?: 'allow' | 'deny' | 'emulate'; privilege?: string; capability?: string; exe?: string; since?: string; follow?: boolean; json?: boolean; bus?: string }) => {
       const exe = o.exe;
       const bad = exe !== undefined ? globError(exe) : undefined;
       if (bad) throw new CliError(`--exe ${bad}`);
@@ -102,7 +104,11 @@ export function registerAuditCommands(program: Command): void {
         runId: o.run, decision: o.decision, privilege: o.privilege?.toUpperCase(), capability: o.capability?.toUpperCase(),
         exeMatches: exe !== undefined ? (e) => globMatch(exe, e) : undefined, since: parseSince(o.since),
       };
-      const { store, projector } = openStore();
+      const bus = resolveBus(o.bus);
+      if (bus && o.follow) throw new CliError('--follow is not supported on a Kafka log yet (run audit log again, or watch a run with GET /v1/runs/{id}/events)');
+      const rm = await openReadModels(o.bus);
+      const store = { db: rm.db, subscribe: rm.sqlite ? rm.sqlite.subscribe.bind(rm.sqlite) : () => ({ close: async () => undefined }), close: () => rm.close() };
+      const projector = rm.projector;
       try {
         let last = 0;
         // The table is aligned over the first rows; past that it streams with those widths.
@@ -146,23 +152,28 @@ export function registerAuditCommands(program: Command): void {
       }
     });
 
-  audit
-    .command('verify')
-    .description('check the hash chain of the whole log; exit 1 naming the first bad position')
-    .option('--expect-head <POSITION:HASH>', 'a head printed by an earlier verify (detects truncation that rewrote the head)')
-    .option('--json', 'machine-readable output')
-    .action(async (o: { expectHead?: string; json?: boolean }) => {
+  addLogBusOption(addAnchorOptions(
+    audit
+      .command('verify')
+      .description('check the hash chain of the whole log (on Kafka: every partition), and against the signed anchors of its head (a deleted tail, a rebuilt chain); exit 1 naming the first bad position')
+      .option('--expect-head <POSITION:HASH>', 'a head printed by an earlier verify (detects truncation that rewrote the head); on Kafka PARTITION:POSITION:HASH, comma-separated')
+      .option('--anchor <file>', 'also check against this exported anchor (`audit anchor --export`)')
+      .option('--json', 'machine-readable output'),
+  )).action(async (o: { expectHead?: string; json?: boolean; anchors?: string; anchorKey?: string; anchor?: string; bus?: string }) => {
+      const bus = resolveBus(o.bus);
+      if (bus) return verifyKafka(bus, o);
       let expectHead: { position: number; hash: string } | undefined;
       if (o.expectHead !== undefined) {
         const m = /^(\d+):([0-9a-f]{64})$/.exec(o.expectHead);
         if (!m) throw new CliError('--expect-head: want POSITION:HASH (64 hex digits)');
         expectHead = { position: Number(m[1]), hash: m[2] };
       }
-      const store = SqliteEventStore.open(homePaths().store);
+      const anchored = anchorsForVerify(o);
+      const store = await openSqliteLog();
       try {
-        const r = store.verify({ expectHead });
-        if (o.json) printJson(r);
-        else if (r.ok) process.stdout.write(`ok: ${r.checked} events, the chain is whole; head ${r.head.position}:${r.head.hash}\n`);
+        const r = store.verify({ expectHead, anchors: anchored.anchors });
+        if (o.json) printJson({ ...r, anchors: anchored.anchors.length });
+        else if (r.ok) process.stdout.write(`ok: ${r.checked} events, the chain is whole; head ${r.head.position}:${r.head.hash}; ${anchored.note}\n`);
         if (!r.ok) {
           if (o.json) process.exitCode = 1;
           else throw new CliError(`verify failed at position ${r.problem!.position}: ${r.problem!.message}`, 1);
@@ -172,18 +183,20 @@ export function registerAuditCommands(program: Command): void {
       }
     });
 
-  audit
-    .command('replay')
+  registerAnchorCommand(audit, () => SqliteEventStore.open(homePaths().store));
+
+  addLogBusOption(audit
+    .command('replay'))
     .description('what-if: re-evaluate recorded decisions and start-time capabilities under another policy; exit 1 if anything allowed would be denied')
     .requiredOption('--policy <file>', 'the policy to replay under')
     .option('--run <id...>', 'only these runs')
     .option('--since <T>', 'only decisions at or after T (ISO time or 30s/10m/2h/7d ago)')
     .option('--json', 'JSON lines: one per change, then a summary')
-    .action(async (o: { policy: string; run?: string[]; since?: string; json?: boolean }) => {
+    .action(async (o: { policy: string; run?: string[]; since?: string; json?: boolean; bus?: string }) => {
       if (o.run && o.since) throw new CliError('--run and --since cannot be combined');
       const since = parseSince(o.since);
       const policy = loadPolicyForReplay(o.policy);
-      const { store } = openStore();
+      const store = await openReadModels(o.bus);
       try {
         if (o.run) {
           const known = store.db.prepare('SELECT 1 FROM rm_runs WHERE run_id = ?').pluck();
@@ -208,14 +221,14 @@ export function registerAuditCommands(program: Command): void {
       }
     });
 
-  audit
+  addLogBusOption(audit
     .command('rebuild')
-    .description('drop the read models (runs, decisions, policies, images) and fold the log again from position 0')
-    .option('--json', 'machine-readable output')
-    .action(async (o: { json?: boolean }) => {
-      const store = SqliteEventStore.open(homePaths().store);
+    .description('drop the read models (runs, decisions, policies, images) and fold the log again from position 0 (on Kafka: into memory, every partition)')
+    .option('--json', 'machine-readable output'))
+    .action(async (o: { json?: boolean; bus?: string }) => {
+      const store = await openReadModels(o.bus);
       try {
-        const projector = new ReadModelProjector(store);
+        const projector = store.projector;
         const t0 = process.hrtime.bigint();
         const n = projector.rebuild();
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -242,5 +255,39 @@ export function readFileOrFail(path: string): string {
     return readFileSync(path, 'utf8');
   } catch (err) {
     throw new CliError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** `audit verify --bus kafka://…`: every partition's chain, witnesses and records; exit 1 on any problem. */
+async function verifyKafka(bus: string, o: { expectHead?: string; json?: boolean }): Promise<void> {
+  const expect: Array<{ partition: number; position: number; hash: string }> = [];
+  for (const part of (o.expectHead ?? '').split(',').filter(Boolean)) {
+    const m = /^(\d+):(\d+):([0-9a-f]{64})$/.exec(part);
+    if (!m) throw new CliError('--expect-head: on Kafka want PARTITION:POSITION:HASH[,…] (64 hex digits)');
+    expect.push({ partition: Number(m[1]), position: Number(m[2]), hash: m[3] });
+  }
+  const store = await openKafkaLog(bus);
+  try {
+    const parts = await store.verify(expect);
+    const ok = parts.every((p) => p.problems.length === 0);
+    const events = parts.reduce((n, p) => n + p.events, 0);
+    if (o.json) printJson({ ok, bus, topic: store.topic, partitions: parts.length, checked: events, results: parts });
+    else {
+      for (const p of parts) {
+        process.stdout.write(
+          `partition ${p.partition}: ${p.events} events, ${p.proposals} proposals (${p.rejected} rejected), ${p.witnesses} witnesses checked; head ${p.head.position}:${p.head.hash}` +
+            (p.problems.length ? `  PROBLEM: ${p.problems[0]}${p.problems.length > 1 ? ` (+${p.problems.length - 1} more)` : ''}` : '') +
+            '\n',
+        );
+      }
+      if (ok) process.stdout.write(`ok: ${events} events in ${parts.length} partitions of ${store.topic}, every chain is whole; heads ${parts.map((p) => `${p.partition}:${p.head.position}:${p.head.hash}`).join(',')}\n`);
+    }
+    if (!ok) {
+      const bad = parts.find((p) => p.problems.length > 0)!;
+      if (o.json) process.exitCode = 1;
+      else throw new CliError(`verify failed in partition ${bad.partition}: ${bad.problems[0]}`, 1);
+    }
+  } finally {
+    await store.close();
   }
 }

@@ -31,7 +31,7 @@ export function runReplayJob(db: Database.Database, job: ReplayJob): ReplayJobRe
   let total = 0;
   const summary = whatIf(
     db,
-    { evaluate: (r) => evaluate(policy, r), startCapabilities: (c) => capabilitySets(policy, c).sets.permitted },
+    { evaluate: (r) => evaluate(policy, r), startCapabilities: (c) => capabilitySets(policy, c).sets.bounding },
     { ...(job.runIds ? { runIds: job.runIds } : {}), ...(job.since ? { since: job.since } : {}) },
     (c) => {
       total++;

@@ -14,6 +14,9 @@ import { MetricsService } from '../metrics/metrics.service';
 import type { RunExecutor } from './run-executor';
 import { isTerminal, toRunView, type RunView } from './run-view';
 import { RequestRunCommand } from './run.commands';
+import { isLogUnavailable, Refusals } from './refusals';
+import { QueueFull } from './in-process.executor';
+import { DomainError } from '../errors/domain.error';
 
 export interface SubmitRun {
   image: string;
@@ -34,6 +37,9 @@ export class RunsService {
   private readonly log = new Logger('runs');
   private readonly runs = new Map<string, RunSummary>();
   private readonly mountsAllowed: MountAllowList;
+  readonly refusals: Refusals;
+  /** runs by status, kept as the fold goes (the bus path's bounded queue reads `queued`) */
+  private readonly statusCounts: Record<RunStatus, number> = { queued: 0, running: 0, exited: 0, failed: 0 };
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -45,6 +51,7 @@ export class RunsService {
     @Inject(GATEWAY_OPTIONS) options: GatewayOptions,
   ) {
     this.mountsAllowed = mountAllowList(options.allowMounts ?? [], options.home);
+    this.refusals = new Refusals(store, (events) => hub.publish(events));
     hub.listen((e) => this.fold(e));
   }
 
@@ -54,7 +61,11 @@ export class RunsService {
     if (!this.runs.has(id) && e.type !== 'RunRequested') return;
     const before = this.runs.get(id);
     const after = evolveRunSummary(before, e);
-    if (after && after !== before) this.runs.set(id, after);
+    if (after && after !== before) {
+      if (before) this.statusCounts[before.status]--;
+      this.statusCounts[after.status]++;
+      this.runs.set(id, after);
+    }
   }
 
   /** `who`'s scopes bound what the run may do on the host (run-authorization.ts). */
@@ -66,7 +77,18 @@ export class RunsService {
     const command = [...(req.command ?? []), ...(req.args ?? [])];
     const env = Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${v}`);
     const payload = { runId, image: req.image, command, env, policy: ref, learn: req.learn ?? false, mounts, ...(requestedBy ? { requestedBy } : {}) };
-    await this.commands.execute(new RequestRunCommand(payload, yaml));
+    // the bus path's bounded queue: runs requested and not started, cluster-wide, as this gateway folds them
+    const limit = this.executor.maxQueued;
+    if (limit !== undefined && this.statusCounts.queued >= limit) throw new QueueFull(limit);
+    try {
+      await this.commands.execute(new RequestRunCommand(payload, yaml));
+    } catch (err) {
+      // the log could not be reached (RunRequested may still land): 503, and the run is settled failed
+      if (isLogUnavailable(err)) throw this.refusals.refuse(runId, err, true);
+      // the bus did not take the command (the run is already recorded failed): 503 too
+      if (limit !== undefined && !(err instanceof DomainError)) throw this.refusals.refuse(runId, err, false);
+      throw err;
+    }
     this.metrics.runSubmitted();
     this.log.log({ msg: 'run submitted', runId, image: req.image, policy: `${ref.name}@${ref.version}`, by: requestedBy });
     return { id: runId, status: 'queued' };

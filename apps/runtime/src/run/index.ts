@@ -4,4 +4,7 @@ export * from './oci-spec';
 export * from './seccomp-profile';
 export * from './entrypoint-check';
 export * from './rootfs-path';
+export * from './audit-failure';
+export * from './supervision';
+export * from './recovery';
 export * from './file-caps';

@@ -28,6 +28,7 @@ defaults: { action: deny, audit: all }
 rules:
 ${rules}`;
 const LOW_PORTS_1000 = policy(`  - id: low-ports\n    match: { uid: 1000 }\n    privileges: [PRIV_NETINET_RESERVEDPORT]\n    action: allow\n`);
+const PING_AND_CHOWN = PING.replace('rules:', 'rules:\n  - id: chown\n    capabilities: [CAP_CHOWN]\n    action: allow');
 const SOME = policy(`  - id: some\n    capabilities: [CAP_NET_BIND_SERVICE, CAP_CHOWN, CAP_KILL]\n    action: allow\n`);
 
 function parse(text: string): Policy {
@@ -123,7 +124,7 @@ describe('sets the kernel enforces (capsh, file capabilities, non-root grants)',
   });
   after(() => rmSync(home, { recursive: true, force: true }));
 
-  for (const [name, text] of [['container-wide grants', SOME], ['ping.yaml (a per-program grant)', PING], ['a grant to uid 1000', LOW_PORTS_1000]] as const) {
+  for (const [name, text] of [['container-wide grants', SOME], ['ping.yaml (a per-program grant)', PING], ['ping.yaml and a container-wide grant', PING_AND_CHOWN], ['a grant to uid 1000', LOW_PORTS_1000]] as const) {
     for (const uid of [0, 1000]) {
       describe(`when capsh --print runs as uid ${uid} under ${name}`, () => {
         it('shows what `policy caps` computes, and what plain runc shows with the same sets', async () => {
@@ -163,6 +164,14 @@ describe('sets the kernel enforces (capsh, file capabilities, non-root grants)',
         assert.match(out, /^-rwxr-xr-x$/m, 'the set-user-ID bit is cleared in the run\'s view');
         assert.match(out, /^CapEff:\s+0+$/m, 'the shell holds nothing');
       }
+      // the same sets under plain runc (no seccomp filter, no agent): the kernel alone refuses busybox the same way
+      const bb = plainRunc(capabilitySets(p, { uid: 0, gid: 0 }), 0, ['/bin/sh', '-c', 'busybox ping -c1 -W1 127.0.0.1 2>&1 >/dev/null; echo busybox=$?']);
+      assert.equal(bb.status, 0, bb.stderr);
+      assert.match(bb.stdout, /^busybox=1$/m);
+      assert.match(bb.stdout, /permission denied/);
+      // without SECBIT_NOROOT, root would get the bounding set (CAP_NET_RAW included) at every execve
+      const withoutNoroot = plainRunc({ ...capabilitySets(p, { uid: 0, gid: 0 }), securebits: [] }, 0, ['/bin/sh', '-c', 'busybox ping -c1 -W1 127.0.0.1 2>&1 >/dev/null; echo busybox=$?']);
+      assert.match(withoutNoroot.stdout, /^busybox=0$/m, withoutNoroot.stderr);
       const after = statSync(join(rootfs, 'bin/ping'));
       assert.equal(after.mode, before.mode, 'the shared layer keeps its set-user-ID bit');
       assert.equal(after.mode & 0o4000, 0o4000);

@@ -3,13 +3,15 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CAPABILITIES, signalName } from '@capulator/abi';
-import type { CapabilitySets, PolicyRef } from '@capulator/events';
-import { agentBinary, AgentProcess, type AgentDecision } from './agent-process';
+import type { CapabilitySets, PolicyRef, RunFailureStage } from '@capulator/events';
+import { agentBinary, AgentProcess, type AgentDecision, type AuditFailureAction } from './agent-process';
+import { auditFailureReason } from './audit-failure';
+import { COUNT_FILE, orphanRun, processStart, releaseSupervisor, SPOOL_FILE, thisProcess, writeSupervisor, type Supervisor } from './supervision';
 import { checkEntrypoint } from './entrypoint-check';
-import { applyKernelSets, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
+import { applyKernelSets, checkSetupEnds, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
 import { buildOciSpec, type BindMount } from './oci-spec';
 import { resolveInRootfs } from './rootfs-path';
-import { buildSeccompProfile } from './seccomp-profile';
+import { buildSeccompProfile, seccompPlan } from './seccomp-profile';
 
 /** The image of a run: unpacked layers (bottom first) or one rootfs directory, and its config. */
 export interface RunImage {
@@ -53,6 +55,15 @@ export interface RunRequest {
    * stdio) instead of spawning it here; `stdio` is then unused.
    */
   launch?: RuncLauncher;
+  /** what to do when the record cannot be written (the agent's spool, or the store): stop the container (default) or continue, counting the gap */
+  onAuditFailure?: AuditFailureAction;
+  /** aborted by the recorder when the store cannot take events (reason: the one-line reason): the container is stopped */
+  stop?: AbortSignal;
+  /**
+   * Records the run's end before its directory (and spool) is removed; returns a failure when it
+   * could not, and the run is then left to recovery (docs/events.md).
+   */
+  record?: (result: RunResult) => Promise<{ stage: RunFailureStage; reason: string } | undefined>;
 }
 
 /** How `runc run` ended; `lost` says why its end is unknown (whoever ran it went away). */
@@ -99,10 +110,11 @@ export interface RunResult {
   status: 'exited' | 'failed';
   exitCode: number | null;
   signal: string | null;
-  failure?: { stage: 'image' | 'policy' | 'start' | 'agent' | 'runtime'; reason: string };
+  failure?: { stage: RunFailureStage; reason: string };
   counts: { allow: number; deny: number; emulate: number };
   events: number;
   lostEvents: number;
+  lostReason?: string;
   durationMs: number;
   stdout?: string;
   stderr?: string;
@@ -187,9 +199,20 @@ export class Runner {
       throw new RunError('start', `run ${id} already exists (${dir})`);
     }
     const rootfs = join(dir, 'rootfs');
+    // from here until its end is recorded, the run can be recovered if this process dies
+    const supervisor: Supervisor = { ...thisProcess(), runId: id, containerId, runc, runcRoot, rootfs, startedAt: new Date(t0).toISOString() };
+    try {
+      writeSupervisor(dir, supervisor);
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
     let mounted = false;
     let agent: AgentProcess | undefined;
     let runcStarted = false;
+    /** set when the run's end could not be recorded: the directory (spool) stays for recovery */
+    let orphaned: { stage: RunFailureStage; reason: string } | undefined;
+    let result: RunResult | undefined;
     const cleanup = () => {
       agent?.kill();
       // `runc run` removes the container when it returns; delete only what it left behind
@@ -198,7 +221,15 @@ export class Runner {
         const u = spawnSync('umount', [rootfs], { stdio: 'ignore' });
         if (u.status !== 0) spawnSync('umount', ['-l', rootfs], { stdio: 'ignore' });
       }
-      if (!req.keep) rmSync(dir, { recursive: true, force: true });
+      if (orphaned) {
+        try {
+          orphanRun(dir, orphaned);
+        } catch {
+          /* failure.json is gone: recovery sees this process end and says so */
+        }
+      }
+      else if (!req.keep) rmSync(dir, { recursive: true, force: true });
+      else releaseSupervisor(dir);
     };
     try {
       // rootfs: overlayfs of the image's layers + this run's upper dir
@@ -232,6 +263,7 @@ export class Runner {
         learn: req.learn ?? false,
         runcSetup: req.kernelSets?.noNewPrivileges === false,
         eventsBuffer: this.opts.agentEventsBuffer,
+        spool: { path: join(dir, SPOOL_FILE), count: join(dir, COUNT_FILE), onAuditFailure: req.onAuditFailure },
         run: { runId: id, policy: req.policy ?? { name: req.table.policy, version: 0, hash: req.table.hash } },
         onDecision: (d) => {
           if (d.count !== null) counts[d.count]++;
@@ -246,6 +278,7 @@ export class Runner {
       const started = await agentStart;
       if (!started.a) throw new RunError('start', started.e!.message);
       agent = started.a;
+      writeSupervisor(dir, { ...supervisor, agent: { pid: agent.ready!.pid, start: processStart(agent.ready!.pid) ?? '' } });
       if (m.status !== 0) throw new RunError('start', `cannot mount the overlay: ${m.stderr.trim()}`);
       trace('overlay mounted, agent ready');
 
@@ -257,9 +290,11 @@ export class Runner {
       checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture, 0, req.mounts ?? []);
       const limited = limitToHost(req.capabilities, hostBoundingSet());
       const setsTool = kernelSetsTool(binary);
+      const seccomp = buildSeccompProfile(socketPath, process.arch, seccompPlan(req.table, limited.sets.bounding));
       if (req.kernelSets) {
         const k = req.kernelSets;
         try {
+          checkSetupEnds(k, seccomp.syscalls);
           const applied = applyKernelSets(rootfs, { programs: k.programs, inheritable: limited.sets.inheritable, noNewPrivileges: k.noNewPrivileges }, setsTool);
           for (const w of applied.warnings) process.stderr.write(`capulator: warning: ${w}\n`);
         } catch (e) {
@@ -276,7 +311,7 @@ export class Runner {
         hostname: id.slice(0, 63),
         capabilities: limited.sets,
         noNewPrivileges: req.kernelSets?.noNewPrivileges ?? true,
-        seccomp: buildSeccompProfile(socketPath),
+        seccomp,
         mounts: req.mounts ?? [],
         loopbackHook: [binary, 'hook-lo-up'],
       });
@@ -321,6 +356,20 @@ export class Runner {
       // fail closed: if the agent dies while the container runs, kill the container
       // (a normal agent exit — its `exit` line — only happens once every container process is gone)
       let agentDied = false;
+      // fail closed on audit failure: the agent stops the container itself when its spool cannot
+      // be written; the store failing stops it here
+      let auditStopped: string | undefined;
+      const stopForAudit = (reason: string) => {
+        if (auditStopped || runcExited) return;
+        auditStopped = reason;
+        spawnSync(runc, ['--root', runcRoot, 'kill', '--all', containerId, 'KILL'], { stdio: 'ignore' });
+      };
+      a.onAuditFailed((f) => {
+        if (f.action === 'stop') stopForAudit(auditFailureReason(f.error));
+      });
+      const onStop = () => stopForAudit(String(req.stop!.reason));
+      if (req.stop?.aborted) onStop();
+      else req.stop?.addEventListener('abort', onStop, { once: true });
       const watch = a.exited.then((e) => {
         if (!a.summary && !runcExited) {
           agentDied = true;
@@ -354,23 +403,34 @@ export class Runner {
         id,
         containerId,
         counts,
-        events: a.summary?.events ?? a.received,
+        events: a.agentCount().events,
         lostEvents: a.lostEvents(),
+        ...(a.auditFailed
+          ? { lostReason: `the agent could not write its spool (${a.auditFailed.error})` }
+          : agentDied
+            ? { lostReason: 'decided by the agent but not yet in its spool when it died' }
+            : {}),
         durationMs: Date.now() - t0,
         ...(pipe ? { stdout, stderr } : {}),
       };
+      req.stop?.removeEventListener('abort', onStop);
+      if (auditStopped) {
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'audit', reason: auditStopped } });
+      }
       if (r.lost) {
-        return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: r.lost } };
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: r.lost } });
       }
       if (agentDied && a.attached) {
-        return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'agent', reason: `the agent died while the container ran${a.stderr ? ': ' + a.stderr.trim() : ''}` } };
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'agent', reason: `the agent died while the container ran${a.stderr ? ': ' + a.stderr.trim() : ''}` } });
       }
       if (!a.attached) {
-        return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: `runc failed to start the container (exit ${r.code})${pipe && stderr ? ': ' + stderr.trim().split('\n').pop() : ''}` } };
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: `runc failed to start the container (exit ${r.code})${pipe && stderr ? ': ' + stderr.trim().split('\n').pop() : ''}` } });
       }
       const code = r.code ?? 128 + 9;
-      return { ...base, status: 'exited', exitCode: code, signal: code > 128 && code < 160 ? signalName(code - 128) ?? `SIG${code - 128}` : null };
+      return (result = { ...base, status: 'exited', exitCode: code, signal: code > 128 && code < 160 ? signalName(code - 128) ?? `SIG${code - 128}` : null });
     } finally {
+      // the end is recorded while the spool still exists: if that fails, recovery finishes it
+      if (result && req.record) orphaned = await req.record(result).catch((e: Error) => ({ stage: 'audit' as const, reason: e.message }));
       cleanup();
       trace('cleaned up');
     }

@@ -26,6 +26,11 @@ export interface RunWriterOptions {
   split?: (events: NewEvent[]) => NewEvent[][];
   /** called with what each append stored */
   onAppended?: (stored: StoredEvent[]) => void;
+  /**
+   * called when an append fails: `stop` (default) appends nothing more; `continue` drops that
+   * append's events (counted in `dropped`) and goes on (`capulator run --on-audit-failure continue`)
+   */
+  onFailed?: (e: Error, events: NewEvent[]) => 'stop' | 'continue';
 }
 
 const byThousand = (events: NewEvent[]): NewEvent[][] => {
@@ -50,6 +55,8 @@ export class RunWriter {
   failed?: Error;
   /** events stored so far */
   count = 0;
+  /** events dropped after failed appends (onFailed said `continue`) */
+  dropped = 0;
 
   constructor(
     private readonly append: RunAppend,
@@ -79,7 +86,12 @@ export class RunWriter {
   submit(cmd: RunCommand): NewEvent[] {
     const events = decide(cmd, this.decided);
     let s = this.decided;
-    for (const e of events) s = evolve(s, { type: e.type, payload: e.payload, streamVersion: s.version + 1 });
+    if (cmd.type === 'RecordDecisions') {
+      // decisions change only the version; their payloads (agent text) are not parsed here
+      s = { ...s, version: s.version + events.length };
+    } else {
+      for (const e of events) s = evolve(s, { type: e.type, payload: e.payload, streamVersion: s.version + 1 });
+    }
     this.decided = s;
     for (const e of events) this.queue.push(e);
     if (!this.scheduled) {
@@ -102,6 +114,10 @@ export class RunWriter {
           this.count += stored.length;
           this.opts.onAppended?.(stored);
         } catch (e) {
+          if (this.opts.onFailed?.(e as Error, chunk) === 'continue') {
+            this.dropped += chunk.length;
+            continue;
+          }
           this.failed = e as Error;
           return;
         }
