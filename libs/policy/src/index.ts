@@ -31,6 +31,7 @@ export { ruleEnforcement, enforcementText, type Enforcement, type EnforcementLay
 export { policyJsonSchema } from './schema';
 export { ERRNO, errnoName } from './errno';
 export { globMatch, globError } from './glob';
+export { TABLE_LIMITS, type TableLimit } from './limits';
 export { parseRanges, formatRanges, type Ranges } from './ranges';
 export type { AstNode, AstMap, AstSeq, AstScalar, PolicyAst } from './ast';
 export {

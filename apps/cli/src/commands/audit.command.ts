@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { capabilitySets, evaluate, formatError, type DecisionRequest, type Policy } from '@capulator/policy';
+import { capabilitySets, evaluate, formatError, globError, globMatch, type DecisionRequest, type Policy } from '@capulator/policy';
 import {
   decisionLog,
   ReadModelProjector,
@@ -121,8 +121,12 @@ export function registerAuditCommands(program: Command): void {
     .option('--follow', 'keep printing new decisions as they are recorded (Ctrl-C to stop)')
     .option('--json', 'JSON lines, one decision per line')
     .action(async (o: { run?: string; decision?: 'allow' | 'deny' | 'emulate'; privilege?: string; capability?: string; exe?: string; since?: string; follow?: boolean; json?: boolean; bus?: string }) => {
+      const exe = o.exe;
+      const bad = exe !== undefined ? globError(exe) : undefined;
+      if (bad) throw new CliError(`--exe ${bad}`);
       const filter: DecisionLogFilter = {
-        runId: o.run, decision: o.decision, privilege: o.privilege?.toUpperCase(), capability: o.capability?.toUpperCase(), exe: o.exe, since: parseSince(o.since),
+        runId: o.run, decision: o.decision, privilege: o.privilege?.toUpperCase(), capability: o.capability?.toUpperCase(),
+        exeMatches: exe !== undefined ? (e) => globMatch(exe, e) : undefined, since: parseSince(o.since),
       };
       const bus = resolveBus(o.bus);
       if (bus && o.follow) throw new CliError('--follow is not supported on a Kafka log yet (run audit log again, or watch a run with GET /v1/runs/{id}/events)');

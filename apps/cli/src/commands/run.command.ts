@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, openSync, readFileSync, statSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, openSync, statSync, type WriteStream } from 'node:fs';
 import { setPriority } from 'node:os';
-import { dirname, resolve as resolvePath } from 'node:path';
+import { resolve as resolvePath } from 'node:path';
 import { homePaths, repoRoot } from '@capulator/host';
-import { capabilitySets, compileForContainer, formatError, load, type Policy } from '@capulator/policy';
+import { capabilitySets, compileForContainer, formatError, type Policy } from '@capulator/policy';
 import {
   Anchorer,
   anchorPaths,
@@ -32,6 +32,7 @@ import {
   type RunImage,
 } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
+import { loadPolicyFileText, readPolicyFile } from '../policy-file';
 
 interface RunOptions {
   policy?: string;
@@ -138,11 +139,11 @@ function parseMount(spec: string, cwd: string): BindMount {
 function loadPolicy(file: string): { policy: Policy; yaml: string } {
   let yaml: string;
   try {
-    yaml = readFileSync(file, 'utf8');
+    yaml = readPolicyFile(file);
   } catch (e) {
-    throw new CliError(`cannot read policy ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new CliError(`cannot read policy ${file}: ${(e as Error).message}`);
   }
-  const r = load(yaml, file, (p) => readFileSync(resolvePath(dirname(file), p), 'utf8'));
+  const r = loadPolicyFileText(file, yaml);
   if (!r.policy) throw new CliError(r.errors.length > 0 ? formatError(r.errors[0]) : `${file}: invalid policy`);
   return { policy: r.policy, yaml };
 }

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { endCommand, type FailStage, type NewEvent, type RunCommand } from '@capulator/events';
 import { repoRoot } from '@capulator/host';
@@ -89,6 +89,20 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
     } catch (err) {
       yield failed('image', err instanceof ImageStoreError ? err.message : `cannot resolve image ${req.image}: ${(err as Error).message}`);
       return;
+    }
+    // mount sources were resolved (realpath) and checked at submission: a path that resolves
+    // differently now had a component swapped for a symlink since, and is refused
+    for (const m of req.mounts) {
+      let now: string | undefined;
+      try {
+        now = realpathSync(m.source);
+      } catch {
+        now = undefined;
+      }
+      if (now !== m.source) {
+        yield failed('start', `bind-mount source ${m.source} ${now === undefined ? 'no longer exists' : `now resolves to ${now}`}; refused`);
+        return;
+      }
     }
     const loaded = load(req.policyYaml ?? '', `${req.policy.name}.yaml`);
     if (!loaded.policy || loaded.errors.length > 0) {

@@ -130,8 +130,9 @@ export function whatIf(
     sum.distinctRequests++;
     outcomes.set(id, res);
     pending.push([id, res.decision, res.ruleId]);
-    if (pending.length >= 10_000) flush();
   }
+  // written after the iteration: SQLite refuses writes on a connection while a statement iterates
+  // (`outcomes` holds every distinct request anyway)
   flush();
   const requestOf = db.prepare('SELECT exe, syscall, privileges FROM rm_requests WHERE id = ?').raw();
   const describe = (id: number) => {
