@@ -7,6 +7,7 @@ import type { DecisionPayload, PolicyRef } from '@capulator/events';
 import { capabilityDecision, parseTable, type ParsedTable } from '@capulator/policy';
 import { AgentDecision } from './agent-process';
 import type { SeccompProfile } from './seccomp-profile';
+import { LineReader, parseControlLine } from './line-reader';
 
 /**
  * The kernel-side record of a run (agent/PROTOCOL.md "Kernel record"): `capulator-kernel-record`
@@ -55,7 +56,7 @@ export class KernelRecordProcess {
   received = 0;
   malformed = 0;
   stderr = '';
-  private partial = '';
+  private readonly reader = new LineReader((l) => this.onLine(l));
   private readyWaiter?: () => void;
   private startWaiters: Array<() => void> = [];
 
@@ -66,7 +67,7 @@ export class KernelRecordProcess {
     });
     this.exited = new Promise((resolve) => this.child.on('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal })));
     const events = this.child.stdio[3] as Readable;
-    events.setEncoding('utf8').on('data', (chunk: string) => this.feed(chunk));
+    events.setEncoding('utf8').on('data', (chunk: string) => this.reader.push(chunk));
   }
 
   /** Starts the record and resolves once the program is attached (`ready`), or rejects if it cannot load. */
@@ -87,46 +88,34 @@ export class KernelRecordProcess {
     else this.startWaiters.push(fn);
   }
 
-  private feed(chunk: string): void {
-    const text = this.partial + chunk;
-    let start = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', start);
-      if (nl < 0) break;
-      const line = text.slice(start, nl);
-      start = nl + 1;
-      if (line === '') continue;
-      if (line.startsWith('kcheck\t')) {
-        const tab = line.indexOf('\t', 7);
-        try {
-          const c = JSON.parse(line.slice(tab + 1)) as KernelCheckLine;
-          this.received++;
-          this.onCheck(c);
-        } catch {
-          this.malformed++;
-        }
-        continue;
-      }
-      let msg: KernelReady | KernelStarted | KernelExit;
+  private onLine(line: string): void {
+    if (line.startsWith('kcheck\t')) {
+      const tab = line.indexOf('\t', 7);
       try {
-        msg = JSON.parse(line);
+        const c = JSON.parse(line.slice(tab + 1)) as KernelCheckLine;
+        this.received++;
+        this.onCheck(c);
       } catch {
         this.malformed++;
-        continue;
       }
-      if (msg.type === 'ready') {
-        if (msg.protocol !== KERNEL_RECORD_PROTOCOL) {
-          this.child.kill('SIGKILL');
-          continue;
-        }
-        this.ready = msg;
-        this.readyWaiter?.();
-      } else if (msg.type === 'started') {
-        this.started = msg;
-        for (const w of this.startWaiters.splice(0)) w();
-      } else if (msg.type === 'exit') this.summary = msg;
+      return;
     }
-    this.partial = text.slice(start);
+    const msg = parseControlLine<KernelReady | KernelStarted | KernelExit>(line);
+    if (!msg) {
+      this.malformed++;
+      return;
+    }
+    if (msg.type === 'ready') {
+      if (msg.protocol !== KERNEL_RECORD_PROTOCOL) {
+        this.child.kill('SIGKILL');
+        return;
+      }
+      this.ready = msg;
+      this.readyWaiter?.();
+    } else if (msg.type === 'started') {
+      this.started = msg;
+      for (const w of this.startWaiters.splice(0)) w();
+    } else if (msg.type === 'exit') this.summary = msg;
   }
 
   /** Drains what the program recorded, then ends it (its `exit` line carries the counts). */
