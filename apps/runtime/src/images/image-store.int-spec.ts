@@ -94,6 +94,41 @@ describe('ImageStore', () => {
     });
   });
 
+  describe('when an archive lists the same image many times', () => {
+    it('imports it once, with the union of its tags', async () => {
+      const layer = await tarOf([{ name: 'etc/', type: 'directory' }, { name: 'etc/hostname', data: 'x\n' }]);
+      const path = join(base, 'dup.tar');
+      writeFileSync(path, await dockerArchiveOf([layer], { copies: 5000, repoTags: ['dup/a:1', 'dup/b:2'] }));
+      const t0 = performance.now();
+      const store = new ImageStore(join(base, 's'));
+      const got = await store.importArchive(path);
+      const ms = performance.now() - t0;
+      assert.equal(got.length, 1);
+      assert.deepEqual([...got[0].refs].sort(), ['dup/a:1', 'dup/b:2']);
+      assert.equal(store.list().length, 1);
+      // one layer hashed once, not 5,000 times (it took 13-35 s when every entry was imported)
+      assert.ok(ms < 5000, `${ms.toFixed(0)} ms`);
+    });
+  });
+
+  describe('when a tag in the archive is not a valid reference', () => {
+    for (const [tag, rule] of [
+      ['../../../etc/x:latest', /path component lowercase letters and digits/],
+      ['busybox:-bad', /the tag is 1 to 128 of/],
+      ['busybox@sha256:' + '0'.repeat(64), /a digest names an image/],
+      [42, /a tag is a string/],
+    ] as const) {
+      it(`refuses ${JSON.stringify(tag)} with the rule it breaks and imports nothing`, async () => {
+        const layer = await tarOf([{ name: 'etc/', type: 'directory' }]);
+        const path = join(base, 'badtag.tar');
+        writeFileSync(path, await dockerArchiveOf([layer], { repoTags: ['good/one:1', tag] }));
+        const store = new ImageStore(join(base, 's'));
+        await assert.rejects(store.importArchive(path), (e: unknown) => e instanceof ImageStoreError && e.code === 'BAD_REF' && rule.test(e.message) && e.message.includes(JSON.stringify(tag)));
+        assert.equal(store.list().length, 0);
+      });
+    }
+  });
+
   describe('when a layer has whiteouts', () => {
     it('stores them as overlay whiteouts and an opaque directory', async () => {
       const store = new ImageStore(join(base, 's'));

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ArchiveSource, openArchive } from './archive';
 import { ImageNotFound, ImageStoreError, UnsafeEntryError } from './image.errors';
-import { digestPrefix, isDigest, normalizeTag } from './refs';
+import { digestPrefix, isDigest, normalizeTag, tagError } from './refs';
 import { Compression, compressionOf, DEFAULT_LIMITS, ExtractBudget, ExtractLimits, extractLayer, openLayerStream } from './safe-extract';
 import { StoreLock } from './store-lock';
 
@@ -419,8 +419,8 @@ export class ImageStore {
 
   /** Reads the archive's manifests into import plans (no writes). */
   private plan(src: ArchiveSource, path: string): PlannedImage[] {
-    if (src.has('index.json') && src.has('oci-layout')) return this.planOci(src, path);
-    if (src.has('manifest.json')) return this.planDocker(src, path);
+    if (src.has('index.json') && src.has('oci-layout')) return samePlansOnce(this.planOci(src, path));
+    if (src.has('manifest.json')) return samePlansOnce(this.planDocker(src, path));
     throw new ImageStoreError('BAD_ARCHIVE', `${path}: neither a docker-archive (manifest.json) nor an OCI image layout (oci-layout, index.json)`);
   }
 
@@ -438,8 +438,9 @@ export class ImageStore {
       const diffIds = this.diffIdsOf(configBytes, m.Layers.length, `${path}: image ${n + 1}`);
       const tags: string[] = [];
       for (const t of m.RepoTags ?? []) {
-        const nt = normalizeTag(t);
-        if (nt) tags.push(nt);
+        const nt = typeof t === 'string' ? normalizeTag(t) : undefined;
+        if (!nt) throw new ImageStoreError('BAD_REF', `${path}: manifest.json entry ${n + 1}: tag ${JSON.stringify(t)} is not valid: ${typeof t === 'string' ? tagError(t) : 'a tag is a string'}`);
+        tags.push(nt);
       }
       return {
         configBytes, configDigest, tags,
@@ -508,6 +509,7 @@ export class ImageStore {
       const tags: string[] = [];
       const full = a['io.containerd.image.name'] ?? (a['org.opencontainers.image.ref.name']?.match(/[:/]/) ? a['org.opencontainers.image.ref.name'] : undefined);
       const nt = full ? normalizeTag(full) : undefined;
+      if (full && !nt) throw new ImageStoreError('BAD_REF', `${what}: image name ${JSON.stringify(full)} is not a valid tag: ${tagError(full)}`);
       if (nt) tags.push(nt);
       plans.push({ configBytes, configDigest: String(m.config.digest), manifestDigest: String(desc.digest), tags, layers });
     };
@@ -668,4 +670,19 @@ export class ImageStore {
     walk(dir);
     return total;
   }
+}
+
+/**
+ * An archive may list the same image more than once (docker-archive manifest entries, OCI index
+ * entries): each image is imported and recorded once, with the union of its tags.
+ */
+function samePlansOnce(plans: PlannedImage[]): PlannedImage[] {
+  const byImage = new Map<string, PlannedImage>();
+  for (const p of plans) {
+    const key = `${p.configDigest} ${p.manifestDigest ?? ''} ${p.layers.map((l) => `${l.member}=${l.diffId}`).join(',')}`;
+    const seen = byImage.get(key);
+    if (!seen) byImage.set(key, { ...p, tags: [...new Set(p.tags)] });
+    else for (const t of p.tags) if (!seen.tags.includes(t)) seen.tags.push(t);
+  }
+  return [...byImage.values()];
 }

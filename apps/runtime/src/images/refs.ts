@@ -42,6 +42,24 @@ export function normalizeTag(ref: string): string | undefined {
   return r;
 }
 
+/**
+ * Why `ref` is not a valid name[:tag] (the rule it breaks), or undefined when it is one.
+ * The rules are the distribution reference grammar that docker and podman apply.
+ */
+export function tagError(ref: string): string | undefined {
+  if (normalizeTag(ref) !== undefined) return undefined;
+  const r = ref.trim();
+  if (r === '') return 'a tag reference is not empty';
+  if (r.includes('@')) return 'a tag reference holds no "@" (a digest names an image, it is not a tag)';
+  const slash = r.lastIndexOf('/');
+  const colon = r.lastIndexOf(':');
+  const name = colon > slash ? r.slice(0, colon) : r;
+  const tag = colon > slash ? r.slice(colon + 1) : 'latest';
+  if (name.length > 255) return `the name is at most 255 characters (it has ${name.length})`;
+  if (!TAG_RE.test(tag)) return 'the tag is 1 to 128 of [A-Za-z0-9_.-] and does not start with "." or "-"';
+  return 'the name is [host[:port]/]path, each path component lowercase letters and digits joined by ".", "_", "__" or "-" (no empty, "." or ".." components)';
+}
+
 /** Something `ImageStore.resolve` can look up: a digest, a name[:tag], or a digest prefix (12+ hex). */
 export function isImageRef(ref: string): boolean {
   return isDigest(ref) || normalizeTag(ref) !== undefined || digestPrefix(ref) !== undefined;

@@ -50,7 +50,7 @@ export function sha256hex(b: Buffer | string): string {
 }
 
 /** A one-image docker archive (`docker save` layout) whose config matches the given layer tars. */
-export async function dockerArchiveOf(layers: Buffer[], opts: { tag?: string; architecture?: string; diffIds?: string[] } = {}): Promise<Buffer> {
+export async function dockerArchiveOf(layers: Buffer[], opts: { tag?: string; architecture?: string; diffIds?: string[]; repoTags?: unknown[]; copies?: number } = {}): Promise<Buffer> {
   const diffIds = opts.diffIds ?? layers.map((l) => 'sha256:' + sha256hex(l));
   const config = Buffer.from(JSON.stringify({
     architecture: opts.architecture ?? 'amd64', os: 'linux', config: { Cmd: ['/bin/sh'] },
@@ -64,7 +64,8 @@ export async function dockerArchiveOf(layers: Buffer[], opts: { tag?: string; ar
     entries.push({ name: `${id}/`, type: 'directory' }, { name: `${id}/layer.tar`, data: l });
     layerPaths.push(`${id}/layer.tar`);
   });
-  entries.push({ name: 'manifest.json', data: JSON.stringify([{ Config: cfgName, RepoTags: opts.tag ? [opts.tag] : [], Layers: layerPaths }]) });
+  const entry = { Config: cfgName, RepoTags: opts.repoTags ?? (opts.tag ? [opts.tag] : []), Layers: layerPaths };
+  entries.push({ name: 'manifest.json', data: JSON.stringify(Array.from({ length: opts.copies ?? 1 }, () => entry)) });
   return tarOf(entries);
 }
 
