@@ -26,6 +26,7 @@ const GROUPS: Record<string, () => Register[]> = {
   audit: () => [require('./commands/audit.command').registerAuditCommands],
   serve: () => [require('./commands/serve.command').registerServeCommands],
   token: () => [require('./commands/token.command').registerTokenCommands],
+  cp: () => [require('./commands/cp.command').registerCpCommands],
 };
 
 export function buildProgram(argv: string[] = []): Command {

@@ -16,8 +16,9 @@ import {
 } from '@capulator/events';
 import { EntrypointError, resolveUser, RunError, Runner, type AgentDecision, type BindMount, type RuncLauncher, type RunImage } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
+import { addWorkloadOptions, givenWorkloadFlags, workloadFrom, workloadRecord, type WorkloadFlags } from './run-workload-options';
 
-interface RunOptions {
+interface RunOptions extends WorkloadFlags {
   policy?: string;
   learn?: boolean;
   id?: string;
@@ -61,7 +62,7 @@ const thisProcess: RunHost = {
 };
 
 export function registerRunCommands(program: Command, host: RunHost = thisProcess): void {
-  program
+  const cmd = program
     .command('run')
     .description('run a command from an image (or a rootfs directory) with every use of privilege decided by a policy')
     .argument('<image>', 'image reference (tag, digest, digest prefix) or a rootfs directory')
@@ -75,7 +76,8 @@ export function registerRunCommands(program: Command, host: RunHost = thisProces
     .option('--events-json <file>', 'write decision events as JSON lines to FILE')
     .option('--no-store', 'do not record the run in the event store')
     .option('--server <url>', 'submit to a capulator server (capulator serve) and follow the run there')
-    .option('--token <token>', 'API token for --server (default: $CAPULATOR_TOKEN)')
+    .option('--token <token>', 'API token for --server (default: $CAPULATOR_TOKEN)');
+  addWorkloadOptions(cmd)
     .addHelpText('after', `
 Exit status: the contained program's (128+N when killed by signal N); ${RUN_FAILED_EXIT} when the run
 failed (agent died, runtime error); 2 for bad input (policy, image, command not runnable).
@@ -89,6 +91,8 @@ Examples:
         const token = opts.token ?? process.env.CAPULATOR_TOKEN;
         if (!token) throw new CliError('--server needs --token T (or $CAPULATOR_TOKEN)');
         if (opts.mount.length) throw new CliError('--mount is not supported with --server yet: mounts name paths on the server');
+        const local = givenWorkloadFlags(opts);
+        if (local.length > 0) throw new CliError(`${local[0]} is not supported with --server yet`);
         const { runRemote } = await import('./remote-run');
         process.exitCode = await runRemote({
           server: opts.server,
@@ -154,11 +158,12 @@ async function resolveImage(ref: string, imagesDir: string, cwd: string): Promis
 }
 
 /** The uid/gid the container starts as, read from the image's top-most /etc/passwd. */
-function imageUser(image: RunImage): { uid: number; gid: number } {
+function imageUser(image: RunImage, override?: string): { uid: number; gid: number } {
+  const spec = override ?? image.config.User;
   for (const layer of [...image.layers].reverse()) {
-    if (!image.config.User || existsSync(`${layer}/etc/passwd`) || /^\d+(:\d+)?$/.test(image.config.User)) {
+    if (!spec || existsSync(`${layer}/etc/passwd`) || /^\d+(:\d+)?$/.test(spec)) {
       try {
-        return resolveUser(layer, image.config.User);
+        return resolveUser(layer, spec);
       } catch (e) {
         if (layer === image.layers[0]) throw new CliError((e as Error).message);
       }
@@ -215,10 +220,12 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
   const policy: Policy = opts.learn ? { ...loaded.policy, learn: true } : loaded.policy;
   const mounts = opts.mount.map((m) => parseMount(m, host.cwd));
   for (const e of opts.env) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new CliError(`--env ${e}: want K=V`);
+  const { workload, env: fileEnv } = workloadFrom(opts, host.cwd);
+  const env = [...fileEnv, ...opts.env];
   const id = opts.id ?? randomBytes(6).toString('hex');
 
   const image = await resolveImage(imageRef, paths.images, host.cwd);
-  const user = imageUser(image);
+  const user = imageUser(image, workload.user);
   const container = { image: imageRef, labels: image.labels };
   const table = compileForContainer(policy, container);
   const caps = capabilitySets(policy, { uid: user.uid, gid: user.gid, ...container });
@@ -244,11 +251,12 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     policyRef = { name: policy.name, version: pub.version, hash: table.hash };
   }
   const rec = new RunRecorder(store, runStream(id));
+  const wrec = workloadRecord(workload);
   const argv = command.length > 0 ? command : [...(image.config.Entrypoint ?? []), ...(image.config.Cmd ?? [])];
   rec.push({
     type: 'RunRequested',
     at: now(),
-    payload: { runId: id, image: imageRef, command: argv, env: opts.env, policy: policyRef, learn: !!opts.learn, mounts },
+    payload: { runId: id, image: imageRef, command: argv, env, policy: policyRef, learn: !!opts.learn, mounts, ...(wrec ? { workload: wrec } : {}) },
   });
 
   // the agent writes each decision's payload; it is recorded (and dumped) as written, never re-serialised
@@ -267,8 +275,9 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       id,
       image,
       command,
-      env: opts.env,
+      env,
       mounts,
+      workload,
       table,
       policy: policyRef,
       capabilities: sets,
@@ -313,8 +322,12 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
         lostEvents: result.lostEvents,
         ...(result.lostEvents > 0 ? { lostReason: 'the agent dropped events (recorder too slow) or died' } : {}),
         durationMs: result.durationMs,
+        ...(result.oomKilled ? { oomKilled: true } : {}),
+        ...(result.artifacts ? { artifacts: result.artifacts.map((a) => ({ name: a.name, bytes: a.bytes, ...(a.source ? { source: a.source } : {}) })) } : {}),
       },
     });
+    if (result.oomKilled) host.stderr(`capulator: run ${id}: oom: the kernel's OOM killer ended a process (memory limit ${opts.memory})\n`);
+    for (const a of result.artifacts ?? []) host.stderr(`capulator: run ${id}: ${result.signal}: core dumped, kept as ${a.name} (capulator cp ${id}:${a.name} .)\n`);
     await rec.drain();
     if (out) await new Promise<void>((r) => out!.end(r));
     if (rec.failed) host.stderr(`capulator: warning: run ${id}: recording events failed: ${rec.failed.message}\n`);

@@ -4,3 +4,6 @@ export * from './oci-spec';
 export * from './seccomp-profile';
 export * from './entrypoint-check';
 export * from './rootfs-path';
+export * from './network';
+export * from './workload';
+export * from './artifacts';

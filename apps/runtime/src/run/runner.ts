@@ -6,9 +6,12 @@ import { CAPABILITIES, signalName } from '@capulator/abi';
 import type { CapabilitySets, PolicyRef } from '@capulator/events';
 import { agentBinary, AgentProcess, type AgentDecision } from './agent-process';
 import { checkEntrypoint } from './entrypoint-check';
-import { buildOciSpec, type BindMount } from './oci-spec';
+import { collectCores, CORE_SIGNALS, corePattern, oomKilled, type RunArtifact } from './artifacts';
+import { releaseNetwork, setupNetwork, type NetworkSetup } from './network';
+import { buildOciSpec, ociSpecJson, type BindMount } from './oci-spec';
 import { resolveInRootfs } from './rootfs-path';
 import { buildSeccompProfile } from './seccomp-profile';
+import { defaultWorkload, resources, rlimits, type WorkloadOptions } from './workload';
 
 /** The image of a run: unpacked layers (bottom first) or one rootfs directory, and its config. */
 export interface RunImage {
@@ -40,6 +43,8 @@ export interface RunRequest {
   capabilities: CapabilitySets;
   learn?: boolean;
   keep?: boolean;
+  /** network, limits, user, workdir, … (workload.ts; default: defaultWorkload()) */
+  workload?: WorkloadOptions;
   /** 'inherit' passes the container's stdio through; 'pipe' collects stdout/stderr into the result */
   stdio?: 'inherit' | 'pipe';
   onDecision?: (d: AgentDecision) => void;
@@ -101,6 +106,12 @@ export interface RunResult {
   events: number;
   lostEvents: number;
   durationMs: number;
+  /** the kernel's OOM killer killed a process of the container (known when a memory limit was set) */
+  oomKilled?: boolean;
+  /** core dumps and other files kept after the run ($CAPULATOR_HOME/artifacts/RUN/) */
+  artifacts?: RunArtifact[];
+  /** the container's addresses on the bridge */
+  addresses?: string[];
   stdout?: string;
   stderr?: string;
 }
@@ -184,6 +195,8 @@ export class Runner {
       throw new RunError('start', `run ${id} already exists (${dir})`);
     }
     const rootfs = join(dir, 'rootfs');
+    const w = req.workload ?? defaultWorkload();
+    const hostname = w.hostname ?? id.slice(0, 63);
     let mounted = false;
     let agent: AgentProcess | undefined;
     let runcStarted = false;
@@ -191,6 +204,8 @@ export class Runner {
       agent?.kill();
       // `runc run` removes the container when it returns; delete only what it left behind
       if (runcStarted && existsSync(join(runcRoot, containerId))) spawnSync(runc, ['--root', runcRoot, 'delete', '-f', containerId], { stdio: 'ignore' });
+      const released = releaseNetwork(dir);
+      for (const e of released.errors) process.stderr.write(`capulator: warning: run ${id}: releasing its network: ${e}\n`);
       if (mounted) {
         const u = spawnSync('umount', [rootfs], { stdio: 'ignore' });
         if (u.status !== 0) spawnSync('umount', ['-l', rootfs], { stdio: 'ignore' });
@@ -237,19 +252,30 @@ export class Runner {
         (a) => ({ a }),
         (e: Error) => ({ e }),
       );
+      // the bridge (CNI ADD) is set up while the overlay mounts and the agent starts
+      const netDone: Promise<{ n?: NetworkSetup; e?: Error }> =
+        w.network === 'bridge'
+          ? setupNetwork({ home: this.opts.home, runDir: dir, containerId, hostname, portMappings: w.publish }).then(
+              (n) => ({ n }),
+              (e: Error) => ({ e }),
+            )
+          : Promise.resolve({});
       const m = await mountDone;
       if (m.status === 0) mounted = true;
       const started = await agentStart;
+      const net = await netDone;
       if (!started.a) throw new RunError('start', started.e!.message);
       agent = started.a;
       if (m.status !== 0) throw new RunError('start', `cannot mount the overlay: ${m.stderr.trim()}`);
+      if (net.e) throw new RunError('start', `network: ${net.e.message}`);
       trace('overlay mounted, agent ready');
 
       const cfg = req.image.config;
       const argv = req.command && req.command.length > 0 ? req.command : [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])];
       const env = mergeEnv(cfg.Env ?? [], req.env ?? []);
-      const cwd = cfg.WorkingDir && cfg.WorkingDir.startsWith('/') ? cfg.WorkingDir : '/';
-      const user = resolveUser(rootfs, cfg.User);
+      const cwd = w.workdir ?? (cfg.WorkingDir && cfg.WorkingDir.startsWith('/') ? cfg.WorkingDir : '/');
+      const user = resolveUser(rootfs, w.user ?? cfg.User);
+      const mounts = [...(req.mounts ?? []), ...(net.n?.files ?? []).map((f) => ({ ...f, readonly: false }))];
       checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture, 0, req.mounts ?? []);
       const limited = limitToHost(req.capabilities, hostBoundingSet());
       const spec = buildOciSpec({
@@ -259,17 +285,26 @@ export class Runner {
         cwd,
         uid: user.uid,
         gid: user.gid,
-        hostname: id.slice(0, 63),
+        hostname,
         capabilities: limited.sets,
         seccomp: buildSeccompProfile(socketPath),
-        mounts: req.mounts ?? [],
-        loopbackHook: [binary, 'hook-lo-up'],
+        mounts,
+        // bridge: the loopback plugin brings lo up; host: the host's interfaces
+        ...(w.network === 'none' ? { loopbackHook: [binary, 'hook-lo-up'] } : {}),
+        network: net.n ? { mode: 'path', path: net.n.netnsPath } : { mode: w.network === 'host' ? 'host' : 'none' },
+        rlimits: rlimits(w.ulimits),
+        resources: resources(w),
+        readonlyRoot: w.readOnly,
+        tmpfs: w.tmpfs,
       });
-      writeFileSync(join(dir, 'config.json'), JSON.stringify(spec, null, 1));
+      writeFileSync(join(dir, 'config.json'), ociSpecJson(spec));
 
       const pipe = !req.launch && req.stdio === 'pipe';
       runcStarted = true;
-      const runcArgs = ['--root', runcRoot, 'run', '--bundle', dir, containerId];
+      // with a memory limit, runc keeps the stopped container (and its cgroup) until the cleanup's
+      // `runc delete`, so the cgroup's oom_kill counter can be read after the exit
+      const keepCgroup = w.memory !== undefined;
+      const runcArgs = ['--root', runcRoot, 'run', ...(keepCgroup ? ['--keep'] : []), '--bundle', dir, containerId];
       let stdout = '';
       let stderr = '';
       let stopForwarding = () => undefined as void;
@@ -354,7 +389,20 @@ export class Runner {
         return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: `runc failed to start the container (exit ${r.code})${pipe && stderr ? ': ' + stderr.trim().split('\n').pop() : ''}` } };
       }
       const code = r.code ?? 128 + 9;
-      return { ...base, status: 'exited', exitCode: code, signal: code > 128 && code < 160 ? signalName(code - 128) ?? `SIG${code - 128}` : null };
+      const signal = code > 128 && code < 160 ? signalName(code - 128) ?? `SIG${code - 128}` : null;
+      const oom = keepCgroup && oomKilled(runcRoot, containerId);
+      // a core-dumping signal: the kernel wrote the core in the container (core_pattern `core` or a
+      // path); a `|program` pattern hands it to that host program instead and nothing is left here
+      const artifacts = signal && CORE_SIGNALS.has(signal) && !corePattern().startsWith('|') ? collectCores(join(dir, 'upper'), this.opts.home, id) : [];
+      return {
+        ...base,
+        status: 'exited',
+        exitCode: code,
+        signal,
+        ...(oom ? { oomKilled: true } : {}),
+        ...(artifacts.length > 0 ? { artifacts } : {}),
+        ...(net.n ? { addresses: net.n.addresses } : {}),
+      };
     } finally {
       cleanup();
       trace('cleaned up');
