@@ -138,6 +138,39 @@ describe('capulator run: workloads', () => {
       assert.equal(netnsOf(`nf${process.pid}`), false);
     });
 
+    it('after the runtime crashed, releaseNetwork(runDir) (what recovery calls) releases the address, the port mapping and the netns', async () => {
+      const id = `crash${process.pid}`;
+      const port = 20000 + ((process.pid + 1) % 20000);
+      const before = leases().length;
+      const child = spawn('nsenter', [`--net=/run/netns/${NS}`, bin, 'run', '--no-store', '--id', id, '-p', `${port}:80`, rootfs, '--', 'sleep', '60'],
+        { env: env(), stdio: 'ignore' });
+      const state = `/run/capulator/runc/capulator-${id}/state.json`;
+      await until('the container', () => existsSync(state) || child.exitCode !== null);
+      assert.ok(existsSync(state));
+      assert.equal(leases().length, before + 1);
+      // the runtime dies without cleaning up (nsenter, sh and the run client exec: child.pid is node)
+      child.kill('SIGKILL');
+      await new Promise((r) => child.on('close', r));
+      spawnSync('runc', ['--root', '/run/capulator/runc', 'delete', '-f', `capulator-${id}`]);
+      const runDir = join(home, 'runs', id);
+      assert.ok(existsSync(join(runDir, 'network.json')));
+      assert.ok(netnsOf(id));
+      assert.match(inNs(['iptables-save', '-t', 'nat']).stdout, new RegExp(`--dport ${port}\\b`));
+      const mod = join(repo, 'dist/apps/runtime/src/run/network.js');
+      const rel = inNs([process.execPath, '-e', `const r = require(${JSON.stringify(mod)}).releaseNetwork(${JSON.stringify(runDir)}); console.log(JSON.stringify(r))`]);
+      assert.equal(rel.status, 0, rel.stderr);
+      assert.deepEqual(JSON.parse(rel.stdout), { released: true, errors: [] });
+      assert.equal(leases().length, before);
+      assert.equal(netnsOf(id), false);
+      assert.doesNotMatch(inNs(['iptables-save', '-t', 'nat']).stdout, new RegExp(`--dport ${port}\\b`));
+      assert.equal(existsSync(join(runDir, 'network.json')), false);
+      // a second call (recovery running again) has nothing to do
+      const again = inNs([process.execPath, '-e', `console.log(JSON.stringify(require(${JSON.stringify(mod)}).releaseNetwork(${JSON.stringify(runDir)})))`]);
+      assert.deepEqual(JSON.parse(again.stdout), { released: false, errors: [] });
+      spawnSync('umount', ['-l', join(runDir, 'rootfs')]);
+      rmSync(runDir, { recursive: true, force: true });
+    });
+
     it('-p with --network none is bad input', () => {
       const r = cap(['run', '--no-store', '--network', 'none', '-p', '8080:80', rootfs, '--', 'true']);
       assert.equal(r.status, 2);
