@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CAPABILITIES, signalName } from '@capulator/abi';
 import type { CapabilitySets, PolicyRef } from '@capulator/events';
@@ -123,6 +123,8 @@ export class RunError extends Error {
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** largest /etc/passwd or /etc/group of an image that is read */
+const MAX_ACCOUNT_FILE = 4 * 1024 * 1024;
 
 /** Parses a `user` of an image config against the image's /etc/passwd and /etc/group. */
 export function resolveUser(rootfs: string, user: string | undefined): { uid: number; gid: number } {
@@ -131,7 +133,9 @@ export function resolveUser(rootfs: string, user: string | undefined): { uid: nu
   const read = (p: string) => {
     const host = resolveInRootfs(rootfs, p);
     try {
-      return host ? readFileSync(host, 'utf8').split('\n').map((l) => l.split(':')) : [];
+      // a regular file of sane size only: an image's FIFO or device here must not block or flood the runtime
+      if (!host || !statSync(host).isFile() || statSync(host).size > MAX_ACCOUNT_FILE) return [];
+      return readFileSync(host, 'utf8').split('\n').map((l) => l.split(':'));
     } catch {
       return [];
     }
