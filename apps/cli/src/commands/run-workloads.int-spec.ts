@@ -285,6 +285,31 @@ describe('capulator run: workloads', () => {
     });
   });
 
+  describe('through capulator serve (the native client runs runc)', () => {
+    it('sets up the bridge, records oom and keeps the core the same way', async () => {
+      const dhome = join(home, 'daemon');
+      mkdirSync(dhome);
+      const denv = { ...process.env, CAPULATOR_HOME: dhome };
+      const serve = spawn('nsenter', [`--net=/run/netns/${NS}`, bin, 'serve', '--http', 'off', '--grpc', 'off', '--log-level', 'silent'], { env: denv, stdio: 'ignore' });
+      const served = new Promise((r) => serve.on('close', r));
+      try {
+        await until('the run socket', () => existsSync(join(dhome, 'run.sock')) || serve.exitCode !== null);
+        assert.ok(existsSync(join(dhome, 'run.sock')));
+        // the client runs in the test's own namespace; the daemon set the netns up in its namespace
+        const run = (args: string[]) => spawnSync(bin, ['run', ...args], { encoding: 'utf8', env: denv, timeout: 60_000 });
+        const br = run(['--no-store', '--network', 'bridge', rootfs, '--', 'sh', '-c', 'ip -o -4 addr | cut -d" " -f2 | sort']);
+        assert.equal(br.status, 0, br.stderr);
+        assert.equal(br.stdout, 'eth0\nlo\n');
+        const oom = run(['--memory', '16m', rootfs, '--', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1']);
+        assert.equal(oom.status, 137);
+        assert.match(oom.stderr, /oom: the kernel's OOM killer ended a process/);
+      } finally {
+        serve.kill('SIGTERM');
+        await served;
+      }
+    });
+  });
+
   describe('core dumps', () => {
     const pattern = readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim();
     it('a segfaulting program leaves a core that gdb opens at the crashing function; capulator cp gets it',
