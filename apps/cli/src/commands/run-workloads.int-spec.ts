@@ -310,6 +310,56 @@ describe('capulator run: workloads', () => {
     });
   });
 
+  describe('detached runs', () => {
+    it('-d prints the id and returns; logs (-f, --since, -t), stop, wait, kill and rm manage it', async () => {
+      const id = `bg${process.pid}`;
+      const d = cap(['run', '-d', '--id', id, rootfs, '--', 'sh', '-c', 'i=0; while [ $i -lt 600 ]; do echo "tick $i"; echo "err $i" >&2; i=$((i+1)); sleep 0.1; done']);
+      assert.equal(d.status, 0, d.stderr);
+      assert.equal(d.stdout, `${id}\n`);
+      await until('output', () => (cap(['logs', id]).stdout.match(/tick/g) ?? []).length >= 3);
+      const logs = cap(['logs', id]);
+      assert.match(logs.stdout, /^tick 0\ntick 1\ntick 2\n/);
+      assert.match(logs.stderr, /^err 0\nerr 1\n/);
+      assert.doesNotMatch(logs.stdout, /err/);
+      const ts = cap(['logs', '-t', id]);
+      assert.match(ts.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z tick 0\n/);
+      const later = cap(['logs', '--since', new Date(Date.now() + 3_600_000).toISOString(), id]);
+      assert.equal(later.stdout, '');
+      // follow: ends when the run ends (stop below)
+      const follow = spawn(bin, ['logs', '-f', id], { env: env(), stdio: ['ignore', 'pipe', 'ignore'] });
+      let followed = '';
+      follow.stdout.setEncoding('utf8').on('data', (s: string) => (followed += s));
+      const followEnd = new Promise((r) => follow.on('close', r));
+      assert.equal(cap(['rm', id]).status, 1, 'a running run is not removed');
+      // sh as pid 1 ignores SIGTERM: stop kills it after the grace time, as docker stop does
+      const stop = cap(['stop', '-t', '1', id]);
+      assert.equal(stop.status, 0, stop.stderr);
+      assert.equal(stop.stdout, `${id}\n`);
+      const wait = cap(['wait', id]);
+      assert.equal(wait.stdout, '137\n');
+      await followEnd;
+      assert.match(followed, /^tick 0\n/);
+      assert.equal((await exitedOf(id))?.signal, 'SIGKILL');
+      assert.equal(cap(['stop', id]).status, 1);
+      assert.equal(cap(['rm', id]).stdout, `${id}\n`);
+      assert.equal(existsSync(join(home, 'detached', id)), false);
+      assert.equal(cap(['logs', id]).status, 2);
+      // kill -s: a signal the program handles
+      const k = `bgk${process.pid}`;
+      assert.equal(cap(['run', '-d', '--id', k, rootfs, '--', 'sh', '-c', 'trap "echo got-usr1; exit 3" USR1; i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done']).status, 0);
+      await new Promise((r) => setTimeout(r, 500)); // the trap is set
+      assert.equal(cap(['kill', '-s', 'USR1', k]).status, 0);
+      assert.equal(cap(['wait', k]).stdout, '3\n');
+      assert.equal(cap(['logs', k]).stdout, 'got-usr1\n');
+      assert.equal(cap(['kill', '-s', 'NOPE', k]).status, 2);
+      cap(['rm', k]);
+      // a run that fails at once: -d reports it as the foreground run would
+      const bad = cap(['run', '-d', rootfs, '--', '/no/such/program']);
+      assert.equal(bad.status, 2);
+      assert.match(bad.stderr, /no\/such\/program/);
+    });
+  });
+
   describe('core dumps', () => {
     const pattern = readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim();
     it('a segfaulting program leaves a core that gdb opens at the crashing function; capulator cp gets it',

@@ -29,6 +29,7 @@ interface RunOptions extends WorkloadFlags {
   store: boolean;
   server?: string;
   token?: string;
+  detach?: boolean;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -76,7 +77,8 @@ export function registerRunCommands(program: Command, host: RunHost = thisProces
     .option('--events-json <file>', 'write decision events as JSON lines to FILE')
     .option('--no-store', 'do not record the run in the event store')
     .option('--server <url>', 'submit to a capulator server (capulator serve) and follow the run there')
-    .option('--token <token>', 'API token for --server (default: $CAPULATOR_TOKEN)');
+    .option('--token <token>', 'API token for --server (default: $CAPULATOR_TOKEN)')
+    .option('-d, --detach', 'run in the background: print the run id and return (capulator logs|wait|stop RUN)');
   addWorkloadOptions(cmd)
     .addHelpText('after', `
 Exit status: the contained program's (128+N when killed by signal N); ${RUN_FAILED_EXIT} when the run
@@ -86,6 +88,13 @@ Examples:
   capulator run --policy examples/policies/ping.yaml capulator-test/busybox-ping -- ping -c1 127.0.0.1
   capulator run --learn --events-json ev.jsonl ./rootfs -- /bin/sh -c 'id; hostname'`)
     .action(async (image: string, command: string[], opts: RunOptions) => {
+      if (opts.detach) {
+        if (opts.server) throw new CliError('-d is not supported with --server yet');
+        host.fallback?.('-d'); // the daemon's client: the cold path starts the supervisor
+        const { runDetached } = await import('./run-detached');
+        process.exitCode = await runDetached(opts.id);
+        return;
+      }
       if (opts.server) {
         host.fallback?.('--server');
         const token = opts.token ?? process.env.CAPULATOR_TOKEN;
