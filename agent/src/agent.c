@@ -730,6 +730,13 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
 static const char *answered_name[] = {"continue", "performed", "errno", "emulated", "abandoned"};
 enum answered { ANS_CONTINUE, ANS_PERFORMED, ANS_ERRNO, ANS_EMULATED, ANS_ABANDONED };
 
+/* --runc-setup: runc was told noNewPrivileges=false (file capabilities), so it installed the
+ * filter before its own setup (bounding set, setgroups/setres*id, capset, ambient). Until the
+ * container's init (pid `init_pid`) makes its first execve, every notification is runc's and is
+ * let through unrecorded; the user's program only exists after that execve (PROTOCOL.md). */
+static bool runc_setup;
+static int init_pid = -1;
+
 static void handle(struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
   uint64_t t0 = now_ns(CLOCK_MONOTONIC);
   memset(resp, 0, sizeof *resp);
@@ -742,9 +749,16 @@ static void handle(struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
   }
   bool fresh = false;
   struct tcache *subj = subject_of((int)req->pid, &fresh);
+  if (runc_setup && (!subj || subj->tgid != init_pid)) runc_setup = false;     /* not runc's: decide */
   if (!strcmp(name, "execve") || !strcmp(name, "execveat")) {
     /* traced only so the subject cache learns that the program changes (PROTOCOL.md) */
+    runc_setup = false;
     if (subj) tc_drop_tgid(subj->tgid);
+    resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SEND, resp);
+    return;
+  }
+  if (runc_setup) {
     resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
     ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SEND, resp);
     return;
@@ -905,6 +919,8 @@ static int serve(const char *sock_path, const char *table_path) {
   bool sync_wake = ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0;
   int pid = -1; char *pp = strstr(state, "\"pid\":");
   if (pp) pid = atoi(pp + 6);
+  init_pid = pid;
+  if (pid <= 0) runc_setup = false;
   outf("{\"type\":\"attached\",\"pid\":%d,\"syncWakeUp\":%s}\n", pid, sync_wake ? "true" : "false");
   write_events(true);
 
@@ -1076,7 +1092,7 @@ static int hook_lo_up(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: capulator-agent serve --socket PATH --table FILE [--events-fd N] [--learn]\n"
+  fprintf(stderr, "usage: capulator-agent serve --socket PATH --table FILE [--events-fd N] [--learn] [--runc-setup]\n"
                   "                              [--run-id ID] [--policy-name N] [--policy-version V] [--policy-hash H]\n"
                   "                              [--events-buffer BYTES]\n"
                   "       capulator-agent eval TABLE | classify | check-table TABLE | hook-lo-up | version\n");
@@ -1100,6 +1116,7 @@ int main(int argc, char **argv) {
       else if (!strcmp(argv[i], "--table") && i + 1 < argc) tab = argv[++i];
       else if (!strcmp(argv[i], "--events-fd") && i + 1 < argc) events_fd = atoi(argv[++i]);
       else if (!strcmp(argv[i], "--learn")) learn = true;
+      else if (!strcmp(argv[i], "--runc-setup")) runc_setup = true;
       else if (!strcmp(argv[i], "--run-id") && i + 1 < argc) run_id = argv[++i];
       else if (!strcmp(argv[i], "--events-buffer") && i + 1 < argc) {
         long long v = atoll(argv[++i]);

@@ -10,7 +10,7 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import { SqliteEventStore, type EventStore } from '@capulator/events';
 import { RuntimeImageCatalog } from './adapters/images.adapter';
 import { EventsReplayer } from './adapters/replay.adapter';
-import { runtimeRunFn } from './adapters/runtime.adapter';
+import { runtimeRunFn } from '../../runtime/src/run/run-fn';
 import { LibPolicyEngine } from './policies/policy-engine.adapter';
 import { TokenStore } from './auth/token-store';
 import { DomainError, PayloadTooLarge, ValidationFailed } from './errors/domain.error';

@@ -19,6 +19,8 @@ import { ReplaysController } from './replays/replays.controller';
 import type { RunExecutor } from './runs/run-executor';
 import { RunsController } from './runs/runs.controller';
 import { RunsService } from './runs/runs.service';
+import { RequestRunHandler, RunEndedHandler, RunLifecycleBridge } from './runs/run.commands';
+import { capulatorCqrsModule } from '../../../libs/events/src/nest/cqrs';
 import { EventHub } from './store/event-hub';
 import { EVENT_STORE, GATEWAY_OPTIONS, IMAGE_CATALOG, POLICY_ENGINE, REPLAYER, RUN_EXECUTOR } from './store/tokens';
 
@@ -39,6 +41,8 @@ export class GatewayModule {
   static forRoot(a: GatewayAdapters): DynamicModule {
     return {
       module: GatewayModule,
+      // @nestjs/cqrs routing events by their stable `type` (libs/events/src/nest/cqrs.ts)
+      imports: [capulatorCqrsModule()],
       controllers: [HealthController, RunsController, PoliciesController, AuditController, ReplaysController, ImagesController],
       providers: [
         { provide: GATEWAY_OPTIONS, useValue: a.options },
@@ -52,6 +56,9 @@ export class GatewayModule {
         MetricsService,
         PoliciesService,
         RunsService,
+        RequestRunHandler,
+        RunLifecycleBridge,
+        RunEndedHandler,
         AuditService,
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: HttpExceptionFilter },

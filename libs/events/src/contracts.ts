@@ -114,7 +114,22 @@ export interface EventTypes {
     /** files kept after the run, e.g. `core` (capulator cp RUN:core .) */
     artifacts?: Array<{ name: string; bytes: number; source?: string }>;
   };
-  RunFailed: { runId: string; reason: string; stage: 'image' | 'policy' | 'start' | 'agent' | 'runtime' };
+  /**
+   * The one terminal event of a failed run (never followed by RunExited). When the container had
+   * started, what is known of its end is kept beside the reason (all optional: absent when the
+   * run failed before it started).
+   */
+  RunFailed: {
+    runId: string;
+    reason: string;
+    stage: 'image' | 'policy' | 'start' | 'agent' | 'runtime';
+    exitCode?: number | null;
+    signal?: string | null;
+    counts?: { allow: number; deny: number; emulate: number };
+    lostEvents?: number;
+    lostReason?: string;
+    durationMs?: number;
+  };
 }
 
 export type EventType = keyof EventTypes;

@@ -1,6 +1,6 @@
 import type { ExpectedVersion } from './store';
 
-export type EventStoreErrorCode = 'WRONG_EXPECTED_VERSION' | 'INVALID_EVENT' | 'CLOSED' | 'UNKNOWN_SCHEMA' | 'NOT_FOUND';
+export type EventStoreErrorCode = 'WRONG_EXPECTED_VERSION' | 'INVALID_EVENT' | 'CLOSED' | 'UNKNOWN_SCHEMA' | 'NOT_FOUND' | 'UNAVAILABLE';
 
 /** Base class of every error the event store raises; `code` is stable, the message is for people. */
 export class EventStoreError extends Error {
@@ -20,5 +20,16 @@ export class WrongExpectedVersion extends EventStoreError {
 export class InvalidEvent extends EventStoreError {
   constructor(message: string) {
     super('INVALID_EVENT', message);
+  }
+}
+
+/**
+ * The log could not be reached (a broker outage): nothing was written, or — when `ambiguous` —
+ * the write may still land later (the caller must settle it, e.g. by appending a compensating
+ * event once the log is back).
+ */
+export class StoreUnavailable extends EventStoreError {
+  constructor(message: string, readonly ambiguous = false) {
+    super('UNAVAILABLE', message);
   }
 }

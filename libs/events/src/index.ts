@@ -1,5 +1,6 @@
 export * from './contracts';
 export * from './store';
+export * from './positions';
 export * from './errors';
 export * from './hash';
 export * from './upcast';
@@ -16,3 +17,5 @@ export * from './projections/decision-log.query';
 export * from './replay/what-if';
 export * as eventFixtures from './testing/fixtures';
 export * from './kafka/connect';
+export * from './runs/run.decider';
+export * from './runs/run-writer';

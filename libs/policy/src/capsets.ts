@@ -15,12 +15,32 @@ export interface ContainerSubject {
 }
 
 
-/** Why a capability was granted: the rule (or `defaults` / `learn`) and the privileges it allows. */
+/**
+ * Why a capability was granted: the rule (or `defaults` / `learn`) and the privileges it allows.
+ * `exe` is set when the grant travels with programs (file capabilities) instead of the container.
+ */
 export interface CapabilityGrant {
   ruleId: string | null;
   source: 'rule' | 'defaults' | 'learn';
   privileges: string[];
+  exe?: string[];
 }
+
+/**
+ * A per-program grant: an allow rule scoped by `match.exe`. The runtime gives `capabilities` as
+ * file capabilities (`security.capability`, permitted + effective) to every regular file of the
+ * run's copy of the image that the rule's exe globs match; the container's own sets hold them
+ * only in the bounding set.
+ */
+export interface ProgramGrant {
+  ruleId: string;
+  exe: string[];
+  capabilities: string[];
+  privileges: string[];
+}
+
+/** Securebits the container starts with (prctl PR_SET_SECUREBITS). */
+export type Securebit = 'noroot' | 'noroot_locked';
 
 export interface UntrappedPrivilege {
   capability: string;
@@ -29,9 +49,16 @@ export interface UntrappedPrivilege {
 }
 
 export interface CapabilitySetsResult {
+  /** What a process of the container holds after it execs a program without file capabilities. */
   sets: CapabilitySets;
   provenance: Record<string, CapabilityGrant[]>;
   untrapped: UntrappedPrivilege[];
+  /** Grants that travel with programs (file capabilities), not with the container. */
+  programs: ProgramGrant[];
+  /** SECBIT_NOROOT(+_LOCKED) when there are per-program grants: uid 0 gets no automatic capabilities. */
+  securebits: Securebit[];
+  /** On unless file capabilities must work (they are ignored under no_new_privs). */
+  noNewPrivileges: boolean;
 }
 
 /**
@@ -116,16 +143,18 @@ function shadows(d: PolicyRule, a: PolicyRule | null, priv: number): boolean {
  * Start-time capability sets for a container's processes. A capability is granted when an allow
  * rule that can match a process of this container (uid, gid, image, labels; not exe, not when)
  * allows one of its mapped privileges and no earlier deny/emulate rule takes every such call
- * first. bounding = permitted = effective = the granted capabilities; inheritable and ambient are
- * empty (as Docker since 20.10: nothing rides across execve of unaware programs).
+ * first. A grant from a rule scoped by `match.exe` travels with those programs (file
+ * capabilities, see ProgramGrant) and is held by the container only in its bounding set; every
+ * other grant is container-wide. The sets are what the kernel gives a process of uid
+ * `container.uid` after execve (see startSets), so capget and `capsh --print` agree with them.
  */
 export function capabilitySets(policy: Policy, container: ContainerSubject): CapabilitySetsResult {
   const grants = new Map<string, CapabilityGrant[]>();
-  const grant = (cap: string, g: { ruleId: string | null; source: CapabilityGrant['source'] }, priv: string) => {
+  const grant = (cap: string, g: { ruleId: string | null; source: CapabilityGrant['source']; exe?: readonly string[] }, priv: string) => {
     const l = grants.get(cap) ?? [];
     let e = l.find((x) => x.ruleId === g.ruleId && x.source === g.source);
     if (!e) {
-      e = { ...g, privileges: [] };
+      e = { ruleId: g.ruleId, source: g.source, privileges: [], ...(g.exe ? { exe: [...g.exe] } : {}) };
       l.push(e);
     }
     if (!e.privileges.includes(priv)) e.privileges.push(priv);
@@ -144,7 +173,8 @@ export function capabilitySets(policy: Policy, container: ContainerSubject): Cap
         let shadowed = false;
         for (let j = 0; j < i && !shadowed; j++) if (reachable[j].action !== 'allow' && shadows(reachable[j], a, p.number)) shadowed = true;
         if (shadowed) continue;
-        for (const cap of capsGrantedVia(a, p.name)) grant(cap, { ruleId: a.id, source: 'rule' }, p.name);
+        const exe = programScoped(a) ? a.match.exe : undefined;
+        for (const cap of capsGrantedVia(a, p.name)) grant(cap, { ruleId: a.id, source: 'rule', exe }, p.name);
       }
     }
     if (policy.defaults.action === 'allow') {
@@ -154,9 +184,22 @@ export function capabilitySets(policy: Policy, container: ContainerSubject): Cap
       }
     }
   }
-  const granted = CAP_NAMES.filter((c) => grants.has(c)).sort((a, b) => capabilityNumber(a)! - capabilityNumber(b)!);
+  const byNumber = (a: string, b: string) => capabilityNumber(a)! - capabilityNumber(b)!;
+  const granted = CAP_NAMES.filter((c) => grants.has(c)).sort(byNumber);
   const provenance: Record<string, CapabilityGrant[]> = {};
   for (const c of granted) provenance[c] = grants.get(c)!;
+  // container-wide: some grant without exe; per-program: only exe-scoped grants
+  const wide = granted.filter((c) => grants.get(c)!.some((g) => !g.exe));
+  const programs: ProgramGrant[] = [];
+  for (const c of granted) {
+    if (wide.includes(c)) continue;
+    for (const g of grants.get(c)!) {
+      let pg = programs.find((x) => x.ruleId === g.ruleId);
+      if (!pg) programs.push((pg = { ruleId: g.ruleId!, exe: [...g.exe!], capabilities: [], privileges: [] }));
+      pg.capabilities.push(c);
+      for (const p of g.privileges) if (!pg.privileges.includes(p)) pg.privileges.push(p);
+    }
+  }
   const untrapped: UntrappedPrivilege[] = [];
   for (const c of granted) {
     for (const pn of privsOfCap(c)) {
@@ -164,9 +207,43 @@ export function capabilitySets(policy: Policy, container: ContainerSubject): Cap
       if (p && !p.trappable) untrapped.push({ capability: c, privilege: p.name, note: p.untrappedNote ?? '' });
     }
   }
-  return {
-    sets: { bounding: [...granted], permitted: [...granted], effective: [...granted], inheritable: [], ambient: [] },
-    provenance,
-    untrapped,
-  };
+  return { sets: startSets(container.uid, wide, granted, programs.length > 0), provenance, untrapped, programs, securebits: programs.length > 0 ? ['noroot', 'noroot_locked'] : [], noNewPrivileges: programs.length === 0 };
+}
+
+/**
+ * An allow rule scoped to programs: its grant becomes file capabilities on those programs. A rule
+ * whose exe globs match any path (`*`, `**`, `/**`) is container-wide.
+ */
+function programScoped(r: PolicyRule): boolean {
+  return !!r.match.exe && !r.match.exe.some((g) => g === '*' || g === '**' || g === '/**');
+}
+
+/**
+ * What a process holds after execve of a program without file capabilities (capabilities(7)):
+ * P'(permitted) = (P(inh) & F(inh)) | (F(perm) & P(bnd)) | P'(ambient), and for uid 0 without
+ * SECBIT_NOROOT the file sets count as all ones, so root gets its bounding set.
+ * - root, no per-program grants: bounding = permitted = effective = the grants; inheritable and
+ *   ambient empty (as Docker).
+ * - non-root, or any per-program grant (SECBIT_NOROOT, so root's bounding set does not hand the
+ *   per-program capabilities to every program): the container-wide grants ride in ambient (which
+ *   needs them in inheritable too); bounding also holds the per-program capabilities, which only a
+ *   file capability brings into a program's permitted set.
+ */
+function startSets(uid: number, wide: string[], bounding: string[], noRoot: boolean): CapabilitySets {
+  if (uid === 0 && !noRoot) return { bounding: [...bounding], permitted: [...wide], effective: [...wide], inheritable: [], ambient: [] };
+  return { bounding: [...bounding], permitted: [...wide], effective: [...wide], inheritable: [...wide], ambient: [...wide] };
+}
+
+/**
+ * The sets of a process of the container running `exe` (a path after symlinks): the start sets,
+ * plus the file capabilities of the per-program grants whose globs match it. Such a program gets
+ * P'(permitted) = (P(inh) & F(inh)) | (F(perm) & P(bnd)); the runtime writes F(inh) = the
+ * container-wide grants, so it keeps them, but its ambient set is cleared (capabilities(7)).
+ */
+export function programSets(r: CapabilitySetsResult, exe: string): CapabilitySets & { fileCapabilities: string[] } {
+  const file = new Set(r.programs.filter((p) => p.exe.some((g) => globMatch(g, exe))).flatMap((p) => p.capabilities));
+  if (file.size === 0) return { ...r.sets, fileCapabilities: [] };
+  const wide = r.sets.inheritable; // per-program grants exist, so the container-wide ones ride in inheritable + ambient
+  const perm = CAP_NAMES.filter((c) => wide.includes(c) || (file.has(c) && r.sets.bounding.includes(c))).sort((a, b) => capabilityNumber(a)! - capabilityNumber(b)!);
+  return { bounding: [...r.sets.bounding], permitted: perm, effective: [...perm], inheritable: [...r.sets.inheritable], ambient: [], fileCapabilities: [...file].sort((a, b) => capabilityNumber(a)! - capabilityNumber(b)!) };
 }

@@ -17,13 +17,17 @@ export {
 } from './table';
 export {
   capabilitySets,
+  programSets,
   privilegesReachedBy,
+  type ProgramGrant,
+  type Securebit,
   type CapabilitySets,
   type CapabilitySetsResult,
   type CapabilityGrant,
   type ContainerSubject,
   type UntrappedPrivilege,
 } from './capsets';
+export { ruleEnforcement, enforcementText, type Enforcement, type EnforcementLayer, type RuleEnforcement } from './enforcement';
 export { policyJsonSchema } from './schema';
 export { ERRNO, errnoName } from './errno';
 export { globMatch, globError } from './glob';

@@ -3,15 +3,19 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { capabilitySets, compile, evaluate, load, lookup, type Decision, type DecisionRequest } from '@capulator/policy';
+import { capabilitySets, compile, evaluate, load, lookup, programSets, ruleEnforcement, type Decision, type DecisionRequest } from '@capulator/policy';
 
 /**
  * Runs every YAML conformance case under libs/policy/test/cases. A case has
  *   note:     what it pins down
  *   policy:   the policy text (file name "policy.yaml")
  *   files:    optional {name: text} the include resolver serves
- *   input:    one of {lint: true} | {evaluate: [request…]} | {caps: {uid, gid, image?, labels?}}
- *   want:     {errors: [{code, line, col, severity?}…]} | [decision subset…] | {sets…, grantedBy?}
+ *   input:    one of {lint: true} | {evaluate: [request…]} | {caps: {uid, gid, image?, labels?, exe?}}
+ *             | {enforcement: {uid, gid, …}}
+ *   want:     {errors: [{code, line, col, severity?}…]} | [decision subset…]
+ *             | {sets…, grantedBy?, programs?, securebits?, noNewPrivileges?, fileCapabilities?}
+ *             | {ruleId: [layer…]} (enforcement: the layer codes, in order)
+ * A caps case with `exe` asserts the sets of that program (file capabilities applied).
  * Evaluate cases are also run through the compiled table (lookup must agree).
  */
 function repoRoot(): string {
@@ -34,7 +38,12 @@ interface Case {
   note: string;
   policy: string;
   files?: Record<string, string>;
-  input: { lint?: true; evaluate?: DecisionRequest[]; caps?: { uid: number; gid: number; image?: string; labels?: Record<string, string> } };
+  input: {
+    lint?: true;
+    evaluate?: DecisionRequest[];
+    caps?: { uid: number; gid: number; image?: string; labels?: Record<string, string>; exe?: string };
+    enforcement?: { uid: number; gid: number; image?: string; labels?: Record<string, string> };
+  };
   want: unknown;
 }
 
@@ -89,15 +98,27 @@ describe('policy conformance cases', () => {
           assert.ok(r.policy, `policy does not load: ${JSON.stringify(r.errors)}`);
           const got = capabilitySets(r.policy, c.input.caps!);
           const want = c.want as Record<string, unknown>;
-          for (const k of ['bounding', 'permitted', 'effective', 'inheritable', 'ambient'] as const) {
-            if (k in want) assert.deepEqual(got.sets[k], want[k], k);
+          const sets = c.input.caps!.exe !== undefined ? programSets(got, c.input.caps!.exe) : { ...got.sets, fileCapabilities: [] };
+          for (const k of ['bounding', 'permitted', 'effective', 'inheritable', 'ambient', 'fileCapabilities'] as const) {
+            if (k in want) assert.deepEqual(sets[k], want[k], k);
           }
+          if ('securebits' in want) assert.deepEqual(got.securebits, want.securebits);
+          if ('noNewPrivileges' in want) assert.equal(got.noNewPrivileges, want.noNewPrivileges);
+          if ('programs' in want) assert.deepEqual(got.programs.map((p) => ({ rule: p.ruleId, exe: p.exe, capabilities: p.capabilities })), want.programs);
           if (want.grantedBy) {
             const by: Record<string, Array<string | null>> = {};
             for (const [cap, gs] of Object.entries(got.provenance)) by[cap] = gs.map((g) => (g.source === 'rule' ? g.ruleId : g.source));
             assert.deepEqual(by, want.grantedBy);
           }
           if (want.untrapped) assert.deepEqual([...new Set(got.untrapped.map((u) => u.privilege))].sort(), want.untrapped);
+        });
+      }
+      if (c.input.enforcement) {
+        it('names the layers that enforce each rule', () => {
+          assert.ok(r.policy, `policy does not load: ${JSON.stringify(r.errors)}`);
+          const got: Record<string, string[]> = {};
+          for (const e of ruleEnforcement(r.policy, c.input.enforcement!)) got[e.ruleId] = e.enforcedBy.map((x) => x.layer);
+          assert.deepEqual(got, c.want);
         });
       }
     });

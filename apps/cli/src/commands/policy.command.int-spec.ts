@@ -77,6 +77,31 @@ describe('capulator policy', () => {
       assert.deepEqual(j.ambient, []);
       assert.deepEqual(j.provenance.CAP_NET_BIND_SERVICE.map((g: { ruleId: string }) => g.ruleId), ['web-ports']);
     });
+    it('gives a non-root container its grants in ambient, and a per-program grant only to that program', () => {
+      const web = JSON.parse(cli('caps', EX('web.yaml'), '--uid', '1000', '--json').out);
+      assert.deepEqual(web.ambient, web.permitted);
+      assert.deepEqual(web.inheritable, web.permitted);
+      assert.equal(web.noNewPrivileges, true);
+      const ping = JSON.parse(cli('caps', EX('ping.yaml'), '--uid', '0', '--json').out);
+      assert.deepEqual([ping.bounding, ping.permitted, ping.ambient, ping.securebits, ping.noNewPrivileges], [['CAP_NET_RAW'], [], [], ['noroot', 'noroot_locked'], false]);
+      assert.deepEqual(ping.programs, [{ ruleId: 'ping-raw', exe: ['/usr/bin/ping', '/bin/ping'], capabilities: ['CAP_NET_RAW'], privileges: ['PRIV_NETINET_RAW'] }]);
+      const prog = JSON.parse(cli('caps', EX('ping.yaml'), '--uid', '0', '--exe', '/bin/ping', '--json').out);
+      assert.deepEqual([prog.permitted, prog.effective, prog.fileCapabilities], [['CAP_NET_RAW'], ['CAP_NET_RAW'], ['CAP_NET_RAW']]);
+    });
+  });
+
+  describe('when asking which layer enforces each rule', () => {
+    it('lint names the layer per rule, in text and as structured JSON', () => {
+      const r = cli('lint', EX('ping.yaml'));
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /rule ping-raw \(allow\): kernel \(file capability on \/usr\/bin\/ping, \/bin\/ping\)/);
+      assert.match(r.out, /rule recverr-is-a-no-op \(emulate\): agent \(emulate\)/);
+      const j = JSON.parse(cli('lint', '--json', EX('web.yaml')).out);
+      const webPorts = j[0].enforcement.find((e: { ruleId: string }) => e.ruleId === 'web-ports');
+      assert.deepEqual(webPorts.enforcedBy.map((e: { layer: string; detail: string[] }) => [e.layer, e.detail]), [['kernel-sets', []], ['agent-refine', ['port']]]);
+      const x = JSON.parse(cli('explain', EX('ping.yaml'), '--json').out);
+      assert.equal(x.policy.rules[0].enforcedBy[0].layer, 'kernel-file-capability');
+    });
   });
 
   describe('when compiling', () => {

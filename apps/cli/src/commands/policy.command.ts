@@ -4,6 +4,9 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import {
   capabilitySets,
   closest,
+  enforcementText,
+  programSets,
+  ruleEnforcement,
   compile,
   compileForContainer,
   evaluate,
@@ -117,13 +120,25 @@ export function registerPolicyCommands(program: Command): void {
       const results = files.map((f) => ({ file: f, ...loadPolicyFile(f) }));
       const failed = results.some((r) => r.errors.length > 0);
       if (opts.json) {
-        printJson(results.map((r) => ({ file: r.file, valid: r.errors.length === 0, version: r.policy?.version ?? null, errors: r.errors, warnings: r.warnings })));
+        printJson(
+          results.map((r) => ({
+            file: r.file,
+            valid: r.errors.length === 0,
+            version: r.policy?.version ?? null,
+            errors: r.errors,
+            warnings: r.warnings,
+            enforcement: r.policy ? ruleEnforcement(r.policy) : [],
+          })),
+        );
       } else {
         for (const r of results) {
           for (const e of [...r.errors, ...r.warnings].sort((a, b) => a.location.line - b.location.line || a.location.col - b.location.col)) {
             process.stdout.write(formatError(e) + '\n');
           }
-          if (r.errors.length === 0) process.stdout.write(`${r.file}: ok (${r.policy!.rules.length} rules, version ${r.policy!.version}${r.warnings.length ? `, ${r.warnings.length} warning(s)` : ''})\n`);
+          if (r.errors.length === 0) {
+            process.stdout.write(`${r.file}: ok (${r.policy!.rules.length} rules, version ${r.policy!.version}${r.warnings.length ? `, ${r.warnings.length} warning(s)` : ''})\n`);
+            for (const e of ruleEnforcement(r.policy!)) process.stdout.write(`  rule ${e.ruleId} (${e.action}): ${enforcementText(e.enforcedBy)}\n`);
+          }
         }
       }
       if (failed) process.exitCode = 1;
@@ -156,8 +171,15 @@ export function registerPolicyCommands(program: Command): void {
         const decision = evaluate(p, { privilege: priv, exe: opts.exe, uid, gid, image: opts.image, labels } as DecisionRequest);
         return { privilege: priv, capabilities: capabilitiesOfPrivilege(priv), rules, decision };
       });
+      const enforced = new Map(ruleEnforcement(p, { uid, gid, image: opts.image, labels }, caps).map((e) => [e.ruleId, e.enforcedBy]));
       const out = {
-        policy: { name: p.name, version: p.version, learn: p.learn, defaults: p.defaults, rules: p.rules.map((r) => ({ id: r.id, action: r.action, privileges: r.privileges ?? 'any', conditions: describeRule(r) })) },
+        policy: {
+          name: p.name,
+          version: p.version,
+          learn: p.learn,
+          defaults: p.defaults,
+          rules: p.rules.map((r) => ({ id: r.id, action: r.action, privileges: r.privileges ?? 'any', conditions: describeRule(r), enforcedBy: enforced.get(r.id) ?? [] })),
+        },
         subject: { exe: opts.exe ?? null, uid, gid, image: opts.image ?? null },
         privileges: perPriv,
         capabilities: caps,
@@ -167,7 +189,17 @@ export function registerPolicyCommands(program: Command): void {
       w(`policy ${p.name} (version ${p.version})${p.learn ? ' — LEARN MODE: everything is allowed and recorded' : ''}`);
       w(`defaults: ${p.defaults.action}${p.defaults.action === 'deny' ? ` (errno ${p.defaults.errno})` : ''}, audit ${p.defaults.audit}`);
       w('');
-      printTable(['#', 'rule', 'action', 'privileges', 'conditions'], p.rules.map((r) => [r.index + 1, r.id, r.action, r.privileges ? (r.privileges.length > 4 ? `${r.privileges.slice(0, 4).join(',')},… (${r.privileges.length})` : r.privileges.join(',')) : 'any', describeRule(r)]));
+      printTable(
+        ['#', 'rule', 'action', 'privileges', 'conditions', 'enforced by'],
+        p.rules.map((r) => [
+          r.index + 1,
+          r.id,
+          r.action,
+          r.privileges ? (r.privileges.length > 4 ? `${r.privileges.slice(0, 4).join(',')},… (${r.privileges.length})` : r.privileges.join(',')) : 'any',
+          describeRule(r),
+          enforcementText(enforced.get(r.id) ?? []),
+        ]),
+      );
       for (const pp of perPriv) {
         w('');
         w(`${pp.privilege} (${pp.capabilities.join(', ') || 'no capability'}):`);
@@ -177,9 +209,10 @@ export function registerPolicyCommands(program: Command): void {
         w(`  for exe=${opts.exe ?? '(any)'} uid=${uid}: ${d.decision}${d.ruleId ? ` by rule ${d.ruleId}` : ' by defaults'}${d.errno ? ` (errno ${d.errno})` : ''}${d.return !== undefined ? ` (returns ${d.return})` : ''}`);
       }
       w('');
-      w(`capabilities for uid ${uid} gid ${gid}${opts.image ? ` image ${opts.image}` : ''}: ${caps.sets.effective.join(', ') || '(none)'}`);
+      const held = opts.exe ? programSets(caps, opts.exe) : caps.sets;
+      w(`capabilities for ${opts.exe ? `${opts.exe} run by ` : ''}uid ${uid} gid ${gid}${opts.image ? ` image ${opts.image}` : ''}: ${held.effective.join(', ') || '(none)'}`);
       for (const [cap, grants] of Object.entries(caps.provenance)) {
-        w(`  ${cap}: ${grants.map((g) => `${g.source === 'rule' ? `rule ${g.ruleId}` : g.source} (${g.privileges.slice(0, 3).join(', ')}${g.privileges.length > 3 ? ', …' : ''})`).join('; ')}`);
+        w(`  ${cap}: ${grants.map((g) => `${g.source === 'rule' ? `rule ${g.ruleId}` : g.source} (${g.privileges.slice(0, 3).join(', ')}${g.privileges.length > 3 ? ', …' : ''})${g.exe ? ` as a file capability of ${g.exe.join(', ')}` : ''}`).join('; ')}`);
       }
       if (caps.untrapped.length > 0) {
         w('');
@@ -224,16 +257,23 @@ export function registerPolicyCommands(program: Command): void {
     .option('--gid <n>', 'container gid (default: the uid)')
     .option('--image <ref>', 'container image')
     .option('--label <k=v>', 'container label (repeatable)', collect)
+    .option('--exe <path>', 'the sets of this program (after symlinks), with its file capabilities')
     .option('--json', 'machine-readable output')
-    .action((file: string, opts: { uid: string; gid?: string; image?: string; label?: string[]; json?: boolean }) => {
+    .action((file: string, opts: { uid: string; gid?: string; image?: string; label?: string[]; exe?: string; json?: boolean }) => {
       const p = loadOrFail(file);
       const uid = intOpt(opts.uid, '--uid')!;
       const gid = intOpt(opts.gid, '--gid') ?? uid;
       const r = capabilitySets(p, { uid, gid, image: opts.image, labels: labelsOpt(opts.label) });
-      if (opts.json) return printJson({ ...r.sets, provenance: r.provenance, untrapped: r.untrapped });
+      const sets = opts.exe ? programSets(r, opts.exe) : { ...r.sets, fileCapabilities: undefined };
+      const kernel = { securebits: r.securebits, noNewPrivileges: r.noNewPrivileges, programs: r.programs };
+      if (opts.json) return printJson({ ...sets, ...kernel, provenance: r.provenance, untrapped: r.untrapped });
       for (const k of ['bounding', 'permitted', 'effective', 'inheritable', 'ambient'] as const) {
-        process.stdout.write(`${k.padEnd(11)} ${r.sets[k].join(',') || '(none)'}\n`);
+        process.stdout.write(`${k.padEnd(11)} ${sets[k].join(',') || '(none)'}\n`);
       }
+      process.stdout.write(`${'securebits'.padEnd(11)} ${r.securebits.join(',') || '(none)'}\n`);
+      process.stdout.write(`${'no-new-privs'.padEnd(11)} ${r.noNewPrivileges ? 'on' : 'off (file capabilities)'}\n`);
+      if (sets.fileCapabilities) process.stdout.write(`${'file caps'.padEnd(11)} ${sets.fileCapabilities.join(',') || '(none)'}\n`);
+      for (const g of r.programs) process.stdout.write(`program    ${g.capabilities.join(',')} as file capabilities of ${g.exe.join(', ')} (rule ${g.ruleId})\n`);
       if (Object.keys(r.provenance).length > 0) {
         process.stdout.write('\n');
         printTable(['capability', 'granted by', 'privileges'], Object.entries(r.provenance).flatMap(([cap, gs]) => gs.map((g) => [cap, g.source === 'rule' ? `rule ${g.ruleId}` : g.source, g.privileges.join(',')])));

@@ -170,7 +170,10 @@ describe('capulator run through capulator serve (the run socket)', () => {
       assert.equal(r.code, 125);
       assert.match(c.out.stderr, new RegExp(`capulator: run ${id} failed: the agent died while the container ran`));
       assert.ok(!containers().includes(`capulator-${id}`));
-      const failed = (await stream(home, id)).find((e) => e.type === 'RunFailed')!.payload as { stage: string };
+      const events = await stream(home, id);
+      // one terminal event: the run reads as failed with its stage, never as exited
+      assert.deepEqual(events.filter((e) => e.type === 'RunExited' || e.type === 'RunFailed').map((e) => e.type), ['RunFailed']);
+      const failed = events.find((e) => e.type === 'RunFailed')!.payload as { stage: string };
       assert.equal(failed.stage, 'agent');
     });
   });
@@ -229,9 +232,9 @@ describe('capulator run through capulator serve (the run socket)', () => {
           const { SqliteEventStore, runStream } = require(${JSON.stringify(join(repo, 'dist/libs/events/src'))});
           (async () => { const s = SqliteEventStore.open(process.argv[1]); const t = [];
             for await (const e of s.readStream(runStream(process.argv[2]))) t.push(e.type); await s.close(); console.log(t.join(',')); })();`, join(home, 'events.db'), id], { encoding: 'utf8' }).stdout.trim();
-        return e.endsWith('RunExited') && e;
+        return e.endsWith('RunFailed') && e;
       });
-      assert.ok(ev.split(',').includes('RunFailed'), ev);
+      assert.ok(!ev.split(',').includes('RunExited'), ev);
       assert.ok(!containers().includes(`capulator-${id}`));
       assert.ok(!readdirSync(join(home, 'runs')).includes(id));
       const failed = (await stream(home, id)).find((e) => e.type === 'RunFailed')!.payload as { reason: string };

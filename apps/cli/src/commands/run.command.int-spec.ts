@@ -51,13 +51,28 @@ describe('capulator run', () => {
       assert.equal(types[types.length - 1], 'RunExited');
       const decisions = events.filter((e) => !e.type.startsWith('Run')).map((e) => (e.payload as { seq: number }).seq);
       assert.deepEqual(decisions, decisions.map((_, i) => i + 1));
-      const started = events[1].payload as { capabilities: { effective: string[] }; provenance: Record<string, string[]> };
-      assert.deepEqual(started.capabilities.effective, ['CAP_NET_RAW']);
+      const started = events[1].payload as { capabilities: { effective: string[]; bounding: string[] }; provenance: Record<string, string[]> };
+      assert.deepEqual([started.capabilities.bounding, started.capabilities.effective], [['CAP_NET_RAW'], []]); // ping's own file capability, not the container's
       assert.deepEqual(started.provenance.CAP_NET_RAW, ['ping-raw']);
       const exited = events[events.length - 1].payload as { exitCode: number; counts: { allow: number }; lostEvents: number };
       assert.equal(exited.exitCode, 0);
       assert.equal(exited.lostEvents, 0);
       assert.equal(exited.counts.allow, lines.filter((l) => l.decision === 'allow').length);
+    });
+  });
+
+  describe('when a run id is used again', () => {
+    it('is refused with exit 2 before anything starts, and the first run is untouched', async () => {
+      const first = cap(['run', '--id', 'dup1', rootfs, '--', '/bin/true']);
+      assert.equal(first.status, 0, first.stderr);
+      const before = await stream('dup1');
+      const ev = join(home, 'dup.jsonl');
+      const again = cap(['run', '--id', 'dup1', '--events-json', ev, rootfs, '--', '/bin/sh', '-c', 'echo ran']);
+      assert.equal(again.status, 2);
+      assert.equal(again.stdout, '');
+      assert.equal(again.stderr, 'capulator: run id dup1 already exists (exited); choose another --id\n');
+      assert.throws(() => readFileSync(ev), /ENOENT/);
+      assert.deepEqual((await stream('dup1')).map((e) => e.hash), before.map((e) => e.hash));
     });
   });
 

@@ -6,12 +6,13 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { homePaths, repoRoot } from '@capulator/host';
 import { capabilitySets, compileForContainer, formatError, load, type Policy } from '@capulator/policy';
 import {
+  endCommand,
+  loadRun,
   publishPolicy,
-  runStream,
+  RunWriter,
   SqliteEventStore,
   type CapabilitySets,
   type EventStore,
-  type NewEvent,
   type PolicyRef,
 } from '@capulator/events';
 import { EntrypointError, resolveUser, RunError, Runner, type AgentDecision, type BindMount, type RuncLauncher, type RunImage } from '../../../runtime/src/run';
@@ -181,46 +182,6 @@ function imageUser(image: RunImage, override?: string): { uid: number; gid: numb
   return { uid: 0, gid: 0 };
 }
 
-/** Appends run events in agent order, in batches, without ever blocking the run. */
-class RunRecorder {
-  private queue: NewEvent[] = [];
-  private pumping: Promise<void> = Promise.resolve();
-  private scheduled = false;
-  failed?: Error;
-  appended = 0;
-
-  constructor(private readonly store: EventStore | undefined, private readonly stream: string) {}
-
-  push(e: NewEvent): void {
-    if (!this.store) return;
-    this.queue.push(e);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        this.pumping = this.pumping.then(() => this.pump());
-      });
-    }
-  }
-
-  private async pump(): Promise<void> {
-    while (this.queue.length > 0 && !this.failed) {
-      const batch = this.queue.splice(0, 1000);
-      try {
-        await this.store!.append(this.stream, 'any', batch);
-        this.appended += batch.length;
-      } catch (e) {
-        this.failed = e as Error;
-      }
-    }
-  }
-
-  async drain(): Promise<void> {
-    await this.pumping;
-    await this.pump();
-  }
-}
-
 export async function runCommand(imageRef: string, command: string[], opts: RunOptions, host: RunHost = thisProcess): Promise<number> {
   const paths = homePaths();
   const repo = repoRoot(__dirname);
@@ -240,38 +201,48 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
   const caps = capabilitySets(policy, { uid: user.uid, gid: user.gid, ...container });
   const sets: CapabilitySets = caps.sets;
 
+  let store: EventStore | undefined;
+  let rec: RunWriter | undefined;
+  let policyRef: PolicyRef = { name: policy.name, version: 0, hash: table.hash };
+  const now = () => new Date().toISOString();
+  if (opts.store) {
+    store = host.store ?? SqliteEventStore.open(paths.store);
+    // the run's one writer: the lifecycle decider (libs/events/src/runs) says what each step appends
+    const state = await loadRun(store, id);
+    if (state.phase !== 'none') {
+      if (store !== host.store) await store.close();
+      throw new CliError(`run id ${id} already exists (${state.phase}); choose another --id`);
+    }
+    rec = RunWriter.forStore(store, state);
+  }
   let out: WriteStream | undefined;
   if (opts.eventsJson) {
     const file = resolvePath(host.cwd, opts.eventsJson);
     try {
       out = createWriteStream('', { fd: openSync(file, 'w', 0o600) });
     } catch (e) {
+      if (store !== host.store) await store?.close();
       throw new CliError(`--events-json ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     // a write error must not take the process (possibly a daemon serving other runs) down
     out.on('error', (e) => host.stderr(`capulator: warning: run ${id}: --events-json ${file}: ${e.message}\n`));
   }
-  let store: EventStore | undefined;
-  let policyRef: PolicyRef = { name: policy.name, version: 0, hash: table.hash };
-  const now = () => new Date().toISOString();
-  if (opts.store) {
-    store = host.store ?? SqliteEventStore.open(paths.store);
+  if (store) {
     const pub = await publishPolicy(store, { name: policy.name, yaml: loaded.yaml, hash: table.hash, description: policy.description }, now());
     policyRef = { name: policy.name, version: pub.version, hash: table.hash };
   }
-  const rec = new RunRecorder(store, runStream(id));
   const wrec = workloadRecord(workload);
   const argv = command.length > 0 ? command : [...(image.config.Entrypoint ?? []), ...(image.config.Cmd ?? [])];
-  rec.push({
-    type: 'RunRequested',
+  rec?.submit({
+    type: 'RequestRun',
     at: now(),
-    payload: { runId: id, image: imageRef, command: argv, env, policy: policyRef, learn: !!opts.learn, mounts, ...(wrec ? { workload: wrec } : {}) },
+    request: { runId: id, image: imageRef, command: argv, env, policy: policyRef, learn: !!opts.learn, mounts, ...(wrec ? { workload: wrec } : {}) },
   });
 
   // the agent writes each decision's payload; it is recorded (and dumped) as written, never re-serialised
   const onDecision = (d: AgentDecision) => {
     out?.write('{"type":"' + d.type + '",' + d.payloadText.slice(1) + '\n');
-    rec.push(d);
+    rec?.submit({ type: 'RecordDecisions', events: [d] });
   };
   const provenance: Record<string, string[]> = {};
   for (const [cap, grants] of Object.entries(caps.provenance)) provenance[cap] = grants.map((g) => g.ruleId ?? g.source);
@@ -290,6 +261,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       table,
       policy: policyRef,
       capabilities: sets,
+      kernelSets: caps,
       learn: opts.learn,
       keep: opts.keep,
       stdio: 'inherit',
@@ -309,37 +281,17 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
         if (s.unavailable.length > 0 && !opts.learn) {
           host.stderr(`capulator: warning: this host cannot grant ${s.unavailable.join(', ')} (not in its bounding set); the container runs without\n`);
         }
-        for (const c of s.unavailable) delete provenance[c];
-        rec.push({
-          type: 'RunStarted',
-          at: now(),
-          payload: { runId: id, imageDigest: image.digest ?? '', user: s.user, capabilities: s.capabilities, provenance, policy: policyRef, pid: s.pid },
-        });
+        // the sets the host granted (not the requested ones); the decider keeps provenance for those only
+        rec?.submit({ type: 'StartRun', at: now(), imageDigest: image.digest ?? '', user: s.user, granted: s.capabilities, provenance, policy: policyRef, pid: s.pid });
       },
     });
-    if (result.status === 'failed') {
-      rec.push({ type: 'RunFailed', at: now(), payload: { runId: id, reason: result.failure!.reason, stage: result.failure!.stage } });
-    }
-    rec.push({
-      type: 'RunExited',
-      at: now(),
-      payload: {
-        runId: id,
-        exitCode: result.exitCode,
-        signal: result.signal,
-        counts: result.counts,
-        lostEvents: result.lostEvents,
-        ...(result.lostEvents > 0 ? { lostReason: 'the agent dropped events (recorder too slow) or died' } : {}),
-        durationMs: result.durationMs,
-        ...(result.oomKilled ? { oomKilled: true } : {}),
-        ...(result.artifacts ? { artifacts: result.artifacts.map((a) => ({ name: a.name, bytes: a.bytes, ...(a.source ? { source: a.source } : {}) })) } : {}),
-      },
-    });
+    // one terminal event: RunExited, or RunFailed keeping the stage, the reason and what is known of the end
+    rec?.submit(endCommand(result, now()));
     if (result.oomKilled) host.stderr(`capulator: run ${id}: oom: the kernel's OOM killer ended a process (memory limit ${opts.memory})\n`);
     for (const a of result.artifacts ?? []) host.stderr(`capulator: run ${id}: ${result.signal}: core dumped, kept as ${a.name} (capulator cp ${id}:${a.name} .)\n`);
-    await rec.drain();
+    await rec?.drain();
     if (out) await new Promise<void>((r) => out!.end(r));
-    if (rec.failed) host.stderr(`capulator: warning: run ${id}: recording events failed: ${rec.failed.message}\n`);
+    if (rec?.failed) host.stderr(`capulator: warning: run ${id}: recording events failed: ${rec.failed.message}\n`);
     if (result.status === 'failed') {
       host.stderr(`capulator: run ${id} failed: ${result.failure!.reason}\n`);
       return RUN_FAILED_EXIT;
@@ -347,8 +299,8 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     return result.exitCode ?? RUN_FAILED_EXIT;
   } catch (e) {
     if (e instanceof EntrypointError || e instanceof RunError) {
-      rec.push({ type: 'RunFailed', at: now(), payload: { runId: id, reason: e.message, stage: e instanceof RunError ? e.stage : 'image' } });
-      await rec.drain();
+      rec?.submit({ type: 'FailRun', at: now(), reason: e.message, stage: e instanceof RunError ? e.stage : 'image' });
+      await rec?.drain();
       throw new CliError(e.message);
     }
     throw e;

@@ -13,7 +13,7 @@ export interface ServeOnBusOptions {
   concurrency: number;
   imageUploadLimit?: number;
   logLevel: string;
-  /** partitions of capulator.commands when this process creates it */
+  /** partitions of capulator.commands and capulator.events when this process creates them */
   partitions?: number;
 }
 
@@ -21,7 +21,8 @@ export interface ServeOnBusOptions {
 export function addBusOptions(cmd: Command): Command {
   return cmd
     .option('--bus <url>', 'scale out on Apache Kafka: kafka://HOST:PORT[,HOST:PORT…] (event store + command bus)')
-    .option('--role <role>', 'with --bus: gateway (HTTP + gRPC), runtime (a worker, no HTTP) or all', 'all');
+    .option('--role <role>', 'with --bus: gateway (HTTP + gRPC), runtime (a worker, no HTTP) or all', 'all')
+    .option('--partitions <n>', 'with --bus: partitions of the event log and the command topic when this process creates them (default 4 and 8)');
 }
 
 /**
@@ -38,6 +39,7 @@ export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
     throw new CliError(`--bus: ${(err as Error).message}`);
   }
   if (!/^kafka:\/\//.test(o.bus)) throw new CliError('--bus: expected kafka://HOST:PORT');
+  if (o.partitions !== undefined && !(Number.isInteger(o.partitions) && o.partitions >= 1 && o.partitions <= 1024)) throw new CliError('--partitions must be an integer from 1 to 1024');
   if (!['gateway', 'runtime', 'all'].includes(o.role)) throw new CliError('--role must be gateway, runtime or all');
   const role = o.role as ServeRole;
   const silent = o.logLevel === 'silent';
@@ -47,16 +49,17 @@ export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
 
   let store;
   try {
-    store = await connectKafkaEventStore({ brokers });
+    // a worker alone folds only the partitions of the runs it handles
+    store = await connectKafkaEventStore({ brokers, lazy: role === 'runtime', ...(o.partitions ? { partitions: o.partitions } : {}), log });
   } catch (err) {
     throw new CliError(`cannot reach the Kafka bus at ${o.bus}: ${(err as Error).message}`);
   }
   const closers: Array<() => Promise<void>> = [];
   try {
     if (role === 'runtime' || role === 'all') {
-      const { RuntimeWorker } = await import('../../../runtime/src/worker');
-      const { runtimeRunFn } = await import('../../../gateway/src/adapters/runtime.adapter');
-      const worker = await RuntimeWorker.start({ brokers, store, run: runtimeRunFn({ home: o.home }), concurrency: o.concurrency, partitions: o.partitions, log });
+      // the runtime app (apps/runtime/src/main.ts): the worker in its Nest context
+      const { startRuntime } = await import('../../../runtime/src/main');
+      const worker = await startRuntime({ brokers, store, home: o.home, concurrency: o.concurrency, partitions: o.partitions, log });
       closers.push(() => worker.close());
       process.stdout.write(`capulator runtime worker ${worker.id} on ${o.bus} (home ${o.home})\n`);
     }

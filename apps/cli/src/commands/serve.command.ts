@@ -20,7 +20,7 @@ export function registerServeCommands(program: Command): void {
     .option('--log-level <level>', 'log, warn, error, debug or silent', 'log')
     .option('--no-run-socket', 'do not serve $CAPULATOR_HOME/run.sock (where `capulator run` hands its runs to this process)');
   addBusOptions(serve).action(
-    async (opts: { http: string; grpc: string; concurrency: string; maxUpload: string; logLevel: string; bus?: string; role: string; runSocket: boolean }) => {
+    async (opts: { http: string; grpc: string; concurrency: string; maxUpload: string; logLevel: string; bus?: string; role: string; partitions?: string; runSocket: boolean }) => {
       const { parseHostPort } = await import('../../../gateway/src/gateway.options');
       const addr = (text: string, flag: string) => {
         try {
@@ -41,7 +41,7 @@ export function registerServeCommands(program: Command): void {
       if (opts.bus !== undefined) {
         // Kafka: event store + command bus; --role gateway|runtime|all (serve-bus.ts)
         if (!http) throw new CliError('--http off is not supported with --bus');
-        await serveOnBus({ bus: opts.bus, role: opts.role, home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel });
+        await serveOnBus({ bus: opts.bus, role: opts.role, home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel, ...(opts.partitions !== undefined ? { partitions: Number(opts.partitions) } : {}) });
         return;
       }
       if (opts.role !== 'all') throw new CliError('--role needs --bus (without a bus, gateway and runtime share this process)');

@@ -3,13 +3,21 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runStream, SqliteEventStore, type NewEvent, type StoredEvent } from '@capulator/events';
+import { executeRunCommand, runStream, SqliteEventStore, type RunCommand, type StoredEvent } from '@capulator/events';
 import { InProcessExecutor, QueueFull } from './in-process.executor';
 import type { RunFn, RunRequest } from './run-executor';
 
 const policy = { name: 'p', version: 1, hash: 'sha256:00' };
 const request = (runId: string): RunRequest => ({ runId, image: 'i', command: [], env: [], policy, learn: false, mounts: [] });
-const exited = (runId: string): NewEvent => ({ type: 'RunExited', at: new Date().toISOString(), payload: { runId, exitCode: 0, signal: null, counts: { allow: 0, deny: 0, emulate: 0 }, lostEvents: 0, durationMs: 1 } });
+const at = () => new Date().toISOString();
+const sets = { bounding: [], permitted: [], effective: [], inheritable: [], ambient: [] };
+const start = (): RunCommand => ({ type: 'StartRun', at: at(), imageDigest: 'sha256:00', user: { uid: 0, gid: 0 }, granted: sets, provenance: {}, policy, pid: 1 });
+const exited = (exitCode = 0): RunCommand => ({ type: 'ExitRun', at: at(), exit: { exitCode, signal: null, counts: { allow: 0, deny: 0, emulate: 0 }, lostEvents: 0, durationMs: 1 } });
+/** What RunsService does before it hands a run to the executor: RunRequested through the decider. */
+async function submit(ex: InProcessExecutor, store: SqliteEventStore, runId: string): Promise<void> {
+  await executeRunCommand(store, runId, { type: 'RequestRun', at: at(), request: request(runId) });
+  await ex.submit(request(runId));
+}
 
 async function types(store: SqliteEventStore, runId: string): Promise<string[]> {
   const out: string[] = [];
@@ -49,11 +57,12 @@ describe('InProcessExecutor', () => {
         started.push(req.runId);
         await new Promise<void>((r) => gates.set(req.runId, r));
         active--;
-        yield [exited(req.runId)];
+        yield start();
+        yield exited();
       };
       const appended: StoredEvent[] = [];
       const ex = new InProcessExecutor(store, run, { concurrency: 2, maxQueued: 10, onAppended: (e) => appended.push(...e) });
-      for (const id of ['c1', 'c2', 'c3', 'c4']) await ex.submit(request(id));
+      for (const id of ['c1', 'c2', 'c3', 'c4']) await submit(ex, store, id);
       await until('two running', () => gates.size === 2);
       assert.deepEqual(ex.stats, { queued: 2, running: 2 });
       gates.get('c1')!();
@@ -64,8 +73,8 @@ describe('InProcessExecutor', () => {
       gates.get('c4')!();
       await until('all ended', () => ex.stats.running === 0 && ex.stats.queued === 0);
       assert.equal(peak, 2);
-      assert.deepEqual(await types(store, 'c4'), ['RunExited']);
-      assert.deepEqual(appended.map((e) => (e.payload as { runId: string }).runId).sort(), ['c1', 'c2', 'c3', 'c4']);
+      assert.deepEqual(await types(store, 'c4'), ['RunRequested', 'RunStarted', 'RunExited']);
+      assert.deepEqual([...new Set(appended.map((e) => (e.payload as { runId: string }).runId))].sort(), ['c1', 'c2', 'c3', 'c4']);
       await ex.close();
     });
 
@@ -74,23 +83,24 @@ describe('InProcessExecutor', () => {
         await new Promise(() => undefined);
       };
       const ex = new InProcessExecutor(store, never, { concurrency: 1, maxQueued: 1 });
-      await ex.submit(request('q1'));
+      await submit(ex, store, 'q1');
       await until('q1 running', () => ex.stats.running === 1);
-      await ex.submit(request('q2'));
-      await assert.rejects(ex.submit(request('q3')), QueueFull);
+      await submit(ex, store, 'q2');
+      await assert.rejects(submit(ex, store, 'q3'), QueueFull);
       assert.equal(await ex.stop('q2'), true);
-      assert.deepEqual(await types(store, 'q2'), ['RunFailed']);
+      assert.deepEqual(await types(store, 'q2'), ['RunRequested', 'RunFailed']);
     });
   });
 
   describe('when a run is stopped or its runner misbehaves', () => {
     it('aborts a running run through its signal', async () => {
       const run: RunFn = async function* (req, { signal }) {
-        await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
-        yield { ...exited(req.runId), payload: { ...(exited(req.runId).payload as object), exitCode: 137 } } as NewEvent;
+        yield start();
+        if (!signal.aborted) await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+        yield exited(137);
       };
       const ex = new InProcessExecutor(store, run, { concurrency: 1, maxQueued: 10 });
-      await ex.submit(request('s1'));
+      await submit(ex, store, 's1');
       await until('s1 running', () => ex.stats.running === 1);
       assert.equal(await ex.stop('s1'), true);
       await until('s1 ended', async () => (await types(store, 's1')).includes('RunExited'));
@@ -101,19 +111,35 @@ describe('InProcessExecutor', () => {
     it('records RunFailed when the runner throws or ends without a terminal event', async () => {
       const run: RunFn = async function* (req) {
         if (req.runId === 'boom') throw new Error('runner exploded');
-        yield [];
+        yield start();
       };
       const ex = new InProcessExecutor(store, run, { concurrency: 2, maxQueued: 10 });
-      await ex.submit(request('boom'));
-      await ex.submit(request('silent'));
-      await until('both failed', async () => (await types(store, 'boom')).length === 1 && (await types(store, 'silent')).length === 1);
-      assert.deepEqual(await types(store, 'boom'), ['RunFailed']);
-      const [failed] = await (async () => {
-        const out: StoredEvent[] = [];
-        for await (const e of store.readStream(runStream('silent'))) out.push(e);
-        return out;
-      })();
-      assert.match((failed.payload as { reason: string }).reason, /without RunExited/);
+      await submit(ex, store, 'boom');
+      await submit(ex, store, 'silent');
+      await until('both failed', async () => (await types(store, 'boom')).includes('RunFailed') && (await types(store, 'silent')).includes('RunFailed'));
+      assert.deepEqual(await types(store, 'boom'), ['RunRequested', 'RunFailed']);
+      const out: StoredEvent[] = [];
+      for await (const e of store.readStream(runStream('silent'))) out.push(e);
+      assert.deepEqual(out.map((e) => e.type), ['RunRequested', 'RunStarted', 'RunFailed']);
+      assert.match((out[2].payload as { reason: string }).reason, /without an outcome/);
+      await ex.close();
+    });
+
+    it('a run whose agent died ends with one RunFailed keeping stage and reason; a later ExitRun is refused, not appended', async () => {
+      const run: RunFn = async function* () {
+        yield start();
+        yield { type: 'FailRun', at: at(), stage: 'agent', reason: 'the agent died while the container ran' };
+        yield exited(); // a runner that still reports an exit: the decider refuses it
+      };
+      const errors: unknown[] = [];
+      const ex = new InProcessExecutor(store, run, { concurrency: 1, maxQueued: 10, onError: (_id, e) => errors.push(e) });
+      await submit(ex, store, 'died');
+      await until('died ended', () => ex.stats.running === 0 && ex.stats.queued === 0);
+      const out: StoredEvent[] = [];
+      for await (const e of store.readStream(runStream('died'))) out.push(e);
+      assert.deepEqual(out.map((e) => e.type), ['RunRequested', 'RunStarted', 'RunFailed']);
+      assert.deepEqual([(out[2].payload as { stage: string }).stage, (out[2].payload as { reason: string }).reason], ['agent', 'the agent died while the container ran']);
+      assert.equal(errors.length, 1);
       await ex.close();
     });
   });

@@ -1,4 +1,4 @@
-import { runStream, type EventStore, type NewEvent, type StoredEvent } from '@capulator/events';
+import { decide, expectedVersionOf, isEnded, loadRun, RunLifecycleError, runStream, RunWriter, type EventStore, type StoredEvent } from '@capulator/events';
 import { Unavailable } from '../errors/domain.error';
 import { BatchingAppender } from '../store/batching-appender';
 import type { RunExecutor, RunFn, RunRequest } from './run-executor';
@@ -28,7 +28,7 @@ export class InProcessExecutor implements RunExecutor {
   private readonly appender: BatchingAppender;
 
   constructor(
-    store: EventStore,
+    private readonly store: EventStore,
     private readonly run: RunFn,
     private readonly opts: InProcessExecutorOptions,
   ) {
@@ -50,7 +50,7 @@ export class InProcessExecutor implements RunExecutor {
     const i = this.queue.findIndex((j) => j.req.runId === runId);
     if (i >= 0) {
       const [job] = this.queue.splice(i, 1);
-      await this.append(job.req.runId, [this.failed(job.req.runId, 'stopped before it started')]);
+      await this.failIfOpen(job.req.runId, 'stopped before it started');
       this.settle();
       return true;
     }
@@ -63,7 +63,7 @@ export class InProcessExecutor implements RunExecutor {
   /** Stops everything queued or running and waits until the running ones have ended. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) await this.append(job.req.runId, [this.failed(job.req.runId, 'server shut down before the run started')]);
+    for (const job of this.queue.splice(0)) await this.failIfOpen(job.req.runId, 'server shut down before the run started');
     for (const job of this.running.values()) job.abort.abort();
     if (this.running.size > 0) await new Promise<void>((resolve) => this.idle.add(resolve));
   }
@@ -87,29 +87,33 @@ export class InProcessExecutor implements RunExecutor {
     for (const fn of waiting) fn();
   }
 
+  /** A shell around the run decider: load the run, decide each command the runner yields, append with the expected version. */
   private async execute(job: Job): Promise<void> {
     const { runId } = job.req;
-    let ended = false;
     try {
-      for await (const item of this.run(job.req, { signal: job.abort.signal })) {
-        const batch = Array.isArray(item) ? item : [item];
-        if (batch.length === 0) continue;
-        await this.append(runId, batch);
-        if (batch.some((e) => e.type === 'RunExited' || e.type === 'RunFailed')) ended = true;
+      const writer = new RunWriter(
+        (events, expectedVersion) => this.appender.append({ streamId: runStream(runId), expectedVersion, events }),
+        await loadRun(this.store, runId),
+        { onAppended: (stored) => this.opts.onAppended?.(stored) },
+      );
+      for await (const cmd of this.run(job.req, { signal: job.abort.signal })) {
+        writer.submit(cmd);
+        await writer.drain(); // back-pressure: the runner's next batch waits for this one's append
+        if (writer.failed) throw writer.failed;
       }
-      if (!ended) await this.append(runId, [this.failed(runId, 'the runner ended without RunExited')]);
+      if (!isEnded(writer.state)) await this.failIfOpen(runId, 'the runner ended without an outcome');
     } catch (err) {
       this.opts.onError?.(runId, err);
-      if (!ended) await this.append(runId, [this.failed(runId, (err as Error)?.message ?? String(err))]).catch(() => undefined);
+      await this.failIfOpen(runId, (err as Error)?.message ?? String(err)).catch(() => undefined);
     }
   }
 
-  private failed(runId: string, reason: string): NewEvent<'RunFailed'> {
-    return { type: 'RunFailed', at: (this.opts.now?.() ?? new Date()).toISOString(), payload: { runId, reason, stage: 'runtime' } };
-  }
-
-  private async append(runId: string, events: NewEvent[]): Promise<void> {
-    const stored = await this.appender.append({ streamId: runStream(runId), expectedVersion: 'any', events });
+  /** Records RunFailed unless the run has ended already (one terminal event per run). */
+  private async failIfOpen(runId: string, reason: string): Promise<void> {
+    const s = await loadRun(this.store, runId);
+    if (s.phase === 'none' || isEnded(s)) return;
+    const events = decide({ type: 'FailRun', at: (this.opts.now?.() ?? new Date()).toISOString(), stage: 'runtime', reason }, s);
+    const stored = await this.appender.append({ streamId: runStream(runId), expectedVersion: expectedVersionOf(s.version), events });
     this.opts.onAppended?.(stored);
   }
 }

@@ -1,4 +1,4 @@
-import type { EventTypes, NewEvent } from '@capulator/events';
+import type { EventTypes, RunCommand } from '@capulator/events';
 
 /**
  * What the gateway hands the runtime: the RunRequested payload plus the policy text the
@@ -25,8 +25,10 @@ export interface RunExecutor {
 }
 
 /**
- * One run, executed in this process: yields the run's events in order, one or a batch at a time
- * (the executor appends each batch to `run-<id>` in one append). `signal` aborts when the run is stopped; the runner must then kill the
- * container and still yield RunExited (or RunFailed).
+ * One run, executed in this process: yields the run's lifecycle commands in order (StartRun,
+ * RecordDecisions batches, then ExitRun or FailRun); the executor decides each against the run's
+ * state (libs/events/src/runs/run.decider.ts) and appends the events to `run-<id>` with the
+ * expected version. `signal` aborts when the run is stopped; the runner must then kill the
+ * container and still yield ExitRun (or FailRun).
  */
-export type RunFn = (req: RunRequest, opts: { signal: AbortSignal }) => AsyncIterable<NewEvent | NewEvent[]>;
+export type RunFn = (req: RunRequest, opts: { signal: AbortSignal }) => AsyncIterable<RunCommand>;

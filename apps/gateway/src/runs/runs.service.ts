@@ -1,15 +1,16 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
 import { randomUUID } from 'node:crypto';
 import { Observable } from 'rxjs';
 import { evolveRunSummary, runStream, type EventStore, type RunStatus, type RunSummary, type StoredEvent } from '@capulator/events';
 import { IllegalState, NotFound } from '../errors/domain.error';
 import { EventHub } from '../store/event-hub';
-import { BatchingAppender } from '../store/batching-appender';
 import { EVENT_STORE, RUN_EXECUTOR } from '../store/tokens';
 import { PoliciesService } from '../policies/policies.service';
 import { MetricsService } from '../metrics/metrics.service';
 import type { RunExecutor } from './run-executor';
 import { isTerminal, toRunView, type RunView } from './run-view';
+import { RequestRunCommand } from './run.commands';
 
 export interface SubmitRun {
   image: string;
@@ -29,7 +30,6 @@ const TERMINAL_TYPES = new Set(['RunExited', 'RunFailed']);
 export class RunsService {
   private readonly log = new Logger('runs');
   private readonly runs = new Map<string, RunSummary>();
-  private readonly appender: BatchingAppender;
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -37,8 +37,8 @@ export class RunsService {
     private readonly hub: EventHub,
     private readonly policies: PoliciesService,
     private readonly metrics: MetricsService,
+    private readonly commands: CommandBus,
   ) {
-    this.appender = new BatchingAppender(store);
     hub.listen((e) => this.fold(e));
   }
 
@@ -58,17 +58,7 @@ export class RunsService {
     const env = Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${v}`);
     const mounts = (req.mounts ?? []).map((m) => ({ source: m.source, destination: m.destination, readonly: m.readonly ?? false }));
     const payload = { runId, image: req.image, command, env, policy: ref, learn: req.learn ?? false, mounts, ...(requestedBy ? { requestedBy } : {}) };
-    const stored = await this.appender.append({ streamId: runStream(runId), expectedVersion: 'no-stream', events: [{ type: 'RunRequested', at: new Date().toISOString(), payload }] });
-    this.hub.publish(stored);
-    try {
-      await this.executor.submit({ ...payload, ...(yaml !== undefined ? { policyYaml: yaml } : {}) });
-    } catch (err) {
-      const failed = await this.store.append(runStream(runId), 'any', [
-        { type: 'RunFailed', at: new Date().toISOString(), payload: { runId, reason: (err as Error).message, stage: 'runtime' } },
-      ]);
-      this.hub.publish(failed);
-      throw err;
-    }
+    await this.commands.execute(new RequestRunCommand(payload, yaml));
     this.metrics.runSubmitted();
     this.log.log({ msg: 'run submitted', runId, image: req.image, policy: `${ref.name}@${ref.version}`, by: requestedBy });
     return { id: runId, status: 'queued' };

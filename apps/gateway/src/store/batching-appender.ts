@@ -10,7 +10,8 @@ interface Pending {
  * Group commit: appends requested in the same turn of the event loop (or while a batch is
  * being written) go to the store together in one appendBatch — one transaction for many
  * concurrent submissions. appendBatch is all or nothing, so when a batch fails each request is
- * retried alone and only the one at fault sees the error.
+ * retried alone and only the one at fault sees the error. A batch is atomic within one partition
+ * of the log, so requests are grouped by partition (one batch each).
  */
 export class BatchingAppender {
   private queue: Pending[] = [];
@@ -42,27 +43,45 @@ export class BatchingAppender {
     this.flushing = true;
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
-        try {
-          const results = batch.length === 1 ? [await this.store.append(batch[0].req.streamId, batch[0].req.expectedVersion, batch[0].req.events)] : await this.store.appendBatch(batch.map((p) => p.req));
-          batch.forEach((p, i) => p.resolve(results[i]));
-        } catch (err) {
-          if (batch.length === 1) {
-            batch[0].reject(err);
-            continue;
-          }
-          for (const p of batch) {
-            try {
-              p.resolve(await this.store.append(p.req.streamId, p.req.expectedVersion, p.req.events));
-            } catch (e) {
-              p.reject(e);
-            }
-          }
+        // one batch per partition (at most maxBatch each), written concurrently
+        const groups = new Map<number, Pending[]>();
+        const rest: Pending[] = [];
+        for (const x of this.queue) {
+          const p = this.store.partitionOf(x.req.streamId);
+          let g = groups.get(p);
+          if (!g) groups.set(p, (g = []));
+          (g.length < this.maxBatch ? g : rest).push(x);
         }
+        this.queue = rest;
+        await Promise.all([...groups.values()].map((batch) => this.write(batch)));
       }
     } finally {
       this.flushing = false;
       if (this.queue.length > 0) this.schedule();
     }
   }
+
+  private async write(batch: Pending[]): Promise<void> {
+    try {
+      const results = batch.length === 1 ? [await this.store.append(batch[0].req.streamId, batch[0].req.expectedVersion, batch[0].req.events)] : await this.store.appendBatch(batch.map((p) => p.req));
+      batch.forEach((p, i) => p.resolve(results[i]));
+    } catch (err) {
+      if (batch.length === 1 || isUnavailable(err)) {
+        for (const p of batch) p.reject(err);
+        return;
+      }
+      for (const p of batch) {
+        try {
+          p.resolve(await this.store.append(p.req.streamId, p.req.expectedVersion, p.req.events));
+        } catch (e) {
+          p.reject(e);
+        }
+      }
+    }
+  }
+}
+
+/** The log could not be reached: retrying each request alone would only wait longer. */
+function isUnavailable(err: unknown): boolean {
+  return (err as { code?: string })?.code === 'UNAVAILABLE';
 }

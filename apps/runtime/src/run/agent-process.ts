@@ -61,6 +61,8 @@ export interface AgentStart {
   socketPath: string;
   tablePath: string;
   learn: boolean;
+  /** runc installs the filter before its own setup (noNewPrivileges off): let that through unrecorded */
+  runcSetup?: boolean;
   run: AgentRun;
   /** bytes of decision lines held while the runtime does not read (agent default 64 MiB) */
   eventsBuffer?: number;
@@ -89,6 +91,7 @@ export class AgentProcess {
     args.push('--policy-name', run.policy.name, '--policy-version', String(run.policy.version), '--policy-hash', run.policy.hash);
     if (opts.eventsBuffer !== undefined) args.push('--events-buffer', String(opts.eventsBuffer));
     if (opts.learn) args.push('--learn');
+    if (opts.runcSetup) args.push('--runc-setup');
     // its own process group: a terminal's ^C goes to runc (which forwards it), never to the agent
     this.child = spawn(opts.binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
     this.child.stderr!.setEncoding('utf8');

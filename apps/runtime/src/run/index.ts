@@ -4,6 +4,7 @@ export * from './oci-spec';
 export * from './seccomp-profile';
 export * from './entrypoint-check';
 export * from './rootfs-path';
+export * from './file-caps';
 export * from './network';
 export * from './workload';
 export * from './artifacts';

@@ -17,6 +17,8 @@ export interface OciSpecInput {
   additionalGids?: number[];
   hostname: string;
   capabilities: CapabilitySets;
+  /** off only when file capabilities must work (per-program grants); see below */
+  noNewPrivileges?: boolean;
   seccomp: SeccompProfile;
   mounts: BindMount[];
   /** argv of a createRuntime hook that brings loopback up in the container's network namespace */
@@ -42,9 +44,13 @@ export function ociSpecJson(spec: Record<string, unknown>): string {
  * minimal /dev (runc adds null, zero, full, random, urandom, tty and the /dev/fd, stdin/out/err
  * links itself), /dev/pts, /dev/shm; the capability sets the policy computed.
  *
- * noNewPrivileges is true: runc then installs the seccomp filter right before exec, so runc's own
- * setup (capset, setgroups, setuid) is not trapped, and set-id or file-capability binaries cannot
- * gain privileges beyond the sets the policy computed (a root container already holds them).
+ * noNewPrivileges is on unless the policy grants a capability to programs (libs/policy
+ * ProgramGrant): runc then installs the seccomp filter right before exec, so runc's own setup
+ * (capset, setgroups, setuid) is not trapped, and set-id or file-capability binaries cannot gain
+ * privileges beyond the sets the policy computed. With it off (file capabilities are ignored
+ * under no_new_privs), runc installs the filter before its setup (the agent's --runc-setup lets
+ * that through), the image's set-id bits are cleared in the run's overlay (file-caps.ts), and
+ * runc runs with SECBIT_NOROOT so root gets no capability beyond its ambient set.
  */
 export function buildOciSpec(i: OciSpecInput): Record<string, unknown> {
   const caps = i.capabilities;
@@ -64,7 +70,7 @@ export function buildOciSpec(i: OciSpecInput): Record<string, unknown> {
         ambient: caps.ambient,
       },
       rlimits: i.rlimits ?? [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
-      noNewPrivileges: true,
+      noNewPrivileges: i.noNewPrivileges ?? true,
     },
     root: { path: i.rootfs, readonly: i.readonlyRoot ?? false },
     hostname: i.hostname,

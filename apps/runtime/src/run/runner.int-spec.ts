@@ -58,7 +58,8 @@ async function run(
   const p = parse(policyText);
   const pol = opts.learn ? { ...p, learn: true } : p;
   const table = compileForContainer(pol, {});
-  const sets = capabilitySets(pol, { uid: 0, gid: 0 }).sets;
+  const caps = capabilitySets(pol, { uid: 0, gid: 0 });
+  const sets = caps.sets;
   const events: DecisionPayload[] = [];
   const result = await runner.run({
     id: opts.id ?? `t${process.pid}-${++seq}`,
@@ -67,12 +68,19 @@ async function run(
     mounts: [{ source: helperDir, destination: '/t', readonly: true }],
     table,
     capabilities: sets,
+    kernelSets: caps,
     learn: opts.learn,
     stdio: 'pipe',
     onDecision: (d) => events.push(d.payload),
     onStarted: opts.onStarted,
   });
   return { result, events, sets };
+}
+
+/** The sets and kernel-side grants a run of policy `p` starts with (as `capulator run` computes them). */
+function startOf(p: Policy, uid = 0) {
+  const c = capabilitySets(p, { uid, gid: uid });
+  return { capabilities: c.sets, kernelSets: c };
 }
 
 const of = (events: DecisionPayload[], syscall: string) => events.filter((e) => e.syscall === syscall);
@@ -125,7 +133,7 @@ describe('Runner (runc + capulator-agent)', () => {
         command: ['/bin/ping', '-c1', '127.0.0.1'],
         table,
         policy: { name: 'ping-test', version: 7, hash: table.hash },
-        capabilities: capabilitySets(p, { uid: 0, gid: 0 }).sets,
+        ...startOf(p),
         stdio: 'pipe',
         onDecision: (d) => got.push(d),
       });

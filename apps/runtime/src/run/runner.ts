@@ -7,6 +7,7 @@ import type { CapabilitySets, PolicyRef } from '@capulator/events';
 import { agentBinary, AgentProcess, type AgentDecision } from './agent-process';
 import { checkEntrypoint } from './entrypoint-check';
 import { collectCores, CORE_SIGNALS, corePattern, oomKilled, type RunArtifact } from './artifacts';
+import { applyKernelSets, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
 import { releaseNetwork, setupNetwork, type NetworkSetup } from './network';
 import { buildOciSpec, ociSpecJson, type BindMount } from './oci-spec';
 import { resolveInRootfs } from './rootfs-path';
@@ -41,6 +42,8 @@ export interface RunRequest {
   /** the policy version named in every decision event (default: the table's policy, version 0) */
   policy?: PolicyRef;
   capabilities: CapabilitySets;
+  /** per-program grants (file capabilities), securebits and noNewPrivileges (libs/policy capabilitySets) */
+  kernelSets?: RunKernelSets;
   learn?: boolean;
   keep?: boolean;
   /** network, limits, user, workdir, … (workload.ts; default: defaultWorkload()) */
@@ -246,6 +249,7 @@ export class Runner {
         socketPath,
         tablePath,
         learn: req.learn ?? false,
+        runcSetup: req.kernelSets?.noNewPrivileges === false,
         eventsBuffer: this.opts.agentEventsBuffer,
         run: { runId: id, policy: req.policy ?? { name: req.table.policy, version: 0, hash: req.table.hash } },
         onDecision: (d) => {
@@ -282,6 +286,16 @@ export class Runner {
       const mounts = [...(req.mounts ?? []), ...(net.n?.files ?? []).map((f) => ({ ...f, readonly: false }))];
       checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture, 0, req.mounts ?? []);
       const limited = limitToHost(req.capabilities, hostBoundingSet());
+      const setsTool = kernelSetsTool(binary);
+      if (req.kernelSets) {
+        const k = req.kernelSets;
+        try {
+          const applied = applyKernelSets(rootfs, { programs: k.programs, inheritable: limited.sets.inheritable, noNewPrivileges: k.noNewPrivileges }, setsTool);
+          for (const w of applied.warnings) process.stderr.write(`capulator: warning: ${w}\n`);
+        } catch (e) {
+          throw new RunError('start', (e as Error).message);
+        }
+      }
       const spec = buildOciSpec({
         rootfs,
         args: argv,
@@ -291,6 +305,7 @@ export class Runner {
         gid: user.gid,
         hostname,
         capabilities: limited.sets,
+        noNewPrivileges: req.kernelSets?.noNewPrivileges ?? true,
         seccomp: buildSeccompProfile(socketPath),
         mounts,
         // bridge: the loopback plugin brings lo up; host: the host's interfaces
@@ -308,7 +323,7 @@ export class Runner {
       // with a memory limit, runc keeps the stopped container (and its cgroup) until the cleanup's
       // `runc delete`, so the cgroup's oom_kill counter can be read after the exit
       const keepCgroup = w.memory !== undefined;
-      const runcArgs = ['--root', runcRoot, 'run', ...(keepCgroup ? ['--keep'] : []), '--bundle', dir, containerId];
+      const runcCmd = runcCommand(runc, ['--root', runcRoot, 'run', ...(keepCgroup ? ['--keep'] : []), '--bundle', dir, containerId], req.kernelSets, setsTool);
       let stdout = '';
       let stderr = '';
       let stopForwarding = () => undefined as void;
@@ -317,10 +332,10 @@ export class Runner {
       // that ends after that is not a failure of the run
       let runcExited = false;
       if (req.launch) {
-        runcExit = req.launch(runc, runcArgs);
+        runcExit = req.launch(runcCmd.command, runcCmd.args);
         void runcExit.then(() => (runcExited = true));
       } else {
-        const child = spawn(runc, runcArgs, { stdio: pipe ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+        const child = spawn(runcCmd.command, runcCmd.args, { stdio: pipe ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
         child.on('exit', () => (runcExited = true));
         if (pipe) {
           child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));

@@ -1,5 +1,5 @@
 import type { Admin } from 'kafkajs';
-import type { EventTypes, NewEvent } from '@capulator/events';
+import type { EventTypes, RunCommand } from '@capulator/events';
 
 /** Commands travel here, keyed by run id: a run's RunRequested and StopRun land on one partition. */
 export const COMMANDS_TOPIC = 'capulator.commands';
@@ -16,11 +16,12 @@ export interface RunOrder extends Omit<EventTypes['RunRequested'], 'requestedBy'
 }
 
 /**
- * One run, executed here: yields the run's events in order (one or a batch at a time); `signal`
- * aborts when the run is stopped, and the function must still yield RunExited or RunFailed.
+ * One run, executed here: yields the run's lifecycle commands in order (StartRun, RecordDecisions,
+ * then ExitRun or FailRun), which the worker decides and appends; `signal` aborts when the run is
+ * stopped, and the function must still yield ExitRun or FailRun.
  * The gateway's RunFn (apps/gateway/src/runs/run-executor.ts) has this shape.
  */
-export type WorkerRunFn = (req: RunOrder, opts: { signal: AbortSignal }) => AsyncIterable<NewEvent | NewEvent[]>;
+export type WorkerRunFn = (req: RunOrder, opts: { signal: AbortSignal }) => AsyncIterable<RunCommand>;
 
 /** Version 1 of the command envelope (JSON, UTF-8). */
 export type BusCommand =

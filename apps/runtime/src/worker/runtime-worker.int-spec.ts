@@ -26,7 +26,7 @@ function fakeRun(executed: Map<string, string[]>, name: string, holdMs = 0): Wor
   return async function* (req, { signal }) {
     executed.set(req.runId, [...(executed.get(req.runId) ?? []), name]);
     const at = new Date().toISOString();
-    yield { type: 'RunStarted', at, payload: { runId: req.runId, imageDigest: 'sha256:1', user: { uid: 0, gid: 0 }, capabilities: { bounding: [], permitted: [], effective: [], inheritable: [], ambient: [] }, provenance: {}, policy, pid: 1 } };
+    yield { type: 'StartRun', at, imageDigest: 'sha256:1', user: { uid: 0, gid: 0 }, granted: { bounding: [], permitted: [], effective: [], inheritable: [], ambient: [] }, provenance: {}, policy, pid: 1 };
     if (holdMs > 0 || req.command[0] === 'sleep') {
       const ms = req.command[0] === 'sleep' ? Number(req.command[1]) : holdMs;
       await new Promise<void>((r) => {
@@ -34,7 +34,7 @@ function fakeRun(executed: Map<string, string[]>, name: string, holdMs = 0): Wor
         signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
       });
     }
-    yield { type: 'RunExited', at: new Date().toISOString(), payload: { runId: req.runId, exitCode: signal.aborted ? null : 0, signal: signal.aborted ? 'SIGKILL' : null, counts: { allow: 0, deny: 0, emulate: 0 }, lostEvents: 0, durationMs: 1 } };
+    yield { type: 'ExitRun', at: new Date().toISOString(), exit: { exitCode: signal.aborted ? null : 0, signal: signal.aborted ? 'SIGKILL' : null, counts: { allow: 0, deny: 0, emulate: 0 }, lostEvents: 0, durationMs: 1 } };
   };
 }
 

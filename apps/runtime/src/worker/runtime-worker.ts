@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
-import { runStream, WrongExpectedVersion, type EventStore, type NewEvent, type StoredEvent } from '@capulator/events';
+import { decide, evolve, expectedVersionOf, isEnded, loadRun, runStream, RunWriter, WrongExpectedVersion, type EventStore, type NewEvent, type RunCommand, type RunState, type StoredEvent } from '@capulator/events';
 import {
   BadCommand,
   COMMANDS_TOPIC,
@@ -38,6 +38,8 @@ export interface RuntimeWorkerOptions {
   /** on close, how long running runs may go on before they are stopped (default 30 s) */
   drainMs?: number;
   log?: (rec: Record<string, unknown>) => void;
+  /** called with what this worker appended (apps/runtime/src/main.ts publishes it on the EventBus) */
+  onAppended?: (stored: StoredEvent[]) => void;
   now?: () => Date;
 }
 
@@ -56,19 +58,11 @@ interface Job {
   state: 'queued' | 'running';
 }
 
-interface RunState {
-  version: number;
-  requested: boolean;
-  terminal: boolean;
-  claimant: string | null;
-}
-
 /** Another process appended to the run while this worker held it: it no longer owns the outcome. */
 class Fenced extends Error {}
 /** A handling fault worth retrying (the store lagging, the broker busy…). */
 class Retriable extends Error {}
 
-const TERMINAL = new Set(['RunExited', 'RunFailed']);
 /** one append is one Kafka message: stay well under the broker's message.max.bytes (1 MiB default) */
 export const MAX_APPEND_BYTES = 512 * 1024;
 
@@ -109,7 +103,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export class RuntimeWorker {
   readonly id: string;
-  private readonly opts: Required<Omit<RuntimeWorkerOptions, 'log' | 'now' | 'workerId'>> & Pick<RuntimeWorkerOptions, 'log'>;
+  private readonly opts: Required<Omit<RuntimeWorkerOptions, 'log' | 'now' | 'workerId' | 'onAppended'>> & Pick<RuntimeWorkerOptions, 'log' | 'onAppended'>;
   private readonly now: () => Date;
   private readonly kafka: Kafka;
   private consumer!: Consumer;
@@ -143,6 +137,7 @@ export class RuntimeWorker {
       sessionTimeoutMs: o.sessionTimeoutMs ?? 10_000,
       drainMs: o.drainMs ?? 30_000,
       log: o.log,
+      onAppended: o.onAppended,
     };
     this.now = o.now ?? (() => new Date());
     this.id = o.workerId ?? `capulator-runtime-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -330,25 +325,26 @@ export class RuntimeWorker {
     }
   }
 
-  private async readRun(runId: string): Promise<RunState> {
-    const s: RunState = { version: 0, requested: false, terminal: false, claimant: null };
-    for await (const e of this.opts.store.readStream(runStream(runId))) {
-      s.version = e.streamVersion;
-      if (e.type === 'RunRequested') s.requested = true;
-      else if (e.type === 'RunClaimed') s.claimant = (e.payload as { worker: string }).worker;
-      else if (TERMINAL.has(e.type)) s.terminal = true;
-    }
-    return s;
+  /** The run's state: its stream folded by the run decider's `evolve`. */
+  private readRun(runId: string): Promise<RunState> {
+    return loadRun(this.opts.store, runId);
   }
 
-  private failed(runId: string, reason: string): NewEvent<'RunFailed'> {
-    return { type: 'RunFailed', at: this.now().toISOString(), payload: { runId, reason, stage: 'runtime' } };
+  /** Decides `cmd` on `s` and appends with the version read; false when the stream moved first. */
+  private async tryDecide(s: RunState, cmd: RunCommand): Promise<StoredEvent[] | null> {
+    return this.tryAppend(s.runId, s.version, decide(cmd, s));
+  }
+
+  private failRun(reason: string): RunCommand {
+    return { type: 'FailRun', at: this.now().toISOString(), stage: 'runtime', reason };
   }
 
   /** Appends with the exact expected version; false when the stream moved first. */
   private async tryAppend(runId: string, version: number, events: NewEvent[]): Promise<StoredEvent[] | null> {
     try {
-      return await this.opts.store.append(runStream(runId), version === 0 ? 'no-stream' : version, events);
+      const stored = await this.opts.store.append(runStream(runId), expectedVersionOf(version), events);
+      this.opts.onAppended?.(stored);
+      return stored;
     } catch (err) {
       if (err instanceof WrongExpectedVersion) return null;
       throw err;
@@ -359,8 +355,8 @@ export class RuntimeWorker {
     try {
       for (let i = 0; i < 5; i++) {
         const s = await this.readRun(runId);
-        if (!s.requested || s.terminal) return;
-        if (await this.tryAppend(runId, s.version, [this.failed(runId, reason)])) return;
+        if (s.phase === 'none' || isEnded(s)) return;
+        if (await this.tryDecide(s, this.failRun(reason))) return;
       }
     } catch (err) {
       this.log({ msg: 'could not record the run as failed', runId, err: String(err) });
@@ -375,20 +371,20 @@ export class RuntimeWorker {
     return this.members.ids.has(workerId);
   }
 
-  /** One attempt: claim (or settle) the run, then execute it. */
+  /** One attempt: claim (or settle) the run, then execute it — a shell around the run decider. */
   private async once(job: Job): Promise<void> {
     const { runId } = job.order;
-    let version: number;
+    let claimed: RunState;
     for (;;) {
       const s = await this.readRun(runId);
-      if (!s.requested) throw new Retriable(`run ${runId}: RunRequested is not in the event store`);
-      if (s.terminal) {
+      if (s.phase === 'none') throw new Retriable(`run ${runId}: RunRequested is not in the event store`);
+      if (isEnded(s)) {
         this.counters.skipped++;
         return;
       }
       if (s.claimant === this.id) {
         // claimed in an earlier attempt of ours that failed midway: never run it twice
-        if (await this.tryAppend(runId, s.version, [this.failed(runId, 'the runtime worker faulted while it ran')])) return;
+        if (await this.tryDecide(s, this.failRun('the runtime worker faulted while it ran'))) return;
         continue;
       }
       if (s.claimant) {
@@ -398,7 +394,7 @@ export class RuntimeWorker {
           if (this.closing) throw new Retriable('closing while another worker still runs it');
           continue;
         }
-        if (await this.tryAppend(runId, s.version, [this.failed(runId, `worker lost: ${s.claimant} left before the run ended`)])) {
+        if (await this.tryDecide(s, this.failRun(`worker lost: ${s.claimant} left before the run ended`))) {
           this.counters.lost++;
           this.log({ msg: 'run recorded failed: its worker was lost', runId, claimant: s.claimant });
           return;
@@ -406,37 +402,47 @@ export class RuntimeWorker {
         continue;
       }
       if (job.abort.signal.aborted) {
-        if (await this.tryAppend(runId, s.version, [this.failed(runId, 'stopped before it started')])) return;
+        if (await this.tryDecide(s, this.failRun('stopped before it started'))) return;
         continue;
       }
-      const claimed = await this.tryAppend(runId, s.version, [{ type: 'RunClaimed', at: this.now().toISOString(), payload: { runId, worker: this.id } }]);
-      if (!claimed) continue; // someone else moved first: look again
-      version = claimed[claimed.length - 1].streamVersion;
+      const events = decide({ type: 'ClaimRun', at: this.now().toISOString(), worker: this.id }, s);
+      const stored = await this.tryAppend(runId, s.version, events);
+      if (!stored) continue; // someone else moved first: look again
+      claimed = stored.reduce(evolve, s);
       break;
     }
     this.counters.executed++;
-    let ended = false;
+    // every later append uses the exact expected version: another writer's append fences this one
+    const writer = new RunWriter((events, expected) => this.opts.store.append(runStream(runId), expected, events), claimed, {
+      split: (b) => chunks(b),
+      ...(this.opts.onAppended ? { onAppended: this.opts.onAppended } : {}),
+    });
+    const fencedOr = (err: Error | undefined): Error | undefined => (err instanceof WrongExpectedVersion ? new Fenced() : err);
     try {
-      for await (const item of this.opts.run(job.order, { signal: job.abort.signal })) {
-        const batch = Array.isArray(item) ? item : [item];
-        for (const chunk of chunks(batch)) {
-          const stored = await this.tryAppend(runId, version, chunk);
-          if (!stored) {
-            job.abort.abort();
-            throw new Fenced();
-          }
-          version = stored[stored.length - 1].streamVersion;
-          if (chunk.some((e) => TERMINAL.has(e.type))) ended = true;
+      for await (const cmd of this.opts.run(job.order, { signal: job.abort.signal })) {
+        writer.submit(cmd);
+        await writer.drain();
+        const err = fencedOr(writer.failed);
+        if (err) {
+          job.abort.abort();
+          throw err;
         }
       }
-      if (!ended && !(await this.tryAppend(runId, version, [this.failed(runId, 'the runner ended without RunExited')]))) throw new Fenced();
+      if (!isEnded(writer.state)) {
+        writer.submit(this.failRun('the runner ended without an outcome'));
+        await writer.drain();
+        const err = fencedOr(writer.failed);
+        if (err) throw err;
+      }
     } catch (err) {
       if (err instanceof Fenced) throw err;
       job.abort.abort();
-      if (ended) return;
+      if (isEnded(writer.state) && !writer.failed) return;
       // the outcome must be durable before the offset is committed: a failed append here is retried
       // by handle(), which finds our own claim and records the failure
-      if (!(await this.tryAppend(runId, version, [this.failed(runId, (err as Error)?.message ?? String(err))]))) throw new Fenced();
+      const s = await this.readRun(runId);
+      if (isEnded(s)) return;
+      if (!(await this.tryDecide(s, this.failRun((err as Error)?.message ?? String(err))))) throw new Fenced();
     }
   }
 

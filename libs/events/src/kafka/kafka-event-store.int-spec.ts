@@ -16,11 +16,14 @@ after(async () => {
   await broker?.stop();
 });
 
-runEventStoreContract('Kafka', async () => {
+/** The contract on a log of several partitions (streams spread over them, a chain per partition). */
+const PARTITIONS = 3;
+
+runEventStoreContract(`Kafka, ${PARTITIONS} partitions`, async () => {
   const topic = topicName();
   const opened: KafkaEventStore[] = [];
   const open = async () => {
-    const s = await KafkaEventStore.connect({ brokers: broker.brokers, topic });
+    const s = await KafkaEventStore.connect({ brokers: broker.brokers, topic, partitions: PARTITIONS });
     opened.push(s);
     return s;
   };
@@ -38,18 +41,22 @@ describe('KafkaEventStore', () => {
   describe('when a new instance starts on an existing log', () => {
     it('folds the log to the same positions, versions and hash chain', async () => {
       const topic = topicName();
-      const a = await KafkaEventStore.connect({ brokers: broker.brokers, topic });
+      const a = await KafkaEventStore.connect({ brokers: broker.brokers, topic, partitions: PARTITIONS });
       try {
-        for (let i = 1; i <= 20; i++) await a.append(`run-k${i % 3}`, 'any', [decision(`run-k${i % 3}`, i)]);
-        const b = await KafkaEventStore.connect({ brokers: broker.brokers, topic });
+        for (let i = 1; i <= 20; i++) await a.append(`run-k${i % 5}`, 'any', [decision(`run-k${i % 5}`, i)]);
+        assert.ok(new Set([0, 1, 2, 3, 4].map((i) => a.partitionOf(`run-k${i}`))).size > 1, 'the streams span partitions');
+        const b = await KafkaEventStore.connect({ brokers: broker.brokers, topic, lazy: true });
         try {
           const ea = [];
           for await (const e of a.readAll()) ea.push(e);
           const eb = [];
           for await (const e of b.readAll()) eb.push(e);
           assert.equal(ea.length, 20);
+          assert.equal(b.partitions, PARTITIONS);
           assert.deepEqual(eb, ea);
-          assert.equal(await b.headPosition(), 20);
+          assert.equal(await b.headPosition(), Math.max(...ea.map((e) => e.position)));
+          assert.deepEqual(a.mismatches, []);
+          assert.deepEqual(b.mismatches, []);
         } finally {
           await b.close();
         }

@@ -2,33 +2,87 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { Kafka, logLevel, type Consumer, type Producer, type Admin, CompressionTypes } from 'kafkajs';
 import type { EventType, NewEvent, StoredEvent } from '../contracts';
-import { EventStoreError } from '../errors';
+import { EventStoreError, InvalidEvent, StoreUnavailable } from '../errors';
+import { cursorBefore, partitionOfStream, sequenceOfPosition, type Cursor } from '../positions';
 import type { AppendRequest, EventStore, ExpectedVersion, ReadAllOptions } from '../store';
 import { defaultUpcasters, type UpcasterRegistry } from '../upcast';
-import { Sequencer, type Proposal, type Verdict } from './sequencer';
+import { Sequencer, type Proposal, type Verdict, type WitnessMismatch } from './sequencer';
 export { parseKafkaUrl } from './kafka-url';
 
 export interface KafkaEventStoreOptions {
   /** host:port list */
   brokers: string[];
-  /** the event log topic (one partition: the log is totally ordered) */
+  /** the event log topic */
   topic?: string;
+  /** partitions of the topic when this store creates it (an existing topic keeps its own); default 4 */
+  partitions?: number;
+  /**
+   * Fold partitions only when something needs them (a stream of the partition is read or
+   * appended to; readAll/subscribe/headPosition need them all). A runtime worker folds only the
+   * partitions of the runs it handles; records of other partitions are kept unparsed.
+   */
+  lazy?: boolean;
   clientId?: string;
   upcasters?: UpcasterRegistry;
-  /** how long an append waits to see its own proposal come back (ms) */
+  /** how long an append waits to see its own proposal come back once the broker took it (ms) */
   appendTimeoutMs?: number;
+  /** how long a produce may take before the append is refused as unavailable (ms) */
+  produceTimeoutMs?: number;
+  /** structured log lines (outages, recoveries, witness mismatches) */
+  log?: (rec: Record<string, unknown>) => void;
 }
 
 let instances = 0;
 /** proposals coalesced into one produce request, at most this many bytes (UTF-16 units, ≈ bytes) */
 const MAX_COALESCED_BYTES = 768 * 1024;
+/** partitions of a new event topic unless told otherwise */
+export const DEFAULT_EVENT_PARTITIONS = 4;
+
+interface OutboxEntry {
+  message: { key: string; value: string; partition: number };
+  /** handed to the client: if it times out now, the outcome is unknown */
+  inFlight: boolean;
+  settled: boolean;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface Partition {
+  seq: Sequencer;
+  /** folded events of this partition, index = sequence − 1 */
+  events: StoredEvent[];
+  /** the next Kafka offset to fold */
+  nextOffset: bigint;
+  /** with `lazy`: records received but not folded yet (null once the partition is folded) */
+  pending: Array<{ offset: bigint; value: Buffer | null }> | null;
+}
+
+/** Counters for /metrics. */
+export interface KafkaStoreStats {
+  partitions: number;
+  /** records folded (proposals, accepted or not) */
+  folded: number;
+  /** produce requests that failed (broker unreachable, timeout) */
+  produceFailures: number;
+  /** appends refused because the broker could not be reached */
+  unavailable: number;
+  /** witness mismatches seen while folding (the log is not what its writers saw) */
+  witnessMismatches: number;
+  /** records behind the high watermark at the last catch-up, summed over partitions */
+  lag: number;
+  /** whether the last produce or metadata call reached the broker */
+  brokerUp: boolean;
+  outages: number;
+}
 
 /**
- * The EventStore on Apache Kafka. Every append is one message (a Proposal) on a single-partition
- * topic, produced by an idempotent producer with acks from all in-sync replicas; each store
- * instance tails the topic from offset 0 and folds it through the deterministic Sequencer, which
- * assigns positions, stream versions and the hash chain, and rejects proposals whose expected
- * version no longer holds. An append resolves when its own proposal has been folded.
+ * The EventStore on Apache Kafka, partitioned by stream. Every append is one record (a Proposal)
+ * on its streams' partition, produced by an idempotent producer with acks from all in-sync
+ * replicas; each store instance tails the partitions from offset 0 and folds each through its own
+ * deterministic Sequencer, which assigns positions, stream versions and the partition's hash
+ * chain, and rejects proposals whose expected version no longer holds. An append resolves when
+ * its own proposal has been folded.
  *
  * The folded events are kept in memory (the Kafka log is the durable copy); a process that
  * restarts folds the log again.
@@ -36,36 +90,64 @@ const MAX_COALESCED_BYTES = 768 * 1024;
 export class KafkaEventStore implements EventStore {
   readonly upcasters: UpcasterRegistry;
   private readonly kafka: Kafka;
-  private readonly topic: string;
+  readonly topic: string;
   private readonly clientId: string;
   private producer!: Producer;
   private consumer!: Consumer;
   private admin!: Admin;
-  private readonly seq = new Sequencer();
-  private readonly log: StoredEvent[] = [];
+  private parts: Partition[] = [];
   private readonly byStream = new Map<string, StoredEvent[]>();
   private readonly waiting = new Map<string, (v: Verdict) => void>();
   private readonly folded = new EventEmitter();
-  private nextOffset = 0n;
-  private outbox: Array<{ message: { key: string; value: string }; resolve: () => void; reject: (err: unknown) => void }> = [];
+  private outbox: OutboxEntry[] = [];
   private sending = false;
   private counter = 0;
   private closed = false;
   private readonly appendTimeoutMs: number;
+  private readonly produceTimeoutMs: number;
+  private readonly log: (rec: Record<string, unknown>) => void;
+  readonly stats: KafkaStoreStats = { partitions: 0, folded: 0, produceFailures: 0, unavailable: 0, witnessMismatches: 0, lag: 0, brokerUp: true, outages: 0 };
 
   private constructor(private readonly opts: KafkaEventStoreOptions) {
     this.topic = opts.topic ?? 'capulator.events';
     this.clientId = opts.clientId ?? `capulator-${hostname()}-${process.pid}-${++instances}`;
     this.upcasters = opts.upcasters ?? defaultUpcasters();
     this.appendTimeoutMs = opts.appendTimeoutMs ?? 30_000;
-    this.kafka = new Kafka({ clientId: this.clientId, brokers: opts.brokers, logLevel: logLevel.NOTHING, retry: { retries: 8 } });
+    this.produceTimeoutMs = opts.produceTimeoutMs ?? 2_000;
+    this.log = opts.log ?? (() => undefined);
+    this.kafka = new Kafka({
+      clientId: this.clientId,
+      brokers: opts.brokers,
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 1_000,
+      requestTimeout: 5_000,
+      retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2_000 },
+    });
     this.folded.setMaxListeners(0);
   }
 
   static async connect(opts: KafkaEventStoreOptions): Promise<KafkaEventStore> {
     const s = new KafkaEventStore(opts);
-    await s.start();
+    try {
+      await s.start();
+    } catch (err) {
+      await s.close().catch(() => undefined);
+      throw err;
+    }
     return s;
+  }
+
+  get partitions(): number {
+    return this.parts.length;
+  }
+
+  partitionOf(streamId: string): number {
+    return partitionOfStream(streamId, this.parts.length);
+  }
+
+  /** Witness mismatches seen so far (each: a proposal whose writer saw a different log before it). */
+  get mismatches(): WitnessMismatch[] {
+    return this.parts.flatMap((p) => p.seq.mismatches);
   }
 
   private async start(): Promise<void> {
@@ -76,13 +158,22 @@ export class KafkaEventStore implements EventStore {
       try {
         await this.admin.createTopics({
           waitForLeaders: true,
-          topics: [{ topic: this.topic, numPartitions: 1, replicationFactor: -1, configEntries: [{ name: 'min.insync.replicas', value: '1' }] }],
+          topics: [{ topic: this.topic, numPartitions: this.opts.partitions ?? DEFAULT_EVENT_PARTITIONS, replicationFactor: -1, configEntries: [{ name: 'min.insync.replicas', value: '1' }] }],
         });
       } catch (err) {
         // another instance created it first
         if (!String((err as Error).message).includes('already exists')) throw err;
       }
     }
+    const meta = await this.admin.fetchTopicMetadata({ topics: [this.topic] });
+    const n = meta.topics[0]?.partitions.length ?? 0;
+    if (n < 1) throw new EventStoreError('CLOSED', `Kafka event store: topic ${this.topic} has no partitions`);
+    this.parts = Array.from({ length: n }, (_, p) => {
+      const part: Partition = { seq: undefined as unknown as Sequencer, events: [], nextOffset: 0n, pending: this.opts.lazy ? [] : null };
+      part.seq = new Sequencer(p, n, (pos) => part.events[sequenceOfPosition(pos, n) - 1]?.hash);
+      return part;
+    });
+    this.stats.partitions = n;
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await this.producer.connect();
     // A group of our own, never committed: every instance reads the whole log.
@@ -91,18 +182,36 @@ export class KafkaEventStore implements EventStore {
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,
+      partitionsConsumedConcurrently: 1,
       eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          this.foldMessage(BigInt(m.offset), m.value);
-        }
+        const part = this.parts[batch.partition];
+        if (!part) return;
+        for (const m of batch.messages) this.receive(batch.partition, BigInt(m.offset), m.value);
+        this.folded.emit('folded');
       },
     });
     await this.catchUp();
   }
 
-  private foldMessage(offset: bigint, value: Buffer | null): void {
-    if (offset < this.nextOffset) return; // redelivery after a rebalance
-    this.nextOffset = offset + 1n;
+  private receive(p: number, offset: bigint, value: Buffer | null): void {
+    const part = this.parts[p];
+    if (offset < part.nextOffset) return; // redelivery after a rebalance
+    part.nextOffset = offset + 1n;
+    if (part.pending) part.pending.push({ offset, value });
+    else this.foldRecord(part, value);
+  }
+
+  /** Folds the records a lazy partition has kept unparsed; afterwards it folds as they come. */
+  private ensureFolded(p: number): void {
+    const part = this.parts[p];
+    if (!part.pending) return;
+    const pending = part.pending;
+    part.pending = null;
+    for (const r of pending) this.foldRecord(part, r.value);
+  }
+
+  private foldRecord(part: Partition, value: Buffer | null): void {
+    this.stats.folded++;
     if (!value) return;
     let p: Proposal;
     try {
@@ -111,11 +220,17 @@ export class KafkaEventStore implements EventStore {
       return; // not ours: skipped by every reader alike
     }
     if (!p || typeof p.id !== 'string' || !Array.isArray(p.requests)) return;
-    const verdict = this.seq.apply(p);
+    const before = part.seq.mismatches.length;
+    const verdict = part.seq.apply(p);
+    if (part.seq.mismatches.length > before) {
+      this.stats.witnessMismatches++;
+      const m = part.seq.mismatches[part.seq.mismatches.length - 1];
+      this.log({ level: 'error', msg: 'event log witness mismatch: the log before this proposal is not what its writer saw', partition: part.seq.partition, ...m });
+    }
     if (verdict.ok) {
       for (const evs of verdict.events) {
         for (const e of evs) {
-          this.log.push(e);
+          part.events.push(e);
           let s = this.byStream.get(e.streamId);
           if (!s) this.byStream.set(e.streamId, (s = []));
           s.push(e);
@@ -127,14 +242,40 @@ export class KafkaEventStore implements EventStore {
       this.waiting.delete(p.id);
       w(verdict);
     }
-    this.folded.emit('folded');
   }
 
-  /** Waits until every message produced before this call has been folded. */
-  private async catchUp(): Promise<void> {
-    const offsets = await this.admin.fetchTopicOffsets(this.topic);
-    const high = BigInt(offsets[0]?.high ?? '0');
-    await this.waitFor(() => this.nextOffset >= high, `the log up to offset ${high}`);
+  private brokerDown(err: unknown): void {
+    if (this.stats.brokerUp) {
+      this.stats.brokerUp = false;
+      this.stats.outages++;
+      this.log({ level: 'warn', msg: 'Kafka broker unreachable', topic: this.topic, err: (err as Error)?.message ?? String(err) });
+    }
+  }
+
+  private brokerBack(): void {
+    if (!this.stats.brokerUp) {
+      this.stats.brokerUp = true;
+      this.log({ level: 'log', msg: 'Kafka broker reachable again', topic: this.topic });
+    }
+  }
+
+  /** Waits until every record produced before this call to the given partitions (default all) has been received, and folds them. */
+  private async catchUp(only?: number[]): Promise<void> {
+    let offsets: Array<{ partition: number; high: string }>;
+    try {
+      offsets = await this.admin.fetchTopicOffsets(this.topic);
+      this.brokerBack();
+    } catch (err) {
+      this.brokerDown(err);
+      throw new StoreUnavailable(`Kafka event store: cannot reach the broker: ${(err as Error).message}`);
+    }
+    const high = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+    const want = only ?? this.parts.map((_, p) => p);
+    let lag = 0n;
+    for (const p of this.parts.keys()) lag += (high.get(p) ?? 0n) > this.parts[p].nextOffset ? (high.get(p) ?? 0n) - this.parts[p].nextOffset : 0n;
+    this.stats.lag = Number(lag);
+    await this.waitFor(() => want.every((p) => this.parts[p].nextOffset >= (high.get(p) ?? 0n)), `the log up to offsets ${want.map((p) => `${p}:${high.get(p)}`).join(',')}`);
+    for (const p of want) this.ensureFolded(p);
   }
 
   private waitFor(cond: () => boolean, what: string): Promise<void> {
@@ -142,7 +283,7 @@ export class KafkaEventStore implements EventStore {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.folded.off('folded', check);
-        reject(new EventStoreError('CLOSED', `Kafka event store: timed out waiting for ${what}`));
+        reject(new StoreUnavailable(`Kafka event store: timed out waiting for ${what}`));
       }, this.appendTimeoutMs);
       const check = () => {
         if (!cond()) return;
@@ -160,36 +301,86 @@ export class KafkaEventStore implements EventStore {
 
   async appendBatch(requests: AppendRequest[]): Promise<StoredEvent[][]> {
     if (this.closed) throw new EventStoreError('CLOSED', 'event store is closed');
-    const early = this.seq.precheck(requests);
+    if (requests.length === 0) return [];
+    if (typeof requests[0]?.streamId !== 'string' || requests[0].streamId === '') throw new InvalidEvent('streamId must be a non-empty string');
+    const p = this.partitionOf(requests[0].streamId);
+    for (const r of requests) {
+      if (typeof r.streamId === 'string' && this.partitionOf(r.streamId) !== p) {
+        throw new InvalidEvent(`appendBatch spans partitions ${p} and ${this.partitionOf(r.streamId)} (${requests[0].streamId}, ${r.streamId}): a batch is atomic within one partition`);
+      }
+    }
+    this.ensureFolded(p);
+    const seq = this.parts[p].seq;
+    const early = seq.precheck(requests);
     // An expected-version conflict seen locally may be stale only in the direction of "more
     // events exist", so it is final; invalid input is final too.
     if (early) throw early;
     const id = `${this.clientId}:${++this.counter}`;
-    const verdict = new Promise<Verdict>((resolve, reject) => {
-      const timer = setTimeout(() => {
+    let settle!: (v: Verdict) => void;
+    const verdict = new Promise<Verdict>((resolve) => (settle = resolve));
+    // Registered before the produce: the proposal may come back before send() resolves.
+    this.waiting.set(id, settle);
+    const proposal: Proposal = { id, requests, seen: seq.witness() };
+    try {
+      await this.produce({ key: requests[0].streamId, value: JSON.stringify(proposal), partition: p });
+    } catch (err) {
+      // The proposal may still land (the client retries inside send): a reader that folds it
+      // later applies it like any other; this append reports the outcome as unknown.
+      this.waiting.delete(id);
+      this.stats.unavailable++;
+      throw err instanceof StoreUnavailable ? err : new StoreUnavailable(`Kafka event store: cannot append to ${this.topic}: ${(err as Error).message}`, true);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
         this.waiting.delete(id);
-        reject(new EventStoreError('CLOSED', `Kafka event store: append ${id} not seen on ${this.topic} within ${this.appendTimeoutMs} ms`));
+        reject(new StoreUnavailable(`Kafka event store: append ${id} not seen on ${this.topic} within ${this.appendTimeoutMs} ms`, true));
       }, this.appendTimeoutMs);
-      this.waiting.set(id, (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      });
     });
-    const proposal: Proposal = { id, requests };
-    await this.produce({ key: requests[0]?.streamId ?? '', value: JSON.stringify(proposal) });
-    const v = await verdict;
-    if (!v.ok) throw v.error;
-    return v.events;
+    try {
+      const v = await Promise.race([verdict, timeout]);
+      if (!v.ok) throw v.error;
+      return v.events;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
    * Produces one proposal. Proposals that arrive while a produce request is in flight wait and go
-   * out together in the next request (still one message each, in arrival order), so concurrent
+   * out together in the next request (still one record each, in arrival order), so concurrent
    * appenders share round trips instead of queueing one request each behind the in-flight one.
+   * A produce that the broker has not acknowledged within produceTimeoutMs is reported as
+   * unavailable (ambiguous: the client may still deliver it).
    */
-  private produce(message: { key: string; value: string }): Promise<void> {
+  private produce(message: { key: string; value: string; partition: number }): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.outbox.push({ message, resolve, reject });
+      const entry: OutboxEntry = { message, settled: false, inFlight: false, resolve: () => undefined, reject: () => undefined, timer: undefined };
+      entry.resolve = () => {
+        if (entry.settled) return;
+        entry.settled = true;
+        clearTimeout(entry.timer);
+        resolve();
+      };
+      entry.reject = (err) => {
+        if (entry.settled) return;
+        entry.settled = true;
+        clearTimeout(entry.timer);
+        reject(err);
+      };
+      entry.timer = setTimeout(() => {
+        this.stats.produceFailures++;
+        this.brokerDown(new Error(`no acknowledgement within ${this.produceTimeoutMs} ms`));
+        if (!entry.inFlight) {
+          // never sent: certainly not written
+          const i = this.outbox.indexOf(entry);
+          if (i >= 0) this.outbox.splice(i, 1);
+          entry.reject(new StoreUnavailable(`Kafka event store: the broker did not take the append within ${this.produceTimeoutMs} ms`));
+        } else {
+          entry.reject(new StoreUnavailable(`Kafka event store: the broker did not acknowledge the append within ${this.produceTimeoutMs} ms`, true));
+        }
+      }, this.produceTimeoutMs);
+      this.outbox.push(entry);
       if (!this.sending) void this.flush();
     });
   }
@@ -203,11 +394,18 @@ export class KafkaEventStore implements EventStore {
         let bytes = 0;
         while (n < this.outbox.length && (n === 0 || bytes + this.outbox[n].message.value.length <= MAX_COALESCED_BYTES)) bytes += this.outbox[n++].message.value.length;
         const batch = this.outbox.splice(0, n);
+        for (const o of batch) o.inFlight = true;
         try {
+          // one request in flight at a time keeps proposals in order; a request the broker does
+          // not answer holds later ones here until it ends, and they time out unsent (refused)
           await this.producer.send({ topic: this.topic, acks: -1, compression: CompressionTypes.None, messages: batch.map((o) => o.message) });
+          this.brokerBack();
           for (const o of batch) o.resolve();
         } catch (err) {
-          for (const o of batch) o.reject(err);
+          this.stats.produceFailures++;
+          this.brokerDown(err);
+          const e = new StoreUnavailable(`Kafka event store: cannot append to ${this.topic}: ${(err as Error).message}`, true);
+          for (const o of batch) o.reject(e);
         }
       }
     } finally {
@@ -222,38 +420,67 @@ export class KafkaEventStore implements EventStore {
   }
 
   async *readStream(streamId: string, fromVersion = 1): AsyncIterable<StoredEvent> {
-    await this.catchUp();
+    const p = this.partitionOf(streamId);
+    await this.catchUp([p]);
     const s = this.byStream.get(streamId) ?? [];
     for (let i = Math.max(0, fromVersion - 1); i < s.length; i++) yield this.upcast(s[i]);
   }
 
+  /** Events in position order (sequence, then partition) over what has been folded by the call. */
   async *readAll(fromPosition = 1, opts: ReadAllOptions = {}): AsyncIterable<StoredEvent> {
     await this.catchUp();
     const types = opts.types ? new Set<EventType>(opts.types) : null;
-    const end = this.log.length;
-    for (let i = Math.max(0, fromPosition - 1); i < end; i++) {
-      const e = this.log[i];
-      if (types && !types.has(e.type)) continue;
-      yield this.upcast(e);
+    const P = this.parts.length;
+    const ends = this.parts.map((p) => p.events.length);
+    const maxN = Math.max(0, ...ends);
+    const from = Math.max(1, fromPosition);
+    for (let n = sequenceOfPosition(from, P); n <= maxN; n++) {
+      for (let p = 0; p < P; p++) {
+        if (n > ends[p]) continue;
+        const e = this.parts[p].events[n - 1];
+        if (e.position < from) continue;
+        if (types && !types.has(e.type)) continue;
+        yield this.upcast(e);
+      }
     }
   }
 
-  subscribe(fromPosition: number, onEvent: (e: StoredEvent) => void | Promise<void>): { close(): Promise<void> } {
-    let next = Math.max(1, fromPosition);
+  /** Every folded event of one partition, in order (audit verify walks these). */
+  partitionEvents(p: number): readonly StoredEvent[] {
+    this.ensureFolded(p);
+    return this.parts[p].events;
+  }
+
+  subscribe(from: number | Cursor, onEvent: (e: StoredEvent) => void | Promise<void>): { close(): Promise<void> } {
+    const P = this.parts.length;
+    for (let p = 0; p < P; p++) this.ensureFolded(p);
+    const cursor = typeof from === 'number' ? cursorBefore(Math.max(1, from), P) : Array.from({ length: P }, (_, p) => from[p] ?? 0);
+    // next index (sequence − 1) to deliver per partition
+    const next = cursor.map((pos) => (pos > 0 ? sequenceOfPosition(pos, P) : 0));
     let stopped = false;
     let running: Promise<void> | null = null;
-    const drain = async () => {
-      while (!stopped && next <= this.log.length) {
-        const e = this.log[next - 1];
-        next++;
-        await onEvent(this.upcast(e));
+    const pick = (): StoredEvent | undefined => {
+      let best: StoredEvent | undefined;
+      let bp = -1;
+      for (let p = 0; p < P; p++) {
+        const e = this.parts[p].events[next[p]];
+        if (e && (!best || e.position < best.position)) {
+          best = e;
+          bp = p;
+        }
       }
+      if (best) next[bp]++;
+      return best;
     };
+    const drain = async () => {
+      for (let e = pick(); e && !stopped; e = stopped ? undefined : pick()) await onEvent(this.upcast(e));
+    };
+    const pendingAny = () => this.parts.some((part, p) => next[p] < part.events.length);
     const kick = () => {
       if (running || stopped) return;
       running = drain().finally(() => {
         running = null;
-        if (!stopped && next <= this.log.length) kick();
+        if (!stopped && pendingAny()) kick();
       });
     };
     this.folded.on('folded', kick);
@@ -269,7 +496,13 @@ export class KafkaEventStore implements EventStore {
 
   async headPosition(): Promise<number> {
     await this.catchUp();
-    return this.seq.position;
+    return Math.max(0, ...this.parts.map((p) => p.seq.position));
+  }
+
+  /** Per partition: the last position and its hash (what `audit verify` prints as heads). */
+  async heads(): Promise<Array<{ partition: number; count: number; position: number; hash: string }>> {
+    await this.catchUp();
+    return this.parts.map((p, i) => ({ partition: i, count: p.seq.count, position: p.seq.position, hash: p.seq.lastHash }));
   }
 
   async close(): Promise<void> {
@@ -283,6 +516,6 @@ export class KafkaEventStore implements EventStore {
     } catch {
       /* the group may still be settling; it holds no offsets */
     }
-    await this.admin?.disconnect();
+    await this.admin?.disconnect().catch(() => undefined);
   }
 }

@@ -1,31 +1,60 @@
 import { SCHEMA_VERSIONS, type StoredEvent } from '../contracts';
 import { InvalidEvent, WrongExpectedVersion } from '../errors';
 import { chainHash, envelopeText, GENESIS_HASH } from '../hash';
+import { partitionOfStream, positionOf } from '../positions';
 import type { AppendRequest } from '../store';
 
 /**
- * One append (or appendBatch) as it travels on the Kafka log: a proposal. Writers do not know
- * the global position or the previous hash when they produce, so every reader folds the log
- * through the same deterministic Sequencer: a proposal whose expected versions hold at its
- * place in the log is accepted and numbered; one that conflicts is rejected, by every reader
- * alike. The log is the arbiter, so two gateways racing on one stream version get exactly one
- * winner, and positions and the hash chain come out identical in every process.
+ * One append (or appendBatch) as it travels on the Kafka log: a proposal, one Kafka record (JSON)
+ * on the partition of its streams. Writers do not know the position or the previous hash when
+ * they produce, so every reader folds each partition through the same deterministic Sequencer: a
+ * proposal whose expected versions hold at its place in the partition is accepted and numbered;
+ * one that conflicts is rejected, by every reader alike. The log is the arbiter, so two gateways
+ * racing on one stream version get exactly one winner, and positions and the hash chain come out
+ * identical in every process.
  */
 export interface Proposal {
   /** unique per append: `<clientId>:<counter>` */
   id: string;
   requests: AppendRequest[];
+  /**
+   * The writer's witness: the last position of this partition it had folded when it produced,
+   * and that event's hash. Readers and `audit verify` check it against their own fold, so an
+   * event changed (or removed) anywhere before a later proposal is detected.
+   */
+  seen?: { position: number; hash: string };
 }
 
 export type Verdict =
   | { id: string; ok: true; events: StoredEvent[][] }
   | { id: string; ok: false; error: WrongExpectedVersion | InvalidEvent };
 
-/** Pure fold state: stream versions, the global head and the last hash. */
+/** A witness that does not match the fold: the log before it is not what its writer saw. */
+export interface WitnessMismatch {
+  proposal: string;
+  position: number;
+  expected: string;
+  actual: string | undefined;
+}
+
+/**
+ * Pure fold state of one partition: stream versions, the partition's head position and last hash.
+ * `hashAt` looks up the hash of an earlier position of this partition (to check witnesses).
+ */
 export class Sequencer {
   private readonly versions = new Map<string, number>();
+  /** events accepted in this partition */
+  count = 0;
+  /** the position of the partition's last event (0: none) */
   position = 0;
   lastHash = GENESIS_HASH;
+  readonly mismatches: WitnessMismatch[] = [];
+
+  constructor(
+    readonly partition = 0,
+    readonly partitions = 1,
+    private readonly hashAt?: (position: number) => string | undefined,
+  ) {}
 
   streamVersion(streamId: string): number {
     return this.versions.get(streamId) ?? 0;
@@ -36,12 +65,16 @@ export class Sequencer {
     const seen = new Map<string, number>();
     for (const r of requests) {
       if (typeof r.streamId !== 'string' || r.streamId === '') return new InvalidEvent('streamId must be a non-empty string');
+      if (partitionOfStream(r.streamId, this.partitions) !== this.partition) {
+        return new InvalidEvent(`stream ${r.streamId} belongs to partition ${partitionOfStream(r.streamId, this.partitions)}, not ${this.partition}`);
+      }
       const actual = seen.get(r.streamId) ?? this.streamVersion(r.streamId);
       const ev = r.expectedVersion;
       if (ev !== 'any' && ev !== 'no-stream' && typeof ev !== 'number') return new InvalidEvent(`bad expectedVersion ${String(ev)}`);
       if ((ev === 'no-stream' && actual !== 0) || (typeof ev === 'number' && ev !== actual)) {
         return new WrongExpectedVersion(r.streamId, ev, actual);
       }
+      if (!Array.isArray(r.events)) return new InvalidEvent(`stream ${r.streamId}: events must be an array`);
       for (const e of r.events) {
         if (SCHEMA_VERSIONS[e.type] === undefined && e.schemaVersion === undefined) return new InvalidEvent(`unknown event type ${String(e.type)}`);
         if (typeof e.at !== 'string') return new InvalidEvent(`${e.type}: bad time ${String(e.at)}`);
@@ -51,10 +84,20 @@ export class Sequencer {
     return null;
   }
 
+  /** The witness a writer puts on its next proposal for this partition. */
+  witness(): { position: number; hash: string } | undefined {
+    return this.position > 0 ? { position: this.position, hash: this.lastHash } : undefined;
+  }
+
   /** Applies a proposal read from the log: all of it or none of it. */
   apply(p: Proposal): Verdict {
+    if (p.seen && this.hashAt) {
+      const actual = p.seen.position === this.position ? this.lastHash : this.hashAt(p.seen.position);
+      if (actual !== p.seen.hash) this.mismatches.push({ proposal: p.id, position: p.seen.position, expected: p.seen.hash, actual });
+    }
     const bad = this.precheck(p.requests);
     if (bad) return { id: p.id, ok: false, error: bad };
+    let n = this.count;
     let position = this.position;
     let prev = this.lastHash;
     const out: StoredEvent[][] = [];
@@ -65,7 +108,7 @@ export class Sequencer {
       for (const e of r.events) {
         const sv = e.schemaVersion ?? SCHEMA_VERSIONS[e.type];
         const payloadText = JSON.stringify(e.payload);
-        position++;
+        position = positionOf(this.partition, ++n, this.partitions);
         version++;
         const hash = chainHash(prev, envelopeText(position, sidJson, version, e.type, sv, e.at, payloadText));
         stored.push({ position, streamId: r.streamId, streamVersion: version, type: e.type, schemaVersion: sv, at: e.at, payload: e.payload, prevHash: prev, hash });
@@ -74,6 +117,7 @@ export class Sequencer {
       this.versions.set(r.streamId, version);
       out.push(stored);
     }
+    this.count = n;
     this.position = position;
     this.lastHash = prev;
     return { id: p.id, ok: true, events: out };

@@ -52,6 +52,8 @@ export const ImageImported = defineEvent('ImageImported');
 export type ImageImported = InstanceType<typeof ImageImported>;
 export const RunRequested = defineEvent('RunRequested');
 export type RunRequested = InstanceType<typeof RunRequested>;
+export const RunClaimed = defineEvent('RunClaimed');
+export type RunClaimed = InstanceType<typeof RunClaimed>;
 export const RunStarted = defineEvent('RunStarted');
 export type RunStarted = InstanceType<typeof RunStarted>;
 export const CapabilitiesQueried = defineEvent('CapabilitiesQueried');
@@ -72,7 +74,7 @@ export function registerEventClass(cls: { readonly type: string; readonly schema
   if (existing && existing !== (cls as unknown)) throw new Error(`event type ${cls.type} is already registered to another class`);
   classes.set(cls.type, cls as unknown as DomainEventClass<any>);
 }
-for (const c of [PolicyPublished, ImageImported, RunRequested, RunStarted, CapabilitiesQueried, CapabilitiesChangeRequested, PrivilegeChecked, RunExited, RunFailed]) {
+for (const c of [PolicyPublished, ImageImported, RunRequested, RunClaimed, RunStarted, CapabilitiesQueried, CapabilitiesChangeRequested, PrivilegeChecked, RunExited, RunFailed]) {
   registerEventClass(c as never);
 }
 
@@ -100,3 +102,6 @@ export function toDomainEvent<T extends EventType>(e: StoredEvent<T>): DomainEve
   if (!cls) throw new Error(`no event class registered for type ${e.type}`);
   return new cls(e.payload, { position: e.position, streamId: e.streamId, streamVersion: e.streamVersion, at: e.at }) as DomainEvent<T>;
 }
+
+/** The run lifecycle's event types (decision events are not published on the EventBus: the hot path). */
+export const RUN_LIFECYCLE_TYPES: ReadonlySet<string> = new Set(['RunRequested', 'RunClaimed', 'RunStarted', 'RunExited', 'RunFailed']);

@@ -100,6 +100,8 @@ export function evolveRunSummary(state: RunSummary | undefined, e: StoredEvent):
       break;
     }
     case 'RunExited': {
+      // one terminal event per run: a stream written before the decider may hold a second one
+      if (s.status === 'exited' || s.status === 'failed') return { ...s0, lastPosition: e.position };
       const p = e.payload as EventTypes['RunExited'];
       s.status = 'exited';
       s.exitCode = p.exitCode;
@@ -113,11 +115,17 @@ export function evolveRunSummary(state: RunSummary | undefined, e: StoredEvent):
       break;
     }
     case 'RunFailed': {
+      if (s.status === 'exited' || s.status === 'failed') return { ...s0, lastPosition: e.position };
       const p = e.payload as EventTypes['RunFailed'];
       s.status = 'failed';
       s.failReason = p.reason;
       s.failStage = p.stage;
       s.endedAt = e.at;
+      if (p.exitCode !== undefined) s.exitCode = p.exitCode;
+      if (p.signal !== undefined) s.signal = p.signal;
+      if (p.durationMs !== undefined) s.durationMs = p.durationMs;
+      s.lostEvents = Math.max(p.lostEvents ?? 0, s.seqGaps);
+      s.lostReason = p.lostReason ?? (s.seqGaps > 0 ? `${s.seqGaps} decision seq numbers missing in the stream` : null);
       break;
     }
     default:

@@ -4,6 +4,7 @@ import type { EventType, NewEvent, StoredEvent } from '../contracts';
 import { SCHEMA_VERSIONS, StoredTextEvent } from '../contracts';
 import { EventStoreError, InvalidEvent, WrongExpectedVersion } from '../errors';
 import { chainHash, envelopeText, GENESIS_HASH } from '../hash';
+import type { Cursor } from '../positions';
 import type { AppendRequest, EventStore, ExpectedVersion, ReadAllOptions } from '../store';
 import { defaultUpcasters, UpcasterRegistry } from '../upcast';
 import { verifyChain, type VerifyOptions, type VerifyResult } from './verify';
@@ -184,7 +185,8 @@ export class SqliteEventStore implements EventStore {
   }
 
   async *readStream(streamId: string, fromVersion = 1): AsyncIterable<StoredEvent> {
-    for (const row of this.st.streamCommits.iterate(streamId) as IterableIterator<CommitRow>) {
+    // rows are fetched first: a statement cannot be iterated by two readers at once (concurrent readStreams)
+    for (const row of this.st.streamCommits.all(streamId) as CommitRow[]) {
       const n = row[1] - row[0] + 1;
       if (row[3] + n - 1 < fromVersion) continue;
       const prevBuf = row[0] > 1 ? (this.st.prevHashes.get(row[0]) as Buffer | undefined) : undefined;
@@ -270,9 +272,16 @@ export class SqliteEventStore implements EventStore {
     return out;
   }
 
-  subscribe(fromPosition: number, onEvent: (e: StoredEvent) => void | Promise<void>): { close(): Promise<void> } {
+  /** One partition: every position is in one total order. */
+  readonly partitions = 1;
+
+  partitionOf(_streamId: string): number {
+    return 0;
+  }
+
+  subscribe(from: number | Cursor, onEvent: (e: StoredEvent) => void | Promise<void>): { close(): Promise<void> } {
     let stopped = false;
-    let next = Math.max(1, fromPosition);
+    let next = Math.max(1, typeof from === 'number' ? from : (from[0] ?? 0) + 1);
     let wake: (() => void) | undefined;
     const onAppend = () => wake?.();
     this.appended.on('appended', onAppend);

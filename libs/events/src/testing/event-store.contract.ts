@@ -1,7 +1,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { StoredEvent } from '../contracts';
-import { WrongExpectedVersion } from '../errors';
+import { InvalidEvent, WrongExpectedVersion } from '../errors';
+import { advanceCursor, emptyCursor, partitionOfPosition } from '../positions';
 import type { EventStore } from '../store';
 import { decision, runRequested } from './fixtures';
 
@@ -36,6 +37,15 @@ export function runEventStoreContract(name: string, make: () => Promise<Contract
     let store: EventStore;
     let n = 0;
     const stream = () => `run-c${++n}`;
+    /** a new stream in the given partition */
+    const streamIn = (partition: number) => {
+      for (;;) {
+        const s = stream();
+        if (store.partitionOf(s) === partition) return s;
+      }
+    };
+    /** positions of one partition step by the partition count */
+    const consecutive = (positions: number[]) => positions.every((x, i) => i === 0 || x === positions[i - 1] + store.partitions);
     before(async () => {
       fx = await make();
       store = fx.store;
@@ -48,11 +58,13 @@ export function runEventStoreContract(name: string, make: () => Promise<Contract
         const head = await store.headPosition();
         const out = await store.append(s, 'no-stream', [runRequested(s), decision(s, 1), decision(s, 2)]);
         assert.deepEqual(out.map((e) => e.streamVersion), [1, 2, 3]);
-        assert.deepEqual(out.map((e) => e.position), [head + 1, head + 2, head + 3]);
+        if (store.partitions === 1) assert.deepEqual(out.map((e) => e.position), [head + 1, head + 2, head + 3]);
+        assert.ok(consecutive(out.map((e) => e.position)));
+        assert.ok(out.every((e) => partitionOfPosition(e.position, store.partitions) === store.partitionOf(s)));
         assert.equal(out[1].prevHash, out[0].hash);
         assert.equal(out[2].prevHash, out[1].hash);
         assert.match(out[0].hash, /^[0-9a-f]{64}$/);
-        assert.equal(await store.headPosition(), head + 3);
+        assert.equal(await store.headPosition(), Math.max(head, out[2].position));
         const read = await collect(store.readStream(s));
         assert.deepEqual(read, out);
       });
@@ -96,7 +108,7 @@ export function runEventStoreContract(name: string, make: () => Promise<Contract
     describe('when appending a batch for many streams', () => {
       it('writes all streams in one position range', async () => {
         const a = stream();
-        const b = stream();
+        const b = streamIn(store.partitionOf(a));
         const out = await store.appendBatch([
           { streamId: a, expectedVersion: 'no-stream', events: [decision(a, 1), decision(a, 2)] },
           { streamId: b, expectedVersion: 'no-stream', events: [decision(b, 1)] },
@@ -105,11 +117,12 @@ export function runEventStoreContract(name: string, make: () => Promise<Contract
         assert.deepEqual(out.map((x) => x.map((e) => e.streamVersion)), [[1, 2], [1], [3]]);
         const positions = out.flat().map((e) => e.position);
         assert.deepEqual(positions, positions.slice().sort((x, y) => x - y));
-        assert.equal(positions[positions.length - 1] - positions[0], 3);
+        assert.equal(positions[positions.length - 1] - positions[0], 3 * store.partitions);
+        assert.ok(consecutive(positions));
       });
       it('writes nothing when one part conflicts', async () => {
         const a = stream();
-        const b = stream();
+        const b = streamIn(store.partitionOf(a));
         await store.append(b, 'no-stream', [decision(b, 1)]);
         const head = await store.headPosition();
         await assert.rejects(
@@ -127,46 +140,71 @@ export function runEventStoreContract(name: string, make: () => Promise<Contract
     describe('when reading all events', () => {
       it('returns every event in position order from a position, across streams', async () => {
         const a = stream();
-        const b = stream();
-        const start = (await store.headPosition()) + 1;
-        await store.append(a, 'no-stream', [decision(a, 1)]);
+        const b = streamIn(store.partitionOf(a));
+        const [first] = await store.append(a, 'no-stream', [decision(a, 1)]);
+        const start = first.position;
         await store.append(b, 'no-stream', [decision(b, 1), decision(b, 2)]);
         await store.append(a, 1, [decision(a, 2)]);
-        const all = await collect(store.readAll(start, { batch: 2 }));
+        const ours = (e: StoredEvent) => e.streamId === a || e.streamId === b;
+        const all = (await collect(store.readAll(start, { batch: 2 }))).filter(ours);
         assert.deepEqual(all.map((e) => [e.streamId, e.streamVersion]), [[a, 1], [b, 1], [b, 2], [a, 2]]);
-        assert.deepEqual(all.map((e) => e.position), [start, start + 1, start + 2, start + 3]);
-        const fromMiddle = await collect(store.readAll(start + 2));
-        assert.deepEqual(fromMiddle.map((e) => e.position), [start + 2, start + 3]);
+        const P = store.partitions;
+        assert.deepEqual(all.map((e) => e.position), [start, start + P, start + 2 * P, start + 3 * P]);
+        const fromMiddle = (await collect(store.readAll(start + 2 * P))).filter(ours);
+        assert.deepEqual(fromMiddle.map((e) => e.position), [start + 2 * P, start + 3 * P]);
         assert.equal(fromMiddle[0].prevHash, all[1].hash);
       });
-      it('links every event to the one before it', async () => {
-        let prev: StoredEvent | undefined;
+      it('returns the whole log in position order, and links every event to the one before it in its partition', async () => {
+        const last = new Map<number, StoredEvent>();
+        let prevPosition = 0;
+        let n = 0;
         for await (const e of store.readAll(1)) {
+          assert.ok(e.position > prevPosition, `position ${e.position} after ${prevPosition}`);
+          prevPosition = e.position;
+          const p = partitionOfPosition(e.position, store.partitions);
+          assert.equal(p, store.partitionOf(e.streamId));
+          const prev = last.get(p);
           if (prev) {
-            assert.equal(e.position, prev.position + 1);
+            assert.equal(e.position, prev.position + store.partitions);
             assert.equal(e.prevHash, prev.hash);
+          } else {
+            assert.equal(e.position, p + 1);
           }
-          prev = e;
+          last.set(p, e);
+          n++;
         }
-        assert.ok(prev);
+        assert.ok(n > 0);
       });
       it('filters by type', async () => {
         const s = stream();
-        const start = (await store.headPosition()) + 1;
-        await store.append(s, 'no-stream', [runRequested(s), decision(s, 1)]);
-        const only = await collect(store.readAll(start, { types: ['RunRequested'] }));
+        const [first] = await store.append(s, 'no-stream', [runRequested(s), decision(s, 1)]);
+        const only = (await collect(store.readAll(first.position, { types: ['RunRequested'] }))).filter((e) => e.streamId === s);
         assert.deepEqual(only.map((e) => e.type), ['RunRequested']);
+      });
+      it('refuses a batch that spans partitions, or writes it atomically when there is one', async () => {
+        const a = stream();
+        const b = store.partitions > 1 ? streamIn((store.partitionOf(a) + 1) % store.partitions) : stream();
+        const batch = store.appendBatch([
+          { streamId: a, expectedVersion: 'no-stream', events: [decision(a, 1)] },
+          { streamId: b, expectedVersion: 'no-stream', events: [decision(b, 1)] },
+        ]);
+        if (store.partitions === 1) {
+          assert.equal((await batch).length, 2);
+        } else {
+          await assert.rejects(batch, InvalidEvent);
+          assert.deepEqual(await collect(store.readStream(a)), []);
+          assert.deepEqual(await collect(store.readStream(b)), []);
+        }
       });
     });
 
     describe('when subscribed', () => {
       it('delivers past events, then new ones, in order, until closed', async () => {
         const s = stream();
-        const start = (await store.headPosition()) + 1;
-        await store.append(s, 'no-stream', [decision(s, 1)]);
+        const [first] = await store.append(s, 'no-stream', [decision(s, 1)]);
         const got: number[] = [];
-        const sub = store.subscribe(start, (e) => {
-          got.push((e.payload as { seq: number }).seq);
+        const sub = store.subscribe(first.position, (e) => {
+          if (e.streamId === s) got.push((e.payload as { seq: number }).seq);
         });
         await until(() => got.length === 1, 'the past event');
         await store.append(s, 1, [decision(s, 2), decision(s, 3)]);
@@ -175,6 +213,33 @@ export function runEventStoreContract(name: string, make: () => Promise<Contract
         await store.append(s, 3, [decision(s, 4)]);
         await new Promise((r) => setImmediate(r));
         assert.deepEqual(got, [1, 2, 3]);
+      });
+      it('resumes from a cursor across partitions without gaps or duplicates', async () => {
+        const streams = Array.from({ length: 8 }, () => stream());
+        for (const s of streams) await store.append(s, 'no-stream', [decision(s, 1), decision(s, 2)]);
+        const everything: StoredEvent[] = [];
+        const sub = store.subscribe(1, (e) => {
+          everything.push(e);
+        });
+        const total = (await collect(store.readAll(1))).length;
+        await until(() => everything.length === total, 'the whole log');
+        await sub.close();
+        // a reader that stopped after k events resumes with its cursor (one position per partition)
+        const k = Math.floor(total / 2);
+        const cursor = emptyCursor(store.partitions);
+        for (const e of everything.slice(0, k)) assert.ok(advanceCursor(cursor, e.position), `position ${e.position} delivered twice`);
+        const rest: number[] = [];
+        const resumed = store.subscribe(cursor, (e) => {
+          rest.push(e.position);
+        });
+        // and events appended after it stopped arrive too
+        const late = stream();
+        const lateEvents = await store.append(late, 'no-stream', [decision(late, 1)]);
+        await until(() => rest.includes(lateEvents[0].position), 'the late event');
+        await resumed.close();
+        const expected = everything.slice(k).map((e) => e.position).concat(lateEvents[0].position);
+        assert.deepEqual(rest.slice().sort((x, y) => x - y), expected.slice().sort((x, y) => x - y));
+        assert.equal(new Set(rest).size, rest.length);
       });
     });
 
@@ -201,10 +266,9 @@ export function runEventStoreContract(name: string, make: () => Promise<Contract
         const other = await fx.connect();
         try {
           const s = stream();
-          const start = (await store.headPosition()) + 1;
           const got: string[] = [];
-          const sub = other.subscribe(start, (e) => {
-            got.push(e.streamId);
+          const sub = other.subscribe(1, (e) => {
+            if (e.streamId === s) got.push(e.streamId);
           });
           await store.append(s, 'no-stream', [decision(s, 1)]);
           await until(() => got.length === 1, 'the event from the other connection');
@@ -217,16 +281,24 @@ export function runEventStoreContract(name: string, make: () => Promise<Contract
       it('interleaved appends from both get distinct, gapless positions', async () => {
         const other = await fx.connect();
         try {
-          const start = (await store.headPosition()) + 1;
-          const jobs: Promise<unknown>[] = [];
+          const before = await collect(store.readAll(1));
+          const jobs: Promise<StoredEvent[]>[] = [];
+          const ours = new Set<string>();
           for (let i = 0; i < 20; i++) {
             const s = stream();
+            ours.add(s);
             jobs.push((i % 2 ? other : store).append(s, 'no-stream', [decision(s, 1), decision(s, 2)]));
           }
-          await Promise.all(jobs);
-          const all = await collect(store.readAll(start));
-          assert.equal(all.length, 40);
-          assert.deepEqual(all.map((e) => e.position), Array.from({ length: 40 }, (_, i) => start + i));
+          const written = (await Promise.all(jobs)).flat();
+          assert.equal(new Set(written.map((e) => e.position)).size, 40);
+          const all = await collect(store.readAll(1));
+          assert.equal(all.length, before.length + 40);
+          assert.equal(all.filter((e) => ours.has(e.streamId)).length, 40);
+          // every partition's positions are gapless
+          for (let p = 0; p < store.partitions; p++) {
+            const positions = all.filter((e) => partitionOfPosition(e.position, store.partitions) === p).map((e) => e.position);
+            assert.deepEqual(positions, positions.map((_, i) => p + 1 + i * store.partitions));
+          }
         } finally {
           await other.close();
         }

@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { NewEvent } from '@capulator/events';
+import { endCommand, type FailStage, type NewEvent, type RunCommand } from '@capulator/events';
 import { repoRoot } from '@capulator/host';
 import { capabilitySets, compileForContainer, load } from '@capulator/policy';
-import { ImageStore, ImageStoreError, type ResolvedImage } from '../../../runtime/src/images';
-import { resolveUser, RunError, Runner } from '../../../runtime/src/run';
-import type { RunFn, RunRequest } from '../runs/run-executor';
+import { ImageStore, ImageStoreError, type ResolvedImage } from '../images';
+import { resolveUser, RunError, Runner } from './runner';
+import type { RunOrder as RunRequest, WorkerRunFn as RunFn } from '../worker/commands';
 
 export interface RuntimeOptions {
   home: string;
@@ -25,17 +25,24 @@ function imageUser(image: ResolvedImage): { uid: number; gid: number } {
   return resolveUser(image.layers[image.layers.length - 1] ?? '/nonexistent', user);
 }
 
-/** A queue between the runner's callbacks and the executor's async iteration. */
-class EventQueue {
-  private items: NewEvent[] = [];
+/** A queue of run commands between the runner's callbacks and the executor's async iteration. */
+class CommandQueue {
+  private items: RunCommand[] = [];
   private wake: (() => void) | undefined;
 
-  push(e: NewEvent): void {
-    this.items.push(e);
+  push(c: RunCommand): void {
+    this.items.push(c);
     this.wake?.();
   }
 
-  take(): NewEvent[] {
+  /** A decision joins the RecordDecisions at the tail of the queue (one append for many). */
+  decision(e: NewEvent): void {
+    const last = this.items[this.items.length - 1];
+    if (last?.type === 'RecordDecisions') last.events.push(e as never);
+    else this.push({ type: 'RecordDecisions', events: [e as never] });
+  }
+
+  take(): RunCommand[] {
     const out = this.items;
     this.items = [];
     return out;
@@ -58,8 +65,8 @@ class EventQueue {
 }
 
 /**
- * The in-process runtime: apps/runtime's Runner (runc + the native agent) behind the RunFn
- * the InProcessExecutor drives. Resolves the image, compiles the policy for this container,
+ * The runtime's RunFn: the Runner (runc + the native agent) behind the gateway's
+ * InProcessExecutor (`capulator serve`) and the Kafka RuntimeWorker (apps/runtime/src/main.ts). Resolves the image, compiles the policy for this container,
  * starts it, and yields RunStarted, the decision events (in agent order, batched) and
  * RunExited or RunFailed. Stopping kills the container (runc kill --all KILL).
  */
@@ -70,12 +77,8 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
   const runcRoot = opts.runcRoot ?? '/run/capulator/runc';
   const now = () => new Date().toISOString();
 
-  return async function* run(req: RunRequest, { signal }): AsyncIterable<NewEvent | NewEvent[]> {
-    const failed = (stage: 'image' | 'policy' | 'start' | 'agent' | 'runtime', reason: string): NewEvent<'RunFailed'> => ({
-      type: 'RunFailed',
-      at: now(),
-      payload: { runId: req.runId, reason, stage },
-    });
+  return async function* run(req: RunRequest, { signal }): AsyncIterable<RunCommand> {
+    const failed = (stage: FailStage, reason: string): RunCommand => ({ type: 'FailRun', at: now(), stage, reason });
     if (signal.aborted) {
       yield failed('runtime', 'stopped before it started');
       return;
@@ -105,7 +108,7 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
     const caps = capabilitySets(policy, container);
     const table = compileForContainer(policy, { image: container.image, labels });
 
-    const queue = new EventQueue();
+    const queue = new CommandQueue();
     let started = false;
     const kill = () => spawnSync(runc, ['--root', runcRoot, 'kill', '--all', `capulator-${req.runId}`, 'KILL'], { stdio: 'ignore' });
     const onAbort = () => {
@@ -124,18 +127,16 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
       table: { text: table.text, hash: table.hash, policy: table.policy, version: table.version },
       policy: req.policy,
       capabilities: caps.sets,
+      kernelSets: caps,
       learn: req.learn,
       stdio: 'pipe',
       onStarted: (info) => {
         started = true;
-        queue.push({
-          type: 'RunStarted',
-          at: now(),
-          payload: { runId: req.runId, imageDigest: image.digest, user: info.user, capabilities: caps.sets, provenance, policy: req.policy, pid: info.pid },
-        });
+        // the sets the host granted (info.capabilities), not the requested ones
+        queue.push({ type: 'StartRun', at: now(), imageDigest: image.digest, user: info.user, granted: info.capabilities, provenance, policy: req.policy, pid: info.pid });
         if (signal.aborted) kill();
       },
-      onDecision: (d) => queue.push(d),
+      onDecision: (d) => queue.decision(d),
     });
     let outcome: { ok: true; r: Awaited<typeof result> } | { ok: false; err: unknown } | undefined;
     const settled = result.then(
@@ -145,8 +146,7 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
     try {
       while (!outcome || queue.size > 0) {
         await queue.waitFor(settled);
-        const batch = queue.take();
-        if (batch.length > 0) yield batch;
+        for (const c of queue.take()) yield c;
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -156,23 +156,6 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
       yield failed(err instanceof RunError ? err.stage : 'runtime', (err as Error)?.message ?? String(err));
       return;
     }
-    const r = outcome.r;
-    if (r.status === 'failed') {
-      yield failed(r.failure?.stage ?? 'runtime', r.failure?.reason ?? 'the run failed');
-      return;
-    }
-    yield {
-      type: 'RunExited',
-      at: now(),
-      payload: {
-        runId: req.runId,
-        exitCode: r.exitCode,
-        signal: r.signal,
-        counts: r.counts,
-        lostEvents: r.lostEvents,
-        ...(r.lostEvents > 0 ? { lostReason: 'decision events the agent numbered did not arrive' } : {}),
-        durationMs: r.durationMs,
-      },
-    };
+    yield endCommand(outcome.r, now());
   };
 }
