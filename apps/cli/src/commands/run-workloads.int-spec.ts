@@ -129,6 +129,19 @@ describe('capulator run: workloads', () => {
       assert.deepEqual(requested.workload.publish, [{ hostIP: '127.0.0.1', hostPort: port, containerPort: 80, protocol: 'tcp' }]);
     });
 
+    it("the network set-up's own privilege checks are not recorded as the container's", async () => {
+      const id = `quiet${process.pid}`;
+      const ev = join(work, 'quiet.jsonl');
+      const r = cap(['run', '--learn', '--id', id, '--events-json', ev, '--network', 'bridge', '-p', `${30000 + (process.pid % 20000)}:80`, rootfs, '--', 'chown', '1', '/tmp'], { ns: true });
+      assert.equal(r.status, 0, r.stderr);
+      const decisions = readFileSync(ev, 'utf8').trim().split('\n').filter((l) => l).map((l) => JSON.parse(l) as { exe?: string; capability?: string; pid?: number });
+      // learn mode records everything the container does; the CNI plugins (bridge, portmap: CAP_NET_ADMIN) ran outside it
+      assert.ok(decisions.some((d) => d.capability === 'CAP_CHOWN'), "the container's own privilege checks are recorded");
+      assert.deepEqual(decisions.filter((d) => d.capability === 'CAP_NET_ADMIN' || /cni|iptables|\bip$/.test(d.exe ?? '')), []);
+      const started = (await stream(id)).find((e) => e.type === 'RunStarted');
+      assert.ok(started, 'the run started');
+    });
+
     it('releases the address when the run fails after the network was set up', () => {
       const before = leases().length;
       const r = cap(['run', '--no-store', '--id', `nf${process.pid}`, '--network', 'bridge', rootfs, '--', '/no/such/program'], { ns: true });
