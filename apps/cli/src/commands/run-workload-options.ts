@@ -37,6 +37,8 @@ export interface WorkloadFlags {
   hostname?: string;
   envFile: string[];
   rm?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -56,6 +58,8 @@ export function addWorkloadOptions(cmd: Command): Command {
     .option('--tmpfs <path[:opts]>', 'tmpfs at PATH (default options noexec,nosuid,nodev; repeatable)', collect, [])
     .option('--hostname <name>', 'host name in the container (default: the run id)')
     .option('--env-file <file>', 'environment from FILE (K=V lines; repeatable; -e wins)', collect, [])
+    .option('-i, --interactive', "keep stdin attached (without it the container's stdin is /dev/null)")
+    .option('-t, --tty', "allocate a pseudo-terminal (runc's; window size and ^C behave as with docker)")
     .option('--rm', 'accepted for docker compatibility: capulator never keeps a container after it exits');
 }
 
@@ -88,6 +92,8 @@ export function workloadFrom(f: WorkloadFlags & { keep?: boolean }, cwd: string)
     if (f.user !== undefined) w.user = parseUserSpec(f.user);
     if (f.workdir !== undefined) w.workdir = parseWorkdir(f.workdir);
     w.readOnly = !!f.readOnly;
+    w.interactive = !!f.interactive;
+    w.tty = !!f.tty;
     w.tmpfs = f.tmpfs.map(parseTmpfs);
     if (f.hostname !== undefined) w.hostname = parseHostname(f.hostname);
     const env: string[] = [];

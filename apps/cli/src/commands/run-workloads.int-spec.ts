@@ -216,11 +216,21 @@ describe('capulator run: workloads', () => {
       const child = spawn(bin, ['run', '--no-store', '--id', id, '--pids-limit', String(LIMIT), '--cpus', '0.5', rootfs, '--',
         'sh', '-c', 'sleep 4 & s=$!; b() { b | b & }; b; wait $s; echo survived'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
+      let err = '';
       child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
       const done = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
       const state = `/run/capulator/runc/capulator-${id}/state.json`;
-      await until('the container', () => existsSync(state) || child.exitCode !== null);
-      const pidsDir = (JSON.parse(readFileSync(state, 'utf8')) as { cgroup_paths: Record<string, string> }).cgroup_paths.pids;
+      let pidsDir = '';
+      await until('the container', () => {
+        try {
+          pidsDir = (JSON.parse(readFileSync(state, 'utf8')) as { cgroup_paths: Record<string, string> }).cgroup_paths.pids;
+        } catch {
+          /* not yet (or being rewritten) */
+        }
+        return pidsDir !== '' || child.exitCode !== null;
+      });
+      assert.ok(pidsDir, `the container ran: ${out} ${err}`);
       assert.equal(readFileSync(join(pidsDir, 'pids.max'), 'utf8').trim(), String(LIMIT));
       let maxSeen = 0;
       let slowest = 0;
@@ -320,6 +330,57 @@ describe('capulator run: workloads', () => {
         serve.kill('SIGTERM');
         await served;
       }
+    });
+  });
+
+  describe('interactive runs', () => {
+    /** a tmux server of its own, one window of a fixed size running CMD; polled by its screen */
+    async function inTmux(cmd: string, steps: (send: (keys: string[]) => void, screen: () => string) => Promise<void>): Promise<void> {
+      const sock = `capwl-${process.pid}`;
+      const tmux = (args: string[]) => spawnSync('tmux', ['-L', sock, ...args], { encoding: 'utf8', timeout: 10_000 });
+      const t = tmux(['new-session', '-d', '-s', 't', '-x', '100', '-y', '30', `${cmd}; echo "exit=$?"; sleep 30`]);
+      assert.equal(t.status, 0, t.stderr);
+      try {
+        await steps((keys) => tmux(['send-keys', '-t', 't', ...keys]), () => tmux(['capture-pane', '-p', '-t', 't']).stdout);
+      } finally {
+        tmux(['kill-server']);
+      }
+    }
+
+    it('-it runs a shell in a real pty: window size, resize and ^C behave as with docker', async () => {
+      for (const daemon of [false, true]) {
+        const dhome = join(home, `tty-${daemon}`);
+        mkdirSync(dhome);
+        const serve = daemon ? spawn(bin, ['serve', '--http', 'off', '--grpc', 'off', '--log-level', 'silent'], { env: { ...process.env, CAPULATOR_HOME: dhome }, stdio: 'ignore' }) : undefined;
+        try {
+          if (serve) await until('the run socket', () => existsSync(join(dhome, 'run.sock')));
+          await inTmux(`CAPULATOR_HOME=${dhome} ${bin} run -it --no-store ${rootfs} -- sh`, async (send, screen) => {
+            await until('the prompt', () => /^\/ #/m.test(screen()));
+            send(['stty size; tty', 'Enter']);
+            await until('the size', () => /^30 100$/m.test(screen()));
+            assert.match(screen(), /^\/dev\/pts\/0$/m);
+            send(['sleep 60', 'Enter']);
+            await new Promise((r) => setTimeout(r, 300));
+            send(['C-c']);
+            send(['echo after-$((20+1)); exit 5', 'Enter']);
+            await until('the exit', () => /^exit=5$/m.test(screen()), 20_000);
+            assert.match(screen(), /^after-21$/m, '^C stopped sleep, not the shell');
+          });
+        } finally {
+          if (serve) {
+            serve.kill('SIGTERM');
+            await new Promise((r) => serve.on('close', r));
+          }
+        }
+      }
+    });
+
+    it('stdin reaches the container only with -i', () => {
+      const no = spawnSync(bin, ['run', '--no-store', rootfs, '--', 'cat'], { input: 'typed\n', encoding: 'utf8', env: env(), timeout: 60_000 });
+      assert.equal(no.status, 0, no.stderr);
+      assert.equal(no.stdout, '');
+      const yes = spawnSync(bin, ['run', '-i', '--no-store', rootfs, '--', 'cat'], { input: 'typed\n', encoding: 'utf8', env: env(), timeout: 60_000 });
+      assert.equal(yes.stdout, 'typed\n');
     });
   });
 

@@ -314,6 +314,8 @@ export class Runner {
         rlimits: rlimits(w.ulimits),
         resources: resources(w),
         readonlyRoot: w.readOnly,
+        // -t: runc (in the foreground) makes the pty, copies it to its stdio, sets a terminal raw and passes window size changes on
+        terminal: w.tty,
         tmpfs: w.tmpfs,
       });
       writeFileSync(join(dir, 'config.json'), ociSpecJson(spec));
@@ -332,10 +334,11 @@ export class Runner {
       // that ends after that is not a failure of the run
       let runcExited = false;
       if (req.launch) {
-        runcExit = req.launch(runcCmd.command, runcCmd.args);
+        // without -i the container's stdin is /dev/null (as docker's); the client runs runc with its own stdio
+        runcExit = w.interactive ? req.launch(runcCmd.command, runcCmd.args) : req.launch('/bin/sh', ['-c', 'exec "$@" </dev/null', 'sh', runcCmd.command, ...runcCmd.args]);
         void runcExit.then(() => (runcExited = true));
       } else {
-        const child = spawn(runcCmd.command, runcCmd.args, { stdio: pipe ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+        const child = spawn(runcCmd.command, runcCmd.args, { stdio: pipe ? ['ignore', 'pipe', 'pipe'] : [w.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
         child.on('exit', () => (runcExited = true));
         if (pipe) {
           child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));

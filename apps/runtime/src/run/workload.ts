@@ -26,6 +26,10 @@ export interface WorkloadOptions {
   readOnly: boolean;
   tmpfs: TmpfsMount[];
   hostname?: string;
+  /** -i: the container's stdin is the caller's (otherwise /dev/null) */
+  interactive: boolean;
+  /** -t: a pty (runc's terminal) */
+  tty: boolean;
 }
 
 /** The pids limit a container gets without --pids-limit (podman's default): a fork bomb stops there. */
@@ -36,7 +40,7 @@ export const DEFAULT_NOFILE = 1024;
 export const CPU_PERIOD_US = 100_000;
 
 export function defaultWorkload(): WorkloadOptions {
-  return { network: DEFAULT_NETWORK, publish: [], pidsLimit: DEFAULT_PIDS_LIMIT, ulimits: [], readOnly: false, tmpfs: [] };
+  return { network: DEFAULT_NETWORK, publish: [], pidsLimit: DEFAULT_PIDS_LIMIT, ulimits: [], readOnly: false, tmpfs: [], interactive: false, tty: false };
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
