@@ -148,7 +148,7 @@ async function main() {
           const d = evaluate(policy, { syscall: r.syscall, args: r.args, privilege: r.privilege, exe: r.exe, uid: r.uid, gid: r.gid, image: r.image, arch: r.arch } as DecisionRequest);
           return { decision: d.decision, ruleId: d.ruleId };
         },
-        startCapabilities: (c) => capabilitySets(policy, c).sets.permitted,
+        startCapabilities: (c) => capabilitySets(policy, c).sets.bounding,
       };
       const rssLog: string[] = [`start ${rss()}`];
       const w = timed(() =>

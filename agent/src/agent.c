@@ -8,6 +8,7 @@
  *
  * The protocol with the runtime is documented in agent/PROTOCOL.md. */
 #include "agent.h"
+#include "spool.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -128,7 +129,10 @@ static bool events_broken;
 static int pidepfd = -1;
 /* Writes what the events fd takes now (block=false; returns false if some is left) or everything
  * (block=true). */
+static bool write_spool(void);
+static bool to_spool;                               /* decision lines go to the spool (recorder running) */
 static bool write_events(bool block) {
+  if (to_spool) return write_spool();
   if (events_broken) { olen = ooff = 0; return true; }
   bool all = true;
   while (ooff < olen) {
@@ -327,6 +331,7 @@ static struct tcache *subject_of(int tid, bool *fresh) {
 static struct table *table;
 static char ev_tail[4096];
 static const char *run_id = "", *policy_name, *policy_hash;
+static const char *spool_path, *count_path;
 static long policy_version;
 static bool build_ev_tail(void) {
   size_t keep_olen = olen; bool keep_ov = ev_overflow;
@@ -488,7 +493,7 @@ static void *recorder(void *arg) {
       if (tail == atomic_load_explicit(&ring_head, memory_order_acquire)) break;
       continue;
     }
-    if (idle > 0 && olen > ooff) {                      /* caught up and idle: hand over what we have */
+    if (idle > 0 && (olen > ooff || to_spool)) {                      /* caught up and idle: hand over what we have */
       stuck = !write_events(false);
       if (stuck) idle = 0;                              /* keep retrying every 100 µs, never sleep on output */
     }
@@ -507,6 +512,42 @@ static void *recorder(void *arg) {
   }
   write_events(true);
   return NULL;
+}
+/* The spool (PROTOCOL.md "Spool"): everything the recorder formatted is appended to it, and
+ * fdatasync'ed at most once a second and at exit. A write or sync error is an audit failure:
+ * by default (--on-audit-failure stop) the agent stops the container itself, so no privileged
+ * call goes unrecorded even if the runtime is gone; with `continue` it keeps answering and
+ * counts every line it could not write as dropped. */
+static bool audit_continue;
+static int audit_errno;
+static void audit_failed(int e) {
+  if (audit_errno) return;
+  audit_errno = e;
+  if (spool_count) spool_count->audit_errno = (uint64_t)e;
+  char line[256];
+  int n = snprintf(line, sizeof line, "{\"type\":\"audit-failed\",\"errno\":%d,\"error\":\"%s\",\"action\":\"%s\"}\n", e, strerror(e),
+                   audit_continue ? "continue" : "stop");
+  if (!events_broken && n > 0 && write(events_fd, line, (size_t)n) < 0) { /* the runtime is gone: the count file says it */ }
+  if (!audit_continue) {
+    char why[160]; snprintf(why, sizeof why, "the audit record cannot be written (%s)", strerror(e));
+    stop_container(why);
+  }
+}
+static bool write_spool(void) {
+  if (olen > ooff) {
+    size_t lost = 0;
+    if (audit_errno && !audit_continue) lost = count_lines(obuf + ooff, olen - ooff);
+    else {
+      size_t done = 0;
+      int e = spool_write(obuf + ooff, olen - ooff, &done);
+      if (e) { lost = count_lines(obuf + ooff + done, olen - ooff - done); audit_failed(e); }
+    }
+    if (lost) { dropped += lost; if (spool_count) spool_count->dropped = dropped; }
+  }
+  olen = ooff = 0;
+  int e = spool_sync(false);
+  if (e) audit_failed(e);
+  return true;
 }
 static void recorder_stop(pthread_t t) {
   atomic_store(&rec_stop, 1);
@@ -850,6 +891,7 @@ emit:
       memcpy(rec_exe(r), s.exe, exe_len);
       rec_publish(r);
     } else seq++;                                       /* numbered and lost: the runtime sees the gap */
+    if (spool_count) spool_count->decided = seq;        /* a store into a shared page, no syscall */
   }
 done:
   /* credentials changed: forget the cached ids of the whole thread group */
@@ -864,9 +906,19 @@ static void on_wake(int sig) { (void)sig; }
  * until the loop has ended (a signal sent just before it enters RECV would be missed once). */
 static void *watcher(void *arg) {
   (void)arg;
-  struct pollfd p = {.fd = notify_fd, .events = 0};   /* POLLHUP/POLLERR only: never woken per notification */
+  /* POLLHUP/POLLERR only: never woken per notification. The events pipe reports POLLERR once its
+   * reader (the runtime) is gone: a run never outlives its supervisor, so the container is
+   * stopped; the agent goes on answering until the notify fd hangs up, and the spool keeps every
+   * decision for whoever recovers the run. */
+  struct pollfd p[2] = {{.fd = notify_fd, .events = 0}, {.fd = events_fd, .events = 0}};
   while (!atomic_load(&watch_stop) && !atomic_load(&hup_seen)) {
-    if (poll(&p, 1, 100) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL))) atomic_store(&hup_seen, 1);
+    if (poll(p, 2, 100) > 0) {
+      if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) atomic_store(&hup_seen, 1);
+      if (p[1].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+        p[1].fd = -1;
+        stop_container("the runtime is gone (its end of the events pipe closed)");
+      }
+    }
   }
   while (!atomic_load(&watch_stop)) {
     pthread_kill(main_thread, SIGUSR1);
@@ -888,6 +940,7 @@ static int serve(const char *sock_path, const char *table_path) {
   if (!build_ev_tail()) { fprintf(stderr, "capulator-agent: run id or policy reference too long\n"); return 2; }
 
   signal(SIGPIPE, SIG_IGN);
+  if (spool_path && !spool_open(spool_path, count_path, err, sizeof err)) { fprintf(stderr, "capulator-agent: %s\n", err); return 1; }
   fcntl(events_fd, F_SETFL, fcntl(events_fd, F_GETFL) | O_NONBLOCK);
   fcntl(events_fd, F_SETPIPE_SZ, 1 << 20);
   int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -923,6 +976,7 @@ static int serve(const char *sock_path, const char *table_path) {
   if (pid <= 0) runc_setup = false;
   outf("{\"type\":\"attached\",\"pid\":%d,\"syncWakeUp\":%s}\n", pid, sync_wake ? "true" : "false");
   write_events(true);
+  supervise_container(pid);
 
   struct seccomp_notif_sizes sz;
   if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz)) { perror("capulator-agent: notif sizes"); return 1; }
@@ -945,6 +999,7 @@ static int serve(const char *sock_path, const char *table_path) {
   main_thread = pthread_self();
   /* from here on, only the recorder touches obuf, until it is stopped */
   pthread_t rec_thread;
+  to_spool = spool_enabled();
   ring = malloc(RING_SIZE);                           /* pages are touched only as the ring fills */
   if (!ring || pthread_create(&rec_thread, NULL, recorder, NULL)) { fprintf(stderr, "capulator-agent: cannot start the recorder thread\n"); return 1; }
   pthread_t watch_thread;
@@ -966,11 +1021,24 @@ static int serve(const char *sock_path, const char *table_path) {
   pthread_join(watch_thread, NULL);
   recorder_stop(rec_thread);
   dropped += ring_dropped;
+  write_events(true);
+  to_spool = false;
+  if (spool_count) { spool_count->decided = seq; spool_count->dropped = dropped; }
   ev_begin(); ev_overflow = false;
   while (!out_room(512)) write_events(true);
-  outf("{\"type\":\"exit\",\"handled\":%llu,\"events\":%llu,\"dropped\":%llu,\"abandoned\":%llu,\"allow\":%llu,\"deny\":%llu,\"emulate\":%llu}\n",
+  outf("{\"type\":\"exit\",\"handled\":%llu,\"events\":%llu,\"dropped\":%llu,\"abandoned\":%llu,\"allow\":%llu,\"deny\":%llu,\"emulate\":%llu",
        (unsigned long long)handled, (unsigned long long)seq, (unsigned long long)dropped, (unsigned long long)abandoned,
        (unsigned long long)counts[ACT_ALLOW], (unsigned long long)counts[ACT_DENY], (unsigned long long)counts[ACT_EMULATE]);
+  if (audit_errno) { out(",\"auditFailed\":"); out_json_str(strerror(audit_errno)); }
+  out("}\n");
+  if (spool_enabled() && !(audit_errno && !audit_continue)) {
+    /* the trailer: the agent's own count, after every line it counts */
+    size_t done = 0;
+    int e = spool_write(obuf + ooff, olen - ooff, &done);
+    if (!e) e = spool_sync(true);
+    if (!e && spool_count) spool_count->done = 1;
+    if (e) audit_failed(e);
+  }
   write_events(true);
   (void)uts_ns_fd;
   return 0;
@@ -1094,7 +1162,8 @@ static int hook_lo_up(void) {
 static void usage(void) {
   fprintf(stderr, "usage: capulator-agent serve --socket PATH --table FILE [--events-fd N] [--learn] [--runc-setup]\n"
                   "                              [--run-id ID] [--policy-name N] [--policy-version V] [--policy-hash H]\n"
-                  "                              [--events-buffer BYTES]\n"
+                  "                              [--events-buffer BYTES] [--spool FILE [--count FILE]]\n"
+                  "                              [--on-audit-failure stop|continue]\n"
                   "       capulator-agent eval TABLE | classify | check-table TABLE | hook-lo-up | version\n");
 }
 
@@ -1126,6 +1195,13 @@ int main(int argc, char **argv) {
       else if (!strcmp(argv[i], "--policy-name") && i + 1 < argc) policy_name = argv[++i];
       else if (!strcmp(argv[i], "--policy-version") && i + 1 < argc) policy_version = atol(argv[++i]);
       else if (!strcmp(argv[i], "--policy-hash") && i + 1 < argc) policy_hash = argv[++i];
+      else if (!strcmp(argv[i], "--spool") && i + 1 < argc) spool_path = argv[++i];
+      else if (!strcmp(argv[i], "--count") && i + 1 < argc) count_path = argv[++i];
+      else if (!strcmp(argv[i], "--on-audit-failure") && i + 1 < argc) {
+        const char *v = argv[++i];
+        if (!strcmp(v, "continue")) audit_continue = true;
+        else if (strcmp(v, "stop")) { fprintf(stderr, "capulator-agent: --on-audit-failure must be stop or continue\n"); return 2; }
+      }
       else { usage(); return 2; }
     }
     if (!sock || !tab) { usage(); return 2; }

@@ -1,4 +1,8 @@
 import { Command, CommanderError } from 'commander';
+import { join } from 'node:path';
+import { capulatorHome } from '@capulator/host';
+import { STORAGE_FAILED_EXIT, storageErrorText } from '../../runtime/src/run/audit-failure';
+import { orphanedRuns } from '../../runtime/src/run/supervision';
 import { CliError } from './cli-error';
 
 const pkg = require('../../../../package.json') as { version: string };
@@ -8,7 +12,8 @@ const pkg = require('../../../../package.json') as { version: string };
  * commands/ and registers itself here.
  *
  * Exit codes: 0 success; 1 a check failed (lint errors, replay would deny, verify failed);
- * 2 bad usage or bad input; 70 internal error. A contained program's exit code is passed
+ * 2 bad usage or bad input; 70 internal error; 74 the event store cannot be read or written (disk
+ * full, I/O error: `run` exits 125 instead, as for any failed run). A contained program's exit code is passed
  * through by `capulator run`.
  */
 type Register = (program: Command) => void;
@@ -24,6 +29,8 @@ const GROUPS: Record<string, () => Register[]> = {
   image: () => [require('./commands/image.command').registerImageCommands],
   run: () => [require('./commands/run.command').registerRunCommands],
   audit: () => [require('./commands/audit.command').registerAuditCommands],
+  ps: () => [require('./commands/ps.command').registerPsCommands],
+  inspect: () => [require('./commands/ps.command').registerPsCommands],
   serve: () => [require('./commands/serve.command').registerServeCommands],
   token: () => [require('./commands/token.command').registerTokenCommands],
   cp: () => [require('./commands/cp.command').registerCpCommands],
@@ -44,15 +51,46 @@ export function buildProgram(argv: string[] = []): Command {
     .exitOverride();
   const first = argv.find((a) => !a.startsWith('-'));
   if (!first && (argv.includes('-V') || argv.includes('--version'))) return program;
-  const wanted = first && first in GROUPS && first !== 'policy' && first !== 'audit' ? [first] : Object.keys(GROUPS);
+  const wanted = first && first in GROUPS && first !== 'policy' && first !== 'audit' ? [first] : Object.keys(GROUPS).filter((g) => g !== 'inspect');
   if (first === 'policy' || first === 'audit') wanted.splice(0, wanted.length, 'policy', 'audit');
   for (const g of wanted) for (const register of GROUPS[g]()) register(program);
   return program;
 }
 
+/**
+ * Finishes the runs whose supervisor died (docs/events.md "Runs that outlive their runtime")
+ * before any command: a scan of runs/ that costs a readdir when there is nothing to do.
+ */
+async function recoverOrphans(argv: string[]): Promise<void> {
+  const first = argv.find((a) => !a.startsWith('-'));
+  if (!first || argv.includes('--help') || argv.includes('-h')) return;
+  const home = capulatorHome();
+  const runs = join(home, 'runs');
+  if (orphanedRuns(runs).length === 0) return;
+  const { recoverOrphans } = require('../../runtime/src/run/recovery') as typeof import('../../runtime/src/run/recovery');
+  const { SqliteEventStore } = require('@capulator/events') as typeof import('@capulator/events');
+  const why = (e: unknown) => storageErrorText(e) ?? (e as Error).message;
+  let store: InstanceType<typeof SqliteEventStore>;
+  try {
+    store = SqliteEventStore.open(join(home, 'events.db'));
+  } catch (e) {
+    process.stderr.write(`capulator: warning: orphaned runs are not recovered yet: the event store cannot be opened (${why(e)})\n`);
+    return;
+  }
+  try {
+    const done = await recoverOrphans(runs, store, (run, e) => process.stderr.write(`capulator: warning: run ${run} is not recovered yet: ${why(e)}\n`));
+    for (const r of done) {
+      process.stderr.write(`capulator: recovered run ${r.runId} (${r.failure.reason}): ${r.stored} of the agent's ${r.decided} decisions recorded\n`);
+    }
+  } finally {
+    await store.close();
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram(argv);
   try {
+    await recoverOrphans(argv);
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
@@ -63,6 +101,11 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CliError) {
       process.stderr.write(`capulator: ${err.message}\n`);
       return err.exitCode;
+    }
+    const storage = storageErrorText(err);
+    if (storage) {
+      process.stderr.write(`capulator: the event store cannot be used (${storage})\n`);
+      return argv.find((a) => !a.startsWith('-')) === 'run' ? 125 : STORAGE_FAILED_EXIT;
     }
     process.stderr.write(`capulator: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
     return 70;

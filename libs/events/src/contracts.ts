@@ -122,7 +122,7 @@ export interface EventTypes {
   RunFailed: {
     runId: string;
     reason: string;
-    stage: 'image' | 'policy' | 'start' | 'agent' | 'runtime';
+    stage: RunFailureStage;
     exitCode?: number | null;
     signal?: string | null;
     counts?: { allow: number; deny: number; emulate: number };
@@ -133,6 +133,9 @@ export interface EventTypes {
 }
 
 export type EventType = keyof EventTypes;
+
+/** Where a run failed; `audit`: its record could not be written (disk full, I/O error). */
+export type RunFailureStage = 'image' | 'policy' | 'start' | 'agent' | 'runtime' | 'audit';
 
 export const SCHEMA_VERSIONS: { [K in EventType]: number } = {
   PolicyPublished: 1,

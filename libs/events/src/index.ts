@@ -19,3 +19,6 @@ export * as eventFixtures from './testing/fixtures';
 export * from './kafka/connect';
 export * from './runs/run.decider';
 export * from './runs/run-writer';
+export * from './projections/run-list.query';
+export * from './anchor/anchor';
+export * from './anchor/anchorer';

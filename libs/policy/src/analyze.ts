@@ -425,13 +425,14 @@ function analyzeRule(ctx: Ctx, n: AstNode, index: number, defaults: PolicyDefaul
       ctx.warn('EMULATE_WITHOUT_SYSCALL', `rule "${id}" emulates without when.syscall: one return value is applied to every syscall it matches; name the syscall`, actE!.value.loc);
     }
   }
-  // Exe-scoped rule on privileges the agent cannot see per call.
-  if (match.exe && privileges) {
+  // Exe-scoped deny/emulate on privileges the agent cannot see per call. (An exe-scoped allow is
+  // enforced by the kernel: the capability becomes a file capability of those programs.)
+  if (match.exe && privileges && action !== 'allow') {
     const untrapped = privileges.filter((p) => privilege(p)?.trappable === false);
     if (untrapped.length > 0) {
       ctx.warn(
         'EXE_SCOPE_UNENFORCEABLE',
-        `rule "${id}" is limited to some programs (match.exe) but ${untrapped.slice(0, 3).join(', ')}${untrapped.length > 3 ? ` and ${untrapped.length - 3} more` : ''} cannot be trapped per call; any program in the container will hold it`,
+        `rule "${id}" is limited to some programs (match.exe) but ${untrapped.slice(0, 3).join(', ')}${untrapped.length > 3 ? ` and ${untrapped.length - 3} more` : ''} cannot be trapped per call; the programs it names can use it wherever the container holds it`,
         get('match')!.keyLoc,
       );
     }

@@ -63,10 +63,12 @@ export function ruleEnforcement(policy: Policy, container: ContainerSubject = { 
       if (wide) out.push(layer('kernel-sets'));
       else if (program) out.push(layer('kernel-file-capability', program.exe));
       else if (viaProgram) out.push(layer('kernel-sets')); // the same capability is also granted container-wide
-      if (r.when.args.length > 0 || (r.when.syscall !== undefined && (wide || program || viaProgram))) {
+      // a file capability does not know uids: whoever runs the program holds it
+      const ids = program ? (['uid', 'gid'] as const).filter((k) => r.match[k] !== undefined) : [];
+      if (r.when.args.length > 0 || ids.length > 0 || (r.when.syscall !== undefined && (wide || program || viaProgram))) {
         const reached = privilegesReachedBy(r);
         const untrapped = reached.filter((p) => privilege(p)?.trappable === false && capsOfPriv(p).some((x) => held.has(x)));
-        const names = r.when.args.length > 0 ? r.when.args.map((a) => a.name) : ['syscall'];
+        const names = [...ids, ...(r.when.args.length > 0 ? r.when.args.map((a) => a.name) : r.when.syscall !== undefined ? ['syscall'] : [])];
         if (reached.some((p) => privilege(p)?.trappable !== false)) out.push(layer('agent-refine', names));
         if (untrapped.length > 0) out.push(layer('recorded-only', untrapped));
       }

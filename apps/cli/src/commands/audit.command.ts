@@ -17,6 +17,7 @@ import { CliError } from '../cli-error';
 import { printJson, printTable } from '../output';
 import { loadPolicyFile } from './policy.command';
 import { registerPolicyEventCommands } from './policy-events.command';
+import { addAnchorOptions, anchorsForVerify, registerAnchorCommand } from './audit-anchor';
 
 /** Opens the embedded store ($CAPULATOR_HOME/events.db) and brings its read models up to date. */
 export function openStore(): { store: SqliteEventStore; projector: ReadModelProjector } {
@@ -39,7 +40,7 @@ export function policyUnderTest(policy: Policy): PolicyUnderTest {
       const d = evaluate(policy, { syscall: r.syscall, args: r.args, privilege: r.privilege, exe: r.exe, uid: r.uid, gid: r.gid, image: r.image, arch: r.arch } as DecisionRequest);
       return { decision: d.decision, ruleId: d.ruleId };
     },
-    startCapabilities: (c) => capabilitySets(policy, c).sets.permitted,
+    startCapabilities: (c) => capabilitySets(policy, c).sets.bounding,
   };
 }
 
@@ -142,23 +143,26 @@ export function registerAuditCommands(program: Command): void {
       }
     });
 
-  audit
-    .command('verify')
-    .description('check the hash chain of the whole log; exit 1 naming the first bad position')
-    .option('--expect-head <POSITION:HASH>', 'a head printed by an earlier verify (detects truncation that rewrote the head)')
-    .option('--json', 'machine-readable output')
-    .action(async (o: { expectHead?: string; json?: boolean }) => {
+  addAnchorOptions(
+    audit
+      .command('verify')
+      .description('check the hash chain of the whole log, and against the signed anchors of its head (a deleted tail, a rebuilt chain); exit 1 naming the first bad position')
+      .option('--expect-head <POSITION:HASH>', 'a head printed by an earlier verify (detects truncation that rewrote the head)')
+      .option('--anchor <file>', 'also check against this exported anchor (`audit anchor --export`)')
+      .option('--json', 'machine-readable output'),
+  ).action(async (o: { expectHead?: string; json?: boolean; anchors?: string; anchorKey?: string; anchor?: string }) => {
       let expectHead: { position: number; hash: string } | undefined;
       if (o.expectHead !== undefined) {
         const m = /^(\d+):([0-9a-f]{64})$/.exec(o.expectHead);
         if (!m) throw new CliError('--expect-head: want POSITION:HASH (64 hex digits)');
         expectHead = { position: Number(m[1]), hash: m[2] };
       }
+      const anchored = anchorsForVerify(o);
       const store = SqliteEventStore.open(homePaths().store);
       try {
-        const r = store.verify({ expectHead });
-        if (o.json) printJson(r);
-        else if (r.ok) process.stdout.write(`ok: ${r.checked} events, the chain is whole; head ${r.head.position}:${r.head.hash}\n`);
+        const r = store.verify({ expectHead, anchors: anchored.anchors });
+        if (o.json) printJson({ ...r, anchors: anchored.anchors.length });
+        else if (r.ok) process.stdout.write(`ok: ${r.checked} events, the chain is whole; head ${r.head.position}:${r.head.hash}; ${anchored.note}\n`);
         if (!r.ok) {
           if (o.json) process.exitCode = 1;
           else throw new CliError(`verify failed at position ${r.problem!.position}: ${r.problem!.message}`, 1);
@@ -167,6 +171,8 @@ export function registerAuditCommands(program: Command): void {
         await store.close();
       }
     });
+
+  registerAnchorCommand(audit, () => SqliteEventStore.open(homePaths().store));
 
   audit
     .command('replay')

@@ -6,6 +6,8 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { homePaths, repoRoot } from '@capulator/host';
 import { capabilitySets, compileForContainer, formatError, load, type Policy } from '@capulator/policy';
 import {
+  Anchorer,
+  anchorPaths,
   endCommand,
   loadRun,
   publishPolicy,
@@ -15,7 +17,20 @@ import {
   type EventStore,
   type PolicyRef,
 } from '@capulator/events';
-import { EntrypointError, resolveUser, RunError, Runner, type AgentDecision, type BindMount, type RuncLauncher, type RunImage } from '../../../runtime/src/run';
+import {
+  auditFailureReason,
+  EntrypointError,
+  recoverOrphans,
+  resolveUser,
+  RunError,
+  Runner,
+  storageErrorText,
+  type AgentDecision,
+  type AuditFailureAction,
+  type BindMount,
+  type RuncLauncher,
+  type RunImage,
+} from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
 import { addWorkloadOptions, givenWorkloadFlags, workloadFrom, workloadRecord, type WorkloadFlags } from './run-workload-options';
 
@@ -31,6 +46,7 @@ interface RunOptions extends WorkloadFlags {
   server?: string;
   token?: string;
   detach?: boolean;
+  onAuditFailure: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -77,6 +93,7 @@ export function registerRunCommands(program: Command, host: RunHost = thisProces
     .option('--keep', 'keep the run directory (bundle, upper layer) afterwards')
     .option('--events-json <file>', 'write decision events as JSON lines to FILE')
     .option('--no-store', 'do not record the run in the event store')
+    .option('--on-audit-failure <action>', 'when the record cannot be written (disk full, I/O error): stop the container and fail the run, or continue counting the gap', 'stop')
     .option('--server <url>', 'submit to a capulator server (capulator serve) and follow the run there')
     .option('--token <token>', 'API token for --server (default: $CAPULATOR_TOKEN)')
     .option('-d, --detach', 'run in the background: print the run id and return (capulator logs|wait|stop RUN)');
@@ -193,6 +210,8 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
   const { workload, env: fileEnv } = workloadFrom(opts, host.cwd);
   const env = [...fileEnv, ...opts.env];
   const id = opts.id ?? randomBytes(6).toString('hex');
+  if (opts.onAuditFailure !== 'stop' && opts.onAuditFailure !== 'continue') throw new CliError(`--on-audit-failure ${opts.onAuditFailure}: want stop or continue`);
+  const onAuditFailure: AuditFailureAction = opts.onAuditFailure;
 
   const image = await resolveImage(imageRef, paths.images, host.cwd);
   const user = imageUser(image, workload.user);
@@ -203,17 +222,34 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
 
   let store: EventStore | undefined;
   let rec: RunWriter | undefined;
+  let anchorer: Anchorer | undefined;
+  const stopForAudit = new AbortController();
+  let auditFailure: string | undefined;
   let policyRef: PolicyRef = { name: policy.name, version: 0, hash: table.hash };
   const now = () => new Date().toISOString();
   if (opts.store) {
     store = host.store ?? SqliteEventStore.open(paths.store);
+    // a daemon recovers the runs it gave up (their record could not be written) once the store takes events again
+    if (host.store) await recoverOrphans(paths.runs, store, (run, e) => host.stderr(`capulator: warning: run ${run} is not recovered yet: ${storageErrorText(e) ?? e.message}\n`));
     // the run's one writer: the lifecycle decider (libs/events/src/runs) says what each step appends
     const state = await loadRun(store, id);
     if (state.phase !== 'none') {
       if (store !== host.store) await store.close();
       throw new CliError(`run id ${id} already exists (${state.phase}); choose another --id`);
     }
-    rec = RunWriter.forStore(store, state);
+    // the chain head is anchored outside events.db every so many events and at the run's end (docs/events.md "Anchors")
+    const sqlite = store instanceof SqliteEventStore ? store : undefined;
+    anchorer = sqlite && new Anchorer(anchorPaths(paths.home), () => sqlite.head(), (m) => host.stderr(`capulator: warning: run ${id}: ${m}\n`));
+    // fail closed: when the store cannot take events the container is stopped (`stop`), or the gap counted (`continue`)
+    rec = RunWriter.forStore(store, state, {
+      onAppended: (stored) => anchorer?.appended(stored.length),
+      onFailed: (e) => {
+        const text = storageErrorText(e) ?? e.message;
+        auditFailure ??= text;
+        if (onAuditFailure === 'stop') stopForAudit.abort(auditFailureReason(text));
+        return onAuditFailure;
+      },
+    });
   }
   let out: WriteStream | undefined;
   if (opts.eventsJson) {
@@ -266,6 +302,20 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       keep: opts.keep,
       stdio: 'inherit',
       launch: host.launch,
+      onAuditFailure,
+      stop: stopForAudit.signal,
+      // the end is recorded while the run's spool still exists; when it cannot be, the run is left to recovery
+      record: async (result) => {
+        if (!rec) return undefined;
+        const lost = result.lostEvents + rec.dropped;
+        const end = endCommand({ ...result, lostEvents: lost }, now());
+        const lostReason = rec.dropped > 0 ? `the event store could not take them (${auditFailure})` : result.lostReason;
+        if (end.type === 'FailRun' && end.end && lostReason && lost > 0) end.end.lostReason = lostReason;
+        if (end.type === 'ExitRun' && lostReason && lost > 0) end.exit.lostReason = lostReason;
+        rec.submit(end);
+        await rec.drain();
+        return rec.failed && onAuditFailure === 'stop' ? { stage: 'audit' as const, reason: auditFailureReason(auditFailure ?? rec.failed.message) } : undefined;
+      },
       onDecision,
       onStarted: (s) => {
         // the container and its agent run at normal priority (spawned already); recording them
@@ -285,13 +335,17 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
         rec?.submit({ type: 'StartRun', at: now(), imageDigest: image.digest ?? '', user: s.user, granted: s.capabilities, provenance, policy: policyRef, pid: s.pid });
       },
     });
-    // one terminal event: RunExited, or RunFailed keeping the stage, the reason and what is known of the end
-    rec?.submit(endCommand(result, now()));
+    // one terminal event (RunExited, or RunFailed keeping the stage, the reason and what is known
+    // of the end) was submitted by `record` above, before the run directory went
+    anchorer?.anchor();
     if (result.oomKilled) host.stderr(`capulator: run ${id}: oom: the kernel's OOM killer ended a process (memory limit ${opts.memory})\n`);
     for (const a of result.artifacts ?? []) host.stderr(`capulator: run ${id}: ${result.signal}: core dumped, kept as ${a.name} (capulator cp ${id}:${a.name} .)\n`);
-    await rec?.drain();
     if (out) await new Promise<void>((r) => out!.end(r));
-    if (rec?.failed) host.stderr(`capulator: warning: run ${id}: recording events failed: ${rec.failed.message}\n`);
+    if (auditFailure && onAuditFailure === 'continue') host.stderr(`capulator: warning: run ${id}: ${auditFailureReason(auditFailure, false)}; ${rec?.dropped ?? 0} events not recorded\n`);
+    if (result.status !== 'failed' && rec?.failed && onAuditFailure === 'stop') {
+      host.stderr(`capulator: run ${id} failed: ${auditFailureReason(auditFailure ?? rec.failed.message, false)}\n`);
+      return RUN_FAILED_EXIT;
+    }
     if (result.status === 'failed') {
       host.stderr(`capulator: run ${id} failed: ${result.failure!.reason}\n`);
       return RUN_FAILED_EXIT;
@@ -301,6 +355,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     if (e instanceof EntrypointError || e instanceof RunError) {
       rec?.submit({ type: 'FailRun', at: now(), reason: e.message, stage: e instanceof RunError ? e.stage : 'image' });
       await rec?.drain();
+      anchorer?.anchor();
       throw new CliError(e.message);
     }
     throw e;

@@ -26,7 +26,7 @@ export class EventsReplayer implements Replayer {
       this.store.db,
       {
         evaluate: (r) => evaluate(policy, r),
-        startCapabilities: (c) => capabilitySets(policy, c).sets.permitted,
+        startCapabilities: (c) => capabilitySets(policy, c).sets.bounding,
       },
       { ...(req.runIds ? { runIds: req.runIds } : {}), ...(req.since ? { since: req.since } : {}) },
       (c) => {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { TextEvent, type DecisionOutcome, type DecisionPayload, type PolicyRef } from '@capulator/events';
@@ -24,8 +25,10 @@ export class AgentDecision extends TextEvent<DecisionEventType> {
 
 export interface AgentReady { type: 'ready'; protocol: number; policy: string; version: string; hash: string; learn: boolean; pid: number }
 export interface AgentAttached { type: 'attached'; pid: number; syncWakeUp: boolean }
-export interface AgentExit { type: 'exit'; handled: number; events: number; dropped: number; abandoned: number; allow: number; deny: number; emulate: number }
-export type AgentLine = AgentReady | AgentAttached | AgentExit;
+export interface AgentExit { type: 'exit'; handled: number; events: number; dropped: number; abandoned: number; allow: number; deny: number; emulate: number; auditFailed?: string }
+/** The agent could not write its spool (PROTOCOL.md "Spool"); with action `stop` it has stopped the container. */
+export interface AgentAuditFailed { type: 'audit-failed'; errno: number; error: string; action: 'stop' | 'continue' }
+export type AgentLine = AgentReady | AgentAttached | AgentExit | AgentAuditFailed;
 
 export const AGENT_PROTOCOL = 2;
 
@@ -66,7 +69,15 @@ export interface AgentStart {
   run: AgentRun;
   /** bytes of decision lines held while the runtime does not read (agent default 64 MiB) */
   eventsBuffer?: number;
+  /**
+   * The run's spool and count file (PROTOCOL.md "Spool"): decision lines are appended to the
+   * spool, which this process tails, instead of the pipe, so they outlive this process.
+   */
+  spool?: { path: string; count: string; onAuditFailure?: AuditFailureAction };
 }
+
+/** What the agent does when its spool cannot be written: stop the container (default) or go on, counting the gap. */
+export type AuditFailureAction = 'stop' | 'continue';
 
 /**
  * A running capulator-agent: listening on the seccomp listener socket before runc starts,
@@ -78,12 +89,17 @@ export class AgentProcess {
   ready?: AgentReady;
   attached?: AgentAttached;
   summary?: AgentExit;
+  auditFailed?: AgentAuditFailed;
+  private readonly spool?: SpoolTail;
+  private tailTimer?: NodeJS.Timeout;
+  private tailing = false;
   received = 0;
   /** lines that were neither a well-formed decision nor a control message */
   malformed = 0;
   bytesReceived = 0;
   stderr = '';
-  private partial = '';
+  /** the unterminated tail of what was read, per source: the pipe (0) and the spool (1) */
+  private partial = ['', ''];
 
   private constructor(opts: AgentStart, private readonly onDecision: (d: AgentDecision) => void) {
     const { run } = opts;
@@ -91,6 +107,10 @@ export class AgentProcess {
     args.push('--policy-name', run.policy.name, '--policy-version', String(run.policy.version), '--policy-hash', run.policy.hash);
     if (opts.eventsBuffer !== undefined) args.push('--events-buffer', String(opts.eventsBuffer));
     if (opts.learn) args.push('--learn');
+    if (opts.spool) {
+      args.push('--spool', opts.spool.path, '--count', opts.spool.count, '--on-audit-failure', opts.spool.onAuditFailure ?? 'stop');
+      this.spool = new SpoolTail(opts.spool.path);
+    }
     if (opts.runcSetup) args.push('--runc-setup');
     // its own process group: a terminal's ^C goes to runc (which forwards it), never to the agent
     this.child = spawn(opts.binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
@@ -98,7 +118,15 @@ export class AgentProcess {
     this.child.stderr!.on('data', (s: string) => {
       if (this.stderr.length < 65536) this.stderr += s;
     });
-    this.exited = new Promise((resolve) => this.child.on('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      this.child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
+        // everything the agent wrote is in the spool now: read it to the end
+        this.stopTail();
+        if (this.spool) this.drainSpool();
+        this.spool?.close();
+        resolve({ code, signal });
+      }),
+    );
     const events = this.child.stdio[3] as Readable;
     events.setEncoding('utf8');
     events.on('data', (chunk: string) => this.feed(chunk));
@@ -128,9 +156,9 @@ export class AgentProcess {
     else this.attachWaiters.push(fn);
   }
 
-  private feed(chunk: string): void {
+  private feed(chunk: string, from: 0 | 1 = 0): void {
     this.bytesReceived += chunk.length;
-    const text = this.partial + chunk;
+    const text = this.partial[from] + chunk;
     let start = 0;
     for (;;) {
       const nl = text.indexOf('\n', start);
@@ -164,17 +192,129 @@ export class AgentProcess {
       } else if (msg.type === 'attached') {
         this.attached = msg;
         for (const w of this.attachWaiters.splice(0)) w();
+        // decisions exist only after this line: tail the spool from here on, so what the
+        // attach waiters record comes before the first decision
+        this.startTail();
       } else if (msg.type === 'exit') this.summary = msg;
+      else if (msg.type === 'audit-failed') {
+        if (!this.auditFailed) {
+          this.auditFailed = msg;
+          for (const w of this.auditWaiters.splice(0)) w(msg);
+        }
+      }
     }
-    this.partial = text.slice(start);
+    this.partial[from] = text.slice(start);
+  }
+
+  private auditWaiters: Array<(f: AgentAuditFailed) => void> = [];
+  /** Calls `fn` once if the agent reports that it cannot write its spool. */
+  onAuditFailed(fn: (f: AgentAuditFailed) => void): void {
+    if (this.auditFailed) fn(this.auditFailed);
+    else this.auditWaiters.push(fn);
+  }
+
+  private startTail(): void {
+    if (!this.spool || this.tailing) return;
+    this.tailing = true;
+    const tick = () => {
+      const n = this.drainSpool();
+      // busy: read again right after the event loop's turn; idle: every 10 ms
+      this.tailTimer = n > 0 ? setTimeout(tick, 0) : setTimeout(tick, 10);
+    };
+    tick();
+  }
+
+  private stopTail(): void {
+    if (this.tailTimer) clearTimeout(this.tailTimer);
+    this.tailTimer = undefined;
+  }
+
+  /** Feeds what the spool holds beyond what was read (at most 16 MiB at a time); returns the bytes read. */
+  private drainSpool(): number {
+    let total = 0;
+    for (let chunk = this.spool!.read(); chunk !== ''; chunk = this.spool!.read()) {
+      this.feed(chunk, 1);
+      total += chunk.length;
+      if (total >= 16 << 20 && this.child.exitCode === null && this.child.signalCode === null) break;
+    }
+    return total;
+  }
+
+  /**
+   * The agent's own count when it has not said it (it died): the `decided` of its count file
+   * (PROTOCOL.md "Spool"), else what was received.
+   */
+  agentCount(): { events: number; dropped: number } {
+    if (this.summary) return { events: this.summary.events, dropped: this.summary.dropped };
+    const c = this.spool ? readCountFile(this.spool.countPath) : undefined;
+    return c ? { events: c.decided, dropped: c.dropped } : { events: this.received, dropped: 0 };
   }
 
   /** Decision events the agent numbered but the runtime never received. */
   lostEvents(): number {
-    return this.summary ? Math.max(0, this.summary.events - this.received) : 0;
+    return Math.max(0, this.agentCount().events - this.received);
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+}
+
+/** Reads a file as it grows, from where the last read ended (the agent's spool). */
+export class SpoolTail {
+  private fd?: number;
+  private pos = 0;
+  private readonly buf = Buffer.allocUnsafe(1 << 20);
+  private readonly decoder = new StringDecoder('utf8');
+
+  constructor(readonly path: string, from = 0) {
+    this.pos = from;
+  }
+
+  get countPath(): string {
+    return this.path.replace(/\.spool$/, '') + '.count';
+  }
+
+  /** The next text (up to 1 MiB), '' at the current end of the file. */
+  read(): string {
+    if (this.fd === undefined) {
+      try {
+        this.fd = openSync(this.path, 'r');
+      } catch {
+        return '';
+      }
+    }
+    const n = readSync(this.fd, this.buf, 0, this.buf.length, this.pos);
+    this.pos += n;
+    return n > 0 ? this.decoder.write(this.buf.subarray(0, n)) : '';
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+export interface CountFile {
+  decided: number;
+  dropped: number;
+  auditErrno: number;
+  done: boolean;
+}
+
+/** The agent's count file (agent/src/spool.h): magic, decided, dropped, audit errno, done; little-endian u64s. */
+export function readCountFile(path: string): CountFile | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const b = Buffer.alloc(40);
+    if (readSync(fd, b, 0, 40, 0) < 40 || b.toString('latin1', 0, 8) !== 'capcnt1\n') return undefined;
+    return { decided: Number(b.readBigUInt64LE(8)), dropped: Number(b.readBigUInt64LE(16)), auditErrno: Number(b.readBigUInt64LE(24)), done: b.readBigUInt64LE(32) === 1n };
+  } finally {
+    closeSync(fd);
   }
 }

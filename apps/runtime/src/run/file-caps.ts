@@ -154,3 +154,13 @@ export function runcCommand(runc: string, args: string[], k: RunKernelSets | und
   if (k?.securebits.includes('noroot')) return { command: tool, args: ['noroot-exec', runc, ...args] };
   return { command: runc, args };
 }
+
+/**
+ * With noNewPrivileges off the agent lets runc's setup through until the container's first
+ * execve (capulator-agent --runc-setup), so a filter that traps anything must trap execve: fail
+ * closed otherwise.
+ */
+export function checkSetupEnds(k: RunKernelSets | undefined, trapped: ReadonlyArray<{ names: readonly string[] }>): void {
+  if (k?.noNewPrivileges !== false || trapped.length === 0) return; // no filter: nothing of runc's is trapped
+  if (!trapped.some((s) => s.names.includes('execve'))) throw new Error('the seccomp filter does not trap execve, which ends runc\'s setup phase when noNewPrivileges is off; refusing to start');
+}

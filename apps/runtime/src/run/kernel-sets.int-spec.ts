@@ -28,6 +28,7 @@ defaults: { action: deny, audit: all }
 rules:
 ${rules}`;
 const LOW_PORTS_1000 = policy(`  - id: low-ports\n    match: { uid: 1000 }\n    privileges: [PRIV_NETINET_RESERVEDPORT]\n    action: allow\n`);
+const PING_AND_CHOWN = PING.replace('rules:', 'rules:\n  - id: chown\n    capabilities: [CAP_CHOWN]\n    action: allow');
 const SOME = policy(`  - id: some\n    capabilities: [CAP_NET_BIND_SERVICE, CAP_CHOWN, CAP_KILL]\n    action: allow\n`);
 
 function parse(text: string): Policy {
@@ -123,7 +124,7 @@ describe('sets the kernel enforces (capsh, file capabilities, non-root grants)',
   });
   after(() => rmSync(home, { recursive: true, force: true }));
 
-  for (const [name, text] of [['container-wide grants', SOME], ['ping.yaml (a per-program grant)', PING], ['a grant to uid 1000', LOW_PORTS_1000]] as const) {
+  for (const [name, text] of [['container-wide grants', SOME], ['ping.yaml (a per-program grant)', PING], ['ping.yaml and a container-wide grant', PING_AND_CHOWN], ['a grant to uid 1000', LOW_PORTS_1000]] as const) {
     for (const uid of [0, 1000]) {
       describe(`when capsh --print runs as uid ${uid} under ${name}`, () => {
         it('shows what `policy caps` computes, and what plain runc shows with the same sets', async () => {

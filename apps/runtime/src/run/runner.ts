@@ -3,11 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CAPABILITIES, signalName } from '@capulator/abi';
-import type { CapabilitySets, PolicyRef } from '@capulator/events';
-import { agentBinary, AgentProcess, type AgentDecision } from './agent-process';
+import type { CapabilitySets, PolicyRef, RunFailureStage } from '@capulator/events';
+import { agentBinary, AgentProcess, type AgentDecision, type AuditFailureAction } from './agent-process';
+import { auditFailureReason } from './audit-failure';
+import { COUNT_FILE, orphanRun, processStart, releaseSupervisor, SPOOL_FILE, thisProcess, writeSupervisor, type Supervisor } from './supervision';
 import { checkEntrypoint } from './entrypoint-check';
 import { collectCores, CORE_SIGNALS, corePattern, oomKilled, type RunArtifact } from './artifacts';
-import { applyKernelSets, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
+import { applyKernelSets, checkSetupEnds, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
 import { releaseNetwork, setupNetwork, type NetworkSetup } from './network';
 import { buildOciSpec, ociSpecJson, type BindMount } from './oci-spec';
 import { resolveInRootfs } from './rootfs-path';
@@ -58,6 +60,15 @@ export interface RunRequest {
    * stdio) instead of spawning it here; `stdio` is then unused.
    */
   launch?: RuncLauncher;
+  /** what to do when the record cannot be written (the agent's spool, or the store): stop the container (default) or continue, counting the gap */
+  onAuditFailure?: AuditFailureAction;
+  /** aborted by the recorder when the store cannot take events (reason: the one-line reason): the container is stopped */
+  stop?: AbortSignal;
+  /**
+   * Records the run's end before its directory (and spool) is removed; returns a failure when it
+   * could not, and the run is then left to recovery (docs/events.md).
+   */
+  record?: (result: RunResult) => Promise<{ stage: RunFailureStage; reason: string } | undefined>;
 }
 
 /** How `runc run` ended; `lost` says why its end is unknown (whoever ran it went away). */
@@ -104,10 +115,11 @@ export interface RunResult {
   status: 'exited' | 'failed';
   exitCode: number | null;
   signal: string | null;
-  failure?: { stage: 'image' | 'policy' | 'start' | 'agent' | 'runtime'; reason: string };
+  failure?: { stage: RunFailureStage; reason: string };
   counts: { allow: number; deny: number; emulate: number };
   events: number;
   lostEvents: number;
+  lostReason?: string;
   durationMs: number;
   /** the kernel's OOM killer killed a process of the container (known when a memory limit was set) */
   oomKilled?: boolean;
@@ -204,9 +216,20 @@ export class Runner {
     const rootfs = join(dir, 'rootfs');
     const w = req.workload ?? defaultWorkload();
     const hostname = w.hostname ?? id.slice(0, 63);
+    // from here until its end is recorded, the run can be recovered if this process dies
+    const supervisor: Supervisor = { ...thisProcess(), runId: id, containerId, runc, runcRoot, rootfs, startedAt: new Date(t0).toISOString() };
+    try {
+      writeSupervisor(dir, supervisor);
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
     let mounted = false;
     let agent: AgentProcess | undefined;
     let runcStarted = false;
+    /** set when the run's end could not be recorded: the directory (spool) stays for recovery */
+    let orphaned: { stage: RunFailureStage; reason: string } | undefined;
+    let result: RunResult | undefined;
     const cleanup = () => {
       agent?.kill();
       // `runc run` removes the container when it returns; delete only what it left behind
@@ -217,7 +240,15 @@ export class Runner {
         const u = spawnSync('umount', [rootfs], { stdio: 'ignore' });
         if (u.status !== 0) spawnSync('umount', ['-l', rootfs], { stdio: 'ignore' });
       }
-      if (!req.keep) rmSync(dir, { recursive: true, force: true });
+      if (orphaned) {
+        try {
+          orphanRun(dir, orphaned);
+        } catch {
+          /* failure.json is gone: recovery sees this process end and says so */
+        }
+      }
+      else if (!req.keep) rmSync(dir, { recursive: true, force: true });
+      else releaseSupervisor(dir);
     };
     try {
       // rootfs: overlayfs of the image's layers + this run's upper dir
@@ -251,6 +282,7 @@ export class Runner {
         learn: req.learn ?? false,
         runcSetup: req.kernelSets?.noNewPrivileges === false,
         eventsBuffer: this.opts.agentEventsBuffer,
+        spool: { path: join(dir, SPOOL_FILE), count: join(dir, COUNT_FILE), onAuditFailure: req.onAuditFailure },
         run: { runId: id, policy: req.policy ?? { name: req.table.policy, version: 0, hash: req.table.hash } },
         onDecision: (d) => {
           if (d.count !== null) counts[d.count]++;
@@ -274,6 +306,7 @@ export class Runner {
       const net = await netDone;
       if (!started.a) throw new RunError('start', started.e!.message);
       agent = started.a;
+      writeSupervisor(dir, { ...supervisor, agent: { pid: agent.ready!.pid, start: processStart(agent.ready!.pid) ?? '' } });
       if (m.status !== 0) throw new RunError('start', `cannot mount the overlay: ${m.stderr.trim()}`);
       if (net.e) throw new RunError('start', `network: ${net.e.message}`);
       trace('overlay mounted, agent ready');
@@ -287,9 +320,11 @@ export class Runner {
       checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture, 0, req.mounts ?? []);
       const limited = limitToHost(req.capabilities, hostBoundingSet());
       const setsTool = kernelSetsTool(binary);
+      const seccomp = buildSeccompProfile(socketPath);
       if (req.kernelSets) {
         const k = req.kernelSets;
         try {
+          checkSetupEnds(k, seccomp.syscalls);
           const applied = applyKernelSets(rootfs, { programs: k.programs, inheritable: limited.sets.inheritable, noNewPrivileges: k.noNewPrivileges }, setsTool);
           for (const w of applied.warnings) process.stderr.write(`capulator: warning: ${w}\n`);
         } catch (e) {
@@ -306,7 +341,7 @@ export class Runner {
         hostname,
         capabilities: limited.sets,
         noNewPrivileges: req.kernelSets?.noNewPrivileges ?? true,
-        seccomp: buildSeccompProfile(socketPath),
+        seccomp,
         mounts,
         // bridge: the loopback plugin brings lo up; host: the host's interfaces
         ...(w.network === 'none' ? { loopbackHook: [binary, 'hook-lo-up'] } : {}),
@@ -363,6 +398,20 @@ export class Runner {
       // fail closed: if the agent dies while the container runs, kill the container
       // (a normal agent exit — its `exit` line — only happens once every container process is gone)
       let agentDied = false;
+      // fail closed on audit failure: the agent stops the container itself when its spool cannot
+      // be written; the store failing stops it here
+      let auditStopped: string | undefined;
+      const stopForAudit = (reason: string) => {
+        if (auditStopped || runcExited) return;
+        auditStopped = reason;
+        spawnSync(runc, ['--root', runcRoot, 'kill', '--all', containerId, 'KILL'], { stdio: 'ignore' });
+      };
+      a.onAuditFailed((f) => {
+        if (f.action === 'stop') stopForAudit(auditFailureReason(f.error));
+      });
+      const onStop = () => stopForAudit(String(req.stop!.reason));
+      if (req.stop?.aborted) onStop();
+      else req.stop?.addEventListener('abort', onStop, { once: true });
       const watch = a.exited.then((e) => {
         if (!a.summary && !runcExited) {
           agentDied = true;
@@ -396,19 +445,28 @@ export class Runner {
         id,
         containerId,
         counts,
-        events: a.summary?.events ?? a.received,
+        events: a.agentCount().events,
         lostEvents: a.lostEvents(),
+        ...(a.auditFailed
+          ? { lostReason: `the agent could not write its spool (${a.auditFailed.error})` }
+          : agentDied
+            ? { lostReason: 'decided by the agent but not yet in its spool when it died' }
+            : {}),
         durationMs: Date.now() - t0,
         ...(pipe ? { stdout, stderr } : {}),
       };
+      req.stop?.removeEventListener('abort', onStop);
+      if (auditStopped) {
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'audit', reason: auditStopped } });
+      }
       if (r.lost) {
-        return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: r.lost } };
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: r.lost } });
       }
       if (agentDied && a.attached) {
-        return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'agent', reason: `the agent died while the container ran${a.stderr ? ': ' + a.stderr.trim() : ''}` } };
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'agent', reason: `the agent died while the container ran${a.stderr ? ': ' + a.stderr.trim() : ''}` } });
       }
       if (!a.attached) {
-        return { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: `runc failed to start the container (exit ${r.code})${pipe && stderr ? ': ' + stderr.trim().split('\n').pop() : ''}` } };
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: `runc failed to start the container (exit ${r.code})${pipe && stderr ? ': ' + stderr.trim().split('\n').pop() : ''}` } });
       }
       const code = r.code ?? 128 + 9;
       const signal = code > 128 && code < 160 ? signalName(code - 128) ?? `SIG${code - 128}` : null;
@@ -416,7 +474,7 @@ export class Runner {
       // a core-dumping signal: the kernel wrote the core in the container (core_pattern `core` or a
       // path); a `|program` pattern hands it to that host program instead and nothing is left here
       const artifacts = signal && CORE_SIGNALS.has(signal) && !corePattern().startsWith('|') ? collectCores(join(dir, 'upper'), this.opts.home, id) : [];
-      return {
+      return (result = {
         ...base,
         status: 'exited',
         exitCode: code,
@@ -424,8 +482,10 @@ export class Runner {
         ...(oom ? { oomKilled: true } : {}),
         ...(artifacts.length > 0 ? { artifacts } : {}),
         ...(net.n ? { addresses: net.n.addresses } : {}),
-      };
+      });
     } finally {
+      // the end is recorded while the spool still exists: if that fails, recovery finishes it
+      if (result && req.record) orphaned = await req.record(result).catch((e: Error) => ({ stage: 'audit' as const, reason: e.message }));
       cleanup();
       trace('cleaned up');
     }

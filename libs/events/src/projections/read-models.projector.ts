@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS rm_images (
 `;
 
 /** Bump when the read-model tables or evolve functions change: the projector then rebuilds them. */
-export const READ_MODEL_VERSION = 3;
+export const READ_MODEL_VERSION = 4;
 
 export const READ_MODEL_TABLES = ['rm_runs', 'rm_requests', 'rm_decisions', 'rm_policies', 'rm_images'] as const;
 export const PROJECTIONS = ['runs', 'decisions', 'policies', 'images'] as const;
@@ -91,10 +91,12 @@ export class ReadModelProjector {
       getImage: db.prepare('SELECT * FROM rm_images WHERE digest = ?'),
       putImage: db.prepare('INSERT OR REPLACE INTO rm_images VALUES (?,?,?,?,?,?,?)'),
     };
+    // IMMEDIATE: the write lock is taken first (waiting under busy_timeout); a deferred transaction
+    // that read first could not upgrade while a run is being recorded (SQLITE_BUSY at once)
     const tx = db.transaction((events: StoredEvent[]) => this.applyInTx(events));
     this.applyPage = (events) => {
       try {
-        tx(events);
+        tx.immediate(events);
       } catch (err) {
         this.reqIds.clear(); // ids cached in the rolled-back transaction do not exist
         throw err;

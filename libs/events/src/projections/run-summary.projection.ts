@@ -13,7 +13,10 @@ export interface RunSummary {
   policy: PolicyRef | null;
   uid: number | null;
   gid: number | null;
-  /** the permitted set granted at start (RunStarted) */
+  /**
+   * what a program of the run could hold at start (RunStarted's bounding set: the container-wide
+   * grants and the per-program file capabilities; for root without per-program grants, its permitted set)
+   */
   permitted: string[] | null;
   /** capabilities of the privileged operations the run was allowed to perform (sorted) */
   capabilitiesUsed: string[];
@@ -84,7 +87,7 @@ export function evolveRunSummary(state: RunSummary | undefined, e: StoredEvent):
       s.imageDigest = p.imageDigest;
       s.uid = p.user.uid;
       s.gid = p.user.gid;
-      s.permitted = p.capabilities.permitted.slice();
+      s.permitted = p.capabilities.bounding.slice();
       s.policy = p.policy;
       s.startedAt = e.at;
       break;

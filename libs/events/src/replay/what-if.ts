@@ -18,7 +18,7 @@ export interface ReplayRequest {
 /** The policy a what-if replay evaluates against (the CLI adapts @capulator/policy to this). */
 export interface PolicyUnderTest {
   evaluate(request: ReplayRequest): { decision: DecisionOutcome; ruleId: string | null };
-  /** the permitted set a container of this uid/gid/image would start with */
+  /** what a program of a container of this uid/gid/image could hold at start (its bounding set) */
   startCapabilities(container: { uid: number; gid: number; image?: string }): string[];
 }
 

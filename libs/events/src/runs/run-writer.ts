@@ -26,6 +26,11 @@ export interface RunWriterOptions {
   split?: (events: NewEvent[]) => NewEvent[][];
   /** called with what each append stored */
   onAppended?: (stored: StoredEvent[]) => void;
+  /**
+   * called when an append fails: `stop` (default) appends nothing more; `continue` drops that
+   * append's events (counted in `dropped`) and goes on (`capulator run --on-audit-failure continue`)
+   */
+  onFailed?: (e: Error, events: NewEvent[]) => 'stop' | 'continue';
 }
 
 const byThousand = (events: NewEvent[]): NewEvent[][] => {
@@ -50,6 +55,8 @@ export class RunWriter {
   failed?: Error;
   /** events stored so far */
   count = 0;
+  /** events dropped after failed appends (onFailed said `continue`) */
+  dropped = 0;
 
   constructor(
     private readonly append: RunAppend,
@@ -102,6 +109,10 @@ export class RunWriter {
           this.count += stored.length;
           this.opts.onAppended?.(stored);
         } catch (e) {
+          if (this.opts.onFailed?.(e as Error, chunk) === 'continue') {
+            this.dropped += chunk.length;
+            continue;
+          }
           this.failed = e as Error;
           return;
         }

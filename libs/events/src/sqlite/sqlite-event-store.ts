@@ -15,6 +15,11 @@ export interface SqliteEventStoreOptions {
   pollMs?: number;
   /** 'NORMAL' (default) or 'FULL'; see docs/events.md ("Durability") */
   synchronous?: 'NORMAL' | 'FULL';
+  /**
+   * A read-only connection (ps, inspect, verify): never takes the write lock, so it works while
+   * runs are being recorded (WAL: readers see the last committed transaction). The file must exist.
+   */
+  readonly?: boolean;
 }
 
 /** The raw row of a commit: one append to one stream, events as lines, hashes as 32-byte blocks. */
@@ -68,7 +73,7 @@ export class SqliteEventStore implements EventStore {
   private readonly appendTx: (reqs: AppendRequest[]) => StoredEvent[][];
 
   static open(path: string, opts: SqliteEventStoreOptions = {}): SqliteEventStore {
-    return new SqliteEventStore(new Database(path), opts);
+    return new SqliteEventStore(opts.readonly ? new Database(path, { readonly: true, fileMustExist: true }) : new Database(path), opts);
   }
 
   constructor(db: Database.Database, opts: SqliteEventStoreOptions = {}) {
@@ -76,12 +81,16 @@ export class SqliteEventStore implements EventStore {
     this.upcasters = opts.upcasters ?? defaultUpcasters();
     this.pollMs = opts.pollMs ?? 50;
     // 16 KiB pages (only takes effect on a new file): batched commits are large rows.
-    db.pragma('page_size = 16384');
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
     db.pragma('busy_timeout = 10000');
     db.pragma('cache_size = -65536');
-    db.exec(SCHEMA);
+    if (!db.readonly) {
+      db.pragma('page_size = 16384');
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
+      // the schema is created once; a store that has it is opened without writing (no write lock)
+      const has = db.prepare("SELECT count(*) FROM sqlite_master WHERE name IN ('commits', 'streams', 'head')").pluck().get() === 3;
+      if (!has) db.exec(SCHEMA);
+    }
     this.appended.setMaxListeners(0);
     this.st = {
       head: db.prepare('SELECT position, hash FROM head WHERE id = 1').raw(),

@@ -1,7 +1,8 @@
 import { chainHash, envelopeText, GENESIS_HASH } from '../hash';
+import { AnchorCheck, type Anchor, type AnchorProblemKind } from '../anchor/anchor';
 import type { CommitRow, SqliteEventStore } from './sqlite-event-store';
 
-export type VerifyProblemKind = 'missing' | 'reordered' | 'changed' | 'malformed' | 'truncated' | 'head-mismatch';
+export type VerifyProblemKind = 'missing' | 'reordered' | 'changed' | 'malformed' | 'truncated' | 'head-mismatch' | AnchorProblemKind;
 
 export interface VerifyProblem {
   /** the first bad position */
@@ -22,6 +23,8 @@ export interface VerifyResult {
 export interface VerifyOptions {
   /** a head hash recorded elsewhere (e.g. printed by an earlier verify): detects truncation that also rewrote the head row */
   expectHead?: { position: number; hash: string };
+  /** signed anchors (already checked: anchor.ts readAnchors) the chain must agree with */
+  anchors?: Anchor[];
 }
 
 /**
@@ -35,6 +38,7 @@ export function verifyChain(store: SqliteEventStore, opts: VerifyOptions = {}): 
   let expected = 1;
   let checked = 0;
   const versions = new Map<string, number>();
+  const anchors = new AnchorCheck(opts.anchors ?? []);
   const fail = (position: number, kind: VerifyProblemKind, message: string): VerifyResult => ({
     ok: false,
     checked,
@@ -81,6 +85,8 @@ export function verifyChain(store: SqliteEventStore, opts: VerifyOptions = {}): 
         return fail(position, 'changed', `hash mismatch at position ${position} (stream ${streamId} version ${firstVersion + i}): the event was changed, or moved`);
       }
       prev = h;
+      const off = anchors.see(position, prev);
+      if (off) return fail(off.position, off.kind, off.message);
       if (opts.expectHead && position === opts.expectHead.position && prev !== opts.expectHead.hash) {
         return fail(position, 'head-mismatch', `hash at position ${position} differs from the expected head ${opts.expectHead.hash}`);
       }
@@ -89,6 +95,8 @@ export function verifyChain(store: SqliteEventStore, opts: VerifyOptions = {}): 
     }
     versions.set(streamId, firstVersion + n - 1);
   }
+  const cut = anchors.end(expected - 1);
+  if (cut) return fail(cut.position, cut.kind, cut.message);
   const head = store.head();
   if (head.position > expected - 1) {
     return fail(expected, 'truncated', `the log ends at position ${expected - 1} but its head records position ${head.position} (events ${expected}–${head.position} removed)`);

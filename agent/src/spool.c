@@ -1,0 +1,103 @@
+/* The run's spool and count file (agent/PROTOCOL.md "Spool"): what the agent has decided
+ * outlives the runtime. Only the recorder thread writes the spool; the notification loop only
+ * stores its count into a shared mapping (no syscall). */
+#include "spool.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+struct spool_count *spool_count;
+static int spool_fd = -1;
+static bool torn;                 /* the last write ended inside a line: terminate it before the next */
+static bool unsynced;
+static uint64_t last_sync_ns;
+
+static uint64_t mono_ns(void) {
+  struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+bool spool_enabled(void) { return spool_fd >= 0; }
+
+bool spool_open(const char *path, const char *count_path, char *err, size_t errlen) {
+  spool_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (spool_fd < 0) { snprintf(err, errlen, "spool %s: %s", path, strerror(errno)); return false; }
+  if (!count_path) return true;
+  int fd = open(count_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) { snprintf(err, errlen, "count file %s: %s", count_path, strerror(errno)); return false; }
+  /* real blocks before mapping: a store into the mapping must never need an allocation
+   * (SIGBUS on a full disk) */
+  char zero[SPOOL_COUNT_SIZE] = {0};
+  memcpy(zero, SPOOL_COUNT_MAGIC, 8);
+  if (write(fd, zero, sizeof zero) != (ssize_t)sizeof zero || fdatasync(fd)) {
+    snprintf(err, errlen, "count file %s: %s", count_path, strerror(errno ? errno : EIO));
+    close(fd); return false;
+  }
+  void *m = mmap(NULL, SPOOL_COUNT_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (m == MAP_FAILED) { snprintf(err, errlen, "count file %s: %s", count_path, strerror(errno)); return false; }
+  spool_count = m;
+  last_sync_ns = mono_ns();
+  return true;
+}
+
+int spool_write(const char *buf, size_t len, size_t *written) {
+  *written = 0;
+  if (torn) {
+    if (write(spool_fd, "\n", 1) != 1) return errno ? errno : EIO;
+    torn = false;
+  }
+  size_t off = 0;
+  while (off < len) {
+    ssize_t w = write(spool_fd, buf + off, len - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      /* whole lines written count as written; a torn tail line does not */
+      while (off > 0 && buf[off - 1] != '\n') { torn = true; off--; }
+      *written = off;
+      return e;
+    }
+    off += (size_t)w;
+  }
+  unsynced = true;
+  *written = off;
+  return 0;
+}
+
+int spool_sync(bool force) {
+  if (spool_fd < 0 || !unsynced) return 0;
+  uint64_t now = mono_ns();
+  if (!force && now - last_sync_ns < SPOOL_SYNC_NS) return 0;
+  last_sync_ns = now;
+  unsynced = false;
+  return fdatasync(spool_fd) ? errno : 0;
+}
+
+size_t count_lines(const char *buf, size_t len) {
+  size_t n = 0;
+  for (const char *p = buf, *end = buf + len; p < end; p++) {
+    p = memchr(p, '\n', (size_t)(end - p));
+    if (!p) break;
+    n++;
+  }
+  return n;
+}
+
+/* ---------- supervision ---------- */
+static int container_pidfd = -1;
+void supervise_container(int pid) {
+  if (pid > 0) container_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+}
+void stop_container(const char *why) {
+  if (container_pidfd < 0) return;
+  fprintf(stderr, "capulator-agent: %s: stopping the container\n", why);
+  /* the container's init: killing it ends every process of its pid namespace */
+  syscall(SYS_pidfd_send_signal, container_pidfd, SIGKILL, NULL, 0);
+}

@@ -1,0 +1,161 @@
+import { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { runDetails, runSummaries, SqliteEventStore, type RunSummary } from '@capulator/events';
+import { homePaths } from '@capulator/host';
+import { CliError } from '../cli-error';
+import { printJson, printTable } from '../output';
+
+/**
+ * `capulator ps` and `capulator inspect`: the runs as the log tells them, read through a read-only
+ * connection (never the write lock: they work while runs are being recorded).
+ */
+export function openStoreReadOnly(): SqliteEventStore | undefined {
+  const path = homePaths().store;
+  if (!existsSync(path)) return undefined;
+  try {
+    return SqliteEventStore.open(path, { readonly: true });
+  } catch (err) {
+    throw new CliError(`cannot open the event store ${path}: ${(err as Error).message}`, 1);
+  }
+}
+
+const isLive = (r: RunSummary) => r.status === 'queued' || r.status === 'running';
+
+/** ms → 850ms, 12.3s, 4m05s, 2h10m */
+export function formatDuration(ms: number | null): string | null {
+  if (ms === null || !Number.isFinite(ms)) return null;
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  const s = Math.floor(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** How long a run took, or has been going (from its start, else its request). */
+function duration(r: RunSummary, now: number): number | null {
+  if (r.durationMs !== null) return r.durationMs;
+  const from = r.startedAt ?? r.requestedAt;
+  if (!from) return null;
+  const to = r.endedAt ? Date.parse(r.endedAt) : now;
+  return Math.max(0, to - Date.parse(from));
+}
+
+/** One run as `ps --json` and `inspect --json` show it. */
+export function runRecord(r: RunSummary, now = Date.now()) {
+  return {
+    id: r.runId,
+    image: r.image,
+    imageDigest: r.imageDigest,
+    command: r.command,
+    policy: r.policy ? `${r.policy.name}@${r.policy.version}` : null,
+    status: r.status,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    failure: r.failStage ? { stage: r.failStage, reason: r.failReason } : null,
+    decisions: r.counts,
+    lostEvents: r.lostEvents,
+    lostReason: r.lostReason,
+    createdAt: r.requestedAt,
+    startedAt: r.startedAt,
+    endedAt: r.endedAt,
+    durationMs: duration(r, now),
+  };
+}
+
+const HEADERS = ['RUN ID', 'IMAGE', 'POLICY', 'STATUS', 'EXIT', 'SIGNAL', 'FAILED', 'ALLOW', 'DENY', 'EMULATE', 'LOST', 'CREATED', 'DURATION'];
+
+export function registerPsCommands(program: Command): void {
+  program
+    .command('ps')
+    .description('list runs: the ones queued or running; -a all of them (newest first)')
+    .option('-a, --all', 'all runs, also those that ended')
+    .option('--json', 'a JSON array')
+    .action(async (o: { all?: boolean; json?: boolean }) => {
+      const store = openStoreReadOnly();
+      const now = Date.now();
+      try {
+        const runs = (store ? runSummaries(store) : [])
+          .filter((r) => o.all || isLive(r))
+          .sort((a, b) => ((a.requestedAt ?? '') < (b.requestedAt ?? '') ? 1 : (a.requestedAt ?? '') > (b.requestedAt ?? '') ? -1 : a.runId < b.runId ? -1 : 1));
+        if (o.json) return printJson(runs.map((r) => runRecord(r, now)));
+        printTable(
+          HEADERS,
+          runs.map((r) => [
+            r.runId,
+            r.image,
+            r.policy ? `${r.policy.name}@${r.policy.version}` : null,
+            r.status,
+            r.exitCode,
+            r.signal,
+            r.failStage ? `${r.failStage}: ${r.failReason}` : null,
+            r.counts.allow,
+            r.counts.deny,
+            r.counts.emulate,
+            r.lostEvents,
+            r.requestedAt,
+            formatDuration(duration(r, now)),
+          ]),
+        );
+      } finally {
+        await store?.close();
+      }
+    });
+
+  program
+    .command('inspect')
+    .description('one run in detail: request, status, failure, decisions, the capability sets it was granted and the rules that granted them')
+    .argument('<run>', 'run id')
+    .option('--json', 'JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const store = openStoreReadOnly();
+      try {
+        const summary = store ? runSummaries(store).find((r) => r.runId === id) : undefined;
+        if (!store || !summary) throw new CliError(`no such run: ${id}`);
+        const d = await runDetails(store, summary);
+        const caps = d.started?.capabilities ?? null;
+        const provenance = d.started?.provenance ?? {};
+        const record = {
+          ...runRecord(summary),
+          env: d.requested?.env ?? [],
+          mounts: d.requested?.mounts ?? [],
+          learn: summary.learn,
+          user: d.started ? d.started.user : null,
+          pid: d.started?.pid ?? null,
+          capabilities: caps,
+          grantedBy: provenance,
+          capabilitiesUsed: summary.capabilitiesUsed,
+        };
+        if (o.json) return printJson(record);
+        const w = (k: string, v: unknown) => process.stdout.write(`${(k + ':').padEnd(14)}${v === null || v === undefined || v === '' ? '-' : String(v)}\n`);
+        w('Run', record.id);
+        w('Image', `${record.image ?? '-'}${record.imageDigest ? ` (${record.imageDigest})` : ''}`);
+        w('Command', record.command.join(' '));
+        w('Policy', `${record.policy ?? '-'}${summary.learn ? ' (learn)' : ''}`);
+        w('Status', record.status);
+        w('Exit code', record.exitCode);
+        w('Signal', record.signal);
+        if (record.failure) w('Failed', `${record.failure.stage}: ${record.failure.reason}`);
+        w('Decisions', `allow ${record.decisions.allow}, deny ${record.decisions.deny}, emulate ${record.decisions.emulate}`);
+        w('Lost events', `${record.lostEvents}${record.lostReason ? ` (${record.lostReason})` : ''}`);
+        w('Created', record.createdAt);
+        w('Started', record.startedAt);
+        w('Ended', record.endedAt);
+        w('Duration', formatDuration(record.durationMs));
+        w('User', record.user ? `${record.user.uid}:${record.user.gid}` : null);
+        if (caps) {
+          process.stdout.write('Capabilities (granted by the host):\n');
+          for (const set of ['bounding', 'permitted', 'effective', 'inheritable', 'ambient'] as const) {
+            process.stdout.write(`  ${(set + ':').padEnd(13)}${caps[set].length ? caps[set].join(' ') : '(none)'}\n`);
+          }
+          const granted = Object.keys(provenance).sort();
+          if (granted.length) {
+            process.stdout.write('Granted by:\n');
+            for (const c of granted) process.stdout.write(`  ${c.padEnd(22)}${provenance[c].join(', ')}\n`);
+          }
+        }
+        w('Used', summary.capabilitiesUsed.join(' '));
+      } finally {
+        await store?.close();
+      }
+    });
+}
