@@ -184,6 +184,13 @@ describe('capulator run: workloads', () => {
       rmSync(runDir, { recursive: true, force: true });
     });
 
+    it("--network host: the runtime's own interfaces (here the test namespace's, with the bridge made above)", () => {
+      const r = cap(['run', '--no-store', '--network', 'host', rootfs, '--', 'sh', '-c', 'ip -o link | cut -d" " -f2 | sort'], { ns: true });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^${CNI_NETWORK.bridge}:$`, 'm'));
+      assert.match(r.stdout, /^lo:$/m);
+    });
+
     it('-p with --network none is bad input', () => {
       const r = cap(['run', '--no-store', '--network', 'none', '-p', '8080:80', rootfs, '--', 'true']);
       assert.equal(r.status, 2);
