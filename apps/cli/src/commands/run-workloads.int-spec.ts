@@ -210,6 +210,8 @@ describe('capulator run: workloads', () => {
       const exited = await exitedOf(id);
       assert.equal(exited?.oomKilled, true);
       assert.equal(exited?.signal, 'SIGKILL');
+      assert.match(cap(['ps', '-a']).stdout, new RegExp(`^${id} .* 137 +SIGKILL \\(oom\\) `, 'm'));
+      assert.equal(JSON.parse(cap(['inspect', '--json', id]).stdout).oomKilled, true);
       // the same allocation under a larger limit is not an OOM
       const ok = cap(['run', '--id', `nooom${process.pid}`, '--memory', '256m', rootfs, '--', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1']);
       assert.equal(ok.status, 0, ok.stderr);
@@ -465,6 +467,7 @@ describe('capulator run: workloads', () => {
       assert.equal(exited?.signal, 'SIGSEGV');
       assert.deepEqual((exited?.artifacts as { name: string; source: string }[]).map((a) => [a.name, a.source]), [['core', '/core']]);
       assert.equal(existsSync(join(home, 'runs', id)), false, 'the run directory is gone, the artifact stays');
+      assert.deepEqual(JSON.parse(cap(['inspect', '--json', id]).stdout).artifacts, ['core']);
       const out = join(work, 'out');
       mkdirSync(out);
       const cp = spawnSync(bin, ['cp', `${id}:core`, out], { encoding: 'utf8', env: env() });
