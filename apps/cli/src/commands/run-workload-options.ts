@@ -64,10 +64,15 @@ export function addWorkloadOptions(cmd: Command): Command {
 }
 
 /** The flags that were given (for the --server check and the RunRequested record). */
+const WORKLOAD_KEYS: (keyof WorkloadFlags)[] = [
+  'network', 'publish', 'memory', 'memorySwap', 'cpus', 'pidsLimit', 'ulimit', 'user', 'workdir', 'readOnly', 'tmpfs', 'hostname', 'envFile', 'interactive', 'tty',
+];
+
 export function givenWorkloadFlags(f: WorkloadFlags): string[] {
   const out: string[] = [];
-  for (const [k, v] of Object.entries(f)) {
-    if (k === 'rm' || v === undefined || v === false || (Array.isArray(v) && v.length === 0)) continue;
+  for (const k of WORKLOAD_KEYS) {
+    const v = f[k];
+    if (v === undefined || v === false || (Array.isArray(v) && v.length === 0)) continue;
     out.push('--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()));
   }
   return out;
