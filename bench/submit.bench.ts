@@ -83,7 +83,7 @@ async function main(): Promise<void> {
 
   const home = mkdtempSync(join(tmpdir(), 'capulator-bench-'));
   const token = new TokenStore(join(home, 'tokens.json')).create('bench', ['*']).token;
-  const gw = await startGateway({ home, http: { host: '127.0.0.1', port: 0 }, grpc: false, logLevel: 'error', maxQueued: 1_000_000 });
+  const gw = await startGateway({ home, http: { host: '127.0.0.1', port: 0 }, grpc: false, logLevel: 'error' }); // the default queue bound, as kafka-submit.bench
   const auth = { authorization: `Bearer ${token}` };
   rows.push(await load('gateway POST /v1/runs', gw.httpUrl, auth, duration, connections));
 

@@ -7,7 +7,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { SqliteEventStore, type EventStore } from '@capulator/events';
+import { Anchorer, anchorPaths, SqliteEventStore, type EventStore } from '@capulator/events';
 import { RuntimeImageCatalog } from './adapters/images.adapter';
 import { EventsReplayer } from './adapters/replay.adapter';
 import { runtimeRunFn } from '../../runtime/src/run/run-fn';
@@ -94,6 +94,10 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
     images: options.images ?? new RuntimeImageCatalog(options.home),
     replayer: options.replayer ?? new EventsReplayer(store),
     tokens: new TokenStore(join(options.home, 'tokens.json')),
+    anchorer:
+      store instanceof SqliteEventStore
+        ? new Anchorer(anchorPaths(options.home), () => store.head(), (m) => logger.warn({ msg: m }, 'anchors'))
+        : null,
   };
 
   const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(adapters), { bodyParser: false, logger, abortOnError: false, forceCloseConnections: true });

@@ -35,6 +35,9 @@ export interface GatewayOptions {
   policyEngine?: PolicyEngine;
 }
 
+/** Runs that may wait (not yet started) before submissions are refused with 503 + Retry-After: embedded and bus alike. */
+export const DEFAULT_MAX_QUEUED = 10000;
+
 export function gatewayOptions(partial: Partial<GatewayOptions> & { home: string }): GatewayOptions {
   return {
     http: { host: '127.0.0.1', port: 8420 },
@@ -44,7 +47,7 @@ export function gatewayOptions(partial: Partial<GatewayOptions> & { home: string
     imageUploadLimit: 8 * 1024 * 1024 * 1024,
     logLevel: 'log',
     concurrency: 4,
-    maxQueued: 10000,
+    maxQueued: DEFAULT_MAX_QUEUED,
     ...partial,
   };
 }

@@ -17,6 +17,8 @@ export * from './projections/decision-log.query';
 export * from './replay/what-if';
 export * as eventFixtures from './testing/fixtures';
 export * from './kafka/connect';
+export * from './projections/snapshot';
+export { ensureTopics } from './kafka/topics';
 export * from './runs/run.decider';
 export * from './runs/run-writer';
 export * from './projections/run-list.query';

@@ -39,6 +39,7 @@ export type PolicyErrorCode =
   | 'EMULATE_WITHOUT_SYSCALL'
   | 'FIELD_IGNORED'
   | 'EXE_SCOPE_UNENFORCEABLE'
+  | 'EXE_NOT_IN_IMAGE'
   | 'CAPABILITY_UNMAPPED'
   // includes
   | 'INCLUDE_NO_RESOLVER'

@@ -17,6 +17,7 @@ import { CliError } from '../cli-error';
 import { printJson, printTable } from '../output';
 import { loadPolicyFile } from './policy.command';
 import { registerPolicyEventCommands } from './policy-events.command';
+import { addLogBusOption, openKafkaLog, openReadModels, openSqliteLog, resolveBus } from './event-log';
 import { addAnchorOptions, anchorsForVerify, registerAnchorCommand } from './audit-anchor';
 
 /** Opens the embedded store ($CAPULATOR_HOME/events.db) and brings its read models up to date. */
@@ -84,8 +85,8 @@ function changeLine(c: WhatIfChange): string {
 export function registerAuditCommands(program: Command): void {
   const audit = program.command('audit').description('The event log: log, verify, replay (what-if), rebuild');
 
-  audit
-    .command('log')
+  addLogBusOption(audit
+    .command('log'))
     .description('recorded decisions (capget, capset, privilege checks), oldest first')
     .option('--run <id>', 'only this run')
     .addOption(new Option('--decision <d>', 'only this decision').choices(['allow', 'deny', 'emulate']))
@@ -95,11 +96,15 @@ export function registerAuditCommands(program: Command): void {
     .option('--since <T>', 'only at or after T (ISO time or 30s/10m/2h/7d ago)')
     .option('--follow', 'keep printing new decisions as they are recorded (Ctrl-C to stop)')
     .option('--json', 'JSON lines, one decision per line')
-    .action(async (o: { run?: string; decision?: 'allow' | 'deny' | 'emulate'; privilege?: string; capability?: string; exe?: string; since?: string; follow?: boolean; json?: boolean }) => {
+    .action(async (o: { run?: string; decision?: 'allow' | 'deny' | 'emulate'; privilege?: string; capability?: string; exe?: string; since?: string; follow?: boolean; json?: boolean; bus?: string }) => {
       const filter: DecisionLogFilter = {
         runId: o.run, decision: o.decision, privilege: o.privilege?.toUpperCase(), capability: o.capability?.toUpperCase(), exe: o.exe, since: parseSince(o.since),
       };
-      const { store, projector } = openStore();
+      const bus = resolveBus(o.bus);
+      if (bus && o.follow) throw new CliError('--follow is not supported on a Kafka log yet (run audit log again, or watch a run with GET /v1/runs/{id}/events)');
+      const rm = await openReadModels(o.bus);
+      const store = { db: rm.db, subscribe: rm.sqlite ? rm.sqlite.subscribe.bind(rm.sqlite) : () => ({ close: async () => undefined }), close: () => rm.close() };
+      const projector = rm.projector;
       try {
         let last = 0;
         // The table is aligned over the first rows; past that it streams with those widths.
@@ -143,14 +148,16 @@ export function registerAuditCommands(program: Command): void {
       }
     });
 
-  addAnchorOptions(
+  addLogBusOption(addAnchorOptions(
     audit
       .command('verify')
-      .description('check the hash chain of the whole log, and against the signed anchors of its head (a deleted tail, a rebuilt chain); exit 1 naming the first bad position')
-      .option('--expect-head <POSITION:HASH>', 'a head printed by an earlier verify (detects truncation that rewrote the head)')
+      .description('check the hash chain of the whole log (on Kafka: every partition), and against the signed anchors of its head (a deleted tail, a rebuilt chain); exit 1 naming the first bad position')
+      .option('--expect-head <POSITION:HASH>', 'a head printed by an earlier verify (detects truncation that rewrote the head); on Kafka PARTITION:POSITION:HASH, comma-separated')
       .option('--anchor <file>', 'also check against this exported anchor (`audit anchor --export`)')
       .option('--json', 'machine-readable output'),
-  ).action(async (o: { expectHead?: string; json?: boolean; anchors?: string; anchorKey?: string; anchor?: string }) => {
+  )).action(async (o: { expectHead?: string; json?: boolean; anchors?: string; anchorKey?: string; anchor?: string; bus?: string }) => {
+      const bus = resolveBus(o.bus);
+      if (bus) return verifyKafka(bus, o);
       let expectHead: { position: number; hash: string } | undefined;
       if (o.expectHead !== undefined) {
         const m = /^(\d+):([0-9a-f]{64})$/.exec(o.expectHead);
@@ -158,7 +165,7 @@ export function registerAuditCommands(program: Command): void {
         expectHead = { position: Number(m[1]), hash: m[2] };
       }
       const anchored = anchorsForVerify(o);
-      const store = SqliteEventStore.open(homePaths().store);
+      const store = await openSqliteLog();
       try {
         const r = store.verify({ expectHead, anchors: anchored.anchors });
         if (o.json) printJson({ ...r, anchors: anchored.anchors.length });
@@ -174,18 +181,18 @@ export function registerAuditCommands(program: Command): void {
 
   registerAnchorCommand(audit, () => SqliteEventStore.open(homePaths().store));
 
-  audit
-    .command('replay')
+  addLogBusOption(audit
+    .command('replay'))
     .description('what-if: re-evaluate recorded decisions and start-time capabilities under another policy; exit 1 if anything allowed would be denied')
     .requiredOption('--policy <file>', 'the policy to replay under')
     .option('--run <id...>', 'only these runs')
     .option('--since <T>', 'only decisions at or after T (ISO time or 30s/10m/2h/7d ago)')
     .option('--json', 'JSON lines: one per change, then a summary')
-    .action(async (o: { policy: string; run?: string[]; since?: string; json?: boolean }) => {
+    .action(async (o: { policy: string; run?: string[]; since?: string; json?: boolean; bus?: string }) => {
       if (o.run && o.since) throw new CliError('--run and --since cannot be combined');
       const since = parseSince(o.since);
       const policy = loadPolicyForReplay(o.policy);
-      const { store } = openStore();
+      const store = await openReadModels(o.bus);
       try {
         if (o.run) {
           const known = store.db.prepare('SELECT 1 FROM rm_runs WHERE run_id = ?').pluck();
@@ -210,14 +217,14 @@ export function registerAuditCommands(program: Command): void {
       }
     });
 
-  audit
+  addLogBusOption(audit
     .command('rebuild')
-    .description('drop the read models (runs, decisions, policies, images) and fold the log again from position 0')
-    .option('--json', 'machine-readable output')
-    .action(async (o: { json?: boolean }) => {
-      const store = SqliteEventStore.open(homePaths().store);
+    .description('drop the read models (runs, decisions, policies, images) and fold the log again from position 0 (on Kafka: into memory, every partition)')
+    .option('--json', 'machine-readable output'))
+    .action(async (o: { json?: boolean; bus?: string }) => {
+      const store = await openReadModels(o.bus);
       try {
-        const projector = new ReadModelProjector(store);
+        const projector = store.projector;
         const t0 = process.hrtime.bigint();
         const n = projector.rebuild();
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -244,5 +251,39 @@ export function readFileOrFail(path: string): string {
     return readFileSync(path, 'utf8');
   } catch (err) {
     throw new CliError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** `audit verify --bus kafka://…`: every partition's chain, witnesses and records; exit 1 on any problem. */
+async function verifyKafka(bus: string, o: { expectHead?: string; json?: boolean }): Promise<void> {
+  const expect: Array<{ partition: number; position: number; hash: string }> = [];
+  for (const part of (o.expectHead ?? '').split(',').filter(Boolean)) {
+    const m = /^(\d+):(\d+):([0-9a-f]{64})$/.exec(part);
+    if (!m) throw new CliError('--expect-head: on Kafka want PARTITION:POSITION:HASH[,…] (64 hex digits)');
+    expect.push({ partition: Number(m[1]), position: Number(m[2]), hash: m[3] });
+  }
+  const store = await openKafkaLog(bus);
+  try {
+    const parts = await store.verify(expect);
+    const ok = parts.every((p) => p.problems.length === 0);
+    const events = parts.reduce((n, p) => n + p.events, 0);
+    if (o.json) printJson({ ok, bus, topic: store.topic, partitions: parts.length, checked: events, results: parts });
+    else {
+      for (const p of parts) {
+        process.stdout.write(
+          `partition ${p.partition}: ${p.events} events, ${p.proposals} proposals (${p.rejected} rejected), ${p.witnesses} witnesses checked; head ${p.head.position}:${p.head.hash}` +
+            (p.problems.length ? `  PROBLEM: ${p.problems[0]}${p.problems.length > 1 ? ` (+${p.problems.length - 1} more)` : ''}` : '') +
+            '\n',
+        );
+      }
+      if (ok) process.stdout.write(`ok: ${events} events in ${parts.length} partitions of ${store.topic}, every chain is whole; heads ${parts.map((p) => `${p.partition}:${p.head.position}:${p.head.hash}`).join(',')}\n`);
+    }
+    if (!ok) {
+      const bad = parts.find((p) => p.problems.length > 0)!;
+      if (o.json) process.exitCode = 1;
+      else throw new CliError(`verify failed in partition ${bad.partition}: ${bad.problems[0]}`, 1);
+    }
+  } finally {
+    await store.close();
   }
 }

@@ -1,9 +1,23 @@
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { runDetails, runSummaries, SqliteEventStore, type RunSummary } from '@capulator/events';
+import { foldInto, runDetails, runSummaries, SqliteEventStore, type EventStore, type RunSummary } from '@capulator/events';
 import { homePaths } from '@capulator/host';
 import { CliError } from '../cli-error';
 import { printJson, printTable } from '../output';
+import { addLogBusOption, openKafkaLog, resolveBus } from './event-log';
+
+/** The runs of the log: the home's SQLite store, or the Kafka log (--bus, CAPULATOR_BUS, the home's bus). */
+async function openRuns(busFlag: string | undefined): Promise<{ runs: RunSummary[]; store: Pick<EventStore, 'readStream'> | undefined; close(): Promise<void> }> {
+  const bus = resolveBus(busFlag);
+  if (bus) {
+    const store = await openKafkaLog(bus);
+    const runs = new Map<string, RunSummary>();
+    for await (const e of store.readAll(1)) foldInto(runs, e);
+    return { runs: [...runs.values()], store, close: () => store.close() };
+  }
+  const store = openStoreReadOnly();
+  return { runs: store ? runSummaries(store) : [], store, close: async () => store?.close() };
+}
 
 /**
  * `capulator ps` and `capulator inspect`: the runs as the log tells them, read through a read-only
@@ -67,16 +81,16 @@ export function runRecord(r: RunSummary, now = Date.now()) {
 const HEADERS = ['RUN ID', 'IMAGE', 'POLICY', 'STATUS', 'EXIT', 'SIGNAL', 'FAILED', 'ALLOW', 'DENY', 'EMULATE', 'LOST', 'CREATED', 'DURATION'];
 
 export function registerPsCommands(program: Command): void {
-  program
+  addLogBusOption(program
     .command('ps')
     .description('list runs: the ones queued or running; -a all of them (newest first)')
     .option('-a, --all', 'all runs, also those that ended')
-    .option('--json', 'a JSON array')
-    .action(async (o: { all?: boolean; json?: boolean }) => {
-      const store = openStoreReadOnly();
+    .option('--json', 'a JSON array'))
+    .action(async (o: { all?: boolean; json?: boolean; bus?: string }) => {
+      const opened = await openRuns(o.bus);
       const now = Date.now();
       try {
-        const runs = (store ? runSummaries(store) : [])
+        const runs = opened.runs
           .filter((r) => o.all || isLive(r))
           .sort((a, b) => ((a.requestedAt ?? '') < (b.requestedAt ?? '') ? 1 : (a.requestedAt ?? '') > (b.requestedAt ?? '') ? -1 : a.runId < b.runId ? -1 : 1));
         if (o.json) return printJson(runs.map((r) => runRecord(r, now)));
@@ -99,19 +113,20 @@ export function registerPsCommands(program: Command): void {
           ]),
         );
       } finally {
-        await store?.close();
+        await opened.close();
       }
     });
 
-  program
+  addLogBusOption(program
     .command('inspect')
     .description('one run in detail: request, status, failure, decisions, the capability sets it was granted and the rules that granted them')
     .argument('<run>', 'run id')
-    .option('--json', 'JSON')
-    .action(async (id: string, o: { json?: boolean }) => {
-      const store = openStoreReadOnly();
+    .option('--json', 'JSON'))
+    .action(async (id: string, o: { json?: boolean; bus?: string }) => {
+      const opened = await openRuns(o.bus);
+      const store = opened.store;
       try {
-        const summary = store ? runSummaries(store).find((r) => r.runId === id) : undefined;
+        const summary = opened.runs.find((r) => r.runId === id);
         if (!store || !summary) throw new CliError(`no such run: ${id}`);
         const d = await runDetails(store, summary);
         const caps = d.started?.capabilities ?? null;
@@ -157,7 +172,7 @@ export function registerPsCommands(program: Command): void {
         }
         w('Used', summary.capabilitiesUsed.join(' '));
       } finally {
-        await store?.close();
+        await opened.close();
       }
     });
 }

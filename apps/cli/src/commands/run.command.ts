@@ -160,7 +160,7 @@ function loadPolicy(file: string): { policy: Policy; yaml: string } {
   return { policy: r.policy, yaml };
 }
 
-async function resolveImage(ref: string, imagesDir: string, cwd: string): Promise<RunImage & { labels?: Record<string, string> }> {
+export async function resolveImage(ref: string, imagesDir: string, cwd: string): Promise<RunImage & { labels?: Record<string, string> }> {
   const dir = resolvePath(cwd, ref);
   const isDir = existsSync(dir) && statSync(dir).isDirectory();
   if (isDir || ref.startsWith('/') || ref.startsWith('./')) {
@@ -225,6 +225,8 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
   let anchorer: Anchorer | undefined;
   const stopForAudit = new AbortController();
   let auditFailure: string | undefined;
+  /** the run's end event could not be stored (`continue`): the run is left to recovery */
+  let endLost = false;
   let policyRef: PolicyRef = { name: policy.name, version: 0, hash: table.hash };
   const now = () => new Date().toISOString();
   if (opts.store) {
@@ -239,13 +241,22 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     }
     // the chain head is anchored outside events.db every so many events and at the run's end (docs/events.md "Anchors")
     const sqlite = store instanceof SqliteEventStore ? store : undefined;
-    anchorer = sqlite && new Anchorer(anchorPaths(paths.home), () => sqlite.head(), (m) => host.stderr(`capulator: warning: run ${id}: ${m}\n`));
+    anchorer =
+      sqlite &&
+      new Anchorer(anchorPaths(paths.home), () => sqlite.head(), (m) => {
+        // an anchor that cannot be written for lack of space or an I/O error is part of the audit record failing
+        const storage = storageErrorText({ code: /\b(E[A-Z]+):/.exec(m)?.[1] });
+        if (!storage) return host.stderr(`capulator: warning: run ${id}: ${m}\n`);
+        auditFailure ??= storage;
+        if (onAuditFailure === 'stop') stopForAudit.abort(auditFailureReason(storage));
+      });
     // fail closed: when the store cannot take events the container is stopped (`stop`), or the gap counted (`continue`)
     rec = RunWriter.forStore(store, state, {
       onAppended: (stored) => anchorer?.appended(stored.length),
-      onFailed: (e) => {
+      onFailed: (e, events) => {
         const text = storageErrorText(e) ?? e.message;
         auditFailure ??= text;
+        if (events.some((x) => x.type === 'RunExited' || x.type === 'RunFailed')) endLost = true;
         if (onAuditFailure === 'stop') stopForAudit.abort(auditFailureReason(text));
         return onAuditFailure;
       },
@@ -314,7 +325,8 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
         if (end.type === 'ExitRun' && lostReason && lost > 0) end.exit.lostReason = lostReason;
         rec.submit(end);
         await rec.drain();
-        return rec.failed && onAuditFailure === 'stop' ? { stage: 'audit' as const, reason: auditFailureReason(auditFailure ?? rec.failed.message) } : undefined;
+        if (rec.failed && onAuditFailure === 'stop') return { stage: 'audit' as const, reason: auditFailureReason(auditFailure ?? rec.failed.message) };
+        return endLost ? { stage: 'audit' as const, reason: auditFailureReason(auditFailure!, false) } : undefined;
       },
       onDecision,
       onStarted: (s) => {
@@ -336,8 +348,9 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       },
     });
     // one terminal event (RunExited, or RunFailed keeping the stage, the reason and what is known
-    // of the end) was submitted by `record` above, before the run directory went
-    anchorer?.anchor();
+    // of the end) was submitted by `record` above, before the run directory went; a record that
+    // could not be written is not anchored (its failure is the one line the user sees)
+    if (!rec?.failed) anchorer?.anchor();
     if (result.oomKilled) host.stderr(`capulator: run ${id}: oom: the kernel's OOM killer ended a process (memory limit ${opts.memory})\n`);
     for (const a of result.artifacts ?? []) host.stderr(`capulator: run ${id}: ${result.signal}: core dumped, kept as ${a.name} (capulator cp ${id}:${a.name} .)\n`);
     if (out) await new Promise<void>((r) => out!.end(r));
@@ -355,7 +368,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     if (e instanceof EntrypointError || e instanceof RunError) {
       rec?.submit({ type: 'FailRun', at: now(), reason: e.message, stage: e instanceof RunError ? e.stage : 'image' });
       await rec?.drain();
-      anchorer?.anchor();
+      if (!rec?.failed) anchorer?.anchor();
       throw new CliError(e.message);
     }
     throw e;

@@ -50,10 +50,13 @@ export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
   let store;
   try {
     // a worker alone folds only the partitions of the runs it handles
-    store = await connectKafkaEventStore({ brokers, lazy: role === 'runtime', ...(o.partitions ? { partitions: o.partitions } : {}), log });
+    store = await connectKafkaEventStore({ brokers, lazy: role === 'runtime', ...(o.partitions ? { partitions: o.partitions } : {}), log: (r) => log({ context: 'kafka-event-store', ...r }) });
   } catch (err) {
     throw new CliError(`cannot reach the Kafka bus at ${o.bus}: ${(err as Error).message}`);
   }
+  // later `audit`/`ps` in this home read this log, not an empty events.db
+  const { recordHomeBus } = await import('./event-log');
+  recordHomeBus(o.home, o.bus);
   const closers: Array<() => Promise<void>> = [];
   try {
     if (role === 'runtime' || role === 'all') {

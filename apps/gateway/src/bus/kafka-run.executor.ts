@@ -8,6 +8,7 @@ import {
   type BusCommand,
 } from '../../../runtime/src/worker/commands';
 import type { RunExecutor, RunRequest } from '../runs/run-executor';
+import { DEFAULT_MAX_QUEUED } from '../gateway.options';
 
 export interface KafkaRunExecutorOptions {
   brokers: string[];
@@ -16,6 +17,8 @@ export interface KafkaRunExecutorOptions {
   partitions?: number;
   clientId?: string;
   now?: () => Date;
+  /** runs that may wait cluster-wide before the gateway refuses submissions (503 + Retry-After) */
+  maxQueued?: number;
 }
 
 interface Pending {
@@ -39,14 +42,17 @@ export class KafkaRunExecutor implements RunExecutor {
   private queue: Pending[] = [];
   private sending = false;
   private closed = false;
+  readonly maxQueued: number;
 
   private constructor(
     private readonly producer: Producer,
     private readonly disconnect: () => Promise<void>,
     topic: string,
     private readonly now: () => Date,
+    maxQueued: number,
   ) {
     this.topic = topic;
+    this.maxQueued = maxQueued;
   }
 
   static async connect(opts: KafkaRunExecutorOptions): Promise<KafkaRunExecutor> {
@@ -65,7 +71,7 @@ export class KafkaRunExecutor implements RunExecutor {
     }
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await producer.connect();
-    return new KafkaRunExecutor(producer, () => producer.disconnect(), opts.topic ?? COMMANDS_TOPIC, opts.now ?? (() => new Date()));
+    return new KafkaRunExecutor(producer, () => producer.disconnect(), opts.topic ?? COMMANDS_TOPIC, opts.now ?? (() => new Date()), opts.maxQueued ?? DEFAULT_MAX_QUEUED);
   }
 
   submit(req: RunRequest): Promise<void> {

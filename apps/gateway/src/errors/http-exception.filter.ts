@@ -26,6 +26,8 @@ export class HttpExceptionFilter implements ExceptionFilter {
       res.end();
       return;
     }
+    // a refusal for load or an outage says when to come back (the embedded queue and the bus path alike)
+    if (status === 503) res.setHeader('Retry-After', String((exception as { retryAfterSeconds?: number })?.retryAfterSeconds ?? 1));
     res.status(status).json(body);
   }
 }

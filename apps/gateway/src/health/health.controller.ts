@@ -5,7 +5,8 @@ import { Public } from '../auth/auth.decorators';
 import { EventHub } from '../store/event-hub';
 import { MetricsService } from '../metrics/metrics.service';
 import { RunsService } from '../runs/runs.service';
-import { RUN_EXECUTOR } from '../store/tokens';
+import { EVENT_STORE, RUN_EXECUTOR } from '../store/tokens';
+import type { EventStore } from '@capulator/events';
 import type { RunExecutor } from '../runs/run-executor';
 import { InProcessExecutor } from '../runs/in-process.executor';
 
@@ -17,7 +18,13 @@ export class HealthController {
     private readonly metrics: MetricsService,
     private readonly runs: RunsService,
     @Inject(RUN_EXECUTOR) private readonly executor: RunExecutor,
+    @Inject(EVENT_STORE) private readonly store: EventStore,
   ) {}
+
+  /** The Kafka store's counters (broker up, outages, lag), when the log is on Kafka. */
+  private get bus(): BusStats | undefined {
+    return (this.store as { stats?: BusStats }).stats;
+  }
 
   @Get('healthz')
   @Public()
@@ -29,8 +36,10 @@ export class HealthController {
   @Get('readyz')
   @Public()
   readyz(@Res() res: Response) {
-    const ready = this.hub.isReady;
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'starting', position: this.hub.position });
+    const bus = this.bus;
+    const ready = this.hub.isReady && (!bus || bus.brokerUp);
+    const status = ready ? 'ready' : this.hub.isReady ? 'broker unreachable' : 'starting';
+    res.status(ready ? 200 : 503).json({ status, position: this.hub.position, ...(bus ? { broker: bus.brokerUp ? 'up' : 'down', lag: bus.lag } : {}) });
   }
 
   /** Prometheus text format; needs a valid token (any scope). */
@@ -38,6 +47,16 @@ export class HealthController {
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   metricsText(): string {
     const queue = this.executor instanceof InProcessExecutor ? this.executor.stats : undefined;
-    return this.metrics.render(this.runs.countsByStatus(), queue);
+    return this.metrics.render(this.runs.countsByStatus(), queue, this.bus, this.runs.refusals);
   }
+}
+
+interface BusStats {
+  brokerUp: boolean;
+  outages: number;
+  lag: number;
+  produceFailures: number;
+  unavailable: number;
+  witnessMismatches: number;
+  partitions: number;
 }

@@ -47,7 +47,12 @@ export class MetricsService {
     else if (e.type === 'RunFailed') this.ended.set('failed', this.ended.get('failed')! + 1);
   }
 
-  render(runsByStatus: Record<string, number>, queue?: { queued: number; running: number }): string {
+  render(
+    runsByStatus: Record<string, number>,
+    queue?: { queued: number; running: number },
+    bus?: { brokerUp: boolean; outages: number; lag: number; produceFailures: number; unavailable: number; witnessMismatches: number; partitions: number },
+    refusals?: { refused: number; unsettled: number },
+  ): string {
     const out: string[] = [];
     const metric = (name: string, type: string, help: string, samples: Array<[string, number]>) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -65,7 +70,20 @@ export class MetricsService {
     out.push(`capulator_trapped_call_latency_seconds_sum ${formatNumber(this.latency.sum)}`);
     out.push(`capulator_trapped_call_latency_seconds_count ${this.latency.count}`);
     metric('capulator_event_lag_seconds', 'gauge', 'Age of the last event when the gateway received it.', [['', this.lagSeconds]]);
-    metric('capulator_event_position', 'gauge', 'Global position of the last event the gateway has folded.', [['', this.lastPosition]]);
+    metric('capulator_event_position', 'gauge', 'Highest position (of any partition) of the events the gateway has folded.', [['', this.lastPosition]]);
+    if (refusals) {
+      metric('capulator_runs_refused_total', 'counter', 'Submissions refused with 503 because the event log or the bus could not take them.', [['', refusals.refused]]);
+      metric('capulator_runs_refusals_unsettled', 'gauge', 'Refused runs whose RunFailed is not in the log yet (waiting for the broker).', [['', refusals.unsettled]]);
+    }
+    if (bus) {
+      metric('capulator_kafka_broker_up', 'gauge', 'Whether the last call to the Kafka broker succeeded (1) or not (0).', [['', bus.brokerUp ? 1 : 0]]);
+      metric('capulator_kafka_outages_total', 'counter', 'Times the Kafka broker became unreachable.', [['', bus.outages]]);
+      metric('capulator_kafka_consumer_lag_records', 'gauge', 'Records of the event log produced but not yet folded by this process, over all partitions.', [['', bus.lag]]);
+      metric('capulator_kafka_produce_failures_total', 'counter', 'Produce requests to the event log that failed or were not acknowledged in time.', [['', bus.produceFailures]]);
+      metric('capulator_kafka_appends_unavailable_total', 'counter', 'Appends refused because the broker could not be reached.', [['', bus.unavailable]]);
+      metric('capulator_kafka_witness_mismatches_total', 'counter', 'Proposals whose writer saw a different log before them (the log was changed).', [['', bus.witnessMismatches]]);
+      metric('capulator_kafka_event_partitions', 'gauge', 'Partitions of the event log.', [['', bus.partitions]]);
+    }
     return out.join('\n') + '\n';
   }
 }

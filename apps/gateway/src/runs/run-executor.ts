@@ -19,6 +19,11 @@ export interface RunRequest extends Omit<EventTypes['RunRequested'], 'requestedB
  */
 export interface RunExecutor {
   submit(req: RunRequest): Promise<void>;
+  /**
+   * For an executor whose queue the gateway bounds (the Kafka bus: the queue is the command
+   * topic): the most runs that may wait, cluster-wide, before submissions are refused with 503.
+   */
+  readonly maxQueued?: number;
   /** true when the run was queued or running here and is being stopped */
   stop(runId: string): Promise<boolean>;
   close(): Promise<void>;

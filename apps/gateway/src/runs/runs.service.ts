@@ -11,6 +11,9 @@ import { MetricsService } from '../metrics/metrics.service';
 import type { RunExecutor } from './run-executor';
 import { isTerminal, toRunView, type RunView } from './run-view';
 import { RequestRunCommand } from './run.commands';
+import { isLogUnavailable, Refusals } from './refusals';
+import { QueueFull } from './in-process.executor';
+import { DomainError } from '../errors/domain.error';
 
 export interface SubmitRun {
   image: string;
@@ -30,6 +33,9 @@ const TERMINAL_TYPES = new Set(['RunExited', 'RunFailed']);
 export class RunsService {
   private readonly log = new Logger('runs');
   private readonly runs = new Map<string, RunSummary>();
+  readonly refusals: Refusals;
+  /** runs by status, kept as the fold goes (the bus path's bounded queue reads `queued`) */
+  private readonly statusCounts: Record<RunStatus, number> = { queued: 0, running: 0, exited: 0, failed: 0 };
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -39,6 +45,7 @@ export class RunsService {
     private readonly metrics: MetricsService,
     private readonly commands: CommandBus,
   ) {
+    this.refusals = new Refusals(store, (events) => hub.publish(events));
     hub.listen((e) => this.fold(e));
   }
 
@@ -48,7 +55,11 @@ export class RunsService {
     if (!this.runs.has(id) && e.type !== 'RunRequested') return;
     const before = this.runs.get(id);
     const after = evolveRunSummary(before, e);
-    if (after && after !== before) this.runs.set(id, after);
+    if (after && after !== before) {
+      if (before) this.statusCounts[before.status]--;
+      this.statusCounts[after.status]++;
+      this.runs.set(id, after);
+    }
   }
 
   async submit(req: SubmitRun, requestedBy?: string): Promise<{ id: string; status: RunStatus }> {
@@ -58,7 +69,18 @@ export class RunsService {
     const env = Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${v}`);
     const mounts = (req.mounts ?? []).map((m) => ({ source: m.source, destination: m.destination, readonly: m.readonly ?? false }));
     const payload = { runId, image: req.image, command, env, policy: ref, learn: req.learn ?? false, mounts, ...(requestedBy ? { requestedBy } : {}) };
-    await this.commands.execute(new RequestRunCommand(payload, yaml));
+    // the bus path's bounded queue: runs requested and not started, cluster-wide, as this gateway folds them
+    const limit = this.executor.maxQueued;
+    if (limit !== undefined && this.statusCounts.queued >= limit) throw new QueueFull(limit);
+    try {
+      await this.commands.execute(new RequestRunCommand(payload, yaml));
+    } catch (err) {
+      // the log could not be reached (RunRequested may still land): 503, and the run is settled failed
+      if (isLogUnavailable(err)) throw this.refusals.refuse(runId, err, true);
+      // the bus did not take the command (the run is already recorded failed): 503 too
+      if (limit !== undefined && !(err instanceof DomainError)) throw this.refusals.refuse(runId, err, false);
+      throw err;
+    }
     this.metrics.runSubmitted();
     this.log.log({ msg: 'run submitted', runId, image: req.image, policy: `${ref.name}@${ref.version}`, by: requestedBy });
     return { id: runId, status: 'queued' };

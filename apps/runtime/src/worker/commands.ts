@@ -1,3 +1,4 @@
+import { ensureTopics } from '@capulator/events';
 import type { Admin } from 'kafkajs';
 import type { EventTypes, RunCommand } from '@capulator/events';
 
@@ -65,15 +66,9 @@ export const commandKey = (c: BusCommand): string => (c.kind === 'StopRun' ? c.r
 
 /** Creates the command topic (N partitions) and the dead-letter topic when missing. */
 export async function ensureCommandTopics(admin: Admin, partitions = DEFAULT_COMMAND_PARTITIONS, topic = COMMANDS_TOPIC, dlq = DLQ_TOPIC): Promise<void> {
-  const have = new Set(await admin.listTopics());
-  const want = [
+  // the helper waits out another process creating the same topics at the same time
+  await ensureTopics(admin, [
     { topic, numPartitions: partitions },
     { topic: dlq, numPartitions: 1 },
-  ].filter((t) => !have.has(t.topic));
-  if (want.length === 0) return;
-  try {
-    await admin.createTopics({ waitForLeaders: true, topics: want.map((t) => ({ ...t, replicationFactor: -1 })) });
-  } catch (err) {
-    if (!/already exists/i.test(String((err as Error).message))) throw err;
-  }
+  ]);
 }

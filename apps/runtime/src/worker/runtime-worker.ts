@@ -326,8 +326,16 @@ export class RuntimeWorker {
   }
 
   /** The run's state: its stream folded by the run decider's `evolve`. */
-  private readRun(runId: string): Promise<RunState> {
-    return loadRun(this.opts.store, runId);
+  private async readRun(runId: string): Promise<RunState> {
+    // while the log is unreachable, wait for it (a broker outage must not fail a run)
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        return await loadRun(this.opts.store, runId);
+      } catch (err) {
+        if ((err as { code?: string })?.code !== 'UNAVAILABLE' || this.closing) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   /** Decides `cmd` on `s` and appends with the version read; false when the stream moved first. */
@@ -339,16 +347,55 @@ export class RuntimeWorker {
     return { type: 'FailRun', at: this.now().toISOString(), stage: 'runtime', reason };
   }
 
-  /** Appends with the exact expected version; false when the stream moved first. */
+  /**
+   * Appends with the exact expected version; null when the stream moved first. While the log is
+   * unreachable (a broker outage) the append is retried until it is back, so a run in flight is
+   * recorded as it ended; an append whose outcome was unknown is looked for before it is retried.
+   */
   private async tryAppend(runId: string, version: number, events: NewEvent[]): Promise<StoredEvent[] | null> {
-    try {
-      const stored = await this.opts.store.append(runStream(runId), expectedVersionOf(version), events);
-      this.opts.onAppended?.(stored);
-      return stored;
-    } catch (err) {
-      if (err instanceof WrongExpectedVersion) return null;
-      throw err;
+    let unsure = false;
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        const stored = await this.opts.store.append(runStream(runId), expectedVersionOf(version), events);
+        this.opts.onAppended?.(stored);
+        return stored;
+      } catch (err) {
+        if (err instanceof WrongExpectedVersion) {
+          // after an append whose outcome was unknown, the event that moved the stream may be ours
+          const landed = unsure ? await this.landed(runId, version, events).catch(() => undefined) : undefined;
+          if (landed) this.opts.onAppended?.(landed);
+          return landed ?? null;
+        }
+        if ((err as { code?: string })?.code !== 'UNAVAILABLE') throw err;
+        if (delay === 250) this.log({ level: 'warn', msg: 'event log unavailable: holding the run\'s events until it is back', runId, err: String(err) });
+        if ((err as { ambiguous?: boolean }).ambiguous) {
+          unsure = true;
+          const landed = await this.landed(runId, version, events).catch(() => undefined);
+          if (landed) {
+            this.opts.onAppended?.(landed);
+            return landed;
+          }
+        }
+        await new Promise((r) => setTimeout(r, delay));
+      }
     }
+  }
+
+  /** Our append if it is in the log after all (same types and times right after `version`). */
+  private async landed(runId: string, version: number, events: NewEvent[]): Promise<StoredEvent[] | undefined> {
+    let all: StoredEvent[] = [];
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        all = [];
+        for await (const e of this.opts.store.readStream(runStream(runId), version + 1)) all.push(e);
+        break;
+      } catch (err) {
+        if ((err as { code?: string })?.code !== 'UNAVAILABLE' || this.closing) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+    const mine = all.slice(0, events.length);
+    return mine.length === events.length && mine.every((e, i) => e.type === events[i].type && e.at === events[i].at) ? mine : undefined;
   }
 
   private async failIfOpen(runId: string, reason: string): Promise<void> {

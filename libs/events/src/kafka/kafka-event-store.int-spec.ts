@@ -47,6 +47,12 @@ describe('KafkaEventStore', () => {
         assert.ok(new Set([0, 1, 2, 3, 4].map((i) => a.partitionOf(`run-k${i}`))).size > 1, 'the streams span partitions');
         const b = await KafkaEventStore.connect({ brokers: broker.brokers, topic, lazy: true });
         try {
+          // lazy: nothing folded until asked; a stream folds only its own partition
+          assert.deepEqual(b.foldedPartitions, []);
+          const k1 = [];
+          for await (const e of b.readStream('run-k1')) k1.push(e);
+          assert.equal(k1.length, 4);
+          assert.deepEqual(b.foldedPartitions, [b.partitionOf('run-k1')]);
           const ea = [];
           for await (const e of a.readAll()) ea.push(e);
           const eb = [];

@@ -6,8 +6,9 @@ import { EventStoreError, InvalidEvent, StoreUnavailable } from '../errors';
 import { cursorBefore, partitionOfStream, sequenceOfPosition, type Cursor } from '../positions';
 import type { AppendRequest, EventStore, ExpectedVersion, ReadAllOptions } from '../store';
 import { defaultUpcasters, type UpcasterRegistry } from '../upcast';
+import { ensureTopics } from './topics';
 import { Sequencer, type Proposal, type Verdict, type WitnessMismatch } from './sequencer';
-export { parseKafkaUrl } from './kafka-url';
+export { parseKafkaUrl, parseKafkaBus } from './kafka-url';
 
 export interface KafkaEventStoreOptions {
   /** host:port list */
@@ -37,6 +38,8 @@ let instances = 0;
 const MAX_COALESCED_BYTES = 768 * 1024;
 /** partitions of a new event topic unless told otherwise */
 export const DEFAULT_EVENT_PARTITIONS = 4;
+/** how often the broker is asked for the partitions' ends (broker up/down, consumer lag) */
+const PROBE_MS = 2_000;
 
 interface OutboxEntry {
   message: { key: string; value: string; partition: number };
@@ -56,6 +59,27 @@ interface Partition {
   nextOffset: bigint;
   /** with `lazy`: records received but not folded yet (null once the partition is folded) */
   pending: Array<{ offset: bigint; value: Buffer | null }> | null;
+  /** records that are not proposals (skipped by every reader alike; `audit verify` reports them) */
+  malformed: bigint[];
+  /** proposals folded, accepted or rejected, and those carrying a witness */
+  proposals: number;
+  rejected: number;
+  witnesses: number;
+}
+
+/** What `audit verify` reports for one partition of the Kafka log. */
+export interface PartitionVerifyResult {
+  partition: number;
+  /** records read (proposals and anything else) */
+  records: number;
+  proposals: number;
+  /** proposals rejected by the fold (expected-version conflicts, invalid input): written, but no events */
+  rejected: number;
+  events: number;
+  /** witnesses (writers' views of the partition's head) checked against the fold */
+  witnesses: number;
+  head: { position: number; hash: string };
+  problems: string[];
 }
 
 /** Counters for /metrics. */
@@ -101,6 +125,7 @@ export class KafkaEventStore implements EventStore {
   private readonly folded = new EventEmitter();
   private outbox: OutboxEntry[] = [];
   private sending = false;
+  private probe: NodeJS.Timeout | undefined;
   private counter = 0;
   private closed = false;
   private readonly appendTimeoutMs: number;
@@ -153,23 +178,13 @@ export class KafkaEventStore implements EventStore {
   private async start(): Promise<void> {
     this.admin = this.kafka.admin();
     await this.admin.connect();
-    const topics = await this.admin.listTopics();
-    if (!topics.includes(this.topic)) {
-      try {
-        await this.admin.createTopics({
-          waitForLeaders: true,
-          topics: [{ topic: this.topic, numPartitions: this.opts.partitions ?? DEFAULT_EVENT_PARTITIONS, replicationFactor: -1, configEntries: [{ name: 'min.insync.replicas', value: '1' }] }],
-        });
-      } catch (err) {
-        // another instance created it first
-        if (!String((err as Error).message).includes('already exists')) throw err;
-      }
-    }
-    const meta = await this.admin.fetchTopicMetadata({ topics: [this.topic] });
-    const n = meta.topics[0]?.partitions.length ?? 0;
+    const counts = await ensureTopics(this.admin, [
+      { topic: this.topic, numPartitions: this.opts.partitions ?? DEFAULT_EVENT_PARTITIONS, configEntries: [{ name: 'min.insync.replicas', value: '1' }] },
+    ]);
+    const n = counts.get(this.topic) ?? 0;
     if (n < 1) throw new EventStoreError('CLOSED', `Kafka event store: topic ${this.topic} has no partitions`);
     this.parts = Array.from({ length: n }, (_, p) => {
-      const part: Partition = { seq: undefined as unknown as Sequencer, events: [], nextOffset: 0n, pending: this.opts.lazy ? [] : null };
+      const part: Partition = { seq: undefined as unknown as Sequencer, events: [], nextOffset: 0n, pending: this.opts.lazy ? [] : null, malformed: [], proposals: 0, rejected: 0, witnesses: 0 };
       part.seq = new Sequencer(p, n, (pos) => part.events[sequenceOfPosition(pos, n) - 1]?.hash);
       return part;
     });
@@ -190,7 +205,27 @@ export class KafkaEventStore implements EventStore {
         this.folded.emit('folded');
       },
     });
-    await this.catchUp();
+    // a lazy store receives the log now and folds each partition when it is first needed
+    await this.catchUp(undefined, !this.opts.lazy);
+    this.probe = setInterval(() => void this.catchUpOffsets().catch(() => undefined), PROBE_MS);
+    this.probe.unref();
+  }
+
+  /** Asks the broker for the partitions' ends: keeps brokerUp and lag current between appends. */
+  private async catchUpOffsets(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const offsets = await this.admin.fetchTopicOffsets(this.topic);
+      this.brokerBack();
+      let lag = 0n;
+      for (const o of offsets) {
+        const part = this.parts[o.partition];
+        if (part && BigInt(o.high) > part.nextOffset) lag += BigInt(o.high) - part.nextOffset;
+      }
+      this.stats.lag = Number(lag);
+    } catch (err) {
+      this.brokerDown(err);
+    }
   }
 
   private receive(p: number, offset: bigint, value: Buffer | null): void {
@@ -198,7 +233,7 @@ export class KafkaEventStore implements EventStore {
     if (offset < part.nextOffset) return; // redelivery after a rebalance
     part.nextOffset = offset + 1n;
     if (part.pending) part.pending.push({ offset, value });
-    else this.foldRecord(part, value);
+    else this.foldRecord(part, value, offset);
   }
 
   /** Folds the records a lazy partition has kept unparsed; afterwards it folds as they come. */
@@ -207,19 +242,23 @@ export class KafkaEventStore implements EventStore {
     if (!part.pending) return;
     const pending = part.pending;
     part.pending = null;
-    for (const r of pending) this.foldRecord(part, r.value);
+    for (const r of pending) this.foldRecord(part, r.value, r.offset);
   }
 
-  private foldRecord(part: Partition, value: Buffer | null): void {
+  private foldRecord(part: Partition, value: Buffer | null, offset: bigint): void {
     this.stats.folded++;
-    if (!value) return;
-    let p: Proposal;
+    let p: Proposal | undefined;
     try {
-      p = JSON.parse(value.toString('utf8')) as Proposal;
+      p = value ? (JSON.parse(value.toString('utf8')) as Proposal) : undefined;
     } catch {
-      return; // not ours: skipped by every reader alike
+      p = undefined;
     }
-    if (!p || typeof p.id !== 'string' || !Array.isArray(p.requests)) return;
+    if (!p || typeof p.id !== 'string' || !Array.isArray(p.requests)) {
+      part.malformed.push(offset); // not a proposal: skipped by every reader alike
+      return;
+    }
+    part.proposals++;
+    if (p.seen) part.witnesses++;
     const before = part.seq.mismatches.length;
     const verdict = part.seq.apply(p);
     if (part.seq.mismatches.length > before) {
@@ -227,6 +266,7 @@ export class KafkaEventStore implements EventStore {
       const m = part.seq.mismatches[part.seq.mismatches.length - 1];
       this.log({ level: 'error', msg: 'event log witness mismatch: the log before this proposal is not what its writer saw', partition: part.seq.partition, ...m });
     }
+    if (!verdict.ok) part.rejected++;
     if (verdict.ok) {
       for (const evs of verdict.events) {
         for (const e of evs) {
@@ -260,7 +300,7 @@ export class KafkaEventStore implements EventStore {
   }
 
   /** Waits until every record produced before this call to the given partitions (default all) has been received, and folds them. */
-  private async catchUp(only?: number[]): Promise<void> {
+  private async catchUp(only?: number[], fold = true): Promise<void> {
     let offsets: Array<{ partition: number; high: string }>;
     try {
       offsets = await this.admin.fetchTopicOffsets(this.topic);
@@ -275,7 +315,7 @@ export class KafkaEventStore implements EventStore {
     for (const p of this.parts.keys()) lag += (high.get(p) ?? 0n) > this.parts[p].nextOffset ? (high.get(p) ?? 0n) - this.parts[p].nextOffset : 0n;
     this.stats.lag = Number(lag);
     await this.waitFor(() => want.every((p) => this.parts[p].nextOffset >= (high.get(p) ?? 0n)), `the log up to offsets ${want.map((p) => `${p}:${high.get(p)}`).join(',')}`);
-    for (const p of want) this.ensureFolded(p);
+    if (fold) for (const p of want) this.ensureFolded(p);
   }
 
   private waitFor(cond: () => boolean, what: string): Promise<void> {
@@ -445,10 +485,15 @@ export class KafkaEventStore implements EventStore {
     }
   }
 
-  /** Every folded event of one partition, in order (audit verify walks these). */
-  partitionEvents(p: number): readonly StoredEvent[] {
-    this.ensureFolded(p);
+  /** Every folded event of one partition, in order (folds it first if it is lazy). */
+  async partitionEvents(p: number): Promise<readonly StoredEvent[]> {
+    await this.catchUp([p]);
     return this.parts[p].events;
+  }
+
+  /** Partitions folded so far (a lazy store folds only what it was asked for). */
+  get foldedPartitions(): number[] {
+    return this.parts.flatMap((part, p) => (part.pending ? [] : [p]));
   }
 
   subscribe(from: number | Cursor, onEvent: (e: StoredEvent) => void | Promise<void>): { close(): Promise<void> } {
@@ -505,9 +550,58 @@ export class KafkaEventStore implements EventStore {
     return this.parts.map((p, i) => ({ partition: i, count: p.seq.count, position: p.seq.position, hash: p.seq.lastHash }));
   }
 
+  /**
+   * `audit verify` on Kafka: reads every partition from offset 0 (as connecting did), recomputes
+   * every event's hash from its record and the chain that links it, checks every writer's witness
+   * against the fold, and reports records that are not proposals. An event changed in any
+   * partition shows as a witness that no longer matches (any later proposal of that partition),
+   * or as a head different from one recorded earlier (`expectHeads`).
+   */
+  async verify(expectHeads: Array<{ partition: number; position: number; hash: string }> = []): Promise<PartitionVerifyResult[]> {
+    await this.catchUp();
+    const { chainHash, envelopeText, GENESIS_HASH } = await import('../hash');
+    return this.parts.map((part, p) => {
+      const problems: string[] = [];
+      let prev = GENESIS_HASH;
+      const versions = new Map<string, number>();
+      for (const [i, e] of part.events.entries()) {
+        if (problems.length > 0) break;
+        const expected = p + 1 + i * this.parts.length;
+        if (e.position !== expected) problems.push(`position ${e.position} where ${expected} belongs`);
+        const v = (versions.get(e.streamId) ?? 0) + 1;
+        if (e.streamVersion !== v) problems.push(`position ${e.position}: stream ${e.streamId} version ${e.streamVersion}, expected ${v}`);
+        versions.set(e.streamId, e.streamVersion);
+        const h = chainHash(prev, envelopeText(e.position, JSON.stringify(e.streamId), e.streamVersion, e.type, e.schemaVersion, e.at, JSON.stringify(e.payload)));
+        if (e.prevHash !== prev || e.hash !== h) problems.push(`position ${e.position}: hash does not match its record`);
+        prev = h;
+      }
+      for (const m of part.seq.mismatches) {
+        problems.push(`position ${m.position}: a later proposal (${m.proposal}) was written after hash ${m.expected.slice(0, 16)}…, the log now gives ${m.actual ? m.actual.slice(0, 16) + '…' : 'no such event'} (an event at or before it was changed or removed)`);
+      }
+      for (const off of part.malformed) problems.push(`offset ${off}: a record that is not an append proposal`);
+      const head = { position: part.seq.position, hash: part.seq.lastHash };
+      for (const x of expectHeads.filter((x) => x.partition === p)) {
+        const at = x.position === 0 ? undefined : part.events[sequenceOfPosition(x.position, this.parts.length) - 1];
+        if (x.position > head.position) problems.push(`truncated: the recorded head ${x.position} is beyond the partition's head ${head.position}`);
+        else if (at && at.hash !== x.hash) problems.push(`position ${x.position}: hash differs from the recorded head (the log was changed)`);
+      }
+      return {
+        partition: p,
+        records: Number(part.nextOffset),
+        proposals: part.proposals,
+        rejected: part.rejected,
+        events: part.events.length,
+        witnesses: part.witnesses,
+        head,
+        problems,
+      };
+    });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.probe);
     for (const [, w] of this.waiting) w({ id: '', ok: false, error: new EventStoreError('CLOSED', 'event store closed') as never });
     this.waiting.clear();
     await Promise.allSettled([this.consumer?.disconnect(), this.producer?.disconnect()]);

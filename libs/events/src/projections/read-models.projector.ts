@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { StoredEvent } from '../contracts';
-import type { SqliteEventStore } from '../sqlite/sqlite-event-store';
+import type { ReadAllOptions } from '../store';
 import { evolveImage, evolvePolicyVersion, type ImageRow } from './catalog.projection';
 import { requestKey, toDecision } from './decisions.projection';
 import { evolveRunSummary, isDecisionType, runIdOf, type RunSummary } from './run-summary.projection';
@@ -52,13 +52,19 @@ export const PROJECTIONS = ['runs', 'decisions', 'policies', 'images'] as const;
  * leaves rows and checkpoint in step; re-applying an event at or before the checkpoint is a no-op.
  * Never publishes anything: replay feeds projections only.
  */
+/** Where read models live and the log they fold: the SQLite store, or a snapshot of another log (foldReadModels). */
+export interface ProjectionSource {
+  readonly db: Database.Database;
+  readAllSync(fromPosition?: number, opts?: ReadAllOptions): Iterable<StoredEvent>;
+}
+
 export class ReadModelProjector {
   private readonly db: Database.Database;
   private reqIds = new Map<string, number>();
   private readonly st;
   private readonly applyPage: (events: StoredEvent[]) => void;
 
-  constructor(private readonly store: SqliteEventStore, private readonly pageSize = 5000) {
+  constructor(private readonly store: ProjectionSource, private readonly pageSize = 5000) {
     this.db = store.db;
     this.db.exec('CREATE TABLE IF NOT EXISTS projection_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID');
     const version = this.db.prepare("SELECT value FROM projection_meta WHERE key = 'version'").pluck().get();

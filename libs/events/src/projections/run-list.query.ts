@@ -1,5 +1,6 @@
 import type { EventTypes, StoredEvent } from '../contracts';
 import type { SqliteEventStore } from '../sqlite/sqlite-event-store';
+import type { EventStore } from '../store';
 import { READ_MODEL_VERSION } from './read-models.projector';
 import { evolveRunSummary, runIdOf, type RunSummary } from './run-summary.projection';
 
@@ -46,7 +47,7 @@ export interface RunDetails {
   ended: { type: 'RunExited' | 'RunFailed'; at: string; payload: EventTypes['RunExited'] | EventTypes['RunFailed'] } | null;
 }
 
-export async function runDetails(store: SqliteEventStore, summary: RunSummary): Promise<RunDetails> {
+export async function runDetails(store: Pick<EventStore, 'readStream'>, summary: RunSummary): Promise<RunDetails> {
   const out: RunDetails = { summary, requested: null, started: null, ended: null };
   for await (const e of store.readStream(`run-${summary.runId}`)) {
     if (e.type === 'RunRequested') out.requested = e.payload as EventTypes['RunRequested'];

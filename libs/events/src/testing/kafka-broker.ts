@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,10 @@ export interface TestBroker {
   brokers: string[];
   url: string;
   stop(): Promise<void>;
+  /** sends a signal to the broker's JVM (SIGKILL, SIGSTOP, SIGCONT) */
+  signal(sig: NodeJS.Signals): void;
+  /** starts the broker again on the same ports and data (after a SIGKILL) */
+  restart(): Promise<void>;
 }
 
 /**
@@ -45,6 +49,10 @@ export async function startTestBroker(): Promise<TestBroker> {
   return {
     brokers: [`127.0.0.1:${port}`],
     url: `kafka://127.0.0.1:${port}`,
+    signal: (sig) => {
+      process.kill(Number(readFileSync(join(dir, 'broker.pid'), 'utf8').trim()), sig);
+    },
+    restart: () => kafkaSh(['start', dir], env),
     stop: async () => {
       await kafkaSh(['stop', dir], env);
       rmSync(dir, { recursive: true, force: true });
