@@ -366,7 +366,8 @@ describe('capulator run: workloads', () => {
         const serve = daemon ? spawn(bin, ['serve', '--http', 'off', '--grpc', 'off', '--log-level', 'silent'], { env: { ...process.env, CAPULATOR_HOME: dhome }, stdio: 'ignore' }) : undefined;
         try {
           if (serve) await until('the run socket', () => existsSync(join(dhome, 'run.sock')));
-          await inTmux(`CAPULATOR_HOME=${dhome} ${bin} run -it --no-store ${rootfs} -- sh`, async (send, screen) => {
+          const ttyId = `tty${daemon ? 'd' : 'c'}${process.pid}`;
+          await inTmux(`CAPULATOR_HOME=${dhome} ${bin} run -it --no-store --id ${ttyId} ${rootfs} -- sh`, async (send, screen) => {
             await until('the prompt', () => /^\/ #/m.test(screen()));
             send(['stty size; tty', 'Enter']);
             await until('the size', () => /^30 100$/m.test(screen()));
@@ -379,6 +380,8 @@ describe('capulator run: workloads', () => {
             assert.match(screen(), /^after-21$/m, '^C stopped sleep, not the shell');
           });
         } finally {
+          // a failed step leaves the shell waiting: its container must not outlive the test
+          spawnSync('runc', ['--root', '/run/capulator/runc', 'kill', '--all', `capulator-tty${daemon ? 'd' : 'c'}${process.pid}`, 'KILL'], { stdio: 'ignore' });
           if (serve) {
             serve.kill('SIGTERM');
             await new Promise((r) => serve.on('close', r));
