@@ -71,8 +71,9 @@ describe('gateway runs under runc', () => {
         return g.status === 'exited' || g.status === 'failed' ? g : undefined;
       });
       assert.equal(run.status, 'exited');
-      assert.ok(run.counts.deny >= 1, JSON.stringify(run));
-      assert.notEqual(run.exitCode, 0);
+      // CAP_NET_RAW is absent from the sets, so the kernel refuses ping's raw socket (recorded by the
+      // kernel record when it runs); ping fails with its own message and status
+      assert.equal(run.exitCode, 2, JSON.stringify(run));
       const rep = await request(t.url).post('/v1/replays').set(auth).send({ policy: 'ping', runIds: [r.body.id] }).expect(200);
       assert.ok(rep.body.changed >= 1);
       assert.equal(rep.body.wouldDeny, 0);

@@ -1,6 +1,5 @@
 import { Command } from 'commander';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, resolve as resolvePath } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import {
   capabilitySets,
   closest,
@@ -11,7 +10,6 @@ import {
   compileForContainer,
   evaluate,
   formatError,
-  load,
   policyJsonSchema,
   privilegesReachedBy,
   type DecisionRequest,
@@ -22,27 +20,20 @@ import {
 import { CAPABILITIES, PRIVILEGES, privilegesOfCapability, capabilitiesOfPrivilege } from '@capulator/abi';
 import { homePaths } from '@capulator/host';
 import { CliError } from '../cli-error';
+import { loadPolicyFileText, readPolicyFile } from '../policy-file';
 import { printJson, printTable } from '../output';
 
 function readText(path: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    return readPolicyFile(path);
   } catch (err) {
-    throw new CliError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CliError(`cannot read ${path}: ${(err as Error).message}`);
   }
 }
 
 /** Loads a policy file; includes resolve relative to the including file. */
 export function loadPolicyFile(path: string): LoadResult {
-  const text = readText(path);
-  return load(text, path, (inc, from) => {
-    const p = resolvePath(dirname(from), inc);
-    try {
-      return { file: p, text: readFileSync(p, 'utf8') };
-    } catch {
-      return undefined;
-    }
-  });
+  return loadPolicyFileText(path, readText(path));
 }
 
 /** Loads or fails with the errors printed and exit code 1. */

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, openSync, readFileSync, statSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, openSync, statSync, type WriteStream } from 'node:fs';
 import { setPriority } from 'node:os';
-import { dirname, resolve as resolvePath } from 'node:path';
+import { resolve as resolvePath } from 'node:path';
 import { homePaths, repoRoot } from '@capulator/host';
-import { capabilitySets, compileForContainer, formatError, load, type Policy } from '@capulator/policy';
+import { capabilitySets, compileForContainer, formatError, type Policy } from '@capulator/policy';
 import {
   Anchorer,
   anchorPaths,
@@ -33,6 +33,7 @@ import {
 } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
 import { addWorkloadOptions, givenWorkloadFlags, workloadFrom, workloadRecord, type WorkloadFlags } from './run-workload-options';
+import { loadPolicyFileText, readPolicyFile } from '../policy-file';
 
 interface RunOptions extends WorkloadFlags {
   policy?: string;
@@ -151,11 +152,11 @@ function parseMount(spec: string, cwd: string): BindMount {
 function loadPolicy(file: string): { policy: Policy; yaml: string } {
   let yaml: string;
   try {
-    yaml = readFileSync(file, 'utf8');
+    yaml = readPolicyFile(file);
   } catch (e) {
-    throw new CliError(`cannot read policy ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new CliError(`cannot read policy ${file}: ${(e as Error).message}`);
   }
-  const r = load(yaml, file, (p) => readFileSync(resolvePath(dirname(file), p), 'utf8'));
+  const r = loadPolicyFileText(file, yaml);
   if (!r.policy) throw new CliError(r.errors.length > 0 ? formatError(r.errors[0]) : `${file}: invalid policy`);
   return { policy: r.policy, yaml };
 }
@@ -344,7 +345,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
           host.stderr(`capulator: warning: this host cannot grant ${s.unavailable.join(', ')} (not in its bounding set); the container runs without\n`);
         }
         // the sets the host granted (not the requested ones); the decider keeps provenance for those only
-        rec?.submit({ type: 'StartRun', at: now(), imageDigest: image.digest ?? '', user: s.user, granted: s.capabilities, provenance, policy: policyRef, pid: s.pid });
+        rec?.submit({ type: 'StartRun', at: now(), imageDigest: image.digest ?? '', user: s.user, granted: s.capabilities, provenance, policy: policyRef, pid: s.pid, mechanisms: s.mechanisms });
       },
     });
     // one terminal event (RunExited, or RunFailed keeping the stage, the reason and what is known
