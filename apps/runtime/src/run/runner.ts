@@ -138,6 +138,8 @@ export class RunError extends Error {
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** in a run's directory: `{command, args}` that starts runc for it (read by `capulator exec`) */
+export const EXEC_FILE = 'runc.json';
 /** largest /etc/passwd or /etc/group of an image that is read */
 const MAX_ACCOUNT_FILE = 4 * 1024 * 1024;
 
@@ -354,6 +356,8 @@ export class Runner {
         tmpfs: w.tmpfs,
       });
       writeFileSync(join(dir, 'config.json'), ociSpecJson(spec));
+      // how `capulator exec` starts runc for this container (the same wrapper: securebits)
+      writeFileSync(join(dir, EXEC_FILE), JSON.stringify(runcCommand(runc, ['--root', runcRoot], req.kernelSets, setsTool)));
 
       const pipe = !req.launch && req.stdio === 'pipe';
       runcStarted = true;
