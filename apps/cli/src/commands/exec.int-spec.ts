@@ -76,6 +76,29 @@ describe('capulator exec', () => {
     cap(['rm', id]);
   });
 
+  it('with a per-program grant (noNewPrivileges off, runc through capulator-sets noroot-exec): runc setup passes, only ping gets CAP_NET_RAW', async () => {
+    const id = `execping${process.pid}`;
+    const d = cap(['run', '-d', '--id', id, '--policy', join(repo, 'examples/policies/ping.yaml'), rootfs, '--', 'sh', '-c', 'i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done']);
+    assert.equal(d.status, 0, d.stderr);
+    try {
+      const ping = cap(['exec', id, '--', 'ping', '-c1', '127.0.0.1']);
+      assert.equal(ping.status, 0, ping.stdout + ping.stderr);
+      assert.match(ping.stdout, /1 packets transmitted, 1 (packets )?received/);
+      const caps = cap(['exec', id, '--', 'grep', '^CapEff', '/proc/self/status']);
+      assert.equal(caps.stdout, 'CapEff:\t0000000000000000\n');
+    } finally {
+      cap(['kill', id]);
+      cap(['wait', id]);
+    }
+    const raw = (await stream(id))
+      .filter((e) => e.type === 'PrivilegeChecked')
+      .map((e) => e.payload as { syscall: string; decision: string; ruleId?: string; subject: { exe: string } })
+      .filter((c) => c.ruleId === 'ping-raw');
+    assert.ok(raw.length >= 1, 'the exec\'d ping\'s raw socket is recorded in the run');
+    assert.ok(raw.every((c) => c.subject.exe === '/bin/ping' && c.decision === 'allow'), JSON.stringify(raw));
+    cap(['rm', id]);
+  });
+
   it('refuses a run that is not running (exit 1) and bad flags (exit 2), one line each', () => {
     const none = cap(['exec', 'no-such-run', '--', 'true']);
     assert.equal(none.status, 1);
