@@ -66,8 +66,11 @@ export function addWorkloadOptions(cmd: Command): Command {
 /** The flags that were given (for the --server check and the RunRequested record). */
 export function givenWorkloadFlags(f: WorkloadFlags): string[] {
   const out: string[] = [];
-  for (const [k, v] of Object.entries(f)) {
-    if (k === 'rm' || v === undefined || v === false || (Array.isArray(v) && v.length === 0)) continue;
+  const keys: (keyof WorkloadFlags)[] = ['network', 'publish', 'memory', 'memorySwap', 'cpus', 'pidsLimit', 'ulimit', 'user', 'workdir', 'readOnly', 'tmpfs', 'hostname', 'envFile', 'interactive', 'tty'];
+  // only the workload flags (commander's options object holds every other option of `run` too)
+  for (const k of keys) {
+    const v = f[k];
+    if ( v === undefined || v === false || (Array.isArray(v) && v.length === 0)) continue;
     out.push('--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()));
   }
   return out;

@@ -50,8 +50,10 @@ export interface RunRequest {
   keep?: boolean;
   /** network, limits, user, workdir, … (workload.ts; default: defaultWorkload()) */
   workload?: WorkloadOptions;
-  /** 'inherit' passes the container's stdio through; 'pipe' collects stdout/stderr into the result */
+  /** 'inherit' passes the container's stdio through; 'pipe' collects stdout/stderr into the result (or gives it to onOutput) */
   stdio?: 'inherit' | 'pipe';
+  /** with stdio 'pipe': the output as it comes, instead of collecting it into the result */
+  onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
   onDecision?: (d: AgentDecision) => void;
   /** called once the container process runs (after runc handed the notify fd to the agent) */
   onStarted?: (info: StartedInfo) => void;
@@ -380,8 +382,9 @@ export class Runner {
         const child = spawn(runcCmd.command, runcCmd.args, { stdio: pipe ? ['ignore', 'pipe', 'pipe'] : [w.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
         child.on('exit', () => (runcExited = true));
         if (pipe) {
-          child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-          child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+          const onOut = req.onOutput;
+          child.stdout!.setEncoding('utf8').on('data', (s: string) => (onOut ? onOut('stdout', s) : (stdout += s)));
+          child.stderr!.setEncoding('utf8').on('data', (s: string) => (onOut ? onOut('stderr', s) : (stderr += s)));
         }
         const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
         const onTerm = forward('SIGTERM');
