@@ -39,6 +39,7 @@ const GROUPS: Record<string, () => Register[]> = {
   stop: () => [require('./commands/manage.command').registerStopCommand],
   kill: () => [require('./commands/manage.command').registerKillCommand],
   rm: () => [require('./commands/manage.command').registerRmCommand],
+  exec: () => [require('./commands/exec.command').registerExecCommands],
 };
 
 export function buildProgram(argv: string[] = []): Command {

@@ -63,11 +63,12 @@ export function addWorkloadOptions(cmd: Command): Command {
     .option('--rm', 'accepted for docker compatibility: capulator never keeps a container after it exits');
 }
 
-/** The flags that were given (for the --server check and the RunRequested record). */
+/** commander's options object holds every option of `run`: these are the workload flags */
 const WORKLOAD_KEYS: (keyof WorkloadFlags)[] = [
   'network', 'publish', 'memory', 'memorySwap', 'cpus', 'pidsLimit', 'ulimit', 'user', 'workdir', 'readOnly', 'tmpfs', 'hostname', 'envFile', 'interactive', 'tty',
 ];
 
+/** The workload flags that were given (for the --server check and the RunRequested record). */
 export function givenWorkloadFlags(f: WorkloadFlags): string[] {
   const out: string[] = [];
   for (const k of WORKLOAD_KEYS) {

@@ -52,8 +52,10 @@ export interface RunRequest {
   keep?: boolean;
   /** network, limits, user, workdir, … (workload.ts; default: defaultWorkload()) */
   workload?: WorkloadOptions;
-  /** 'inherit' passes the container's stdio through; 'pipe' collects stdout/stderr into the result */
+  /** 'inherit' passes the container's stdio through; 'pipe' collects stdout/stderr into the result (or gives it to onOutput) */
   stdio?: 'inherit' | 'pipe';
+  /** with stdio 'pipe': the output as it comes, instead of collecting it into the result */
+  onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
   onDecision?: (d: AgentDecision) => void;
   /** called once the container process runs (after runc handed the notify fd to the agent) */
   onStarted?: (info: StartedInfo) => void;
@@ -143,6 +145,8 @@ export class RunError extends Error {
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** in a run's directory: `{command, args}` that starts runc for it (read by `capulator exec`) */
+export const EXEC_FILE = 'runc.json';
 /** largest /etc/passwd or /etc/group of an image that is read */
 const MAX_ACCOUNT_FILE = 4 * 1024 * 1024;
 
@@ -417,6 +421,8 @@ export class Runner {
       });
       if (krec) (spec as { linux: { cgroupsPath?: string } }).linux.cgroupsPath = cgroupsPath;
       writeFileSync(join(dir, 'config.json'), ociSpecJson(spec));
+      // how `capulator exec` starts runc for this container (the same wrapper: securebits)
+      writeFileSync(join(dir, EXEC_FILE), JSON.stringify(runcCommand(runc, ['--root', runcRoot], req.kernelSets, setsTool)));
       if (krec) {
         kchecks = new KernelChecks({
           runId: id,
@@ -451,8 +457,9 @@ export class Runner {
         const child = spawn(runcCmd.command, runcCmd.args, { stdio: pipe ? ['ignore', 'pipe', 'pipe'] : [w.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
         child.on('exit', () => (runcExited = true));
         if (pipe) {
-          child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-          child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+          const onOut = req.onOutput;
+          child.stdout!.setEncoding('utf8').on('data', (s: string) => (onOut ? onOut('stdout', s) : (stdout += s)));
+          child.stderr!.setEncoding('utf8').on('data', (s: string) => (onOut ? onOut('stderr', s) : (stderr += s)));
         }
         const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
         const onTerm = forward('SIGTERM');
