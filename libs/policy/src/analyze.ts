@@ -14,6 +14,7 @@ import {
   type PolicyDefaults,
   type PolicyRule,
 } from './model';
+import { printable } from './confusables';
 import { MAX_ERRORS, didYouMean, policyError, sortErrors, type PolicyError, type PolicyErrorCode, type SourceLocation } from './policy.errors';
 import { parseRanges, rangesCover, UINT32_MAX } from './ranges';
 
@@ -95,7 +96,7 @@ class Ctx {
   keys(m: AstMap, allowed: string[], where: string): void {
     for (const e of m.entries) {
       if (!allowed.includes(e.key)) {
-        this.err('UNKNOWN_KEY', `unknown key "${e.key}" in ${where}${didYouMean(e.key, allowed)} (allowed: ${allowed.join(', ')})`, e.keyLoc);
+        this.err('UNKNOWN_KEY', `unknown key "${printable(e.key)}" in ${where}${didYouMean(e.key, allowed, e.keyLoc.col)} (allowed: ${allowed.join(', ')})`, e.keyLoc);
       }
     }
   }
@@ -106,7 +107,7 @@ class Ctx {
     return undefined;
   }
   /** A string or a list of strings. */
-  strings(n: AstNode, what: string): Array<{ value: string; loc: SourceLocation }> | undefined {
+  strings(n: AstNode, what: string): Array<{ value: string; loc: SourceLocation; valueCol: number }> | undefined {
     const items = n.kind === 'seq' ? n.items : [n];
     if (n.kind === 'seq' && n.items.length === 0) {
       this.err('BAD_VALUE', `${what} is an empty list; list at least one value or remove the key`, n.loc);
@@ -114,7 +115,7 @@ class Ctx {
     }
     const out = [];
     for (const it of items) {
-      if (it.kind === 'scalar' && (typeof it.value === 'string' || typeof it.value === 'number') && String(it.value) !== '') out.push({ value: String(it.value), loc: it.loc });
+      if (it.kind === 'scalar' && (typeof it.value === 'string' || typeof it.value === 'number') && String(it.value) !== '') out.push({ value: String(it.value), loc: it.loc, valueCol: it.loc.col + (it.quoted ? 1 : 0) });
       else {
         this.err('WRONG_TYPE', `${what} must be a string or a list of strings; found ${describeNode(it)}`, it.loc);
         return undefined;
@@ -218,7 +219,7 @@ function analyzeNames(ctx: Ctx, n: AstNode, key: keyof typeof NAME_LISTS): strin
   const items = ctx.strings(n, key);
   if (!items) return undefined;
   const out: string[] = [];
-  for (const { value, loc } of items) {
+  for (const { value, loc, valueCol } of items) {
     if (isGlob(value)) {
       const ge = globError(value);
       if (ge) {
@@ -230,7 +231,7 @@ function analyzeNames(ctx: Ctx, n: AstNode, key: keyof typeof NAME_LISTS): strin
       out.push(...hits);
     } else {
       const c = canonical(value);
-      if (!c) ctx.err(unknown, `unknown ${noun} "${value}"${didYouMean(value, names)}`, loc);
+      if (!c) ctx.err(unknown, `unknown ${noun} "${printable(value)}"${didYouMean(value, names, valueCol)}`, loc);
       else out.push(c);
     }
   }

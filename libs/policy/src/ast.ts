@@ -10,6 +10,8 @@ export interface AstScalar {
   kind: 'scalar';
   value: string | number | boolean | null;
   loc: SourceLocation;
+  /** written in quotes: the value's first character is one column after `loc` */
+  quoted?: true;
 }
 
 export interface AstEntry {

@@ -31,6 +31,7 @@ export { ruleEnforcement, enforcementText, type Enforcement, type EnforcementLay
 export { policyJsonSchema } from './schema';
 export { ERRNO, errnoName } from './errno';
 export { globMatch, globError } from './glob';
+export { oddCharacter, printable } from './confusables';
 export { TABLE_LIMITS, type TableLimit } from './limits';
 export { parseRanges, formatRanges, type Ranges } from './ranges';
 export type { AstNode, AstMap, AstSeq, AstScalar, PolicyAst } from './ast';
@@ -38,6 +39,7 @@ export {
   formatError,
   sortErrors,
   closest,
+  didYouMean,
   levenshtein,
   type PolicyError,
   type PolicyErrorCode,

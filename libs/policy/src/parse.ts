@@ -197,7 +197,7 @@ function parseUnsafe(text: string, file: string): ParseResult {
     if (isScalar(n)) {
       const v = n.value;
       const value = v === null || v === undefined || typeof v === 'string' || typeof v === 'boolean' || typeof v === 'number' ? (v ?? null) : String(v);
-      return { kind: 'scalar', value, loc };
+      return n.type === 'QUOTE_DOUBLE' || n.type === 'QUOTE_SINGLE' ? { kind: 'scalar', value, loc, quoted: true } : { kind: 'scalar', value, loc };
     }
     return { kind: 'scalar', value: null, loc };
   };

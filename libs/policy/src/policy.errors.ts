@@ -1,3 +1,4 @@
+import { oddCharacter, unconfuse } from './confusables';
 /** Where something is in a policy source: 1-based line and column. */
 export interface SourceLocation {
   file: string;
@@ -128,7 +129,16 @@ export function closest(word: string, candidates: Iterable<string>): string | un
   return bestD <= limit ? best : undefined;
 }
 
-export function didYouMean(word: string, candidates: Iterable<string>): string {
-  const c = closest(word, candidates);
-  return c ? `; did you mean ${c}?` : '';
+/**
+ * The hint after "unknown X": the nearest candidate, and first the character that is not what it
+ * seems when the word holds one (a Cyrillic letter, a control or zero-width character), with its
+ * column when `valueCol` (where the word starts on its line) is known.
+ */
+export function didYouMean(word: string, candidates: Iterable<string>, valueCol?: number): string {
+  const odd = oddCharacter(word);
+  const c = closest(odd ? unconfuse(word) : word, candidates);
+  const hint = c ? `; did you mean ${c}?` : '';
+  if (!odd) return hint;
+  const where = valueCol !== undefined ? `at column ${valueCol + odd.index}` : `as character ${[...word.slice(0, odd.index)].length + 1}`;
+  return `: it contains ${odd.description} ${where}${odd.looksLike ? ` (it looks like "${odd.looksLike}")` : ''}${hint}`;
 }

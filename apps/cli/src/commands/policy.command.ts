@@ -2,7 +2,8 @@ import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import {
   capabilitySets,
-  closest,
+  didYouMean,
+  printable,
   enforcementText,
   programSets,
   ruleEnforcement,
@@ -68,8 +69,7 @@ function privName(name: string): string {
   const up = name.toUpperCase();
   const p = PRIVILEGES.find((x) => x.name === up);
   if (!p) {
-    const s = closest(up, PRIVILEGES.map((x) => x.name));
-    throw new CliError(`unknown privilege "${name}"${s ? `; did you mean ${s}?` : ''}`);
+    throw new CliError(`unknown privilege "${printable(name)}"${didYouMean(up, PRIVILEGES.map((x) => x.name))}`);
   }
   return p.name;
 }
@@ -78,8 +78,7 @@ function capName(name: string): string {
   if (!up.startsWith('CAP_')) up = 'CAP_' + up;
   const c = CAPABILITIES.find((x) => x.name === up);
   if (!c) {
-    const s = closest(up, CAPABILITIES.map((x) => x.name));
-    throw new CliError(`unknown capability "${name}"${s ? `; did you mean ${s}?` : ''}`);
+    throw new CliError(`unknown capability "${printable(name)}"${didYouMean(up, CAPABILITIES.map((x) => x.name))}`);
   }
   return c.name;
 }

@@ -492,6 +492,7 @@ export class Runner {
       // fail closed: if the agent (or the kernel record) dies while the container runs, kill the container
       // (a normal agent exit — its `exit` line — only happens once every container process is gone)
       let agentDied = false;
+      let stalled = false;
       let krecDied = false;
       // fail closed on audit failure: the agent stops the container itself when its spool cannot
       // be written; the store failing stops it here
@@ -536,14 +537,21 @@ export class Runner {
         const done = await Promise.race([a.exited.then(() => true), delay(5000).then(() => false)]);
         if (done) break;
         if (a.bytesReceived === before) {
+          stalled = true;
           a.kill();
           break;
         }
       }
       await watch;
+      // An agent that ends without its summary line died. Its death and the container's end can
+      // come in either order (once the notify fd is gone the program's trapped calls fail fast
+      // and it may exit first), so this is decided by the summary, not by which came first.
+      if (a && !a.summary && !stalled) agentDied = true;
       trace('agent exited');
       if (k) {
+        const diedBefore = k.child.exitCode !== null || k.child.signalCode !== null;
         await k.stop();
+        if (diedBefore && !k.summary) krecDied = true;
         kchecks?.flush();
         if (!started) beforeStart.length = 0; // never started: nothing of the container's to record
         trace('kernel record exited');
