@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteEventStore, runStream, type StoredEvent } from '@capulator/events';
+import type { StoredEvent } from '@capulator/events';
+import { runEvents } from '../../../../test/fixtures/events';
 import { fixtureImages } from '../../../../test/fixtures/images';
 
 /**
@@ -21,13 +22,7 @@ let rootfs: string;
 const env = () => ({ ...process.env, CAPULATOR_HOME: home });
 const cap = (args: string[], timeout = 60_000) => spawnSync(bin, args, { encoding: 'utf8', env: env(), timeout });
 
-async function stream(id: string): Promise<StoredEvent[]> {
-  const store = SqliteEventStore.open(join(home, 'events.db'));
-  const out: StoredEvent[] = [];
-  for await (const e of store.readStream(runStream(id))) out.push(e);
-  await store.close();
-  return out;
-}
+const stream = (id: string): Promise<StoredEvent[]> => runEvents(home, id);
 
 describe('capulator exec', () => {
   before(() => {

@@ -4,7 +4,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteEventStore, runStream, type StoredEvent } from '@capulator/events';
+import type { StoredEvent } from '@capulator/events';
+import { runEvents } from '../../../../test/fixtures/events';
 import { fixtureImages } from '../../../../test/fixtures/images';
 import { CNI_IPAM_DIR, CNI_NETWORK } from '../../../runtime/src/run/network';
 
@@ -31,13 +32,7 @@ const cap = (args: string[], opts: { ns?: boolean; timeout?: number } = {}) =>
     : spawnSync(bin, args, { encoding: 'utf8', env: env(), timeout: opts.timeout ?? 60_000 });
 const inNs = (cmd: string[]) => spawnSync('nsenter', [`--net=/run/netns/${NS}`, ...cmd], { encoding: 'utf8', timeout: 30_000 });
 
-async function stream(id: string): Promise<StoredEvent[]> {
-  const store = SqliteEventStore.open(join(home, 'events.db'));
-  const out: StoredEvent[] = [];
-  for await (const e of store.readStream(runStream(id))) out.push(e);
-  await store.close();
-  return out;
-}
+const stream = (id: string): Promise<StoredEvent[]> => runEvents(home, id);
 const exitedOf = async (id: string) => (await stream(id)).find((e) => e.type === 'RunExited')?.payload as Record<string, unknown> | undefined;
 
 /** Waits for `cond` (polling) until the deadline. */

@@ -4,7 +4,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteEventStore, runStream, type StoredEvent } from '@capulator/events';
+import type { StoredEvent } from '@capulator/events';
+import { runEvents } from '../../../../test/fixtures/events';
 import { readCountFile } from '../../../runtime/src/run';
 
 /**
@@ -22,13 +23,7 @@ let work: string;
 let rootfs: string;
 let policy: string;
 
-async function stream(home: string, id: string): Promise<StoredEvent[]> {
-  const store = SqliteEventStore.open(join(home, 'events.db'));
-  const out: StoredEvent[] = [];
-  for await (const e of store.readStream(runStream(id))) out.push(e);
-  await store.close();
-  return out;
-}
+const stream = runEvents;
 
 async function until<T>(what: string, f: () => T | undefined | false, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;
