@@ -4,6 +4,10 @@
 # filter; the bare notify-agent listening), and against runc with no seccomp listener at all.
 # The daemon rows start `capulator serve --http off --grpc off` on a home of their own: there
 # `capulator run` is the native client (agent/build/capulator-run) handing the run to it.
+# Every row but the bridge ones runs with --network none (the default). The bridge rows
+# (`--network bridge`: CNI bridge + host-local + portmap + loopback, ADD before and DEL after)
+# run in a network namespace the benchmark makes, so the bridge and its rules are never the
+# host's: the daemon runs in it (the none rows do not care), the no-daemon CLI via nsenter.
 # Usage: bench/run-startup.sh [REPS, default 5]   (root; npm run build first)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,8 +18,10 @@ ROOTFS=$REPO/test/.work/images/rootfs
 W=$(mktemp -d /tmp/capulator-start-bench.XXXXXX)
 RUNC_ROOT=$W/runc
 SERVE_PID=
+NETNS=capulator-bench-$$
 cleanup() {
   [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
+  ip netns delete "$NETNS" 2>/dev/null
   for c in $(runc --root "$RUNC_ROOT" list -q 2>/dev/null); do runc --root "$RUNC_ROOT" delete -f "$c" >/dev/null 2>&1 || true; done; rm -rf "$W"
 }
 trap cleanup EXIT
@@ -24,18 +30,26 @@ gcc -O2 -o "$W/notify-agent" "$BENCH_SRC/notify-agent.c" -lseccomp
 . "$REPO/bench/lib.sh"   # write_bundles, run_bare, median
 write_bundles "$ROOTFS" /bin/true
 [ -x "$REPO/agent/build/capulator-run" ] || { echo "agent/build/capulator-run missing: npm run build" >&2; exit 1; }
-CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" serve --http off --grpc off --log-level silent > "$W/serve.log" 2>&1 & SERVE_PID=$!
+ip netns add "$NETNS"; ip netns exec "$NETNS" ip link set lo up
+IN_NS="nsenter --net=/run/netns/$NETNS"
+CAPULATOR_HOME="$W/dhome" $IN_NS "$REPO/bin/capulator" serve --http off --grpc off --log-level silent > "$W/serve.log" 2>&1 & SERVE_PID=$!
 for _ in $(seq 1 200); do [ -S "$W/dhome/run.sock" ] && break; sleep 0.05; done
 [ -S "$W/dhome/run.sock" ] || { cat "$W/serve.log" >&2; echo "capulator serve did not start" >&2; exit 1; }
 CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" run "$ROOTFS" -- /bin/true  # warm-up (first run publishes the policy)
+CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" run --network bridge "$ROOTFS" -- /bin/true  # warm-up: the bridge is created once
+CAPULATOR_HOME="$W/home" $IN_NS "$REPO/bin/capulator" run --network bridge "$ROOTFS" -- /bin/true
 
 ms() { echo $(( ($2 - $1) / 1000000 )); }
-: > "$W/t.cap"; : > "$W/t.capns"; : > "$W/t.bare"; : > "$W/t.plain"; : > "$W/t.d"; : > "$W/t.dns"; : > "$W/t.node"
+: > "$W/t.cap"; : > "$W/t.capns"; : > "$W/t.bare"; : > "$W/t.plain"; : > "$W/t.d"; : > "$W/t.dns"; : > "$W/t.node"; : > "$W/t.dbr"; : > "$W/t.capbr"
 for i in $(seq 1 "$REPS"); do
   t0=$(date +%s%N); CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" run "$ROOTFS" -- /bin/true; t1=$(date +%s%N)
   ms "$t0" "$t1" >> "$W/t.d"
   t0=$(date +%s%N); CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" run --no-store "$ROOTFS" -- /bin/true; t1=$(date +%s%N)
   ms "$t0" "$t1" >> "$W/t.dns"
+  t0=$(date +%s%N); CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" run --network bridge "$ROOTFS" -- /bin/true; t1=$(date +%s%N)
+  ms "$t0" "$t1" >> "$W/t.dbr"
+  t0=$(date +%s%N); CAPULATOR_HOME="$W/home" $IN_NS "$REPO/bin/capulator" run --network bridge "$ROOTFS" -- /bin/true; t1=$(date +%s%N)
+  ms "$t0" "$t1" >> "$W/t.capbr"
   t0=$(date +%s%N); node -e 0; t1=$(date +%s%N)
   ms "$t0" "$t1" >> "$W/t.node"
   t0=$(date +%s%N); CAPULATOR_HOME="$W/home" "$REPO/bin/capulator" run "$ROOTFS" -- /bin/true; t1=$(date +%s%N)
@@ -48,14 +62,17 @@ for i in $(seq 1 "$REPS"); do
   ms "$t0" "$t1" >> "$W/t.plain"
 done
 cap=$(median < "$W/t.cap"); capns=$(median < "$W/t.capns"); bare=$(median < "$W/t.bare"); plain=$(median < "$W/t.plain")
-d=$(median < "$W/t.d"); dns=$(median < "$W/t.dns"); nodes=$(median < "$W/t.node")
+d=$(median < "$W/t.d"); dns=$(median < "$W/t.dns"); nodes=$(median < "$W/t.node"); dbr=$(median < "$W/t.dbr"); capbr=$(median < "$W/t.capbr")
 echo "run startup (/bin/true), medians of $REPS runs, ms; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-62s %8s\n' "capulator run (capulator serve running: native client)" "$d"
 printf '%-62s %8s\n' "capulator run --no-store (capulator serve running)" "$dns"
+printf '%-62s %8s\n' "capulator run --network bridge (capulator serve running)" "$dbr"
 printf '%-62s %8s\n' "capulator run (store + events), no daemon: Node CLI" "$cap"
 printf '%-62s %8s\n' "capulator run --no-store, no daemon" "$capns"
+printf '%-62s %8s\n' "capulator run --network bridge, no daemon" "$capbr"
 printf '%-62s %8s\n' "node -e 0 (Node's own start, the cold path's floor)" "$nodes"
 printf '%-62s %8s\n' "runc run, same config, bare notify-agent" "$bare"
 printf '%-62s %8s\n' "runc run, same config without seccomp listener" "$plain"
-awk -v d="$d" -v n="$dns" -v b="$bare" 'BEGIN { printf "daemon path/bare runc: %.2fx (no-store %.2fx; target <= 2x)\n", d / b, n / b }'
+awk -v d="$d" -v n="$dns" -v b="$bare" 'BEGIN { printf "daemon path/bare runc: %.2fx (no-store %.2fx; target <= 1.5x with --network none)\n", d / b, n / b }'
+awk -v d="$d" -v br="$dbr" -v c="$cap" -v cb="$capbr" 'BEGIN { printf "bridge network cost: +%d ms on the daemon path, +%d ms without the daemon\n", br - d, cb - c }'
 awk -v c="$cap" -v n="$capns" -v b="$bare" -v p="$plain" 'BEGIN { printf "no daemon/bare runc: %.2fx (no-store %.2fx; target <= 2x); vs runc without listener %.2fx\n", c / b, n / b, c / p }'

@@ -31,6 +31,7 @@ __u64 noaudit = 0;     /* probe-only checks seen (not recorded) */
 __u64 checks = 0;      /* checks recorded */
 __u64 setup_checks = 0; /* checks in the group before the first exec (runc's set-up) */
 __u64 borrowed = 0;    /* checks of credentials the task borrowed (override_creds: overlayfs mounter, …) */
+__u64 joined = 0;      /* processes that joined the group after the start (runc exec's init) */
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -53,6 +54,19 @@ struct {
   __type(key, struct verdict_key);
   __type(value, __u8);
 } verdicts SEC(".maps");
+
+/*
+ * Processes that joined the group while it records (runc exec's init, moved in by `runc exec`) and
+ * have not exec'd since: their checks are runc's set-up of the exec'd process (setuid, chdir with
+ * the container's sets, …), not the container's, like the set-up before the first exec. A child
+ * they fork before exec is set-up too (key: tgid).
+ */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 1024);
+  __type(key, __u32);
+  __type(value, __u8);
+} joining SEC(".maps");
 
 /* scratch for path building */
 struct {
@@ -118,10 +132,42 @@ static __always_inline void describe_exe(struct file *f, __u64 key)
   bpf_map_update_elem(&exes, &key, &one, BPF_ANY);
 }
 
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(on_attach, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup)
+{
+  if (!recording) return 0;
+  /* the unified (v2) hierarchy only: a v1 hierarchy's ids are numbered on their own */
+  if (BPF_CORE_READ(dst, root, hierarchy_id) != 0 || BPF_CORE_READ(dst, kn, id) != target_cgroup) return 0;
+  __u32 tgid = BPF_CORE_READ(task, tgid);
+  __u8 one = 1;
+  bpf_map_update_elem(&joining, &tgid, &one, BPF_ANY);
+  __sync_fetch_and_add(&joined, 1);
+  return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+  if (!joined || bpf_get_current_cgroup_id() != target_cgroup) return 0;
+  __u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
+  if (ptgid == ctgid || !bpf_map_lookup_elem(&joining, &ptgid)) return 0;
+  __u8 one = 1;
+  bpf_map_update_elem(&joining, &ctgid, &one, BPF_ANY);
+  return 0;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-  if (recording || bpf_get_current_cgroup_id() != target_cgroup) return 0;
+  if (bpf_get_current_cgroup_id() != target_cgroup) return 0;
+  if (recording) {
+    /* a joined process's exec: from here on its checks are the container's */
+    if (joined) {
+      __u32 tgid = BPF_CORE_READ(p, tgid);
+      bpf_map_delete_elem(&joining, &tgid);
+    }
+    return 0;
+  }
   struct pid *tp = BPF_CORE_READ(p, thread_pid);
   unsigned int level = BPF_CORE_READ(tp, level);
   int nr = 0;
@@ -201,6 +247,13 @@ int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, 
   if (!recording) {
     __sync_fetch_and_add(&setup_checks, 1);
     return 0;
+  }
+  if (joined) {
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (bpf_map_lookup_elem(&joining, &tgid)) {
+      __sync_fetch_and_add(&setup_checks, 1);
+      return 0;
+    }
   }
   struct task_struct *t = bpf_get_current_task_btf();
   /* override_creds() (overlayfs checking with its mounter's credentials, nfsd, …) changes only

@@ -1155,6 +1155,103 @@ static void *watcher(void *arg) {
   return NULL;
 }
 
+/* ---------- `capulator exec`: further filters of the same container ----------
+ * runc exec installs the container's filter again on the exec'd process and sends that filter's
+ * own notify fd to the same listener socket. So the agent keeps accepting after the container's
+ * first fd (the acceptor thread), and the loop serves every fd: blocking RECV while there is one,
+ * poll + RECV once there are more. runc's setup phase (--runc-setup) is tracked per fd: each
+ * exec'd process has its own, which ends at its execve. Decisions go to the same run. */
+#define MAX_LISTENERS 64
+struct listener { int fd; bool setup; int pid; };
+static struct listener lst[MAX_LISTENERS];
+static int nlst;                                    /* the main loop's */
+static struct listener pend[MAX_LISTENERS];
+static int npend;
+static pthread_mutex_t pend_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int accepted, adopted, loop_done;
+static int listen_fd = -1;
+static bool setup_configured;
+
+/* Accepts one connection of runc and takes the notify fd and the process's pid from its message. */
+static int accept_notify(int ls, int *fd, int *pid) {
+  int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+  if (c < 0) return -1;
+  static char state[16384]; char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+  struct iovec iov = {state, sizeof state - 1};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+  ssize_t n = recvmsg(c, &m, MSG_CMSG_CLOEXEC);
+  int e = errno;
+  close(c);
+  if (n < 0) { errno = e; return -1; }
+  state[n] = 0;
+  *fd = -1;
+  for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+    if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      memcpy(fd, CMSG_DATA(cm), sizeof(int));
+      break;
+    }
+  char *pp = strstr(state, "\"pid\":");
+  *pid = pp ? atoi(pp + 6) : -1;
+  return 0;
+}
+
+static void *acceptor(void *arg) {
+  (void)arg;
+  for (;;) {
+    int fd, pid;
+    if (accept_notify(listen_fd, &fd, &pid) < 0) {
+      if (errno == EINVAL || errno == EBADF || atomic_load(&loop_done)) return NULL;   /* shut down */
+      struct timespec ts = {0, 10000000}; nanosleep(&ts, NULL);
+      continue;
+    }
+    if (fd < 0) continue;
+    pthread_mutex_lock(&pend_mu);
+    bool room = npend + nlst < MAX_LISTENERS;       /* nlst read racily: adopt_listeners checks again */
+    if (room) pend[npend++] = (struct listener){fd, setup_configured && pid > 0, pid};
+    pthread_mutex_unlock(&pend_mu);
+    if (!room) { close(fd); continue; }             /* its filtered calls fail with ENOSYS: closed, not open */
+    int want = atomic_fetch_add(&accepted, 1) + 1;
+    /* the loop may sit in RECV on another fd: interrupt it (SIGUSR2 has no SA_RESTART, so RECV
+     * returns EINTR rather than restart) until it has taken this one */
+    while (atomic_load(&adopted) < want && !atomic_load(&loop_done)) {
+      pthread_kill(main_thread, SIGUSR2);
+      struct timespec ts = {0, 1000000}; nanosleep(&ts, NULL);
+    }
+  }
+}
+
+static void adopt_listeners(void) {
+  if (atomic_load(&adopted) == atomic_load(&accepted)) return;
+  pthread_mutex_lock(&pend_mu);
+  for (int i = 0; i < npend; i++) {
+    if (nlst < MAX_LISTENERS) lst[nlst++] = pend[i];
+    else close(pend[i].fd);
+  }
+  atomic_fetch_add(&adopted, npend);
+  npend = 0;
+  pthread_mutex_unlock(&pend_mu);
+}
+
+static bool any_pending(void) {
+  struct pollfd pf[MAX_LISTENERS];
+  for (int i = 0; i < nlst; i++) pf[i] = (struct pollfd){.fd = lst[i].fd, .events = POLLIN};
+  if (poll(pf, (nfds_t)nlst, 0) <= 0) return false;
+  for (int i = 0; i < nlst; i++) if (pf[i].revents & POLLIN) return true;
+  return false;
+}
+
+/* RECV and decide one notification of listener l (handle() reads the globals set here); false
+ * when l's fd is unusable. */
+static bool serve_one(struct listener *l, struct seccomp_notif *req, size_t rqs, struct seccomp_notif_resp *resp) {
+  notify_fd = l->fd; runc_setup = l->setup; init_pid = l->pid;
+  memset(req, 0, rqs);
+  if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_RECV, req)) return errno == EINTR || errno == ENOENT;  /* ENOENT: withdrawn */
+  drop_exited();                                    /* before the subject cache is used (see subject_of) */
+  handle(req, resp);
+  l->setup = runc_setup;
+  return true;
+}
+
 static int serve(const char *sock_path, const char *table_path) {
   char err[512];
   table = table_load(table_path, err, sizeof err);
@@ -1181,26 +1278,15 @@ static int serve(const char *sock_path, const char *table_path) {
   out(",\"version\":"); out_json_str(table_policy_version(table));
   outf(",\"hash\":\"%s\",\"learn\":%s,\"pid\":%d}\n", table_hash(table), learn ? "true" : "false", getpid());
   write_events(true);
-  int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
-  if (c < 0) { perror("capulator-agent: accept"); return 1; }
-  char state[16384]; char cbuf[CMSG_SPACE(sizeof(int) * 4)];
-  struct iovec iov = {state, sizeof state - 1};
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-  ssize_t n = recvmsg(c, &m, MSG_CMSG_CLOEXEC);
-  if (n < 0) { perror("capulator-agent: recvmsg"); return 1; }
-  state[n] = 0;
-  for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
-    if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
-      memcpy(&notify_fd, CMSG_DATA(cm), sizeof(int));
-      break;
-    }
-  close(c); close(ls); unlink(sock_path);
+  int pid = -1;
+  if (accept_notify(ls, &notify_fd, &pid) < 0) { perror("capulator-agent: accept"); return 1; }
   if (notify_fd < 0) { fprintf(stderr, "capulator-agent: runc sent no notify fd\n"); return 1; }
   bool sync_wake = ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0;
-  int pid = -1; char *pp = strstr(state, "\"pid\":");
-  if (pp) pid = atoi(pp + 6);
+  setup_configured = runc_setup;
   init_pid = pid;
   if (pid <= 0) runc_setup = false;
+  lst[0] = (struct listener){notify_fd, runc_setup, pid};
+  nlst = 1;
   outf("{\"type\":\"attached\",\"pid\":%d,\"syncWakeUp\":%s}\n", pid, sync_wake ? "true" : "false");
   write_events(true);
   supervise_container(pid);
@@ -1223,6 +1309,9 @@ static int serve(const char *sock_path, const char *table_path) {
   struct sigaction sa_wake = {.sa_handler = on_wake, .sa_flags = SA_RESTART};
   sigemptyset(&sa_wake.sa_mask);
   sigaction(SIGUSR1, &sa_wake, NULL);
+  struct sigaction sa_kick = {.sa_handler = on_wake};
+  sigemptyset(&sa_kick.sa_mask);
+  sigaction(SIGUSR2, &sa_kick, NULL);
   main_thread = pthread_self();
   /* from here on, only the recorder touches obuf, until it is stopped */
   pthread_t rec_thread;
@@ -1232,18 +1321,34 @@ static int serve(const char *sock_path, const char *table_path) {
   if (!ring || pthread_create(&rec_thread, NULL, recorder, NULL)) { fprintf(stderr, "capulator-agent: cannot start the recorder thread\n"); return 1; }
   pthread_t watch_thread;
   if (pthread_create(&watch_thread, NULL, watcher, NULL)) { fprintf(stderr, "capulator-agent: cannot start the watcher thread\n"); return 1; }
+  /* without the acceptor, `capulator exec` cannot connect: it fails, nothing runs unfiltered */
+  pthread_t acc_thread;
+  listen_fd = ls;
+  bool accepting = pthread_create(&acc_thread, NULL, acceptor, NULL) == 0;
+  if (!accepting) { close(ls); unlink(sock_path); }
   for (;;) {
-    if (atomic_load(&hup_seen)) {
-      struct pollfd pn = {.fd = notify_fd, .events = POLLIN};
-      if (poll(&pn, 1, 0) <= 0 || !(pn.revents & POLLIN)) break;    /* every target is gone */
+    adopt_listeners();
+    if (atomic_load(&hup_seen) && !any_pending()) break;     /* every target is gone */
+    if (nlst == 1) {
+      if (!serve_one(&lst[0], req, rqs, resp)) break;
+      continue;
     }
-    memset(req, 0, rqs);
-    if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_RECV, req)) {
-      if (errno == EINTR || errno == ENOENT) continue;
-      break;
-    }
-    drop_exited();                                    /* before the subject cache is used (see subject_of) */
-    handle(req, resp);
+    /* `capulator exec` added filters: wait on all of them */
+    struct pollfd pf[MAX_LISTENERS];
+    for (int i = 0; i < nlst; i++) pf[i] = (struct pollfd){.fd = lst[i].fd, .events = POLLIN};
+    if (poll(pf, (nfds_t)nlst, -1) <= 0) continue;            /* EINTR: the watcher or the acceptor */
+    bool broken = false;
+    for (int i = 0; i < nlst; i++)
+      if ((pf[i].revents & POLLIN) && !serve_one(&lst[i], req, rqs, resp)) { if (i == 0) broken = true; else pf[i].revents = POLLNVAL; }
+    if (broken) break;
+    for (int i = nlst - 1; i > 0; i--)                        /* an exec'd process and its children are gone */
+      if ((pf[i].revents & (POLLHUP | POLLERR | POLLNVAL)) && !(pf[i].revents & POLLIN)) { close(lst[i].fd); lst[i] = lst[--nlst]; }
+  }
+  atomic_store(&loop_done, 1);
+  if (accepting) {
+    shutdown(ls, SHUT_RDWR);                                  /* wakes accept(): no exec after the end */
+    pthread_join(acc_thread, NULL);
+    close(ls); unlink(sock_path);
   }
   atomic_store(&watch_stop, 1);
   pthread_join(watch_thread, NULL);

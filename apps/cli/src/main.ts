@@ -33,6 +33,13 @@ const GROUPS: Record<string, () => Register[]> = {
   inspect: () => [require('./commands/ps.command').registerPsCommands],
   serve: () => [require('./commands/serve.command').registerServeCommands],
   token: () => [require('./commands/token.command').registerTokenCommands],
+  cp: () => [require('./commands/cp.command').registerCpCommands],
+  logs: () => [require('./commands/manage.command').registerLogsCommand],
+  wait: () => [require('./commands/manage.command').registerWaitCommand],
+  stop: () => [require('./commands/manage.command').registerStopCommand],
+  kill: () => [require('./commands/manage.command').registerKillCommand],
+  rm: () => [require('./commands/manage.command').registerRmCommand],
+  exec: () => [require('./commands/exec.command').registerExecCommands],
 };
 
 export function buildProgram(argv: string[] = []): Command {

@@ -113,6 +113,8 @@ export interface EventTypes {
     learn: boolean;
     mounts: Array<{ source: string; destination: string; readonly: boolean }>;
     requestedBy?: string;
+    /** what differs from the defaults: network, published ports, limits, user, workdir, … (apps/runtime workload.ts) */
+    workload?: Record<string, unknown>;
   };
   /**
    * A runtime worker took the run (Kafka bus): appended with the stream version the worker
@@ -144,6 +146,10 @@ export interface EventTypes {
     lostEvents: number;
     lostReason?: string;
     durationMs: number;
+    /** the kernel's OOM killer killed a process of the container (memory limit reached) */
+    oomKilled?: boolean;
+    /** files kept after the run, e.g. `core` (capulator cp RUN:core .) */
+    artifacts?: Array<{ name: string; bytes: number; source?: string }>;
   };
   /**
    * The one terminal event of a failed run (never followed by RunExited). When the container had

@@ -129,6 +129,38 @@ describe('capulator serve with a remote run', () => {
       assert.equal(r.status, 5, r.stderr);
       assert.match(r.stderr, /exited with 5/);
     });
+    it("prints the program's stdout and stderr as it runs, and GET /v1/runs/{id}/logs gives them again", async () => {
+      // 300 numbered lines (more than one pipe read), a pause, then a last line on each stream
+      const script = 'i=0; while [ $i -lt 300 ]; do echo "line $i"; i=$((i+1)); done; echo oops >&2; sleep 1; echo last; echo last-err >&2; exit 3';
+      const r = spawnSync(process.execPath, [CLI, 'run', '--server', url, '--token', token, 'bb:1', '--', '/bin/sh', '-c', script], {
+        encoding: 'utf8',
+        env: { ...process.env, CAPULATOR_HOME: home },
+        timeout: 120_000,
+      });
+      assert.equal(r.status, 3, r.stderr);
+      const want = Array.from({ length: 300 }, (_, i) => `line ${i}\n`).join('') + 'last\n';
+      assert.equal(r.stdout, want);
+      assert.match(r.stderr, /^oops\nlast-err\n/m);
+      const id = /run (\S+) submitted/.exec(r.stderr)![1];
+      const logs = await request(url).get(`/v1/runs/${id}/logs`).set('Authorization', `Bearer ${token}`).buffer(true).parse((res, cb) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => cb(null, text));
+      });
+      assert.equal(logs.status, 200);
+      assert.match(String(logs.headers['content-type']), /text\/event-stream/);
+      const msgs = String(logs.body).split('\n\n').filter((b) => b.trim()).map((b) => ({
+        event: /^event: (.*)$/m.exec(b)?.[1],
+        data: JSON.parse(/^data: (.*)$/m.exec(b)![1]) as { stream?: string; text?: string; truncated?: boolean },
+      }));
+      assert.equal(msgs.filter((m) => m.event === 'stdout').map((m) => m.data.text).join(''), want);
+      assert.equal(msgs.filter((m) => m.event === 'stderr').map((m) => m.data.text).join(''), 'oops\nlast-err\n');
+      assert.deepEqual(msgs[msgs.length - 1], { event: 'end', data: { truncated: false } });
+      // an unknown run: 404
+      await request(url).get('/v1/runs/00000000-0000-4000-8000-000000000000/logs').set('Authorization', `Bearer ${token}`).expect(404);
+    });
+
     it('refuses --server without a token (exit 2, one line)', () => {
       const env: NodeJS.ProcessEnv = { ...process.env, CAPULATOR_HOME: home };
       delete env.CAPULATOR_TOKEN;

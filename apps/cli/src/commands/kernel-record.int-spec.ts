@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteEventStore, runStream, type DecisionPayload, type EventTypes, type StoredEvent } from '@capulator/events';
+import type { DecisionPayload, EventTypes, StoredEvent } from '@capulator/events';
+import { runEvents } from '../../../../test/fixtures/events';
 import { fixtureImages } from '../../../../test/fixtures/images';
 
 /**
@@ -19,13 +20,7 @@ let rootfs: string;
 const cap = (args: string[]) => spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home }, timeout: 120_000 });
 const id = (s: string) => `kr${process.pid}-${s}`;
 
-async function stream(runId: string): Promise<StoredEvent[]> {
-  const store = SqliteEventStore.open(join(home, 'events.db'));
-  const out: StoredEvent[] = [];
-  for await (const e of store.readStream(runStream(runId))) out.push(e);
-  await store.close();
-  return out;
-}
+const stream = (runId: string): Promise<StoredEvent[]> => runEvents(home, runId);
 interface LogRow { position: number; seq: number; exe: string; syscall: string; capability: string | null; decision: string; answeredBy: string; uid: number }
 function auditLog(runId: string): LogRow[] {
   const r = cap(['audit', 'log', '--run', runId, '--json']);

@@ -137,6 +137,54 @@ export async function runRemote(opts: RemoteRunOptions): Promise<number> {
   const stopOnAbort = () => void api({ ...opts, signal: undefined }, 'DELETE', `v1/runs/${runId}`).catch(() => undefined);
   opts.signal?.addEventListener('abort', stopOnAbort, { once: true });
 
+  // the program's output, as it comes (not with --json, whose stdout is the events)
+  const logs = opts.json ? undefined : followLogs(opts, runId, out, err);
+  const outputDone = async () => {
+    if (!logs) return;
+    // the server completes the output when the container's pipes have closed, just after its end
+    const t = setTimeout(() => logs.stop(), LOGS_GRACE_MS);
+    await logs.done;
+    clearTimeout(t);
+  };
+  try {
+    return await followEvents(opts, runId, out, err, outputDone);
+  } finally {
+    logs?.stop();
+  }
+}
+
+/** How long the output may still come after the run's end event. */
+const LOGS_GRACE_MS = 10_000;
+
+/** Follows GET v1/runs/ID/logs?follow=1 (resuming after the last chunk) and writes the output. */
+function followLogs(opts: RemoteRunOptions, runId: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream): { done: Promise<void>; stop: () => void } {
+  const ac = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
+  const done = (async () => {
+    let last: string | undefined;
+    for (let attempt = 0; attempt < 20 && !signal.aborted; attempt++) {
+      try {
+        const res = await api({ ...opts, signal }, 'GET', `v1/runs/${runId}/logs?follow=1`, undefined, { accept: 'text/event-stream', ...(last ? { 'last-event-id': last } : {}) });
+        for await (const m of parseSse(res.body as unknown as AsyncIterable<Uint8Array>)) {
+          if (m.event === 'end') return;
+          if (m.id) last = m.id;
+          const c = JSON.parse(m.data) as { stream: string; text: string };
+          (c.stream === 'stderr' ? err : out).write(c.text);
+        }
+      } catch (e) {
+        if (signal.aborted) return;
+        if (e instanceof CliError && e.exitCode === 2) {
+          err.write(`capulator: warning: run ${runId}: the program's output is not shown: ${e.message}\n`);
+          return;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 250 * (attempt + 1)));
+    }
+  })();
+  return { done, stop: () => ac.abort() };
+}
+
+async function followEvents(opts: RemoteRunOptions, runId: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream, outputDone: () => Promise<void>): Promise<number> {
   let last: string | undefined;
   for (let attempt = 0; attempt < 20; attempt++) {
     let res: Response;
@@ -157,6 +205,7 @@ export async function runRemote(opts: RemoteRunOptions): Promise<number> {
         if (opts.json) out.write(JSON.stringify(e) + '\n');
         else if (opts.verbose && (e.type === 'PrivilegeChecked' || e.type === 'CapabilitiesChangeRequested' || e.type === 'CapabilitiesQueried')) err.write(describeDecision(e.type, e.payload));
         else if (!opts.json && e.payload?.decision === 'deny') err.write(describeDecision(e.type, e.payload));
+        if (e.type === 'RunExited' || e.type === 'RunFailed') await outputDone();
         if (e.type === 'RunExited') {
           const p = e.payload as { exitCode: number | null; signal: string | null; counts: { allow: number; deny: number; emulate: number } };
           if (!opts.json) err.write(`capulator: run ${runId} exited ${p.signal ? `by ${p.signal}` : `with ${p.exitCode}`} (allow ${p.counts.allow}, deny ${p.counts.deny}, emulate ${p.counts.emulate})\n`);

@@ -4,7 +4,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { SqliteEventStore, runStream, type StoredEvent } from '@capulator/events';
+import type { StoredEvent } from '@capulator/events';
+import { runEvents } from '../../../../test/fixtures/events';
 import { fixtureImages } from '../../../../test/fixtures/images';
 
 /**
@@ -29,13 +30,7 @@ const withDaemon = (args: string[], cwd = repo) =>
   spawnSync(bin, args, { encoding: 'utf8', cwd, env: { ...process.env, CAPULATOR_HOME: home, PATH: noNode } });
 const cold = (args: string[], cwd = repo) => spawnSync(bin, args, { encoding: 'utf8', cwd, env: { ...process.env, CAPULATOR_HOME: coldHome } });
 
-async function stream(h: string, id: string): Promise<StoredEvent[]> {
-  const store = SqliteEventStore.open(join(h, 'events.db'));
-  const out: StoredEvent[] = [];
-  for await (const e of store.readStream(runStream(id))) out.push(e);
-  await store.close();
-  return out;
-}
+const stream = runEvents;
 
 async function until<T>(what: string, f: () => T | undefined | false, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms;

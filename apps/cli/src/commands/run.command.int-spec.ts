@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteEventStore, runStream, type StoredEvent } from '@capulator/events';
+import type { StoredEvent } from '@capulator/events';
+import { runEvents } from '../../../../test/fixtures/events';
 import { fixtureImages } from '../../../../test/fixtures/images';
 import { ImageStore } from '../../../runtime/src/images';
 
@@ -16,13 +17,7 @@ let home: string;
 let rootfs: string;
 const cap = (args: string[]) => spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home } });
 
-async function stream(id: string): Promise<StoredEvent[]> {
-  const store = SqliteEventStore.open(join(home, 'events.db'));
-  const out: StoredEvent[] = [];
-  for await (const e of store.readStream(runStream(id))) out.push(e);
-  await store.close();
-  return out;
-}
+const stream = (id: string): Promise<StoredEvent[]> => runEvents(home, id);
 
 describe('capulator run', () => {
   before(() => {

@@ -32,9 +32,10 @@ import {
   type RunImage,
 } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
+import { addWorkloadOptions, givenWorkloadFlags, workloadFrom, workloadRecord, type WorkloadFlags } from './run-workload-options';
 import { loadPolicyFileText, readPolicyFile } from '../policy-file';
 
-interface RunOptions {
+interface RunOptions extends WorkloadFlags {
   policy?: string;
   learn?: boolean;
   id?: string;
@@ -45,6 +46,7 @@ interface RunOptions {
   store: boolean;
   server?: string;
   token?: string;
+  detach?: boolean;
   onAuditFailure: string;
 }
 
@@ -79,7 +81,7 @@ const thisProcess: RunHost = {
 };
 
 export function registerRunCommands(program: Command, host: RunHost = thisProcess): void {
-  program
+  const cmd = program
     .command('run')
     .description('run a command from an image (or a rootfs directory) with every use of privilege decided by a policy')
     .argument('<image>', 'image reference (tag, digest, digest prefix) or a rootfs directory')
@@ -95,6 +97,8 @@ export function registerRunCommands(program: Command, host: RunHost = thisProces
     .option('--on-audit-failure <action>', 'when the record cannot be written (disk full, I/O error): stop the container and fail the run, or continue counting the gap', 'stop')
     .option('--server <url>', 'submit to a capulator server (capulator serve) and follow the run there')
     .option('--token <token>', 'API token for --server (default: $CAPULATOR_TOKEN)')
+    .option('-d, --detach', 'run in the background: print the run id and return (capulator logs|wait|stop RUN)');
+  addWorkloadOptions(cmd)
     .addHelpText('after', `
 Exit status: the contained program's (128+N when killed by signal N); ${RUN_FAILED_EXIT} when the run
 failed (agent died, runtime error); 2 for bad input (policy, image, command not runnable).
@@ -103,11 +107,20 @@ Examples:
   capulator run --policy examples/policies/ping.yaml capulator-test/busybox-ping -- ping -c1 127.0.0.1
   capulator run --learn --events-json ev.jsonl ./rootfs -- /bin/sh -c 'id; hostname'`)
     .action(async (image: string, command: string[], opts: RunOptions) => {
+      if (opts.detach) {
+        if (opts.server) throw new CliError('-d is not supported with --server yet');
+        host.fallback?.('-d'); // the daemon's client: the cold path starts the supervisor
+        const { runDetached } = await import('./run-detached');
+        process.exitCode = await runDetached(opts.id);
+        return;
+      }
       if (opts.server) {
         host.fallback?.('--server');
         const token = opts.token ?? process.env.CAPULATOR_TOKEN;
         if (!token) throw new CliError('--server needs --token T (or $CAPULATOR_TOKEN)');
         if (opts.mount.length) throw new CliError('--mount is not supported with --server yet: mounts name paths on the server');
+        const local = givenWorkloadFlags(opts);
+        if (local.length > 0) throw new CliError(`${local[0]} is not supported with --server yet`);
         const { runRemote } = await import('./remote-run');
         process.exitCode = await runRemote({
           server: opts.server,
@@ -173,11 +186,12 @@ export async function resolveImage(ref: string, imagesDir: string, cwd: string):
 }
 
 /** The uid/gid the container starts as, read from the image's top-most /etc/passwd. */
-function imageUser(image: RunImage): { uid: number; gid: number } {
+function imageUser(image: RunImage, override?: string): { uid: number; gid: number } {
+  const spec = override ?? image.config.User;
   for (const layer of [...image.layers].reverse()) {
-    if (!image.config.User || existsSync(`${layer}/etc/passwd`) || /^\d+(:\d+)?$/.test(image.config.User)) {
+    if (!spec || existsSync(`${layer}/etc/passwd`) || /^\d+(:\d+)?$/.test(spec)) {
       try {
-        return resolveUser(layer, image.config.User);
+        return resolveUser(layer, spec);
       } catch (e) {
         if (layer === image.layers[0]) throw new CliError((e as Error).message);
       }
@@ -194,12 +208,14 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
   const policy: Policy = opts.learn ? { ...loaded.policy, learn: true } : loaded.policy;
   const mounts = opts.mount.map((m) => parseMount(m, host.cwd));
   for (const e of opts.env) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new CliError(`--env ${e}: want K=V`);
+  const { workload, env: fileEnv } = workloadFrom(opts, host.cwd);
+  const env = [...fileEnv, ...opts.env];
   const id = opts.id ?? randomBytes(6).toString('hex');
   if (opts.onAuditFailure !== 'stop' && opts.onAuditFailure !== 'continue') throw new CliError(`--on-audit-failure ${opts.onAuditFailure}: want stop or continue`);
   const onAuditFailure: AuditFailureAction = opts.onAuditFailure;
 
   const image = await resolveImage(imageRef, paths.images, host.cwd);
-  const user = imageUser(image);
+  const user = imageUser(image, workload.user);
   const container = { image: imageRef, labels: image.labels };
   const table = compileForContainer(policy, container);
   const caps = capabilitySets(policy, { uid: user.uid, gid: user.gid, ...container });
@@ -263,11 +279,12 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     const pub = await publishPolicy(store, { name: policy.name, yaml: loaded.yaml, hash: table.hash, description: policy.description }, now());
     policyRef = { name: policy.name, version: pub.version, hash: table.hash };
   }
+  const wrec = workloadRecord(workload);
   const argv = command.length > 0 ? command : [...(image.config.Entrypoint ?? []), ...(image.config.Cmd ?? [])];
   rec?.submit({
     type: 'RequestRun',
     at: now(),
-    request: { runId: id, image: imageRef, command: argv, env: opts.env, policy: policyRef, learn: !!opts.learn, mounts },
+    request: { runId: id, image: imageRef, command: argv, env, policy: policyRef, learn: !!opts.learn, mounts, ...(wrec ? { workload: wrec } : {}) },
   });
 
   // the agent writes each decision's payload; it is recorded (and dumped) as written, never re-serialised
@@ -286,8 +303,9 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       id,
       image,
       command,
-      env: opts.env,
+      env,
       mounts,
+      workload,
       table,
       policy: policyRef,
       capabilities: sets,
@@ -334,6 +352,8 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     // of the end) was submitted by `record` above, before the run directory went; a record that
     // could not be written is not anchored (its failure is the one line the user sees)
     if (!rec?.failed) anchorer?.anchor();
+    if (result.oomKilled) host.stderr(`capulator: run ${id}: oom: the kernel's OOM killer ended a process (memory limit ${opts.memory})\n`);
+    for (const a of result.artifacts ?? []) host.stderr(`capulator: run ${id}: ${result.signal}: core dumped, kept as ${a.name} (capulator cp ${id}:${a.name} .)\n`);
     if (out) await new Promise<void>((r) => out!.end(r));
     if (auditFailure && onAuditFailure === 'continue') host.stderr(`capulator: warning: run ${id}: ${auditFailureReason(auditFailure, false)}; ${rec?.dropped ?? 0} events not recorded\n`);
     if (result.status !== 'failed' && rec?.failed && onAuditFailure === 'stop') {

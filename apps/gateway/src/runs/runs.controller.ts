@@ -4,7 +4,8 @@ import { map, Observable } from 'rxjs';
 import { CurrentPrincipal, RequireScope } from '../auth/auth.decorators';
 import type { Principal } from '../auth/token-store';
 import { ValidationFailed } from '../errors/domain.error';
-import { ListRunsQuery, RunAcceptedDto, RunDto, RunListDto, WatchRunQuery } from './dto/run.dto';
+import { ListRunsQuery, RunAcceptedDto, RunDto, RunListDto, RunLogsQuery, WatchRunQuery } from './dto/run.dto';
+import { runOutput } from '../../../runtime/src/run/run-output';
 import { SubmitRunDto } from './dto/submit-run.dto';
 import { RunsService } from './runs.service';
 
@@ -66,5 +67,32 @@ export class RunsController {
   events(@Param('id', RunIdPipe) id: string, @Query() q: WatchRunQuery, @Headers('last-event-id') lastEventId?: string): Observable<MessageEvent> {
     const after = parseLastEventId(lastEventId, q.after);
     return this.runs.watch(id, after).pipe(map((e) => ({ id: String(e.position), type: e.type, data: e })));
+  }
+
+  @Sse(':id/logs')
+  @RequireScope('runs:read')
+  @ApiOperation({
+    summary: "The program's stdout and stderr as Server-Sent Events",
+    description:
+      'Output of a run executed by this server\'s in-process runtime (not of Kafka workers), as `docker logs`: everything kept so far, then (follow=1) new output until the run\'s output is complete. Each message has `id` = the chunk\'s number in the run, `event` = `stdout` or `stderr`, `data` = `{"stream","text","time"}`; a last message `event: end`, `data` = `{"truncated"}` (true when the oldest output went past the 4 MiB kept per run). Reconnect with Last-Event-ID to resume.',
+  })
+  @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'resume after this chunk' })
+  @ApiProduces('text/event-stream')
+  logs(@Param('id', RunIdPipe) id: string, @Query() q: RunLogsQuery, @Headers('last-event-id') lastEventId?: string): Observable<MessageEvent> {
+    this.runs.get(id); // 404 for a run this server does not know
+    const after = parseLastEventId(lastEventId, q.after);
+    const follow = q.follow === '1' || q.follow === 'true';
+    return new Observable<MessageEvent>((sub) =>
+      runOutput.read(
+        id,
+        after,
+        follow,
+        (c) => sub.next({ id: String(c.seq), type: c.stream, data: { stream: c.stream, text: c.text, time: c.time } }),
+        () => {
+          sub.next({ type: 'end', data: { truncated: runOutput.truncated(id) } });
+          sub.complete();
+        },
+      ),
+    );
   }
 }

@@ -10,3 +10,6 @@ export * from './audit-failure';
 export * from './supervision';
 export * from './recovery';
 export * from './file-caps';
+export * from './network';
+export * from './workload';
+export * from './artifacts';

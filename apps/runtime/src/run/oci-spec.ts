@@ -25,6 +25,19 @@ export interface OciSpecInput {
   /** argv of a createRuntime hook that brings loopback up in the container's network namespace */
   loopbackHook?: string[];
   terminal?: boolean;
+  /** the network namespace: runc's own (loopback only), a path (bridge, set up by CNI) or none (the host's) */
+  network?: { mode: 'none' } | { mode: 'path'; path: string } | { mode: 'host' };
+  /** process.rlimits (default: RLIMIT_NOFILE 1024); RLIM_INFINITY as Infinity (see ociSpecJson) */
+  rlimits?: { type: string; soft: number; hard: number }[];
+  /** linux.resources (memory, cpu, pids) */
+  resources?: Record<string, unknown>;
+  readonlyRoot?: boolean;
+  tmpfs?: { destination: string; options: string[] }[];
+}
+
+/** config.json text: Infinity (RLIM_INFINITY in rlimits) becomes the uint64 maximum runc reads as unlimited. */
+export function ociSpecJson(spec: Record<string, unknown>): string {
+  return JSON.stringify(spec, (_k, v: unknown) => (v === Number.POSITIVE_INFINITY ? '\u0000RLIM_INFINITY' : v), 1).replace(/"\\u0000RLIM_INFINITY"/g, '18446744073709551615');
 }
 
 /**
@@ -57,10 +70,10 @@ export function buildOciSpec(i: OciSpecInput): Record<string, unknown> {
         permitted: caps.permitted,
         ambient: caps.ambient,
       },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
+      rlimits: i.rlimits ?? [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: i.noNewPrivileges ?? true,
     },
-    root: { path: i.rootfs, readonly: false },
+    root: { path: i.rootfs, readonly: i.readonlyRoot ?? false },
     hostname: i.hostname,
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc' },
@@ -75,10 +88,18 @@ export function buildOciSpec(i: OciSpecInput): Record<string, unknown> {
         source: m.source,
         options: ['rbind', 'nosuid', 'nodev', m.readonly ? 'ro' : 'rw'],
       })),
+      ...(i.tmpfs ?? []).map((t) => ({ destination: t.destination, type: 'tmpfs', source: 'tmpfs', options: t.options })),
     ],
     ...(i.loopbackHook ? { hooks: { createRuntime: [{ path: i.loopbackHook[0], args: i.loopbackHook }] } } : {}),
     linux: {
-      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      namespaces: [
+        { type: 'pid' },
+        ...(i.network?.mode === 'host' ? [] : [i.network?.mode === 'path' ? { type: 'network', path: i.network.path } : { type: 'network' }]),
+        { type: 'ipc' },
+        { type: 'uts' },
+        { type: 'mount' },
+      ],
+      ...(i.resources && Object.keys(i.resources).length > 0 ? { resources: i.resources } : {}),
       maskedPaths: [
         '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
         '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi',

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { decide, evolve, expectedVersionOf, initialRunState, isEnded, runStream, type EventStore, type RunFailureStage, type RunState } from '@capulator/events';
 import { parseDecisionLine, readCountFile, SpoolTail, type AgentExit } from './agent-process';
 import { alive, COUNT_FILE, orphanedRuns, readFailure, readSupervisor, SPOOL_FILE, thisProcess } from './supervision';
+import { releaseNetwork } from './network';
 
 const CLAIM_FILE = 'recovering';
 
@@ -94,6 +95,8 @@ export async function recoverRun(dir: string, store: EventStore): Promise<Recove
       if (alive(s.agent)) process.kill(s.agent.pid, 'SIGKILL');
     }
     if (existsSync(join(s.runcRoot, s.containerId))) runc('delete', '-f', s.containerId);
+    // its bridge address, port mappings and netns (network.ts; nothing when it had none)
+    releaseNetwork(dir);
 
     const failure = readFailure(dir) ?? { stage: 'runtime' as const, reason: `supervisor died (pid ${s.pid})` };
     const have = await storedState(store, s.runId);

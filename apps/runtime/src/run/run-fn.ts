@@ -6,6 +6,7 @@ import { repoRoot } from '@capulator/host';
 import { capabilitySets, compileForContainer, load } from '@capulator/policy';
 import { ImageStore, ImageStoreError, type ResolvedImage } from '../images';
 import { resolveUser, RunError, Runner } from './runner';
+import { runOutput } from './run-output';
 import type { RunOrder as RunRequest, WorkerRunFn as RunFn } from '../worker/commands';
 
 export interface RuntimeOptions {
@@ -79,6 +80,15 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
 
   return async function* run(req: RunRequest, { signal }): AsyncIterable<RunCommand> {
     const failed = (stage: FailStage, reason: string): RunCommand => ({ type: 'FailRun', at: now(), stage, reason });
+    // the output of this run, for GET /v1/runs/{id}/logs (complete when this generator ends)
+    try {
+      yield* runContainer(req, signal, failed);
+    } finally {
+      runOutput.end(req.runId);
+    }
+  };
+
+  async function* runContainer(req: RunRequest, signal: AbortSignal, failed: (stage: FailStage, reason: string) => RunCommand): AsyncIterable<RunCommand> {
     if (signal.aborted) {
       yield failed('runtime', 'stopped before it started');
       return;
@@ -144,6 +154,7 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
       kernelSets: caps,
       learn: req.learn,
       stdio: 'pipe',
+      onOutput: (stream, text) => runOutput.write(req.runId, stream, text),
       onStarted: (info) => {
         started = true;
         // the sets the host granted (info.capabilities), not the requested ones
@@ -171,5 +182,5 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
       return;
     }
     yield endCommand(outcome.r, now());
-  };
+  }
 }

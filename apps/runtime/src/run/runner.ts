@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CAPABILITIES, signalName, type Arch } from '@capulator/abi';
 import type { CapabilitySets, PolicyRef, RunFailureStage, RunMechanisms } from '@capulator/events';
@@ -9,11 +9,14 @@ import { agentBinary, AgentProcess, type AgentDecision, type AuditFailureAction 
 import { auditFailureReason } from './audit-failure';
 import { COUNT_FILE, orphanRun, processStart, releaseSupervisor, SPOOL_FILE, thisProcess, writeSupervisor, type Supervisor } from './supervision';
 import { checkEntrypoint } from './entrypoint-check';
+import { collectCores, CORE_SIGNALS, corePattern, oomKilled, type RunArtifact } from './artifacts';
 import { applyKernelSets, checkSetupEnds, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
-import { buildOciSpec, type BindMount } from './oci-spec';
+import { releaseNetwork, setupNetwork, type NetworkSetup } from './network';
+import { buildOciSpec, ociSpecJson, type BindMount } from './oci-spec';
 import { resolveInRootfs } from './rootfs-path';
 import { buildSeccompProfile, seccompPlan } from './seccomp-profile';
 import { cgroupV2Root, decidedSyscalls, KernelChecks, kernelRecordBinary, KernelRecordProcess } from './kernel-record';
+import { defaultWorkload, resources, rlimits, type WorkloadOptions } from './workload';
 
 /** The image of a run: unpacked layers (bottom first) or one rootfs directory, and its config. */
 export interface RunImage {
@@ -47,8 +50,12 @@ export interface RunRequest {
   kernelSets?: RunKernelSets;
   learn?: boolean;
   keep?: boolean;
-  /** 'inherit' passes the container's stdio through; 'pipe' collects stdout/stderr into the result */
+  /** network, limits, user, workdir, … (workload.ts; default: defaultWorkload()) */
+  workload?: WorkloadOptions;
+  /** 'inherit' passes the container's stdio through; 'pipe' collects stdout/stderr into the result (or gives it to onOutput) */
   stdio?: 'inherit' | 'pipe';
+  /** with stdio 'pipe': the output as it comes, instead of collecting it into the result */
+  onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
   onDecision?: (d: AgentDecision) => void;
   /** called once the container process runs (after runc handed the notify fd to the agent) */
   onStarted?: (info: StartedInfo) => void;
@@ -121,6 +128,12 @@ export interface RunResult {
   lostEvents: number;
   lostReason?: string;
   durationMs: number;
+  /** the kernel's OOM killer killed a process of the container (known when a memory limit was set) */
+  oomKilled?: boolean;
+  /** core dumps and other files kept after the run ($CAPULATOR_HOME/artifacts/RUN/) */
+  artifacts?: RunArtifact[];
+  /** the container's addresses on the bridge */
+  addresses?: string[];
   stdout?: string;
   stderr?: string;
 }
@@ -132,6 +145,10 @@ export class RunError extends Error {
 }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** in a run's directory: `{command, args}` that starts runc for it (read by `capulator exec`) */
+export const EXEC_FILE = 'runc.json';
+/** largest /etc/passwd or /etc/group of an image that is read */
+const MAX_ACCOUNT_FILE = 4 * 1024 * 1024;
 
 /** Parses a `user` of an image config against the image's /etc/passwd and /etc/group. */
 export function resolveUser(rootfs: string, user: string | undefined): { uid: number; gid: number } {
@@ -140,7 +157,9 @@ export function resolveUser(rootfs: string, user: string | undefined): { uid: nu
   const read = (p: string) => {
     const host = resolveInRootfs(rootfs, p);
     try {
-      return host ? readFileSync(host, 'utf8').split('\n').map((l) => l.split(':')) : [];
+      // a regular file of sane size only: an image's FIFO or device here must not block or flood the runtime
+      if (!host || !statSync(host).isFile() || statSync(host).size > MAX_ACCOUNT_FILE) return [];
+      return readFileSync(host, 'utf8').split('\n').map((l) => l.split(':'));
     } catch {
       return [];
     }
@@ -204,6 +223,8 @@ export class Runner {
       throw new RunError('start', `run ${id} already exists (${dir})`);
     }
     const rootfs = join(dir, 'rootfs');
+    const w = req.workload ?? defaultWorkload();
+    const hostname = w.hostname ?? id.slice(0, 63);
     // from here until its end is recorded, the run can be recovered if this process dies
     const supervisor: Supervisor = { ...thisProcess(), runId: id, containerId, runc, runcRoot, rootfs, startedAt: new Date(t0).toISOString() };
     try {
@@ -225,6 +246,8 @@ export class Runner {
       krec?.kill();
       // `runc run` removes the container when it returns; delete only what it left behind
       if (runcStarted && existsSync(join(runcRoot, containerId))) spawnSync(runc, ['--root', runcRoot, 'delete', '-f', containerId], { stdio: 'ignore' });
+      const released = releaseNetwork(dir);
+      for (const e of released.errors) process.stderr.write(`capulator: warning: run ${id}: releasing its network: ${e}\n`);
       if (mounted) {
         const u = spawnSync('umount', [rootfs], { stdio: 'ignore' });
         if (u.status !== 0) spawnSync('umount', ['-l', rootfs], { stdio: 'ignore' });
@@ -317,9 +340,18 @@ export class Runner {
         (a) => ({ a }),
         (e: Error) => ({ e }),
       );
+      // the bridge (CNI ADD) is set up while the overlay mounts and the agent starts
+      const netDone: Promise<{ n?: NetworkSetup; e?: Error }> =
+        w.network === 'bridge'
+          ? setupNetwork({ home: this.opts.home, runDir: dir, containerId, hostname, portMappings: w.publish }).then(
+              (n) => ({ n }),
+              (e: Error) => ({ e }),
+            )
+          : Promise.resolve({});
       const m = await mountDone;
       if (m.status === 0) mounted = true;
       const agentStarted = await agentStart;
+      const net = await netDone;
       if (useAgent && !agentStarted.a) throw new RunError('start', agentStarted.e!.message);
       agent = agentStarted.a;
       const kr = krecResult ?? (await krecStart);
@@ -335,6 +367,7 @@ export class Runner {
       if (!agent && !krec) throw new RunError('start', `no mechanism can record this run: ${kr.e?.message ?? 'the kernel record did not start'}`);
       if (agent) writeSupervisor(dir, { ...supervisor, agent: { pid: agent.ready!.pid, start: processStart(agent.ready!.pid) ?? '' } });
       if (m.status !== 0) throw new RunError('start', `cannot mount the overlay: ${m.stderr.trim()}`);
+      if (net.e) throw new RunError('start', `network: ${net.e.message}`);
       trace(`overlay mounted, ${agent ? 'agent' : 'no agent'}, ${krec ? 'kernel record' : 'no kernel record'} ready`);
       const mechanisms: RunMechanisms = {
         kernelRecord: krec ? 'tp_btf' : 'none',
@@ -346,8 +379,9 @@ export class Runner {
       const cfg = req.image.config;
       const argv = req.command && req.command.length > 0 ? req.command : [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])];
       const env = mergeEnv(cfg.Env ?? [], req.env ?? []);
-      const cwd = cfg.WorkingDir && cfg.WorkingDir.startsWith('/') ? cfg.WorkingDir : '/';
-      const user = resolveUser(rootfs, cfg.User);
+      const cwd = w.workdir ?? (cfg.WorkingDir && cfg.WorkingDir.startsWith('/') ? cfg.WorkingDir : '/');
+      const user = resolveUser(rootfs, w.user ?? cfg.User);
+      const mounts = [...(req.mounts ?? []), ...(net.n?.files ?? []).map((f) => ({ ...f, readonly: false }))];
       checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture, 0, req.mounts ?? []);
       const limited = limitToHost(req.capabilities, hostBoundingSet());
       const setsTool = kernelSetsTool(binary);
@@ -370,15 +404,25 @@ export class Runner {
         cwd,
         uid: user.uid,
         gid: user.gid,
-        hostname: id.slice(0, 63),
+        hostname,
         capabilities: limited.sets,
         noNewPrivileges: req.kernelSets?.noNewPrivileges ?? true,
         seccomp,
-        mounts: req.mounts ?? [],
-        loopbackHook: [binary, 'hook-lo-up'],
+        mounts,
+        // bridge: the loopback plugin brings lo up; host: the host's interfaces
+        ...(w.network === 'none' ? { loopbackHook: [binary, 'hook-lo-up'] } : {}),
+        network: net.n ? { mode: 'path', path: net.n.netnsPath } : { mode: w.network === 'host' ? 'host' : 'none' },
+        rlimits: rlimits(w.ulimits),
+        resources: resources(w),
+        readonlyRoot: w.readOnly,
+        // -t: runc (in the foreground) makes the pty, copies it to its stdio, sets a terminal raw and passes window size changes on
+        terminal: w.tty,
+        tmpfs: w.tmpfs,
       });
       if (krec) (spec as { linux: { cgroupsPath?: string } }).linux.cgroupsPath = cgroupsPath;
-      writeFileSync(join(dir, 'config.json'), JSON.stringify(spec, null, 1));
+      writeFileSync(join(dir, 'config.json'), ociSpecJson(spec));
+      // how `capulator exec` starts runc for this container (the same wrapper: securebits)
+      writeFileSync(join(dir, EXEC_FILE), JSON.stringify(runcCommand(runc, ['--root', runcRoot], req.kernelSets, setsTool)));
       if (krec) {
         kchecks = new KernelChecks({
           runId: id,
@@ -394,7 +438,10 @@ export class Runner {
 
       const pipe = !req.launch && req.stdio === 'pipe';
       runcStarted = true;
-      const runcCmd = runcCommand(runc, ['--root', runcRoot, 'run', '--bundle', dir, containerId], req.kernelSets, setsTool);
+      // with a memory limit, runc keeps the stopped container (and its cgroup) until the cleanup's
+      // `runc delete`, so the cgroup's oom_kill counter can be read after the exit
+      const keepCgroup = w.memory !== undefined;
+      const runcCmd = runcCommand(runc, ['--root', runcRoot, 'run', ...(keepCgroup ? ['--keep'] : []), '--bundle', dir, containerId], req.kernelSets, setsTool);
       let stdout = '';
       let stderr = '';
       let stopForwarding = () => undefined as void;
@@ -403,14 +450,16 @@ export class Runner {
       // that ends after that is not a failure of the run
       let runcExited = false;
       if (req.launch) {
-        runcExit = req.launch(runcCmd.command, runcCmd.args);
+        // without -i the container's stdin is /dev/null (as docker's); the client runs runc with its own stdio
+        runcExit = w.interactive ? req.launch(runcCmd.command, runcCmd.args) : req.launch('/bin/sh', ['-c', 'exec "$@" </dev/null', 'sh', runcCmd.command, ...runcCmd.args]);
         void runcExit.then(() => (runcExited = true));
       } else {
-        const child = spawn(runcCmd.command, runcCmd.args, { stdio: pipe ? ['ignore', 'pipe', 'pipe'] : 'inherit' });
+        const child = spawn(runcCmd.command, runcCmd.args, { stdio: pipe ? ['ignore', 'pipe', 'pipe'] : [w.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
         child.on('exit', () => (runcExited = true));
         if (pipe) {
-          child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-          child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+          const onOut = req.onOutput;
+          child.stdout!.setEncoding('utf8').on('data', (s: string) => (onOut ? onOut('stdout', s) : (stdout += s)));
+          child.stderr!.setEncoding('utf8').on('data', (s: string) => (onOut ? onOut('stderr', s) : (stderr += s)));
         }
         const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
         const onTerm = forward('SIGTERM');
@@ -543,7 +592,20 @@ export class Runner {
         return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: `runc failed to start the container (exit ${r.code})${pipe && stderr ? ': ' + stderr.trim().split('\n').pop() : ''}` } });
       }
       const code = r.code ?? 128 + 9;
-      return (result = { ...base, status: 'exited', exitCode: code, signal: code > 128 && code < 160 ? signalName(code - 128) ?? `SIG${code - 128}` : null });
+      const signal = code > 128 && code < 160 ? signalName(code - 128) ?? `SIG${code - 128}` : null;
+      const oom = keepCgroup && oomKilled(runcRoot, containerId);
+      // a core-dumping signal: the kernel wrote the core in the container (core_pattern `core` or a
+      // path); a `|program` pattern hands it to that host program instead and nothing is left here
+      const artifacts = signal && CORE_SIGNALS.has(signal) && !corePattern().startsWith('|') ? collectCores(join(dir, 'upper'), this.opts.home, id) : [];
+      return (result = {
+        ...base,
+        status: 'exited',
+        exitCode: code,
+        signal,
+        ...(oom ? { oomKilled: true } : {}),
+        ...(artifacts.length > 0 ? { artifacts } : {}),
+        ...(net.n ? { addresses: net.n.addresses } : {}),
+      });
     } finally {
       // the end is recorded while the spool still exists: if that fails, recovery finishes it
       if (result && req.record) orphaned = await req.record(result).catch((e: Error) => ({ stage: 'audit' as const, reason: e.message }));

@@ -36,6 +36,10 @@ export interface RunSummary {
   failReason: string | null;
   failStage: string | null;
   lastPosition: number;
+  /** set when the kernel's OOM killer ended the run (RunExited.oomKilled) */
+  oomKilled?: true;
+  /** names of the files kept after the run (RunExited.artifacts, e.g. core) */
+  artifacts?: string[];
 }
 
 export function initialRunSummary(runId: string): RunSummary {
@@ -114,6 +118,8 @@ export function evolveRunSummary(state: RunSummary | undefined, e: StoredEvent):
       s.endedAt = e.at;
       s.lostEvents = Math.max(p.lostEvents ?? 0, s.seqGaps);
       s.lostReason = p.lostReason ?? (s.seqGaps > 0 ? `${s.seqGaps} decision seq numbers missing in the stream` : null);
+      if (p.oomKilled) s.oomKilled = true;
+      if (p.artifacts?.length) s.artifacts = p.artifacts.map((a) => a.name);
       break;
     }
     case 'RunFailed': {

@@ -151,6 +151,10 @@ export interface RunOutcome {
   counts: { allow: number; deny: number; emulate: number };
   lostEvents: number;
   durationMs: number;
+  /** the kernel's OOM killer ended the run (RunExited.oomKilled) */
+  oomKilled?: boolean;
+  /** files kept after the run, e.g. a core dump (RunExited.artifacts) */
+  artifacts?: Array<{ name: string; bytes: number; source?: string }>;
 }
 
 export const LOST_REASON = 'decision events the agent numbered did not reach the store (the recorder fell behind or the agent died)';
@@ -165,5 +169,9 @@ export function endCommand(r: RunOutcome, at: string): RunCommand {
     durationMs: r.durationMs,
   };
   if (r.status === 'failed') return { type: 'FailRun', at, stage: r.failure?.stage ?? 'runtime', reason: r.failure?.reason ?? 'the run failed', end };
-  return { type: 'ExitRun', at, exit: end };
+  const kept = {
+    ...(r.oomKilled ? { oomKilled: true } : {}),
+    ...(r.artifacts?.length ? { artifacts: r.artifacts.map((a) => ({ name: a.name, bytes: a.bytes, ...(a.source ? { source: a.source } : {}) })) } : {}),
+  };
+  return { type: 'ExitRun', at, exit: { ...end, ...kept } };
 }

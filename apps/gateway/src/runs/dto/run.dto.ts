@@ -66,3 +66,17 @@ export class WatchRunQuery {
   @Min(0)
   after?: number;
 }
+
+export class RunLogsQuery {
+  @ApiPropertyOptional({ enum: ['0', '1', 'true', 'false'], description: 'keep the stream open and send new output until the run ends' })
+  @IsOptional()
+  @IsIn(['0', '1', 'true', 'false'])
+  follow?: string;
+
+  @ApiPropertyOptional({ description: 'resume after this output chunk (like the Last-Event-ID header)' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  after?: number;
+}

@@ -1,0 +1,95 @@
+import type { Command } from 'commander';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { homePaths } from '@capulator/host';
+import { EXEC_FILE, parseUserSpec, parseWorkdir, resolveUser, RunError } from '../../../runtime/src/run';
+import { CliError } from '../cli-error';
+
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const ENV = /^[A-Za-z_][A-Za-z0-9_]*(=.*)?$/s;
+
+interface ExecFlags {
+  interactive?: boolean;
+  tty?: boolean;
+  env: string[];
+  workdir?: string;
+  user?: string;
+}
+
+/**
+ * `capulator exec RUN -- CMD…`: `runc exec` into a running container. The exec'd process gets the
+ * container's process settings (capability sets, noNewPrivileges, rlimits, user unless --user)
+ * and runc installs the container's seccomp filter on it, whose notify fd goes to the run's agent:
+ * its privilege checks are decided by the same policy and recorded in the same run.
+ */
+export function registerExecCommands(program: Command): void {
+  program
+    .command('exec')
+    .description("run a command in a running container, under the run's policy and recorded in its run (as docker exec)")
+    .argument('<run>', 'run id')
+    .argument('<command...>', 'the command and its arguments (after --)')
+    .option('-i, --interactive', 'pass stdin through (otherwise /dev/null)')
+    .option('-t, --tty', 'a pseudo-terminal (window size and ^C as with docker)')
+    .option('-e, --env <K=V>', 'an environment variable (repeatable)', (v: string, p: string[]) => [...p, v], [] as string[])
+    .option('-w, --workdir <dir>', 'working directory in the container')
+    .option('-u, --user <user>', 'UID[:GID] or NAME[:GROUP] of the image')
+    .action(async (id: string, command: string[], o: ExecFlags) => {
+      process.exitCode = await execCommand(id, command, o);
+    });
+}
+
+export async function execCommand(id: string, command: string[], o: ExecFlags): Promise<number> {
+  if (!RUN_ID.test(id)) throw new CliError(`run id "${id}" must match ${RUN_ID.source}`);
+  for (const e of o.env) if (!ENV.test(e)) throw new CliError(`--env ${e}: want NAME=VALUE or NAME`);
+  let workdir: string | undefined;
+  let user: string | undefined;
+  try {
+    workdir = o.workdir !== undefined ? parseWorkdir(o.workdir) : undefined;
+    user = o.user !== undefined ? parseUserSpec(o.user) : undefined;
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  const dir = join(homePaths().home, 'runs', id);
+  let runc: { command: string; args: string[] };
+  try {
+    runc = JSON.parse(readFileSync(join(dir, EXEC_FILE), 'utf8')) as { command: string; args: string[] };
+  } catch {
+    throw new CliError(`run ${id} is not running`, 1);
+  }
+  const containerId = `capulator-${id}`;
+  const root = runc.args[runc.args.indexOf('--root') + 1];
+  if (!existsSync(join(root, containerId, 'state.json'))) throw new CliError(`run ${id} is not running`, 1);
+  const args = ['exec'];
+  if (o.tty) args.push('--tty');
+  if (workdir) args.push('--cwd', workdir);
+  if (user) {
+    try {
+      const u = resolveUser(join(dir, 'rootfs'), user);
+      args.push('--user', `${u.uid}:${u.gid}`);
+    } catch (e) {
+      throw new CliError(e instanceof RunError ? `--user ${user}: ${e.message}` : (e as Error).message);
+    }
+  }
+  for (const e of o.env) args.push('--env', e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`);
+  args.push(containerId, ...command);
+  const child = spawn(runc.command, [...runc.args, ...args], { stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
+  // runc passes signals on to the exec'd process (and ^C reaches it through the terminal or the
+  // process group): this process only waits for runc's end
+  const ignore = () => undefined;
+  const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
+  const onTerm = forward('SIGTERM');
+  const onHup = forward('SIGHUP');
+  process.on('SIGINT', ignore);
+  process.on('SIGTERM', onTerm);
+  process.on('SIGHUP', onHup);
+  const r = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+    child.on('error', (error) => resolve({ code: null, signal: null, error }));
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  process.off('SIGINT', ignore);
+  process.off('SIGTERM', onTerm);
+  process.off('SIGHUP', onHup);
+  if (r.error) throw new CliError(`cannot start runc: ${r.error.message}`, 125);
+  return r.code ?? 128 + 9;
+}

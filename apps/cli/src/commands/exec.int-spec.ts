@@ -1,0 +1,108 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StoredEvent } from '@capulator/events';
+import { runEvents } from '../../../../test/fixtures/events';
+import { fixtureImages } from '../../../../test/fixtures/images';
+
+/**
+ * `capulator exec RUN -- CMD`: runc exec into a running container. runc installs the container's
+ * filter on the exec'd process and sends its notify fd to the run's agent (a second connection
+ * on the same socket), so the exec'd program's privilege checks are decided by the run's policy
+ * and recorded in the same run.
+ */
+const repo = process.env.CAPULATOR_REPO ?? join(__dirname, '../../../../..');
+const bin = join(repo, 'bin/capulator');
+
+let home: string;
+let rootfs: string;
+const env = () => ({ ...process.env, CAPULATOR_HOME: home });
+const cap = (args: string[], timeout = 60_000) => spawnSync(bin, args, { encoding: 'utf8', env: env(), timeout });
+
+const stream = (id: string): Promise<StoredEvent[]> => runEvents(home, id);
+
+describe('capulator exec', () => {
+  before(() => {
+    rootfs = fixtureImages().rootfs;
+    home = mkdtempSync(join(tmpdir(), 'capulator-exec-'));
+  });
+  after(() => rmSync(home, { recursive: true, force: true }));
+
+  it("runs a second command under the run's policy; its privilege checks are recorded in the same run", async () => {
+    const id = `exec${process.pid}`;
+    const d = cap(['run', '-d', '--id', id, rootfs, '--', 'sh', '-c', 'i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done']);
+    assert.equal(d.status, 0, d.stderr);
+    try {
+      // output, stdin (-i) and exit status pass through
+      const out = cap(['exec', id, '--', 'sh', '-c', 'echo from-exec; echo to-stderr >&2; exit 7']);
+      assert.equal(out.status, 7, out.stderr);
+      assert.equal(out.stdout, 'from-exec\n');
+      assert.equal(out.stderr, 'to-stderr\n');
+      const stdin = spawnSync(bin, ['exec', '-i', id, '--', 'cat'], { input: 'piped\n', encoding: 'utf8', env: env(), timeout: 60_000 });
+      assert.equal(stdin.stdout, 'piped\n');
+      const noStdin = spawnSync(bin, ['exec', id, '--', 'cat'], { input: 'piped\n', encoding: 'utf8', env: env(), timeout: 60_000 });
+      assert.equal(noStdin.stdout, '', 'stdin is /dev/null without -i');
+      // -w, -u, -e
+      const opts = cap(['exec', '-w', '/tmp', '-u', '1000:1000', '-e', 'GREETING=hello', id, '--', 'sh', '-c', 'pwd; id -u; id -g; echo $GREETING']);
+      assert.equal(opts.stdout, '/tmp\n1000\n1000\nhello\n', opts.stderr);
+      // the default policy denies sethostname (CAP_SYS_ADMIN): as plain runc with those sets would, EPERM
+      const h = cap(['exec', id, '--', 'hostname', 'exec-was-here']);
+      assert.equal(h.status, 1);
+      assert.match(h.stderr, /sethostname: Operation not permitted/);
+      // -t: a real pty
+      const t = spawnSync('script', ['-qec', `${bin} exec -t ${id} -- sh -c 'tty; stty size'`, '/dev/null'], { encoding: 'utf8', env: { ...env(), COLUMNS: '91', LINES: '33' }, timeout: 60_000 });
+      assert.equal(t.status, 0, t.stdout + t.stderr);
+      assert.match(t.stdout, /^\/dev\/pts\/\d+\r?\n/);
+    } finally {
+      cap(['kill', id]);
+      cap(['wait', id]);
+    }
+    const events = await stream(id);
+    const checks = events.filter((e) => e.type === 'PrivilegeChecked').map((e) => e.payload as { syscall: string; decision?: string; subject: { exe: string } });
+    const sethostname = checks.filter((c) => c.syscall === 'sethostname');
+    assert.equal(sethostname.length, 1, JSON.stringify(checks));
+    assert.equal(sethostname[0].subject.exe, '/bin/busybox');
+    assert.equal(events.filter((e) => e.type === 'RunExited').length, 1);
+    // and the container's own run is the one that ended (the exec'd processes did not end it)
+    assert.equal((events.find((e) => e.type === 'RunExited')!.payload as { signal: string }).signal, 'SIGKILL');
+    cap(['rm', id]);
+  });
+
+  it('with a per-program grant (noNewPrivileges off, runc through capulator-sets noroot-exec): runc setup passes, only ping gets CAP_NET_RAW', async () => {
+    const id = `execping${process.pid}`;
+    const d = cap(['run', '-d', '--id', id, '--policy', join(repo, 'examples/policies/ping.yaml'), rootfs, '--', 'sh', '-c', 'i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done']);
+    assert.equal(d.status, 0, d.stderr);
+    try {
+      const ping = cap(['exec', id, '--', 'ping', '-c1', '127.0.0.1']);
+      assert.equal(ping.status, 0, ping.stdout + ping.stderr);
+      assert.match(ping.stdout, /1 packets transmitted, 1 (packets )?received/);
+      const caps = cap(['exec', id, '--', 'grep', '^CapEff', '/proc/self/status']);
+      assert.equal(caps.stdout, 'CapEff:\t0000000000000000\n');
+    } finally {
+      cap(['kill', id]);
+      cap(['wait', id]);
+    }
+    const raw = (await stream(id))
+      .filter((e) => e.type === 'PrivilegeChecked')
+      .map((e) => e.payload as { syscall: string; decision: string; ruleId?: string; subject: { exe: string } })
+      .filter((c) => c.ruleId === 'ping-raw');
+    assert.ok(raw.length >= 1, 'the exec\'d ping\'s raw socket is recorded in the run');
+    assert.ok(raw.every((c) => c.subject.exe === '/bin/ping' && c.decision === 'allow'), JSON.stringify(raw));
+    cap(['rm', id]);
+  });
+
+  it('refuses a run that is not running (exit 1) and bad flags (exit 2), one line each', () => {
+    const none = cap(['exec', 'no-such-run', '--', 'true']);
+    assert.equal(none.status, 1);
+    assert.equal(none.stderr, 'capulator: run no-such-run is not running\n');
+    const wd = cap(['exec', '-w', 'relative', 'no-such-run', '--', 'true']);
+    assert.equal(wd.status, 2);
+    assert.equal(wd.stderr.split('\n').length, 2, wd.stderr);
+    assert.match(wd.stderr, /--workdir relative/);
+    const bad = cap(['exec', '../x', '--', 'true']);
+    assert.equal(bad.status, 2);
+  });
+});

@@ -1,0 +1,161 @@
+import type { Command } from 'commander';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { homePaths } from '@capulator/host';
+import { signalNumber } from '@capulator/abi';
+import { artifactsDir } from '../../../runtime/src/run/artifacts';
+import { CliError } from '../cli-error';
+import { detachedDir, readExit, supervisorAlive, type LogEntry } from '../detached';
+
+/**
+ * `capulator logs|wait|stop|kill|rm RUN` for runs started with `run -d` (logs, wait, rm) and any
+ * running container (stop, kill: through runc, as `docker stop` signals the container's init).
+ */
+const RUNC_ROOT = '/run/capulator/runc';
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function runId(id: string): string {
+  if (!RUN_ID.test(id)) throw new CliError(`run id "${id}" must match ${RUN_ID.source}`);
+  return id;
+}
+const containerRunning = (id: string) => existsSync(join(RUNC_ROOT, `capulator-${id}`, 'state.json'));
+function detached(id: string): string {
+  const dir = detachedDir(homePaths().home, runId(id));
+  if (!existsSync(dir)) throw new CliError(`no detached run ${id} (started with capulator run -d)`);
+  return dir;
+}
+
+/** `--since`: an RFC 3339 time or a duration back from now (10s, 5m, 2h). */
+export function parseSince(v: string, now = Date.now()): number {
+  const d = /^(\d+)(s|m|h)$/.exec(v);
+  if (d) return now - Number(d[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[d[2] as 's' | 'm' | 'h'];
+  const t = Date.parse(v);
+  if (!/^\d{4}-\d\d-\d\d/.test(v) || Number.isNaN(t)) throw new CliError(`--since ${v}: want a time (2026-12-04T10:00:00Z) or a duration (10s, 5m, 2h)`);
+  return t;
+}
+
+export function registerLogsCommand(program: Command): void {
+  program
+    .command('logs')
+    .description('output of a detached run (capulator run -d): stdout to stdout, stderr to stderr')
+    .argument('<run>', 'run id')
+    .option('-f, --follow', 'keep printing new output until the run ends')
+    .option('--since <time>', 'only output since TIME (RFC 3339) or a duration ago (10s, 5m, 2h)')
+    .option('-t, --timestamps', 'prefix each line with its time')
+    .action(async (id: string, o: { follow?: boolean; since?: string; timestamps?: boolean }) => {
+      const dir = detached(id);
+      const since = o.since ? parseSince(o.since) : undefined;
+      let offset = 0;
+      let rest = '';
+      const drain = () => {
+        let text: Buffer;
+        try {
+          text = readFileSync(join(dir, 'log.jsonl'));
+        } catch {
+          return;
+        }
+        const chunk = rest + text.subarray(offset).toString('utf8');
+        offset = text.length;
+        const lines = chunk.split('\n');
+        rest = lines.pop() ?? '';
+        for (const l of lines) {
+          if (!l) continue;
+          const e = JSON.parse(l) as LogEntry;
+          if (since !== undefined && Date.parse(e.time) < since) continue;
+          (e.stream === 'stderr' ? process.stderr : process.stdout).write((o.timestamps ? e.time + ' ' : '') + e.log);
+        }
+      };
+      drain();
+      if (!o.follow) return;
+      while (!readExit(dir) && supervisorAlive(dir)) {
+        await sleep(200);
+        drain();
+      }
+      drain();
+    });
+}
+
+export function registerWaitCommand(program: Command): void {
+  program
+    .command('wait')
+    .description('wait until a detached run ends and print its exit status (as docker wait, this command exits 0)')
+    .argument('<run>', 'run id')
+    .action(async (id: string) => {
+      const dir = detached(id);
+      let exit = readExit(dir);
+      while (!exit) {
+        if (!supervisorAlive(dir)) {
+          exit = readExit(dir);
+          if (!exit) throw new CliError(`run ${id}: its supervisor is gone and left no exit status`, 1);
+          break;
+        }
+        await sleep(200);
+        exit = readExit(dir);
+      }
+      process.stdout.write(`${exit.code ?? 125}\n`);
+    });
+}
+
+function kill(id: string, sig: string, all = false): boolean {
+  const r = spawnSync('runc', ['--root', RUNC_ROOT, 'kill', ...(all ? ['--all'] : []), `capulator-${id}`, sig], { encoding: 'utf8' });
+  return r.status === 0;
+}
+
+export function registerStopCommand(program: Command): void {
+  program
+    .command('stop')
+    .description("stop a running container: SIGTERM to its first process, SIGKILL to all after the grace time (as docker stop)")
+    .argument('<run>', 'run id')
+    .option('-t, --time <seconds>', 'grace time before SIGKILL', '10')
+    .action(async (id: string, o: { time: string }) => {
+      runId(id);
+      if (!/^\d+$/.test(o.time)) throw new CliError(`--time ${o.time}: want whole seconds`);
+      if (!containerRunning(id)) throw new CliError(`run ${id} is not running`, 1);
+      kill(id, 'TERM');
+      const end = Date.now() + Number(o.time) * 1000;
+      while (containerRunning(id) && Date.now() < end) await sleep(100);
+      if (containerRunning(id)) kill(id, 'KILL', true);
+      const hardEnd = Date.now() + 10_000;
+      while (containerRunning(id) && Date.now() < hardEnd) await sleep(100);
+      if (containerRunning(id)) throw new CliError(`run ${id} did not stop`, 1);
+      process.stdout.write(`${id}\n`);
+    });
+}
+
+export function registerKillCommand(program: Command): void {
+  program
+    .command('kill')
+    .description("send a signal to a running container's first process (default SIGKILL, to all of them)")
+    .argument('<run>', 'run id')
+    .option('-s, --signal <sig>', 'signal name or number', 'KILL')
+    .action((id: string, o: { signal: string }) => {
+      runId(id);
+      const name = o.signal.toUpperCase().replace(/^SIG/, '');
+      if (!/^\d+$/.test(name) && signalNumber(`SIG${name}`) === undefined) throw new CliError(`--signal ${o.signal}: unknown signal`);
+      if (!containerRunning(id)) throw new CliError(`run ${id} is not running`, 1);
+      if (!kill(id, name, name === 'KILL' || name === '9')) throw new CliError(`run ${id}: runc kill failed`, 1);
+      process.stdout.write(`${id}\n`);
+    });
+}
+
+export function registerRmCommand(program: Command): void {
+  program
+    .command('rm')
+    .description("remove what an ended run left: a detached run's log and exit status, its artifacts (core dumps); its events stay")
+    .argument('<run...>', 'run ids')
+    .action((ids: string[]) => {
+      const home = homePaths().home;
+      for (const id of ids) {
+        runId(id);
+        const dir = detachedDir(home, id);
+        const arts = artifactsDir(home, id);
+        if (containerRunning(id) || (existsSync(dir) && !readExit(dir) && supervisorAlive(dir))) throw new CliError(`run ${id} is running; stop it first`, 1);
+        if (!existsSync(dir) && !existsSync(arts)) throw new CliError(`run ${id} left nothing to remove`, 1);
+        rmSync(dir, { recursive: true, force: true });
+        rmSync(arts, { recursive: true, force: true });
+        process.stdout.write(`${id}\n`);
+      }
+    });
+}
