@@ -122,11 +122,13 @@ describe('Kafka bus: broker faults keep the submission contract', () => {
     const list = async () => ((await api('GET', '/v1/runs?limit=1000')).body as { runs: Array<{ id: string; status: string }> }).runs;
     const view = await list();
     const acceptedSet = new Set(accepted);
-    await until('refused runs settled', async () => ((await metric('capulator_runs_refusals_unsettled')) === 0 ? true : undefined), 60_000);
-    for (const r of await list()) {
-      if (acceptedSet.has(r.id)) continue;
-      // a refused submission whose RunRequested reached the log anyway
-      assert.equal(r.status, 'failed', `refused run ${r.id} is ${r.status}`);
+    // a refused submission whose RunRequested reached the log anyway is recorded failed, never left queued
+    const refusedInLog = async () => (await list()).filter((r) => !acceptedSet.has(r.id));
+    await until('refused runs settled', async () => ((await refusedInLog()).every((r) => r.status === 'failed') ? true : undefined), 60_000);
+    const refusedRuns = await refusedInLog();
+    for (const r of refusedRuns) assert.equal(r.status, 'failed', `refused run ${r.id} is ${r.status}`);
+    for (const [i, evs] of (await streams(refusedRuns.map((r) => r.id))).entries()) {
+      assert.ok(!evs.some((e) => e.type === 'RunStarted'), `refused run ${refusedRuns[i].id} started: ${evs.map((e) => e.type).join(',')}`);
     }
     assert.ok(view.length >= accepted.length);
     assert.equal(await metric('capulator_runs_refused_total'), refused.length);

@@ -21,6 +21,9 @@ export interface KafkaRunExecutorOptions {
   maxQueued?: number;
 }
 
+/** how long a command may wait for the broker before its submission is refused */
+const SEND_TIMEOUT_MS = 2_000;
+
 interface Pending {
   message: Message;
   resolve: () => void;
@@ -60,7 +63,9 @@ export class KafkaRunExecutor implements RunExecutor {
       clientId: opts.clientId ?? `capulator-gateway-${hostname()}-${process.pid}`,
       brokers: opts.brokers,
       logLevel: logLevel.NOTHING,
-      retry: { retries: 8 },
+      connectionTimeout: 1_000,
+      requestTimeout: 5_000,
+      retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2_000 },
     });
     const admin = kafka.admin();
     await admin.connect();
@@ -94,7 +99,23 @@ export class KafkaRunExecutor implements RunExecutor {
     if (this.closed) return Promise.reject(new Error('the Kafka run executor is closed'));
     const key = c.kind === 'StopRun' ? c.runId : c.run.runId;
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ message: { key, value: encodeCommand(c) }, resolve, reject });
+      const p: Pending = { message: { key, value: encodeCommand(c) }, resolve, reject };
+      // still waiting behind a request the broker does not answer: refused, certainly not sent
+      const timer = setTimeout(() => {
+        const i = this.queue.indexOf(p);
+        if (i < 0) return;
+        this.queue.splice(i, 1);
+        reject(Object.assign(new Error(`the Kafka broker did not take the command within ${SEND_TIMEOUT_MS} ms`), { code: 'UNAVAILABLE' }));
+      }, SEND_TIMEOUT_MS);
+      p.resolve = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      p.reject = (err) => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      this.queue.push(p);
       if (!this.sending) void this.flush();
     });
   }
@@ -105,11 +126,21 @@ export class KafkaRunExecutor implements RunExecutor {
       while (this.queue.length > 0) {
         const batch = this.queue;
         this.queue = [];
+        // a broker that does not answer within SEND_TIMEOUT_MS: the submissions are refused (503;
+        // the gateway then records their runs failed), the request finishes in the background
+        const send = this.producer.send({ topic: this.topic, acks: -1, compression: CompressionTypes.None, messages: batch.map((p) => p.message) });
+        let timer: NodeJS.Timeout | undefined;
+        const slow = new Promise<'slow'>((resolve) => (timer = setTimeout(() => resolve('slow'), SEND_TIMEOUT_MS)));
         try {
-          await this.producer.send({ topic: this.topic, acks: -1, compression: CompressionTypes.None, messages: batch.map((p) => p.message) });
-          for (const p of batch) p.resolve();
+          if ((await Promise.race([send, slow])) === 'slow') {
+            const err = Object.assign(new Error(`the Kafka broker did not take the command within ${SEND_TIMEOUT_MS} ms`), { code: 'UNAVAILABLE', ambiguous: true });
+            for (const p of batch) p.reject(err);
+            await send.catch(() => undefined);
+          } else for (const p of batch) p.resolve();
         } catch (err) {
-          for (const p of batch) p.reject(err);
+          for (const p of batch) p.reject(Object.assign(err as Error, { code: 'UNAVAILABLE', ambiguous: true }));
+        } finally {
+          clearTimeout(timer);
         }
       }
     } finally {
