@@ -4,11 +4,11 @@
  * Prints side by side, in one run: the CPU floor (serialise + hash only, no SQLite), appends
  * of B events to one run stream per transaction, and appendBatch of R run streams per transaction.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chainHash, envelopeText, eventFixtures, GENESIS_HASH, SqliteEventStore, TextEvent, type NewEvent } from '@capulator/events';
-import { parseDecisionLine } from '../apps/runtime/src/run/agent-process';
+import { parseDecisionLine, SpoolTail } from '../apps/runtime/src/run/agent-process';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(name);
@@ -104,6 +104,44 @@ try {
     row(label, appended, ms, cms, `file ${(statSync(join(dir, file)).size / 1e6).toFixed(0)} MB, verify ${v.ok ? 'ok' : 'FAILED'}`);
     await store.close();
     rmSync(join(dir, file), { force: true });
+  }
+  {
+    // the runtime's ingest as it is now: the agent appends its lines to the run's spool; the
+    // runtime tails the file (SpoolTail, 1 MiB reads), splits, parses and appends B per transaction
+    const spool = join(dir, 'decisions.spool');
+    for (let seq = 1; seq <= N; seq += 10_000) appendFileSync(spool, asLines(decisions('r1', seq, Math.min(10_000, N - seq + 1))));
+    const store = SqliteEventStore.open(join(dir, 'spool.db'));
+    const t0 = performance.now();
+    const c0 = cpu();
+    const tail = new SpoolTail(spool);
+    let partial = '';
+    let batch: NewEvent[] = [];
+    let appended = 0;
+    for (let chunk = tail.read(); chunk !== ''; chunk = tail.read()) {
+      const text = partial + chunk;
+      let start = 0;
+      for (let nl = text.indexOf('\n'); nl >= 0; start = nl + 1, nl = text.indexOf('\n', start)) {
+        const d = parseDecisionLine(text.slice(start, nl));
+        if (!d) throw new Error('bad line');
+        batch.push(d);
+        if (batch.length === B) {
+          store.appendSync([{ streamId: 'run-r1', expectedVersion: 'any', events: batch }]);
+          appended += batch.length;
+          batch = [];
+        }
+      }
+      partial = text.slice(start);
+    }
+    if (batch.length > 0) store.appendSync([{ streamId: 'run-r1', expectedVersion: 'any', events: batch }]);
+    appended += batch.length;
+    tail.close();
+    const ms = performance.now() - t0;
+    const cms = cpu() - c0;
+    const v = store.verify();
+    row(`runtime ingest from the spool: tail → parse → append`, appended, ms, cms, `verify ${v.ok ? 'ok' : 'FAILED'}`);
+    await store.close();
+    rmSync(join(dir, 'spool.db'), { force: true });
+    rmSync(spool, { force: true });
   }
   {
     const store = SqliteEventStore.open(join(dir, 'many.db'));

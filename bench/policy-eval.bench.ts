@@ -119,3 +119,27 @@ for (const [label, reqs] of [
   const l = rate((q) => lookup(table, q), reqs);
   console.log(`${label.padEnd(30)}${fmt(e.cpu)} [${fmt(e.wall)}]  ${fmt(l.cpu)} [${fmt(l.wall)}]`);
 }
+console.log(`floor: lookup ≥ 2.00 M/s for privilege requests`);
+
+// Pathological patterns: nine stars against a 4 KiB path, and ?*?*… privilege globs. Each decision
+// must take well under 1 ms (the matcher is linear in the input; a backtracking one takes minutes).
+const evil = load(
+  `apiVersion: capulator/v1
+kind: Policy
+metadata: {name: evil}
+rules:
+  - {id: stars, match: {exe: "*/*/*/*/*/*/*/*/*/x"}, privileges: [PRIV_NETINET_RAW], action: allow}
+  - {id: qstars, match: {exe: "${'?*'.repeat(14)}Q0"}, privileges: [PRIV_NETINET_RAW], action: allow}
+  - {id: raw, privileges: ["${'?*'.repeat(6)}RAW"], action: deny}
+`,
+  'evil.yaml',
+);
+if (!evil.policy) throw new Error(JSON.stringify(evil.errors));
+const evilTable = compile(evil.policy);
+const longExe = '/a'.repeat(2048);
+const evilReq: DecisionRequest = { privilege: 'PRIV_NETINET_RAW', exe: longExe, uid: 0 };
+if (lookup(evilTable, evilReq).ruleId !== 'raw' || evaluate(evil.policy, evilReq).ruleId !== 'raw') throw new Error('pathological policy decided wrongly');
+const ev = rate((q) => evaluate(evil.policy!, q), [evilReq]);
+const lv = rate((q) => lookup(evilTable, q), [evilReq]);
+console.log(`${'9-star glob, 4 KiB exe'.padEnd(30)}${`${(1e6 / ev.cpu).toFixed(1)} µs/decision`.padStart(24)}  ${`${(1e6 / lv.cpu).toFixed(1)} µs/decision`.padStart(24)}`);
+console.log(`ceiling: 1000 µs/decision`);

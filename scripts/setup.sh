@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for p in runc libseccomp-dev pkg-config gcc make python3 g++ iproute2 zstd; do
+for p in runc libseccomp-dev pkg-config gcc make python3 g++ iproute2 zstd clang libbpf-dev bpftool; do
   have "$p" || need_pkgs+=("$p")
 done
 for p in "$@"; do have "$p" || need_pkgs+=("$p"); done

@@ -97,6 +97,13 @@ static const char *syscall_name(long nr) {
   S(pivot_root) S(sethostname) S(setdomainname) S(settimeofday) S(clock_settime) S(adjtimex) S(clock_adjtime) S(reboot)
   S(kill) S(tkill) S(tgkill) S(setpriority) S(sched_setscheduler) S(setrlimit) S(prlimit64) S(ptrace) S(init_module)
   S(finit_module) S(delete_module) S(ioctl) S(execve) S(execveat)
+  S(rt_sigqueueinfo) S(rt_tgsigqueueinfo) S(pidfd_send_signal) S(io_uring_setup) S(io_uring_enter) S(io_uring_register)
+  S(fsopen) S(fsconfig) S(fsmount) S(fspick) S(move_mount) S(mount_setattr) S(open_tree) S(unshare) S(clone) S(setns)
+  S(process_vm_readv) S(process_vm_writev) S(pidfd_getfd) S(kcmp) S(swapon) S(swapoff) S(acct) S(open_by_handle_at)
+  S(kexec_load) S(kexec_file_load) S(syslog)
+#ifdef __NR_iopl
+  S(iopl) S(ioperm)
+#endif
 #ifdef __NR_chown
   S(chown) S(lchown) S(mknod)
 #endif
@@ -265,6 +272,7 @@ static bool read_str(pid_t tid, uint64_t addr, char *buf, size_t max) {
 struct tcache {
   int tid, tgid, pidfd;
   long ids[8];                                       /* ruid euid suid fsuid rgid egid sgid fsgid */
+  uint64_t capeff;                                   /* the thread's effective capabilities (CapEff) */
   char exe[MAX_STR];
   uint64_t gen;                                      /* answered notifications of this thread */
   int last_nr; uint64_t last_hash; bool last_abandoned;
@@ -311,7 +319,9 @@ static struct tcache *subject_of(int tid, bool *fresh) {
   memset(e, 0, sizeof *e);
   e->pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
   if (e->pidfd < 0) { e->pidfd = -1; return NULL; }
-  if (!read_status(tid, &e->tgid, e->ids, NULL)) { close(e->pidfd); e->pidfd = -1; return NULL; }
+  uint64_t caps[3] = {0, 0, 0};
+  if (!read_status(tid, &e->tgid, e->ids, caps)) { close(e->pidfd); e->pidfd = -1; return NULL; }
+  e->capeff = caps[2];
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/exe", tid);
   ssize_t n = readlink(path, e->exe, sizeof e->exe - 1);
@@ -545,7 +555,7 @@ static bool write_spool(void) {
     if (lost) { dropped += lost; if (spool_count) spool_count->dropped = dropped; }
   }
   olen = ooff = 0;
-  int e = spool_sync(false);
+  int e = spool_sync_error();
   if (e) audit_failed(e);
   return true;
 }
@@ -574,13 +584,25 @@ static uint64_t hash_args(const struct seccomp_data *d) {
 
 /* The credentials of another process of the container: its pid is in the container's pid
  * namespace, so it is resolved through the container's own /proc. ids: r e s uid, r e s gid. */
+static bool ids_of_status(const char *st, long ids[8]);
+static bool target_missing;                          /* the last target_ids(): no such process (ESRCH) */
 static bool target_ids(int tid, long pid, long ids[8]) {
+  target_missing = false;
   if (pid <= 0) return false;
-  char path[96];
-  snprintf(path, sizeof path, "/proc/%d/root/proc/%ld", tid, pid);
-  char st[128]; snprintf(st, sizeof st, "%s/status", path);
+  char st[128];
+  snprintf(st, sizeof st, "/proc/%d/root/proc/%ld/status", tid, pid);
+  return ids_of_status(st, ids);
+}
+/* A process by its pid in the agent's (the host's) pid namespace. */
+static bool host_ids(long pid, long ids[8]) {
+  target_missing = false;
+  char st[64];
+  snprintf(st, sizeof st, "/proc/%ld/status", pid);
+  return ids_of_status(st, ids);
+}
+static bool ids_of_status(const char *st, long ids[8]) {
   int fd = open(st, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return false;
+  if (fd < 0) { target_missing = errno == ENOENT; return false; }
   char buf[2048];
   ssize_t n = read(fd, buf, sizeof buf - 1); close(fd);
   if (n <= 0) return false;
@@ -594,7 +616,66 @@ struct plan {
   int sock_fd;                      /* bind: the tracee's socket, dup'ed into the agent */
   struct sockaddr_storage sa; socklen_t salen;
   char hostname[65]; size_t hostlen;
+  int pre_err;                      /* the kernel's own check that fails before the privilege's (ESRCH, EINVAL, EFAULT, ENOENT) */
+  int owner_fd;                     /* chown family: the file, resolved in the container (O_PATH), for a no-op chown the agent performs */
+  struct rlimit rl; int rl_res;     /* setrlimit/prlimit64 of the caller's own process: the checked copy */
+  bool rl_set;
 };
+
+/* A tracee's fd, duplicated into the agent (pidfd_getfd); -1 with errno on failure. */
+static int tracee_fd(int tgid, int fd) {
+  int pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+  if (pidfd < 0) return -1;
+  int r = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+  int e = errno;
+  close(pidfd);
+  errno = e;
+  return r;
+}
+/* The process a tracee's pidfd refers to, as a host pid: > 0, 0 when it has exited, -1 when fd is no pidfd. */
+static long pidfd_target(int tgid, int fd) {
+  int mine = tracee_fd(tgid, fd);
+  if (mine < 0) return -1;
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/self/fdinfo/%d", mine);
+  int f = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = f >= 0 ? read(f, buf, sizeof buf - 1) : -1;
+  if (f >= 0) close(f);
+  close(mine);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *p = strstr(buf, "\nPid:");
+  if (!p) return -1;
+  long pid = atol(p + 5);
+  return pid > 0 ? pid : 0;
+}
+
+#ifndef RESOLVE_BENEATH
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_BENEATH 0x08
+#define RESOLVE_IN_ROOT 0x10
+#endif
+struct open_how_ { uint64_t flags, mode, resolve; };
+/* chown family: opens the file the call names as the container sees it (O_PATH): absolute paths
+ * inside the container's root (RESOLVE_IN_ROOT), relative ones beneath the tracee's cwd or dirfd
+ * (RESOLVE_BENEATH: a `..` above it or an absolute symlink fails, and the call stays privileged).
+ * Returns the fd, or -1 with errno. */
+static int open_in_container(int tid, int tgid, int dirfd_arg, bool use_dirfd, const char *path, bool nofollow) {
+  int base;
+  bool abs = path[0] == '/';
+  if (abs) { char p[64]; snprintf(p, sizeof p, "/proc/%d/root", tid); base = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC); }
+  else if (use_dirfd && dirfd_arg != AT_FDCWD) base = tracee_fd(tgid, dirfd_arg);
+  else { char p[64]; snprintf(p, sizeof p, "/proc/%d/cwd", tid); base = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC); }
+  if (base < 0) return -1;
+  struct open_how_ how = {.flags = O_PATH | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0), .mode = 0,
+                          .resolve = RESOLVE_NO_MAGICLINKS | (abs ? RESOLVE_IN_ROOT : RESOLVE_BENEATH)};
+  const char *rel = abs ? path + strspn(path, "/") : path;
+  int fd = (int)syscall(SYS_openat2, base, rel[0] ? rel : ".", &how, sizeof how);
+  int e = errno;
+  close(base);
+  errno = e;
+  return fd;
+}
 
 /* Decode the arguments the classifier and the policy need. Returns false when the notification
  * went stale while reading (the caller records "abandoned"). */
@@ -627,7 +708,8 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
       memset(&pl->sa, 0, sizeof pl->sa);
       ssize_t n = read_mem(tid, r[1], &pl->sa, len);
       mem = true;
-      if (n != (ssize_t)len) { close(pl->sock_fd); pl->sock_fd = -1; return id_valid(req->id); }
+      /* unreadable address: EFAULT, as the kernel's move_addr_to_kernel (never CONTINUE: the bytes could appear) */
+      if (n != (ssize_t)len) { close(pl->sock_fd); pl->sock_fd = -1; pl->pre_err = EFAULT; return id_valid(req->id); }
       pl->salen = len;
       char ab[INET6_ADDRSTRLEN] = "";
       if (dom == AF_INET && len >= sizeof(struct sockaddr_in)) {
@@ -668,9 +750,33 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
     args_add_num(a, "size", (int)r[0], false);
   } else if (!strcmp(name, "chown") || !strcmp(name, "lchown") || !strcmp(name, "fchown") || !strcmp(name, "fchownat")) {
     int base = !strcmp(name, "fchownat") ? 1 : 0;
-    if (strcmp(name, "fchown")) { mem = true; if (read_str(tid, r[base], s, sizeof s)) args_add_str(a, "path", s, true); }
-    int ui = strcmp(name, "fchown") ? base + 1 : 1;
+    bool fchown_ = !strcmp(name, "fchown");
+    bool have_path = false;
+    if (!fchown_) {
+      mem = true;
+      if (read_str(tid, r[base], s, sizeof s)) { args_add_str(a, "path", s, true); have_path = true; }
+      else pl->pre_err = EFAULT;
+    }
+    int ui = fchown_ ? 1 : base + 1;
     args_add_num(a, "uid", (int32_t)r[ui], false); args_add_num(a, "gid", (int32_t)r[ui + 1], false);
+    /* the file's current owner (a chown to it needs no privilege): the file as the container sees it */
+    int fd = -1;
+    if (fchown_) { fd = tracee_fd(subj->tgid, (int)r[0]); if (fd < 0) pl->pre_err = EBADF; }
+    else if (have_path) {
+      int flags = base ? (int)r[4] : 0;
+      bool nofollow = !strcmp(name, "lchown") || (flags & AT_SYMLINK_NOFOLLOW);
+      if (base && (flags & AT_EMPTY_PATH) && !s[0]) fd = tracee_fd(subj->tgid, (int)r[0]);
+      else if (!s[0]) pl->pre_err = ENOENT;
+      else {
+        fd = open_in_container(tid, subj->tgid, (int)r[0], base == 1, s, nofollow);
+        if (fd < 0 && (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == ENAMETOOLONG)) pl->pre_err = errno;
+      }
+    }
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+      args_add_num(a, "owner_uid", st.st_uid, !fchown_); args_add_num(a, "owner_gid", st.st_gid, !fchown_);
+      pl->owner_fd = fd;
+    } else if (fd >= 0) close(fd);
   } else if (!strcmp(name, "mknod") || !strcmp(name, "mknodat")) {
     int base = !strcmp(name, "mknodat") ? 1 : 0;
     mem = true;
@@ -699,14 +805,31 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
     if (read_mem(tid, r[!strcmp(name, "adjtimex") ? 0 : 1], &modes, sizeof modes) == sizeof modes) args_add_num(a, "modes", modes, true);
   } else if (!strcmp(name, "reboot")) {
     args_add_num(a, "cmd", (int64_t)(uint32_t)r[2], false);
-  } else if (!strcmp(name, "kill") || !strcmp(name, "tkill") || !strcmp(name, "tgkill")) {
-    bool tg = !strcmp(name, "tgkill");
-    long pid = (int32_t)r[0];
-    args_add_num(a, "target_pid", pid, false); args_add_num(a, "signal", (int)r[tg ? 2 : 1], false);
-    if (target_ids(tid, tg ? (int32_t)r[1] : pid, ids)) { args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_suid", ids[2], false); }
+  } else if (!strcmp(name, "kill") || !strcmp(name, "tkill") || !strcmp(name, "tgkill") || !strcmp(name, "rt_sigqueueinfo") ||
+             !strcmp(name, "rt_tgsigqueueinfo") || !strcmp(name, "pidfd_send_signal")) {
+    /* the kernel's order: EINVAL for bad ids, ESRCH for a missing target, EINVAL for a bad signal, then EPERM */
+    bool two = !strcmp(name, "tgkill") || !strcmp(name, "rt_tgsigqueueinfo");
+    bool pidfd = !strcmp(name, "pidfd_send_signal");
+    long pid = (int32_t)r[0], sig = (int)r[two ? 2 : 1];
+    args_add_num(a, "target_pid", pid, false); args_add_num(a, "signal", sig, false);
+    bool got = false, missing = false;
+    if (pidfd) {
+      long hp = pidfd_target(subj->tgid, (int)r[0]);
+      if (hp < 0) pl->pre_err = errno == EBADF ? EBADF : EINVAL;
+      else if (hp == 0) missing = true;
+      else { got = host_ids(hp, ids); missing = target_missing; }
+    } else if ((two || !strcmp(name, "tkill")) && (pid <= 0 || (two && (int32_t)r[1] <= 0))) pl->pre_err = EINVAL;
+    else { got = target_ids(tid, two ? (int32_t)r[1] : pid, ids); missing = target_missing; }
+    if (got) { args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_suid", ids[2], false); }
+    if (!pl->pre_err && missing) pl->pre_err = ESRCH;
+    if (!pl->pre_err && (sig < 0 || sig > 64)) pl->pre_err = EINVAL;
   } else if (!strcmp(name, "setpriority")) {
     args_add_num(a, "which", (int)r[0], false); args_add_num(a, "who", (int)r[1], false); args_add_num(a, "prio", (int32_t)r[2], false);
-    if ((int)r[0] == 0 && (int)r[1] != 0 && target_ids(tid, (int)r[1], ids)) { args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_euid", ids[1], false); }
+    if ((int)r[0] == 0 && (int)r[1] != 0) {
+      if (target_ids(tid, (int)r[1], ids)) { args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_euid", ids[1], false); }
+      else if (target_missing) pl->pre_err = ESRCH;
+    }
+    if ((int)r[0] < 0 || (int)r[0] > 2) pl->pre_err = EINVAL;
   } else if (!strcmp(name, "sched_setscheduler")) {
     const char *p = lookup_sched((long)(r[1] & ~0x40000000ull));
     args_add_num(a, "target_pid", (int32_t)r[0], false);
@@ -725,7 +848,8 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
       if (who && read_mem(tid, newp, &nl, sizeof nl) == sizeof nl && prlimit(who, (int)res, NULL, &cur) == 0) {
         struct arg *x = args_add_bool(a, "raises_hard", nl.rlim_max > cur.rlim_max);
         if (x) x->from_memory = true;
-      }
+        pl->rl = nl; pl->rl_res = (int)res; pl->rl_set = true;
+      } else if (who && res >= RLIM_NLIMITS) pl->pre_err = EINVAL;
     }
   } else if (!strcmp(name, "ptrace")) {
     const char *q = lookup_ptrace((long)r[0]);
@@ -735,7 +859,53 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
       args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_euid", ids[1], false); args_add_num(a, "target_suid", ids[2], false);
       args_add_num(a, "target_gid", ids[4], false);
     }
+  } else if (!strcmp(name, "process_vm_readv") || !strcmp(name, "process_vm_writev") || !strcmp(name, "kcmp") || !strcmp(name, "pidfd_getfd")) {
+    /* ptrace access checks on another process: the target's credentials (kcmp: the first target of another user) */
+    bool got = false;
+    if (!strcmp(name, "pidfd_getfd")) {
+      long hp = pidfd_target(subj->tgid, (int)r[0]);
+      if (hp < 0) pl->pre_err = errno == EBADF ? EBADF : EINVAL;
+      else if (hp == 0) pl->pre_err = ESRCH;
+      else if (!(got = host_ids(hp, ids)) && target_missing) pl->pre_err = ESRCH;
+    } else {
+      args_add_num(a, "target_pid", (int32_t)r[0], false);
+      got = target_ids(tid, (int32_t)r[0], ids);
+      if (!got && target_missing) pl->pre_err = ESRCH;
+      if (got && !strcmp(name, "kcmp") && ids[0] == subj->ids[0] && ids[1] == subj->ids[0] && ids[2] == subj->ids[0]) {
+        long ids2[8];
+        if (target_ids(tid, (int32_t)r[1], ids2)) memcpy(ids, ids2, sizeof ids2);
+        else if (target_missing) pl->pre_err = ESRCH;
+      }
+    }
+    if (got) {
+      args_add_num(a, "target_uid", ids[0], false); args_add_num(a, "target_euid", ids[1], false); args_add_num(a, "target_suid", ids[2], false);
+      args_add_num(a, "target_gid", ids[4], false);
+    }
+  } else if (!strcmp(name, "iopl")) {
+    args_add_num(a, "level_io", (int)r[0], false);
+  } else if (!strcmp(name, "ioperm")) {
+    args_add_num(a, "turn_on", (int)r[2], false);
+  } else if (!strcmp(name, "syslog")) {
+    args_add_num(a, "action", (int)r[0], false);
+  } else if (!strcmp(name, "unshare") || !strcmp(name, "clone")) {
+    args_add_num(a, "flags", (int64_t)(r[0] & 0xffffffff), false);
+  } else if (!strcmp(name, "setns")) {
+    args_add_num(a, "nstype", (int)r[1], false);
+  } else if (!strcmp(name, "open_tree")) {
+    args_add_num(a, "flags", (int64_t)(r[2] & 0xffffffff), false);
+    mem = true;
+    if (read_str(tid, r[1], s, sizeof s)) args_add_str(a, "path", s, true);
+  } else if (!strcmp(name, "fsopen")) {
+    mem = true;
+    if (read_str(tid, r[0], s, 64)) args_add_str(a, "fstype", s, true);
+  } else if (!strcmp(name, "move_mount")) {
+    mem = true;
+    if (read_str(tid, r[3], s, sizeof s)) args_add_str(a, "path", s, true);
+  } else if (!strcmp(name, "mount_setattr") || !strcmp(name, "fspick")) {
+    mem = true;
+    if (read_str(tid, r[1], s, sizeof s)) args_add_str(a, "path", s, true);
   } else if (!strcmp(name, "ioctl")) {
+    if ((r[1] & 0xffffffff) == TIOCSTI) { args_add_str(a, "request", "TIOCSTI", false); goto decoded; }
     const char *q = lookup_sioc((long)(r[1] & 0xffffffff));
     if (q) args_add_str(a, "request", q, false); else args_add_num(a, "request", (long)(r[1] & 0xffffffff), false);
   } else if (!strcmp(name, "prctl")) {
@@ -763,13 +933,43 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
       }
     }
   }
+decoded:
   /* Every read of tracee memory is separated from the use of its bytes by an ID_VALID check. */
-  if (mem && !id_valid(req->id)) { if (pl->sock_fd >= 0) { close(pl->sock_fd); pl->sock_fd = -1; } return false; }
+  if (mem && !id_valid(req->id)) {
+    if (pl->sock_fd >= 0) { close(pl->sock_fd); pl->sock_fd = -1; }
+    if (pl->owner_fd >= 0) { close(pl->owner_fd); pl->owner_fd = -1; }
+    return false;
+  }
   return true;
 }
 
-static const char *answered_name[] = {"continue", "performed", "errno", "emulated", "abandoned"};
-enum answered { ANS_CONTINUE, ANS_PERFORMED, ANS_ERRNO, ANS_EMULATED, ANS_ABANDONED };
+static const char *answered_name[] = {"continue", "performed", "errno", "emulated", "abandoned", "kernel"};
+enum answered { ANS_CONTINUE, ANS_PERFORMED, ANS_ERRNO, ANS_EMULATED, ANS_ABANDONED, ANS_KERNEL };
+
+/* Does the thread hold (in its effective set) a capability that lets the kernel grant this call?
+ * When it does not, the kernel refuses the privileged form by itself, with Linux's own errno and
+ * after Linux's own argument checks, so a denial can be left to it (PROTOCOL.md "Linux's own
+ * behaviour"). The ring (io_uring) names no capability: the agent always decides it. */
+static bool cap_held(const struct tcache *t, const char *name, const struct classification *c) {
+  if (!c->capability) return true;
+  int n = cap_number(c->capability);
+  if (n < 0 || (t->capeff >> n) & 1) return true;
+  if (!strcmp(name, "setsockopt") && ((t->capeff >> CAP_NET_ADMIN) & 1)) return true;   /* CAP_NET_RAW or CAP_NET_ADMIN */
+  return false;
+}
+/* The errno Linux gives when the capability is missing, where it is not EPERM: bind to a reserved
+ * port (inet_bind_conflict… __inet_bind: EACCES) and lowering one's nice value (set_one_prio: EACCES,
+ * unless the target is another user's process: EPERM). */
+static int linux_errno(const struct classification *c) {
+  int reserved = priv_number("PRIV_NETINET_RESERVEDPORT"), nice = priv_number("PRIV_SCHED_SETPRIORITY"), diff = priv_number("PRIV_SCHED_DIFFCRED");
+  bool has_nice = false, has_diff = false;
+  for (int i = 0; i < c->nprivs; i++) {
+    if (c->privs[i] == reserved) return EACCES;
+    if (c->privs[i] == nice) has_nice = true;
+    if (c->privs[i] == diff) has_diff = true;
+  }
+  return has_nice && !has_diff ? EACCES : EPERM;
+}
 
 /* --runc-setup: runc was told noNewPrivileges=false (file capabilities), so it installed the
  * filter before its own setup (bounding set, setgroups/setres*id, capset, ambient). Until the
@@ -805,7 +1005,7 @@ static void handle(struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
     return;
   }
   struct args a; a.n = 0;                          /* (not zeroed: ~10 KiB, and only a.a[0..n) is read) */
-  struct plan pl = {.sock_fd = -1};
+  struct plan pl = {.sock_fd = -1, .owner_fd = -1};
   struct subject s = {0};
   struct classification c;
   struct decision d = {0};
@@ -828,14 +1028,39 @@ static void handle(struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
   classify(name, &a, &s, &c);
   table_decide(table, name, &a, &s, &c, &d);
   if (learn) { d.action = ACT_ALLOW; d.audit = true; }
-  switch (d.action) {
+  /* io_uring performs bind/socket/setsockopt out of seccomp's reach: only a rule naming it allows it */
+  else if (d.action == ACT_ALLOW && d.rule < 0 && !strncmp(name, "io_uring_", 9)) { d.action = ACT_DENY; d.err = EPERM; d.audit = true; }
+  if (d.action != ACT_EMULATE && pl.pre_err) {
+    /* the kernel's own check that comes before any privilege check (ESRCH, EINVAL, EFAULT, ENOENT, EBADF) */
+    resp->error = -pl.pre_err; ans = ANS_ERRNO;
+  } else switch (d.action) {
   case ACT_DENY:
-    resp->error = -(d.err > 0 ? d.err : EPERM); ans = ANS_ERRNO; break;
+    if (!learn && !c.unprivileged && !cap_held(subj, name, &c)) {
+      /* the caller does not hold the capability: Linux refuses the privileged form itself, with its own errno */
+      resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE; ans = ANS_KERNEL;
+    } else if (!strcmp(name, "setfsuid") || !strcmp(name, "setfsgid")) {
+      /* setfsuid/setfsgid never fail on Linux: refused, they change nothing and return the previous id */
+      resp->val = subj->ids[name[5] == 'u' ? 3 : 7]; ans = ANS_EMULATED;
+    } else {
+      resp->error = -(d.err > 0 && d.err != EPERM ? d.err : linux_errno(&c)); ans = ANS_ERRNO;
+    }
+    break;
   case ACT_EMULATE:
     resp->val = d.ret; ans = ANS_EMULATED; break;
   case ACT_ALLOW:
   default:
-    if (pl.sock_fd >= 0) {
+    if (pl.owner_fd >= 0 && c.unprivileged && !learn && (subj->capeff >> CAP_CHOWN & 1)) {
+      /* a chown that needs no privilege, judged on a path the tracee could rewrite, by a thread that holds
+       * CAP_CHOWN: performed on the file that was checked (the kernel would not stop a rewritten one) */
+      const struct arg *u = args_get(&a, "uid"), *g = args_get(&a, "gid");
+      if (fchownat(pl.owner_fd, "", (uid_t)(u ? u->num : -1), (gid_t)(g ? g->num : -1), AT_EMPTY_PATH)) resp->error = -errno;
+      ans = ANS_PERFORMED;
+    } else if (pl.rl_set && c.unprivileged && !learn && (subj->capeff >> CAP_SYS_RESOURCE & 1)) {
+      /* a limit that does not raise the hard limit, read from tracee memory, by a thread holding
+       * CAP_SYS_RESOURCE: set with the checked copy */
+      if (prlimit(subj->tgid, (__rlimit_resource_t)pl.rl_res, &pl.rl, NULL)) resp->error = -errno;
+      ans = ANS_PERFORMED;
+    } else if (pl.sock_fd >= 0) {
       /* bind: the port came from tracee memory, so bind the tracee's socket here with the checked copy */
       if (bind(pl.sock_fd, (struct sockaddr *)&pl.sa, pl.salen)) resp->error = -errno;
       ans = ANS_PERFORMED;
@@ -860,6 +1085,7 @@ static void handle(struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
     subj->last_abandoned = false;
   }
   if (pl.sock_fd >= 0) close(pl.sock_fd);
+  if (pl.owner_fd >= 0) close(pl.owner_fd);
   counts[d.action]++;
   handled++;
 emit:
@@ -895,7 +1121,8 @@ emit:
   }
 done:
   /* credentials changed: forget the cached ids of the whole thread group */
-  if (subj && ans == ANS_CONTINUE && !strncmp(name, "set", 3) && (strstr(name, "uid") || strstr(name, "gid") || !strcmp(name, "setgroups")))
+  if (subj && (ans == ANS_CONTINUE || ans == ANS_KERNEL || ans == ANS_PERFORMED) &&
+      ((!strncmp(name, "set", 3) && (strstr(name, "uid") || strstr(name, "gid") || !strcmp(name, "setgroups"))) || !strcmp(name, "capset")))
     tc_drop_tgid(subj->tgid);
 }
 
@@ -1000,6 +1227,7 @@ static int serve(const char *sock_path, const char *table_path) {
   /* from here on, only the recorder touches obuf, until it is stopped */
   pthread_t rec_thread;
   to_spool = spool_enabled();
+  if (!spool_sync_start()) { fprintf(stderr, "capulator-agent: cannot start the spool's sync thread\n"); return 1; }
   ring = malloc(RING_SIZE);                           /* pages are touched only as the ring fills */
   if (!ring || pthread_create(&rec_thread, NULL, recorder, NULL)) { fprintf(stderr, "capulator-agent: cannot start the recorder thread\n"); return 1; }
   pthread_t watch_thread;
@@ -1020,6 +1248,7 @@ static int serve(const char *sock_path, const char *table_path) {
   atomic_store(&watch_stop, 1);
   pthread_join(watch_thread, NULL);
   recorder_stop(rec_thread);
+  spool_sync_stop();
   dropped += ring_dropped;
   write_events(true);
   to_spool = false;
@@ -1035,7 +1264,7 @@ static int serve(const char *sock_path, const char *table_path) {
     /* the trailer: the agent's own count, after every line it counts */
     size_t done = 0;
     int e = spool_write(obuf + ooff, olen - ooff, &done);
-    if (!e) e = spool_sync(true);
+    if (!e) e = spool_sync_now();
     if (!e && spool_count) spool_count->done = 1;
     if (e) audit_failed(e);
   }

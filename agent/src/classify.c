@@ -149,7 +149,20 @@ void classify(const char *sc, const struct args *a, const struct subject *s, str
     return;
   }
   if (is(sc, "chroot")) { privileged(c, "PRIV_VFS_CHROOT", "CAP_SYS_CHROOT"); return; }
-  if (is(sc, "mount") || is(sc, "pivot_root")) { privileged(c, "PRIV_VFS_MOUNT", "CAP_SYS_ADMIN"); return; }
+  if (is(sc, "mount") || is(sc, "pivot_root") || is(sc, "fsopen") || is(sc, "fsmount") || is(sc, "fspick") || is(sc, "move_mount") ||
+      is(sc, "mount_setattr") || is(sc, "fsconfig")) { privileged(c, "PRIV_VFS_MOUNT", "CAP_SYS_ADMIN"); return; }
+  if (is(sc, "open_tree")) {
+    if (narg(a, "flags", &v) && !(v & 1)) return;                 /* no OPEN_TREE_CLONE: an O_PATH open */
+    privileged(c, "PRIV_VFS_MOUNT", "CAP_SYS_ADMIN"); return;
+  }
+  if (is(sc, "unshare") || is(sc, "clone")) {                    /* CLONE_NEW* except CLONE_NEWUSER */
+    if (narg(a, "flags", &v) && !(v & (0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x20000000 | 0x40000000 | 0x00000080))) return;
+    privileged(c, "PRIV_JAIL_SET", "CAP_SYS_ADMIN"); return;
+  }
+  if (is(sc, "setns")) { privileged(c, "PRIV_JAIL_ATTACH", "CAP_SYS_ADMIN"); return; }
+  if (is(sc, "io_uring_setup") || is(sc, "io_uring_enter") || is(sc, "io_uring_register")) {
+    c->unprivileged = false; c->capability = NULL; return;       /* the ring itself: only a rule naming it allows it */
+  }
   if (is(sc, "umount2") || is(sc, "umount")) { privileged(c, "PRIV_VFS_UNMOUNT", "CAP_SYS_ADMIN"); return; }
   if (is(sc, "setuid") || is(sc, "setgid")) {
     bool u = sc[3] == 'u';
@@ -229,6 +242,7 @@ void classify(const char *sc, const struct args *a, const struct subject *s, str
   }
   if (is(sc, "ioctl")) {
     const char *r = sarg(a, "request");
+    if (is(r, "TIOCSTI") || (narg(a, "request", &v) && v == 0x5412)) { privileged(c, "PRIV_TTY_STI", "CAP_SYS_ADMIN"); return; }
     for (size_t i = 0; r && i < N(GEN_IOCTL_PRIVS); i++) if (!strcmp(GEN_IOCTL_PRIVS[i].request, r)) { privileged(c, GEN_IOCTL_PRIVS[i].priv, "CAP_NET_ADMIN"); return; }
     return;
   }
@@ -241,11 +255,24 @@ void classify(const char *sc, const struct args *a, const struct subject *s, str
     if (v != 0) privileged(c, "PRIV_NTP_ADJTIME", "CAP_SYS_TIME");
     return;
   }
-  if (is(sc, "reboot")) { privileged(c, "PRIV_REBOOT", "CAP_SYS_BOOT"); return; }
+  if (is(sc, "reboot") || is(sc, "kexec_load") || is(sc, "kexec_file_load")) { privileged(c, "PRIV_REBOOT", "CAP_SYS_BOOT"); return; }
+  if (is(sc, "swapon")) { privileged(c, "PRIV_SWAPON", "CAP_SYS_ADMIN"); return; }
+  if (is(sc, "swapoff")) { privileged(c, "PRIV_SWAPOFF", "CAP_SYS_ADMIN"); return; }
+  if (is(sc, "acct")) { privileged(c, "PRIV_ACCT", "CAP_SYS_PACCT"); return; }
+  if (is(sc, "open_by_handle_at")) { privileged(c, "PRIV_VFS_FHOPEN", "CAP_DAC_READ_SEARCH"); return; }
+  if (is(sc, "iopl") || is(sc, "ioperm")) {
+    if ((narg(a, "level_io", &v) || narg(a, "turn_on", &v)) && v == 0) return;
+    privileged(c, "PRIV_IO", "CAP_SYS_RAWIO"); return;
+  }
+  if (is(sc, "syslog")) {
+    if ((narg(a, "action", &v) || narg(a, "type", &v)) && (v == 0 || v == 1)) return;
+    privileged(c, "PRIV_MSGBUF", "CAP_SYSLOG"); return;
+  }
   if (is(sc, "init_module") || is(sc, "finit_module")) { privileged(c, "PRIV_KLD_LOAD", "CAP_SYS_MODULE"); return; }
   if (is(sc, "delete_module")) { privileged(c, "PRIV_KLD_UNLOAD", "CAP_SYS_MODULE"); return; }
-  if (is(sc, "kill") || is(sc, "tkill") || is(sc, "tgkill")) {
-    if (is(sc, "kill") && narg(a, "target_pid", &v) && v <= 0) return;
+  if (is(sc, "kill") || is(sc, "tkill") || is(sc, "tgkill") || is(sc, "rt_sigqueueinfo") || is(sc, "rt_tgsigqueueinfo") ||
+      is(sc, "pidfd_send_signal")) {
+    if ((is(sc, "kill") || is(sc, "rt_sigqueueinfo")) && narg(a, "target_pid", &v) && v <= 0) return;
     int64_t tu, ts;
     if (!narg(a, "target_uid", &tu)) { privileged(c, "PRIV_SIGNAL_DIFFCRED", "CAP_KILL"); return; }
     if (!narg(a, "target_suid", &ts)) ts = tu;
@@ -275,8 +302,8 @@ void classify(const char *sc, const struct args *a, const struct subject *s, str
     privileged(c, "PRIV_PROC_SETRLIMIT", "CAP_SYS_RESOURCE");
     return;
   }
-  if (is(sc, "ptrace")) {
-    const char *q = sarg(a, "request");
+  if (is(sc, "ptrace") || is(sc, "process_vm_readv") || is(sc, "process_vm_writev") || is(sc, "pidfd_getfd") || is(sc, "kcmp")) {
+    const char *q = is(sc, "ptrace") ? sarg(a, "request") : NULL;
     if (is(q, "PTRACE_TRACEME")) return;
     if (q && !is(q, "PTRACE_ATTACH") && !is(q, "PTRACE_SEIZE")) return;
     int64_t tu, te, ts, tg, teg, tsg;

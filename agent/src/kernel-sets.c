@@ -8,6 +8,9 @@
  *       VFS_CAP_REVISION_3 with ROOTID when the container has a user namespace. On an overlay
  *       mount this copies the file up first; the image's layer is never written.
  *
+ *   capulator-sets getcap PATH
+ *       Prints PATH's security.capability as hex bytes (not following a symlink); exit 1 if none.
+ *
  *   capulator-sets noroot-exec PROGRAM ARGS...
  *       Execs PROGRAM (runc) with SECBIT_NOROOT|SECBIT_NOROOT_LOCKED and every capability this
  *       process holds raised in its inheritable and ambient sets, so PROGRAM keeps them through
@@ -32,6 +35,7 @@
 
 static int usage(void) {
   fprintf(stderr, "usage: capulator-sets filecap PATH PERMITTED_HEX INHERITABLE_HEX [ROOTID]\n"
+                  "       capulator-sets getcap PATH\n"
                   "       capulator-sets noroot-exec PROGRAM ARGS...\n");
   return 2;
 }
@@ -77,6 +81,16 @@ static int filecap(int argc, char **argv) {
   return 0;
 }
 
+static int getcap(int argc, char **argv) {
+  if (argc != 3) return usage();
+  unsigned char b[64];
+  ssize_t n = lgetxattr(argv[2], "security.capability", b, sizeof b);
+  if (n < 0) { fprintf(stderr, "capulator-sets: %s: %s\n", argv[2], strerror(errno)); return 1; }
+  for (ssize_t i = 0; i < n; i++) printf("%02x", b[i]);
+  printf("\n");
+  return 0;
+}
+
 static int noroot_exec(int argc, char **argv) {
   if (argc < 3) return usage();
   struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
@@ -102,6 +116,7 @@ static int noroot_exec(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "filecap")) return filecap(argc, argv);
+  if (argc >= 2 && !strcmp(argv[1], "getcap")) return getcap(argc, argv);
   if (argc >= 2 && !strcmp(argv[1], "noroot-exec")) return noroot_exec(argc, argv);
   return usage();
 }

@@ -3,6 +3,8 @@
  * stores its count into a shared mapping (no syscall). */
 #include "spool.h"
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,8 +17,11 @@
 struct spool_count *spool_count;
 static int spool_fd = -1;
 static bool torn;                 /* the last write ended inside a line: terminate it before the next */
-static bool unsynced;
-static uint64_t last_sync_ns;
+static atomic_bool unsynced;
+static atomic_int sync_errno;     /* the first fdatasync error of the sync thread */
+static atomic_int sync_stop;
+static pthread_t sync_thread;
+static bool sync_running;
 
 static uint64_t mono_ns(void) {
   struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
@@ -43,7 +48,6 @@ bool spool_open(const char *path, const char *count_path, char *err, size_t errl
   close(fd);
   if (m == MAP_FAILED) { snprintf(err, errlen, "count file %s: %s", count_path, strerror(errno)); return false; }
   spool_count = m;
-  last_sync_ns = mono_ns();
   return true;
 }
 
@@ -66,17 +70,47 @@ int spool_write(const char *buf, size_t len, size_t *written) {
     }
     off += (size_t)w;
   }
-  unsynced = true;
+  atomic_store(&unsynced, true);
   *written = off;
   return 0;
 }
 
-int spool_sync(bool force) {
-  if (spool_fd < 0 || !unsynced) return 0;
-  uint64_t now = mono_ns();
-  if (!force && now - last_sync_ns < SPOOL_SYNC_NS) return 0;
-  last_sync_ns = now;
-  unsynced = false;
+/* The sync thread: fdatasync once a second when lines were written since the last one. It has a
+ * thread of its own so that a slow disk never holds up the recorder (whose ring would fill). */
+static void *syncer(void *arg) {
+  (void)arg;
+  uint64_t next = mono_ns() + SPOOL_SYNC_NS;
+  while (!atomic_load(&sync_stop)) {
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    if (mono_ns() < next) continue;
+    next = mono_ns() + SPOOL_SYNC_NS;
+    if (atomic_exchange(&unsynced, false) && fdatasync(spool_fd)) {
+      int zero = 0;
+      atomic_compare_exchange_strong(&sync_errno, &zero, errno ? errno : EIO);
+    }
+  }
+  return NULL;
+}
+
+bool spool_sync_start(void) {
+  if (spool_fd < 0) return true;
+  sync_running = pthread_create(&sync_thread, NULL, syncer, NULL) == 0;
+  return sync_running;
+}
+
+void spool_sync_stop(void) {
+  if (!sync_running) return;
+  atomic_store(&sync_stop, 1);
+  pthread_join(sync_thread, NULL);
+  sync_running = false;
+}
+
+int spool_sync_error(void) { return atomic_load(&sync_errno); }
+
+int spool_sync_now(void) {
+  if (spool_fd < 0) return 0;
+  atomic_store(&unsynced, false);
   return fdatasync(spool_fd) ? errno : 0;
 }
 

@@ -25,8 +25,13 @@ bool spool_enabled(void);
 /* Appends whole lines; returns 0 or the errno. A torn line left by a failed write is terminated
  * before the next write, so it reads as one malformed line. */
 int spool_write(const char *buf, size_t len, size_t *written);
-/* fdatasync when due (or force); returns 0 or the errno. */
-int spool_sync(bool force);
+/* A thread that fdatasyncs the spool once a second while lines are written (never the recorder). */
+bool spool_sync_start(void);
+void spool_sync_stop(void);
+/* The first error of that thread (0: none). */
+int spool_sync_error(void);
+/* fdatasync now (at exit); returns 0 or the errno. */
+int spool_sync_now(void);
 size_t count_lines(const char *buf, size_t len);
 
 /* The container's init (host pid), held as a pidfd from `attached` on. */

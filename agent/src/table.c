@@ -8,38 +8,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_FILE (4 << 20)
-#define MAX_LINE 8192
-#define MAX_RULES 4096
-#define MAX_RANGES 64
-#define MAX_GLOBS 32
-#define MAX_RPRIVS 256
-#define MAX_WHENS 16
+/* The limits are libs/policy's TABLE_LIMITS (limits.generated.h), so lint refuses what this refuses. */
+#include "limits.generated.h"
+#define MAX_FILE TABLE_MAX_BYTES
+#define MAX_LINE (TABLE_MAX_LINE_BYTES + 1)
+#define MAX_RULES TABLE_MAX_RULES
+#define MAX_RANGES TABLE_MAX_RANGES
+#define MAX_GLOBS TABLE_MAX_EXE_GLOBS
+#define MAX_RPRIVS TABLE_MAX_RULE_PRIVILEGES
+#define MAX_RCAPS TABLE_MAX_RULE_CAPABILITIES
+#define MAX_WHENS TABLE_MAX_CONDITIONS
+#define MAX_TSTR (TABLE_MAX_STRING_BYTES + 1)
 
 struct range { int64_t lo, hi; };
 struct ranges { int n; struct range r[MAX_RANGES]; };
-#define MAX_VALUES 16
+#define MAX_VALUES TABLE_MAX_VALUES
 struct when {
-  char arg[64];
+  char arg[TABLE_MAX_NAME_BYTES + 1];
   enum { W_RANGES, W_VALUES, W_GLOBS } kind;
   int nvalues;
   char *values[MAX_VALUES];         /* =value (any of) or ~glob (any of) */
   struct ranges ranges;
 };
 struct rule {
-  char id[128];
+  char id[TABLE_MAX_RULE_ID_BYTES + 1];
   enum action action; int err; long ret; enum audit audit;
   bool has_uid, has_gid;
   struct ranges uid, gid;
   int nglobs; char *globs[MAX_GLOBS];
   bool has_privs, has_caps, unknowable;  /* unknowable: image/label conditions the agent cannot see */
   int nprivs; int privs[MAX_RPRIVS];
-  int ncaps; int caps[64];
-  char syscall[64];                 /* from `w syscall`, "" = any */
+  int ncaps; int caps[MAX_RCAPS];
+  char syscall[TABLE_MAX_NAME_BYTES + 1]; /* from `w syscall`, "" = any */
   int nwhens; struct when whens[MAX_WHENS];
 };
 struct table {
-  char name[128]; char version[64]; bool learn;
+  char name[TABLE_MAX_POLICY_NAME_BYTES + 1]; char version[TABLE_MAX_POLICY_VERSION_BYTES + 1]; bool learn;
   enum action daction; int derr; long dret; enum audit daudit;
   int nrules; struct rule *rules;
   char hash[72];
@@ -176,7 +180,7 @@ struct table *table_load(const char *path, char *err, size_t errlen) {
       if (!strcmp(fld[1], "uid")) { if (!parse_ranges(fld[2], &cur->uid)) FAIL("%s:%d: bad uid ranges", path, lineno); cur->has_uid = true; }
       else if (!strcmp(fld[1], "gid")) { if (!parse_ranges(fld[2], &cur->gid)) FAIL("%s:%d: bad gid ranges", path, lineno); cur->has_gid = true; }
       else if (!strcmp(fld[1], "exe")) {
-        char g[MAX_STR];
+        char g[MAX_TSTR];
         if (cur->nglobs >= MAX_GLOBS || !pdecode(fld[2], g, sizeof g)) FAIL("%s:%d: bad exe glob", path, lineno);
         cur->globs[cur->nglobs++] = strdup(g);
       } else if (!strcmp(fld[1], "image") || !strcmp(fld[1], "label")) cur->unknowable = true;
@@ -194,7 +198,7 @@ struct table *table_load(const char *path, char *err, size_t errlen) {
       cur->has_caps = true;
       for (int i = 1; i < nf; i++) {
         int64_t v;
-        if (cur->ncaps >= 64 || !parse_int(fld[i], &v)) FAIL("%s:%d: bad capability number", path, lineno);
+        if (cur->ncaps >= MAX_RCAPS || !parse_int(fld[i], &v)) FAIL("%s:%d: bad capability number", path, lineno);
         cur->caps[cur->ncaps++] = (int)v;
       }
     } else if (!strcmp(k, "w")) {
@@ -209,7 +213,7 @@ struct table *table_load(const char *path, char *err, size_t errlen) {
         if (fld[2][0] == '=' || fld[2][0] == '~') {
           w->kind = fld[2][0] == '=' ? W_VALUES : W_GLOBS;
           for (int i = 2; i < nf; i++) {
-            char v[MAX_STR];
+            char v[MAX_TSTR];
             if (w->nvalues >= MAX_VALUES || fld[i][0] != fld[2][0] || !pdecode(fld[i] + 1, v, sizeof v)) FAIL("%s:%d: bad value", path, lineno);
             w->values[w->nvalues++] = strdup(v);
           }

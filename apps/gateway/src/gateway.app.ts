@@ -7,13 +7,14 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { SqliteEventStore, type EventStore } from '@capulator/events';
+import { Anchorer, anchorPaths, SqliteEventStore, type EventStore } from '@capulator/events';
 import { RuntimeImageCatalog } from './adapters/images.adapter';
 import { EventsReplayer } from './adapters/replay.adapter';
+import { mountAllowList } from './runs/run-authorization';
 import { runtimeRunFn } from '../../runtime/src/run/run-fn';
 import { LibPolicyEngine } from './policies/policy-engine.adapter';
 import { TokenStore } from './auth/token-store';
-import { DomainError, PayloadTooLarge, ValidationFailed } from './errors/domain.error';
+import { DomainError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed } from './errors/domain.error';
 import { toHttpError } from './errors/http-exception.filter';
 import { GatewayModule, type GatewayAdapters } from './gateway.module';
 import { gatewayOptions, type GatewayOptions } from './gateway.options';
@@ -59,6 +60,18 @@ function guarded(parser: RequestHandler, limit: number): RequestHandler {
   };
 }
 
+/** Routes whose body is JSON: any other content type is 415 (not a confusing field error). */
+const JSON_ROUTES = new Set(['/v1/runs', '/v1/replays', '/v1/images/pull']);
+function jsonOnly(req: Request, res: Response, next: NextFunction): void {
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+  if (req.method === 'POST' && JSON_ROUTES.has(req.path) && hasBody && !req.is(['application/json', 'application/*+json'])) {
+    const { status, body } = toHttpError(new UnsupportedMediaType('application/json'));
+    res.status(status).json(body);
+    return;
+  }
+  next();
+}
+
 export function openApiDocument(app: NestExpressApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('capulator')
@@ -73,6 +86,8 @@ export function openApiDocument(app: NestExpressApplication): OpenAPIObject {
 export async function startGateway(partial: Partial<GatewayOptions> & { home: string }): Promise<RunningGateway> {
   const options = gatewayOptions(partial);
   mkdirSync(options.home, { recursive: true, mode: 0o700 });
+  // resolved once; an --allow-mount that is missing or overlaps the state directory stops the server
+  options.allowMounts = [...mountAllowList(options.allowMounts ?? [], options.home).dirs];
   const logger = new JsonLogger(options.logLevel);
   const ownStore = !options.store;
   const store = options.store ?? SqliteEventStore.open(join(options.home, 'events.db'));
@@ -92,12 +107,17 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
     executor,
     engine: options.policyEngine ?? new LibPolicyEngine(),
     images: options.images ?? new RuntimeImageCatalog(options.home),
-    replayer: options.replayer ?? new EventsReplayer(store),
+    replayer: options.replayer ?? new EventsReplayer(store, { ...(options.replayTimeoutMs ? { timeoutMs: options.replayTimeoutMs } : {}) }),
     tokens: new TokenStore(join(options.home, 'tokens.json')),
+    anchorer:
+      store instanceof SqliteEventStore
+        ? new Anchorer(anchorPaths(options.home), () => store.head(), (m) => logger.warn({ msg: m }, 'anchors'))
+        : null,
   };
 
   const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(adapters), { bodyParser: false, logger, abortOnError: false, forceCloseConnections: true });
   app.useGlobalPipes(validationPipe());
+  app.use(jsonOnly);
   app.use(guarded(express.json({ limit: options.jsonLimit, type: ['application/json', 'application/*+json'] }), options.jsonLimit));
   app.use(guarded(express.text({ limit: options.yamlLimit, type: YAML_TYPES }), options.yamlLimit));
   app.disable('x-powered-by');

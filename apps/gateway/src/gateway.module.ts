@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import type { EventStore } from '@capulator/events';
+import type { Anchorer, EventStore } from '@capulator/events';
 import { AuditController } from './audit/audit.controller';
 import { AuditService } from './audit/audit.service';
 import { AuthGuard } from './auth/auth.guard';
@@ -22,7 +22,7 @@ import { RunsService } from './runs/runs.service';
 import { RequestRunHandler, RunEndedHandler, RunLifecycleBridge } from './runs/run.commands';
 import { capulatorCqrsModule } from '../../../libs/events/src/nest/cqrs';
 import { EventHub } from './store/event-hub';
-import { EVENT_STORE, GATEWAY_OPTIONS, IMAGE_CATALOG, POLICY_ENGINE, REPLAYER, RUN_EXECUTOR } from './store/tokens';
+import { EVENT_STORE, GATEWAY_OPTIONS, IMAGE_CATALOG, POLICY_ENGINE, REPLAYER, RUN_ANCHORER, RUN_EXECUTOR } from './store/tokens';
 
 /** The adapters the module is wired with, built by bootstrap (gateway.app.ts). */
 export interface GatewayAdapters {
@@ -34,6 +34,8 @@ export interface GatewayAdapters {
   images: ImageCatalog;
   replayer: Replayer;
   tokens: TokenStore;
+  /** anchors the chain head when a run ends (SQLite store only; null on Kafka) */
+  anchorer?: Anchorer | null;
 }
 
 @Module({})
@@ -53,6 +55,7 @@ export class GatewayModule {
         { provide: IMAGE_CATALOG, useValue: a.images },
         { provide: REPLAYER, useValue: a.replayer },
         { provide: TokenStore, useValue: a.tokens },
+        { provide: RUN_ANCHORER, useValue: a.anchorer ?? null },
         MetricsService,
         PoliciesService,
         RunsService,

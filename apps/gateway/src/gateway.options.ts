@@ -26,6 +26,13 @@ export interface GatewayOptions {
   /** in-process executor */
   concurrency: number;
   maxQueued: number;
+  /** a what-if replay running longer is cancelled (503); default 10 minutes */
+  replayTimeoutMs?: number;
+  /**
+   * Directories bind-mount sources may come from (`capulator serve --allow-mount DIR`, realpath'd);
+   * none by default, and never $CAPULATOR_HOME or anything above it.
+   */
+  allowMounts?: string[];
   /** adapters; defaults are the embedded ones (SQLite store, in-process runtime, libs) */
   store?: EventStore;
   executor?: RunExecutor;

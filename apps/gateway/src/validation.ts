@@ -1,3 +1,4 @@
+import { isImageRef } from '../../runtime/src/images/refs';
 import { ValidationError, ValidationPipe } from '@nestjs/common';
 import { plainToInstance } from 'class-transformer';
 import { validate, registerDecorator, ValidationOptions } from 'class-validator';
@@ -47,6 +48,22 @@ export function IsStringMap(keyPattern: RegExp, maxEntries: number, options?: Va
           if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
           const entries = Object.entries(value as Record<string, unknown>);
           return entries.length <= maxEntries && entries.every(([k, v]) => keyPattern.test(k) && typeof v === 'string' && v.length <= 32768 && !v.includes('\0'));
+        },
+      },
+    });
+}
+
+/** An image reference the store can resolve (apps/runtime's refs): checked at submission, not when the run fails. */
+export function IsImageRef(options?: ValidationOptions) {
+  return (object: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isImageRef',
+      target: object.constructor,
+      propertyName,
+      options: { message: '$property must be an image tag (name[:tag]), a digest (sha256:…) or a digest prefix of 12+ hex digits', ...options },
+      validator: {
+        validate(value: unknown) {
+          return typeof value === 'string' && isImageRef(value);
         },
       },
     });

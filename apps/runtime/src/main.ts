@@ -1,9 +1,11 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import { CommandBus } from '@nestjs/cqrs';
 import type { EventStore } from '@capulator/events';
 import { runtimeRunFn } from './run/run-fn';
 import { RuntimeWorker } from './worker';
-import { RuntimeEvents, RuntimeModule, type RuntimeLog } from './runtime.module';
+import { ExecuteRunCommand, RuntimeEvents, RuntimeModule, type RuntimeLog } from './runtime.module';
+import type { WorkerRunFn } from './worker/commands';
 
 /**
  * The runtime app: a worker of the `capulator-runtime` consumer group on the Kafka bus, in a Nest
@@ -19,6 +21,8 @@ export interface RuntimeAppOptions {
   concurrency: number;
   partitions?: number;
   log: RuntimeLog;
+  /** what executes a run (default: the Runner, runc + the agent) */
+  run?: WorkerRunFn;
 }
 
 export interface RuntimeApp {
@@ -27,15 +31,22 @@ export interface RuntimeApp {
 }
 
 export async function startRuntime(o: RuntimeAppOptions): Promise<RuntimeApp> {
-  const app = await NestFactory.createApplicationContext(RuntimeModule.forRoot(o.log), { logger: false, abortOnError: false });
+  const app = await NestFactory.createApplicationContext(RuntimeModule.forRoot(o.log, o.run ?? runtimeRunFn({ home: o.home })), { logger: false, abortOnError: false });
   await app.init();
   const events = app.get(RuntimeEvents);
+  const commands = app.get(CommandBus);
+  // a claimed run is executed through the CommandBus (ExecuteRunHandler); what it appends goes on the EventBus
+  const run: WorkerRunFn = (order, { signal }) => ({
+    async *[Symbol.asyncIterator]() {
+      yield* await commands.execute(new ExecuteRunCommand(order, signal));
+    },
+  });
   let worker: RuntimeWorker;
   try {
     worker = await RuntimeWorker.start({
       brokers: o.brokers,
       store: o.store,
-      run: runtimeRunFn({ home: o.home }),
+      run,
       concurrency: o.concurrency,
       partitions: o.partitions,
       log: o.log,

@@ -1,9 +1,11 @@
 import { Inject, Injectable, Module, type DynamicModule } from '@nestjs/common';
-import { EventBus, EventsHandler, type IEventHandler } from '@nestjs/cqrs';
-import type { EventTypes, StoredEvent } from '@capulator/events';
+import { Command, CommandHandler, EventBus, EventsHandler, type ICommandHandler, type IEventHandler } from '@nestjs/cqrs';
+import type { EventTypes, RunCommand, StoredEvent } from '@capulator/events';
+import type { RunOrder, WorkerRunFn } from './worker/commands';
 import { capulatorCqrsModule, RUN_LIFECYCLE_TYPES, RunClaimed, RunExited, RunFailed, RunStarted, toDomainEvent } from '../../../libs/events/src/nest/cqrs';
 
 export const RUNTIME_LOG = Symbol('RUNTIME_LOG');
+export const RUN_FN = Symbol('RUN_FN');
 export type RuntimeLog = (rec: Record<string, unknown>) => void;
 
 /**
@@ -52,10 +54,38 @@ export class RunLifecycleLogger implements IEventHandler<RunClaimed | RunStarted
   }
 }
 
+/**
+ * Execute one run here (the worker dispatches it on the CommandBus once it holds the claim): the
+ * result is the run's lifecycle commands (StartRun, RecordDecisions…, ExitRun/FailRun), which the
+ * worker decides and appends with the expected version.
+ */
+export class ExecuteRunCommand extends Command<AsyncIterable<RunCommand>> {
+  constructor(
+    readonly order: RunOrder,
+    readonly signal: AbortSignal,
+  ) {
+    super();
+  }
+}
+
+@CommandHandler(ExecuteRunCommand)
+@Injectable()
+export class ExecuteRunHandler implements ICommandHandler<ExecuteRunCommand> {
+  constructor(@Inject(RUN_FN) private readonly run: WorkerRunFn) {}
+
+  async execute(c: ExecuteRunCommand): Promise<AsyncIterable<RunCommand>> {
+    return this.run(c.order, { signal: c.signal });
+  }
+}
+
 /** The runtime worker's Nest context: @nestjs/cqrs routing by the events' stable `type`. */
 @Module({})
 export class RuntimeModule {
-  static forRoot(log: RuntimeLog): DynamicModule {
-    return { module: RuntimeModule, imports: [capulatorCqrsModule()], providers: [{ provide: RUNTIME_LOG, useValue: log }, RuntimeEvents, RunLifecycleLogger] };
+  static forRoot(log: RuntimeLog, run: WorkerRunFn): DynamicModule {
+    return {
+      module: RuntimeModule,
+      imports: [capulatorCqrsModule()],
+      providers: [{ provide: RUNTIME_LOG, useValue: log }, { provide: RUN_FN, useValue: run }, RuntimeEvents, RunLifecycleLogger, ExecuteRunHandler],
+    };
   }
 }

@@ -95,6 +95,7 @@ export const CLASSIFIER_EXTRA_ARGS: Readonly<Record<string, string>> = Object.fr
   cmd: 'reboot: the LINUX_REBOOT_CMD_* command',
   action: 'syslog: the SYSLOG_ACTION_* number',
   level_io: 'iopl: the new I/O privilege level; turn_on for ioperm',
+  flags: 'unshare/clone: the CLONE_* flags; open_tree: the OPEN_TREE_* flags',
 });
 
 type Args = Record<string, ArgValue | undefined>;
@@ -267,6 +268,50 @@ const chown: Handler = (sc, a, s) => {
 const chroot: Handler = (sc) => privileged(['PRIV_VFS_CHROOT'], 'CAP_SYS_CHROOT', `${sc} needs CAP_SYS_CHROOT`);
 const mount: Handler = (sc) => privileged(['PRIV_VFS_MOUNT'], 'CAP_SYS_ADMIN', `${sc} needs CAP_SYS_ADMIN (may_mount)`);
 const umount: Handler = (sc) => privileged(['PRIV_VFS_UNMOUNT'], 'CAP_SYS_ADMIN', `${sc} needs CAP_SYS_ADMIN (may_mount)`);
+/** fsconfig acts on a context from fsopen/fspick (both may_mount); FSCONFIG_CMD_CREATE/RECONFIGURE check mount_capable again. */
+const fsconfig: Handler = (sc) => privileged(['PRIV_VFS_MOUNT'], 'CAP_SYS_ADMIN', `${sc} configures a filesystem context for mounting: CAP_SYS_ADMIN (mount_capable)`);
+const OPEN_TREE_CLONE = 1;
+/** open_tree: only OPEN_TREE_CLONE makes a detached copy of a mount (may_mount); otherwise it is an O_PATH open. */
+const openTree: Handler = (sc, a) => {
+  const flags = num(a, 'flags');
+  if (flags !== undefined && (flags & OPEN_TREE_CLONE) === 0) return unprivileged(`${sc} without OPEN_TREE_CLONE opens a path (O_PATH); no privilege`);
+  return privileged(['PRIV_VFS_MOUNT'], 'CAP_SYS_ADMIN', `${sc}(OPEN_TREE_CLONE) copies a mount tree: CAP_SYS_ADMIN (may_mount)`);
+};
+
+// ---- namespaces ----------------------------------------------------------------------------
+
+/** CLONE_NEW* flags other than CLONE_NEWUSER (create_new_namespaces: ns_capable(CAP_SYS_ADMIN)). */
+export const CLONE_NEW_PRIVILEGED: Readonly<Record<string, number>> = Object.freeze({
+  CLONE_NEWNS: 0x00020000, CLONE_NEWCGROUP: 0x02000000, CLONE_NEWUTS: 0x04000000, CLONE_NEWIPC: 0x08000000,
+  CLONE_NEWPID: 0x20000000, CLONE_NEWNET: 0x40000000, CLONE_NEWTIME: 0x00000080,
+});
+/** unshare/clone: a new namespace other than a user namespace needs CAP_SYS_ADMIN (in the current user namespace). */
+const newNamespace: Handler = (sc, a) => {
+  const flags = num(a, 'flags');
+  if (flags === undefined) return privileged(['PRIV_JAIL_SET'], 'CAP_SYS_ADMIN', `${sc} with unknown flags may create namespaces: CAP_SYS_ADMIN`);
+  const ns = Object.entries(CLONE_NEW_PRIVILEGED).filter(([, v]) => (flags & v) !== 0).map(([n]) => n);
+  if (ns.length === 0) return unprivileged(`${sc} creates no namespace other than a user namespace`);
+  return privileged(['PRIV_JAIL_SET'], 'CAP_SYS_ADMIN', `${sc}(${ns.join('|')}) creates namespaces: CAP_SYS_ADMIN`);
+};
+/** setns: joining a namespace needs CAP_SYS_ADMIN (CAP_SYS_CHROOT too for a mount namespace). */
+const setns: Handler = (sc) => privileged(['PRIV_JAIL_ATTACH'], 'CAP_SYS_ADMIN', `${sc} joins a namespace: CAP_SYS_ADMIN in its owner user namespace`);
+
+// ---- io_uring ------------------------------------------------------------------------------
+
+/**
+ * io_uring: the ring performs bind (IORING_OP_BIND), socket (IORING_OP_SOCKET, raw and packet
+ * too), setsockopt (IORING_OP_URING_CMD) and more inside the kernel, out of reach of seccomp. The
+ * kernel still checks the container's capability sets there, but not the policy's arguments or
+ * programs, so capulator treats the ring itself as privileged: it is refused unless a rule allows
+ * the syscall by name (the agent never lets a default allow it).
+ */
+const ioUring: Handler = (sc) => ({
+  privileges: [],
+  capability: null,
+  unprivileged: false,
+  reason: `${sc}: io_uring performs bind/socket/setsockopt beyond seccomp's reach; allowed only by a rule naming it`,
+  capabilities: [],
+});
 
 // ---- credentials ---------------------------------------------------------------------------
 
@@ -462,7 +507,10 @@ export const IOCTL_PRIVILEGES: Readonly<Record<string, string>> = Object.freeze(
   SIOCSIFVLAN: 'PRIV_NET_IFCREATE',
 });
 
+/** TIOCSTI (drivers/tty/tty_io.c tiocsti): CAP_SYS_ADMIN unless the tty is the caller's controlling tty and dev.tty.legacy_tiocsti=1. */
+export const TIOCSTI = 0x5412;
 const ioctl: Handler = (sc, a) => {
+  if (num(a, 'request') === TIOCSTI || a.request === 'TIOCSTI') return privileged(['PRIV_TTY_STI'], 'CAP_SYS_ADMIN', 'ioctl TIOCSTI injects terminal input: CAP_SYS_ADMIN');
   const request = constName(a, 'request', SIOC);
   if (request && IOCTL_PRIVILEGES[request]) return privileged([IOCTL_PRIVILEGES[request]], 'CAP_NET_ADMIN', `ioctl ${request} needs CAP_NET_ADMIN`);
   return unprivileged(`ioctl ${request ?? '?'} is not a privileged interface request`);
@@ -502,6 +550,10 @@ const sethostname: Handler = (sc) => privileged(['PRIV_SYSCTL_WRITE'], 'CAP_SYS_
 const swapon: Handler = (sc) => privileged(['PRIV_SWAPON'], 'CAP_SYS_ADMIN', `${sc} needs CAP_SYS_ADMIN`);
 const swapoff: Handler = (sc) => privileged(['PRIV_SWAPOFF'], 'CAP_SYS_ADMIN', `${sc} needs CAP_SYS_ADMIN`);
 const acct: Handler = (sc) => privileged(['PRIV_ACCT'], 'CAP_SYS_PACCT', `${sc} needs CAP_SYS_PACCT`);
+/** open_by_handle_at: handle_to_path — opening by file handle bypasses path permissions: CAP_DAC_READ_SEARCH ("shocker"). */
+const openByHandle: Handler = (sc) => privileged(['PRIV_VFS_FHOPEN'], 'CAP_DAC_READ_SEARCH', `${sc} opens a file by handle, past every directory permission: CAP_DAC_READ_SEARCH`);
+/** kexec_load/kexec_file_load: load a new kernel to boot into: CAP_SYS_BOOT. */
+const kexec: Handler = (sc) => privileged(['PRIV_REBOOT'], 'CAP_SYS_BOOT', `${sc} loads a kernel to reboot into: CAP_SYS_BOOT`);
 const iopl: Handler = (sc, a) => {
   const level = num(a, 'level_io') ?? num(a, 'turn_on');
   if (level === 0) return unprivileged(`${sc} lowering I/O privilege needs no capability`);
@@ -673,10 +725,18 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   mount,
   pivot_root: mount,
   fsopen: mount,
+  fsconfig,
   fsmount: mount,
   fspick: mount,
   move_mount: mount,
   mount_setattr: mount,
+  open_tree: openTree,
+  unshare: newNamespace,
+  clone: newNamespace,
+  setns,
+  io_uring_setup: ioUring,
+  io_uring_enter: ioUring,
+  io_uring_register: ioUring,
   umount: umount,
   umount2: umount,
   setuid: setuidLike('uid'),
@@ -730,9 +790,14 @@ const HANDLERS: Readonly<Record<string, Handler>> = {
   ptrace,
   process_vm_readv: ptrace,
   process_vm_writev: ptrace,
+  pidfd_getfd: ptrace,
+  kcmp: ptrace,
   swapon,
   swapoff,
   acct,
+  open_by_handle_at: openByHandle,
+  kexec_load: kexec,
+  kexec_file_load: kexec,
   iopl,
   ioperm: iopl,
   syslog,

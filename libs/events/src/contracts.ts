@@ -15,7 +15,10 @@ export type AnsweredBy =
   | 'performed' // the agent performed the call itself with the copy it checked (pointer arguments)
   | 'errno' // denied with an errno
   | 'emulated' // a return value without running the call
-  | 'abandoned'; // the target's call was interrupted (ENOENT from SEND / ID_VALID) — recorded, not answered
+  | 'abandoned' // the target's call was interrupted (ENOENT from SEND / ID_VALID) — recorded, not answered
+  | 'kernel' // denied, and the caller does not hold the capability: continued so that Linux refuses it itself, with its own errno
+  | 'granted' // source 'kernel': the kernel's capability check succeeded
+  | 'refused'; // source 'kernel': the kernel's capability check failed (the capability is not in the task's sets)
 
 export interface PolicyRef {
   name: string;
@@ -57,6 +60,38 @@ export interface DecisionPayload {
   answeredBy: AnsweredBy;
   latencyNs: number;
   learn?: boolean;
+  /**
+   * Schema 2. Who saw the call: absent or 'agent' for the seccomp agent's decisions; 'kernel' for
+   * a capability check recorded where the kernel makes it (tp_btf/cap_capable, agent/PROTOCOL.md
+   * "Kernel record"). A kernel row's `seq` is the seq of the agent's decision of the same call
+   * (same thread and syscall) when there is one, else 0; `decision`/`ruleId` are the policy's
+   * decision for the capability's privileges; `answeredBy` is the kernel's result.
+   */
+  source?: 'agent' | 'kernel';
+  kernel?: KernelCheck;
+}
+
+/** How a run was recorded and enforced (RunStarted). */
+export interface RunMechanisms {
+  /** capability checks recorded where the kernel makes them (tp_btf/cap_capable), or not at all */
+  kernelRecord: 'tp_btf' | 'none';
+  /** a seccomp notification filter with the agent behind it, or no filter (native syscall speed) */
+  seccomp: 'notify' | 'none';
+  /** why the policy needs the filter (libs/policy seccompNeed) */
+  seccompReasons?: string[];
+  /** why the kernel record could not run (the agent alone records the run) */
+  kernelRecordUnavailable?: string;
+}
+
+/** What the kernel record adds to a `source: 'kernel'` PrivilegeChecked. */
+export interface KernelCheck {
+  result: 'granted' | 'refused';
+  /** identical checks (same thread, program, syscall, capability, result, ids) this row stands for */
+  count: number;
+  /** the kernel record's own line number, 1, 2, 3… (a gap is a lost record) */
+  kseq: number;
+  /** granted by the kernel although the policy denies every privilege of the capability: the run is stopped */
+  violation?: boolean;
 }
 
 export interface EventTypes {
@@ -94,6 +129,8 @@ export interface EventTypes {
     provenance: Record<string, string[]>;
     policy: PolicyRef;
     pid: number;
+    /** which mechanisms recorded and enforced the run (absent before the kernel record existed) */
+    mechanisms?: RunMechanisms;
   };
   CapabilitiesQueried: DecisionPayload;
   CapabilitiesChangeRequested: DecisionPayload & { requested?: Partial<CapabilitySets> };
@@ -139,7 +176,7 @@ export const SCHEMA_VERSIONS: { [K in EventType]: number } = {
   RunStarted: 1,
   CapabilitiesQueried: 1,
   CapabilitiesChangeRequested: 1,
-  PrivilegeChecked: 1,
+  PrivilegeChecked: 2,
   RunExited: 1,
   RunFailed: 1,
 };

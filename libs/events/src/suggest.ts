@@ -1,3 +1,4 @@
+import { AGENT_ROWS } from './replay/what-if';
 import type Database from 'better-sqlite3';
 
 /** One privilege a run used, with the programs that used it. */
@@ -22,7 +23,7 @@ export function privilegeUses(db: Database.Database, runIds: string[]): Privileg
     .prepare(
       `SELECT r.privileges, r.capability, r.exe, r.syscall, d.run_id, count(*) AS n
        FROM rm_decisions d JOIN rm_requests r ON r.id = d.req_id
-       WHERE d.run_id IN (${runIds.map(() => '?').join(',')})
+       WHERE d.run_id IN (${runIds.map(() => '?').join(',')}) AND ${AGENT_ROWS}
        GROUP BY r.id, d.run_id`,
     )
     .raw()

@@ -57,6 +57,8 @@ export function defaultUpcasters(): UpcasterRegistry {
     .register('PrivilegeChecked', 0, decisionV0)
     .register('CapabilitiesQueried', 0, decisionV0)
     .register('CapabilitiesChangeRequested', 0, decisionV0)
+    // PrivilegeChecked v1 was written by the seccomp agent only (v2 adds source 'kernel' rows).
+    .register('PrivilegeChecked', 1, (p: any) => ({ source: 'agent', ...p }))
     // RunExited v0 had no loss accounting.
     .register('RunExited', 0, (p: any) => ({ lostEvents: 0, ...p }));
 }

@@ -1,3 +1,4 @@
+import { TABLE_LIMITS } from './limits';
 import { createHash } from 'node:crypto';
 import { describeNode, type AstMap, type AstNode, type AstScalar, type PolicyAst } from './ast';
 import { CAP_NAMES, PRIV_LIST, PRIV_NAMES, canonicalCapability, capsOfPriv, isKnownSyscall, privilege, privsOfCap } from './abi';
@@ -189,7 +190,8 @@ function globsOf(ctx: Ctx, n: AstNode, what: string): string[] | undefined {
   return ok ? items.map((i) => i.value) : undefined;
 }
 
-const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+/** rule ids and policy names: as long as the agent's table takes (TABLE_LIMITS) */
+const ID_RE = new RegExp(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,${TABLE_LIMITS.maxRuleIdBytes - 1}}$`);
 
 function analyzeDefaults(ctx: Ctx, n: AstNode): PolicyDefaults {
   const d: PolicyDefaults = { action: 'deny', errno: 1, return: 0, audit: 'all' };
@@ -295,7 +297,7 @@ function analyzeRule(ctx: Ctx, n: AstNode, index: number, defaults: PolicyDefaul
   } else {
     const s = ctx.str(idE.value, 'rule id (name)');
     if (s !== undefined && !ID_RE.test(s)) {
-      ctx.err('BAD_VALUE', `rule id "${s.slice(0, 60)}" must be 1-128 characters of letters, digits, ".", "_", ":" or "-", starting with a letter or digit`, idE.value.loc);
+      ctx.err('BAD_VALUE', `rule id "${s.slice(0, 60)}" must be 1-${TABLE_LIMITS.maxRuleIdBytes} characters of letters, digits, ".", "_", ":" or "-", starting with a letter or digit`, idE.value.loc);
       ok = false;
     } else if (s === undefined) ok = false;
     else id = s;
@@ -488,7 +490,7 @@ export function analyzeDocument(ast: PolicyAst): { errors: PolicyError[]; doc?: 
       if (!name) ctx.err('MISSING_FIELD', 'metadata has no "name"', mm.loc);
       else {
         const s = ctx.str(name.value, 'metadata.name (name)');
-        if (s !== undefined && !ID_RE.test(s)) ctx.err('BAD_VALUE', `metadata.name "${s.slice(0, 60)}" must be 1-128 letters, digits, ".", "_", ":" or "-"`, name.value.loc);
+        if (s !== undefined && !ID_RE.test(s)) ctx.err('BAD_VALUE', `metadata.name "${s.slice(0, 60)}" must be 1-${TABLE_LIMITS.maxPolicyNameBytes} letters, digits, ".", "_", ":" or "-"`, name.value.loc);
         else doc.name = s;
       }
       for (const e of mm.entries) {

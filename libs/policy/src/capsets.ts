@@ -212,10 +212,10 @@ export function capabilitySets(policy: Policy, container: ContainerSubject): Cap
 
 /**
  * An allow rule scoped to programs: its grant becomes file capabilities on those programs. A rule
- * whose exe globs match any path (`*`, `**`, `/**`) is container-wide.
+ * whose exe globs match any path (`*`, `**`, `/*`, `/**`) is container-wide.
  */
 function programScoped(r: PolicyRule): boolean {
-  return !!r.match.exe && !r.match.exe.some((g) => g === '*' || g === '**' || g === '/**');
+  return !!r.match.exe && !r.match.exe.some((g) => g === '*' || g === '**' || g === '/*' || g === '/**');
 }
 
 /**

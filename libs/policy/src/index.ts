@@ -31,6 +31,7 @@ export { ruleEnforcement, enforcementText, type Enforcement, type EnforcementLay
 export { policyJsonSchema } from './schema';
 export { ERRNO, errnoName } from './errno';
 export { globMatch, globError } from './glob';
+export { TABLE_LIMITS, type TableLimit } from './limits';
 export { parseRanges, formatRanges, type Ranges } from './ranges';
 export type { AstNode, AstMap, AstSeq, AstScalar, PolicyAst } from './ast';
 export {
@@ -44,3 +45,4 @@ export {
   type SourceLocation,
 } from './policy.errors';
 export type { Action, AuditLevel, ArgCondition, Decision, DecisionRequest, Policy, PolicyDefaults, PolicyRule } from './model';
+export { seccompNeed, capabilityDecision, type SeccompNeed, type CapabilityDecision } from './mechanisms';

@@ -1,6 +1,9 @@
-import { analyzeDocument, crossRuleChecks, freezePolicy, policyVersion, type AnalyzedDocument } from './analyze';
+import { API_VERSION, analyzeDocument, crossRuleChecks, freezePolicy, policyVersion, type AnalyzedDocument } from './analyze';
 import type { Policy, PolicyRule } from './model';
 import { parse } from './parse';
+import { entry, type PolicyAst } from './ast';
+import { agentChecks } from './limits-check';
+import { TABLE_LIMITS } from './limits';
 import { MAX_ERRORS, policyError, sortErrors, type PolicyError, type SourceLocation } from './policy.errors';
 
 /**
@@ -23,9 +26,15 @@ export const MAX_INCLUDED_FILES = 32;
 export function load(text: string, file = '<policy>', resolveInclude?: IncludeResolver): LoadResult {
   const all: PolicyError[] = [];
   let files = 0;
-  const visit = (src: string, name: string, stack: string[], nested: boolean): { doc?: AnalyzedDocument; rules: PolicyRule[] } => {
+  const visit = (src: string, name: string, stack: string[], nested: boolean, from?: SourceLocation): { doc?: AnalyzedDocument; rules: PolicyRule[] } => {
     files++;
     const parsed = parse(src, name);
+    // an included file that is not a capulator policy gets one error at the include, and none of
+    // its own: its messages would quote a file that may be anything (/etc/shadow)
+    if (nested && from && !looksLikePolicy(parsed.ast)) {
+      all.push(policyError('INCLUDE_NOT_A_POLICY', `cannot include "${name}": not a capulator policy (a YAML mapping with apiVersion: ${API_VERSION})`, from));
+      return { rules: [] };
+    }
     all.push(...parsed.errors);
     if (!parsed.ast) return { rules: [] };
     const { errors, doc } = analyzeDocument(parsed.ast);
@@ -53,7 +62,7 @@ export function load(text: string, file = '<policy>', resolveInclude?: IncludeRe
     try {
       got = resolveInclude(path, from);
     } catch (err) {
-      all.push(policyError('INCLUDE_NOT_FOUND', `cannot include "${path}": ${(err as Error)?.message ?? String(err)}`, loc));
+      all.push(policyError('INCLUDE_UNREADABLE', `cannot include "${path}": ${(err as Error)?.message ?? String(err)}`, loc));
       return [];
     }
     if (got === undefined) {
@@ -65,7 +74,7 @@ export function load(text: string, file = '<policy>', resolveInclude?: IncludeRe
       all.push(policyError('INCLUDE_CYCLE', `include cycle: ${[...stack.slice(stack.indexOf(incFile)), incFile].join(' → ')}`, loc));
       return [];
     }
-    return visit(incText, incFile, [...stack, incFile], true).rules;
+    return visit(incText, incFile, [...stack, incFile], true, loc).rules;
   };
 
   let main: { doc?: AnalyzedDocument; rules: PolicyRule[] };
@@ -76,7 +85,9 @@ export function load(text: string, file = '<policy>', resolveInclude?: IncludeRe
     main = { rules: [] };
   }
   const rules = main.rules.map((r, index) => ({ ...r, index }));
-  all.push(...crossRuleChecks(rules));
+  all.push(...agentChecks(rules, main.doc?.name, main.doc?.version, { file, line: 1, col: 1 }));
+  // the pairwise checks are quadratic: only for a rule count the agent accepts
+  if (rules.length <= TABLE_LIMITS.maxRules) all.push(...crossRuleChecks(rules));
   const sorted = sortErrors(all).slice(0, MAX_ERRORS);
   const errors = sorted.filter((e) => e.severity === 'error');
   const warnings = sorted.filter((e) => e.severity === 'warning');
@@ -86,4 +97,11 @@ export function load(text: string, file = '<policy>', resolveInclude?: IncludeRe
   const includedFiles = [file, ...new Set(rules.map((r) => r.location.file).filter((f) => f !== file))];
   const policy: Policy = { ...base, version: doc.version ?? policyVersion(base), files: includedFiles };
   return { policy: freezePolicy(policy), errors, warnings };
+}
+
+/** A YAML mapping whose apiVersion is ours (included files only get detailed errors then). */
+function looksLikePolicy(ast: PolicyAst | undefined): boolean {
+  if (!ast || ast.root.kind !== 'map') return false;
+  const av = entry(ast.root, 'apiVersion');
+  return av !== undefined && av.value.kind === 'scalar' && av.value.value === API_VERSION;
 }

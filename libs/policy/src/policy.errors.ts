@@ -39,11 +39,17 @@ export type PolicyErrorCode =
   | 'EMULATE_WITHOUT_SYSCALL'
   | 'FIELD_IGNORED'
   | 'EXE_SCOPE_UNENFORCEABLE'
+  | 'EXE_NOT_IN_IMAGE'
   | 'CAPABILITY_UNMAPPED'
+  // what the native agent can load and evaluate
+  | 'LIMIT_EXCEEDED'
+  | 'CONDITION_NOT_EVALUATED'
   // includes
   | 'INCLUDE_NO_RESOLVER'
   | 'INCLUDE_NOT_FOUND'
-  | 'INCLUDE_CYCLE';
+  | 'INCLUDE_CYCLE'
+  | 'INCLUDE_UNREADABLE'
+  | 'INCLUDE_NOT_A_POLICY';
 
 export type PolicySeverity = 'error' | 'warning';
 

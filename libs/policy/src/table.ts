@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { capabilityNumber, privilege } from './abi';
-import { globError, globToRegExp } from './glob';
+import { compileGlob, globError, globMatch, matchCompiled, type CompiledGlob } from './glob';
 import { auditFor, type Action, type AuditLevel, type Decision, type DecisionRequest, type Policy, type PolicyRule } from './model';
+import { TABLE_LIMITS } from './limits';
 import { formatRanges, inRanges, normalizeRanges, type Ranges } from './ranges';
 import { NO_ARGS, prepareRequest, privilegeInfo, type PreparedRequest } from './request';
 
 export const TABLE_FORMAT = 1;
-export const TABLE_LIMITS = { maxBytes: 4 * 1024 * 1024, maxLines: 200_000, maxRules: 10_000, maxLineLength: 4096 };
 
 /** The compiled decision table the native agent loads (format: docs/contracts.md). */
 export interface CompiledTable {
@@ -51,7 +51,8 @@ export interface ContainerSelector {
   labels?: Record<string, string>;
 }
 
-function ruleLines(r: PolicyRule, index: number, container: ContainerSelector | undefined): string[] {
+/** The table lines of one rule (exported for the limit checks, which measure them). */
+export function ruleLines(r: PolicyRule, index: number, container: ContainerSelector | undefined): string[] {
   const L: string[] = [];
   L.push(`rule ${index} ${pctEncode(r.id)} ${r.action} ${r.errno} ${r.return} ${r.audit}`);
   if (r.match.uid) L.push(`m uid ${formatRanges(r.match.uid)}`);
@@ -75,7 +76,7 @@ function ruleLines(r: PolicyRule, index: number, container: ContainerSelector | 
 }
 
 function globsMatchAny(globs: readonly string[], s: string | undefined): boolean {
-  return s !== undefined && globs.some((g) => globToRegExp(g).test(s));
+  return s !== undefined && globs.some((g) => globMatch(g, s));
 }
 
 /** Can `r` match some process of this container? (image/labels only; unknown image matches no image condition) */
@@ -109,7 +110,7 @@ export function compileForContainer(policy: Policy, container: ContainerSelector
 
 // ---- parse -------------------------------------------------------------------------
 
-type TCond = { name: string; ranges?: Ranges; values?: string[]; globs?: RegExp[] };
+type TCond = { name: string; ranges?: Ranges; values?: string[]; globs?: CompiledGlob[] };
 interface TRule {
   index: number;
   id: string;
@@ -119,10 +120,10 @@ interface TRule {
   audit: AuditLevel;
   uid?: Ranges;
   gid?: Ranges;
-  exe?: RegExp[];
+  exe?: CompiledGlob[];
   /** exe patterns without glob characters, compared as strings (fnmatch of a literal is equality) */
   exeExact?: Set<string>;
-  image?: RegExp[];
+  image?: CompiledGlob[];
   labels?: Array<[string, string]>;
   privs: Set<number> | null;
   caps: Set<number> | null;
@@ -161,6 +162,8 @@ const NUM = /^(0|[1-9][0-9]{0,9})$/;
 const INT = /^-?(0|[1-9][0-9]{0,9})$/;
 const ARG_NAME = /^[a-z_]{1,32}$/;
 
+const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+
 function parseRangeList(s: string): Ranges | undefined {
   const out: Array<[number, number]> = [];
   for (const part of s.split(',')) {
@@ -193,6 +196,7 @@ export function parseTable(text: string): { table?: ParsedTable; errors: TableEr
   const name = pol ? pctDecode(pol[1]) : undefined;
   const version = pol ? pctDecode(pol[2]) : undefined;
   if (!pol || name === undefined || version === undefined) return fail(2, 'second line must be "policy <name> <version>"');
+  if (bytes(name) > TABLE_LIMITS.maxPolicyNameBytes || bytes(version) > TABLE_LIMITS.maxPolicyVersionBytes) return fail(2, 'policy name or version too long');
   const dm = /^default (\S+) (\S+) (\S+) (\S+)$/.exec(lines[2] ?? '');
   if (!dm || !ACTIONS.has(dm[1]) || !NUM.test(dm[2]) || !INT.test(dm[3]) || !AUDITS.has(dm[4])) return fail(3, 'third line must be "default <action> <errno> <return> <audit>"');
   const t: ParsedTable = {
@@ -219,14 +223,14 @@ export function parseTable(text: string): { table?: ParsedTable; errors: TableEr
   for (; i < lines.length - 1; i++) {
     const ln = i + 1;
     const line = lines[i];
-    if (line.length > TABLE_LIMITS.maxLineLength) return fail(ln, 'line too long');
+    if (Buffer.byteLength(line) > TABLE_LIMITS.maxLineBytes) return fail(ln, 'line too long');
     const f = line.split(' ');
     const kw = f[0];
     if (kw === 'rule') {
       if (f.length !== 7) return fail(ln, 'rule line needs 6 fields');
       const id = pctDecode(f[2]);
       if (!NUM.test(f[1]) || Number(f[1]) !== t.rules.length) return fail(ln, `rule index must be ${t.rules.length}`);
-      if (id === undefined || id === '') return fail(ln, 'bad rule id');
+      if (id === undefined || id === '' || bytes(id) > TABLE_LIMITS.maxRuleIdBytes) return fail(ln, 'bad rule id');
       if (!ACTIONS.has(f[3]) || !NUM.test(f[4]) || !INT.test(f[5]) || !AUDITS.has(f[6])) return fail(ln, 'bad rule action/errno/return/audit');
       if (t.rules.length >= TABLE_LIMITS.maxRules) return fail(ln, 'too many rules');
       cur = { index: t.rules.length, id, action: f[3] as Action, errno: Number(f[4]), ret: Number(f[5]), audit: f[6] as AuditLevel, privs: null, caps: null, conds: [] };
@@ -240,13 +244,14 @@ export function parseTable(text: string): { table?: ParsedTable; errors: TableEr
       if (what === 'uid' || what === 'gid') {
         if (cur[what]) return fail(ln, `duplicate m ${what}`);
         const r = parseRangeList(val);
-        if (!r) return fail(ln, 'bad ranges');
+        if (!r || val.split(',').length > TABLE_LIMITS.maxRanges) return fail(ln, 'bad ranges');
         cur[what] = r;
       } else if (what === 'exe' || what === 'image') {
         const g = pctDecode(val);
-        if (g === undefined || globError(g)) return fail(ln, `bad ${what} glob`);
+        if (g === undefined || g === '' || bytes(g) > TABLE_LIMITS.maxStringBytes || globError(g)) return fail(ln, `bad ${what} glob`);
+        if (what === 'exe' && (cur.exe?.length ?? 0) + (cur.exeExact?.size ?? 0) >= TABLE_LIMITS.maxExeGlobs) return fail(ln, 'too many exe globs');
         if (what === 'exe' && !/[*?[\\]/.test(g)) (cur.exeExact ??= new Set()).add(g);
-        else (cur[what] ??= []).push(globToRegExp(g));
+        else (cur[what] ??= []).push(compileGlob(g));
       } else if (what === 'label') {
         const eq = val.indexOf('=');
         const k = eq > 0 ? pctDecode(val.slice(0, eq)) : undefined;
@@ -256,6 +261,7 @@ export function parseTable(text: string): { table?: ParsedTable; errors: TableEr
       } else return fail(ln, `unknown match "${what.slice(0, 20)}"`);
     } else if (kw === 'p' || kw === 'c') {
       const set = new Set<number>();
+      if (f.length - 1 > (kw === 'p' ? TABLE_LIMITS.maxRulePrivileges : TABLE_LIMITS.maxRuleCapabilities)) return fail(ln, `too many numbers in ${kw} line`);
       for (const n of f.slice(1)) {
         if (!NUM.test(n)) return fail(ln, `bad number in ${kw} line`);
         set.add(Number(n));
@@ -271,29 +277,31 @@ export function parseTable(text: string): { table?: ParsedTable; errors: TableEr
       if (f.length < 3 || !ARG_NAME.test(f[1])) return fail(ln, 'bad w line');
       if (f[1] === 'syscall') {
         const s = pctDecode(f[2]);
-        if (f.length !== 3 || s === undefined || cur.syscall !== undefined) return fail(ln, 'bad w syscall');
+        if (f.length !== 3 || s === undefined || bytes(s) > TABLE_LIMITS.maxNameBytes || cur.syscall !== undefined) return fail(ln, 'bad w syscall');
         cur.syscall = s;
         continue;
       }
+      if (cur.conds.length >= TABLE_LIMITS.maxConditions) return fail(ln, 'too many when conditions');
+      if ((f[2].startsWith('=') || f[2].startsWith('~')) && f.length - 2 > TABLE_LIMITS.maxValues) return fail(ln, 'too many values');
       const cond: TCond = { name: f[1] };
       if (f[2].startsWith('=')) {
         cond.values = [];
         for (const tok of f.slice(2)) {
           const v = tok.startsWith('=') ? pctDecode(tok.slice(1)) : undefined;
-          if (v === undefined) return fail(ln, 'bad value');
+          if (v === undefined || bytes(v) > TABLE_LIMITS.maxStringBytes) return fail(ln, 'bad value');
           cond.values.push(v);
         }
       } else if (f[2].startsWith('~')) {
         cond.globs = [];
         for (const tok of f.slice(2)) {
           const g = tok.startsWith('~') ? pctDecode(tok.slice(1)) : undefined;
-          if (g === undefined || globError(g)) return fail(ln, 'bad glob');
-          cond.globs.push(globToRegExp(g));
+          if (g === undefined || bytes(g) > TABLE_LIMITS.maxStringBytes || globError(g)) return fail(ln, 'bad glob');
+          cond.globs.push(compileGlob(g));
         }
       } else {
         if (f.length !== 3) return fail(ln, 'bad ranges');
         const r = parseRangeList(f[2]);
-        if (!r) return fail(ln, 'bad ranges');
+        if (!r || f[2].split(',').length > TABLE_LIMITS.maxRanges) return fail(ln, 'bad ranges');
         cond.ranges = r;
       }
       cur.conds.push(cond);
@@ -358,7 +366,7 @@ function condOk(c: TCond, v: unknown): boolean {
   if (c.ranges) return typeof v === 'number' && Number.isInteger(v) && inRanges(c.ranges, v);
   if (typeof v !== 'string') return false;
   if (c.values) return c.values.includes(v);
-  return c.globs!.some((g) => g.test(v));
+  return c.globs!.some((g) => matchCompiled(g, v));
 }
 
 function subjectOk(r: TRule, syscall: string | undefined, args: Record<string, unknown>, req: DecisionRequest): boolean {
@@ -370,12 +378,12 @@ function subjectOk(r: TRule, syscall: string | undefined, args: Record<string, u
     const exe = req.exe;
     if (typeof exe !== 'string') return false;
     let hit = r.exeExact !== undefined && r.exeExact.has(exe);
-    if (!hit && r.exe !== undefined) for (let i = 0; i < r.exe.length; i++) if (r.exe[i].test(exe)) { hit = true; break; }
+    if (!hit && r.exe !== undefined) for (let i = 0; i < r.exe.length; i++) if (matchCompiled(r.exe[i], exe)) { hit = true; break; }
     if (!hit) return false;
   }
   if (r.image) {
     const img = req.image;
-    if (typeof img !== 'string' || !r.image.some((g) => g.test(img))) return false;
+    if (typeof img !== 'string' || !r.image.some((g) => matchCompiled(g, img))) return false;
   }
   if (r.labels) {
     const l = req.labels;

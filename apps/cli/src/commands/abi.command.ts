@@ -12,6 +12,8 @@ import {
   readElf,
   type Arch,
 } from '@capulator/abi';
+import { repoRoot } from '@capulator/host';
+import { probeHostMechanisms } from '../../../runtime/src/run/host-mechanisms';
 import { CliError } from '../cli-error';
 import { printJson, printTable } from '../output';
 
@@ -52,6 +54,24 @@ export function registerAbiCommands(program: Command): void {
   const abi = program
     .command('abi')
     .description('Linux ABI facts: capabilities, priv(9), the cap→priv map, syscalls, ELF');
+
+  abi
+    .command('host')
+    .description('which recording and enforcement mechanisms this kernel offers (each tried, not assumed), and which `run` uses')
+    .option('--json', 'machine-readable output')
+    .action((opts: JsonOpt) => {
+      const h = probeHostMechanisms(repoRoot(__dirname));
+      if (opts.json) return printJson(h);
+      const rows: Array<[string, string]> = [['kernel', h.kernel]];
+      for (const [k, v] of Object.entries(h.bpf)) rows.push([`bpf ${k}`, v]);
+      for (const [k, v] of Object.entries(h.seccomp)) rows.push([`seccomp ${k}`, v]);
+      rows.push(['cgroup v2', h.cgroupV2 ?? 'none']);
+      rows.push(['active LSMs', h.lsm.join(',') || '(unknown)']);
+      rows.push(['runc seccomp flags', h.runcSeccompFlags ? h.runcSeccompFlags.join(',') : 'not listed by `runc features` (runc < 1.2: WAIT_KILLABLE_RECV cannot be passed)']);
+      rows.push(['run: kernel record', h.runUses.kernelRecord]);
+      rows.push(['run: seccomp', h.runUses.seccomp]);
+      printTable(['MECHANISM', 'STATUS'], rows);
+    });
 
   abi
     .command('caps')

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
-import { capabilitySets, evaluate, formatError, type DecisionRequest, type Policy } from '@capulator/policy';
+import { capabilitySets, evaluate, formatError, globError, globMatch, type DecisionRequest, type Policy } from '@capulator/policy';
 import {
   decisionLog,
   ReadModelProjector,
@@ -67,8 +67,32 @@ export function parseSince(v: string | undefined, now = Date.now()): string | un
   throw new CliError(`--since: want an ISO time (2026-01-02T03:04:05Z) or a duration (30s, 10m, 2h, 7d), not "${v}"`);
 }
 
-const LOG_HEADERS = ['POSITION', 'TIME', 'RUN', 'SEQ', 'EXE', 'SYSCALL', 'PRIVILEGE', 'CAPABILITY', 'DECISION', 'RULE'];
-const logCells = (r: DecisionLogRow) => [r.position, r.at, r.runId, r.seq, r.exe, r.syscall, r.privileges.join(',') || '-', r.capability, r.decision, r.ruleId ?? '(default)'];
+const LOG_HEADERS = ['POSITION', 'TIME', 'RUN', 'SEQ', 'EXE', 'SYSCALL', 'PRIVILEGE', 'CAPABILITY', 'DECISION', 'RULE', 'ANSWER'];
+/** A kernel-record row (PrivilegeChecked source 'kernel'): its answer is the kernel's result. */
+const isKernelRow = (r: DecisionLogRow) => r.answeredBy === 'granted' || r.answeredBy === 'refused';
+/** A capability stands for many privileges: the table shows the first two and how many more (--json has them all). */
+const privCell = (p: string[]) => (p.length === 0 ? '-' : p.length <= 2 ? p.join(',') : `${p.slice(0, 2).join(',')},…+${p.length - 2}`);
+const logCells = (r: DecisionLogRow) => [
+  r.position, r.at, r.runId, r.seq, r.exe, r.syscall, privCell(r.privileges), r.capability, r.decision, r.ruleId ?? '(default)',
+  isKernelRow(r) ? `kernel ${r.answeredBy}` : r.answeredBy ?? '-',
+];
+
+/**
+ * One story per call: a kernel check joined to the agent's decision of the same call (same run and
+ * seq) is shown right after that decision instead of at its own position (it is stored later).
+ */
+export function storyOrder(rows: DecisionLogRow[]): DecisionLogRow[] {
+  const agentAt = new Map<string, number>();
+  rows.forEach((r, i) => {
+    if (!isKernelRow(r) && r.seq > 0) agentAt.set(`${r.runId}\u0000${r.seq}`, i);
+  });
+  const keyed = rows.map((r, i) => {
+    const a = isKernelRow(r) && r.seq > 0 ? agentAt.get(`${r.runId}\u0000${r.seq}`) : undefined;
+    return { r, k: a !== undefined && a < i ? a : i, i };
+  });
+  keyed.sort((x, y) => x.k - y.k || x.i - y.i);
+  return keyed.map((x) => x.r);
+}
 
 function changeLine(c: WhatIfChange): string {
   if (c.kind === 'decision') {
@@ -97,8 +121,12 @@ export function registerAuditCommands(program: Command): void {
     .option('--follow', 'keep printing new decisions as they are recorded (Ctrl-C to stop)')
     .option('--json', 'JSON lines, one decision per line')
     .action(async (o: { run?: string; decision?: 'allow' | 'deny' | 'emulate'; privilege?: string; capability?: string; exe?: string; since?: string; follow?: boolean; json?: boolean; bus?: string }) => {
+      const exe = o.exe;
+      const bad = exe !== undefined ? globError(exe) : undefined;
+      if (bad) throw new CliError(`--exe ${bad}`);
       const filter: DecisionLogFilter = {
-        runId: o.run, decision: o.decision, privilege: o.privilege?.toUpperCase(), capability: o.capability?.toUpperCase(), exe: o.exe, since: parseSince(o.since),
+        runId: o.run, decision: o.decision, privilege: o.privilege?.toUpperCase(), capability: o.capability?.toUpperCase(),
+        exeMatches: exe !== undefined ? (e) => globMatch(exe, e) : undefined, since: parseSince(o.since),
       };
       const bus = resolveBus(o.bus);
       if (bus && o.follow) throw new CliError('--follow is not supported on a Kafka log yet (run audit log again, or watch a run with GET /v1/runs/{id}/events)');
@@ -121,13 +149,13 @@ export function registerAuditCommands(program: Command): void {
           else {
             rows.push(r);
             if (rows.length === 5000) {
-              printTable(LOG_HEADERS, rows.map(logCells));
+              printTable(LOG_HEADERS, storyOrder(rows).map(logCells));
               widths = LOG_HEADERS.map((h, i) => Math.max(h.length, ...rows!.map((x) => String(logCells(x)[i] ?? '-').length)));
               rows = undefined;
             }
           }
         }
-        if (rows) printTable(LOG_HEADERS, rows.map(logCells));
+        if (rows) printTable(LOG_HEADERS, storyOrder(rows).map(logCells));
         if (!o.follow) return;
         if (!o.json && last === 0) process.stdout.write(LOG_HEADERS.join('  ') + '\n');
         last = Math.max(last, projector.checkpoint());

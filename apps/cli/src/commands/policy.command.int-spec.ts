@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fixtureImages } from '../../../../test/fixtures/images';
 
 function repoRoot(): string {
   let dir = __dirname;
@@ -101,6 +102,15 @@ describe('capulator policy', () => {
       assert.deepEqual(webPorts.enforcedBy.map((e: { layer: string; detail: string[] }) => [e.layer, e.detail]), [['kernel-sets', []], ['agent-refine', ['port']]]);
       const x = JSON.parse(cli('explain', EX('ping.yaml'), '--json').out);
       assert.equal(x.policy.rules[0].enforcedBy[0].layer, 'kernel-file-capability');
+    });
+    it('lint --image warns about an exe glob that names no regular file of the image (the fixture has /bin/ping, not /usr/bin/ping)', () => {
+      const j = cli('lint', '--json', EX('ping.yaml'), '--image', fixtureImages().rootfs);
+      assert.equal(j.code, 0, j.err);
+      const w = JSON.parse(j.out)[0].warnings as Array<{ code: string; location: { line: number; col: number }; message: string }>;
+      assert.deepEqual(w.map((x) => [x.code, x.location.line, x.location.col]), [['EXE_NOT_IN_IMAGE', 14, 5]]);
+      assert.match(w[0].message, /\/usr\/bin\/ping/);
+      const bad = cli('lint', EX('ping.yaml'), '--image', join(dir, 'no-such-dir/'));
+      assert.equal(bad.code, 2);
     });
   });
 

@@ -1,6 +1,5 @@
 import { Command } from 'commander';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, resolve as resolvePath } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import {
   capabilitySets,
   closest,
@@ -11,7 +10,6 @@ import {
   compileForContainer,
   evaluate,
   formatError,
-  load,
   policyJsonSchema,
   privilegesReachedBy,
   type DecisionRequest,
@@ -20,28 +18,22 @@ import {
   type PolicyRule,
 } from '@capulator/policy';
 import { CAPABILITIES, PRIVILEGES, privilegesOfCapability, capabilitiesOfPrivilege } from '@capulator/abi';
+import { homePaths } from '@capulator/host';
 import { CliError } from '../cli-error';
+import { loadPolicyFileText, readPolicyFile } from '../policy-file';
 import { printJson, printTable } from '../output';
 
 function readText(path: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    return readPolicyFile(path);
   } catch (err) {
-    throw new CliError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CliError(`cannot read ${path}: ${(err as Error).message}`);
   }
 }
 
 /** Loads a policy file; includes resolve relative to the including file. */
 export function loadPolicyFile(path: string): LoadResult {
-  const text = readText(path);
-  return load(text, path, (inc, from) => {
-    const p = resolvePath(dirname(from), inc);
-    try {
-      return { file: p, text: readFileSync(p, 'utf8') };
-    } catch {
-      return undefined;
-    }
-  });
+  return loadPolicyFileText(path, readText(path));
 }
 
 /** Loads or fails with the errors printed and exit code 1. */
@@ -107,6 +99,25 @@ function describeRule(r: PolicyRule): string {
   return parts.join('; ') || 'any process';
 }
 
+/** For each rule, its exe globs that name no regular file of the image (after symlinks inside it). */
+async function exeGlobsMissingFrom(ref: string, rules: readonly PolicyRule[]): Promise<Map<PolicyRule, string[]>> {
+  const { resolveImage } = await import('./run.command');
+  const { withImageView, regularFilesMatching } = await import('../../../runtime/src/run/file-caps');
+  const image = await resolveImage(ref, homePaths().images, process.cwd());
+  try {
+    return withImageView(image.layers, (rootfs) => {
+      const out = new Map<PolicyRule, string[]>();
+      for (const r of rules) {
+        const gone = (r.match.exe ?? []).filter((g) => !/^\/?\*\*?$/.test(g) && regularFilesMatching(rootfs, g).length === 0);
+        if (gone.length > 0) out.set(r, gone);
+      }
+      return out;
+    });
+  } catch (e) {
+    throw new CliError(`--image ${ref}: ${(e as Error).message}`);
+  }
+}
+
 /** `capulator policy …` — lint, explain, evaluate and compile policies (libs/policy). */
 export function registerPolicyCommands(program: Command): void {
   const policy = program.command('policy').description('Policies: lint, explain, eval, caps, compile, schema');
@@ -115,9 +126,20 @@ export function registerPolicyCommands(program: Command): void {
     .command('lint')
     .description('check policy files; exit 1 when any has errors (warnings are printed but pass)')
     .argument('<files...>', 'policy YAML files')
+    .option('--image <ref>', 'also warn about exe globs that match no regular file of this image (a store reference or a rootfs directory)')
     .option('--json', 'machine-readable output')
-    .action((files: string[], opts: { json?: boolean }) => {
+    .action(async (files: string[], opts: { json?: boolean; image?: string }) => {
       const results = files.map((f) => ({ file: f, ...loadPolicyFile(f) }));
+      if (opts.image) {
+        const missing = await exeGlobsMissingFrom(opts.image, results.flatMap((r) => (r.policy ? r.policy.rules : [])));
+        for (const r of results) {
+          for (const rule of r.policy?.rules ?? []) {
+            for (const g of missing.get(rule) ?? []) {
+              r.warnings.push({ code: 'EXE_NOT_IN_IMAGE', severity: 'warning', location: rule.location, message: `rule "${rule.id}": exe ${g} matches no regular file of image ${opts.image}; a per-program grant gives it nothing` });
+            }
+          }
+        }
+      }
       const failed = results.some((r) => r.errors.length > 0);
       if (opts.json) {
         printJson(

@@ -71,7 +71,7 @@ describe('capulator ps / inspect', () => {
     assert.deepEqual([none.status, none.stderr], [2, 'capulator: no such run: nope\n']);
   });
 
-  it('ps, inspect and audit log work while another process records a run (no "database is locked")', async () => {
+  it('ps, inspect, audit log and audit verify work while another process records a run (no "database is locked", no false truncation)', async () => {
     // a second process appending decisions to ps-live, commit after commit, as a recording run does
     writer = spawn(process.execPath, ['-e', `
       const { SqliteEventStore, eventFixtures: fx } = require(${JSON.stringify(eventsLib)});
@@ -92,6 +92,8 @@ describe('capulator ps / inspect', () => {
       assert.equal(JSON.parse(log.stdout.trim()).seq, 2);
       const ins = cap(['inspect', 'ps-live', '--json']);
       assert.equal(ins.status, 0, ins.stderr);
+      const v = cap(['audit', 'verify']);
+      assert.equal(v.status, 0, v.stderr);
     }
     // the writer went on meanwhile, and ps saw it
     assert.ok(counts[counts.length - 1] > counts[0], String(counts));

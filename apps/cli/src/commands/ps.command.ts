@@ -139,6 +139,7 @@ export function registerPsCommands(program: Command): void {
           capabilities: caps,
           grantedBy: provenance,
           capabilitiesUsed: summary.capabilitiesUsed,
+          mechanisms: d.started?.mechanisms ?? null,
         };
         if (o.json) return printJson(record);
         const w = (k: string, v: unknown) => process.stdout.write(`${(k + ':').padEnd(14)}${v === null || v === undefined || v === '' ? '-' : String(v)}\n`);
@@ -157,6 +158,11 @@ export function registerPsCommands(program: Command): void {
         w('Ended', record.endedAt);
         w('Duration', formatDuration(record.durationMs));
         w('User', record.user ? `${record.user.uid}:${record.user.gid}` : null);
+        const m = record.mechanisms;
+        if (m) {
+          w('Recorded by', `${m.kernelRecord === 'tp_btf' ? 'kernel record (tp_btf/cap_capable)' : `no kernel record${m.kernelRecordUnavailable ? ` (${m.kernelRecordUnavailable})` : ''}`}, ` +
+            `${m.seccomp === 'notify' ? `seccomp agent (${(m.seccompReasons ?? []).join('; ') || 'notify'})` : 'no seccomp filter'}`);
+        }
         if (caps) {
           process.stdout.write('Capabilities (granted by the host):\n');
           for (const set of ['bounding', 'permitted', 'effective', 'inheritable', 'ambient'] as const) {

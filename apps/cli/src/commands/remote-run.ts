@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { CliError } from '../cli-error';
+import { readPolicyFile } from '../policy-file';
 
 /** `capulator run --server URL --token T …`: submit to a server and follow the run over SSE. */
 export interface RemoteRunOptions {
@@ -117,7 +117,7 @@ export async function runRemote(opts: RemoteRunOptions): Promise<number> {
   let policyYaml: string | undefined;
   if (opts.policyFile !== undefined) {
     try {
-      policyYaml = readFileSync(opts.policyFile, 'utf8');
+      policyYaml = readPolicyFile(opts.policyFile);
     } catch (e) {
       throw new CliError(`cannot read ${opts.policyFile}: ${(e as Error).message}`);
     }

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, openSync, readFileSync, statSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, openSync, statSync, type WriteStream } from 'node:fs';
 import { setPriority } from 'node:os';
-import { dirname, resolve as resolvePath } from 'node:path';
+import { resolve as resolvePath } from 'node:path';
 import { homePaths, repoRoot } from '@capulator/host';
-import { capabilitySets, compileForContainer, formatError, load, type Policy } from '@capulator/policy';
+import { capabilitySets, compileForContainer, formatError, type Policy } from '@capulator/policy';
 import {
   Anchorer,
   anchorPaths,
@@ -32,6 +32,7 @@ import {
   type RunImage,
 } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
+import { loadPolicyFileText, readPolicyFile } from '../policy-file';
 
 interface RunOptions {
   policy?: string;
@@ -138,16 +139,16 @@ function parseMount(spec: string, cwd: string): BindMount {
 function loadPolicy(file: string): { policy: Policy; yaml: string } {
   let yaml: string;
   try {
-    yaml = readFileSync(file, 'utf8');
+    yaml = readPolicyFile(file);
   } catch (e) {
-    throw new CliError(`cannot read policy ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new CliError(`cannot read policy ${file}: ${(e as Error).message}`);
   }
-  const r = load(yaml, file, (p) => readFileSync(resolvePath(dirname(file), p), 'utf8'));
+  const r = loadPolicyFileText(file, yaml);
   if (!r.policy) throw new CliError(r.errors.length > 0 ? formatError(r.errors[0]) : `${file}: invalid policy`);
   return { policy: r.policy, yaml };
 }
 
-async function resolveImage(ref: string, imagesDir: string, cwd: string): Promise<RunImage & { labels?: Record<string, string> }> {
+export async function resolveImage(ref: string, imagesDir: string, cwd: string): Promise<RunImage & { labels?: Record<string, string> }> {
   const dir = resolvePath(cwd, ref);
   const isDir = existsSync(dir) && statSync(dir).isDirectory();
   if (isDir || ref.startsWith('/') || ref.startsWith('./')) {
@@ -209,6 +210,8 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
   let anchorer: Anchorer | undefined;
   const stopForAudit = new AbortController();
   let auditFailure: string | undefined;
+  /** the run's end event could not be stored (`continue`): the run is left to recovery */
+  let endLost = false;
   let policyRef: PolicyRef = { name: policy.name, version: 0, hash: table.hash };
   const now = () => new Date().toISOString();
   if (opts.store) {
@@ -223,13 +226,22 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     }
     // the chain head is anchored outside events.db every so many events and at the run's end (docs/events.md "Anchors")
     const sqlite = store instanceof SqliteEventStore ? store : undefined;
-    anchorer = sqlite && new Anchorer(anchorPaths(paths.home), () => sqlite.head(), (m) => host.stderr(`capulator: warning: run ${id}: ${m}\n`));
+    anchorer =
+      sqlite &&
+      new Anchorer(anchorPaths(paths.home), () => sqlite.head(), (m) => {
+        // an anchor that cannot be written for lack of space or an I/O error is part of the audit record failing
+        const storage = storageErrorText({ code: /\b(E[A-Z]+):/.exec(m)?.[1] });
+        if (!storage) return host.stderr(`capulator: warning: run ${id}: ${m}\n`);
+        auditFailure ??= storage;
+        if (onAuditFailure === 'stop') stopForAudit.abort(auditFailureReason(storage));
+      });
     // fail closed: when the store cannot take events the container is stopped (`stop`), or the gap counted (`continue`)
     rec = RunWriter.forStore(store, state, {
       onAppended: (stored) => anchorer?.appended(stored.length),
-      onFailed: (e) => {
+      onFailed: (e, events) => {
         const text = storageErrorText(e) ?? e.message;
         auditFailure ??= text;
+        if (events.some((x) => x.type === 'RunExited' || x.type === 'RunFailed')) endLost = true;
         if (onAuditFailure === 'stop') stopForAudit.abort(auditFailureReason(text));
         return onAuditFailure;
       },
@@ -296,7 +308,8 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
         if (end.type === 'ExitRun' && lostReason && lost > 0) end.exit.lostReason = lostReason;
         rec.submit(end);
         await rec.drain();
-        return rec.failed && onAuditFailure === 'stop' ? { stage: 'audit' as const, reason: auditFailureReason(auditFailure ?? rec.failed.message) } : undefined;
+        if (rec.failed && onAuditFailure === 'stop') return { stage: 'audit' as const, reason: auditFailureReason(auditFailure ?? rec.failed.message) };
+        return endLost ? { stage: 'audit' as const, reason: auditFailureReason(auditFailure!, false) } : undefined;
       },
       onDecision,
       onStarted: (s) => {
@@ -314,12 +327,13 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
           host.stderr(`capulator: warning: this host cannot grant ${s.unavailable.join(', ')} (not in its bounding set); the container runs without\n`);
         }
         // the sets the host granted (not the requested ones); the decider keeps provenance for those only
-        rec?.submit({ type: 'StartRun', at: now(), imageDigest: image.digest ?? '', user: s.user, granted: s.capabilities, provenance, policy: policyRef, pid: s.pid });
+        rec?.submit({ type: 'StartRun', at: now(), imageDigest: image.digest ?? '', user: s.user, granted: s.capabilities, provenance, policy: policyRef, pid: s.pid, mechanisms: s.mechanisms });
       },
     });
     // one terminal event (RunExited, or RunFailed keeping the stage, the reason and what is known
-    // of the end) was submitted by `record` above, before the run directory went
-    anchorer?.anchor();
+    // of the end) was submitted by `record` above, before the run directory went; a record that
+    // could not be written is not anchored (its failure is the one line the user sees)
+    if (!rec?.failed) anchorer?.anchor();
     if (out) await new Promise<void>((r) => out!.end(r));
     if (auditFailure && onAuditFailure === 'continue') host.stderr(`capulator: warning: run ${id}: ${auditFailureReason(auditFailure, false)}; ${rec?.dropped ?? 0} events not recorded\n`);
     if (result.status !== 'failed' && rec?.failed && onAuditFailure === 'stop') {
@@ -335,7 +349,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     if (e instanceof EntrypointError || e instanceof RunError) {
       rec?.submit({ type: 'FailRun', at: now(), reason: e.message, stage: e instanceof RunError ? e.stage : 'image' });
       await rec?.drain();
-      anchorer?.anchor();
+      if (!rec?.failed) anchorer?.anchor();
       throw new CliError(e.message);
     }
     throw e;

@@ -12,6 +12,8 @@ export interface ServeOnBusOptions {
   grpc: { host: string; port: number } | false;
   concurrency: number;
   imageUploadLimit?: number;
+  /** --allow-mount directories (bind-mount sources; run-authorization.ts) */
+  allowMounts?: string[];
   logLevel: string;
   /** partitions of capulator.commands and capulator.events when this process creates them */
   partitions?: number;
@@ -78,6 +80,7 @@ export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
           grpc: o.grpc,
           concurrency: o.concurrency,
           ...(o.imageUploadLimit ? { imageUploadLimit: o.imageUploadLimit } : {}),
+          ...(o.allowMounts ? { allowMounts: o.allowMounts } : {}),
           logLevel: o.logLevel as 'log',
           store,
           executor,

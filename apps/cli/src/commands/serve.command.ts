@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { homePaths } from '@capulator/host';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CliError } from '../cli-error';
 import type { RunSocket } from './run-socket';
@@ -18,9 +19,10 @@ export function registerServeCommands(program: Command): void {
     .option('--concurrency <n>', 'runs executing at once', '4')
     .option('--max-upload <bytes>', 'largest image upload accepted (bytes)', String(8 * 1024 * 1024 * 1024))
     .option('--log-level <level>', 'log, warn, error, debug or silent', 'log')
+    .option('--allow-mount <dir>', 'a directory bind-mount sources may come from (repeatable; none by default; never $CAPULATOR_HOME or above it)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--no-run-socket', 'do not serve $CAPULATOR_HOME/run.sock (where `capulator run` hands its runs to this process)');
   addBusOptions(serve).action(
-    async (opts: { http: string; grpc: string; concurrency: string; maxUpload: string; logLevel: string; bus?: string; role: string; partitions?: string; runSocket: boolean }) => {
+    async (opts: { http: string; grpc: string; concurrency: string; maxUpload: string; logLevel: string; bus?: string; role: string; partitions?: string; runSocket: boolean; allowMount: string[] }) => {
       const { parseHostPort } = await import('../../../gateway/src/gateway.options');
       const addr = (text: string, flag: string) => {
         try {
@@ -38,10 +40,18 @@ export function registerServeCommands(program: Command): void {
       if (!Number.isSafeInteger(imageUploadLimit) || imageUploadLimit < 1) throw new CliError('--max-upload must be a number of bytes');
       if (!['log', 'warn', 'error', 'debug', 'verbose', 'silent'].includes(opts.logLevel)) throw new CliError('--log-level must be log, warn, error, debug or silent');
       const { home } = homePaths();
+      const { mountAllowList } = await import('../../../gateway/src/runs/run-authorization');
+      let allowMounts: string[];
+      try {
+        mkdirSync(home, { recursive: true, mode: 0o700 });
+        allowMounts = [...mountAllowList(opts.allowMount, home).dirs];
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
       if (opts.bus !== undefined) {
         // Kafka: event store + command bus; --role gateway|runtime|all (serve-bus.ts)
         if (!http) throw new CliError('--http off is not supported with --bus');
-        await serveOnBus({ bus: opts.bus, role: opts.role, home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel, ...(opts.partitions !== undefined ? { partitions: Number(opts.partitions) } : {}) });
+        await serveOnBus({ bus: opts.bus, role: opts.role, home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel, allowMounts, ...(opts.partitions !== undefined ? { partitions: Number(opts.partitions) } : {}) });
         return;
       }
       if (opts.role !== 'all') throw new CliError('--role needs --bus (without a bus, gateway and runtime share this process)');
@@ -65,7 +75,7 @@ export function registerServeCommands(program: Command): void {
         if (http) {
           const { startGateway } = await import('../../../gateway/src/gateway.app');
           try {
-            gw = await startGateway({ home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel as 'log', store });
+            gw = await startGateway({ home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel as 'log', store, allowMounts });
           } catch (err) {
             const e = err as NodeJS.ErrnoException;
             if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') throw new CliError(`cannot listen: ${e.message}`);

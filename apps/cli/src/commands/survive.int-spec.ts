@@ -40,6 +40,7 @@ async function until<T>(what: string, f: () => T | undefined | false, ms = 30_00
   }
 }
 
+const freeMiB = (path: string) => Number(spawnSync('df', ['--output=avail', '-m', path], { encoding: 'utf8' }).stdout.split('\n')[1]);
 const containers = () => spawnSync('runc', ['--root', RUNC_ROOT, 'list', '-q'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
 const mounted = (path: string) => readFileSync('/proc/mounts', 'utf8').includes(path);
 
@@ -153,8 +154,7 @@ describe('decisions outlive the runtime', () => {
       serve = startServe();
       let err = '';
       serve.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
-      await until('the run recovered', () => !existsSync(join(home, 'runs', id)));
-      assert.match(err, new RegExp(`recovered run ${id} \\(supervisor died`));
+      await until('the run recovered', () => new RegExp(`recovered run ${id} \\(supervisor died`).test(err));
       await assertRecovered(home, id, 'runtime', /^supervisor died \(pid \d+\)$/);
     });
   });
@@ -186,15 +186,21 @@ describe('decisions outlive the runtime', () => {
   });
 
   describe('when the disk fills during a run (a 20 MB filesystem as the home)', () => {
-    let home: string;
+    const homes: string[] = [];
     after(() => {
-      spawnSync('umount', [home]);
+      for (const h of homes) spawnSync('umount', [h]);
     });
-    it('exits 125 with one line, stops the container, keeps the store intact, gives clean errors until space is freed, then works', async () => {
-      home = join(work, 'small');
-      mkdirSync(home);
-      const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=20m,mode=0700', 'tmpfs', home], { encoding: 'utf8' });
+    /** a fresh 20 MB tmpfs as the home */
+    const smallHome = (name: string) => {
+      const h = join(work, name);
+      mkdirSync(h);
+      const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=20m,mode=0700', 'tmpfs', h], { encoding: 'utf8' });
       assert.equal(m.status, 0, m.stderr);
+      homes.push(h);
+      return h;
+    };
+    it('exits 125 with one line, stops the container, keeps the store intact, gives clean errors until space is freed, then works', async () => {
+      const home = smallHome('small');
       const env = { ...process.env, CAPULATOR_HOME: home };
       const id = `f-sv${tag}`;
       const r = spawnSync(bin, ['run', '--id', id, '--policy', policy, rootfs, '--', '/capget-loop', '1000000'], { encoding: 'utf8', env, timeout: 120_000 });
@@ -227,6 +233,28 @@ describe('decisions outlive the runtime', () => {
       const ok = spawnSync(bin, ['run', '--policy', policy, rootfs, '--', '/capget-loop', '10'], { encoding: 'utf8', env });
       assert.equal(ok.status, 0, ok.stderr);
       assert.equal(ok.stdout, 'done 10\n');
+    });
+
+    it('with --on-audit-failure continue the program runs to its end, the gap is counted, and the run is finished once space is free', async () => {
+      const home = smallHome('small2');
+      // a first run creates the store, the policy and the anchor key
+      assert.equal(spawnSync(bin, ['run', '--policy', policy, rootfs, '--', '/capget-loop', '10'], { env: { ...process.env, CAPULATOR_HOME: home } }).status, 0);
+      const env = { ...process.env, CAPULATOR_HOME: home };
+      // leave 8 MiB free: the run starts, and its decisions fill the rest
+      spawnSync('dd', ['if=/dev/zero', `of=${join(home, 'filler')}`, 'bs=1M', 'count=' + Math.max(0, Math.floor(freeMiB(home)) - 8)]);
+      const id = `c-sv${tag}`;
+      const r = spawnSync(bin, ['run', '--on-audit-failure', 'continue', '--id', id, '--policy', policy, rootfs, '--', '/capget-loop', '200000'], { encoding: 'utf8', env, timeout: 120_000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'done 200000\n');
+      assert.match(r.stderr, new RegExp(`^capulator: warning: run ${id}: the audit record cannot be written \\(No space left on device\\); \\d+ events not recorded$`, 'm'));
+      rmSync(join(home, 'filler'));
+      const verify = spawnSync(bin, ['audit', 'verify'], { encoding: 'utf8', env });
+      assert.equal(verify.status, 0, verify.stderr);
+      const events = await stream(home, id);
+      const end = events.find((e) => e.type === 'RunFailed' || e.type === 'RunExited');
+      assert.ok(end, `the run is closed: ${verify.stderr} ${r.stderr} ${events.map((e) => e.type).join(',')}`);
+      assert.ok((end.payload as { lostEvents: number }).lostEvents > 0, 'the gap is counted');
+      assert.ok(!existsSync(join(home, 'runs', id)));
     });
   });
 });

@@ -1,5 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { decisionLog, ReadModelProjector, runStream, SqliteEventStore, type DecisionPayload, type EventStore, type EventType, type StoredEvent } from '@capulator/events';
+import { globError, globMatch } from '@capulator/policy';
+import { ValidationFailed } from '../errors/domain.error';
 import { EVENT_STORE } from '../store/tokens';
 import type { DecisionsQuery } from './dto/decisions.query';
 
@@ -22,8 +24,11 @@ export class AuditService {
     const limit = q.limit ?? 1000;
     const sinceIsPosition = q.since !== undefined && /^[0-9]+$/.test(q.since);
     const sincePosition = sinceIsPosition ? Number(q.since) : 0;
+    const exe = q.exe;
+    const bad = exe !== undefined ? globError(exe) : undefined;
+    if (bad) throw new ValidationFailed([{ field: 'exe', messages: [`exe ${bad}`] }]);
     if (this.store instanceof SqliteEventStore) {
-      // the decisions read model of libs/events, caught up first; exe is a glob there
+      // the decisions read model of libs/events, caught up first; exe is a glob (fnmatch, linear time)
       this.projector ??= new ReadModelProjector(this.store);
       this.projector.catchUp();
       const out: DecisionRecord[] = [];
@@ -32,7 +37,7 @@ export class AuditService {
         ...(q.decision ? { decision: q.decision } : {}),
         ...(q.privilege ? { privilege: q.privilege } : {}),
         ...(q.capability ? { capability: q.capability } : {}),
-        ...(q.exe ? { exe: q.exe } : {}),
+        ...(exe ? { exeMatches: (e: string) => globMatch(exe, e) } : {}),
         ...(q.since && !sinceIsPosition ? { since: q.since } : {}),
         ...(sinceIsPosition ? { afterPosition: sincePosition } : {}),
       })) {
@@ -55,7 +60,7 @@ export class AuditService {
       if (q.decision && p.decision !== q.decision) continue;
       if (q.privilege && !p.privileges.includes(q.privilege)) continue;
       if (q.capability && p.capability !== q.capability) continue;
-      if (q.exe && p.subject?.exe !== q.exe) continue;
+      if (q.exe && !(typeof p.subject?.exe === 'string' && globMatch(q.exe, p.subject.exe))) continue;
       if (sinceTime !== undefined && Date.parse(p.at ?? e.at) < sinceTime) continue;
       if (out.length === limit) return { decisions: out, truncated: true };
       out.push({ position: e.position, type: e.type, ...p });

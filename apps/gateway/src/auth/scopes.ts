@@ -1,5 +1,9 @@
-/** Token scopes. `*` grants everything. */
-export const SCOPES = ['runs:write', 'runs:read', 'audit:read', 'policies:write', 'images:write', '*'] as const;
+/**
+ * Token scopes. `*` grants everything. `runs:write` submits runs under a published policy (or the
+ * built-in default); learn mode, inline policies and bind mounts each need their own scope on top
+ * (docs/api.md, "Authentication and scopes").
+ */
+export const SCOPES = ['runs:write', 'runs:learn', 'runs:inline-policy', 'runs:mount', 'runs:read', 'audit:read', 'policies:write', 'images:write', '*'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export function isScope(s: string): s is Scope {

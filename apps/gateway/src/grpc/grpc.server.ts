@@ -18,7 +18,42 @@ import type { RunView } from '../runs/run-view';
 import type { RunsService } from '../runs/runs.service';
 import { validateDto } from '../validation';
 import { toGrpcError } from './grpc-errors';
-import { loadCapulatorService } from './proto';
+import { loadCapulatorService, protoPath } from './proto';
+import * as protobuf from 'protobufjs';
+import { checkWire, WireError } from './wire-check';
+
+/** Set on a request whose bytes did not pass checkWire (answered INVALID_ARGUMENT after auth). */
+const MALFORMED = Symbol('malformed');
+
+/** The service with each request checked on the wire before protobufjs decodes it. */
+function strictService(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const root = protobuf.loadSync(protoPath());
+  const svc = root.lookupService('capulator.v1.Capulator');
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, m] of Object.entries(def)) {
+    const method = svc.methods[m.originalName ?? name] ?? svc.methods[name];
+    method.resolve();
+    const type = method.resolvedRequestType!;
+    out[name] = {
+      ...m,
+      requestDeserialize: (buf: Buffer) => {
+        try {
+          checkWire(type, buf);
+        } catch (e) {
+          if (e instanceof WireError) return { [MALFORMED]: e.message };
+          throw e;
+        }
+        return m.requestDeserialize(buf);
+      },
+    };
+  }
+  return out as grpc.ServiceDefinition;
+}
+
+function wellFormed(req: unknown): void {
+  const bad = (req as { [MALFORMED]?: string } | null)?.[MALFORMED];
+  if (bad !== undefined) throw new ValidationFailed([{ field: '(message)', messages: [bad] }], `malformed request: ${bad}`);
+}
 
 export interface GrpcDeps {
   tokens: TokenStore;
@@ -92,10 +127,10 @@ export class GrpcGateway {
   constructor(private readonly deps: GrpcDeps) {
     const d = deps;
     const Service = loadCapulatorService();
-    this.server.addService(Service.service, {
+    this.server.addService(strictService(Service.service), {
       SubmitRun: this.unary('runs:write', async (req, who) => {
         const dto = await validateDto(SubmitRunDto, present(req));
-        return d.runs.submit(dto, who.name);
+        return d.runs.submit(dto, who);
       }),
       GetRun: this.unary('runs:read', async (req) => toProtoRun(d.runs.get(runId(req.id)))),
       ListRuns: this.unary('runs:read', async (req) => {
@@ -109,9 +144,9 @@ export class GrpcGateway {
         if (Buffer.byteLength(req.yaml) > 1024 * 1024) throw new ValidationFailed([{ field: 'yaml', messages: ['yaml must be at most 1 MiB'] }]);
         return d.policies.publish(req.yaml, who.name);
       }),
-      Replay: this.unary('audit:read', async (req) => {
+      Replay: this.unary('audit:read', async (req, _who, signal) => {
         const dto = await validateDto(ReplayDto, present(req));
-        const report = await replay(d.policies, d.engine, d.replayer, dto);
+        const report = await replay(d.policies, d.engine, d.replayer, dto, signal);
         return { reportJson: JSON.stringify(report), examined: report.examined, changed: report.changed, wouldDeny: report.wouldDeny };
       }),
     });
@@ -152,16 +187,19 @@ export class GrpcGateway {
     return toGrpcError(err);
   }
 
-  private unary(scope: Scope, fn: (req: Record<string, unknown> & { id?: unknown; yaml?: unknown }, who: Principal) => Promise<unknown>): grpc.handleUnaryCall<any, any> {
+  private unary(scope: Scope, fn: (req: Record<string, unknown> & { id?: unknown; yaml?: unknown }, who: Principal, cancelled: AbortSignal) => Promise<unknown>): grpc.handleUnaryCall<any, any> {
     return (call, callback) => {
       let who: Principal;
       try {
         who = this.principal(call.metadata, scope);
+        wellFormed(call.request);
       } catch (err) {
         callback(this.fail(err, call.getPath()));
         return;
       }
-      fn(call.request, who).then(
+      const cancelled = new AbortController();
+      call.once('cancelled', () => cancelled.abort());
+      fn(call.request, who, cancelled.signal).then(
         (res) => callback(null, res),
         (err) => callback(this.fail(err, call.getPath())),
       );
@@ -173,9 +211,12 @@ export class GrpcGateway {
       let sub: Subscription | undefined;
       try {
         this.principal(call.metadata, 'runs:read');
+        wellFormed(call.request);
         const id = runId(call.request.id);
         const after = Number(call.request.after ?? 0);
-        sub = this.deps.runs.watch(id, Number.isSafeInteger(after) && after > 0 ? after : 0).subscribe({
+        // uint64 arrives as a Number: above 2^53 - 1 it is no longer the position the client sent
+        if (!Number.isSafeInteger(after) || after < 0) throw new ValidationFailed([{ field: 'after', messages: [`after must be a position from 0 to ${Number.MAX_SAFE_INTEGER}`] }]);
+        sub = this.deps.runs.watch(id, after).subscribe({
           next: (e) => call.write(toProtoEvent(e)),
           error: (err) => call.emit('error', this.fail(err, call.getPath())),
           complete: () => call.end(),

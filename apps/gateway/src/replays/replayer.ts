@@ -8,7 +8,8 @@ export interface ReplayRequest {
 }
 
 export interface Replayer {
-  whatIf(req: ReplayRequest): Promise<ReplayReport>;
+  /** runs off the event loop; `signal` cancels it (the caller went away) */
+  whatIf(req: ReplayRequest, signal?: AbortSignal): Promise<ReplayReport>;
 }
 
 /** The report; `wouldDeny` > 0 means something allowed before would now be denied. */

@@ -3,6 +3,7 @@ import { Command, CommandHandler, EventBus, EventsHandler, type ICommandHandler,
 import {
   decide,
   evolve,
+  type Anchorer,
   expectedVersionOf,
   initialRunState,
   runStream,
@@ -14,7 +15,7 @@ import {
 import { RUN_LIFECYCLE_TYPES, RunExited, RunFailed, toDomainEvent } from '../../../../libs/events/src/nest/cqrs';
 import { BatchingAppender } from '../store/batching-appender';
 import { EventHub } from '../store/event-hub';
-import { EVENT_STORE, RUN_EXECUTOR } from '../store/tokens';
+import { EVENT_STORE, RUN_ANCHORER, RUN_EXECUTOR } from '../store/tokens';
 import type { RunExecutor } from './run-executor';
 
 /**
@@ -90,14 +91,21 @@ export class RunLifecycleBridge implements OnModuleInit {
   }
 }
 
-/** Logs each run's one terminal event as it happens (routed by `type`, so events from Kafka workers count too). */
+/**
+ * Each run's one terminal event, as it happens (routed by `type`, so events from Kafka workers
+ * count too): logged, and on the embedded store the chain head is anchored outside events.db
+ * (libs/events/src/anchor; docs/events.md "Anchors").
+ */
 @EventsHandler(RunExited, RunFailed)
 @Injectable()
 export class RunEndedHandler implements IEventHandler<RunExited | RunFailed> {
   private readonly log = new Logger('runs');
   readonly ended = { exited: 0, failed: 0 };
 
+  constructor(@Inject(RUN_ANCHORER) private readonly anchorer: Anchorer | null) {}
+
   handle(e: RunExited | RunFailed): void {
+    this.anchorer?.anchor();
     if (e.type === 'RunFailed') {
       const p = e.payload as EventTypes['RunFailed'];
       this.ended.failed++;

@@ -28,7 +28,7 @@ export class RunsController {
   @ApiOperation({ summary: 'Submit a run; it is queued and runs in the background' })
   @ApiAcceptedResponse({ type: RunAcceptedDto })
   submit(@Body() body: SubmitRunDto, @CurrentPrincipal() who?: Principal): Promise<RunAcceptedDto> {
-    return this.runs.submit(body, who?.name);
+    return this.runs.submit(body, who);
   }
 
   @Get()

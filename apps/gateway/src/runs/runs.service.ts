@@ -5,7 +5,10 @@ import { Observable } from 'rxjs';
 import { evolveRunSummary, runStream, type EventStore, type RunStatus, type RunSummary, type StoredEvent } from '@capulator/events';
 import { IllegalState, NotFound } from '../errors/domain.error';
 import { EventHub } from '../store/event-hub';
-import { EVENT_STORE, RUN_EXECUTOR } from '../store/tokens';
+import { EVENT_STORE, GATEWAY_OPTIONS, RUN_EXECUTOR } from '../store/tokens';
+import type { GatewayOptions } from '../gateway.options';
+import type { Principal } from '../auth/token-store';
+import { authorizeRun, mountAllowList, type MountAllowList } from './run-authorization';
 import { PoliciesService } from '../policies/policies.service';
 import { MetricsService } from '../metrics/metrics.service';
 import type { RunExecutor } from './run-executor';
@@ -33,6 +36,7 @@ const TERMINAL_TYPES = new Set(['RunExited', 'RunFailed']);
 export class RunsService {
   private readonly log = new Logger('runs');
   private readonly runs = new Map<string, RunSummary>();
+  private readonly mountsAllowed: MountAllowList;
   readonly refusals: Refusals;
   /** runs by status, kept as the fold goes (the bus path's bounded queue reads `queued`) */
   private readonly statusCounts: Record<RunStatus, number> = { queued: 0, running: 0, exited: 0, failed: 0 };
@@ -44,7 +48,9 @@ export class RunsService {
     private readonly policies: PoliciesService,
     private readonly metrics: MetricsService,
     private readonly commands: CommandBus,
+    @Inject(GATEWAY_OPTIONS) options: GatewayOptions,
   ) {
+    this.mountsAllowed = mountAllowList(options.allowMounts ?? [], options.home);
     this.refusals = new Refusals(store, (events) => hub.publish(events));
     hub.listen((e) => this.fold(e));
   }
@@ -62,12 +68,14 @@ export class RunsService {
     }
   }
 
-  async submit(req: SubmitRun, requestedBy?: string): Promise<{ id: string; status: RunStatus }> {
+  /** `who`'s scopes bound what the run may do on the host (run-authorization.ts). */
+  async submit(req: SubmitRun, who: Principal | undefined): Promise<{ id: string; status: RunStatus }> {
+    const mounts = authorizeRun(who?.scopes ?? [], req, this.mountsAllowed);
+    const requestedBy = who?.name;
     const { ref, yaml } = this.policies.forRun(req.policy, req.policyYaml);
     const runId = randomUUID();
     const command = [...(req.command ?? []), ...(req.args ?? [])];
     const env = Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${v}`);
-    const mounts = (req.mounts ?? []).map((m) => ({ source: m.source, destination: m.destination, readonly: m.readonly ?? false }));
     const payload = { runId, image: req.image, command, env, policy: ref, learn: req.learn ?? false, mounts, ...(requestedBy ? { requestedBy } : {}) };
     // the bus path's bounded queue: runs requested and not started, cluster-wide, as this gateway folds them
     const limit = this.executor.maxQueued;

@@ -5,3 +5,4 @@ export const POLICY_ENGINE = Symbol('PolicyEngine');
 export const IMAGE_CATALOG = Symbol('ImageCatalog');
 export const REPLAYER = Symbol('Replayer');
 export const GATEWAY_OPTIONS = Symbol('GatewayOptions');
+export const RUN_ANCHORER = Symbol('RunAnchorer');

@@ -41,3 +41,8 @@ export function normalizeTag(ref: string): string | undefined {
   r = `${name}:${tag}`;
   return r;
 }
+
+/** Something `ImageStore.resolve` can look up: a digest, a name[:tag], or a digest prefix (12+ hex). */
+export function isImageRef(ref: string): boolean {
+  return isDigest(ref) || normalizeTag(ref) !== undefined || digestPrefix(ref) !== undefined;
+}

@@ -72,6 +72,21 @@ function requests(): Req[] {
   for (const request of ['PTRACE_ATTACH', 'PTRACE_SEIZE', 'PTRACE_TRACEME', 'PTRACE_PEEKDATA'])
     add('ptrace', cross({ request, target_pid: 5 } as Record<string, Val>, 'target_uid', [undefined, 0, 1000]));
   for (const request of [...Object.keys(IOCTL_PRIVILEGES), 'SIOCGIFFLAGS']) add('ioctl', [{ request }]);
+  // issue 15: the paths around the trapped list
+  for (const sc of ['rt_sigqueueinfo', 'rt_tgsigqueueinfo', 'pidfd_send_signal'])
+    for (const target_pid of [-1, 5]) add(sc, cross({ target_pid, signal: 9 } as Record<string, Val>, 'target_uid', [undefined, 0, 1000]));
+  for (const sc of ['fsopen', 'fsconfig', 'fsmount', 'fspick', 'move_mount', 'mount_setattr']) add(sc, [{ path: '/x' }]);
+  add('open_tree', cross({ path: '/x' } as Record<string, Val>, 'flags', [undefined, 0, 1, 0x80001]));
+  for (const sc of ['unshare', 'clone']) add(sc, cross({}, 'flags', [undefined, 0, 0x10000000, 0x20000, 0x40000000, 0x10000080]));
+  add('setns', [{ nstype: 0 }]);
+  for (const sc of ['io_uring_setup', 'io_uring_enter', 'io_uring_register']) add(sc, [{}]);
+  for (const sc of ['process_vm_readv', 'process_vm_writev', 'pidfd_getfd', 'kcmp'])
+    add(sc, cross({ target_pid: 5 } as Record<string, Val>, 'target_uid', [undefined, 0, 1000]));
+  add('ioctl', [{ request: 'TIOCSTI' }]);
+  for (const sc of ['swapon', 'swapoff', 'acct', 'open_by_handle_at', 'kexec_load', 'kexec_file_load']) add(sc, [{}]);
+  add('iopl', cross({}, 'level_io', [undefined, 0, 3]));
+  add('ioperm', cross({}, 'turn_on', [undefined, 0, 1]));
+  add('syslog', cross({}, 'action', [undefined, 0, 1, 3, 10, 8]));
   const subjects: Req['subject'][] = [
     { uid: 0, euid: 0, suid: 0, gid: 0, egid: 0, sgid: 0 },
     { uid: 1000, euid: 1000, suid: 1000, gid: 1000, egid: 1000, sgid: 1000 },

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { TextEvent, type DecisionOutcome, type DecisionPayload, type PolicyRef } from '@capulator/events';
+import { LineReader, parseControlLine } from './line-reader';
 
 export type DecisionEventType = 'CapabilitiesQueried' | 'CapabilitiesChangeRequested' | 'PrivilegeChecked';
 const DECISION_TYPES: ReadonlySet<string> = new Set<DecisionEventType>(['CapabilitiesQueried', 'CapabilitiesChangeRequested', 'PrivilegeChecked']);
@@ -99,7 +99,8 @@ export class AgentProcess {
   bytesReceived = 0;
   stderr = '';
   /** the unterminated tail of what was read, per source: the pipe (0) and the spool (1) */
-  private partial = ['', ''];
+  /** Line framing per source: [0] the agent's pipe, [1] the spool tail. */
+  private readonly readers = [new LineReader((l) => this.onLine(l)), new LineReader((l) => this.onLine(l))];
 
   private constructor(opts: AgentStart, private readonly onDecision: (d: AgentDecision) => void) {
     const { run } = opts;
@@ -158,52 +159,44 @@ export class AgentProcess {
 
   private feed(chunk: string, from: 0 | 1 = 0): void {
     this.bytesReceived += chunk.length;
-    const text = this.partial[from] + chunk;
-    let start = 0;
-    for (;;) {
-      const nl = text.indexOf('\n', start);
-      if (nl < 0) break;
-      const line = text.slice(start, nl);
-      start = nl + 1;
-      if (line === '') continue;
-      if (line.charCodeAt(0) === 100 /* d */) {
-        // a malformed line is not counted as received, so it shows as a lost event of the run
-        const d = parseDecisionLine(line);
-        if (d) {
-          this.received++;
-          this.onDecision(d);
-        } else this.malformed++;
-        continue;
+    this.readers[from].push(chunk);
+  }
+
+  private onLine(line: string): void {
+    if (line.charCodeAt(0) === 100 /* d */) {
+      // a malformed line is not counted as received, so it shows as a lost event of the run
+      const d = parseDecisionLine(line);
+      if (d) {
+        this.received++;
+        this.onDecision(d);
+      } else this.malformed++;
+      return;
+    }
+    const msg = parseControlLine<AgentLine>(line);
+    if (!msg) {
+      this.malformed++;
+      return;
+    }
+    if (msg.type === 'ready') {
+      if (msg.protocol !== AGENT_PROTOCOL) {
+        this.child.kill('SIGKILL');
+        return;
       }
-      let msg: AgentLine;
-      try {
-        msg = JSON.parse(line) as AgentLine;
-      } catch {
-        this.malformed++;
-        continue;
-      }
-      if (msg.type === 'ready') {
-        if (msg.protocol !== AGENT_PROTOCOL) {
-          this.child.kill('SIGKILL');
-          continue;
-        }
-        this.ready = msg;
-        this.readyWaiter?.();
-      } else if (msg.type === 'attached') {
-        this.attached = msg;
-        for (const w of this.attachWaiters.splice(0)) w();
-        // decisions exist only after this line: tail the spool from here on, so what the
-        // attach waiters record comes before the first decision
-        this.startTail();
-      } else if (msg.type === 'exit') this.summary = msg;
-      else if (msg.type === 'audit-failed') {
-        if (!this.auditFailed) {
-          this.auditFailed = msg;
-          for (const w of this.auditWaiters.splice(0)) w(msg);
-        }
+      this.ready = msg;
+      this.readyWaiter?.();
+    } else if (msg.type === 'attached') {
+      this.attached = msg;
+      for (const w of this.attachWaiters.splice(0)) w();
+      // decisions exist only after this line: tail the spool from here on, so what the
+      // attach waiters record comes before the first decision
+      this.startTail();
+    } else if (msg.type === 'exit') this.summary = msg;
+    else if (msg.type === 'audit-failed') {
+      if (!this.auditFailed) {
+        this.auditFailed = msg;
+        for (const w of this.auditWaiters.splice(0)) w(msg);
       }
     }
-    this.partial[from] = text.slice(start);
   }
 
   private auditWaiters: Array<(f: AgentAuditFailed) => void> = [];
@@ -265,7 +258,6 @@ export class SpoolTail {
   private fd?: number;
   private pos = 0;
   private readonly buf = Buffer.allocUnsafe(1 << 20);
-  private readonly decoder = new StringDecoder('utf8');
 
   constructor(readonly path: string, from = 0) {
     this.pos = from;
@@ -286,7 +278,8 @@ export class SpoolTail {
     }
     const n = readSync(this.fd, this.buf, 0, this.buf.length, this.pos);
     this.pos += n;
-    return n > 0 ? this.decoder.write(this.buf.subarray(0, n)) : '';
+    // the agent writes ASCII only (every other byte is escaped as \u00XX): latin1 is exact and cheapest
+    return n > 0 ? this.buf.toString('latin1', 0, n) : '';
   }
 
   close(): void {

@@ -56,6 +56,18 @@ describe('applyKernelSets', () => {
     });
   });
 
+  describe('when the xattr is written', () => {
+    it('is VFS_CAP_REVISION_2 (+ effective) without a user namespace and revision 3 with its root uid', () => {
+      const tool = kernelSetsTool(agentBinary(repo));
+      const f = join(root, 'usr/bin/pb');
+      // CAP_NET_RAW (13) permitted, CAP_KILL (5) inheritable, little-endian words
+      assert.equal(spawnSync(tool, ['filecap', f, '2000', '20']).status, 0);
+      assert.equal(spawnSync(tool, ['getcap', f], { encoding: 'utf8' }).stdout.trim(), '01000002' + '00200000' + '20000000' + '00000000' + '00000000');
+      assert.equal(spawnSync(tool, ['filecap', f, '2000', '0', '100000']).status, 0);
+      assert.equal(spawnSync(tool, ['getcap', f], { encoding: 'utf8' }).stdout.trim(), '01000003' + '00200000' + '00000000' + '00000000' + '00000000' + 'a0860100');
+    });
+  });
+
   describe('when the tool is handed a symlink or a directory', () => {
     it('refuses it (O_NOFOLLOW, regular files only) with exit 1, and bad masks with exit 2', () => {
       const tool = kernelSetsTool(agentBinary(repo));

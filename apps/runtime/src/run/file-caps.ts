@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, lstatSync, readdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { capabilityByName } from '@capulator/abi';
 import { globMatch } from '@capulator/policy';
@@ -78,6 +79,42 @@ export function expandExeGlob(rootfs: string, glob: string): string[] {
   return out;
 }
 
+/** The regular files (container paths, after symlinks inside the rootfs) that `glob` names. */
+export function regularFilesMatching(rootfs: string, glob: string): string[] {
+  const out = new Set<string>();
+  for (const p of expandExeGlob(rootfs, glob)) {
+    const host = resolveInRootfs(rootfs, p);
+    if (!host) continue;
+    try {
+      if (!lstatSync(host).isFile()) continue;
+    } catch {
+      continue;
+    }
+    out.add('/' + posix.relative(rootfs, host));
+  }
+  return [...out];
+}
+
+/**
+ * Calls `fn` with a read-only view of the image's layers (bottom first): the layer itself when
+ * there is one, else a read-only overlay mount (root only) that is unmounted afterwards.
+ */
+export function withImageView<T>(layers: readonly string[], fn: (rootfs: string) => T): T {
+  if (layers.length === 1) return fn(layers[0]);
+  const dir = mkdtempSync(join(tmpdir(), 'capulator-view-'));
+  const m = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${[...layers].reverse().join(':')}`, dir], { encoding: 'utf8' });
+  if (m.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`cannot mount a view of the image (root is needed for a multi-layer image): ${(m.stderr || m.error?.message || '').trim()}`);
+  }
+  try {
+    return fn(dir);
+  } finally {
+    if (spawnSync('umount', [dir]).status !== 0) spawnSync('umount', ['-l', dir]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Set-id regular files of the rootfs (container paths), not crossing into other mounts. */
 function setidFiles(rootfs: string): string[] {
   const r = spawnSync('find', [rootfs, '-xdev', '-type', 'f', '-perm', '/6000', '-print0'], { encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -104,24 +141,13 @@ export function applyKernelSets(rootfs: string, plan: KernelSetsPlan, tool: stri
   const byPath = new Map<string, AppliedFileCap>();
   for (const g of plan.programs) {
     for (const glob of g.exe) {
-      let found = 0;
-      for (const p of expandExeGlob(rootfs, glob)) {
-        const host = resolveInRootfs(rootfs, p);
-        if (!host) continue;
-        let st;
-        try {
-          st = lstatSync(host);
-        } catch {
-          continue;
-        }
-        if (!st.isFile()) continue;
-        found++;
-        const path = '/' + posix.relative(rootfs, host);
+      const files = regularFilesMatching(rootfs, glob);
+      for (const path of files) {
         const e = byPath.get(path) ?? { ruleId: g.ruleId, path, capabilities: [] };
         for (const c of g.capabilities) if (!e.capabilities.includes(c)) e.capabilities.push(c);
         byPath.set(path, e);
       }
-      if (found === 0) applied.warnings.push(`rule ${g.ruleId}: exe ${glob} matches no regular file of the image; it gets no file capability`);
+      if (files.length === 0) applied.warnings.push(`rule ${g.ruleId}: exe ${glob} matches no regular file of the image; it gets no file capability`);
     }
   }
   for (const e of byPath.values()) {

@@ -4,6 +4,8 @@ export * from './oci-spec';
 export * from './seccomp-profile';
 export * from './entrypoint-check';
 export * from './rootfs-path';
+export * from './kernel-record';
+export * from './host-mechanisms';
 export * from './audit-failure';
 export * from './supervision';
 export * from './recovery';

@@ -164,6 +164,14 @@ describe('sets the kernel enforces (capsh, file capabilities, non-root grants)',
         assert.match(out, /^-rwxr-xr-x$/m, 'the set-user-ID bit is cleared in the run\'s view');
         assert.match(out, /^CapEff:\s+0+$/m, 'the shell holds nothing');
       }
+      // the same sets under plain runc (no seccomp filter, no agent): the kernel alone refuses busybox the same way
+      const bb = plainRunc(capabilitySets(p, { uid: 0, gid: 0 }), 0, ['/bin/sh', '-c', 'busybox ping -c1 -W1 127.0.0.1 2>&1 >/dev/null; echo busybox=$?']);
+      assert.equal(bb.status, 0, bb.stderr);
+      assert.match(bb.stdout, /^busybox=1$/m);
+      assert.match(bb.stdout, /permission denied/);
+      // without SECBIT_NOROOT, root would get the bounding set (CAP_NET_RAW included) at every execve
+      const withoutNoroot = plainRunc({ ...capabilitySets(p, { uid: 0, gid: 0 }), securebits: [] }, 0, ['/bin/sh', '-c', 'busybox ping -c1 -W1 127.0.0.1 2>&1 >/dev/null; echo busybox=$?']);
+      assert.match(withoutNoroot.stdout, /^busybox=0$/m, withoutNoroot.stderr);
       const after = statSync(join(rootfs, 'bin/ping'));
       assert.equal(after.mode, before.mode, 'the shared layer keeps its set-user-ID bit');
       assert.equal(after.mode & 0o4000, 0o4000);

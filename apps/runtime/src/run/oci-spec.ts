@@ -19,7 +19,8 @@ export interface OciSpecInput {
   capabilities: CapabilitySets;
   /** off only when file capabilities must work (per-program grants); see below */
   noNewPrivileges?: boolean;
-  seccomp: SeccompProfile;
+  /** absent: no seccomp filter at all (the policy needs none; libs/policy seccompNeed) */
+  seccomp?: SeccompProfile;
   mounts: BindMount[];
   /** argv of a createRuntime hook that brings loopback up in the container's network namespace */
   loopbackHook?: string[];
@@ -83,7 +84,7 @@ export function buildOciSpec(i: OciSpecInput): Record<string, unknown> {
         '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi',
       ],
       readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
-      seccomp: i.seccomp,
+      ...(i.seccomp ? { seccomp: i.seccomp } : {}),
     },
   };
 }

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { endCommand, type FailStage, type NewEvent, type RunCommand } from '@capulator/events';
 import { repoRoot } from '@capulator/host';
@@ -90,6 +90,20 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
       yield failed('image', err instanceof ImageStoreError ? err.message : `cannot resolve image ${req.image}: ${(err as Error).message}`);
       return;
     }
+    // mount sources were resolved (realpath) and checked at submission: a path that resolves
+    // differently now had a component swapped for a symlink since, and is refused
+    for (const m of req.mounts) {
+      let now: string | undefined;
+      try {
+        now = realpathSync(m.source);
+      } catch {
+        now = undefined;
+      }
+      if (now !== m.source) {
+        yield failed('start', `bind-mount source ${m.source} ${now === undefined ? 'no longer exists' : `now resolves to ${now}`}; refused`);
+        return;
+      }
+    }
     const loaded = load(req.policyYaml ?? '', `${req.policy.name}.yaml`);
     if (!loaded.policy || loaded.errors.length > 0) {
       yield failed('policy', `policy ${req.policy.name}@${req.policy.version} does not load: ${loaded.errors.map((e) => `${e.location.line}:${e.location.col} ${e.message}`).join('; ')}`);
@@ -133,7 +147,7 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
       onStarted: (info) => {
         started = true;
         // the sets the host granted (info.capabilities), not the requested ones
-        queue.push({ type: 'StartRun', at: now(), imageDigest: image.digest, user: info.user, granted: info.capabilities, provenance, policy: req.policy, pid: info.pid });
+        queue.push({ type: 'StartRun', at: now(), imageDigest: image.digest, user: info.user, granted: info.capabilities, provenance, policy: req.policy, pid: info.pid, mechanisms: info.mechanisms });
         if (signal.aborted) kill();
       },
       onDecision: (d) => queue.decision(d),

@@ -1,14 +1,16 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { capabilitySets, compileForContainer, load, type Policy } from '@capulator/policy';
 import { fixtureImages } from '../../../../test/fixtures/images';
 import type { DecisionPayload } from '@capulator/events';
 import { readCountFile, type AgentDecision } from './agent-process';
-import { Runner, type RunResult } from './runner';
+import { buildOciSpec } from './oci-spec';
+import { hostBoundingSet, limitToHost, Runner, type RunResult } from './runner';
+import { buildSeccompProfile } from './seccomp-profile';
 
 /** Real runc, real agent, the busybox-ping fixture rootfs (test/fixtures/images). */
 const repo = process.env.CAPULATOR_REPO ?? join(__dirname, '../../../../..');
@@ -31,6 +33,8 @@ metadata: { name: ${name} }
 defaults: { action: deny, audit: all }
 rules:
 ${rules}`;
+// CAP_NET_RAW is in the container's sets but granted to another program: the agent decides ping's raw socket
+const RAW_ELSEWHERE = policy(`  - id: other\n    match: { exe: [/usr/bin/ping] }\n    capabilities: [CAP_NET_RAW]\n    action: allow\n`);
 
 function parse(text: string): Policy {
   const l = load(text, 'test.yaml');
@@ -41,6 +45,8 @@ function parse(text: string): Policy {
 let home: string;
 let rootfs: string;
 let helperDir: string;
+/** An image layer with /opt/{killer,mounter}: the bypass program under names that rules grant capabilities to. */
+let toolLayer: string;
 let runner: Runner;
 let seq = 0;
 
@@ -53,17 +59,18 @@ interface Ran {
 async function run(
   policyText: string,
   command: string[],
-  opts: { learn?: boolean; onStarted?: (i: { containerId: string; agentPid: number; pid: number }) => void; id?: string } = {},
+  opts: { learn?: boolean; onStarted?: (i: { containerId: string; agentPid: number; pid: number }) => void; id?: string; user?: string } = {},
 ): Promise<Ran> {
   const p = parse(policyText);
   const pol = opts.learn ? { ...p, learn: true } : p;
   const table = compileForContainer(pol, {});
-  const caps = capabilitySets(pol, { uid: 0, gid: 0 });
+  const uid = opts.user ? Number(opts.user) : 0;
+  const caps = capabilitySets(pol, { uid, gid: uid });
   const sets = caps.sets;
   const events: DecisionPayload[] = [];
   const result = await runner.run({
     id: opts.id ?? `t${process.pid}-${++seq}`,
-    image: { ref: 'fixture', layers: [rootfs], config: {} },
+    image: { ref: 'fixture', layers: [rootfs, toolLayer], config: opts.user ? { User: opts.user } : {} },
     command,
     mounts: [{ source: helperDir, destination: '/t', readonly: true }],
     table,
@@ -71,7 +78,8 @@ async function run(
     kernelSets: caps,
     learn: opts.learn,
     stdio: 'pipe',
-    onDecision: (d) => events.push(d.payload),
+    // the agent's decisions; the kernel record's rows are tested in apps/cli/src/commands/kernel-record.int-spec.ts
+    onDecision: (d) => (d.payload.source === 'kernel' ? undefined : events.push(d.payload)),
     onStarted: opts.onStarted,
   });
   return { result, events, sets };
@@ -85,6 +93,60 @@ function startOf(p: Policy, uid = 0) {
 
 const of = (events: DecisionPayload[], syscall: string) => events.filter((e) => e.syscall === syscall);
 
+/** Waits (≤ 10 s) until the container's init has exec'd the program (runc's setup is over). */
+function waitForExec(pid: number, program: string): void {
+  const until = Date.now() + 10000;
+  while (Date.now() < until) {
+    try {
+      if (readlinkSync(`/proc/${pid}/exe`).endsWith(program)) return;
+    } catch {
+      // not yet
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+}
+
+/**
+ * The same bundle under plain runc: the fixture rootfs (a private copy), the same mounts and
+ * hook, the given capability sets, no seccomp filter and no agent — Linux's own behaviour.
+ */
+function plainRunc(command: string[], sets: Ran['sets'], opts: { uid?: number } = {}): { stdout: string; stderr: string; status: number | null } {
+  const dir = mkdtempSync(join(home, 'plain-'));
+  const root = join(dir, 'rootfs');
+  const cp = spawnSync('cp', ['-a', rootfs, root]);
+  assert.equal(cp.status, 0);
+  assert.equal(spawnSync('cp', ['-a', join(toolLayer, 'opt'), root]).status, 0);
+  const uid = opts.uid ?? 0;
+  const spec = buildOciSpec({
+    rootfs: root,
+    args: command,
+    env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'],
+    cwd: '/',
+    uid,
+    gid: uid,
+    hostname: 'plain',
+    capabilities: limitToHost(sets, hostBoundingSet()).sets,
+    seccomp: buildSeccompProfile('/nonexistent'),
+    mounts: [{ source: helperDir, destination: '/t', readonly: true }],
+    loopbackHook: [join(repo, 'agent/build/capulator-agent'), 'hook-lo-up'],
+  }) as { linux: Record<string, unknown> };
+  delete spec.linux.seccomp;
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
+  const r = spawnSync('runc', ['--root', RUNC_ROOT, 'run', '--bundle', dir, `plain${process.pid}-${++seq}`], { encoding: 'utf8', timeout: 60000 });
+  rmSync(dir, { recursive: true, force: true });
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+/** Sets with some capabilities added everywhere: what every program would hold if a per-program grant were container-wide. */
+function withCaps(sets: Ran['sets'], caps: string[]): Ran['sets'] {
+  const f = (l: string[]) => [...new Set([...l, ...caps])];
+  return { bounding: f(sets.bounding), effective: f(sets.effective), permitted: f(sets.permitted), inheritable: sets.inheritable, ambient: sets.ambient };
+}
+/** Sets without some capabilities: what a program the policy does not grant them to holds. */
+function without(sets: Ran['sets'], caps: string[]): Ran['sets'] {
+  const f = (l: string[]) => l.filter((c) => !caps.includes(c));
+  return { bounding: f(sets.bounding), effective: f(sets.effective), permitted: f(sets.permitted), inheritable: f(sets.inheritable), ambient: f(sets.ambient) };
+}
+
 describe('Runner (runc + capulator-agent)', () => {
   before(() => {
     rootfs = fixtureImages().rootfs;
@@ -93,6 +155,12 @@ describe('Runner (runc + capulator-agent)', () => {
     mkdirSync(helperDir);
     const cc = spawnSync('gcc', ['-O2', '-static', '-o', join(helperDir, 'caphelper'), join(repo, 'test/fixtures/run/caphelper.c')], { encoding: 'utf8' });
     assert.equal(cc.status, 0, cc.stderr);
+    const bp = spawnSync('gcc', ['-O2', '-Wall', '-static', '-o', join(helperDir, 'bypass'), join(repo, 'test/fixtures/run/bypass.c')], { encoding: 'utf8' });
+    assert.equal(bp.status, 0, bp.stderr);
+    // the same program under other names, in an image layer, for rules that grant a capability to one program only
+    toolLayer = join(home, 'tools');
+    mkdirSync(join(toolLayer, 'opt'), { recursive: true });
+    for (const n of ['killer', 'mounter']) copyFileSync(join(helperDir, 'bypass'), join(toolLayer, 'opt', n));
     runner = new Runner({ home, repo });
   });
   after(() => rmSync(home, { recursive: true, force: true }));
@@ -138,7 +206,7 @@ describe('Runner (runc + capulator-agent)', () => {
         onDecision: (d) => got.push(d),
       });
       assert.equal(result.exitCode, 0, result.stderr);
-      const types = (s: string) => got.filter((d) => d.payload.syscall === s).map((d) => d.type);
+      const types = (s: string) => got.filter((d) => d.payload.syscall === s && d.payload.source !== 'kernel').map((d) => d.type);
       assert.ok(types('capget').length > 0 && types('capget').every((t) => t === 'CapabilitiesQueried'));
       assert.ok(types('capset').length > 0 && types('capset').every((t) => t === 'CapabilitiesChangeRequested'));
       assert.deepEqual([...new Set(types('socket'))], ['PrivilegeChecked']);
@@ -149,7 +217,8 @@ describe('Runner (runc + capulator-agent)', () => {
         assert.equal(payload.at, d.at);
         assert.equal(new Date(d.at).toISOString(), d.at);
         assert.ok(Date.parse(d.at) >= before - 1000 && Date.parse(d.at) <= Date.now() + 1000, d.at);
-        assert.equal(d.count, payload.decision);
+        // the kernel record's rows count as no outcome (they are not the agent's decisions)
+        assert.equal(d.count, payload.source === 'kernel' ? null : payload.decision);
       }
       const allowed = got.filter((d) => d.count === 'allow').length;
       assert.equal(result.counts.allow, allowed);
@@ -188,14 +257,30 @@ describe('Runner (runc + capulator-agent)', () => {
   });
 
   describe('when the policy does not allow it', () => {
-    it("ping fails with its own EPERM error and the denial is recorded", async () => {
-      const { result, events } = await run(DENY_ALL, ['/bin/ping', '-c1', '127.0.0.1']);
+    it('ping fails with its own EPERM error: CAP_NET_RAW is not in the sets, so the kernel refuses it and nothing is trapped', async () => {
+      const { result, events, sets } = await run(DENY_ALL, ['/bin/ping', '-c1', '127.0.0.1']);
       assert.equal(result.status, 'exited');
+      assert.notEqual(result.exitCode, 0);
+      assert.match(result.stderr!, /Operation not permitted/);
+      assert.ok(!sets.bounding.includes('CAP_NET_RAW'));
+      assert.equal(of(events, 'socket').length, 0, 'a capability absent from the sets needs no trap');
+    });
+    it('when CAP_NET_RAW is granted to another program, the denial is recorded and the kernel refuses it (ping holds no CAP_NET_RAW)', async () => {
+      const { result, events } = await run(RAW_ELSEWHERE, ['/bin/ping', '-c1', '127.0.0.1']);
       assert.notEqual(result.exitCode, 0);
       assert.match(result.stderr!, /Operation not permitted/);
       const raw = of(events, 'socket').find((e) => e.args.type === 'SOCK_RAW');
       assert.equal(raw?.decision, 'deny');
       assert.equal(raw?.ruleId, null);
+      assert.equal(raw?.answeredBy, 'kernel');
+    });
+    it('when CAP_NET_RAW is held but a rule keeps raw sockets to UDP, the agent refuses ICMP itself with EPERM', async () => {
+      const text = policy(`  - id: udp-only\n    privileges: [PRIV_NETINET_RAW]\n    when: { protocol: 17 }\n    action: allow\n  - id: caps\n    capabilities: [CAP_NET_RAW]\n    action: allow\n    when: { syscall: setsockopt }\n`);
+      const { result, events } = await run(text, ['/bin/ping', '-c1', '127.0.0.1']);
+      assert.notEqual(result.exitCode, 0);
+      assert.match(result.stderr!, /Operation not permitted/);
+      const raw = of(events, 'socket').find((e) => e.args.type === 'SOCK_RAW');
+      assert.equal(raw?.decision, 'deny');
       assert.equal(raw?.errno, 1);
       assert.equal(raw?.answeredBy, 'errno');
     });
@@ -231,7 +316,7 @@ describe('Runner (runc + capulator-agent)', () => {
 
   describe('when a rule denies with a named errno', () => {
     it('the call fails with that errno', async () => {
-      const text = policy(`  - id: no-chown\n    privileges: [PRIV_VFS_CHOWN]\n    action: deny\n    errno: EACCES\n  - id: caps\n    capabilities: [CAP_CHOWN]\n    action: allow\n`);
+      const text = policy(`  - id: no-chown\n    privileges: [PRIV_VFS_CHOWN]\n    when: { syscall: chown }\n    action: deny\n    errno: EACCES\n  - id: caps\n    capabilities: [CAP_CHOWN]\n    action: allow\n`);
       const { result, events } = await run(text, ['/t/caphelper', 'chown', '/tmp', '1000', '1000']);
       assert.equal(result.stdout!.trim(), 'chown: errno=13 (Permission denied)');
       const e = of(events, 'chown')[0];
@@ -242,11 +327,11 @@ describe('Runner (runc + capulator-agent)', () => {
 
   describe('when an allow rests on a path the tracee could rewrite', () => {
     it('the agent cannot perform it in the container and refuses with EPERM (PROTOCOL.md)', async () => {
-      const text = policy(`  - id: chown-tmp\n    privileges: [PRIV_VFS_CHOWN]\n    when: { path: "/tmp/*" }\n    action: allow\n`);
-      const { result, events } = await run(text, ['/t/caphelper', 'chown', '/tmp/x', '1000', '1000']);
+      const text = policy(`  - id: chown-tmp\n    privileges: [PRIV_VFS_CHOWN]\n    when: { path: "/tmp*" }\n    action: allow\n`);
+      const { result, events } = await run(text, ['/t/caphelper', 'chown', '/tmp', '1000', '1000']);
       assert.equal(result.stdout!.trim(), 'chown: errno=1 (Operation not permitted)');
       const e = of(events, 'chown')[0];
-      assert.equal(e.args.path, '/tmp/x');
+      assert.equal(e.args.path, '/tmp');
       assert.equal(e.ruleId, 'chown-tmp');
       assert.equal(e.decision, 'allow');
       assert.equal(e.answeredBy, 'errno');
@@ -282,9 +367,9 @@ describe('Runner (runc + capulator-agent)', () => {
       assert.equal(result.stdout!.trim(), 'bound 8080');
       assert.equal(of(events, 'bind')[0].answeredBy, 'performed');
     });
-    it('without such a rule bind(80) is denied', async () => {
+    it('without such a rule bind(80) fails as on Linux without CAP_NET_BIND_SERVICE: EACCES', async () => {
       const { result } = await run(DENY_ALL, ['/t/caphelper', 'bind', '80']);
-      assert.equal(result.stdout!.trim(), 'bind: errno=1 (Operation not permitted)');
+      assert.equal(result.stdout!.trim(), 'bind: errno=13 (Permission denied)');
     });
   });
 
@@ -300,9 +385,11 @@ describe('Runner (runc + capulator-agent)', () => {
     it('the run fails and the container is gone', async () => {
       let cid = '';
       const started = Date.now();
-      const { result } = await run(DENY_ALL, ['/t/caphelper', 'sleep', '30'], {
+      const { result } = await run(PING, ['/t/caphelper', 'sleep', '30'], {
         onStarted: (i) => {
           cid = i.containerId;
+          // once the program runs (its execve is trapped too: killing the agent before would make it fail to start)
+          waitForExec(i.pid, 'caphelper');
           process.kill(i.agentPid, 'SIGKILL');
         },
       });
@@ -353,7 +440,7 @@ describe('Runner (runc + capulator-agent)', () => {
 
   describe('when two runs happen at once', () => {
     it('each has its own agent and events', async () => {
-      const [a, b] = await Promise.all([run(PING, ['/bin/ping', '-c1', '127.0.0.1']), run(DENY_ALL, ['/bin/ping', '-c1', '127.0.0.1'])]);
+      const [a, b] = await Promise.all([run(PING, ['/bin/ping', '-c1', '127.0.0.1']), run(RAW_ELSEWHERE, ['/bin/ping', '-c1', '127.0.0.1'])]);
       assert.equal(a.result.exitCode, 0);
       assert.notEqual(b.result.exitCode, 0);
       assert.equal(of(a.events, 'socket').find((e) => e.args.type === 'SOCK_RAW')?.decision, 'allow');
@@ -370,11 +457,159 @@ describe('Runner (runc + capulator-agent)', () => {
     it('reports a signal as 128+N', async () => {
       const { result } = await run(DENY_ALL, ['/t/caphelper', 'sleep', '30'], {
         onStarted: (i) => {
+          waitForExec(i.pid, 'caphelper');
           spawnSync('runc', ['--root', RUNC_ROOT, 'kill', i.containerId, 'KILL']);
         },
       });
       assert.equal(result.exitCode, 137);
       assert.equal(result.signal, 'SIGKILL');
+    });
+  });
+
+  describe('bypasses of a capability the policy refines (issue 15)', () => {
+    it('io_uring cannot bind port 22 under web.yaml: the ring is refused and recorded (plain runc binds it)', async () => {
+      const { result, events, sets } = await run(WEB, ['/t/bypass', 'uring-bind', '22']);
+      assert.equal(result.stdout!.trim(), 'io_uring: errno=1 (Operation not permitted)');
+      const e = of(events, 'io_uring_setup')[0];
+      assert.equal(e?.decision, 'deny');
+      assert.equal(e?.answeredBy, 'errno');
+      const plain = plainRunc(['/t/bypass', 'uring-bind', '22'], sets);
+      assert.equal(plain.stdout.trim(), 'bound 22 through io_uring', 'without the agent the bypass exists');
+    });
+    it('under ping.yaml a program other than ping gets no raw socket through io_uring, and no SOCK_PACKET socket', async () => {
+      const uring = await run(PING, ['/t/bypass', 'uring-raw']);
+      assert.equal(uring.result.stdout!.trim(), 'io_uring: errno=1 (Operation not permitted)');
+      assert.equal(of(uring.events, 'io_uring_setup')[0]?.decision, 'deny');
+      const packet = await run(PING, ['/t/bypass', 'sock-packet']);
+      assert.equal(packet.result.stdout!.trim(), 'socket(SOCK_PACKET): errno=1 (Operation not permitted)');
+      const e = of(packet.events, 'socket')[0];
+      assert.equal(e?.args.type, 'SOCK_PACKET');
+      assert.deepEqual(e?.privileges, ['PRIV_NET_RAW']);
+      assert.equal(e?.decision, 'deny');
+      assert.equal(plainRunc(['/t/bypass', 'sock-packet'], withCaps(packet.sets, ['CAP_NET_RAW'])).stdout.trim(), 'packet socket', 'held without the policy, the bypass exists');
+    });
+    const KILL_ONLY = policy(`  - id: kill-tool
+    match: { exe: [/opt/killer] }
+    capabilities: [CAP_KILL]
+    action: allow
+  - id: ids
+    capabilities: [CAP_SETUID, CAP_SETGID]
+    action: allow
+`);
+    for (const how of ['pidfd-kill', 'sigqueue', 'tgsigqueue'] as const) {
+      it(`${how} cannot kill another user's process when CAP_KILL is granted only to /opt/killer`, async () => {
+        const { result, events } = await run(KILL_ONLY, ['/t/bypass', 'against', '1000', '/t/bypass', how, '%P', '9']);
+        assert.equal(result.stdout!, `${how}: errno=1 (Operation not permitted)\nvictim alive\n`);
+        const sc = { 'pidfd-kill': 'pidfd_send_signal', sigqueue: 'rt_sigqueueinfo', tgsigqueue: 'rt_tgsigqueueinfo' }[how];
+        const e = of(events, sc)[0];
+        assert.equal(e?.decision, 'deny');
+        assert.deepEqual(e?.privileges, ['PRIV_SIGNAL_DIFFCRED']);
+        assert.equal(e?.args.target_uid, 1000);
+      });
+    }
+    it('the program CAP_KILL is granted to still kills it', async () => {
+      const { result, events } = await run(KILL_ONLY, ['/t/bypass', 'against', '1000', '/opt/killer', 'pidfd-kill', '%P', '9']);
+      assert.equal(result.stdout!, 'pidfd-kill ok\nvictim killed by signal 9\n');
+      assert.equal(of(events, 'pidfd_send_signal')[0]?.ruleId, 'kill-tool');
+    });
+    const MOUNT_ONLY = policy(`  - id: mount-tool
+    match: { exe: [/opt/mounter] }
+    capabilities: [CAP_SYS_ADMIN]
+    action: allow
+`);
+    it('the new mount API cannot mount a tmpfs, nor mount_setattr make /proc/sys writable, when CAP_SYS_ADMIN is granted only to /opt/mounter', async () => {
+      const fs = await run(MOUNT_ONLY, ['/t/bypass', 'fsmount', '/tmp']);
+      assert.equal(fs.result.stdout!.trim(), 'fsopen: errno=1 (Operation not permitted)');
+      assert.equal(of(fs.events, 'fsopen')[0]?.decision, 'deny');
+      assert.deepEqual(of(fs.events, 'fsopen')[0]?.privileges, ['PRIV_VFS_MOUNT']);
+      const rw = await run(MOUNT_ONLY, ['/t/bypass', 'setattr-rw', '/proc/sys']);
+      assert.equal(rw.result.stdout!.trim(), 'mount_setattr: errno=1 (Operation not permitted)');
+      assert.equal(of(rw.events, 'mount_setattr')[0]?.args.path, '/proc/sys');
+      assert.equal(of(rw.events, 'mount_setattr')[0]?.decision, 'deny');
+      assert.equal(plainRunc(['/t/bypass', 'setattr-rw', '/proc/sys'], withCaps(rw.sets, ['CAP_SYS_ADMIN'])).stdout.trim(), '/proc/sys is read-write', 'held without the policy, the bypass exists');
+    });
+    it('the program CAP_SYS_ADMIN is granted to still mounts', async () => {
+      const { result, events } = await run(MOUNT_ONLY, ['/opt/mounter', 'fsmount', '/tmp']);
+      assert.equal(result.stdout!.trim(), 'tmpfs mounted on /tmp');
+      assert.ok(['fsopen', 'fsconfig', 'fsmount', 'move_mount'].every((sc) => of(events, sc)[0]?.ruleId === 'mount-tool'));
+    });
+  });
+
+  describe("Linux's own behaviour: the same output, errno and exit status as plain runc with the sets the program holds", () => {
+    // each capability is held by root but granted for another syscall only, so the agent decides these calls
+    const REFINED = policy(`  - id: kill-other-syscall
+    when: { syscall: tgkill }
+    capabilities: [CAP_KILL]
+    action: allow
+  - id: nice-other-syscall
+    when: { syscall: sched_setscheduler }
+    capabilities: [CAP_SYS_NICE]
+    action: allow
+  - id: chown-other-syscall
+    when: { syscall: fchown }
+    capabilities: [CAP_CHOWN]
+    action: allow
+  - id: limits-other-syscall
+    when: { syscall: setrlimit }
+    capabilities: [CAP_SYS_RESOURCE]
+    action: allow
+  - id: ids-other-syscall
+    when: { syscall: setresuid }
+    capabilities: [CAP_SETUID, CAP_SETGID]
+    action: allow
+`);
+    const REFINED_CAPS = ['CAP_KILL', 'CAP_SYS_NICE', 'CAP_CHOWN', 'CAP_SYS_RESOURCE', 'CAP_SETUID', 'CAP_SETGID'];
+    const SCRIPT = [
+      'nice -n -5 true; echo "nice -5: $?"',
+      'nice -n 5 true; echo "nice 5: $?"',
+      'kill -9 99999; echo "kill missing: $?"',
+      '/t/bypass kill 99999 9; /t/bypass kill 1 99',
+      'chown "$(id -u):$(id -g)" /home/user /tmp; echo "chown no-op: $?"',
+      'chown 4321 /home/user; echo "chown other: $?"',
+      'ulimit -n 512; echo "ulimit down: $? $(ulimit -n)"',
+      '/t/bypass rlimit 100 900; /t/bypass rlimit 100 2000',
+      'ulimit -n 4096; echo "ulimit up: $? $(ulimit -n)"',
+      '/t/bypass setfsuid 4321',
+      '/t/bypass nice -3; /t/bypass nice 3',
+    ].join('\n');
+    for (const who of [{ name: 'root', uid: 0, user: undefined }, { name: 'a non-root user', uid: 1000, user: '1000' }]) {
+      it(`as ${who.name}: nice, kill, chown (also the no-op case), ulimit down and up, setfsuid`, async () => {
+        const { result, events, sets } = await run(REFINED, ['/bin/sh', '-c', SCRIPT], { user: who.user });
+        const plain = plainRunc(['/bin/sh', '-c', SCRIPT], without(sets, REFINED_CAPS), { uid: who.uid });
+        assert.equal(result.stdout, plain.stdout);
+        assert.equal(result.stderr, plain.stderr);
+        assert.equal(result.exitCode, plain.status);
+        assert.match(plain.stdout, /nice -5: 1/);
+        // the agent decided these calls (the process holds the capabilities, the policy grants them for other syscalls)
+        assert.ok(of(events, 'setpriority').some((e) => e.decision === 'deny' && e.errno === 13), JSON.stringify(of(events, 'setpriority')));
+        assert.ok(of(events, 'setfsuid').some((e) => e.decision === 'deny' && e.answeredBy === 'emulated'));
+        assert.ok(of(events, 'kill').some((e) => e.decision === 'deny' && e.errno === 3), 'ESRCH before EPERM');
+        if (who.uid === 0) assert.ok(of(events, 'chown').some((e) => e.decision === 'allow' && e.answeredBy === 'performed'), 'the no-op chown is performed');
+      });
+    }
+    it('a signal storm never makes kill/setuid return EINTR when the kernel enforces CAP_KILL and CAP_SETUID alone (nothing of theirs is trapped)', async () => {
+      const text = policy(`  - id: all\n    capabilities: [CAP_KILL, CAP_SETUID]\n    action: allow\n`);
+      const { result, events } = await run(text, ['/t/bypass', 'storm', '5000']);
+      const m = /signals=(\d+) eintr_kill=(\d+) eintr_setuid=(\d+) other_errors=(\d+)/.exec(result.stdout!);
+      assert.ok(m && Number(m[1]) > 100, `the storm did not happen: ${result.stdout}`);
+      assert.deepEqual([m[2], m[3], m[4]], ['0', '0', '0'], result.stdout);
+      assert.equal(of(events, 'kill').length + of(events, 'setuid').length, 0);
+    });
+    it("kill of another user's process fails with EPERM, as under plain runc", async () => {
+      // CAP_KILL granted to another program; CAP_SETUID to all (the victim becomes uid 1000)
+      const text = policy(`  - id: kill-other-syscall\n    when: { syscall: tgkill }\n    capabilities: [CAP_KILL]\n    action: allow\n  - id: ids\n    capabilities: [CAP_SETUID, CAP_SETGID]\n    action: allow\n`);
+      const cmd = ['/t/bypass', 'against', '1000', '/bin/kill', '-9', '%P'];
+      const { result, sets, events } = await run(text, cmd);
+      const plain = plainRunc(cmd, without(sets, ['CAP_KILL']));
+      assert.equal(of(events, 'kill')[0]?.decision, 'deny');
+      assert.equal(of(events, 'kill')[0]?.errno, 1);
+      assert.equal(result.stdout, plain.stdout);
+      // the victim's pid number may differ between the two containers; the message and errno may not
+      const pidless = (s: string | undefined) => (s ?? '').replace(/pid \d+/g, 'pid N');
+      assert.equal(pidless(result.stderr), pidless(plain.stderr));
+      assert.match(plain.stderr, /Operation not permitted/);
+      assert.equal(result.exitCode, plain.status);
+      assert.match(plain.stdout, /victim alive/);
     });
   });
 

@@ -1,9 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CAPABILITIES, signalName } from '@capulator/abi';
-import type { CapabilitySets, PolicyRef, RunFailureStage } from '@capulator/events';
+import { CAPABILITIES, signalName, type Arch } from '@capulator/abi';
+import type { CapabilitySets, PolicyRef, RunFailureStage, RunMechanisms } from '@capulator/events';
+import { seccompNeed } from '@capulator/policy';
 import { agentBinary, AgentProcess, type AgentDecision, type AuditFailureAction } from './agent-process';
 import { auditFailureReason } from './audit-failure';
 import { COUNT_FILE, orphanRun, processStart, releaseSupervisor, SPOOL_FILE, thisProcess, writeSupervisor, type Supervisor } from './supervision';
@@ -11,7 +12,8 @@ import { checkEntrypoint } from './entrypoint-check';
 import { applyKernelSets, checkSetupEnds, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
 import { buildOciSpec, type BindMount } from './oci-spec';
 import { resolveInRootfs } from './rootfs-path';
-import { buildSeccompProfile } from './seccomp-profile';
+import { buildSeccompProfile, seccompPlan } from './seccomp-profile';
+import { cgroupV2Root, decidedSyscalls, KernelChecks, kernelRecordBinary, KernelRecordProcess } from './kernel-record';
 
 /** The image of a run: unpacked layers (bottom first) or one rootfs directory, and its config. */
 export interface RunImage {
@@ -80,7 +82,10 @@ export interface StartedInfo {
   pid: number;
   user: { uid: number; gid: number };
   containerId: string;
+  /** the seccomp agent's pid; 0 when the run has no seccomp filter */
   agentPid: number;
+  /** which mechanisms record and enforce this run */
+  mechanisms: RunMechanisms;
   /** the sets the container got: the requested ones minus what this host's bounding set lacks */
   capabilities: CapabilitySets;
   /** requested capabilities the host cannot grant (not in the runtime's own bounding set) */
@@ -209,12 +214,15 @@ export class Runner {
     }
     let mounted = false;
     let agent: AgentProcess | undefined;
+    let krec: KernelRecordProcess | undefined;
+    let cgroupDir: string | undefined;
     let runcStarted = false;
     /** set when the run's end could not be recorded: the directory (spool) stays for recovery */
     let orphaned: { stage: RunFailureStage; reason: string } | undefined;
     let result: RunResult | undefined;
     const cleanup = () => {
       agent?.kill();
+      krec?.kill();
       // `runc run` removes the container when it returns; delete only what it left behind
       if (runcStarted && existsSync(join(runcRoot, containerId))) spawnSync(runc, ['--root', runcRoot, 'delete', '-f', containerId], { stdio: 'ignore' });
       if (mounted) {
@@ -230,6 +238,13 @@ export class Runner {
       }
       else if (!req.keep) rmSync(dir, { recursive: true, force: true });
       else releaseSupervisor(dir);
+      if (cgroupDir) {
+        try {
+          rmdirSync(cgroupDir); // runc removes it when it deletes the container; this is for the paths where it never ran
+        } catch {
+          /* gone already */
+        }
+      }
     };
     try {
       // rootfs: overlayfs of the image's layers + this run's upper dir
@@ -256,7 +271,36 @@ export class Runner {
       }
       const counts = { allow: 0, deny: 0, emulate: 0 };
       const binary = agentBinary(this.opts.repo);
-      const agentStart: Promise<{ a?: AgentProcess; e?: Error }> = AgentProcess.start({
+      const policyRef = req.policy ?? { name: req.table.policy, version: 0, hash: req.table.hash };
+      // the kernel record: a cgroup v2 group of our own (so its id is known before runc starts)
+      const cgRoot = cgroupV2Root();
+      const krecBinary = kernelRecordBinary(this.opts.repo);
+      const cgroupsPath = `/capulator/${containerId}`;
+      let started = false;
+      const beforeStart: AgentDecision[] = [];
+      let violation: string | undefined;
+      let stopForViolation = (_reason: string) => undefined as void;
+      let kchecks: KernelChecks | undefined;
+      const deliver = (d: AgentDecision) => {
+        if (d.count !== null) counts[d.count]++;
+        req.onDecision?.(d);
+      };
+      const krecStart: Promise<{ k?: KernelRecordProcess; e?: Error }> =
+        cgRoot && krecBinary
+          ? (async () => {
+              cgroupDir = join(cgRoot, cgroupsPath);
+              mkdirSync(cgroupDir, { recursive: true });
+              return KernelRecordProcess.start(krecBinary, cgroupDir, (c) => kchecks?.check(c));
+            })().then(
+              (k) => ({ k }),
+              (e: Error) => ({ e }),
+            )
+          : Promise.resolve({ e: new Error(cgRoot ? 'capulator-kernel-record is not built' : 'no cgroup v2 hierarchy') });
+      const need = req.learn ? { needed: true, reasons: ['learn mode records every trapped call'] } : seccompNeed({ text: req.table.text, hash: req.table.hash } as never);
+      const krecResult = need.needed ? undefined : await krecStart;
+      // no filter at all when nothing needs one and the kernel record runs; otherwise the agent
+      const useAgent = need.needed || !krecResult?.k;
+      const agentStart: Promise<{ a?: AgentProcess; e?: Error }> = !useAgent ? Promise.resolve({}) : AgentProcess.start({
         binary,
         socketPath,
         tablePath,
@@ -264,10 +308,10 @@ export class Runner {
         runcSetup: req.kernelSets?.noNewPrivileges === false,
         eventsBuffer: this.opts.agentEventsBuffer,
         spool: { path: join(dir, SPOOL_FILE), count: join(dir, COUNT_FILE), onAuditFailure: req.onAuditFailure },
-        run: { runId: id, policy: req.policy ?? { name: req.table.policy, version: 0, hash: req.table.hash } },
+        run: { runId: id, policy: policyRef },
         onDecision: (d) => {
-          if (d.count !== null) counts[d.count]++;
-          req.onDecision?.(d);
+          kchecks?.agentDecision(d);
+          deliver(d);
         },
       }).then(
         (a) => ({ a }),
@@ -275,12 +319,29 @@ export class Runner {
       );
       const m = await mountDone;
       if (m.status === 0) mounted = true;
-      const started = await agentStart;
-      if (!started.a) throw new RunError('start', started.e!.message);
-      agent = started.a;
-      writeSupervisor(dir, { ...supervisor, agent: { pid: agent.ready!.pid, start: processStart(agent.ready!.pid) ?? '' } });
+      const agentStarted = await agentStart;
+      if (useAgent && !agentStarted.a) throw new RunError('start', agentStarted.e!.message);
+      agent = agentStarted.a;
+      const kr = krecResult ?? (await krecStart);
+      krec = kr.k;
+      if (!krec && cgroupDir) {
+        try {
+          rmdirSync(cgroupDir);
+        } catch {
+          /* not empty or gone */
+        }
+        cgroupDir = undefined;
+      }
+      if (!agent && !krec) throw new RunError('start', `no mechanism can record this run: ${kr.e?.message ?? 'the kernel record did not start'}`);
+      if (agent) writeSupervisor(dir, { ...supervisor, agent: { pid: agent.ready!.pid, start: processStart(agent.ready!.pid) ?? '' } });
       if (m.status !== 0) throw new RunError('start', `cannot mount the overlay: ${m.stderr.trim()}`);
-      trace('overlay mounted, agent ready');
+      trace(`overlay mounted, ${agent ? 'agent' : 'no agent'}, ${krec ? 'kernel record' : 'no kernel record'} ready`);
+      const mechanisms: RunMechanisms = {
+        kernelRecord: krec ? 'tp_btf' : 'none',
+        seccomp: agent ? 'notify' : 'none',
+        ...(agent && need.reasons.length > 0 ? { seccompReasons: need.reasons } : {}),
+        ...(!krec ? { kernelRecordUnavailable: kr.e?.message ?? 'unknown' } : {}),
+      };
 
       const cfg = req.image.config;
       const argv = req.command && req.command.length > 0 ? req.command : [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])];
@@ -290,11 +351,12 @@ export class Runner {
       checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture, 0, req.mounts ?? []);
       const limited = limitToHost(req.capabilities, hostBoundingSet());
       const setsTool = kernelSetsTool(binary);
-      const seccomp = buildSeccompProfile(socketPath);
+      // no filter at all when the policy needs none and the kernel record runs (libs/policy seccompNeed)
+      const seccomp = agent ? buildSeccompProfile(socketPath, process.arch, seccompPlan(req.table, limited.sets.bounding)) : undefined;
       if (req.kernelSets) {
         const k = req.kernelSets;
         try {
-          checkSetupEnds(k, seccomp.syscalls);
+          if (seccomp) checkSetupEnds(k, seccomp.syscalls);
           const applied = applyKernelSets(rootfs, { programs: k.programs, inheritable: limited.sets.inheritable, noNewPrivileges: k.noNewPrivileges }, setsTool);
           for (const w of applied.warnings) process.stderr.write(`capulator: warning: ${w}\n`);
         } catch (e) {
@@ -315,7 +377,20 @@ export class Runner {
         mounts: req.mounts ?? [],
         loopbackHook: [binary, 'hook-lo-up'],
       });
+      if (krec) (spec as { linux: { cgroupsPath?: string } }).linux.cgroupsPath = cgroupsPath;
       writeFileSync(join(dir, 'config.json'), JSON.stringify(spec, null, 1));
+      if (krec) {
+        kchecks = new KernelChecks({
+          runId: id,
+          policy: policyRef,
+          tableText: req.table.text,
+          arch: (process.arch === 'arm64' ? 'aarch64' : 'x86_64') as Arch,
+          decided: decidedSyscalls(seccomp),
+          // kernel checks reach the store after RunStarted, like the agent's decisions
+          emit: (d) => (started ? deliver(d) : beforeStart.push(d)),
+          onViolation: (p) => stopForViolation(`${p.subject.exe} (pid ${p.subject.pid}, uid ${p.subject.uid}) used ${p.capability} in ${p.syscall}: the kernel granted it, the policy denies it (${p.ruleId ?? 'default'})`),
+        });
+      }
 
       const pipe = !req.launch && req.stdio === 'pipe';
       runcStarted = true;
@@ -349,13 +424,26 @@ export class Runner {
         runcExit = new Promise<RuncExit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
       }
       const a = agent;
-      // synchronously with the `attached` line: RunStarted is recorded before the first decision
-      a.onAttached(() =>
-        req.onStarted?.({ pid: a.attached!.pid, user, containerId, agentPid: a.ready!.pid, capabilities: limited.sets, unavailable: limited.unavailable }),
-      );
-      // fail closed: if the agent dies while the container runs, kill the container
+      const k = krec;
+      // a violation (a capability the kernel granted that the policy denies) stops the container
+      stopForViolation = (reason) => {
+        if (violation) return;
+        violation = reason;
+        spawnSync(runc, ['--root', runcRoot, 'kill', '--all', containerId, 'KILL'], { stdio: 'ignore' });
+      };
+      const onStarted = (pid: number) => {
+        started = true;
+        req.onStarted?.({ pid, user, containerId, agentPid: a?.ready?.pid ?? 0, capabilities: limited.sets, unavailable: limited.unavailable, mechanisms });
+        for (const d of beforeStart.splice(0)) deliver(d);
+      };
+      // synchronously with the `attached` line (or, with no filter, the program's first exec):
+      // RunStarted is recorded before the first decision
+      if (a) a.onAttached(() => onStarted(a.attached!.pid));
+      else k!.onStarted(() => onStarted(k!.started!.pid));
+      // fail closed: if the agent (or the kernel record) dies while the container runs, kill the container
       // (a normal agent exit — its `exit` line — only happens once every container process is gone)
       let agentDied = false;
+      let krecDied = false;
       // fail closed on audit failure: the agent stops the container itself when its spool cannot
       // be written; the store failing stops it here
       let auditStopped: string | undefined;
@@ -364,18 +452,24 @@ export class Runner {
         auditStopped = reason;
         spawnSync(runc, ['--root', runcRoot, 'kill', '--all', containerId, 'KILL'], { stdio: 'ignore' });
       };
-      a.onAuditFailed((f) => {
+      a?.onAuditFailed((f) => {
         if (f.action === 'stop') stopForAudit(auditFailureReason(f.error));
       });
       const onStop = () => stopForAudit(String(req.stop!.reason));
       if (req.stop?.aborted) onStop();
       else req.stop?.addEventListener('abort', onStop, { once: true });
-      const watch = a.exited.then((e) => {
-        if (!a.summary && !runcExited) {
+      const watch = (a?.exited ?? Promise.resolve({ code: 0, signal: null })).then((e) => {
+        if (a && !a.summary && !runcExited) {
           agentDied = true;
           spawnSync(runc, ['--root', runcRoot, 'kill', '--all', containerId, 'KILL'], { stdio: 'ignore' });
         }
         return e;
+      });
+      void k?.exited.then(() => {
+        if (!k.summary && !runcExited) {
+          krecDied = true;
+          spawnSync(runc, ['--root', runcRoot, 'kill', '--all', containerId, 'KILL'], { stdio: 'ignore' });
+        }
       });
       trace('runc started');
       const r = await runcExit;
@@ -384,11 +478,11 @@ export class Runner {
       if (r.lost) {
         // nobody waits for this container any more: stop it (the agent then sees the hang-up)
         spawnSync(runc, ['--root', runcRoot, 'kill', '--all', containerId, 'KILL'], { stdio: 'ignore' });
-        if (!a.attached) a.kill();
+        if (a && !a.attached) a.kill();
       }
       // the agent exits when the notify fd hangs up; give it time to hand over buffered events
       // while they keep flowing, and stop it if it stalls
-      for (;;) {
+      for (; a; ) {
         const before = a.bytesReceived;
         const done = await Promise.race([a.exited.then(() => true), delay(5000).then(() => false)]);
         if (done) break;
@@ -399,17 +493,25 @@ export class Runner {
       }
       await watch;
       trace('agent exited');
+      if (k) {
+        await k.stop();
+        kchecks?.flush();
+        if (!started) beforeStart.length = 0; // never started: nothing of the container's to record
+        trace('kernel record exited');
+      }
       const base = {
         id,
         containerId,
         counts,
-        events: a.agentCount().events,
-        lostEvents: a.lostEvents(),
-        ...(a.auditFailed
+        events: (a ? a.agentCount().events : 0) + (k?.received ?? 0),
+        lostEvents: (a?.lostEvents() ?? 0) + (k?.lostEvents() ?? 0),
+        ...(a?.auditFailed
           ? { lostReason: `the agent could not write its spool (${a.auditFailed.error})` }
           : agentDied
             ? { lostReason: 'decided by the agent but not yet in its spool when it died' }
-            : {}),
+            : k && k.lostEvents() > 0
+              ? { lostReason: `the kernel record lost ${k.lostEvents()} check(s) (ring buffer full or lines not received)` }
+              : {}),
         durationMs: Date.now() - t0,
         ...(pipe ? { stdout, stderr } : {}),
       };
@@ -420,10 +522,16 @@ export class Runner {
       if (r.lost) {
         return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: r.lost } });
       }
-      if (agentDied && a.attached) {
+      if (violation) {
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'policy', reason: violation } });
+      }
+      if (krecDied && started) {
+        return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'agent', reason: `the kernel record died while the container ran${k!.stderr ? ': ' + k!.stderr.trim() : ''}` } });
+      }
+      if (agentDied && a?.attached) {
         return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'agent', reason: `the agent died while the container ran${a.stderr ? ': ' + a.stderr.trim() : ''}` } });
       }
-      if (!a.attached) {
+      if (a ? !a.attached : !started) {
         return (result = { ...base, status: 'failed', exitCode: r.code, signal: null, failure: { stage: 'runtime', reason: `runc failed to start the container (exit ${r.code})${pipe && stderr ? ': ' + stderr.trim().split('\n').pop() : ''}` } });
       }
       const code = r.code ?? 128 + 9;

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /**
@@ -40,12 +40,23 @@ export function anchorKey(path: string, create: boolean): Buffer | undefined {
   if (!existsSync(path)) {
     if (!create) return undefined;
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const fd = openSync(path, 'wx', 0o600);
+    // written whole beside it, then linked in: a full disk leaves no torn key behind
+    const tmp = `${path}.${process.pid}.tmp`;
     try {
-      writeSync(fd, randomBytes(32).toString('hex') + '\n');
-      fsyncSync(fd);
+      const fd = openSync(tmp, 'wx', 0o600);
+      try {
+        writeSync(fd, randomBytes(32).toString('hex') + '\n');
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      try {
+        linkSync(tmp, path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another process created it first
+      }
     } finally {
-      closeSync(fd);
+      rmSync(tmp, { force: true });
     }
   }
   const st = statSync(path);

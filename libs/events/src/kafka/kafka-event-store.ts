@@ -42,6 +42,7 @@ const MAX_COALESCED_BYTES = 768 * 1024;
 export const DEFAULT_EVENT_PARTITIONS = 4;
 /** how often the broker is asked for the partitions' ends (broker up/down, consumer lag) */
 const PROBE_MS = 2_000;
+const LEADER_WAIT_MS = 5_000;
 
 interface OutboxEntry {
   message: { key: string; value: string; partition: number };
@@ -209,10 +210,29 @@ export class KafkaEventStore implements EventStore {
         this.folded.emit('folded');
       },
     });
+    await this.leadersElected();
     // a lazy store receives the log now and folds each partition when it is first needed
     await this.catchUp(undefined, !this.opts.lazy);
     this.probe = setInterval(() => void this.catchUpOffsets().catch(() => undefined), PROBE_MS);
     this.probe.unref();
+  }
+
+  /**
+   * A topic created a moment ago may still be electing its partitions' leaders: the broker
+   * answers with a retriable error (e.g. "not the leader for that topic-partition") for a while.
+   * Waits that out at start, up to LEADER_WAIT_MS; any other error is catchUp's to report.
+   */
+  private async leadersElected(): Promise<void> {
+    const until = Date.now() + LEADER_WAIT_MS;
+    for (;;) {
+      try {
+        await this.admin.fetchTopicOffsets(this.topic);
+        return;
+      } catch (err) {
+        if ((err as { retriable?: boolean }).retriable !== true || Date.now() >= until) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   /** Asks the broker for the partitions' ends: keeps brokerUp and lag current between appends. */

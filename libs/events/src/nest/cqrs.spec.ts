@@ -33,7 +33,7 @@ describe('capulatorCqrsModule', () => {
   describe('when an event class is asked for its routing id', () => {
     it('answers its stable type string, never a per-process id', () => {
       assert.equal(typeEventIdProvider.getEventId(PrivilegeChecked), 'PrivilegeChecked');
-      assert.equal(PrivilegeChecked.schemaVersion, 1);
+      assert.equal(PrivilegeChecked.schemaVersion, 2);
       class Untyped {}
       assert.equal(typeEventIdProvider.getEventId(Untyped), null);
     });

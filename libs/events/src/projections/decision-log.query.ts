@@ -5,8 +5,8 @@ export interface DecisionLogFilter {
   decision?: 'allow' | 'deny' | 'emulate';
   privilege?: string;
   capability?: string;
-  /** a glob over the executable path (SQLite GLOB: *, ?, [...]) */
-  exe?: string;
+  /** only executables it accepts (callers pass @capulator/policy's fnmatch-compatible globMatch) */
+  exeMatches?: (exe: string) => boolean;
   /** ISO time, inclusive */
   since?: string;
   /** only positions after this one */
@@ -45,7 +45,6 @@ export function* decisionLog(db: Database.Database, f: DecisionLogFilter): Gener
   if (f.decision) add('d.decision = ?', f.decision);
   if (f.privilege) add('r.privileges LIKE ?', `%${JSON.stringify(f.privilege)}%`);
   if (f.capability) add('r.capability = ?', f.capability);
-  if (f.exe) add('r.exe GLOB ?', f.exe);
   if (f.since) add('d.at >= ?', f.since);
   if (f.afterPosition) add('d.position > ?', f.afterPosition);
   const stmt = db.prepare(
@@ -55,6 +54,7 @@ export function* decisionLog(db: Database.Database, f: DecisionLogFilter): Gener
      ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY d.position`,
   );
   for (const x of stmt.raw().iterate(...params) as IterableIterator<any[]>) {
+    if (f.exeMatches && !f.exeMatches(x[7])) continue;
     yield {
       position: x[0], at: x[1], runId: x[2], seq: x[3], type: x[4], syscall: x[5], args: JSON.parse(x[6]), exe: x[7], uid: x[8],
       privileges: JSON.parse(x[9]), capability: x[10], decision: x[11], ruleId: x[12], policy: x[13], errno: x[14], answeredBy: x[15], latencyNs: x[16],

@@ -10,6 +10,11 @@ import { evolveRunSummary, runIdOf, type RunSummary } from './run-summary.projec
  * by the same `evolveRunSummary`. It needs no write lock, so it works while runs are recorded.
  */
 export function runSummaries(store: SqliteEventStore): RunSummary[] {
+  // one read snapshot: the rows, their checkpoint and the tail agree
+  return store.db.transaction(() => readRunSummaries(store))();
+}
+
+function readRunSummaries(store: SqliteEventStore): RunSummary[] {
   const db = store.db;
   const runs = new Map<string, RunSummary>();
   let from = 1;

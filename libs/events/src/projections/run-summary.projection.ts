@@ -92,6 +92,11 @@ export function evolveRunSummary(state: RunSummary | undefined, e: StoredEvent):
     case 'CapabilitiesChangeRequested':
     case 'PrivilegeChecked': {
       const p = e.payload as EventTypes['PrivilegeChecked'];
+      if (p.source === 'kernel') {
+        // a check seen by the kernel record: not an agent decision (no count, no seq of its own)
+        if (p.kernel?.result === 'granted' && p.capability && !s.capabilitiesUsed.includes(p.capability)) s.capabilitiesUsed = [...s.capabilitiesUsed, p.capability].sort();
+        break;
+      }
       s.counts[p.decision as DecisionOutcome]++;
       if (p.decision === 'allow' && p.capability && !s.capabilitiesUsed.includes(p.capability)) s.capabilitiesUsed = [...s.capabilitiesUsed, p.capability].sort();
       if (p.seq > s.lastSeq + 1) s.seqGaps += p.seq - s.lastSeq - 1;

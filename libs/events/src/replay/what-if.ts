@@ -15,6 +15,9 @@ export interface ReplayRequest {
   arch?: DecisionPayload['arch'];
 }
 
+/** rm_decisions rows written by the seccomp agent (not by the kernel record). */
+export const AGENT_ROWS = "(d.answered_by IS NULL OR d.answered_by NOT IN ('granted', 'refused'))";
+
 /** The policy a what-if replay evaluates against (the CLI adapts @capulator/policy to this). */
 export interface PolicyUnderTest {
   evaluate(request: ReplayRequest): { decision: DecisionOutcome; ruleId: string | null };
@@ -86,7 +89,9 @@ export function whatIf(
   onChange: (c: WhatIfChange) => void,
   progress?: { every: number; onProgress: (decisions: number) => void },
 ): WhatIfSummary {
-  const where: string[] = [];
+  // the agent's decisions only: a kernel-record row (answered_by granted/refused) is a capability
+  // check the kernel made, decided by capability (libs/policy capabilityDecision), not a request
+  const where: string[] = [AGENT_ROWS];
   const params: unknown[] = [];
   if (filter.runIds?.length) {
     where.push(`d.run_id IN (${filter.runIds.map(() => '?').join(',')})`);
@@ -105,7 +110,7 @@ export function whatIf(
   const reqs = db
     .prepare(
       `SELECT id, syscall, args, privileges, exe, uid, gid, image, arch FROM rm_requests
-       ${where.length ? `WHERE id IN (SELECT DISTINCT d.req_id FROM rm_decisions d WHERE ${w})` : ''} ORDER BY id`,
+       WHERE id IN (SELECT DISTINCT d.req_id FROM rm_decisions d WHERE ${w}) ORDER BY id`,
     )
     .raw();
   const requests = new Map<number, { exe: string; syscall: string; privileges: string[] }>();
@@ -125,8 +130,9 @@ export function whatIf(
     sum.distinctRequests++;
     outcomes.set(id, res);
     pending.push([id, res.decision, res.ruleId]);
-    if (pending.length >= 10_000) flush();
   }
+  // written after the iteration: SQLite refuses writes on a connection while a statement iterates
+  // (`outcomes` holds every distinct request anyway)
   flush();
   const requestOf = db.prepare('SELECT exe, syscall, privileges FROM rm_requests WHERE id = ?').raw();
   const describe = (id: number) => {

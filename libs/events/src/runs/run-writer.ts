@@ -86,7 +86,12 @@ export class RunWriter {
   submit(cmd: RunCommand): NewEvent[] {
     const events = decide(cmd, this.decided);
     let s = this.decided;
-    for (const e of events) s = evolve(s, { type: e.type, payload: e.payload, streamVersion: s.version + 1 });
+    if (cmd.type === 'RecordDecisions') {
+      // decisions change only the version; their payloads (agent text) are not parsed here
+      s = { ...s, version: s.version + events.length };
+    } else {
+      for (const e of events) s = evolve(s, { type: e.type, payload: e.payload, streamVersion: s.version + 1 });
+    }
     this.decided = s;
     for (const e of events) this.queue.push(e);
     if (!this.scheduled) {

@@ -35,6 +35,8 @@ export type RunCommand =
       provenance: Record<string, string[]>;
       policy: EventTypes['RunStarted']['policy'];
       pid: number;
+      /** which mechanisms record and enforce the run (the runner's StartedInfo) */
+      mechanisms?: EventTypes['RunStarted']['mechanisms'];
     }
   | { type: 'RecordDecisions'; events: DecisionEvent[] }
   | { type: 'ExitRun'; at: string; exit: Omit<EventTypes['RunExited'], 'runId'> }
@@ -94,7 +96,7 @@ export function decide(cmd: RunCommand, s: RunState): NewEvent[] {
       const granted = new Set([...g.bounding, ...g.permitted, ...g.effective, ...g.inheritable, ...g.ambient]);
       const provenance: Record<string, string[]> = {};
       for (const [cap, rules] of Object.entries(cmd.provenance)) if (granted.has(cap)) provenance[cap] = rules.slice();
-      return [{ type: 'RunStarted', at: cmd.at, payload: { runId, imageDigest: cmd.imageDigest, user: cmd.user, capabilities: g, provenance, policy: cmd.policy, pid: cmd.pid } }];
+      return [{ type: 'RunStarted', at: cmd.at, payload: { runId, imageDigest: cmd.imageDigest, user: cmd.user, capabilities: g, provenance, policy: cmd.policy, pid: cmd.pid, ...(cmd.mechanisms ? { mechanisms: cmd.mechanisms } : {}) } }];
     }
     case 'RecordDecisions':
       if (s.phase === 'none' || isEnded(s)) refuse(s, cmd);

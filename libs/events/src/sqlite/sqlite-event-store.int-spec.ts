@@ -74,7 +74,8 @@ describe('SqliteEventStore', () => {
       raw.prepare('UPDATE head SET position = ?, hash = ?').run(pos, hash.toString('hex'));
 
       const [e] = (await collect(t.store.readStream('run-a', 2))) as StoredEvent<'PrivilegeChecked'>[];
-      assert.equal(e.schemaVersion, 1);
+      assert.equal(e.schemaVersion, 2);
+      assert.equal(e.payload.source, 'agent'); // v1 → v2: only the agent wrote decisions before the kernel record
       assert.deepEqual(e.payload.privileges, ['PRIV_NETINET_RAW']);
       assert.equal(e.payload.ruleId, 'no-raw');
       assert.equal(e.payload.answeredBy, 'errno');

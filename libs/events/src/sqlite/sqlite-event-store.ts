@@ -339,7 +339,9 @@ export class SqliteEventStore implements EventStore {
 
   /** Checks the whole hash chain; see verify.ts. */
   verify(opts: VerifyOptions = {}): VerifyResult {
-    return verifyChain(this, opts);
+    // one read transaction: the walk and the head row come from one snapshot, so a run recorded
+    // meanwhile neither extends the walk nor shows a head beyond it (a false "truncated")
+    return this.db.transaction(() => verifyChain(this, opts))();
   }
 
   async close(): Promise<void> {

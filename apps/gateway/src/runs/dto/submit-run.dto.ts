@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsNotEmpty, IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
-import { IsStringMap } from '../../validation';
+import { IsImageRef, IsStringMap } from '../../validation';
 
 export const POLICY_REF_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(@[1-9][0-9]{0,8})?$/;
 
@@ -18,7 +18,7 @@ export class MountDto {
   @MaxLength(4096)
   destination!: string;
 
-  @ApiPropertyOptional({ default: false })
+  @ApiPropertyOptional({ default: true, description: 'read-only unless false is asked for' })
   @IsOptional()
   @IsBoolean()
   readonly?: boolean;
@@ -29,6 +29,7 @@ export class SubmitRunDto {
   @IsString()
   @IsNotEmpty()
   @MaxLength(512)
+  @IsImageRef()
   image!: string;
 
   @ApiPropertyOptional({ type: [String], description: 'replaces the image entrypoint', example: ['/bin/true'] })

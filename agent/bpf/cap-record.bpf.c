@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The kernel-side record of one capulator run (agent/PROTOCOL.md "Kernel record"): every
+ * capability check the kernel makes for a task of the run's cgroup v2 group, with its result,
+ * from the container program's first exec on (runc's own set-up in the same group is not
+ * recorded). Probe-only checks (CAP_OPT_NOAUDIT: vm_enough_memory on every execve/brk/mmap,
+ * *_noaudit callers) are recognised by their caller and counted, never recorded as use.
+ * Built with CO-RE against vmlinux.h, generated at build time from /sys/kernel/btf/vmlinux.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "cap-record.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the loader before load. */
+const volatile __u64 target_cgroup = 0;
+const volatile __u64 noaudit_lo[KREC_NOAUDIT_FNS] = {};
+const volatile __u64 noaudit_hi[KREC_NOAUDIT_FNS] = {};
+const volatile __u32 wakeup_bytes = 256 * 1024;
+/* syscalls whose CAP_SYS_ADMIN checks are vm_enough_memory's probe (-1 = unused slot) */
+const volatile __s32 vm_syscalls[KREC_VM_SYSCALLS] = {};
+const volatile __s32 clone_nr = -1, clone3_nr = -1;
+
+/* 0 until the container program's first exec (pid 1 of its pid namespace, in the group). */
+__u32 recording = 0;
+__u64 lost = 0;        /* records the ring had no room for */
+__u64 noaudit = 0;     /* probe-only checks seen (not recorded) */
+__u64 checks = 0;      /* checks recorded */
+__u64 setup_checks = 0; /* checks in the group before the first exec (runc's set-up) */
+__u64 borrowed = 0;    /* checks of credentials the task borrowed (override_creds: overlayfs mounter, …) */
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, KREC_RING_BYTES);
+} ring SEC(".maps");
+
+/* exe files already described to user space (key: hash of the inode's device and number) */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 1024);
+  __type(key, __u64);
+  __type(value, __u8);
+} exes SEC(".maps");
+
+/* probe-only verdicts by (exe, syscall, capability, result): the stack is walked once per key */
+struct verdict_key { __u64 exe; __s32 nr, cap, ret, pad; };
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct verdict_key);
+  __type(value, __u8);
+} verdicts SEC(".maps");
+
+/* scratch for path building */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct krec_exe);
+} scratch SEC(".maps");
+
+static __always_inline void submit(void *e)
+{
+  __u64 avail = bpf_ringbuf_query(&ring, BPF_RB_AVAIL_DATA);
+  bpf_ringbuf_submit(e, avail >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+/* The exe's path as the task sees it (dentry names up to its root, crossing mounts). */
+static __always_inline void describe_exe(struct file *f, __u64 key)
+{
+  __u32 z = 0;
+  struct krec_exe *x = bpf_map_lookup_elem(&scratch, &z);
+  if (!x) return;
+  x->kind = KREC_EXE;
+  x->key = key;
+  x->len = 0;
+  struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
+  struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
+  struct mount *m = container_of(vm, struct mount, mnt);
+  struct dentry *root = BPF_CORE_READ(bpf_get_current_task_btf(), fs, root.dentry);
+  /* components are written from the end of the buffer backwards */
+  __u32 pos = KREC_PATH_MAX - 1;
+  x->path[pos] = 0;
+  for (int i = 0; i < KREC_PATH_DEPTH; i++) {
+    if (d == root) break;
+    struct dentry *mroot = BPF_CORE_READ(m, mnt.mnt_root);
+    if (d == mroot) {
+      struct mount *parent = BPF_CORE_READ(m, mnt_parent);
+      if (parent == m) break;
+      d = BPF_CORE_READ(m, mnt_mountpoint);
+      m = parent;
+      continue;
+    }
+    struct qstr q = BPF_CORE_READ(d, d_name);
+    __u32 n = q.len;
+    if (n > 255) n = 255;
+    if (n + 1 > pos) break;
+    pos -= n;
+    pos &= KREC_PATH_MAX - 1;
+    if (bpf_probe_read_kernel(&x->path[pos], n & 255, q.name) < 0) break;
+    pos -= 1;
+    pos &= KREC_PATH_MAX - 1;
+    x->path[pos] = '/';
+    d = BPF_CORE_READ(d, d_parent);
+  }
+  x->start = pos;
+  struct krec_exe *e = bpf_ringbuf_reserve(&ring, sizeof(*e), 0);
+  if (!e) {
+    __sync_fetch_and_add(&lost, 1);
+    return;
+  }
+  __builtin_memcpy(e, x, sizeof(*e));
+  submit(e);
+  __u8 one = 1;
+  bpf_map_update_elem(&exes, &key, &one, BPF_ANY);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+  if (recording || bpf_get_current_cgroup_id() != target_cgroup) return 0;
+  struct pid *tp = BPF_CORE_READ(p, thread_pid);
+  unsigned int level = BPF_CORE_READ(tp, level);
+  int nr = 0;
+  bpf_core_read(&nr, sizeof(nr), &tp->numbers[level & 31].nr);
+  if (level == 0 || nr != 1) return 0;
+  recording = 1;
+  struct krec_start *e = bpf_ringbuf_reserve(&ring, sizeof(*e), 0);
+  if (!e) {
+    __sync_fetch_and_add(&lost, 1);
+    return 0;
+  }
+  e->kind = KREC_START;
+  e->pid = BPF_CORE_READ(p, tgid);
+  e->ktime = bpf_ktime_get_ns();
+  bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+  return 0;
+}
+
+/* Walks the kernel stack (bpf_get_stack: several µs, so rarely) for a CAP_OPT_NOAUDIT wrapper. */
+static __always_inline bool noaudit_on_stack(void *ctx)
+{
+  __u64 ips[KREC_STACK];
+  long n = bpf_get_stack(ctx, ips, sizeof(ips), 0);
+  for (int i = 0; i < KREC_STACK; i++) {
+    if (i * 8 >= n) break;
+    for (int j = 0; j < KREC_NOAUDIT_FNS; j++)
+      if (ips[i] >= noaudit_lo[j] && ips[i] < noaudit_hi[j]) return true;
+  }
+  return false;
+}
+
+#define CLONE_NEW_ANY 0x7E020080ULL /* CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME */
+
+/*
+ * Is this check a probe (CAP_OPT_NOAUDIT), not a use? The tracepoint does not carry cap_capable's
+ * opts, so it is told by the caller, cheaply where the volume is:
+ * - CAP_SYS_ADMIN inside brk/mmap/mremap/mprotect/execve/shmat/fork and clone without CLONE_NEW*:
+ *   vm_enough_memory's probe, on every accountable mapping (no other CAP_SYS_ADMIN check happens there);
+ * - clone with CLONE_NEW*: the stack, every time (namespace creation is rare and must not be hidden);
+ * - anything else: the stack once per (program, syscall, capability, result), then that verdict.
+ */
+static __always_inline bool probe_only(void *ctx, struct pt_regs *regs, __u64 exe, int nr, int cap, int ret, bool *seen)
+{
+  if (cap == 21 /* CAP_SYS_ADMIN */ && nr >= 0) {
+    for (int i = 0; i < KREC_VM_SYSCALLS; i++)
+      if (vm_syscalls[i] == nr) return true;
+    if (nr == clone_nr || nr == clone3_nr) {
+      __u64 flags = 0;
+#if defined(__TARGET_ARCH_x86)
+      __u64 a0 = regs ? BPF_CORE_READ(regs, di) : 0;
+#elif defined(__TARGET_ARCH_arm64)
+      __u64 a0 = regs ? BPF_CORE_READ(regs, orig_x0) : 0;
+#else
+      __u64 a0 = 0;
+#endif
+      if (nr == clone_nr) flags = a0;
+      else if (bpf_probe_read_user(&flags, sizeof(flags), (void *)a0) < 0) flags = CLONE_NEW_ANY; /* unreadable: look */
+      if (!(flags & CLONE_NEW_ANY)) return true;
+      return noaudit_on_stack(ctx);
+    }
+  }
+  struct verdict_key k = { .exe = exe, .nr = nr, .cap = cap, .ret = ret };
+  __u8 *v = bpf_map_lookup_elem(&verdicts, &k);
+  if (v) {
+    *seen = true;
+    return *v == 1;
+  }
+  __u8 verdict = noaudit_on_stack(ctx) ? 1 : 2;
+  bpf_map_update_elem(&verdicts, &k, &verdict, BPF_ANY);
+  return verdict == 1;
+}
+
+SEC("tp_btf/cap_capable")
+int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, const struct user_namespace *capable_ns, int cap, int ret)
+{
+  if (bpf_get_current_cgroup_id() != target_cgroup) return 0;
+  if (!recording) {
+    __sync_fetch_and_add(&setup_checks, 1);
+    return 0;
+  }
+  struct task_struct *t = bpf_get_current_task_btf();
+  /* override_creds() (overlayfs checking with its mounter's credentials, nfsd, …) changes only
+   * the subjective cred: such a check is the kernel's, on someone else's credentials */
+  if ((void *)cred != (void *)BPF_CORE_READ(t, real_cred)) {
+    __sync_fetch_and_add(&borrowed, 1);
+    return 0;
+  }
+  int nr = -1;
+  struct pt_regs *regs = 0;
+  if (!(BPF_CORE_READ(t, flags) & 0x00200000 /* PF_KTHREAD: no syscall */)) {
+    regs = (struct pt_regs *)bpf_task_pt_regs(t);
+#if defined(__TARGET_ARCH_x86)
+    if (regs) nr = BPF_CORE_READ(regs, orig_ax);
+#elif defined(__TARGET_ARCH_arm64)
+    if (regs) nr = BPF_CORE_READ(regs, syscallno);
+#endif
+  }
+  /* the program's identity: its inode (device, number), not the struct file, whose address a later
+   * exec may reuse */
+  struct file *f = BPF_CORE_READ(t, mm, exe_file);
+  __u64 key = 0;
+  if (f) {
+    struct inode *ino = BPF_CORE_READ(f, f_inode);
+    key = (BPF_CORE_READ(ino, i_ino) * 0x9E3779B97F4A7C15ULL) ^ BPF_CORE_READ(ino, i_sb, s_dev);
+  }
+  /* a known verdict means this exe was described when the verdict was made (user space keeps every path) */
+  bool seen = false;
+  if (probe_only(ctx, regs, key, nr, cap, ret, &seen)) {
+    __sync_fetch_and_add(&noaudit, 1);
+    return 0;
+  }
+  if (f && !seen && !bpf_map_lookup_elem(&exes, &key)) describe_exe(f, key);
+  struct krec_check *e = bpf_ringbuf_reserve(&ring, sizeof(*e), 0);
+  if (!e) {
+    __sync_fetch_and_add(&lost, 1);
+    return 0;
+  }
+  __u64 id = bpf_get_current_pid_tgid();
+  e->kind = KREC_CHECK;
+  e->cap = cap;
+  e->ret = ret;
+  e->pid = id >> 32;
+  e->tid = (__u32)id;
+  e->uid = BPF_CORE_READ(cred, euid.val);
+  e->gid = BPF_CORE_READ(cred, egid.val);
+  e->exe = key;
+  e->ktime = bpf_ktime_get_ns();
+  e->nr = nr;
+  __sync_fetch_and_add(&checks, 1);
+  submit(e);
+  return 0;
+}

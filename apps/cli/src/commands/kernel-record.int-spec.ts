@@ -1,0 +1,190 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteEventStore, runStream, type DecisionPayload, type EventTypes, type StoredEvent } from '@capulator/events';
+import { fixtureImages } from '../../../../test/fixtures/images';
+
+/**
+ * The kernel record end to end (issue 15 part A): `capulator run` with the tp_btf/cap_capable
+ * program scoped to the run's cgroup, the checks in `audit log`, violations, no filter at all.
+ */
+const repo = process.env.CAPULATOR_REPO ?? join(__dirname, '../../../../..');
+const bin = join(repo, 'bin/capulator');
+
+let home: string;
+let rootfs: string;
+const cap = (args: string[]) => spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home }, timeout: 120_000 });
+const id = (s: string) => `kr${process.pid}-${s}`;
+
+async function stream(runId: string): Promise<StoredEvent[]> {
+  const store = SqliteEventStore.open(join(home, 'events.db'));
+  const out: StoredEvent[] = [];
+  for await (const e of store.readStream(runStream(runId))) out.push(e);
+  await store.close();
+  return out;
+}
+interface LogRow { position: number; seq: number; exe: string; syscall: string; capability: string | null; decision: string; answeredBy: string; uid: number }
+function auditLog(runId: string): LogRow[] {
+  const r = cap(['audit', 'log', '--run', runId, '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogRow);
+}
+const kernelRows = (rows: LogRow[]) => rows.filter((r) => r.answeredBy === 'granted' || r.answeredBy === 'refused');
+const policyFile = (name: string, body: string) => {
+  const f = join(home, `${name}.yaml`);
+  writeFileSync(f, `apiVersion: capulator/v1\nkind: Policy\nmetadata: { name: ${name} }\n${body}`);
+  return f;
+};
+
+describe('the kernel record (tp_btf/cap_capable)', () => {
+  let allowAll: string;
+  before(() => {
+    rootfs = fixtureImages().rootfs;
+    home = mkdtempSync(join(tmpdir(), 'capulator-kernel-'));
+    allowAll = policyFile('allow-all', 'defaults: { action: allow, audit: all }\nrules: []\n');
+    const host = cap(['abi', 'host', '--json']);
+    assert.equal(host.status, 0, host.stderr);
+    const h = JSON.parse(host.stdout) as { bpf: Record<string, string> };
+    assert.equal(h.bpf['tp_btf/cap_capable'], 'ok', `this kernel must load tp_btf/cap_capable: ${host.stdout}`);
+  });
+  after(() => rmSync(home, { recursive: true, force: true }));
+
+  describe('when a program reads another user\'s 0600 file and adds a link under an allow-all audited policy', () => {
+    it('shows the DAC override and the NET_ADMIN check inside the netlink message in audit log, with program and result, and nothing of runc\'s set-up', async () => {
+      const runId = id('dac');
+      // allow-all, with chown refined by syscall so that the agent decides it too (the trap plan traps only what a rule refines)
+      const f = policyFile('allow-all-chown', 'defaults: { action: allow, audit: all }\nrules:\n  - { id: chown, privileges: [PRIV_VFS_CHOWN], when: { syscall: chown }, action: allow }\n');
+      const r = cap(['run', '--id', runId, '--policy', f, rootfs, '--', '/bin/sh', '-c',
+        'echo secret > /tmp/s; chown 1000:1000 /tmp/s; chmod 600 /tmp/s; cat /tmp/s; ip link add dummy0 type dummy; grep Seccomp: /proc/self/status; true']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^secret$/m);
+      const rows = kernelRows(auditLog(runId));
+      const dac = rows.find((x) => (x.capability === 'CAP_DAC_OVERRIDE' || x.capability === 'CAP_DAC_READ_SEARCH') && /^open/.test(x.syscall));
+      assert.ok(dac, JSON.stringify(rows));
+      assert.equal(dac.exe, '/bin/busybox');
+      assert.equal(dac.answeredBy, 'granted');
+      assert.equal(dac.decision, 'allow');
+      const net = rows.find((x) => x.capability === 'CAP_NET_ADMIN');
+      assert.ok(net, JSON.stringify(rows));
+      assert.equal(net.exe, '/bin/busybox');
+      assert.match(net.syscall, /^(sendmsg|sendto|write)$/);
+      assert.equal(net.answeredBy, 'granted');
+      // runc's own set-up (mount, pivot_root, sethostname… by runc init in the same cgroup) is not the container's
+      assert.ok(rows.every((x) => !/runc/.test(x.exe) && !['mount', 'pivot_root', 'umount2', 'sethostname'].includes(x.syscall)), JSON.stringify(rows));
+      // one story: the kernel's CAP_CHOWN check of chown carries the agent decision's seq and is shown right after it
+      const all = auditLog(runId);
+      const agentChown = all.find((x) => x.syscall === 'chown' && x.answeredBy === 'continue')!;
+      const kernelChown = rows.find((x) => x.syscall === 'chown' && x.capability === 'CAP_CHOWN');
+      assert.ok(agentChown && kernelChown, JSON.stringify(all));
+      // the join of a kernel check with the agent decision of the same call is best-effort (thread,
+      // syscall, time): when it is made, the seq is the agent's (README: not reliable yet)
+      if (kernelChown.seq !== 0) assert.equal(kernelChown.seq, agentChown.seq);
+      const events = await stream(runId);
+      const started = events.find((e) => e.type === 'RunStarted')!;
+      const firstKernel = events.find((e) => e.type === 'PrivilegeChecked' && (e.payload as DecisionPayload).source === 'kernel')!;
+      assert.ok(firstKernel.position > started.position);
+      assert.deepEqual((started.payload as EventTypes['RunStarted']).mechanisms?.kernelRecord, 'tp_btf');
+      // this policy records capget/capset: the filter stays
+      assert.equal((started.payload as EventTypes['RunStarted']).mechanisms?.seccomp, 'notify');
+      assert.match(r.stdout, /^Seccomp:\s+2$/m);
+      assert.equal(firstKernel.schemaVersion, 2);
+    });
+  });
+
+  describe('when a check is refused by the capability sets', () => {
+    it('is recorded with result refused', () => {
+      const runId = id('refused');
+      const r = cap(['run', '--id', runId, '--policy', allowAll, rootfs, '--', '/bin/sh', '-c',
+        'echo x > /tmp/root-only; chmod 600 /tmp/root-only; su user -s /bin/sh -c "cat /tmp/root-only"; echo rc=$?']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /rc=1/);
+      assert.match(r.stderr, /Permission denied/);
+      const refused = kernelRows(auditLog(runId)).filter((x) => x.answeredBy === 'refused' && x.uid === 1000 && /^open/.test(x.syscall));
+      assert.ok(refused.some((x) => x.capability === 'CAP_DAC_OVERRIDE' || x.capability === 'CAP_DAC_READ_SEARCH'), JSON.stringify(refused));
+    });
+  });
+
+  describe('when the kernel grants a capability the policy denies to that program', () => {
+    it('records the violation and stops the container with RunFailed stage policy', async () => {
+      const runId = id('violation');
+      // per-program grants are file capabilities now (the sets): busybox gets CAP_NET_ADMIN from its
+      // file, for every user who runs it; the policy denies it to uid 1000, which the kernel cannot see
+      const f = policyFile('busybox-not-user', [
+        'defaults: { action: allow, audit: all }',
+        'rules:',
+        '  - { id: no-net-admin-for-user, match: { uid: "1000" }, capabilities: [CAP_NET_ADMIN], action: deny }',
+        '  - { id: net-admin-for-busybox, match: { exe: [/bin/busybox] }, capabilities: [CAP_NET_ADMIN], action: allow }',
+        '  - { id: no-net-admin, capabilities: [CAP_NET_ADMIN], action: deny }',
+        '',
+      ].join('\n'));
+      const r = cap(['run', '--id', runId, '--policy', f, rootfs, '--', '/bin/sh', '-c', 'su user -s /bin/sh -c "ip link add dummy0 type dummy"; sleep 20; echo survived']);
+      assert.equal(r.status, 125, r.stderr);
+      assert.doesNotMatch(r.stdout, /survived/);
+      assert.match(r.stderr, /uid 1000\) used CAP_NET_ADMIN.*policy denies it \(no-net-admin-for-user\)/);
+      const events = await stream(runId);
+      const failed = events.find((e) => e.type === 'RunFailed');
+      assert.ok(failed, events.map((e) => e.type).join(','));
+      assert.equal((failed.payload as EventTypes['RunFailed']).stage, 'policy');
+      const v = events.map((e) => e.payload as DecisionPayload).find((p) => p.source === 'kernel' && p.kernel?.violation);
+      assert.ok(v);
+      assert.equal(v.capability, 'CAP_NET_ADMIN');
+      assert.equal(v.decision, 'deny');
+      assert.equal(v.ruleId, 'no-net-admin-for-user');
+      assert.equal(v.subject.uid, 1000);
+      assert.equal(v.kernel!.result, 'granted');
+    });
+  });
+
+  describe('when the policy needs no argument refinement, no emulation and does not record capget/capset', () => {
+    it('installs no seccomp filter at all and still records the checks from the kernel', async () => {
+      const runId = id('nofilter');
+      const f = policyFile('kernel-only', [
+        'defaults: { action: allow, audit: all }',
+        'rules:',
+        '  - { id: quiet-capget, when: { syscall: capget }, action: allow, audit: none }',
+        '  - { id: quiet-capset, when: { syscall: capset }, action: allow, audit: none }',
+        '',
+      ].join('\n'));
+      const r = cap(['run', '--id', runId, '--policy', f, rootfs, '--', '/bin/sh', '-c', 'grep Seccomp: /proc/self/status; hostname kernel-only; hostname']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^Seccomp:\s+0$/m);
+      assert.match(r.stdout, /^kernel-only$/m);
+      const rows = auditLog(runId);
+      assert.ok(rows.every((x) => x.answeredBy === 'granted' || x.answeredBy === 'refused'), 'no agent decisions without a filter');
+      const host = rows.find((x) => x.syscall === 'sethostname');
+      assert.ok(host, JSON.stringify(rows));
+      assert.equal(host.capability, 'CAP_SYS_ADMIN');
+      assert.equal(host.exe, '/bin/busybox');
+      const started = (await stream(runId)).find((e) => e.type === 'RunStarted')!.payload as EventTypes['RunStarted'];
+      assert.deepEqual({ k: started.mechanisms?.kernelRecord, s: started.mechanisms?.seccomp }, { k: 'tp_btf', s: 'none' });
+      assert.ok(started.pid > 1);
+      const inspect = cap(['inspect', runId]);
+      assert.equal(inspect.status, 0, inspect.stderr);
+      assert.match(inspect.stdout, /^Recorded by:\s+kernel record \(tp_btf\/cap_capable\), no seccomp filter$/m);
+    });
+
+    it('keeps a per-program grant (a file capability) working without a filter, and records both sides', () => {
+      const runId = id('ping');
+      const f = policyFile('ping-kernel-only', [
+        'defaults: { action: deny, audit: all }',
+        'rules:',
+        '  - { id: quiet-capget, when: { syscall: capget }, action: allow, audit: none }',
+        '  - { id: quiet-capset, when: { syscall: capset }, action: allow, audit: none }',
+        '  - { id: ping-raw, match: { exe: [/bin/ping] }, privileges: [PRIV_NETINET_RAW], action: allow }',
+        '',
+      ].join('\n'));
+      const r = cap(['run', '--id', runId, '--policy', f, rootfs, '--', '/bin/sh', '-c',
+        'grep Seccomp: /proc/self/status; /bin/ping -c1 127.0.0.1 >/dev/null && echo ping ok; busybox ping -c1 127.0.0.1 >/dev/null 2>&1; echo busybox rc=$?']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^Seccomp:\s+0$/m);
+      assert.match(r.stdout, /^ping ok$/m);
+      assert.match(r.stdout, /^busybox rc=1$/m);
+      const raw = kernelRows(auditLog(runId)).filter((x) => x.capability === 'CAP_NET_RAW' && x.syscall === 'socket');
+      assert.ok(raw.some((x) => x.exe === '/bin/ping' && x.answeredBy === 'granted' && x.decision === 'allow'), JSON.stringify(raw));
+      assert.ok(raw.some((x) => x.exe === '/bin/busybox' && x.answeredBy === 'refused' && x.decision === 'deny'), JSON.stringify(raw));
+    });
+  });
+});

@@ -1,0 +1,276 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { capabilityByNumber, syscallName, type Arch } from '@capulator/abi';
+import type { DecisionPayload, PolicyRef } from '@capulator/events';
+import { capabilityDecision, parseTable, type ParsedTable } from '@capulator/policy';
+import { AgentDecision } from './agent-process';
+import type { SeccompProfile } from './seccomp-profile';
+import { LineReader, parseControlLine } from './line-reader';
+
+/**
+ * The kernel-side record of a run (agent/PROTOCOL.md "Kernel record"): `capulator-kernel-record`
+ * loads a tp_btf/cap_capable BPF program scoped to the run's cgroup v2 group and streams every
+ * capability check of the container's programs, with the kernel's result. This module starts it,
+ * reads its lines, and turns each check into a PrivilegeChecked event (`source: 'kernel'`).
+ */
+export const KERNEL_RECORD_PROTOCOL = 3;
+
+export interface KernelReady { type: 'ready'; protocol: number; mechanism: string; cgroupId: number; pid: number }
+export interface KernelStarted { type: 'started'; pid: number }
+export interface KernelExit { type: 'exit'; lines: number; checks: number; recorded: number; lost: number; noaudit: number; borrowed: number; setup: number; started: boolean }
+/** One `kcheck` line: identical checks of one thread aggregated (`count`). */
+export interface KernelCheckLine {
+  kseq: number;
+  at: string;
+  pid: number;
+  tid: number;
+  uid: number;
+  gid: number;
+  exe: string;
+  nr: number;
+  cap: number;
+  result: 'granted' | 'refused';
+  count: number;
+}
+
+/** The binary: $CAPULATOR_KERNEL_RECORD, else agent/build/capulator-kernel-record; undefined when not built. */
+export function kernelRecordBinary(repo: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const p = env.CAPULATOR_KERNEL_RECORD && env.CAPULATOR_KERNEL_RECORD !== '' ? env.CAPULATOR_KERNEL_RECORD : join(repo, 'agent', 'build', 'capulator-kernel-record');
+  return existsSync(p) ? p : undefined;
+}
+
+/** The cgroup v2 hierarchy the record scopes by (bpf_get_current_cgroup_id is its inode number). */
+export function cgroupV2Root(): string | undefined {
+  for (const p of ['/sys/fs/cgroup/unified', '/sys/fs/cgroup']) if (existsSync(join(p, 'cgroup.procs')) && existsSync(join(p, 'cgroup.subtree_control'))) return p;
+  return undefined;
+}
+
+export class KernelRecordProcess {
+  readonly child: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  ready?: KernelReady;
+  started?: KernelStarted;
+  summary?: KernelExit;
+  received = 0;
+  malformed = 0;
+  stderr = '';
+  private readonly reader = new LineReader((l) => this.onLine(l));
+  private readyWaiter?: () => void;
+  private startWaiters: Array<() => void> = [];
+
+  private constructor(binary: string, cgroupDir: string, private readonly onCheck: (c: KernelCheckLine) => void) {
+    this.child = spawn(binary, ['serve', '--cgroup', cgroupDir, '--events-fd', '3'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
+    this.child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+      if (this.stderr.length < 65536) this.stderr += s;
+    });
+    this.exited = new Promise((resolve) => this.child.on('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal })));
+    const events = this.child.stdio[3] as Readable;
+    events.setEncoding('utf8').on('data', (chunk: string) => this.reader.push(chunk));
+  }
+
+  /** Starts the record and resolves once the program is attached (`ready`), or rejects if it cannot load. */
+  static start(binary: string, cgroupDir: string, onCheck: (c: KernelCheckLine) => void): Promise<KernelRecordProcess> {
+    const k = new KernelRecordProcess(binary, cgroupDir, onCheck);
+    return new Promise((resolve, reject) => {
+      k.readyWaiter = () => resolve(k);
+      void k.exited.then(({ code, signal }) => {
+        if (!k.ready) reject(new Error(`the kernel record exited before it was ready (${signal ?? code}): ${k.stderr.trim().split('\n').pop() ?? ''}`));
+      });
+      k.child.on('error', reject);
+    });
+  }
+
+  /** Calls `fn` once the container program's first exec was seen (before any of its checks is delivered). */
+  onStarted(fn: () => void): void {
+    if (this.started) fn();
+    else this.startWaiters.push(fn);
+  }
+
+  private onLine(line: string): void {
+    if (line.startsWith('kcheck\t')) {
+      const tab = line.indexOf('\t', 7);
+      try {
+        const c = JSON.parse(line.slice(tab + 1)) as KernelCheckLine;
+        this.received++;
+        this.onCheck(c);
+      } catch {
+        this.malformed++;
+      }
+      return;
+    }
+    const msg = parseControlLine<KernelReady | KernelStarted | KernelExit>(line);
+    if (!msg) {
+      this.malformed++;
+      return;
+    }
+    if (msg.type === 'ready') {
+      if (msg.protocol !== KERNEL_RECORD_PROTOCOL) {
+        this.child.kill('SIGKILL');
+        return;
+      }
+      this.ready = msg;
+      this.readyWaiter?.();
+    } else if (msg.type === 'started') {
+      this.started = msg;
+      for (const w of this.startWaiters.splice(0)) w();
+    } else if (msg.type === 'exit') this.summary = msg;
+  }
+
+  /** Drains what the program recorded, then ends it (its `exit` line carries the counts). */
+  async stop(timeoutMs = 5000): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    const t = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(t);
+  }
+
+  /** Checks the kernel saw but the runtime never got: ring-buffer drops and lines not received. */
+  lostEvents(): number {
+    if (!this.summary) return 0;
+    return this.summary.lost + Math.max(0, this.summary.lines - this.received);
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+/** Syscalls the seccomp filter traps whose decision the agent makes (execve is trapped only for its cache). */
+export function decidedSyscalls(profile: SeccompProfile | undefined): { any: Set<string>; always: Set<string> } {
+  const any = new Set<string>();
+  const always = new Set<string>();
+  for (const s of profile?.syscalls ?? []) {
+    for (const n of s.names) {
+      if (n === 'execve' || n === 'execveat') continue;
+      any.add(n);
+      if (!s.args || s.args.length === 0) always.add(n);
+    }
+  }
+  return { any, always };
+}
+
+/** How long a check of a trapped syscall waits for the agent's decision of the same call. */
+const JOIN_HOLD_MS = 100;
+
+/**
+ * Turns kernel checks into PrivilegeChecked events and finds violations. A check made inside a
+ * syscall the agent decides is joined with that decision (its `seq`): the agent allowed the call
+ * (a denied call never reaches the kernel's check), so it is no violation. Any other check the
+ * kernel granted although the policy denies every privilege of the capability for that program and
+ * user is a violation.
+ */
+export class KernelChecks {
+  private readonly table: ParsedTable;
+  /** per thread, its latest agent decisions (oldest first) */
+  private readonly byTid = new Map<number, Array<{ nr: number; seq: number; atMs: number }>>();
+  private pending: Array<{ c: KernelCheckLine; due: number }> = [];
+  private timer?: NodeJS.Timeout;
+  violations = 0;
+
+  constructor(
+    private readonly o: {
+      runId: string;
+      policy: PolicyRef;
+      tableText: string;
+      arch: Arch;
+      decided: { any: Set<string>; always: Set<string> };
+      emit: (d: AgentDecision) => void;
+      onViolation: (p: DecisionPayload) => void;
+    },
+  ) {
+    const r = parseTable(o.tableText);
+    if (!r.table) throw new Error(`invalid compiled table: line ${r.errors[0]?.line}: ${r.errors[0]?.message}`);
+    this.table = r.table;
+  }
+
+  /** An agent decision (its seq joins the kernel checks of the same call). */
+  agentDecision(d: AgentDecision): void {
+    const p = d.payload;
+    let l = this.byTid.get(p.subject.tid);
+    if (!l) {
+      if (this.byTid.size >= 4096) this.byTid.delete(this.byTid.keys().next().value!);
+      this.byTid.set(p.subject.tid, (l = []));
+    }
+    l.push({ nr: p.nr, seq: p.seq, atMs: Date.parse(p.at) });
+    if (l.length > 64) l.shift();
+  }
+
+  check(c: KernelCheckLine): void {
+    const name = c.nr >= 0 ? syscallName(this.o.arch, c.nr) : undefined;
+    if (name && this.o.decided.any.has(name)) {
+      this.pending.push({ c, due: Date.now() + JOIN_HOLD_MS });
+      this.timer ??= setTimeout(() => this.release(false), JOIN_HOLD_MS + 5);
+      return;
+    }
+    this.emit(c, name, undefined);
+  }
+
+  /** Emits every held check (at the end of the run, when the agent has said everything). */
+  flush(): void {
+    this.release(true);
+  }
+
+  private release(all: boolean): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const now = Date.now();
+    const keep: typeof this.pending = [];
+    for (const x of this.pending) {
+      if (!all && x.due > now) {
+        keep.push(x);
+        continue;
+      }
+      const name = syscallName(this.o.arch, x.c.nr);
+      this.emit(x.c, name, this.join(x.c));
+    }
+    this.pending = keep;
+    if (keep.length > 0) this.timer = setTimeout(() => this.release(false), Math.max(1, keep[0].due - now + 5));
+  }
+
+  /** The agent decision of the same call: the thread's latest one of that syscall made no later than the check (ms clocks). */
+  private join(c: KernelCheckLine): number | undefined {
+    const l = this.byTid.get(c.tid);
+    if (!l) return undefined;
+    const at = Date.parse(c.at);
+    for (let i = l.length - 1; i >= 0; i--) if (l[i].nr === c.nr && l[i].atMs <= at) return l[i].seq;
+    return undefined;
+  }
+
+  private emit(c: KernelCheckLine, name: string | undefined, agentSeq: number | undefined): void {
+    const capability = capabilityByNumber(c.cap)?.name ?? `CAP_${c.cap}`;
+    const d = capabilityDecision(this.table, capability, { exe: c.exe, uid: c.uid, gid: c.gid });
+    const decidedByAgent = agentSeq !== undefined || (name !== undefined && this.o.decided.always.has(name));
+    // capset asks for CAP_SETPCAP on every call (cap_inh_is_capped) to learn whether the inheritable
+    // set may grow beyond permitted: the check is not a use by itself, so it is recorded, never a violation
+    const probe = capability === 'CAP_SETPCAP' && name === 'capset';
+    const violation = c.result === 'granted' && d.decision !== 'allow' && !decidedByAgent && !probe;
+    if (!d.audit && !violation) return;
+    const payload: DecisionPayload = {
+      runId: this.o.runId,
+      seq: agentSeq ?? 0,
+      key: `kernel:${c.kseq}`,
+      at: c.at,
+      subject: { pid: c.pid, tid: c.tid, uid: c.uid, gid: c.gid, exe: c.exe },
+      arch: this.o.arch,
+      syscall: name ?? (c.nr >= 0 ? `syscall_${c.nr}` : '-'),
+      nr: c.nr,
+      args: {},
+      privileges: d.privileges,
+      capability,
+      decision: d.decision,
+      ruleId: d.ruleId,
+      policy: this.o.policy,
+      answeredBy: c.result,
+      latencyNs: 0,
+      source: 'kernel',
+      kernel: { result: c.result, count: c.count, kseq: c.kseq, ...(violation ? { violation: true } : {}) },
+    };
+    this.o.emit(new AgentDecision('PrivilegeChecked', c.at, JSON.stringify(payload), null));
+    if (violation) {
+      this.violations++;
+      this.o.onViolation(payload);
+    }
+  }
+}
