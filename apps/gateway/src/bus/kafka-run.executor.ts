@@ -1,14 +1,16 @@
 import { hostname } from 'node:os';
-import { Kafka, logLevel, CompressionTypes, type Producer, type Message } from 'kafkajs';
+import { Kafka, logLevel, CompressionTypes, Partitioners, type Admin, type Producer, type Message } from 'kafkajs';
 import {
   COMMANDS_TOPIC,
   DEFAULT_COMMAND_PARTITIONS,
+  RUNTIME_GROUP,
   encodeCommand,
   ensureCommandTopics,
   type BusCommand,
 } from '../../../runtime/src/worker/commands';
 import type { RunExecutor, RunRequest } from '../runs/run-executor';
 import { DEFAULT_MAX_QUEUED } from '../gateway.options';
+import type { CommandLedger, CommandMark } from '../runs/orphans';
 
 export interface KafkaRunExecutorOptions {
   brokers: string[];
@@ -19,6 +21,8 @@ export interface KafkaRunExecutorOptions {
   now?: () => Date;
   /** runs that may wait cluster-wide before the gateway refuses submissions (503 + Retry-After) */
   maxQueued?: number;
+  /** the runtime workers' consumer group (whose committed offsets say which commands are handled) */
+  groupId?: string;
 }
 
 /** how long a command may wait for the broker before its submission is refused */
@@ -40,8 +44,12 @@ interface Pending {
  * Sends are coalesced: while one produce request is in flight, later commands wait and go out
  * together in the next one (one request per round trip, whatever the submission rate).
  */
-export class KafkaRunExecutor implements RunExecutor {
+export class KafkaRunExecutor implements RunExecutor, CommandLedger {
   private readonly topic: string;
+  /** the key → partition function the producer uses (kafkajs' default, Java-compatible murmur2) */
+  private readonly partitioner = Partitioners.DefaultPartitioner();
+  /** the command topic as last measured: produced and not yet finished by the workers */
+  readonly stats = { commandLag: 0 };
   private queue: Pending[] = [];
   private sending = false;
   private closed = false;
@@ -49,8 +57,9 @@ export class KafkaRunExecutor implements RunExecutor {
 
   private constructor(
     private readonly producer: Producer,
-    private readonly disconnect: () => Promise<void>,
+    private readonly admin: Admin,
     topic: string,
+    private readonly groupId: string,
     private readonly now: () => Date,
     maxQueued: number,
   ) {
@@ -71,12 +80,48 @@ export class KafkaRunExecutor implements RunExecutor {
     await admin.connect();
     try {
       await ensureCommandTopics(admin, opts.partitions ?? DEFAULT_COMMAND_PARTITIONS, opts.topic ?? COMMANDS_TOPIC);
-    } finally {
+    } catch (err) {
       await admin.disconnect();
+      throw err;
     }
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await producer.connect();
-    return new KafkaRunExecutor(producer, () => producer.disconnect(), opts.topic ?? COMMANDS_TOPIC, opts.now ?? (() => new Date()), opts.maxQueued ?? DEFAULT_MAX_QUEUED);
+    return new KafkaRunExecutor(producer, admin, opts.topic ?? COMMANDS_TOPIC, opts.groupId ?? RUNTIME_GROUP, opts.now ?? (() => new Date()), opts.maxQueued ?? DEFAULT_MAX_QUEUED);
+  }
+
+  /** The end offset of every partition of the command topic, now. */
+  private async ends(): Promise<Map<number, bigint>> {
+    const offsets = await this.admin.fetchTopicOffsets(this.topic);
+    return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+  }
+
+  /** What the workers' group has committed (finished) per partition; -1 when nothing yet. */
+  private async committed(): Promise<Map<number, bigint>> {
+    const [t] = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [this.topic] });
+    return new Map((t?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+  }
+
+  async markFor(runId: string): Promise<CommandMark> {
+    const ends = await this.ends();
+    const partitionMetadata = [...ends.keys()].sort((a, b) => a - b).map((partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0] }));
+    const partition = this.partitioner({ topic: this.topic, partitionMetadata, message: { key: runId, value: null } });
+    return { partition, offset: ends.get(partition) ?? 0n };
+  }
+
+  async handled(mark: CommandMark): Promise<boolean> {
+    return mark.offset <= 0n || ((await this.committed()).get(mark.partition) ?? -1n) >= mark.offset;
+  }
+
+  /** Commands produced and not yet finished by the workers (all partitions); kept in `stats`. */
+  async measureLag(): Promise<number> {
+    const [ends, done] = await Promise.all([this.ends(), this.committed()]);
+    let lag = 0n;
+    for (const [p, high] of ends) {
+      const c = done.get(p) ?? -1n;
+      lag += high - (c < 0n ? 0n : c);
+    }
+    this.stats.commandLag = Number(lag);
+    return this.stats.commandLag;
   }
 
   submit(req: RunRequest): Promise<void> {
@@ -92,7 +137,8 @@ export class KafkaRunExecutor implements RunExecutor {
     if (this.closed) return;
     this.closed = true;
     while (this.sending || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
-    await this.disconnect();
+    await this.producer.disconnect();
+    await this.admin.disconnect().catch(() => undefined);
   }
 
   private send(c: BusCommand): Promise<void> {

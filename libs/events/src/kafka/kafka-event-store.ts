@@ -101,6 +101,8 @@ export interface KafkaStoreStats {
   /** whether the last produce or metadata call reached the broker */
   brokerUp: boolean;
   outages: number;
+  /** times the broker became reachable again after an outage */
+  recoveries: number;
 }
 
 /**
@@ -135,7 +137,7 @@ export class KafkaEventStore implements EventStore {
   private readonly produceTimeoutMs: number;
   private readonly seenTimeoutMs: number;
   private readonly log: (rec: Record<string, unknown>) => void;
-  readonly stats: KafkaStoreStats = { partitions: 0, folded: 0, produceFailures: 0, unavailable: 0, witnessMismatches: 0, lag: 0, brokerUp: true, outages: 0 };
+  readonly stats: KafkaStoreStats = { partitions: 0, folded: 0, produceFailures: 0, unavailable: 0, witnessMismatches: 0, lag: 0, brokerUp: true, outages: 0, recoveries: 0 };
 
   private constructor(private readonly opts: KafkaEventStoreOptions) {
     this.topic = opts.topic ?? 'capulator.events';
@@ -319,6 +321,7 @@ export class KafkaEventStore implements EventStore {
   private brokerBack(): void {
     if (!this.stats.brokerUp) {
       this.stats.brokerUp = true;
+      this.stats.recoveries++;
       this.log({ level: 'log', msg: 'Kafka broker reachable again', topic: this.topic });
     }
   }
