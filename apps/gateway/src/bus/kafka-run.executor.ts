@@ -1,14 +1,16 @@
 import { hostname } from 'node:os';
-import { Kafka, logLevel, CompressionTypes, type Producer, type Message } from 'kafkajs';
+import { Kafka, logLevel, CompressionTypes, Partitioners, type Admin, type Producer, type Message } from 'kafkajs';
 import {
   COMMANDS_TOPIC,
   DEFAULT_COMMAND_PARTITIONS,
+  RUNTIME_GROUP,
   encodeCommand,
   ensureCommandTopics,
   type BusCommand,
 } from '../../../runtime/src/worker/commands';
 import type { RunExecutor, RunRequest } from '../runs/run-executor';
 import { DEFAULT_MAX_QUEUED } from '../gateway.options';
+import type { CommandLedger, CommandMark } from '../runs/orphans';
 
 export interface KafkaRunExecutorOptions {
   brokers: string[];
@@ -19,7 +21,12 @@ export interface KafkaRunExecutorOptions {
   now?: () => Date;
   /** runs that may wait cluster-wide before the gateway refuses submissions (503 + Retry-After) */
   maxQueued?: number;
+  /** the runtime workers' consumer group (whose committed offsets say which commands are handled) */
+  groupId?: string;
 }
+
+/** how long a command may wait for the broker before its submission is refused */
+const SEND_TIMEOUT_MS = 2_000;
 
 interface Pending {
   message: Message;
@@ -37,8 +44,12 @@ interface Pending {
  * Sends are coalesced: while one produce request is in flight, later commands wait and go out
  * together in the next one (one request per round trip, whatever the submission rate).
  */
-export class KafkaRunExecutor implements RunExecutor {
+export class KafkaRunExecutor implements RunExecutor, CommandLedger {
   private readonly topic: string;
+  /** the key → partition function the producer uses (kafkajs' default, Java-compatible murmur2) */
+  private readonly partitioner = Partitioners.DefaultPartitioner();
+  /** the command topic as last measured: produced and not yet finished by the workers */
+  readonly stats = { commandLag: 0 };
   private queue: Pending[] = [];
   private sending = false;
   private closed = false;
@@ -46,8 +57,9 @@ export class KafkaRunExecutor implements RunExecutor {
 
   private constructor(
     private readonly producer: Producer,
-    private readonly disconnect: () => Promise<void>,
+    private readonly admin: Admin,
     topic: string,
+    private readonly groupId: string,
     private readonly now: () => Date,
     maxQueued: number,
   ) {
@@ -60,18 +72,56 @@ export class KafkaRunExecutor implements RunExecutor {
       clientId: opts.clientId ?? `capulator-gateway-${hostname()}-${process.pid}`,
       brokers: opts.brokers,
       logLevel: logLevel.NOTHING,
-      retry: { retries: 8 },
+      connectionTimeout: 1_000,
+      requestTimeout: 5_000,
+      retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2_000 },
     });
     const admin = kafka.admin();
     await admin.connect();
     try {
       await ensureCommandTopics(admin, opts.partitions ?? DEFAULT_COMMAND_PARTITIONS, opts.topic ?? COMMANDS_TOPIC);
-    } finally {
+    } catch (err) {
       await admin.disconnect();
+      throw err;
     }
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await producer.connect();
-    return new KafkaRunExecutor(producer, () => producer.disconnect(), opts.topic ?? COMMANDS_TOPIC, opts.now ?? (() => new Date()), opts.maxQueued ?? DEFAULT_MAX_QUEUED);
+    return new KafkaRunExecutor(producer, admin, opts.topic ?? COMMANDS_TOPIC, opts.groupId ?? RUNTIME_GROUP, opts.now ?? (() => new Date()), opts.maxQueued ?? DEFAULT_MAX_QUEUED);
+  }
+
+  /** The end offset of every partition of the command topic, now. */
+  private async ends(): Promise<Map<number, bigint>> {
+    const offsets = await this.admin.fetchTopicOffsets(this.topic);
+    return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+  }
+
+  /** What the workers' group has committed (finished) per partition; -1 when nothing yet. */
+  private async committed(): Promise<Map<number, bigint>> {
+    const [t] = await this.admin.fetchOffsets({ groupId: this.groupId, topics: [this.topic] });
+    return new Map((t?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+  }
+
+  async markFor(runId: string): Promise<CommandMark> {
+    const ends = await this.ends();
+    const partitionMetadata = [...ends.keys()].sort((a, b) => a - b).map((partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0] }));
+    const partition = this.partitioner({ topic: this.topic, partitionMetadata, message: { key: runId, value: null } });
+    return { partition, offset: ends.get(partition) ?? 0n };
+  }
+
+  async handled(mark: CommandMark): Promise<boolean> {
+    return mark.offset <= 0n || ((await this.committed()).get(mark.partition) ?? -1n) >= mark.offset;
+  }
+
+  /** Commands produced and not yet finished by the workers (all partitions); kept in `stats`. */
+  async measureLag(): Promise<number> {
+    const [ends, done] = await Promise.all([this.ends(), this.committed()]);
+    let lag = 0n;
+    for (const [p, high] of ends) {
+      const c = done.get(p) ?? -1n;
+      lag += high - (c < 0n ? 0n : c);
+    }
+    this.stats.commandLag = Number(lag);
+    return this.stats.commandLag;
   }
 
   submit(req: RunRequest): Promise<void> {
@@ -87,14 +137,31 @@ export class KafkaRunExecutor implements RunExecutor {
     if (this.closed) return;
     this.closed = true;
     while (this.sending || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
-    await this.disconnect();
+    await this.producer.disconnect();
+    await this.admin.disconnect().catch(() => undefined);
   }
 
   private send(c: BusCommand): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the Kafka run executor is closed'));
     const key = c.kind === 'StopRun' ? c.runId : c.run.runId;
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ message: { key, value: encodeCommand(c) }, resolve, reject });
+      const p: Pending = { message: { key, value: encodeCommand(c) }, resolve, reject };
+      // still waiting behind a request the broker does not answer: refused, certainly not sent
+      const timer = setTimeout(() => {
+        const i = this.queue.indexOf(p);
+        if (i < 0) return;
+        this.queue.splice(i, 1);
+        reject(Object.assign(new Error(`the Kafka broker did not take the command within ${SEND_TIMEOUT_MS} ms`), { code: 'UNAVAILABLE' }));
+      }, SEND_TIMEOUT_MS);
+      p.resolve = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      p.reject = (err) => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      this.queue.push(p);
       if (!this.sending) void this.flush();
     });
   }
@@ -105,11 +172,21 @@ export class KafkaRunExecutor implements RunExecutor {
       while (this.queue.length > 0) {
         const batch = this.queue;
         this.queue = [];
+        // a broker that does not answer within SEND_TIMEOUT_MS: the submissions are refused (503;
+        // the gateway then records their runs failed), the request finishes in the background
+        const send = this.producer.send({ topic: this.topic, acks: -1, compression: CompressionTypes.None, messages: batch.map((p) => p.message) });
+        let timer: NodeJS.Timeout | undefined;
+        const slow = new Promise<'slow'>((resolve) => (timer = setTimeout(() => resolve('slow'), SEND_TIMEOUT_MS)));
         try {
-          await this.producer.send({ topic: this.topic, acks: -1, compression: CompressionTypes.None, messages: batch.map((p) => p.message) });
-          for (const p of batch) p.resolve();
+          if ((await Promise.race([send, slow])) === 'slow') {
+            const err = Object.assign(new Error(`the Kafka broker did not take the command within ${SEND_TIMEOUT_MS} ms`), { code: 'UNAVAILABLE', ambiguous: true });
+            for (const p of batch) p.reject(err);
+            await send.catch(() => undefined);
+          } else for (const p of batch) p.resolve();
         } catch (err) {
-          for (const p of batch) p.reject(err);
+          for (const p of batch) p.reject(Object.assign(err as Error, { code: 'UNAVAILABLE', ambiguous: true }));
+        } finally {
+          clearTimeout(timer);
         }
       }
     } finally {

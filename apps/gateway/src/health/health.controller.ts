@@ -47,13 +47,16 @@ export class HealthController {
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   metricsText(): string {
     const queue = this.executor instanceof InProcessExecutor ? this.executor.stats : undefined;
-    return this.metrics.render(this.runs.countsByStatus(), queue, this.bus, this.runs.refusals);
+    const lag = (this.executor as { stats?: { commandLag?: number } }).stats?.commandLag;
+    const commands = this.runs.orphans && lag !== undefined ? { commandLag: lag, orphaned: this.runs.orphans.recovered } : undefined;
+    return this.metrics.render(this.runs.countsByStatus(), queue, this.bus, this.runs.refusals, commands);
   }
 }
 
 interface BusStats {
   brokerUp: boolean;
   outages: number;
+  recoveries: number;
   lag: number;
   produceFailures: number;
   unavailable: number;

@@ -50,8 +50,9 @@ export class MetricsService {
   render(
     runsByStatus: Record<string, number>,
     queue?: { queued: number; running: number },
-    bus?: { brokerUp: boolean; outages: number; lag: number; produceFailures: number; unavailable: number; witnessMismatches: number; partitions: number },
+    bus?: { brokerUp: boolean; outages: number; recoveries?: number; lag: number; produceFailures: number; unavailable: number; witnessMismatches: number; partitions: number },
     refusals?: { refused: number; unsettled: number },
+    commands?: { commandLag: number; orphaned: number },
   ): string {
     const out: string[] = [];
     const metric = (name: string, type: string, help: string, samples: Array<[string, number]>) => {
@@ -78,11 +79,16 @@ export class MetricsService {
     if (bus) {
       metric('capulator_kafka_broker_up', 'gauge', 'Whether the last call to the Kafka broker succeeded (1) or not (0).', [['', bus.brokerUp ? 1 : 0]]);
       metric('capulator_kafka_outages_total', 'counter', 'Times the Kafka broker became unreachable.', [['', bus.outages]]);
+      metric('capulator_kafka_recoveries_total', 'counter', 'Times the Kafka broker became reachable again after an outage.', [['', bus.recoveries ?? 0]]);
       metric('capulator_kafka_consumer_lag_records', 'gauge', 'Records of the event log produced but not yet folded by this process, over all partitions.', [['', bus.lag]]);
       metric('capulator_kafka_produce_failures_total', 'counter', 'Produce requests to the event log that failed or were not acknowledged in time.', [['', bus.produceFailures]]);
       metric('capulator_kafka_appends_unavailable_total', 'counter', 'Appends refused because the broker could not be reached.', [['', bus.unavailable]]);
       metric('capulator_kafka_witness_mismatches_total', 'counter', 'Proposals whose writer saw a different log before them (the log was changed).', [['', bus.witnessMismatches]]);
       metric('capulator_kafka_event_partitions', 'gauge', 'Partitions of the event log.', [['', bus.partitions]]);
+    }
+    if (commands) {
+      metric('capulator_kafka_command_lag_records', 'gauge', 'Commands on the command topic not yet finished by the runtime workers (their group\'s committed offsets), over all partitions.', [['', commands.commandLag]]);
+      metric('capulator_runs_orphaned_total', 'counter', 'Runs this gateway recorded failed because no command for them ever reached the workers (their gateway died between RunRequested and the command).', [['', commands.orphaned]]);
     }
     return out.join('\n') + '\n';
   }

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { randomUUID } from 'node:crypto';
 import { Observable } from 'rxjs';
@@ -15,6 +15,7 @@ import type { RunExecutor } from './run-executor';
 import { isTerminal, toRunView, type RunView } from './run-view';
 import { RequestRunCommand } from './run.commands';
 import { isLogUnavailable, Refusals } from './refusals';
+import { isCommandLedger, OrphanRecovery } from './orphans';
 import { QueueFull } from './in-process.executor';
 import { DomainError } from '../errors/domain.error';
 
@@ -33,13 +34,17 @@ const TERMINAL_TYPES = new Set(['RunExited', 'RunFailed']);
 
 /** Submits, stops and reads runs; the read model is folded from the hub. */
 @Injectable()
-export class RunsService {
+export class RunsService implements OnModuleDestroy {
   private readonly log = new Logger('runs');
   private readonly runs = new Map<string, RunSummary>();
   private readonly mountsAllowed: MountAllowList;
   readonly refusals: Refusals;
+  /** on the Kafka bus: runs whose command never reached the workers are recorded failed */
+  readonly orphans: OrphanRecovery | undefined;
   /** runs by status, kept as the fold goes (the bus path's bounded queue reads `queued`) */
   private readonly statusCounts: Record<RunStatus, number> = { queued: 0, running: 0, exited: 0, failed: 0 };
+  /** ids of the runs `queued` now (orphan recovery looks only at these) */
+  private readonly queued = new Set<string>();
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -53,6 +58,24 @@ export class RunsService {
     this.mountsAllowed = mountAllowList(options.allowMounts ?? [], options.home);
     this.refusals = new Refusals(store, (events) => hub.publish(events));
     hub.listen((e) => this.fold(e));
+    if (isCommandLedger(executor)) {
+      this.orphans = new OrphanRecovery(store, executor, (before) => this.queuedBefore(before), (events) => hub.publish(events));
+      this.orphans.start();
+    }
+  }
+
+  onModuleDestroy(): void {
+    this.orphans?.stop();
+  }
+
+  /** Runs `queued` in the read model whose RunRequested is older than `before` (ms since the epoch). */
+  private queuedBefore(before: number): string[] {
+    const out: string[] = [];
+    for (const id of this.queued) {
+      const at = this.runs.get(id)?.requestedAt;
+      if (at && Date.parse(at) < before) out.push(id);
+    }
+    return out;
   }
 
   private fold(e: StoredEvent): void {
@@ -64,6 +87,8 @@ export class RunsService {
     if (after && after !== before) {
       if (before) this.statusCounts[before.status]--;
       this.statusCounts[after.status]++;
+      if (after.status === 'queued') this.queued.add(id);
+      else this.queued.delete(id);
       this.runs.set(id, after);
     }
   }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
-import { decide, evolve, expectedVersionOf, isEnded, loadRun, runStream, RunWriter, WrongExpectedVersion, type EventStore, type NewEvent, type RunCommand, type RunState, type StoredEvent } from '@capulator/events';
+import { decide, evolve, expectedVersionOf, isEnded, loadRun, runStream, RunWriter, WrongExpectedVersion, type EventStore, type ExpectedVersion, type NewEvent, type RunCommand, type RunState, type StoredEvent } from '@capulator/events';
 import {
   BadCommand,
   COMMANDS_TOPIC,
@@ -353,18 +353,33 @@ export class RuntimeWorker {
    * recorded as it ended; an append whose outcome was unknown is looked for before it is retried.
    */
   private async tryAppend(runId: string, version: number, events: NewEvent[]): Promise<StoredEvent[] | null> {
+    try {
+      const stored = await this.appendHolding(runId, expectedVersionOf(version), events, true);
+      return stored;
+    } catch (err) {
+      if (err instanceof WrongExpectedVersion) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * store.append, holding on while the log is unreachable: retried until it is back; after an
+   * append whose outcome was unknown, a version conflict is checked against our own events first.
+   */
+  private async appendHolding(runId: string, expected: ExpectedVersion, events: NewEvent[], notify: boolean): Promise<StoredEvent[]> {
+    const version = typeof expected === 'number' ? expected : 0;
     let unsure = false;
     for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
       try {
-        const stored = await this.opts.store.append(runStream(runId), expectedVersionOf(version), events);
-        this.opts.onAppended?.(stored);
+        const stored = await this.opts.store.append(runStream(runId), expected, events);
+        if (notify) this.opts.onAppended?.(stored);
         return stored;
       } catch (err) {
         if (err instanceof WrongExpectedVersion) {
-          // after an append whose outcome was unknown, the event that moved the stream may be ours
           const landed = unsure ? await this.landed(runId, version, events).catch(() => undefined) : undefined;
-          if (landed) this.opts.onAppended?.(landed);
-          return landed ?? null;
+          if (!landed) throw err;
+          if (notify) this.opts.onAppended?.(landed);
+          return landed;
         }
         if ((err as { code?: string })?.code !== 'UNAVAILABLE') throw err;
         if (delay === 250) this.log({ level: 'warn', msg: 'event log unavailable: holding the run\'s events until it is back', runId, err: String(err) });
@@ -372,7 +387,7 @@ export class RuntimeWorker {
           unsure = true;
           const landed = await this.landed(runId, version, events).catch(() => undefined);
           if (landed) {
-            this.opts.onAppended?.(landed);
+            if (notify) this.opts.onAppended?.(landed);
             return landed;
           }
         }
@@ -460,7 +475,7 @@ export class RuntimeWorker {
     }
     this.counters.executed++;
     // every later append uses the exact expected version: another writer's append fences this one
-    const writer = new RunWriter((events, expected) => this.opts.store.append(runStream(runId), expected, events), claimed, {
+    const writer = new RunWriter((events, expected) => this.appendHolding(runId, expected, events, false), claimed, {
       split: (b) => chunks(b),
       ...(this.opts.onAppended ? { onAppended: this.opts.onAppended } : {}),
     });

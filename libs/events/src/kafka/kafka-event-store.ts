@@ -25,8 +25,10 @@ export interface KafkaEventStoreOptions {
   lazy?: boolean;
   clientId?: string;
   upcasters?: UpcasterRegistry;
-  /** how long an append waits to see its own proposal come back once the broker took it (ms) */
+  /** how long a read waits for the log to be caught up (ms) */
   appendTimeoutMs?: number;
+  /** how long an append waits to see its own proposal come back once the broker took it (ms; then: unavailable, outcome unknown) */
+  seenTimeoutMs?: number;
   /** how long a produce may take before the append is refused as unavailable (ms) */
   produceTimeoutMs?: number;
   /** structured log lines (outages, recoveries, witness mismatches) */
@@ -99,6 +101,8 @@ export interface KafkaStoreStats {
   /** whether the last produce or metadata call reached the broker */
   brokerUp: boolean;
   outages: number;
+  /** times the broker became reachable again after an outage */
+  recoveries: number;
 }
 
 /**
@@ -131,8 +135,9 @@ export class KafkaEventStore implements EventStore {
   private closed = false;
   private readonly appendTimeoutMs: number;
   private readonly produceTimeoutMs: number;
+  private readonly seenTimeoutMs: number;
   private readonly log: (rec: Record<string, unknown>) => void;
-  readonly stats: KafkaStoreStats = { partitions: 0, folded: 0, produceFailures: 0, unavailable: 0, witnessMismatches: 0, lag: 0, brokerUp: true, outages: 0 };
+  readonly stats: KafkaStoreStats = { partitions: 0, folded: 0, produceFailures: 0, unavailable: 0, witnessMismatches: 0, lag: 0, brokerUp: true, outages: 0, recoveries: 0 };
 
   private constructor(private readonly opts: KafkaEventStoreOptions) {
     this.topic = opts.topic ?? 'capulator.events';
@@ -140,6 +145,7 @@ export class KafkaEventStore implements EventStore {
     this.upcasters = opts.upcasters ?? defaultUpcasters();
     this.appendTimeoutMs = opts.appendTimeoutMs ?? 30_000;
     this.produceTimeoutMs = opts.produceTimeoutMs ?? 2_000;
+    this.seenTimeoutMs = opts.seenTimeoutMs ?? 2_000;
     this.log = opts.log ?? (() => undefined);
     this.kafka = new Kafka({
       clientId: this.clientId,
@@ -315,6 +321,7 @@ export class KafkaEventStore implements EventStore {
   private brokerBack(): void {
     if (!this.stats.brokerUp) {
       this.stats.brokerUp = true;
+      this.stats.recoveries++;
       this.log({ level: 'log', msg: 'Kafka broker reachable again', topic: this.topic });
     }
   }
@@ -394,8 +401,8 @@ export class KafkaEventStore implements EventStore {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         this.waiting.delete(id);
-        reject(new StoreUnavailable(`Kafka event store: append ${id} not seen on ${this.topic} within ${this.appendTimeoutMs} ms`, true));
-      }, this.appendTimeoutMs);
+        reject(new StoreUnavailable(`Kafka event store: append ${id} not seen on ${this.topic} within ${this.seenTimeoutMs} ms`, true));
+      }, this.seenTimeoutMs);
     });
     try {
       const v = await Promise.race([verdict, timeout]);
