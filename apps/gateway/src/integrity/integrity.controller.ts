@@ -1,0 +1,72 @@
+import { Controller, Get, Inject } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { anchorKey, anchorPaths, readAnchors, SqliteEventStore, verifyChain, type Anchor, type EventStore, type VerifyResult } from '@capulator/events';
+import { RequireScope } from '../auth/auth.decorators';
+import { EVENT_STORE, GATEWAY_OPTIONS } from '../store/tokens';
+import type { GatewayOptions } from '../gateway.options';
+
+export interface IntegrityStatus {
+  /** false when the log is not the embedded SQLite store (verify walks events.db) */
+  available: boolean;
+  ok: boolean;
+  checked: number;
+  head: { position: number; hash: string };
+  problem?: VerifyResult['problem'];
+  /** the newest validly signed anchor, when there is one */
+  lastAnchor?: Anchor;
+  /** anchor-file lines whose signature does not hold */
+  badAnchors: number;
+  verifiedAt: string;
+}
+
+/**
+ * `audit verify` over HTTP: walks the hash chain (and checks it against the signed anchors). The
+ * result is kept while the head does not move, so a page that polls it costs one walk per change.
+ */
+@ApiTags('audit')
+@ApiBearerAuth()
+@Controller('v1/integrity')
+export class IntegrityController {
+  private cached: { key: string; status: IntegrityStatus } | undefined;
+
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(GATEWAY_OPTIONS) private readonly options: GatewayOptions,
+  ) {}
+
+  @Get()
+  @RequireScope('audit:read')
+  @ApiOperation({ summary: "The chain's verify status and the last anchor (what `capulator audit verify` reports)" })
+  @ApiOkResponse({ schema: { type: 'object' } })
+  status(): IntegrityStatus {
+    const at = new Date().toISOString();
+    if (!(this.store instanceof SqliteEventStore)) {
+      return { available: false, ok: true, checked: 0, head: { position: 0, hash: '' }, badAnchors: 0, verifiedAt: at };
+    }
+    const head = this.store.head();
+    const paths = anchorPaths(this.options.home);
+    let loaded: { anchors: Anchor[]; bad: Array<{ line: number; text: string }> } = { anchors: [], bad: [] };
+    try {
+      const key = anchorKey(paths.key, false);
+      if (key) loaded = readAnchors(paths.file, key);
+    } catch (err) {
+      loaded = { anchors: [], bad: [{ line: 0, text: (err as Error).message }] };
+    }
+    const cacheKey = `${head.position}:${head.hash}:${loaded.anchors.length}:${loaded.bad.length}`;
+    if (this.cached?.key === cacheKey) return this.cached.status;
+    const r = verifyChain(this.store, { anchors: loaded.anchors });
+    const lastAnchor = loaded.anchors[loaded.anchors.length - 1];
+    const status: IntegrityStatus = {
+      available: true,
+      ok: r.ok && loaded.bad.length === 0,
+      checked: r.checked,
+      head: r.head,
+      ...(r.problem ? { problem: r.problem } : loaded.bad.length > 0 ? { problem: { position: 0, kind: 'anchor-rewritten' as const, message: `${loaded.bad.length} anchor line(s) do not carry a valid signature (first: line ${loaded.bad[0].line})` } } : {}),
+      ...(lastAnchor ? { lastAnchor } : {}),
+      badAnchors: loaded.bad.length,
+      verifiedAt: at,
+    };
+    this.cached = { key: cacheKey, status };
+    return status;
+  }
+}
