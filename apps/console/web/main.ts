@@ -4,10 +4,25 @@ import { integrityBadge } from './integrity';
 import { runsView } from './runs';
 import { runView } from './run';
 import { whatIfView } from './whatif';
-import { editorView } from './editor';
 
 /** A view renders into `main` and returns a cleanup (stops its streams and timers). */
 export type View = (main: HTMLElement, arg: string | undefined) => () => void;
+
+/** The editor (CodeMirror, most of the bytes) is its own chunk, loaded when the view opens. */
+const editorView: View = (main, arg) => {
+  let stop: (() => void) | undefined;
+  let gone = false;
+  main.append('loading the editor…');
+  void import('./editor').then((m) => {
+    if (gone) return;
+    main.textContent = '';
+    stop = m.editorView(main, arg);
+  });
+  return () => {
+    gone = true;
+    stop?.();
+  };
+};
 
 const routes: Array<{ re: RegExp; title: string; nav?: string; view: View }> = [
   { re: /^#\/runs\/?$/, title: 'Runs', nav: '#/runs', view: runsView },

@@ -30,7 +30,7 @@ export async function watchPage(page: Page): Promise<{ csp: string[]; errors: st
   const seen = { csp: [] as string[], errors: [] as string[] };
   await page.evaluateOnNewDocument(() => {
     (window as any).__csp = [];
-    document.addEventListener('securitypolicyviolation', (e: any) => (window as any).__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+    document.addEventListener('securitypolicyviolation', (e: any) => (window as any).__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber} ${e.sample}`));
   });
   page.on('pageerror', (e) => seen.errors.push(String(e)));
   page.on('console', (m) => {

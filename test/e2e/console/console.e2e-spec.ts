@@ -4,7 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
 import type { Browser, Page } from 'puppeteer-core';
-import { bootGateway, fixtureImages, PING_POLICY, until, type TestGateway } from '../gateway/harness';
+import { bootGateway, DENY_ALL, fixtureImages, PING_POLICY, until, type TestGateway } from '../gateway/harness';
 import { axeViolations, launchChromium, screenshotDir, watchPage } from './browser';
 
 // page functions run in the browser; the test tree compiles without the DOM lib
@@ -59,6 +59,11 @@ describe('audit console (chromium)', () => {
     const csp = String(res.headers['content-security-policy']);
     assert.match(csp, /default-src 'none'/);
     assert.match(csp, /script-src 'self'(;|$)/);
+    // the style nonce is fresh per response and is the one the page reads
+    const nonce = /style-src 'self' 'nonce-([A-Za-z0-9+/=]{24})'/.exec(csp)?.[1];
+    assert.ok(nonce, csp);
+    assert.ok(res.text.includes(`<meta name="csp-nonce" content="${nonce}">`));
+    assert.notEqual(/'nonce-([^']+)'/.exec(String((await request(t.url).get('/ui/')).headers['content-security-policy']))?.[1], nonce);
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|https?:/);
     assert.doesNotMatch(res.text, /<script>|<script [^>]*>[^<]/, 'no inline script in index.html');
     const sizes: Record<string, number> = {};
@@ -159,6 +164,118 @@ describe('audit console (chromium)', () => {
     const tip = await page.$eval('#timeline-tip', (el) => el.textContent ?? '');
     assert.match(tip, new RegExp(`^${outcome.toUpperCase()} at [^\n]*(CAP_NET_RAW|PRIV_NETINET_RAW)`, 'm'));
   }
+
+  it('runs a what-if of the allowed run against deny-all and reports the denial with audit replay\'s verdict', async () => {
+    await page.goto(`${t.url}/ui/#/what-if`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector(`#whatif-runs input[data-run="${allowedRun}"]`);
+    await page.click('#whatif-yaml');
+    await page.keyboard.type(DENY_ALL);
+    await page.click(`#whatif-runs input[data-run="${allowedRun}"]`);
+    assert.equal(await page.$eval('#whatif-all', (el) => (el as HTMLInputElement).checked), false);
+    await page.click('#whatif-run');
+    await page.waitForSelector('#whatif-verdict');
+    const verdict = await page.$eval('#whatif-verdict', (el) => ({ exit: el.getAttribute('data-exit'), text: (el as HTMLElement).innerText }));
+    const api = await request(t.url).post('/v1/replays').set(auth).send({ policyYaml: DENY_ALL, runIds: [allowedRun] }).expect(200);
+    assert.equal(api.body.exitCode, 1);
+    assert.equal(verdict.exit, String(api.body.exitCode));
+    assert.match(verdict.text, new RegExp(`^exit 1: ${api.body.wouldDeny} decision`));
+    const denied = await page.$eval('#whatif-denied', (el) => (el as HTMLElement).innerText);
+    assert.match(denied, /socket[^\n]*PRIV_NETINET_RAW[^\n]*allow \(ping-raw\)[^\n]*deny \(default\)/);
+    await shot('4-what-if');
+    await serious('what-if');
+  });
+
+  it('marks an unknown privilege typed in the editor at its line and column, then publishes the fixed policy', async () => {
+    await page.goto(`${t.url}/ui/#/policies`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('.cm-content');
+    await page.waitForFunction(() => /valid: ping/.test(document.getElementById('editor-status')?.textContent ?? ''));
+    // put the cursor after PRIV_NETINET_RAW (line 7) and type a privilege that does not exist
+    const at = await page.evaluate(() => {
+      const v = (window as any).__capEditor.view;
+      const doc = v.state.doc.toString();
+      const pos = doc.indexOf('PRIV_NETINET_RAW') + 'PRIV_NETINET_RAW'.length;
+      v.focus();
+      v.dispatch({ selection: { anchor: pos } });
+      const line = v.state.doc.lineAt(pos);
+      return { line: line.number, col: pos - line.from + 1 };
+    });
+    await page.keyboard.type(', PRIV_RAW_SOCKET');
+    await page.keyboard.press('Escape'); // close the completion list
+    const diag = await page.waitForFunction(() => {
+      const d = (window as any).__capEditor.diagnostics();
+      return d.length > 0 ? d : undefined;
+    }, { timeout: 10_000 });
+    const diags = (await diag.jsonValue()) as Array<{ line: number; col: number; message: string; severity: string; from: number; to: number }>;
+    assert.equal(diags.length, 1, JSON.stringify(diags));
+    assert.equal(diags[0].severity, 'error');
+    assert.equal(diags[0].line, at.line);
+    assert.equal(diags[0].col, at.col + 2, JSON.stringify(diags[0])); // after ", "
+    assert.match(diags[0].message, new RegExp(`^policy.yaml:${at.line}:${at.col + 2}: .*PRIV_RAW_SOCKET`));
+    assert.equal(diags[0].to - diags[0].from, 'PRIV_RAW_SOCKET'.length);
+    await page.waitForSelector('.cm-lintRange-error');
+    await page.waitForSelector('.cm-lint-marker-error');
+    assert.match(await page.$eval('#editor-problems', (el) => (el as HTMLElement).innerText), new RegExp(`policy.yaml:${at.line}:${at.col + 2}:`));
+    await shot('5-editor-lint');
+    await serious('the policy editor');
+    // fix it through the completion list: select the bad name, type a real one, accept with Enter
+    await page.evaluate((d) => {
+      const v = (window as any).__capEditor.view;
+      v.focus();
+      v.dispatch({ selection: { anchor: d.from, head: d.to } });
+    }, diags[0]);
+    await page.keyboard.type('PRIV_NET_RA');
+    await page.waitForFunction(() => [...document.querySelectorAll('.cm-tooltip-autocomplete li')].some((li: any) => li.textContent.startsWith('PRIV_NET_RAW')));
+    const options = await page.$$eval('.cm-tooltip-autocomplete li', (lis) => lis.map((li) => li.textContent ?? ''));
+    assert.match(options[0], /^PRIV_NET_RAW/, options.join(' | '));
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => (window as any).__capEditor.diagnostics().length === 0 && /valid: ping/.test(document.getElementById('editor-status')?.textContent ?? ''));
+    const text = await page.evaluate(() => (window as any).__capEditor.view.state.doc.toString());
+    assert.match(text, /privileges: \[PRIV_NETINET_RAW, PRIV_NET_RAW\]/);
+    await page.click('#editor-publish');
+    await page.waitForSelector('#editor-published');
+    assert.match(await page.$eval('#editor-published', (el) => el.textContent ?? ''), /^published ping@2 /);
+    const v2 = await request(t.url).get('/v1/policies/ping/versions/2').set(auth).expect(200);
+    assert.equal(v2.body.yaml, text);
+    const diff = await page.$eval('#editor-diff', (el) => el.textContent ?? '');
+    assert.match(diff, /^- +privileges: \[PRIV_NETINET_RAW\]$/m);
+    assert.match(diff, /^\+ +privileges: \[PRIV_NETINET_RAW, PRIV_NET_RAW\]$/m);
+    await shot('6-editor-published');
+  });
+
+  it('reports the transferred size of the runs view and of the editor', async () => {
+    const sizeOf = async (hash: string, ready: string) => {
+      const p2 = await browser.newPage();
+      await p2.evaluateOnNewDocument((tok: string) => sessionStorage.setItem('capulator.token', tok), userToken);
+      await p2.goto(`${t.url}/ui/${hash}`, { waitUntil: 'load' });
+      await p2.waitForSelector(ready);
+      await new Promise((r) => setTimeout(r, 500));
+      const entries = await p2.evaluate(() => (['navigation', 'resource'] as any[]).flatMap((k) => performance.getEntriesByType(k)).map((e: any) => ({ name: e.name as string, encodedBodySize: e.encodedBodySize as number })));
+      await p2.close();
+      const assets = entries.filter((e) => /\/ui\/([A-Za-z0-9-]+\.(js|css))?(#.*)?$/.test(e.name));
+      return { body: assets.reduce((a: number, e: { encodedBodySize: number }) => a + e.encodedBodySize, 0), files: assets.length };
+    };
+    const runs = await sizeOf('#/runs', '#runs-list');
+    const editor = await sizeOf('#/policies', '.cm-content');
+    console.log(`console assets transferred (gzip bodies): runs view ${runs.body} B in ${runs.files} files; policy editor ${editor.body} B in ${editor.files} files`);
+    assert.ok(runs.body > 0 && runs.body < 64 * 1024, `runs view assets ${runs.body} B`);
+    assert.ok(editor.body < 400 * 1024, `editor assets ${editor.body} B`);
+  });
+
+  it('shows the integrity badge green on every page, and red once an event in the log is edited', async () => {
+    for (const hash of ['#/runs', `#/runs/${allowedRun}`, '#/what-if', '#/policies']) {
+      await page.goto(`${t.url}/ui/${hash}`, { waitUntil: 'networkidle0' });
+      await page.waitForSelector('#integrity-badge.ok');
+      assert.match(await page.$eval('#integrity-badge', (el) => el.textContent ?? ''), /^chain verified · \d+ events · anchored at \d+/);
+    }
+    const db = (t.gw.store as unknown as { db: { prepare(sql: string): { get(): { p: number }; run(...a: unknown[]): { changes: number } } } }).db;
+    const p = db.prepare(`SELECT MIN(first_position) AS p FROM commits WHERE events LIKE '%"decision":"allow"%'`).get().p;
+    assert.equal(db.prepare(`UPDATE commits SET events = replace(events, '"decision":"allow"', '"decision":"deny"') WHERE first_position = ?`).run(p).changes, 1);
+    await new Promise((r) => setTimeout(r, 5_500)); // the server re-verifies at most every 5 s while the head stays
+    await page.reload({ waitUntil: 'networkidle0' });
+    await page.waitForSelector('#integrity-badge.bad', { timeout: 15_000 });
+    assert.match(await page.$eval('#integrity-badge', (el) => el.textContent ?? ''), new RegExp(`^chain verify FAILED at position ${p}: changed`));
+    await shot('7-integrity-failed');
+  });
 
   it('loaded no script or style against the CSP and threw nothing', async () => {
     const csp = await page.evaluate(() => (window as any).__csp as string[]);

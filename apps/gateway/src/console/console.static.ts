@@ -1,24 +1,28 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NextFunction, Request, Response } from 'express';
 import { repoRoot } from '@capulator/host';
 
 /**
- * The audit console's content security policy: nothing inline, nothing from elsewhere. Scripts,
+ * The audit console's content security policy: no inline script, nothing from elsewhere. Scripts,
  * styles and fetches come from this origin only; no frames, no forms posting away, no plugins.
- * (CodeMirror's styles are constructed stylesheets and CSSOM property writes, which this allows.)
+ * One exception for styles: CodeMirror writes its theme into a <style> element, which carries the
+ * per-response nonce (index.html hands it to the page in a meta tag; it is never used for scripts).
  */
-export const CONSOLE_CSP = [
+export function consoleCsp(styleNonce: string): string {
+  return [
   "default-src 'none'",
   "script-src 'self'",
-  "style-src 'self'",
+  `style-src 'self' 'nonce-${styleNonce}'`,
   "img-src 'self' data:",
   "font-src 'self'",
   "connect-src 'self'",
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",
-].join('; ');
+  ].join('; ');
+}
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -42,7 +46,7 @@ export function consoleMiddleware(dir = consoleDir()): (req: Request, res: Respo
   const load = (name: string) => {
     const hit = files.get(name);
     if (hit) return hit;
-    if (!/^[a-z0-9-]+\.(html|js|css|svg)$/.test(name)) return undefined;
+    if (!/^[A-Za-z0-9-]+\.(html|js|css|svg)$/.test(name)) return undefined;
     const p = join(dir, name);
     if (!existsSync(p) || !statSync(p).isFile()) return undefined;
     const f = { type: TYPES[name.slice(name.lastIndexOf('.'))], body: readFileSync(p), ...(existsSync(p + '.gz') ? { gz: readFileSync(p + '.gz') } : {}) };
@@ -55,7 +59,8 @@ export function consoleMiddleware(dir = consoleDir()): (req: Request, res: Respo
     const rest = req.path === '/ui' ? '' : req.path.slice(4);
     const name = rest === '' ? 'index.html' : rest;
     const f = load(name);
-    res.setHeader('Content-Security-Policy', CONSOLE_CSP);
+    const nonce = randomBytes(16).toString('base64');
+    res.setHeader('Content-Security-Policy', consoleCsp(nonce));
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.setHeader('X-Frame-Options', 'DENY');
@@ -69,11 +74,13 @@ export function consoleMiddleware(dir = consoleDir()): (req: Request, res: Respo
       return;
     }
     res.setHeader('Content-Type', f.type);
-    res.setHeader('Cache-Control', name === 'index.html' ? 'no-cache' : 'no-cache');
+    res.setHeader('Cache-Control', 'no-cache');
     res.setHeader('Vary', 'Accept-Encoding');
-    const gz = f.gz && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+    // index.html carries the style nonce: filled in per response (and sent uncompressed, 0.4 kB)
+    const html = name === 'index.html';
+    const gz = !html && f.gz && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
     if (gz) res.setHeader('Content-Encoding', 'gzip');
-    const body = gz ? f.gz! : f.body;
+    const body = html ? Buffer.from(f.body.toString('utf8').replaceAll('{{CSP_NONCE}}', nonce)) : gz ? f.gz! : f.body;
     res.setHeader('Content-Length', String(body.length));
     res.status(200).end(req.method === 'HEAD' ? undefined : body);
   };

@@ -21,13 +21,16 @@ export interface IntegrityStatus {
 
 /**
  * `audit verify` over HTTP: walks the hash chain (and checks it against the signed anchors). The
- * result is kept while the head does not move, so a page that polls it costs one walk per change.
+ * result is kept for MAX_AGE_MS while the head does not move, so pages polling it cost at most
+ * one walk per 5 s.
  */
 @ApiTags('audit')
 @ApiBearerAuth()
 @Controller('v1/integrity')
 export class IntegrityController {
-  private cached: { key: string; status: IntegrityStatus } | undefined;
+  private cached: { key: string; at: number; status: IntegrityStatus } | undefined;
+  /** a cached result is reused for this long while the head stays (an edit inside the log leaves the head alone) */
+  static readonly MAX_AGE_MS = 5_000;
 
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
@@ -53,7 +56,7 @@ export class IntegrityController {
       loaded = { anchors: [], bad: [{ line: 0, text: (err as Error).message }] };
     }
     const cacheKey = `${head.position}:${head.hash}:${loaded.anchors.length}:${loaded.bad.length}`;
-    if (this.cached?.key === cacheKey) return this.cached.status;
+    if (this.cached?.key === cacheKey && Date.now() - this.cached.at < IntegrityController.MAX_AGE_MS) return this.cached.status;
     const r = verifyChain(this.store, { anchors: loaded.anchors });
     const lastAnchor = loaded.anchors[loaded.anchors.length - 1];
     const status: IntegrityStatus = {
@@ -66,7 +69,7 @@ export class IntegrityController {
       badAnchors: loaded.bad.length,
       verifiedAt: at,
     };
-    this.cached = { key: cacheKey, status };
+    this.cached = { key: cacheKey, at: Date.now(), status };
     return status;
   }
 }
