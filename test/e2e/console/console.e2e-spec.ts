@@ -227,6 +227,7 @@ describe('audit console (chromium)', () => {
     await page.waitForFunction(() => [...document.querySelectorAll('.cm-tooltip-autocomplete li')].some((li: any) => li.textContent.startsWith('PRIV_NET_RAW')));
     const options = await page.$$eval('.cm-tooltip-autocomplete li', (lis) => lis.map((li) => li.textContent ?? ''));
     assert.match(options[0], /^PRIV_NET_RAW/, options.join(' | '));
+    await new Promise((r) => setTimeout(r, 250)); // CodeMirror ignores Enter for 75 ms after the list opens
     await page.keyboard.press('Enter');
     await page.waitForFunction(() => (window as any).__capEditor.diagnostics().length === 0 && /valid: ping/.test(document.getElementById('editor-status')?.textContent ?? ''));
     const text = await page.evaluate(() => (window as any).__capEditor.view.state.doc.toString());
