@@ -89,10 +89,13 @@ export function sse(path: string, onMessage: (m: SseMessage) => void, signal: Ab
           const { value, done } = await reader.read();
           if (done) break;
           buf += value;
+          // blocks are cut from an index, the buffer sliced once a chunk (a large chunk stays linear)
+          let at = 0;
           let i: number;
-          while ((i = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
+          while ((i = buf.indexOf('\n\n', at)) >= 0) {
+            if (signal.aborted) return;
+            const block = buf.slice(at, i);
+            at = i + 2;
             const m: SseMessage = { event: 'message', data: undefined };
             let data = '';
             for (const line of block.split('\n')) {
@@ -113,6 +116,7 @@ export function sse(path: string, onMessage: (m: SseMessage) => void, signal: Ab
             if (m.id) lastId = m.id;
             onMessage(m);
           }
+          buf = buf.slice(at);
         }
         if (opts.onEnd) {
           opts.onEnd();

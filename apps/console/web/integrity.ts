@@ -11,10 +11,9 @@ export interface IntegrityStatus {
   verifiedAt: string;
 }
 
-/** The chain's verify status and last anchor, refreshed every 10 s; red when verify fails. */
-export function integrityBadge(host: HTMLElement): () => void {
+/** The chain's verify status and last anchor, refreshed every 10 s; red when verify fails. One per login, shown in every view's header. */
+export function integrityBadge(): { el: HTMLElement; stop: () => void } {
   const badge = h('span', { class: 'badge unknown', role: 'status', 'aria-live': 'polite', id: 'integrity-badge' }, 'integrity: checking…');
-  host.append(badge);
   let stopped = false;
   const show = (cls: string, text: string, title: string) => {
     badge.className = `badge ${cls}`;
@@ -39,8 +38,11 @@ export function integrityBadge(host: HTMLElement): () => void {
   };
   void tick();
   const timer = setInterval(tick, 10_000);
-  return () => {
-    stopped = true;
-    clearInterval(timer);
+  return {
+    el: badge,
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+    },
   };
 }

@@ -34,9 +34,13 @@ const routes: Array<{ re: RegExp; title: string; nav?: string; view: View }> = [
 const app = document.getElementById('app')!;
 let cleanup: (() => void) | undefined;
 
+let badge: { el: HTMLElement; stop: () => void } | undefined;
+
 function loginPage(message?: string): void {
   cleanup?.();
   cleanup = undefined;
+  badge?.stop();
+  badge = undefined;
   clear(app);
   document.title = 'Log in · capulator';
   const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', spellcheck: 'false', required: true, 'aria-describedby': 'token-help' });
@@ -80,8 +84,8 @@ function route(): void {
   }
   cleanup?.();
   clear(app);
-  const stopBadge = { fn: () => {} };
-  const badgeHost = h('div', { id: 'integrity' });
+  badge ??= integrityBadge();
+  const badgeHost = h('div', { id: 'integrity' }, badge.el);
   const header = h(
     'header',
     { class: 'top' },
@@ -98,13 +102,9 @@ function route(): void {
   const main = h('main', { id: 'main' });
   app.append(header, main);
   document.title = `${r.title} · capulator`;
-  stopBadge.fn = integrityBadge(badgeHost);
   const m = r.re.exec(hash)!;
   const stopView = r.view(main, m[1]);
-  cleanup = () => {
-    stopBadge.fn();
-    stopView();
-  };
+  cleanup = stopView;
 }
 
 whenUnauthenticated(() => {

@@ -1,10 +1,25 @@
-import { api, sse } from './api';
+import { api, ApiError, sse } from './api';
 import { clear, fmtTime, h } from './dom';
 import { outcomeLabel, policyLabel, type Run } from './runs';
 import { Timeline, type Mark } from './timeline';
 
 const DECISION_TYPES = new Set(['CapabilitiesQueried', 'CapabilitiesChangeRequested', 'PrivilegeChecked']);
+/** rows of the decision table (the timeline shows them all) */
+const TABLE_ROWS = 500;
 const SETS = ['bounding', 'permitted', 'effective', 'inheritable', 'ambient'] as const;
+
+/** GET /v1/decisions/timeline: one run's decisions in columns. */
+interface Columns {
+  count: number;
+  start: string | null;
+  programs: string[];
+  kinds: Array<{ type: string; syscall: string; privileges: string[]; capability: string | null; ruleId: string | null }>;
+  position: number[];
+  t: number[];
+  program: number[];
+  kind: number[];
+  outcome: number[];
+}
 
 /** A decision as GET /v1/decisions returns it (the decisions read model). */
 export interface DecisionRow {
@@ -126,6 +141,27 @@ export function runView(main: HTMLElement, id?: string): () => void {
 
   const loadAll = async () => {
     const t0 = performance.now();
+    // the columnar timeline (GET /v1/decisions/timeline): ~25 bytes a decision
+    try {
+      const c = await api<Columns>(`/v1/decisions/timeline?run=${id}`, { signal: ac.signal });
+      const outcomes = ['allow', 'emulate', 'deny'] as const;
+      const labels = c.kinds.map((k) => describe(k));
+      const base = c.start ? Date.parse(c.start) : start;
+      if (isNaN(start)) start = base;
+      const shift = base - start;
+      const marks: Mark[] = new Array(c.count);
+      for (let i = 0; i < c.count; i++) {
+        seen.add(c.position[i]);
+        marks[i] = { position: c.position[i], t: c.t[i] + shift, exe: c.programs[c.program[i]] || '(unknown)', outcome: outcomes[c.outcome[i]] ?? 'allow', label: labels[c.kind[i]] };
+      }
+      tl.add(marks);
+      tlStatus.textContent = `(${tl.size} marks)`;
+      (window as any).__capTimelineLoadMs = performance.now() - t0;
+      return;
+    } catch (e) {
+      if (ac.signal.aborted || !(e instanceof ApiError && e.status === 503)) throw e;
+    }
+    // another store: the decisions, 10,000 a page
     let after = 0;
     for (;;) {
       const res = await api<{ decisions: DecisionRow[]; truncated: boolean }>(`/v1/decisions?run=${id}&limit=10000${after ? `&since=${after}` : ''}`, { signal: ac.signal });
@@ -183,7 +219,7 @@ export function runView(main: HTMLElement, id?: string): () => void {
   const tableErr = h('p', { class: 'err', role: 'alert' });
   const tableBox = h('div', {});
   const loadTable = async () => {
-    const qs = new URLSearchParams({ run: id!, limit: '1000' });
+    const qs = new URLSearchParams({ run: id!, limit: String(TABLE_ROWS) });
     if (fDecision.value) qs.set('decision', fDecision.value);
     if (fPriv.value.trim()) qs.set('privilege', fPriv.value.trim());
     if (fCap.value.trim()) qs.set('capability', fCap.value.trim());
@@ -193,7 +229,7 @@ export function runView(main: HTMLElement, id?: string): () => void {
       const res = await api<{ decisions: DecisionRow[]; truncated: boolean }>(`/v1/decisions?${qs}`, { signal: ac.signal });
       clear(tableBox);
       tableBox.append(
-        h('p', { class: 'meta' }, `${res.decisions.length}${res.truncated ? '+ (first 1000)' : ''} decisions`),
+        h('p', { class: 'meta' }, res.truncated ? `the first ${res.decisions.length} decisions (narrow the filters, or use capulator audit log, for the rest)` : `${res.decisions.length} decisions`),
         h(
           'div',
           { class: 'tablewrap' },
@@ -230,15 +266,24 @@ export function runView(main: HTMLElement, id?: string): () => void {
   });
   table.append(filterForm, tableErr, tableBox);
 
+  const stamps: Record<string, number> = { view: performance.now() };
+  (window as any).__capRunStamps = stamps;
   api<Run>(`/v1/runs/${id}`, { signal: ac.signal })
     .then(async (r) => {
+      stamps.run = performance.now();
       run = r;
       renderHead(r);
       const live = r.status === 'queued' || r.status === 'running';
       if (r.startedAt) start = Date.parse(r.startedAt);
-      follow(live);
-      if (!live) {
+      if (live) {
+        follow(true);
+      } else {
+        // the timeline first (one request, nothing else competing for the server), then the rest
         await loadAll();
+        stamps.timeline = performance.now();
+        tl.draw();
+        stamps.drawn = performance.now();
+        follow(false);
         if (r.status === 'failed' && caps.textContent?.includes('waiting')) {
           clear(caps);
           caps.append(h('p', {}, 'The run failed before it started: no capability sets.'));

@@ -1,6 +1,9 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { anchorKey, anchorPaths, readAnchors, SqliteEventStore, verifyChain, type Anchor, type EventStore, type VerifyResult } from '@capulator/events';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { anchorKey, anchorPaths, readAnchors, SqliteEventStore, type Anchor, type EventStore, type VerifyResult } from '@capulator/events';
+import { runVerifyJob, type VerifyJob } from './integrity.worker';
 import { RequireScope } from '../auth/auth.decorators';
 import { EVENT_STORE, GATEWAY_OPTIONS } from '../store/tokens';
 import type { GatewayOptions } from '../gateway.options';
@@ -22,7 +25,7 @@ export interface IntegrityStatus {
 /**
  * `audit verify` over HTTP: walks the hash chain (and checks it against the signed anchors). The
  * result is kept for MAX_AGE_MS while the head does not move, so pages polling it cost at most
- * one walk per 5 s.
+ * one walk per 5 s; the walk runs in a worker thread (integrity.worker.ts).
  */
 @ApiTags('audit')
 @ApiBearerAuth()
@@ -41,7 +44,7 @@ export class IntegrityController {
   @RequireScope('audit:read')
   @ApiOperation({ summary: "The chain's verify status and the last anchor (what `capulator audit verify` reports)" })
   @ApiOkResponse({ schema: { type: 'object' } })
-  status(): IntegrityStatus {
+  async status(): Promise<IntegrityStatus> {
     const at = new Date().toISOString();
     if (!(this.store instanceof SqliteEventStore)) {
       return { available: false, ok: true, checked: 0, head: { position: 0, hash: '' }, badAnchors: 0, verifiedAt: at };
@@ -57,7 +60,7 @@ export class IntegrityController {
     }
     const cacheKey = `${head.position}:${head.hash}:${loaded.anchors.length}:${loaded.bad.length}`;
     if (this.cached?.key === cacheKey && Date.now() - this.cached.at < IntegrityController.MAX_AGE_MS) return this.cached.status;
-    const r = verifyChain(this.store, { anchors: loaded.anchors });
+    const r = await this.verify(loaded.anchors);
     const lastAnchor = loaded.anchors[loaded.anchors.length - 1];
     const status: IntegrityStatus = {
       available: true,
@@ -71,5 +74,20 @@ export class IntegrityController {
     };
     this.cached = { key: cacheKey, at: Date.now(), status };
     return status;
+  }
+
+  private running: Promise<VerifyResult> | undefined;
+
+  /** One walk at a time (concurrent pages share it), in a worker thread (inline for an in-memory store). */
+  private verify(anchors: Anchor[]): Promise<VerifyResult> {
+    const store = this.store as SqliteEventStore;
+    if (store.db.memory) return Promise.resolve(runVerifyJob(store, { dbPath: '', anchors }));
+    return (this.running ??= new Promise<VerifyResult>((resolve, reject) => {
+      const job: VerifyJob = { dbPath: store.db.name, anchors };
+      const worker = new Worker(join(__dirname, 'integrity.worker.js'), { workerData: { verifyJob: job } });
+      worker.once('message', (m: VerifyResult) => resolve(m));
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`the verify worker exited (${code})`)));
+    }).finally(() => (this.running = undefined)));
   }
 }
