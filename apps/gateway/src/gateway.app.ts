@@ -25,6 +25,7 @@ import { InProcessExecutor } from './runs/in-process.executor';
 import { RunsService } from './runs/runs.service';
 import { EventHub } from './store/event-hub';
 import { validationPipe } from './validation';
+import { consoleMiddleware } from './console/console.static';
 
 export const YAML_TYPES = ['application/yaml', 'text/yaml', 'application/x-yaml', 'text/x-yaml'];
 
@@ -117,6 +118,8 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
 
   const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(adapters), { bodyParser: false, logger, abortOnError: false, forceCloseConnections: true });
   app.useGlobalPipes(validationPipe());
+  // the audit console (public assets; the data behind them needs the bearer token)
+  app.use(consoleMiddleware());
   app.use(jsonOnly);
   app.use(guarded(express.json({ limit: options.jsonLimit, type: ['application/json', 'application/*+json'] }), options.jsonLimit));
   app.use(guarded(express.text({ limit: options.yamlLimit, type: YAML_TYPES }), options.yamlLimit));

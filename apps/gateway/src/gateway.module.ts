@@ -7,6 +7,7 @@ import { AuthGuard } from './auth/auth.guard';
 import { TokenStore } from './auth/token-store';
 import { HttpExceptionFilter } from './errors/http-exception.filter';
 import type { GatewayOptions } from './gateway.options';
+import { IntegrityController } from './integrity/integrity.controller';
 import { HealthController } from './health/health.controller';
 import type { ImageCatalog } from './images/image-catalog';
 import { ImagesController } from './images/images.controller';
@@ -45,7 +46,7 @@ export class GatewayModule {
       module: GatewayModule,
       // @nestjs/cqrs routing events by their stable `type` (libs/events/src/nest/cqrs.ts)
       imports: [capulatorCqrsModule()],
-      controllers: [HealthController, RunsController, PoliciesController, AuditController, ReplaysController, ImagesController],
+      controllers: [HealthController, RunsController, PoliciesController, AuditController, ReplaysController, ImagesController, IntegrityController],
       providers: [
         { provide: GATEWAY_OPTIONS, useValue: a.options },
         { provide: EVENT_STORE, useValue: a.store },

@@ -1,11 +1,26 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { decisionLog, ReadModelProjector, runStream, SqliteEventStore, type DecisionPayload, type EventStore, type EventType, type StoredEvent } from '@capulator/events';
 import { globError, globMatch } from '@capulator/policy';
-import { ValidationFailed } from '../errors/domain.error';
+import { Unavailable, ValidationFailed } from '../errors/domain.error';
 import { EVENT_STORE } from '../store/tokens';
 import type { DecisionsQuery } from './dto/decisions.query';
 
 const DECISION_TYPES: EventType[] = ['CapabilitiesQueried', 'CapabilitiesChangeRequested', 'PrivilegeChecked'];
+
+export interface RunTimeline {
+  runId: string;
+  count: number;
+  /** the first decision's time; t[] counts ms from it */
+  start: string | null;
+  programs: string[];
+  kinds: Array<{ type: string; syscall: string; privileges: string[]; capability: string | null; ruleId: string | null }>;
+  position: number[];
+  t: number[];
+  program: number[];
+  kind: number[];
+  /** 0 allow, 1 emulate, 2 deny */
+  outcome: number[];
+}
 
 export interface DecisionRecord {
   position: number;
@@ -47,6 +62,55 @@ export class AuditService {
       return { decisions: out, truncated: false };
     }
     return this.scan(q, limit, sinceIsPosition, sincePosition);
+  }
+
+  /**
+   * One run's decisions in columns, for the console's timeline: one entry per decision (position,
+   * ms since the first, program index, kind index, outcome 0 allow / 1 emulate / 2 deny), with the
+   * distinct programs and kinds (type, syscall, privileges, capability, rule) listed once. About
+   * 25 bytes a decision in JSON, against about 400 in GET /v1/decisions. SQLite store only.
+   */
+  timeline(runId: string): RunTimeline {
+    if (!(this.store instanceof SqliteEventStore)) throw new Unavailable('the timeline needs the SQLite store (use GET /v1/decisions)');
+    this.projector ??= new ReadModelProjector(this.store);
+    this.projector.catchUp();
+    const out: RunTimeline = { runId, count: 0, start: null, programs: [], kinds: [], position: [], t: [], program: [], kind: [], outcome: [] };
+    const programs = new Map<string, number>();
+    const kinds = new Map<string, number>();
+    const OUTCOME: Record<string, number> = { allow: 0, emulate: 1, deny: 2 };
+    let t0 = NaN;
+    const stmt = this.store.db.prepare(
+      `SELECT d.position, d.at, r.exe, r.type, r.syscall, r.privileges, r.capability, d.rule_id, d.decision
+       FROM rm_decisions d JOIN rm_requests r ON r.id = d.req_id WHERE d.run_id = ? ORDER BY d.position`,
+    );
+    for (const x of stmt.raw().iterate(runId) as IterableIterator<[number, string, string, string, string, string, string | null, string | null, string]>) {
+      const [position, at, exe, type, syscall, privileges, capability, ruleId, decision] = x;
+      const ms = Date.parse(at);
+      if (isNaN(t0)) {
+        t0 = ms;
+        out.start = at;
+      }
+      let p = programs.get(exe);
+      if (p === undefined) {
+        p = out.programs.length;
+        programs.set(exe, p);
+        out.programs.push(exe);
+      }
+      const key = `${type}\t${syscall}\t${privileges}\t${capability ?? ''}\t${ruleId ?? ''}`;
+      let k = kinds.get(key);
+      if (k === undefined) {
+        k = out.kinds.length;
+        kinds.set(key, k);
+        out.kinds.push({ type, syscall, privileges: JSON.parse(privileges) as string[], capability, ruleId });
+      }
+      out.position.push(position);
+      out.t.push(ms - t0);
+      out.program.push(p);
+      out.kind.push(k);
+      out.outcome.push(OUTCOME[decision] ?? 0);
+    }
+    out.count = out.position.length;
+    return out;
   }
 
   /** Any EventStore (e.g. Kafka later): scan the decision events. */

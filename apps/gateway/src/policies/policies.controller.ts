@@ -12,6 +12,13 @@ export class PublishedPolicyDto {
   @ApiProperty({ description: 'lint warnings (file:line:col)', type: 'array', items: { type: 'object' } }) warnings!: unknown[];
 }
 
+export class PolicyLintDto {
+  @ApiProperty({ description: 'no errors (warnings allowed)' }) ok!: boolean;
+  @ApiPropertyOptional({ description: 'the name and compiled hash, when the policy is valid' }) policy?: { name: string; hash: string; description?: string };
+  @ApiProperty({ description: 'lint errors {code, message, location: "policy.yaml:line:col", line, col, severity}', type: 'array', items: { type: 'object' } }) errors!: unknown[];
+  @ApiProperty({ type: 'array', items: { type: 'object' } }) warnings!: unknown[];
+}
+
 export class PolicySummaryDto {
   @ApiProperty() name!: string;
   @ApiProperty() latest!: number;
@@ -53,6 +60,17 @@ export class PoliciesController {
   async publish(@Body() body: unknown, @CurrentPrincipal() who?: Principal): Promise<PublishedPolicyDto> {
     if (typeof body !== 'string') throw new UnsupportedMediaType('application/yaml or text/yaml');
     return this.policies.publish(body, who?.name);
+  }
+
+  @Post('lint')
+  @HttpCode(200)
+  @RequireScope('audit:read')
+  @ApiConsumes('application/yaml', 'text/yaml')
+  @ApiBody({ schema: { type: 'string' }, description: 'the policy YAML' })
+  @ApiOkResponse({ type: PolicyLintDto, description: 'the lint result (200 whether or not the policy is valid); nothing is published' })
+  lint(@Body() body: unknown): PolicyLintDto {
+    if (typeof body !== 'string') throw new UnsupportedMediaType('application/yaml or text/yaml');
+    return this.policies.lint(body);
   }
 
   @Get()

@@ -35,6 +35,13 @@ export class PoliciesService {
     hub.listen((e) => evolvePolicyCatalog(this.catalog, e));
   }
 
+  /** Lints without publishing (the console's live markers). */
+  lint(yaml: string): { ok: boolean; policy?: { name: string; hash: string; description?: string }; errors: PolicyLintError[]; warnings: PolicyLintError[] } {
+    const r = this.engine.lint(yaml, 'policy.yaml');
+    const ok = !!r.policy && r.errors.length === 0;
+    return { ok, ...(ok ? { policy: { name: r.policy!.name, hash: r.policy!.hash, ...(r.policy!.description ? { description: r.policy!.description } : {}) } } : {}), errors: r.errors, warnings: r.warnings };
+  }
+
   /** Lints and publishes the next version of the policy the YAML names. */
   async publish(yaml: string, by?: string): Promise<{ name: string; version: number; hash: string; warnings: PolicyLintError[] }> {
     const r = this.engine.lint(yaml, 'policy.yaml');

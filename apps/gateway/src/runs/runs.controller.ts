@@ -39,6 +39,18 @@ export class RunsController {
     return { runs: this.runs.list(q) as RunDto[] };
   }
 
+  @Sse('live')
+  @RequireScope('runs:read')
+  @ApiOperation({
+    summary: 'Every run as it changes, as Server-Sent Events',
+    description:
+      'Each message is `event: run`, `id` = the position of the last event folded into the run, `data` = the run (the same shape as GET /v1/runs/{id}). Changes are sent at most every 250 ms per run (a run recording many decisions is one message per interval). Only changes after the request: read GET /v1/runs for the state before it (keep, per run, the view with the higher position).',
+  })
+  @ApiProduces('text/event-stream')
+  live(): Observable<MessageEvent> {
+    return this.runs.watchAll().pipe(map((r) => ({ id: String(r.position), type: 'run', data: r })));
+  }
+
   @Get(':id')
   @RequireScope('runs:read')
   @ApiOkResponse({ type: RunDto })

@@ -152,6 +152,34 @@ export class RunsService implements OnModuleDestroy {
   }
 
   /**
+   * Every run whose view changed, coalesced: the runs touched in each `everyMs` window are sent
+   * once, at its end (lifecycle events and decision counts alike). Never completes.
+   */
+  watchAll(everyMs = 250): Observable<RunView> {
+    return new Observable<RunView>((sub) => {
+      const dirty = new Set<string>();
+      let timer: NodeJS.Timeout | undefined;
+      const flush = () => {
+        timer = undefined;
+        for (const id of dirty) {
+          const r = this.runs.get(id);
+          if (r) sub.next(toRunView(r));
+        }
+        dirty.clear();
+      };
+      const stop = this.hub.listen((e) => {
+        if (!e.streamId.startsWith('run-')) return;
+        dirty.add(e.streamId.slice(4));
+        timer ??= setTimeout(flush, everyMs);
+      });
+      return () => {
+        stop();
+        if (timer) clearTimeout(timer);
+      };
+    });
+  }
+
+  /**
    * The events of one run after a position (exclusive), then live ones, completing after
    * RunExited or RunFailed. Listens before reading history so nothing falls between.
    */

@@ -49,12 +49,12 @@ export class ListRunsQuery {
   @IsIn(RUN_STATUSES)
   status?: (typeof RUN_STATUSES)[number];
 
-  @ApiPropertyOptional({ default: 100, minimum: 1, maximum: 1000 })
+  @ApiPropertyOptional({ default: 100, minimum: 1, maximum: 10000 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
   @Min(1)
-  @Max(1000)
+  @Max(10000)
   limit?: number;
 }
 
