@@ -11,8 +11,8 @@ export interface IntegrityStatus {
   verifiedAt: string;
 }
 
-/** The chain's verify status and last anchor, refreshed every 10 s; red when verify fails. One per login, shown in every view's header. */
-export function integrityBadge(): { el: HTMLElement; stop: () => void } {
+/** The chain's verify status and last anchor, refreshed every 10 s and on every change of view; red when verify fails. One per login, shown in every view's header. */
+export function integrityBadge(): { el: HTMLElement; refresh: () => void; stop: () => void } {
   const badge = h('span', { class: 'badge unknown', role: 'status', 'aria-live': 'polite', id: 'integrity-badge' }, 'integrity: checking…');
   let stopped = false;
   const show = (cls: string, text: string, title: string) => {
@@ -21,10 +21,12 @@ export function integrityBadge(): { el: HTMLElement; stop: () => void } {
     badge.append(text);
     badge.title = title;
   };
+  let asked = 0;
   const tick = async () => {
+    const mine = ++asked;
     try {
       const s = await api<IntegrityStatus>('/v1/integrity');
-      if (stopped) return;
+      if (stopped || mine !== asked) return; // a newer answer is coming
       if (!s.available) show('unknown', 'integrity: not available on this store', 'verify walks the embedded SQLite log; this server uses another store');
       else if (s.ok) {
         const anchor = s.lastAnchor ? `anchored at ${s.lastAnchor.position} (${fmtTime(s.lastAnchor.at)})` : 'no anchor yet';
@@ -33,13 +35,14 @@ export function integrityBadge(): { el: HTMLElement; stop: () => void } {
         show('bad', `chain verify FAILED at position ${s.problem?.position ?? '?'}: ${s.problem?.kind ?? ''}`, s.problem?.message ?? '');
       }
     } catch (e) {
-      if (!stopped) show('unknown', 'integrity: unknown', (e as Error).message);
+      if (!stopped && mine === asked) show('unknown', 'integrity: unknown', (e as Error).message);
     }
   };
   void tick();
   const timer = setInterval(tick, 10_000);
   return {
     el: badge,
+    refresh: () => void tick(),
     stop: () => {
       stopped = true;
       clearInterval(timer);

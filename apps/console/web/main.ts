@@ -34,7 +34,7 @@ const routes: Array<{ re: RegExp; title: string; nav?: string; view: View }> = [
 const app = document.getElementById('app')!;
 let cleanup: (() => void) | undefined;
 
-let badge: { el: HTMLElement; stop: () => void } | undefined;
+let badge: ReturnType<typeof integrityBadge> | undefined;
 
 function loginPage(message?: string): void {
   cleanup?.();
@@ -84,7 +84,8 @@ function route(): void {
   }
   cleanup?.();
   clear(app);
-  badge ??= integrityBadge();
+  if (badge) badge.refresh();
+  else badge = integrityBadge();
   const badgeHost = h('div', { id: 'integrity' }, badge.el);
   const header = h(
     'header',
