@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { describeNode, type AstMap, type AstNode, type AstScalar, type PolicyAst } from './ast';
 import { CAP_NAMES, PRIV_LIST, PRIV_NAMES, canonicalCapability, capsOfPriv, isKnownSyscall, privilege, privsOfCap } from './abi';
 import { ERRNO, MAX_ERRNO } from './errno';
-import { globError, globMatch, isGlob } from './glob';
+import { globCovers, globError, globMatch, isGlob } from './glob';
 import {
   ACTIONS,
   AUDIT_LEVELS,
@@ -537,11 +537,11 @@ export function analyzeDocument(ast: PolicyAst): { errors: PolicyError[]; doc?: 
 
 // ---- cross-rule checks -------------------------------------------------------------
 
-function subsetStrings(inner: readonly string[] | undefined, outer: readonly string[] | undefined, wildcard: boolean): boolean {
+/** Every string some glob of `inner` matches is matched by a glob of `outer` (undefined: no condition, anything). */
+function globsInside(inner: readonly string[] | undefined, outer: readonly string[] | undefined): boolean {
   if (outer === undefined) return true;
   if (inner === undefined) return false;
-  if (wildcard && outer.includes('*')) return true;
-  return inner.every((g) => outer.includes(g));
+  return inner.every((g) => outer.some((o) => o === g || globCovers(o, g)));
 }
 
 /** True when every request `later` matches is also matched by `earlier` (conservative: may say false). */
@@ -550,8 +550,8 @@ export function ruleCovers(earlier: PolicyRule, later: PolicyRule): boolean {
   const b = later.match;
   if (a.uid && !(b.uid && rangesCover(a.uid, b.uid))) return false;
   if (a.gid && !(b.gid && rangesCover(a.gid, b.gid))) return false;
-  if (!subsetStrings(b.exe, a.exe, true)) return false;
-  if (!subsetStrings(b.image, a.image, true)) return false;
+  if (!globsInside(b.exe, a.exe)) return false;
+  if (!globsInside(b.image, a.image)) return false;
   if (a.labels && !(b.labels && a.labels.every(([k, v]) => b.labels!.some(([k2, v2]) => k === k2 && v === v2)))) return false;
   if (earlier.privilegeIds) {
     if (!later.privilegeIds) return false;
@@ -570,7 +570,7 @@ export function whenCovers(a: PolicyRule['when'], b: PolicyRule['when']): boolea
     if (!cb || cb.kind !== ca.kind) return false;
     if (ca.kind === 'ranges' && cb.kind === 'ranges' && !rangesCover(ca.ranges, cb.ranges)) return false;
     if (ca.kind === 'values' && cb.kind === 'values' && !cb.values.every((v) => ca.values.includes(v))) return false;
-    if (ca.kind === 'globs' && cb.kind === 'globs' && !subsetStrings(cb.globs, ca.globs, true)) return false;
+    if (ca.kind === 'globs' && cb.kind === 'globs' && !globsInside(cb.globs, ca.globs)) return false;
   }
   return true;
 }

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { globError, globMatch, load } from './index';
+import { globCovers, globError, globMatch, load } from './index';
 
 /** An independent reference: dynamic programming over (pattern token, input byte), brackets excluded. */
 function dpMatch(pattern: string, input: string): boolean {
@@ -80,6 +80,55 @@ describe('globMatch', () => {
       for (const g of ['[a', '[!]', 'x\\', '[[:alpha:]]', '[[.a.]]', '[[=a=]]', '[z-a]', '[a-']) assert.ok(globError(g), g);
       for (const g of ['[[]', '[]]', '[a-]', '\\[', '*?[!a-c]']) assert.equal(globError(g), undefined, g);
     });
+  });
+});
+
+describe('globCovers (shadowing between globs)', () => {
+  /** every string over {a, b, /} up to length 5 */
+  const words: string[] = [''];
+  for (let len = 1, from = 0; len <= 5; len++) {
+    const to = words.length;
+    for (let i = from; i < to; i++) for (const c of ['a', 'b', '/']) words.push(words[i] + c);
+    from = to;
+  }
+  it('says yes only when every string the inner glob matches, the outer matches too (exhaustive to length 5)', () => {
+    const glob = fc.array(fc.constantFrom('a', 'b', '/', '*', '?', '[ab]', '[!a]'), { maxLength: 6 }).map((a) => a.join(''));
+    let yes = 0;
+    fc.assert(
+      fc.property(glob, glob, (outer, inner) => {
+        if (!globCovers(outer, inner)) return true;
+        yes++;
+        return words.every((w) => !globMatch(inner, w) || globMatch(outer, w));
+      }),
+      { numRuns: 20_000, seed: 11 },
+    );
+    assert.ok(yes > 500, `only ${yes} generated pairs were inclusions`);
+  });
+  it('finds the inclusions rules are written with', () => {
+    for (const [outer, inner] of [
+      ['/usr/bin/*', '/usr/bin/ping'],
+      ['/usr/*', '/usr/bin/*'],
+      ['*', '/usr/bin/p[io]ng'],
+      ['/usr/bin/p?ng', '/usr/bin/p[io]ng'],
+      ['*/ping', '/usr/*/ping'],
+      ['registry.local/*', 'registry.local/team/*:1.*'],
+      ['*a*', '*a*a*'],
+      ['/usr/bin/ping', '/usr/bin/ping'],
+    ])
+      assert.equal(globCovers(outer, inner), true, `${inner} inside ${outer}`);
+    for (const [outer, inner] of [
+      ['/usr/bin/*', '/usr/*'],
+      ['/usr/bin/ping', '/usr/bin/*'],
+      ['/usr/bin/p[io]ng', '/usr/bin/p?ng'],
+      ['*/ping', '/usr/bin/ping*'],
+    ])
+      assert.equal(globCovers(outer, inner), false, `${inner} not inside ${outer}`);
+  });
+  it('decides many stars on both sides without backtracking', () => {
+    const outer = '*/'.repeat(40) + 'x';
+    const inner = '*/'.repeat(60) + 'x';
+    assert.equal(globCovers(outer, inner), true);
+    assert.equal(globCovers(outer + 'y', inner), false);
   });
 });
 

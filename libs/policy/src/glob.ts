@@ -176,3 +176,55 @@ export function globMatch(glob: string, s: string): boolean {
   }
   return matchCompiled(g, s);
 }
+
+/** The bytes one non-star token matches, as a 256-entry set. */
+function tokenSet(g: CompiledGlob, k: number): Uint8Array {
+  if (k >= 0) {
+    const s = new Uint8Array(256);
+    s[k] = 1;
+    return s;
+  }
+  return k === ANY ? new Uint8Array(256).fill(1) : g.sets[-k - 3];
+}
+
+/**
+ * True when every string `inner` matches, `outer` matches too (for shadowing: a later rule's glob
+ * inside an earlier rule's). Sound but not complete: it compares token by token, so an inclusion
+ * that needs a star split differently may be missed (`*?` inside `?*`); shadowing is then not
+ * reported, never wrongly reported. O(|outer| × |inner|) by dynamic programming over the pair of
+ * positions: no backtracking blow-up however many stars.
+ */
+export function globCovers(outer: string, inner: string): boolean {
+  let o: CompiledGlob, n: CompiledGlob;
+  try {
+    o = compileGlob(outer);
+    n = compileGlob(inner);
+  } catch (e) {
+    if (e instanceof GlobSyntaxError) return false;
+    throw e;
+  }
+  const a = o.tokens;
+  const b = n.tokens;
+  const memo = new Int8Array((a.length + 1) * (b.length + 1)); // 0 unknown, 1 yes, 2 no
+  // iterative over positions from the end: covers(j, i) = inner[i..] ⊆ outer[j..]
+  for (let j = a.length; j >= 0; j--) {
+    for (let i = b.length; i >= 0; i--) {
+      const at = (jj: number, ii: number) => memo[jj * (b.length + 1) + ii] === 1;
+      let yes: boolean;
+      if (j === a.length) yes = i === b.length;
+      else if (a[j] === STAR) {
+        // the star matches nothing, or it absorbs what inner's next token matches (a star too)
+        yes = at(j + 1, i) || (i < b.length && at(j, i + 1));
+      } else if (i === b.length || b[i] === STAR) yes = false;
+      else {
+        const os = tokenSet(o, a[j]);
+        const is = tokenSet(n, b[i]);
+        let sub = true;
+        for (let x = 0; x < 256 && sub; x++) if (is[x] === 1 && os[x] !== 1) sub = false;
+        yes = sub && at(j + 1, i + 1);
+      }
+      memo[j * (b.length + 1) + i] = yes ? 1 : 2;
+    }
+  }
+  return memo[0] === 1;
+}

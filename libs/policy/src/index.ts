@@ -30,7 +30,7 @@ export {
 export { ruleEnforcement, enforcementText, type Enforcement, type EnforcementLayer, type RuleEnforcement } from './enforcement';
 export { policyJsonSchema } from './schema';
 export { ERRNO, errnoName } from './errno';
-export { globMatch, globError } from './glob';
+export { globMatch, globError, globCovers } from './glob';
 export { oddCharacter, printable } from './confusables';
 export { TABLE_LIMITS, type TableLimit } from './limits';
 export { parseRanges, formatRanges, type Ranges } from './ranges';
