@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -172,6 +173,36 @@ describe('ImageStore (hostile layers)', () => {
       await assert.rejects(store.importArchive(p), /rule bad-tar/);
       assert.deepEqual(treeListing(storeDir, { skip: (r) => r === 'lock' }), before);
     });
+  });
+
+  describe('when a layer holds a sparse file (GNU tar --sparse, in each of its formats)', () => {
+    for (const [format, args] of [
+      ['GNU type S', ['--format=gnu']],
+      ['PAX 0.1', ['--format=posix', '--sparse-version=0.1']],
+      ['PAX 1.0', ['--format=posix', '--sparse-version=1.0']],
+    ] as const) {
+      it(`refuses the layer by rule unsupported-entry (${format})`, async () => {
+        const dir = join(base, `sparse-${format.replace(/\W/g, '')}`);
+        mkdirSync(dir);
+        // a 1 MiB file with one byte of data in the middle: GNU tar stores it sparse
+        writeFileSync(join(dir, 'holes'), '');
+        assert.equal(spawnSync('truncate', ['-s', '512K', join(dir, 'holes')]).status, 0);
+        writeFileSync(join(dir, 'holes'), 'x', { flag: 'a' });
+        assert.equal(spawnSync('truncate', ['-s', '1M', join(dir, 'holes')]).status, 0);
+        const t = spawnSync('tar', ['-C', dir, '--sparse', ...args, '-cf', '-', 'holes'], { maxBuffer: 1 << 24 });
+        assert.equal(t.status, 0, String(t.stderr));
+        const file = join(base, `sparse-${format.replace(/\W/g, '')}.tar`);
+        writeFileSync(file, await dockerArchiveOf([t.stdout]));
+        const before = treeListing(storeDir, { skip: storeSkip });
+        await assert.rejects(store.importArchive(file), (e: unknown) => {
+          assert.ok(e instanceof ImageStoreError, String(e));
+          assert.equal(e.code, 'UNSAFE_LAYER');
+          assert.match(e.message, /rule unsupported-entry: .*sparse/);
+          return true;
+        });
+        assert.deepEqual(treeListing(storeDir, { skip: storeSkip }), before, 'the store is unchanged');
+      });
+    }
   });
 
   describe('when a layer holds device nodes', () => {

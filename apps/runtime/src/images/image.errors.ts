@@ -30,7 +30,7 @@ export type UnsafeRule =
   | 'absolute-path' | 'dot-dot' | 'bad-name' | 'path-too-long' | 'too-deep'
   | 'symlink-in-path' | 'parent-not-directory'
   | 'hardlink-outside' | 'hardlink-through-symlink' | 'hardlink-to-symlink' | 'hardlink-missing-target' | 'hardlink-not-file'
-  | 'bad-whiteout' | 'bad-tar'
+  | 'bad-whiteout' | 'bad-tar' | 'unsupported-entry'
   | 'too-many-entries' | 'too-large';
 
 /** Thrown by the extractor; the store wraps it with which image and layer. */

@@ -24,7 +24,10 @@ import { ImageStoreError, UnsafeEntryError, UnsafeRule } from './image.errors';
  *    its path), and must already be a regular file;
  *  - symlinks are created as they are (their target is never followed while extracting);
  *  - device nodes are skipped with a warning, except a character device 0/0 (an overlay
- *    whiteout, as some exporters write them); FIFOs and unknown types are skipped with a warning;
+ *    whiteout, as some exporters write them); FIFOs are skipped with a warning;
+ *  - GNU sparse files (type 'S', or PAX `GNU.sparse.*` records) and entry types tar does not
+ *    define (multi-volume, dumpdir, vendor types) refuse the layer (rule unsupported-entry), as
+ *    containerd and Docker refuse types they do not handle: their data cannot be read as a file;
  *  - `.wh.NAME` becomes an overlay whiteout (char device 0/0) for NAME; `.wh..wh..opq` marks its
  *    directory opaque (xattr trusted.overlay.opaque=y); other `.wh..wh.*` names are skipped;
  *  - owners, permission bits (set-id and sticky bits included) and mtimes are kept;
@@ -308,6 +311,9 @@ class LayerWriter {
     const gid = h.gid ?? 0;
     const mtime = h.mtime ?? new Date(0);
 
+    if (h.pax && Object.keys(h.pax).some((k) => k.startsWith('GNU.sparse.'))) {
+      this.fail('unsupported-entry', 'a GNU sparse file (PAX GNU.sparse.* records): sparse entries are not extracted; write the layer without --sparse');
+    }
     if (base.startsWith('.wh.') && h.type !== 'directory') {
       await drain(entry);
       this.ensureDirs(parentParts);
@@ -425,9 +431,7 @@ class LayerWriter {
         this.warn('FIFO skipped');
         return;
       default:
-        await drain(entry);
-        this.warn(`entry type ${String(h.type)} skipped`);
-        return;
+        this.fail('unsupported-entry', 'an entry type tar does not define for files (a GNU sparse file "S", a multi-volume or dumpdir entry, or a vendor type): its data cannot be read as a file');
     }
   }
 
