@@ -17,7 +17,7 @@ import { CliError } from '../cli-error';
 import { printJson, printTable } from '../output';
 import { loadPolicyFile } from './policy.command';
 import { registerPolicyEventCommands } from './policy-events.command';
-import { addLogBusOption, openKafkaLog, openReadModels, openSqliteLog, resolveBus } from './event-log';
+import { addLogBusOption, openKafkaLog, openReadModels, openSqliteLog, resolveBus, storeOpenError } from './event-log';
 import { addAnchorOptions, anchorsForVerify, registerAnchorCommand } from './audit-anchor';
 
 /** Opens the embedded store ($CAPULATOR_HOME/events.db) and brings its read models up to date. */
@@ -27,7 +27,7 @@ export function openStore(): { store: SqliteEventStore; projector: ReadModelProj
   try {
     store = SqliteEventStore.open(path);
   } catch (err) {
-    throw new CliError(`cannot open the event store ${path}: ${(err as Error).message}`, 1);
+    throw storeOpenError(path, err);
   }
   const projector = new ReadModelProjector(store);
   projector.catchUp();

@@ -69,8 +69,14 @@ export async function openSqliteLog(): Promise<SqliteEventStore> {
   try {
     return SqliteEventStore.open(path);
   } catch (err) {
-    throw new CliError(`cannot open the event store ${path}: ${(err as Error).message}`, 1);
+    throw storeOpenError(path, err);
   }
+}
+
+/** The one-line error of an event store that cannot be opened (the store names the file and why when it can). */
+export function storeOpenError(path: string, err: unknown): CliError {
+  const e = err as { code?: string; message?: string };
+  return new CliError(e.code === 'SQLITE_CANTOPEN' ? (e.message ?? 'cannot open the event store') : `cannot open the event store ${path}: ${e.message ?? String(err)}`, 1);
 }
 
 /**

@@ -1,10 +1,11 @@
 import { Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { foldInto, runDetails, runSummaries, SqliteEventStore, type EventStore, type RunSummary } from '@capulator/events';
 import { homePaths } from '@capulator/host';
 import { CliError } from '../cli-error';
 import { printJson, printTable } from '../output';
-import { addLogBusOption, openKafkaLog, resolveBus } from './event-log';
+import { addLogBusOption, openKafkaLog, resolveBus, storeOpenError } from './event-log';
 
 /** The runs of the log: the home's SQLite store, or the Kafka log (--bus, CAPULATOR_BUS, the home's bus). */
 async function openRuns(busFlag: string | undefined): Promise<{ runs: RunSummary[]; store: Pick<EventStore, 'readStream'> | undefined; close(): Promise<void> }> {
@@ -25,11 +26,19 @@ async function openRuns(busFlag: string | undefined): Promise<{ runs: RunSummary
  */
 export function openStoreReadOnly(): SqliteEventStore | undefined {
   const path = homePaths().store;
-  if (!existsSync(path)) return undefined;
+  if (!existsSync(path)) {
+    try {
+      accessSync(dirname(path), constants.X_OK);
+    } catch (e) {
+      // a home this user may not enter hides its log: say so rather than list no runs
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new CliError(`cannot read ${dirname(path)}: uid ${process.getuid?.()} may not enter it`, 1);
+    }
+    return undefined;
+  }
   try {
     return SqliteEventStore.open(path, { readonly: true });
   } catch (err) {
-    throw new CliError(`cannot open the event store ${path}: ${(err as Error).message}`, 1);
+    throw storeOpenError(path, err);
   }
 }
 

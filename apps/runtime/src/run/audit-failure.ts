@@ -5,6 +5,7 @@ export function storageErrorText(e: unknown): string | undefined {
   if (code === 'ENOSPC' || code === 'SQLITE_FULL') return 'No space left on device';
   if (code === 'EDQUOT') return 'Disk quota exceeded';
   if (code === 'EROFS' || code === 'SQLITE_READONLY' || code.startsWith('SQLITE_READONLY_')) return 'Read-only file system';
+  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_PERM' || code === 'SQLITE_AUTH') return typeof err?.message === 'string' ? err.message : 'cannot open the database file';
   if (code === 'EIO' || code === 'SQLITE_IOERR' || code.startsWith('SQLITE_IOERR_') || code === 'SQLITE_CORRUPT') return 'Input/output error';
   return undefined;
 }

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /**
@@ -37,6 +37,12 @@ export class AnchorError extends Error {}
 
 /** Reads the key (creating it, 32 random bytes hex, mode 0600 in a 0700 directory, when `create`). */
 export function anchorKey(path: string, create: boolean): Buffer | undefined {
+  try {
+    accessSync(dirname(path), constants.X_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw new AnchorError(`the anchor key ${path} cannot be reached by uid ${process.getuid?.()} (${dirname(path)}: permission denied); run as the user that owns this home`);
+  }
   if (!existsSync(path)) {
     if (!create) return undefined;
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });

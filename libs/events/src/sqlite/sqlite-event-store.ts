@@ -1,5 +1,7 @@
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { EventType, NewEvent, StoredEvent } from '../contracts';
 import { SCHEMA_VERSIONS, StoredTextEvent } from '../contracts';
 import { EventStoreError, InvalidEvent, WrongExpectedVersion } from '../errors';
@@ -73,7 +75,20 @@ export class SqliteEventStore implements EventStore {
   private readonly appendTx: (reqs: AppendRequest[]) => StoredEvent[][];
 
   static open(path: string, opts: SqliteEventStoreOptions = {}): SqliteEventStore {
-    return new SqliteEventStore(opts.readonly ? new Database(path, { readonly: true, fileMustExist: true }) : new Database(path), opts);
+    // a store this user may not write fails on its first append (SQLITE_READONLY) otherwise: say so at open
+    if (!opts.readonly && accessProblem(path, true)) throw cannotOpen(path, Object.assign(new Error('unable to open database file'), { code: 'SQLITE_CANTOPEN' }), true);
+    let db: Database.Database;
+    try {
+      db = opts.readonly ? new Database(path, { readonly: true, fileMustExist: true }) : new Database(path);
+    } catch (e) {
+      throw cannotOpen(path, e, !opts.readonly);
+    }
+    try {
+      return new SqliteEventStore(db, opts);
+    } catch (e) {
+      db.close();
+      throw cannotOpen(path, e, !opts.readonly);
+    }
   }
 
   constructor(db: Database.Database, opts: SqliteEventStoreOptions = {}) {
@@ -350,4 +365,36 @@ export class SqliteEventStore implements EventStore {
     this.appended.emit('appended');
     this.db.close();
   }
+}
+
+/** Why this user cannot open `path` (and the -wal/-shm beside it) for reading or writing; undefined when it can. */
+function accessProblem(path: string, write: boolean): string | undefined {
+  const dir = dirname(path);
+  const uid = process.getuid?.() ?? -1;
+  const denied = (p: string, m: number) => {
+    try {
+      accessSync(p, m);
+      return false;
+    } catch (e) {
+      const c = (e as NodeJS.ErrnoException).code;
+      return c === 'EACCES' || c === 'EPERM' || c === 'EROFS';
+    }
+  };
+  if (!existsSync(dir)) return `its directory ${dir} does not exist`;
+  if (denied(dir, (write ? constants.W_OK : 0) | constants.X_OK)) return `uid ${uid} may not ${write ? 'write in' : 'enter'} ${dir}`;
+  if (existsSync(path) && denied(path, write ? constants.W_OK | constants.R_OK : constants.R_OK)) return `uid ${uid} may not ${write ? 'write' : 'read'} it`;
+  return undefined;
+}
+
+/** An error with code SQLITE_CANTOPEN naming the file and why this user cannot open it; `cause` itself when that is not the reason. */
+function cannotOpen(path: string, cause: unknown, write: boolean): Error {
+  const code = (cause as { code?: string }).code;
+  if (code !== 'SQLITE_CANTOPEN' && !code?.startsWith('SQLITE_READONLY')) return cause as Error;
+  let why = accessProblem(path, write);
+  // a reader of a WAL log maps its -shm file, which SQLite creates beside it when missing
+  if (why === undefined && !write && code?.startsWith('SQLITE_READONLY')) why = accessProblem(path, true) && `uid ${process.getuid?.() ?? -1} may not write in ${dirname(path)}, where SQLite keeps the log's shared-memory file`;
+  if (!why) return cause as Error;
+  const err = new Error(`cannot open ${path}: ${why}`) as Error & { code: string };
+  err.code = 'SQLITE_CANTOPEN';
+  return err;
 }
