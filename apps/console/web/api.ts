@@ -68,7 +68,7 @@ export interface SseMessage {
  * Follows an SSE route until `signal` aborts or the server ends the stream (`onEnd`). A dropped
  * connection is retried after a second, from the last id seen.
  */
-export function sse(path: string, onMessage: (m: SseMessage) => void, signal: AbortSignal, opts: { onEnd?: () => void; onOpen?: () => void } = {}): void {
+export function sse(path: string, onMessage: (m: SseMessage) => void, signal: AbortSignal, opts: { onEnd?: () => void; onOpen?: () => void; onRefused?: (status: number) => void } = {}): void {
   let lastId: string | undefined;
   const run = async (): Promise<void> => {
     for (;;) {
@@ -79,6 +79,11 @@ export function sse(path: string, onMessage: (m: SseMessage) => void, signal: Ab
         const res = await fetch(path, { headers, signal, credentials: 'omit', cache: 'no-store' });
         if (res.status === 401) {
           onUnauthenticated();
+          return;
+        }
+        // a route that refuses (404: nothing kept for it) is not retried
+        if (res.status >= 400 && res.status < 500 && opts.onRefused) {
+          opts.onRefused(res.status);
           return;
         }
         if (!res.ok || !res.body) throw new Error(`${res.status}`);

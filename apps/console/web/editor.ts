@@ -94,6 +94,9 @@ export function editorView(main: HTMLElement, _arg?: string): () => void {
   const note = h('input', { id: 'editor-note', placeholder: 'version note (kept in metadata.description when given)', 'aria-label': 'Version note', size: 50 });
   const result = h('div', { id: 'editor-result', 'aria-live': 'polite' });
   const host = h('div', { class: 'editor', id: 'editor' });
+  const explainUid = h('input', { id: 'explain-uid', value: '0', size: 6, inputmode: 'numeric', 'aria-label': 'Container uid' });
+  const explainBtn = h('button', { type: 'button', id: 'editor-explain' }, 'Explain');
+  const explainOut = h('div', { id: 'editor-explanation', 'aria-live': 'polite' });
   main.append(
     h('h2', {}, 'Policy editor'),
     h('div', { class: 'filters' }, load),
@@ -102,6 +105,10 @@ export function editorView(main: HTMLElement, _arg?: string): () => void {
     problems,
     h('div', { class: 'filters' }, note, publish),
     result,
+    h('h3', {}, 'Explain'),
+    h('p', { class: 'meta' }, 'What each rule asks, which layer enforces it (the kernel, a file capability, the agent, or only the record), and the capability sets a container of this uid starts with — as ', h('code', {}, 'capulator policy explain'), '. The rule at the cursor is shown first.'),
+    h('div', { class: 'filters' }, h('label', {}, 'uid ', explainUid), explainBtn),
+    explainOut,
   );
   let last: LintResult | undefined;
   const showProblems = (r: LintResult) => {
@@ -192,10 +199,60 @@ export function editorView(main: HTMLElement, _arg?: string): () => void {
       publish.disabled = false;
     }
   });
+  explainBtn.addEventListener('click', async () => {
+    clear(explainOut);
+    const cursorLine = view.state.doc.lineAt(view.state.selection.main.head).number;
+    try {
+      const r = await api<{ ok: boolean; errors: LintProblem[]; explanation?: Explanation }>(`/v1/policies/explain?uid=${encodeURIComponent(explainUid.value.trim())}`, { method: 'POST', yaml: view.state.doc.toString(), signal: ac.signal });
+      if (!r.explanation) {
+        explainOut.append(h('p', { class: 'err', role: 'alert' }, 'The policy does not load; fix the errors above first.'), problemList(r.errors));
+        return;
+      }
+      explainOut.append(explanationView(r.explanation, cursorLine));
+    } catch (e) {
+      explainOut.append(h('p', { class: 'err', role: 'alert' }, `Cannot explain: ${(e as Error).message}`));
+      if (e instanceof ApiError && e.details) explainOut.append(problemList(e.details));
+    }
+  });
   return () => {
     ac.abort();
     view.destroy();
   };
+}
+
+interface Explanation {
+  policy: { name: string; defaults: { action: string; audit: string } };
+  subject: { uid: number; gid: number };
+  rules: Array<{ id: string; action: string; privileges: string[] | 'any'; conditions: string; enforcedBy: Array<{ text: string }>; location: { line: number } }>;
+  capabilities: { sets: Record<string, string[]>; provenance: Record<string, Array<{ source: string; ruleId?: string; exe?: string[] }>> };
+}
+
+/** The rule at the cursor (the last one starting at or above it), the table of all rules, and the sets. */
+function explanationView(x: Explanation, cursorLine: number): HTMLElement {
+  const enforced = (r: Explanation['rules'][number]) => r.enforcedBy.map((e) => e.text).join('; ') || 'nothing for this container';
+  const privs = (r: Explanation['rules'][number]) => (r.privileges === 'any' ? 'any' : r.privileges.length > 4 ? `${r.privileges.slice(0, 4).join(', ')}, … (${r.privileges.length})` : r.privileges.join(', '));
+  const at = [...x.rules].reverse().find((r) => r.location.line <= cursorLine);
+  const grants = (cap: string) => (x.capabilities.provenance[cap] ?? []).map((g) => (g.source === 'rule' ? `rule ${g.ruleId}` : g.source) + (g.exe ? ` (file capability of ${g.exe.join(', ')})` : '')).join('; ');
+  const effective = x.capabilities.sets.effective ?? [];
+  return h(
+    'div',
+    {},
+    at
+      ? h('p', { id: 'explain-rule' }, h('strong', {}, `rule ${at.id}`), ` (${at.action} ${privs(at)}) when ${at.conditions} — enforced by ${enforced(at)}`)
+      : h('p', { id: 'explain-rule' }, `The cursor is above the rules: defaults decide (${x.policy.defaults.action}, audit ${x.policy.defaults.audit}).`),
+    h(
+      'div',
+      { class: 'tablewrap' },
+      h(
+        'table',
+        { class: 'grid', id: 'explain-rules' },
+        h('thead', {}, h('tr', {}, ['rule', 'action', 'privileges', 'conditions', 'enforced by'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, x.rules.map((r) => h('tr', r === at ? { 'aria-current': 'true', class: 'current' } : {}, h('th', { scope: 'row' }, r.id), h('td', {}, r.action), h('td', {}, privs(r)), h('td', {}, r.conditions), h('td', {}, enforced(r))))),
+      ),
+    ),
+    h('p', { id: 'explain-caps' }, `A container of uid ${x.subject.uid} starts with: ${effective.join(', ') || 'no capabilities'}`),
+    effective.length ? h('ul', {}, effective.map((c) => h('li', {}, `${c}: ${grants(c)}`))) : null,
+  );
 }
 
 /** Puts the version note in metadata.description (a flow or block metadata mapping). */

@@ -63,6 +63,8 @@ export function runView(main: HTMLElement, id?: string): () => void {
   const tl = new Timeline((t) => (summary.textContent = t));
   const tlStatus = h('span', { class: 'meta', id: 'timeline-status' });
   const table = h('div', { id: 'run-decisions' });
+  const outStatus = h('span', { class: 'meta', id: 'output-status' });
+  const output = h('pre', { class: 'output', id: 'run-output', tabindex: '0', 'aria-labelledby': 'output-title' });
   main.append(
     h('p', {}, h('a', { href: '#/runs' }, '← all runs')),
     h('h2', {}, 'Run ', h('code', {}, id ?? '')),
@@ -83,6 +85,8 @@ export function runView(main: HTMLElement, id?: string): () => void {
     summary,
     h('h3', {}, 'Decisions'),
     table,
+    h('h3', { id: 'output-title' }, 'Output ', outStatus),
+    output,
   );
   (window as any).__capTimeline = tl;
   let start = NaN;
@@ -266,6 +270,33 @@ export function runView(main: HTMLElement, id?: string): () => void {
   });
   table.append(filterForm, tableErr, tableBox);
 
+  /** The program's stdout and stderr (GET /v1/runs/{id}/logs), followed while the run goes on. */
+  const followOutput = (live: boolean) => {
+    let bytes = 0;
+    outStatus.textContent = live ? '(following)' : '';
+    sse(
+      `/v1/runs/${id}/logs${live ? '?follow=1' : ''}`,
+      (m) => {
+        if (m.event === 'end') {
+          outStatus.textContent = `(${bytes} bytes${m.data?.truncated ? '; the oldest output went past the 4 MiB kept' : ''})`;
+          if (bytes === 0) output.textContent = 'No output: the program wrote nothing (or it ran on a Kafka worker, whose output this server does not keep).';
+          return;
+        }
+        const text = String(m.data?.text ?? '');
+        bytes += text.length;
+        output.append(m.event === 'stderr' ? h('span', { class: 'stderr' }, text) : text);
+      },
+      ac.signal,
+      {
+        onEnd: () => {},
+        onRefused: (status) => {
+          outStatus.textContent = '(no output kept)';
+          output.textContent = status === 404 ? 'This server keeps no output for this run (runs of Kafka workers, or ended before the server started).' : `Cannot read the output (${status}).`;
+        },
+      },
+    );
+  };
+
   const stamps: Record<string, number> = { view: performance.now() };
   (window as any).__capRunStamps = stamps;
   api<Run>(`/v1/runs/${id}`, { signal: ac.signal })
@@ -290,6 +321,7 @@ export function runView(main: HTMLElement, id?: string): () => void {
         }
       }
       void loadTable();
+      followOutput(live);
     })
     .catch((e) => {
       if (!ac.signal.aborted) {

@@ -17,8 +17,9 @@ interface Report {
 
 /** Lint errors (422 policy_invalid) as a list of located messages. */
 export function problemList(details: unknown): HTMLElement {
-  const list = Array.isArray(details) ? (details as Array<{ location?: string; message?: string; severity?: string }>) : [];
-  return h('ul', { class: 'problems' }, list.map((d) => h('li', { class: d.severity ?? 'error' }, `${d.location ?? ''}: ${d.message ?? ''}`)));
+  // lint problems ({location, message, severity}) or field errors of a refused request ({field, messages})
+  const list = Array.isArray(details) ? (details as Array<{ location?: string; message?: string; severity?: string; field?: string; messages?: string[] }>) : [];
+  return h('ul', { class: 'problems' }, list.map((d) => h('li', { class: d.severity ?? 'error' }, d.field !== undefined ? `${d.field}: ${(d.messages ?? []).join('; ')}` : `${d.location ?? ''}: ${d.message ?? ''}`)));
 }
 
 /**

@@ -48,3 +48,4 @@ export {
 } from './policy.errors';
 export type { Action, AuditLevel, ArgCondition, Decision, DecisionRequest, Policy, PolicyDefaults, PolicyRule } from './model';
 export { seccompNeed, capabilityDecision, type SeccompNeed, type CapabilityDecision } from './mechanisms';
+export { describeRule, explainPolicy, type ExplainedRule, type PolicyExplanation } from './explain';

@@ -13,6 +13,24 @@ type HTMLCanvasElement = any;
 
 /** Debian's chromium (apt), never a downloaded browser. */
 export const CHROMIUM = process.env.CAPULATOR_CHROMIUM ?? '/usr/bin/chromium';
+/** Debian's Firefox ESR (apt), driven over WebDriver BiDi. */
+export const FIREFOX = process.env.CAPULATOR_FIREFOX ?? '/usr/bin/firefox-esr';
+
+export type BrowserKind = 'chromium' | 'firefox';
+/** The browsers the console is tested in (both are installed by scripts/test.sh). */
+export const BROWSERS: BrowserKind[] = ['chromium', 'firefox'];
+
+export function launchBrowser(kind: BrowserKind): Promise<Browser> {
+  if (kind === 'chromium') return launchChromium();
+  if (!existsSync(FIREFOX)) throw new Error(`console tests: ${FIREFOX} is missing (apt-get install firefox-esr; scripts/test.sh installs it)`);
+  return puppeteer.launch({
+    browser: 'firefox',
+    executablePath: FIREFOX,
+    headless: true,
+    args: ['--width=1400', '--height=1000'],
+    defaultViewport: { width: 1400, height: 1000 },
+  });
+}
 
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`console tests: ${CHROMIUM} is missing (apt-get install chromium; scripts/test.sh installs it)`);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import type { Browser, Page } from 'puppeteer-core';
 import { bootGateway, DENY_ALL, fixtureImages, PING_POLICY, until, type TestGateway } from '../gateway/harness';
-import { axeViolations, launchChromium, screenshotDir, watchPage } from './browser';
+import { axeViolations, BROWSERS, launchBrowser, screenshotDir, watchPage } from './browser';
 
 // page functions run in the browser; the test tree compiles without the DOM lib
 declare const window: any;
@@ -16,10 +16,11 @@ type HTMLInputElement = any;
 type HTMLCanvasElement = any;
 
 /**
- * The audit console in Debian's chromium (headless, puppeteer-core) against a real gateway with
- * real runs under runc (ping allowed and denied). Needs root, runc and /usr/bin/chromium.
+ * The audit console in Debian's chromium and Firefox ESR (headless, puppeteer-core: DevTools and
+ * WebDriver BiDi) against a real gateway with real runs under runc (ping allowed and denied).
+ * Needs root, runc, /usr/bin/chromium and /usr/bin/firefox-esr.
  */
-describe('audit console (chromium)', () => {
+for (const kind of BROWSERS) describe(`audit console (${kind})`, () => {
   let t: TestGateway;
   let browser: Browser;
   let page: Page;
@@ -28,7 +29,7 @@ describe('audit console (chromium)', () => {
   let userToken: string;
   const shots = screenshotDir();
   const shot = async (name: string) => {
-    const p = join(shots, `${name}.png`);
+    const p = join(shots, `${kind}-${name}.png`);
     await page.screenshot({ path: p, fullPage: true });
     console.log(`console screenshot: ${p} (${statSync(p).size} bytes)`);
   };
@@ -44,7 +45,7 @@ describe('audit console (chromium)', () => {
     userToken = t.token('runs:read', 'audit:read', 'policies:write');
     await request(t.url).post('/v1/images?tag=bb:1').set(auth).set('Content-Type', 'application/x-tar').send(readFileSync(fixtureImages().busyboxPing.dockerArchive)).expect(201);
     await request(t.url).post('/v1/policies').set(auth).set('Content-Type', 'application/yaml').send(PING_POLICY).expect(201);
-    browser = await launchChromium();
+    browser = await launchBrowser(kind);
     page = await browser.newPage();
     seen = await watchPage(page);
     console.log(`console screenshots: ${shots}`);
@@ -124,6 +125,9 @@ describe('audit console (chromium)', () => {
     const caps = await page.$eval('#caps-table', (el) => (el as HTMLElement).innerText);
     assert.match(caps, /CAP_NET_RAW[^\n]*ping-raw/);
     await checkRawMark('allow', [0x1a, 0x7f, 0x37]);
+    // the program's own output, as `capulator logs` shows it
+    await page.waitForFunction(() => /1 packets transmitted, 1 packets received/.test(document.getElementById('run-output')?.textContent ?? ''), { timeout: 15_000 });
+    assert.match(await page.$eval('#output-status', (el) => el.textContent ?? ''), /^\(\d+ bytes\)$/);
     await shot('2-run-allowed');
     await serious('a run');
   });
@@ -141,12 +145,19 @@ describe('audit console (chromium)', () => {
     assert.equal(run.exitCode, 2, JSON.stringify(run));
     await page.goto(`${t.url}/ui/#/runs/${r.body.id}`, { waitUntil: 'networkidle0' });
     await page.waitForFunction(() => ((window as any).__capTimeline?.size ?? 0) > 0);
+    // the capability sets above the timeline are in place (they move it down when they arrive)
+    await page.waitForFunction(() => !(document.getElementById('run-caps')?.textContent ?? 'waiting').includes('waiting'));
     await checkRawMark('deny', [0xcf, 0x22, 0x2e]);
     await shot('3-run-denied');
   });
 
   /** Finds the CAP_NET_RAW / PRIV_NETINET_RAW mark, hovers it, reads its tooltip and the pixel under it. */
   async function checkRawMark(outcome: string, rgb: number[]): Promise<void> {
+    // the page has its final layout (the decision table and the output below the timeline can add
+    // a scrollbar, which narrows the canvas and moves its marks)
+    await page.waitForSelector('#decisions-table');
+    await page.waitForFunction(() => /bytes|no output/.test(document.getElementById('output-status')?.textContent ?? ''));
+    await new Promise((r) => setTimeout(r, 200));
     const at = await page.evaluate((o) => {
       const tl = (window as any).__capTimeline;
       tl.draw();
@@ -241,6 +252,27 @@ describe('audit console (chromium)', () => {
     assert.match(diff, /^- +privileges: \[PRIV_NETINET_RAW\]$/m);
     assert.match(diff, /^\+ +privileges: \[PRIV_NETINET_RAW, PRIV_NET_RAW\]$/m);
     await shot('6-editor-published');
+  });
+
+  it('explains the rule at the cursor: what it asks, what enforces it, and the capability it grants a root container', async () => {
+    // the cursor still sits in rule ping-raw (the published text)
+    await page.evaluate(() => {
+      const v = (window as any).__capEditor.view;
+      const pos = v.state.doc.toString().indexOf('action: allow');
+      v.dispatch({ selection: { anchor: pos } });
+    });
+    await page.click('#editor-explain');
+    await page.waitForSelector('#explain-rule');
+    const rule = await page.$eval('#explain-rule', (el) => el.textContent ?? '');
+    assert.match(rule, /^rule ping-raw \(allow PRIV_NET_RAW, PRIV_NETINET_RAW\) when any process — enforced by kernel \(sets\)$/);
+    assert.equal(await page.$eval('#explain-rules tr[aria-current] th', (el) => el.textContent), 'ping-raw');
+    assert.match(await page.$eval('#explain-caps', (el) => el.textContent ?? ''), /uid 0 starts with: CAP_NET_RAW$/);
+    // a uid the API refuses is a located error, not a stack
+    await page.$eval('#explain-uid', (el: any) => (el.value = '-1'));
+    await page.click('#editor-explain');
+    await page.waitForFunction(() => /Cannot explain: .*uid must be an integer/.test(document.getElementById('editor-explanation')?.textContent ?? ''));
+    await page.$eval('#explain-uid', (el: any) => (el.value = '0'));
+    await serious('the explanation');
   });
 
   it('reports the transferred size of the runs view and of the editor', async () => {

@@ -13,6 +13,8 @@ import {
   formatError,
   policyJsonSchema,
   privilegesReachedBy,
+  describeRule,
+  explainPolicy,
   type DecisionRequest,
   type LoadResult,
   type Policy,
@@ -81,21 +83,6 @@ function capName(name: string): string {
     throw new CliError(`unknown capability "${printable(name)}"${didYouMean(up, CAPABILITIES.map((x) => x.name))}`);
   }
   return c.name;
-}
-
-function describeRule(r: PolicyRule): string {
-  const parts: string[] = [];
-  if (r.match.uid) parts.push(`uid ${r.match.uid.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',')}`);
-  if (r.match.gid) parts.push(`gid ${r.match.gid.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',')}`);
-  if (r.match.exe) parts.push(`exe ${r.match.exe.join('|')}`);
-  if (r.match.image) parts.push(`image ${r.match.image.join('|')}`);
-  if (r.match.labels) parts.push(`labels ${r.match.labels.map(([k, v]) => `${k}=${v}`).join(',')}`);
-  if (r.when.syscall) parts.push(`syscall ${r.when.syscall}`);
-  for (const c of r.when.args) {
-    const v = c.kind === 'ranges' ? c.ranges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',') : c.kind === 'values' ? c.values.join('|') : c.globs.join('|');
-    parts.push(`${c.name} ${v}`);
-  }
-  return parts.join('; ') || 'any process';
 }
 
 /** For each rule, its exe globs that name no regular file of the image (after symlinks inside it). */
@@ -186,21 +173,16 @@ export function registerPolicyCommands(program: Command): void {
       if (opts.priv) privs = [privName(opts.priv)];
       else if (opts.cap) privs = privilegesOfCapability(capName(opts.cap));
       else privs = [];
-      const caps = capabilitySets(p, { uid, gid, image: opts.image, labels });
+      const explained = explainPolicy(p, { uid, gid, image: opts.image, labels });
+      const caps = explained.capabilities;
       const perPriv = privs.map((priv) => {
         const rules = p.rules.filter((r) => privilegesReachedBy(r).includes(priv)).map((r) => ({ id: r.id, action: r.action, conditions: describeRule(r) }));
         const decision = evaluate(p, { privilege: priv, exe: opts.exe, uid, gid, image: opts.image, labels } as DecisionRequest);
         return { privilege: priv, capabilities: capabilitiesOfPrivilege(priv), rules, decision };
       });
-      const enforced = new Map(ruleEnforcement(p, { uid, gid, image: opts.image, labels }, caps).map((e) => [e.ruleId, e.enforcedBy]));
+      const enforced = new Map(explained.rules.map((r) => [r.id, r.enforcedBy]));
       const out = {
-        policy: {
-          name: p.name,
-          version: p.version,
-          learn: p.learn,
-          defaults: p.defaults,
-          rules: p.rules.map((r) => ({ id: r.id, action: r.action, privileges: r.privileges ?? 'any', conditions: describeRule(r), enforcedBy: enforced.get(r.id) ?? [] })),
-        },
+        policy: { ...explained.policy, rules: explained.rules },
         subject: { exe: opts.exe ?? null, uid, gid, image: opts.image ?? null },
         privileges: perPriv,
         capabilities: caps,

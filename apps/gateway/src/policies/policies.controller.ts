@@ -1,5 +1,5 @@
-import { Body, Controller, Get, HttpCode, Param, ParseIntPipe, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiConsumes, ApiCreatedResponse, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiTags, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Param, ParseIntPipe, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiCreatedResponse, ApiOkResponse, ApiProperty, ApiPropertyOptional, ApiQuery, ApiTags, ApiUnprocessableEntityResponse } from '@nestjs/swagger';
 import { CurrentPrincipal, RequireScope } from '../auth/auth.decorators';
 import type { Principal } from '../auth/token-store';
 import { UnsupportedMediaType, ValidationFailed } from '../errors/domain.error';
@@ -71,6 +71,30 @@ export class PoliciesController {
   lint(@Body() body: unknown): PolicyLintDto {
     if (typeof body !== 'string') throw new UnsupportedMediaType('application/yaml or text/yaml');
     return this.policies.lint(body);
+  }
+
+  @Post('explain')
+  @HttpCode(200)
+  @RequireScope('audit:read')
+  @ApiConsumes('application/yaml', 'text/yaml')
+  @ApiBody({ schema: { type: 'string' }, description: 'the policy YAML' })
+  @ApiQuery({ name: 'uid', required: false, description: 'the container\'s uid (default 0)' })
+  @ApiQuery({ name: 'gid', required: false, description: 'the container\'s gid (default 0)' })
+  @ApiQuery({ name: 'image', required: false, description: 'the container\'s image reference (rules matching other images drop out)' })
+  @ApiOkResponse({
+    schema: { type: 'object' },
+    description:
+      'what `capulator policy explain --json` prints: `{ok, errors, explanation?}`, the explanation holding every rule (its conditions, location and the layer that enforces it: kernel sets, file capability, agent, or recorded only) and the capability sets a container of that uid starts with, with the rule behind each grant. 200 whether or not the policy loads; nothing is published.',
+  })
+  explain(@Body() body: unknown, @Query('uid') uid?: string, @Query('gid') gid?: string, @Query('image') image?: string): { ok: boolean; errors: unknown[]; explanation?: unknown } {
+    if (typeof body !== 'string') throw new UnsupportedMediaType('application/yaml or text/yaml');
+    const id = (name: string, v: string | undefined): number => {
+      if (v === undefined || v === '') return 0;
+      if (!/^(0|[1-9][0-9]{0,9})$/.test(v) || Number(v) > 0xffffffff) throw new ValidationFailed([{ field: name, messages: [`${name} must be an integer from 0 to 4294967295`] }]);
+      return Number(v);
+    };
+    const subject = { uid: id('uid', uid), gid: id('gid', gid), ...(image ? { image } : {}) };
+    return this.policies.explain(body, subject);
   }
 
   @Get()

@@ -42,6 +42,12 @@ export class PoliciesService {
     return { ok, ...(ok ? { policy: { name: r.policy!.name, hash: r.policy!.hash, ...(r.policy!.description ? { description: r.policy!.description } : {}) } } : {}), errors: r.errors, warnings: r.warnings };
   }
 
+  /** `policy explain` over the API (the console's editor): the rules, what enforces each, and the container's sets. */
+  explain(yaml: string, subject: { uid: number; gid: number; image?: string }): { ok: boolean; errors: PolicyLintError[]; explanation?: unknown } {
+    const r = this.engine.explain(yaml, 'policy.yaml', subject);
+    return { ok: r.errors.length === 0 && !!r.explanation, errors: r.errors, ...(r.explanation ? { explanation: r.explanation } : {}) };
+  }
+
   /** Lints and publishes the next version of the policy the YAML names. */
   async publish(yaml: string, by?: string): Promise<{ name: string; version: number; hash: string; warnings: PolicyLintError[] }> {
     const r = this.engine.lint(yaml, 'policy.yaml');

@@ -1,5 +1,5 @@
-import { compile, load, type PolicyError } from '@capulator/policy';
-import type { PolicyEngine, PolicyLintError } from './policy-engine';
+import { compile, explainPolicy, load, type PolicyError } from '@capulator/policy';
+import type { PolicyEngine, PolicyExplanation, PolicyLintError } from './policy-engine';
 
 function toLintError(e: PolicyError): PolicyLintError {
   return {
@@ -37,6 +37,13 @@ export class LibPolicyEngine implements PolicyEngine {
     if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(key, r);
     return r;
+  }
+
+  explain(yaml: string, file: string, subject: { uid: number; gid: number; image?: string }): { explanation?: PolicyExplanation; errors: PolicyLintError[] } {
+    const r = load(yaml, file);
+    const errors = r.errors.map(toLintError);
+    if (!r.policy || errors.length > 0) return { errors };
+    return { explanation: explainPolicy(r.policy, subject) as unknown as PolicyExplanation, errors };
   }
 
   private lintUncached(yaml: string, file: string): LintResult {

@@ -19,6 +19,11 @@ export interface PolicyLintError {
   severity: 'error' | 'warning';
 }
 
+/** What `capulator policy explain --json` prints (libs/policy explainPolicy), for a container of uid/gid. */
+export type PolicyExplanation = Record<string, unknown> & { rules: Array<{ id: string; location: { line: number } }> };
+
 export interface PolicyEngine {
   lint(yaml: string, file: string): { policy?: LintedPolicy; errors: PolicyLintError[]; warnings: PolicyLintError[] };
+  /** Every rule with what it asks and what enforces it, and the container's capability sets; errors when it does not load. */
+  explain(yaml: string, file: string, subject: { uid: number; gid: number; image?: string }): { explanation?: PolicyExplanation; errors: PolicyLintError[] };
 }
