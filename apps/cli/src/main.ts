@@ -69,13 +69,18 @@ async function recoverOrphans(argv: string[]): Promise<void> {
   const runs = join(home, 'runs');
   if (orphanedRuns(runs).length === 0) return;
   const { recoverOrphans } = require('../../runtime/src/run/recovery') as typeof import('../../runtime/src/run/recovery');
-  const { SqliteEventStore } = require('@capulator/events') as typeof import('@capulator/events');
+  const events = require('@capulator/events') as typeof import('@capulator/events');
   const why = (e: unknown) => storageErrorText(e) ?? (e as Error).message;
-  let store: InstanceType<typeof SqliteEventStore>;
+  // the runs of a home on the Kafka bus (a runtime worker's) are recorded on the Kafka log, never in a local events.db
+  const bus = homeBus(argv, home);
+  let store: import('@capulator/events').EventStore;
   try {
-    store = SqliteEventStore.open(join(home, 'events.db'));
+    if (bus) {
+      const { brokers, topic } = events.parseKafkaBus(bus);
+      store = await events.connectKafkaEventStore({ brokers, ...(topic ? { topic } : {}), lazy: true, appendTimeoutMs: 30_000 });
+    } else store = events.SqliteEventStore.open(join(home, 'events.db'));
   } catch (e) {
-    process.stderr.write(`capulator: warning: orphaned runs are not recovered yet: the event store cannot be opened (${why(e)})\n`);
+    process.stderr.write(`capulator: warning: orphaned runs are not recovered yet: the event ${bus ? `log on ${bus}` : 'store'} cannot be opened (${why(e)})\n`);
     return;
   }
   try {
@@ -86,6 +91,22 @@ async function recoverOrphans(argv: string[]): Promise<void> {
   } finally {
     await store.close();
   }
+}
+
+/**
+ * The Kafka bus the runs of this home record on: `serve --bus` now, or the bus an earlier
+ * `serve --bus` in this home recorded; undefined for the embedded store. (`audit … --bus` only
+ * reads a log: it does not move the home's runs onto it.)
+ */
+function homeBus(argv: string[], home: string): string | undefined {
+  const { resolveBus } = require('./commands/event-log') as typeof import('./commands/event-log');
+  let flag: string | undefined;
+  if (argv.find((a) => !a.startsWith('-')) === 'serve') {
+    const i = argv.findIndex((a) => a === '--bus' || a.startsWith('--bus='));
+    flag = i < 0 ? undefined : argv[i].startsWith('--bus=') ? argv[i].slice(6) : argv[i + 1];
+  }
+  const bus = resolveBus(flag, home, {});
+  return bus?.startsWith('kafka://') ? bus : undefined;
 }
 
 export async function main(argv: string[]): Promise<number> {

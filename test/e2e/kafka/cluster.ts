@@ -15,6 +15,8 @@ export interface BusProcess {
   workerId?: string;
   /** everything it printed on stdout so far (JSON log lines) */
   output(): string;
+  /** everything it printed on stderr so far (warnings, recovered runs) */
+  errors(): string;
   /** SIGTERM and wait for exit */
   stop(): Promise<void>;
   /** SIGKILL now */
@@ -59,6 +61,7 @@ export async function startServe(bus: string, role: 'gateway' | 'runtime', home:
     home,
     child,
     output: () => out,
+    errors: () => err,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;

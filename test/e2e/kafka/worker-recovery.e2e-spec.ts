@@ -1,0 +1,130 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectKafkaEventStore, runStream, SqliteEventStore, type KafkaEventStore, type StoredEvent } from '@capulator/events';
+import { startTestBroker, type TestBroker } from '../../../libs/events/src/testing/kafka-broker';
+import { dockerArchiveOf, tarOf } from '../../../apps/runtime/src/images/testing/archives';
+import { readCountFile } from '../../../apps/runtime/src/run/agent-process';
+import { gatewayHomes, reapContainers, removeHomes, startServe, until, workerHome, type BusProcess } from './cluster';
+
+const DECISION_TYPES = new Set(['PrivilegeChecked', 'CapabilitiesQueried', 'CapabilitiesChangeRequested']);
+const POLICY = `apiVersion: capulator/v1
+kind: Policy
+metadata: { name: loop }
+defaults: { action: deny, audit: all }
+rules:
+  - id: capget
+    when: { syscall: capget }
+    action: allow
+`;
+
+/**
+ * A runtime worker SIGKILLed in the middle of a run with thousands of trapped calls, then started
+ * again in the same home: the run's agent stops the container when its worker goes, and the
+ * restarted worker's recovery puts every decision of the run's spool on the Kafka log (not in a
+ * local events.db) and closes the run failed, before it takes new work.
+ */
+describe('a runtime worker on Kafka killed mid-run and started again', () => {
+  let broker: TestBroker;
+  let gw: BusProcess;
+  let worker: BusProcess | undefined;
+  let store: KafkaEventStore;
+  let token: string;
+  let work: string;
+  const homes: string[] = [];
+  const reap: string[] = [];
+
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(gw.url! + path, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': typeof body === 'string' ? 'application/yaml' : 'application/json' } : {}) },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text.startsWith('{') ? JSON.parse(text) : text };
+  };
+  const streamOf = async (id: string) => {
+    const out: StoredEvent[] = [];
+    for await (const e of store.readStream(runStream(id))) out.push(e);
+    return out;
+  };
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'capulator-wrec-'));
+    const bin = join(work, 'capget-loop');
+    const cc = spawnSync('gcc', ['-O2', '-static', '-o', bin, join(__dirname, '../../../../test/fixtures/run/capget-loop.c')], { encoding: 'utf8' });
+    assert.equal(cc.status, 0, cc.stderr);
+    const layer = await tarOf([
+      ...['proc/', 'dev/', 'sys/', 'tmp/'].map((name) => ({ name, type: 'directory' as const, mode: 0o755 })),
+      { name: 'capget-loop', data: readFileSync(bin), mode: 0o755 },
+    ]);
+    const archive = join(work, 'loop.tar');
+    writeFileSync(archive, await dockerArchiveOf([layer]));
+    broker = await startTestBroker();
+    const g = gatewayHomes();
+    token = g.token;
+    const wh = workerHome(archive, 'loop:1');
+    homes.push(...g.homes, wh);
+    gw = await startServe(broker.url, 'gateway', g.homes[0]);
+    worker = await startServe(broker.url, 'runtime', wh, ['--concurrency', '1']);
+    store = await connectKafkaEventStore({ brokers: broker.brokers });
+    const p = await api('POST', '/v1/policies', POLICY);
+    assert.equal(p.status, 201, JSON.stringify(p.body));
+  });
+
+  after(async () => {
+    await Promise.allSettled([gw, worker].filter(Boolean).map((p) => p!.stop()));
+    await store?.close();
+    reapContainers(reap);
+    await broker?.stop();
+    removeHomes(homes);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('puts every decision of the spool on the Kafka log and closes the run failed, once', async () => {
+    const r = await api('POST', '/v1/runs', { image: 'loop:1', command: ['/capget-loop', '1000000'], policy: 'loop' });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const id = r.body.id as string;
+    reap.push(id);
+    const home = worker!.home;
+    const dir = join(home, 'runs', id);
+    await until('3000 decisions', () => {
+      const c = readCountFile(join(dir, 'decisions.count'));
+      return c !== undefined && c.decided >= 3000 ? true : undefined;
+    }, 90_000);
+    await worker!.kill();
+    // its agent saw the worker go: it stops the container and writes its trailer
+    await until('the agent wrote its trailer', () => (readCountFile(join(dir, 'decisions.count'))?.done ? true : undefined), 30_000);
+    const counted = readCountFile(join(dir, 'decisions.count'))!.decided;
+    worker = await startServe(broker.url, 'runtime', home, ['--concurrency', '1']);
+    assert.match(worker.errors(), new RegExp(`recovered run ${id} \\(supervisor died \\(pid \\d+\\)\\): ${counted} of the agent's ${counted} decisions recorded`));
+    // the home's own events.db (its image import) holds nothing of the run
+    const local = SqliteEventStore.open(join(home, 'events.db'), { readonly: true });
+    const localRun: StoredEvent[] = [];
+    for await (const e of local.readStream(runStream(id))) localRun.push(e);
+    await local.close();
+    assert.deepEqual(localRun.map((e) => e.type), [], 'nothing of the run in a local events.db');
+    assert.ok(!existsSync(dir), 'the run directory is gone');
+
+    const events = await streamOf(id);
+    const decisions = events.filter((e) => DECISION_TYPES.has(e.type));
+    assert.deepEqual(decisions.map((e) => (e.payload as { seq: number }).seq), decisions.map((_, i) => i + 1), 'decisions 1..N, none twice');
+    assert.equal(decisions.length, counted, "every decision the agent counted is on the log");
+    const ends = events.filter((e) => e.type === 'RunExited' || e.type === 'RunFailed');
+    assert.equal(ends.length, 1, events.map((e) => e.type).join(','));
+    const failed = ends[0].payload as { stage: string; reason: string; lostEvents: number };
+    assert.equal(ends[0].type, 'RunFailed');
+    assert.equal(failed.stage, 'runtime');
+    assert.match(failed.reason, /^supervisor died \(pid \d+\)$/);
+    assert.equal(failed.lostEvents, 0);
+    // the gateway tells it the same
+    const view = await until('failed on the gateway', async () => {
+      const v = await api('GET', `/v1/runs/${id}`);
+      return v.body.status === 'failed' ? v.body : undefined;
+    });
+    assert.match(view.reason, /^supervisor died/);
+  });
+});
