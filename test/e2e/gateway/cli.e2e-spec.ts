@@ -161,6 +161,17 @@ describe('capulator serve with a remote run', () => {
       await request(url).get('/v1/runs/00000000-0000-4000-8000-000000000000/logs').set('Authorization', `Bearer ${token}`).expect(404);
     });
 
+    it('sends the workload flags (and --env-file, read here) with the run', () => {
+      const envFile = join(home, 'run.env');
+      writeFileSync(envFile, 'GREETING=hello from a file\n');
+      const r = spawnSync(
+        process.execPath,
+        [CLI, 'run', '--server', url, '--token', token, '--hostname', 'remote1', '-u', '1000:1000', '-w', '/tmp', '--pids-limit', '64', '--env-file', envFile, 'bb:1', '--', '/bin/sh', '-c', 'hostname; id -u; pwd; echo "$GREETING"'],
+        { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home }, timeout: 120_000 },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'remote1\n1000\n/tmp\nhello from a file\n');
+    });
     it('refuses --server without a token (exit 2, one line)', () => {
       const env: NodeJS.ProcessEnv = { ...process.env, CAPULATOR_HOME: home };
       delete env.CAPULATOR_TOKEN;

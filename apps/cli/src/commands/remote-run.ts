@@ -16,6 +16,8 @@ export interface RemoteRunOptions {
   /** a local policy file, sent inline */
   policyFile?: string;
   learn?: boolean;
+  /** the workload flags in their own words (POST /v1/runs `workload`) */
+  workload?: Record<string, unknown>;
   /** print every event as one JSON line on stdout */
   json?: boolean;
   /** print decisions as they happen (stderr) */
@@ -130,6 +132,7 @@ export async function runRemote(opts: RemoteRunOptions): Promise<number> {
       ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
       ...(policyYaml !== undefined ? { policyYaml } : {}),
       ...(opts.learn ? { learn: true } : {}),
+      ...(opts.workload && Object.keys(opts.workload).length ? { workload: opts.workload } : {}),
     })
   ).json()) as { id: string };
   const runId = submitted.id;

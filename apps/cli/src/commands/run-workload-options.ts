@@ -3,20 +3,9 @@ import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import {
   DEFAULT_PIDS_LIMIT,
-  defaultWorkload,
-  NETWORK_MODES,
-  parseCpus,
   parseEnvFile,
-  parseHostname,
-  parseMemory,
-  parseMemorySwap,
-  parsePidsLimit,
-  parsePublish,
-  parseTmpfs,
-  parseUlimit,
-  parseUserSpec,
-  parseWorkdir,
-  type NetworkMode,
+  parseWorkload,
+  workloadRecord,
   type WorkloadOptions,
 } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
@@ -63,45 +52,11 @@ export function addWorkloadOptions(cmd: Command): Command {
     .option('--rm', 'accepted for docker compatibility: capulator never keeps a container after it exits');
 }
 
-/** commander's options object holds every option of `run`: these are the workload flags */
-const WORKLOAD_KEYS: (keyof WorkloadFlags)[] = [
-  'network', 'publish', 'memory', 'memorySwap', 'cpus', 'pidsLimit', 'ulimit', 'user', 'workdir', 'readOnly', 'tmpfs', 'hostname', 'envFile', 'interactive', 'tty',
-];
-
-/** The workload flags that were given (for the --server check and the RunRequested record). */
-export function givenWorkloadFlags(f: WorkloadFlags): string[] {
-  const out: string[] = [];
-  for (const k of WORKLOAD_KEYS) {
-    const v = f[k];
-    if (v === undefined || v === false || (Array.isArray(v) && v.length === 0)) continue;
-    out.push('--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()));
-  }
-  return out;
-}
-
 /** WorkloadOptions from the flags; bad input is a CliError (exit 2) naming the flag. */
 export function workloadFrom(f: WorkloadFlags & { keep?: boolean }, cwd: string): { workload: WorkloadOptions; env: string[] } {
   try {
-    const w = defaultWorkload();
     if (f.rm && f.keep) throw new Error('--rm and --keep conflict (--keep keeps the run directory)');
-    w.publish = f.publish.map(parsePublish);
-    if (f.network !== undefined) {
-      if (!NETWORK_MODES.includes(f.network as NetworkMode)) throw new Error(`--network ${f.network}: want one of ${NETWORK_MODES.join(', ')}`);
-      w.network = f.network as NetworkMode;
-    } else if (w.publish.length > 0) w.network = 'bridge';
-    if (w.publish.length > 0 && w.network !== 'bridge') throw new Error(`-p needs --network bridge (not ${w.network})`);
-    if (f.memory !== undefined) w.memory = parseMemory(f.memory);
-    if (f.memorySwap !== undefined) w.memorySwap = parseMemorySwap(f.memorySwap, w.memory);
-    if (f.cpus !== undefined) w.cpus = parseCpus(f.cpus);
-    if (f.pidsLimit !== undefined) w.pidsLimit = parsePidsLimit(f.pidsLimit);
-    w.ulimits = f.ulimit.map(parseUlimit);
-    if (f.user !== undefined) w.user = parseUserSpec(f.user);
-    if (f.workdir !== undefined) w.workdir = parseWorkdir(f.workdir);
-    w.readOnly = !!f.readOnly;
-    w.interactive = !!f.interactive;
-    w.tty = !!f.tty;
-    w.tmpfs = f.tmpfs.map(parseTmpfs);
-    if (f.hostname !== undefined) w.hostname = parseHostname(f.hostname);
+    const w = parseWorkload(f);
     const env: string[] = [];
     for (const file of f.envFile) {
       const path = resolvePath(cwd, file);
@@ -119,15 +74,13 @@ export function workloadFrom(f: WorkloadFlags & { keep?: boolean }, cwd: string)
   }
 }
 
-/** What differs from the defaults, for RunRequested.workload (undefined when nothing does). */
-export function workloadRecord(w: WorkloadOptions): Record<string, unknown> | undefined {
-  const d = defaultWorkload();
+export { workloadRecord };
+
+/** The workload flags as POST /v1/runs takes them (`workload`), omitting what was not given. */
+export function serverWorkload(f: WorkloadFlags): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(w)) {
-    const dv = (d as unknown as Record<string, unknown>)[k];
-    if (JSON.stringify(v) !== JSON.stringify(dv)) out[k] = v === Number.POSITIVE_INFINITY ? 'unlimited' : v;
-  }
-  // rlimits with RLIM_INFINITY: recorded as "unlimited"
-  if (out.ulimits) out.ulimits = w.ulimits.map((u) => ({ type: u.type, soft: isFinite(u.soft) ? u.soft : 'unlimited', hard: isFinite(u.hard) ? u.hard : 'unlimited' }));
-  return Object.keys(out).length > 0 ? out : undefined;
+  for (const k of ['network', 'memory', 'memorySwap', 'cpus', 'pidsLimit', 'user', 'workdir', 'hostname'] as const) if (f[k] !== undefined) out[k] = f[k];
+  for (const k of ['publish', 'ulimit', 'tmpfs'] as const) if (f[k].length > 0) out[k] = f[k];
+  if (f.readOnly) out.readOnly = true;
+  return out;
 }

@@ -32,7 +32,7 @@ import {
   type RunImage,
 } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
-import { addWorkloadOptions, givenWorkloadFlags, workloadFrom, workloadRecord, type WorkloadFlags } from './run-workload-options';
+import { addWorkloadOptions, serverWorkload, workloadFrom, workloadRecord, type WorkloadFlags } from './run-workload-options';
 import { loadPolicyFileText, readPolicyFile } from '../policy-file';
 
 interface RunOptions extends WorkloadFlags {
@@ -119,15 +119,20 @@ Examples:
         const token = opts.token ?? process.env.CAPULATOR_TOKEN;
         if (!token) throw new CliError('--server needs --token T (or $CAPULATOR_TOKEN)');
         if (opts.mount.length) throw new CliError('--mount is not supported with --server yet: mounts name paths on the server');
-        const local = givenWorkloadFlags(opts);
-        if (local.length > 0) throw new CliError(`${local[0]} is not supported with --server yet`);
+        if (opts.interactive || opts.tty) throw new CliError(`${opts.tty ? '-t' : '-i'} is not supported with --server yet: stdin is not sent through the server`);
+        // the other workload flags go as they were typed (the server parses them with the same parser);
+        // --env-file is read here and sent as -e, as docker's client does
+        // parsed here too: a bad flag is a local exit-2 error before anything is sent
+        const { env: fileEnv } = workloadFrom(opts, process.cwd());
+        const workload = serverWorkload(opts);
         const { runRemote } = await import('./remote-run');
         process.exitCode = await runRemote({
           server: opts.server,
           token,
           image,
           command,
-          env: opts.env,
+          env: [...fileEnv, ...(opts.env ?? [])],
+          workload,
           // a local file is sent inline; otherwise it names a published policy (name or name@version)
           ...(opts.policy && existsSync(opts.policy) ? { policyFile: opts.policy } : opts.policy ? { policy: opts.policy } : {}),
           learn: opts.learn,

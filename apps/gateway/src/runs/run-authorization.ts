@@ -13,6 +13,8 @@ export interface RunPowers {
   learn?: boolean;
   policyYaml?: string;
   mounts?: Array<{ source: string; destination: string; readonly?: boolean }>;
+  /** the network the run asks for (none by default) */
+  network?: 'none' | 'bridge' | 'host';
 }
 
 export interface MountAllowList {
@@ -72,12 +74,14 @@ export function checkMountSource(source: string, allow: MountAllowList, field = 
 }
 
 /** The scope each extra power needs (exported for docs and tests). */
-export const POWER_SCOPES = { learn: 'runs:learn', policyYaml: 'runs:inline-policy', mounts: 'runs:mount' } as const satisfies Record<string, Scope>;
+export const POWER_SCOPES = { learn: 'runs:learn', policyYaml: 'runs:inline-policy', mounts: 'runs:mount', bridge: 'runs:network', host: 'runs:host-network' } as const satisfies Record<string, Scope>;
 
 /** Checks a submission against the token's scopes; returns the mounts with resolved sources, read-only unless asked. */
 export function authorizeRun(scopes: readonly string[], run: RunPowers, allow: MountAllowList): Array<{ source: string; destination: string; readonly: boolean }> {
   if (run.learn === true && !hasScope(scopes, POWER_SCOPES.learn)) throw new Forbidden(`${POWER_SCOPES.learn} (learn mode allows every privileged operation)`);
   if (run.policyYaml !== undefined && !hasScope(scopes, POWER_SCOPES.policyYaml)) throw new Forbidden(`${POWER_SCOPES.policyYaml} (an inline policy can allow more than any published one)`);
+  if (run.network === 'bridge' && !hasScope(scopes, POWER_SCOPES.bridge)) throw new Forbidden(`${POWER_SCOPES.bridge} (a bridge network reaches out of the host and publishes ports on it)`);
+  if (run.network === 'host' && !hasScope(scopes, POWER_SCOPES.host)) throw new Forbidden(`${POWER_SCOPES.host} (the host's own network namespace: its interfaces, ports and local services)`);
   const mounts = run.mounts ?? [];
   if (mounts.length > 0 && !hasScope(scopes, POWER_SCOPES.mounts)) throw new Forbidden(`${POWER_SCOPES.mounts} (bind mounts expose host files)`);
   return mounts.map((m, i) => ({ source: checkMountSource(m.source, allow, `mounts.${i}.source`), destination: m.destination, readonly: m.readonly !== false }));

@@ -3,12 +3,13 @@ import { CommandBus } from '@nestjs/cqrs';
 import { randomUUID } from 'node:crypto';
 import { Observable } from 'rxjs';
 import { evolveRunSummary, runStream, type EventStore, type RunStatus, type RunSummary, type StoredEvent } from '@capulator/events';
-import { IllegalState, NotFound } from '../errors/domain.error';
+import { IllegalState, NotFound, ValidationFailed } from '../errors/domain.error';
 import { EventHub } from '../store/event-hub';
 import { EVENT_STORE, GATEWAY_OPTIONS, RUN_EXECUTOR } from '../store/tokens';
 import type { GatewayOptions } from '../gateway.options';
 import type { Principal } from '../auth/token-store';
 import { authorizeRun, mountAllowList, type MountAllowList } from './run-authorization';
+import { parseWorkload, workloadRecord, type WorkloadSpec } from '../../../runtime/src/run/workload';
 import { PoliciesService } from '../policies/policies.service';
 import { MetricsService } from '../metrics/metrics.service';
 import type { RunExecutor } from './run-executor';
@@ -28,6 +29,8 @@ export interface SubmitRun {
   policyYaml?: string;
   learn?: boolean;
   mounts?: Array<{ source: string; destination: string; readonly?: boolean }>;
+  /** `capulator run`'s workload flags (network, ports, limits, user, …) in their own words */
+  workload?: WorkloadSpec;
 }
 
 const TERMINAL_TYPES = new Set(['RunExited', 'RunFailed']);
@@ -95,13 +98,23 @@ export class RunsService implements OnModuleDestroy {
 
   /** `who`'s scopes bound what the run may do on the host (run-authorization.ts). */
   async submit(req: SubmitRun, who: Principal | undefined): Promise<{ id: string; status: RunStatus }> {
-    const mounts = authorizeRun(who?.scopes ?? [], req, this.mountsAllowed);
+    let workload: ReturnType<typeof parseWorkload> | undefined;
+    if (req.workload) {
+      try {
+        workload = parseWorkload(req.workload);
+      } catch (e) {
+        // the parser names the CLI flag (--memory 5x: …); the API field is workload.memory
+        throw new ValidationFailed([{ field: 'workload', messages: [(e as Error).message] }]);
+      }
+    }
+    const mounts = authorizeRun(who?.scopes ?? [], { ...req, ...(workload ? { network: workload.network } : {}) }, this.mountsAllowed);
+    const wrec = workload ? workloadRecord(workload) : undefined;
     const requestedBy = who?.name;
     const { ref, yaml } = this.policies.forRun(req.policy, req.policyYaml);
     const runId = randomUUID();
     const command = [...(req.command ?? []), ...(req.args ?? [])];
     const env = Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${v}`);
-    const payload = { runId, image: req.image, command, env, policy: ref, learn: req.learn ?? false, mounts, ...(requestedBy ? { requestedBy } : {}) };
+    const payload = { runId, image: req.image, command, env, policy: ref, learn: req.learn ?? false, mounts, ...(wrec ? { workload: wrec } : {}), ...(requestedBy ? { requestedBy } : {}) };
     // the bus path's bounded queue: runs requested and not started, cluster-wide, as this gateway folds them
     const limit = this.executor.maxQueued;
     if (limit !== undefined && this.statusCounts.queued >= limit) throw new QueueFull(limit);

@@ -7,6 +7,7 @@ import { capabilitySets, compileForContainer, load } from '@capulator/policy';
 import { ImageStore, ImageStoreError, type ResolvedImage } from '../images';
 import { resolveUser, RunError, Runner } from './runner';
 import { runOutput } from './run-output';
+import { workloadFromRecord } from './workload';
 import type { RunOrder as RunRequest, WorkerRunFn as RunFn } from '../worker/commands';
 
 export interface RuntimeOptions {
@@ -16,9 +17,9 @@ export interface RuntimeOptions {
   runcRoot?: string;
 }
 
-/** The user a container starts as, read from the image's layers (top first) like the runner does. */
-function imageUser(image: ResolvedImage): { uid: number; gid: number } {
-  const user = image.config.User;
+/** The user a container starts as (`--user`, else the image's User), read from the image's layers (top first) like the runner does. */
+function imageUser(image: ResolvedImage, override?: string): { uid: number; gid: number } {
+  const user = override ?? image.config.User;
   if (!user) return { uid: 0, gid: 0 };
   for (const layer of [...image.layers].reverse()) {
     if (existsSync(join(layer, 'etc', 'passwd'))) return resolveUser(layer, user);
@@ -121,9 +122,11 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
     }
     const policy = req.learn ? { ...loaded.policy, learn: true } : loaded.policy;
     const labels = (image.config as { Labels?: Record<string, string> }).Labels ?? {};
+    // network, limits, user, … as the request recorded them (RunRequested.workload)
+    const workload = workloadFromRecord(req.workload);
     let user: { uid: number; gid: number };
     try {
-      user = imageUser(image);
+      user = imageUser(image, workload.user);
     } catch (err) {
       yield failed('image', (err as Error).message);
       return;
@@ -148,6 +151,7 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
       command: req.command,
       env: req.env,
       mounts: req.mounts.map((m) => ({ source: m.source, destination: m.destination, readonly: m.readonly })),
+      workload,
       table: { text: table.text, hash: table.hash, policy: table.policy, version: table.version },
       policy: req.policy,
       capabilities: caps.sets,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { cpus as hostCpus } from 'node:os';
-import { DEFAULT_NETWORK, type NetworkMode, type PortMapping } from './network';
+import { DEFAULT_NETWORK, NETWORK_MODES, parsePublish, type NetworkMode, type PortMapping } from './network';
 
 /**
  * What `docker run`/`podman run` users set on a container besides image, command and policy:
@@ -210,4 +210,73 @@ export function parseEnvFile(file: string, text: string, env: NodeJS.ProcessEnv 
     else if (env[m[1]] !== undefined) out.push(`${m[1]}=${env[m[1]]}`);
   });
   return out;
+}
+
+/**
+ * A workload in the words of `docker run`'s flags: what the CLI's flags, the API's `workload`
+ * object and a Kafka command carry. `parseWorkload` is the one parser of all three.
+ */
+export interface WorkloadSpec {
+  network?: string;
+  publish?: string[];
+  memory?: string;
+  memorySwap?: string;
+  cpus?: string;
+  pidsLimit?: string;
+  ulimit?: string[];
+  user?: string;
+  workdir?: string;
+  readOnly?: boolean;
+  tmpfs?: string[];
+  hostname?: string;
+  interactive?: boolean;
+  tty?: boolean;
+}
+
+/** The WorkloadOptions a spec asks for; throws Error with a one-line reason naming the flag. */
+export function parseWorkload(f: WorkloadSpec): WorkloadOptions {
+  const w = defaultWorkload();
+  w.publish = (f.publish ?? []).map(parsePublish);
+  if (f.network !== undefined) {
+    if (!NETWORK_MODES.includes(f.network as NetworkMode)) throw new Error(`--network ${f.network}: want one of ${NETWORK_MODES.join(', ')}`);
+    w.network = f.network as NetworkMode;
+  } else if (w.publish.length > 0) w.network = 'bridge';
+  if (w.publish.length > 0 && w.network !== 'bridge') throw new Error(`-p needs --network bridge (not ${w.network})`);
+  if (f.memory !== undefined) w.memory = parseMemory(f.memory);
+  if (f.memorySwap !== undefined) w.memorySwap = parseMemorySwap(f.memorySwap, w.memory);
+  if (f.cpus !== undefined) w.cpus = parseCpus(f.cpus);
+  if (f.pidsLimit !== undefined) w.pidsLimit = parsePidsLimit(f.pidsLimit);
+  w.ulimits = (f.ulimit ?? []).map(parseUlimit);
+  if (f.user !== undefined) w.user = parseUserSpec(f.user);
+  if (f.workdir !== undefined) w.workdir = parseWorkdir(f.workdir);
+  w.readOnly = !!f.readOnly;
+  w.interactive = !!f.interactive;
+  w.tty = !!f.tty;
+  w.tmpfs = (f.tmpfs ?? []).map(parseTmpfs);
+  if (f.hostname !== undefined) w.hostname = parseHostname(f.hostname);
+  return w;
+}
+
+/** What differs from the defaults, for RunRequested.workload (undefined when nothing does); `unlimited` for RLIM_INFINITY. */
+export function workloadRecord(w: WorkloadOptions): Record<string, unknown> | undefined {
+  const d = defaultWorkload();
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(w)) {
+    const dv = (d as unknown as Record<string, unknown>)[k];
+    if (JSON.stringify(v) !== JSON.stringify(dv)) out[k] = v === Number.POSITIVE_INFINITY ? 'unlimited' : v;
+  }
+  if (out.ulimits) out.ulimits = w.ulimits.map((u) => ({ type: u.type, soft: isFinite(u.soft) ? u.soft : 'unlimited', hard: isFinite(u.hard) ? u.hard : 'unlimited' }));
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** The WorkloadOptions a RunRequested.workload record stands for (the defaults for what it leaves out). */
+export function workloadFromRecord(rec: Record<string, unknown> | undefined): WorkloadOptions {
+  const w = defaultWorkload() as unknown as Record<string, unknown>;
+  if (!rec) return w as unknown as WorkloadOptions;
+  const num = (v: unknown) => (v === 'unlimited' ? RLIM_INFINITY : (v as number));
+  for (const [k, v] of Object.entries(rec)) {
+    if (!(k in w) && !['memory', 'memorySwap', 'cpus', 'user', 'workdir', 'hostname'].includes(k)) continue;
+    w[k] = k === 'ulimits' ? (v as Array<{ type: string; soft: unknown; hard: unknown }>).map((u) => ({ type: u.type, soft: num(u.soft), hard: num(u.hard) })) : v;
+  }
+  return w as unknown as WorkloadOptions;
 }

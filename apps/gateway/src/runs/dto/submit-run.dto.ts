@@ -24,6 +24,53 @@ export class MountDto {
   readonly?: boolean;
 }
 
+/**
+ * What `docker run`'s flags set besides image and command, in the same words (`capulator run
+ * --help`): read by the runtime's one parser (apps/runtime workload.ts parseWorkload).
+ */
+export class WorkloadDto {
+  @ApiPropertyOptional({ enum: ['none', 'bridge', 'host'], description: 'none (default, loopback only), bridge (needs runs:network), host (needs runs:host-network)' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(16)
+  network?: string;
+
+  @ApiPropertyOptional({ type: [String], example: ['127.0.0.1:8080:80'], description: '[ip:]hostPort:port[/udp]; implies bridge (needs runs:network)' })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(64)
+  @IsString({ each: true })
+  @MaxLength(64, { each: true })
+  publish?: string[];
+
+  @ApiPropertyOptional({ example: '256m' }) @IsOptional() @IsString() @MaxLength(32) memory?: string;
+  @ApiPropertyOptional({ example: '512m' }) @IsOptional() @IsString() @MaxLength(32) memorySwap?: string;
+  @ApiPropertyOptional({ example: '0.5' }) @IsOptional() @IsString() @MaxLength(32) cpus?: string;
+  @ApiPropertyOptional({ example: '100' }) @IsOptional() @IsString() @MaxLength(32) pidsLimit?: string;
+
+  @ApiPropertyOptional({ type: [String], example: ['nofile=4096'] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(32)
+  @IsString({ each: true })
+  @MaxLength(64, { each: true })
+  ulimit?: string[];
+
+  @ApiPropertyOptional({ example: '1000:1000' }) @IsOptional() @IsString() @MaxLength(256) user?: string;
+  @ApiPropertyOptional({ example: '/srv' }) @IsOptional() @IsString() @MaxLength(4096) workdir?: string;
+  @ApiPropertyOptional() @IsOptional() @IsBoolean() readOnly?: boolean;
+
+  @ApiPropertyOptional({ type: [String], example: ['/run:size=16m'] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(32)
+  @IsString({ each: true })
+  @MaxLength(4096, { each: true })
+  tmpfs?: string[];
+
+  @ApiPropertyOptional({ example: 'web1' }) @IsOptional() @IsString() @MaxLength(64) hostname?: string;
+}
+
 export class SubmitRunDto {
   @ApiProperty({ description: 'image tag, digest or unique digest prefix', example: 'debian:12' })
   @IsString()
@@ -77,4 +124,10 @@ export class SubmitRunDto {
   @ValidateNested({ each: true })
   @Type(() => MountDto)
   mounts?: MountDto[];
+
+  @ApiPropertyOptional({ type: WorkloadDto, description: "network, published ports, limits, user, workdir, read-only root, tmpfs, hostname (as `capulator run`'s flags)" })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => WorkloadDto)
+  workload?: WorkloadDto;
 }
