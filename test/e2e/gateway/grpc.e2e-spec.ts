@@ -29,6 +29,17 @@ function watch(client: GrpcClient, req: unknown, md: ReturnType<typeof bearer>):
   });
 }
 
+type Chunk = { seq: number; stream: string; text: string; end: boolean; truncated: boolean };
+function logs(client: GrpcClient, req: unknown, md: ReturnType<typeof bearer>): Promise<Chunk[]> {
+  return new Promise((resolve, reject) => {
+    const out: Chunk[] = [];
+    const s = client.RunLogs(req, md);
+    s.on('data', (c: Chunk) => out.push(c));
+    s.on('error', reject);
+    s.on('end', () => resolve(out));
+  });
+}
+
 describe('gateway gRPC API', () => {
   let t: TestGateway;
   let client: GrpcClient;
@@ -80,6 +91,19 @@ describe('gateway gRPC API', () => {
       assert.equal(run.policy.name, 'ping');
       const list = await call(client, 'ListRuns', { status: 'exited', limit: 10 }, md);
       assert.ok(list.runs.some((x: { id: string }) => x.id === sub.id));
+    });
+
+    it("RunLogs streams the program's stdout and stderr (followed to the end, then resumed after a chunk)", async () => {
+      const sub = await call(client, 'SubmitRun', { image: 'bb:1', command: ['/bin/sh', '-c', 'echo out1; echo err1 >&2; sleep 1; echo out2'], policy: 'ping@1' }, md);
+      const followed = await logs(client, { id: sub.id, follow: true }, md);
+      const last = followed[followed.length - 1];
+      assert.deepEqual([last.end, last.truncated], [true, false]);
+      const chunks = followed.slice(0, -1);
+      assert.equal(chunks.filter((c) => c.stream === 'stdout').map((c) => c.text).join(''), 'out1\nout2\n');
+      assert.equal(chunks.filter((c) => c.stream === 'stderr').map((c) => c.text).join(''), 'err1\n');
+      const resumed = await logs(client, { id: sub.id, after: chunks[0].seq }, md);
+      assert.deepEqual(resumed.slice(0, -1).map((c) => c.seq), chunks.slice(1).map((c) => c.seq));
+      await rejects(logs(client, { id: '00000000-0000-4000-8000-000000000000' }, md), status.NOT_FOUND);
     });
 
     it('validates like HTTP: INVALID_ARGUMENT with field details', async () => {

@@ -55,6 +55,17 @@ const ROUTES: Route[] = [
   { name: 'gRPC SubmitRun learn', need: [['runs:write', 'runs:learn']], grpc: (c, tk) => code(call(c, 'SubmitRun', { image: MISSING, learn: true }, bearer(tk))) },
   { name: 'gRPC SubmitRun policyYaml', need: [['runs:write', 'runs:inline-policy']], grpc: (c, tk) => code(call(c, 'SubmitRun', { image: MISSING, policyYaml: DENY_ALL }, bearer(tk))) },
   { name: 'gRPC StopRun', need: one('runs:write'), grpc: (c, tk) => code(call(c, 'StopRun', { id: ID }, bearer(tk))) },
+  {
+    name: 'gRPC RunLogs',
+    need: one('runs:read'),
+    grpc: (c, tk) =>
+      new Promise((resolve) => {
+        const s = c.RunLogs({ id: ID }, bearer(tk));
+        s.on('data', () => undefined);
+        s.on('error', (e: { code: number }) => resolve(e.code));
+        s.on('end', () => resolve(grpcStatus.OK));
+      }),
+  },
   { name: 'gRPC GetRun', need: one('runs:read'), grpc: (c, tk) => code(call(c, 'GetRun', { id: ID }, bearer(tk))) },
   { name: 'gRPC ListRuns', need: one('runs:read'), grpc: (c, tk) => code(call(c, 'ListRuns', {}, bearer(tk))) },
   {

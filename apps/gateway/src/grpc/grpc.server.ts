@@ -21,6 +21,7 @@ import { toGrpcError } from './grpc-errors';
 import { loadCapulatorService, protoPath } from './proto';
 import * as protobuf from 'protobufjs';
 import { checkWire, WireError } from './wire-check';
+import { runOutput } from '../../../runtime/src/run/run-output';
 
 /** Set on a request whose bytes did not pass checkWire (answered INVALID_ARGUMENT after auth). */
 const MALFORMED = Symbol('malformed');
@@ -139,6 +140,7 @@ export class GrpcGateway {
       }),
       StopRun: this.unary('runs:write', async (req) => toProtoRun(await d.runs.stop(runId(req.id)))),
       WatchRun: this.watch(),
+      RunLogs: this.logs(),
       PublishPolicy: this.unary('policies:write', async (req, who) => {
         if (typeof req.yaml !== 'string' || req.yaml === '') throw new ValidationFailed([{ field: 'yaml', messages: ['yaml must not be empty'] }]);
         if (Buffer.byteLength(req.yaml) > 1024 * 1024) throw new ValidationFailed([{ field: 'yaml', messages: ['yaml must be at most 1 MiB'] }]);
@@ -203,6 +205,35 @@ export class GrpcGateway {
         (res) => callback(null, res),
         (err) => callback(this.fail(err, call.getPath())),
       );
+    };
+  }
+
+  /** RunLogs: the run's output as GET /v1/runs/{id}/logs streams it. */
+  private logs(): grpc.handleServerStreamingCall<any, any> {
+    return (call) => {
+      let stop: (() => void) | undefined;
+      try {
+        this.principal(call.metadata, 'runs:read');
+        wellFormed(call.request);
+        const id = runId(call.request.id);
+        const after = Number(call.request.after ?? 0);
+        if (!Number.isSafeInteger(after) || after < 0) throw new ValidationFailed([{ field: 'after', messages: [`after must be a chunk number from 0 to ${Number.MAX_SAFE_INTEGER}`] }]);
+        this.deps.runs.get(id); // NOT_FOUND for a run this server does not know
+        stop = runOutput.read(
+          id,
+          after,
+          call.request.follow === true,
+          (c) => call.write({ seq: c.seq, stream: c.stream, text: c.text, time: c.time, end: false, truncated: false }),
+          () => {
+            call.write({ seq: 0, stream: '', text: '', time: '', end: true, truncated: runOutput.truncated(id) });
+            call.end();
+          },
+        );
+        call.on('cancelled', () => stop?.());
+      } catch (err) {
+        stop?.();
+        call.emit('error', this.fail(err, call.getPath()));
+      }
     };
   }
 
