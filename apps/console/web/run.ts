@@ -2,24 +2,14 @@ import { api, ApiError, sse } from './api';
 import { clear, fmtTime, h } from './dom';
 import { outcomeLabel, policyLabel, type Run } from './runs';
 import { Timeline, type Mark } from './timeline';
+import type { RunTimeline } from '../../gateway/src/api-shapes';
 
 const DECISION_TYPES = new Set(['CapabilitiesQueried', 'CapabilitiesChangeRequested', 'PrivilegeChecked']);
 /** rows of the decision table (the timeline shows them all) */
 const TABLE_ROWS = 500;
 const SETS = ['bounding', 'permitted', 'effective', 'inheritable', 'ambient'] as const;
 
-/** GET /v1/decisions/timeline: one run's decisions in columns. */
-interface Columns {
-  count: number;
-  start: string | null;
-  programs: string[];
-  kinds: Array<{ type: string; syscall: string; privileges: string[]; capability: string | null; ruleId: string | null }>;
-  position: number[];
-  t: number[];
-  program: number[];
-  kind: number[];
-  outcome: number[];
-}
+type Columns = RunTimeline;
 
 /** A decision as GET /v1/decisions returns it (the decisions read model). */
 export interface DecisionRow {

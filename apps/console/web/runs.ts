@@ -1,25 +1,9 @@
 import { api, sse } from './api';
 import { clear, fmtTime, h } from './dom';
 
-export interface Run {
-  id: string;
-  status: 'queued' | 'running' | 'exited' | 'failed';
-  image: string;
-  command: string[];
-  policy: { name: string; version: number; hash: string } | null;
-  learn: boolean;
-  counts: { allow: number; deny: number; emulate: number };
-  exitCode?: number | null;
-  signal?: string | null;
-  reason?: string;
-  stage?: string;
-  lostEvents?: number;
-  requestedAt: string;
-  startedAt?: string;
-  endedAt?: string;
-  durationMs?: number;
-  position: number;
-}
+/** A run as GET /v1/runs/{id} answers (the gateway's own type). */
+export type { RunView as Run } from '../../gateway/src/api-shapes';
+import type { RunView as Run } from '../../gateway/src/api-shapes';
 
 const ROW = 28;
 

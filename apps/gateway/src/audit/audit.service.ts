@@ -4,23 +4,11 @@ import { globError, globMatch } from '@capulator/policy';
 import { Unavailable, ValidationFailed } from '../errors/domain.error';
 import { EVENT_STORE } from '../store/tokens';
 import type { DecisionsQuery } from './dto/decisions.query';
+import type { RunTimeline } from '../api-shapes';
 
 const DECISION_TYPES: EventType[] = ['CapabilitiesQueried', 'CapabilitiesChangeRequested', 'PrivilegeChecked'];
 
-export interface RunTimeline {
-  runId: string;
-  count: number;
-  /** the first decision's time; t[] counts ms from it */
-  start: string | null;
-  programs: string[];
-  kinds: Array<{ type: string; syscall: string; privileges: string[]; capability: string | null; ruleId: string | null }>;
-  position: number[];
-  t: number[];
-  program: number[];
-  kind: number[];
-  /** 0 allow, 1 emulate, 2 deny */
-  outcome: number[];
-}
+export type { RunTimeline } from '../api-shapes';
 
 export interface DecisionRecord {
   position: number;

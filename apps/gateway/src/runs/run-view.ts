@@ -1,26 +1,11 @@
 import type { RunStatus, RunSummary } from '@capulator/events';
+import type { RunView, RunViewStatus } from '../api-shapes';
 
-/** A run as the API shows it (HTTP and gRPC), from libs/events' run summary. */
-export interface RunView {
-  id: string;
-  status: RunStatus;
-  image: string;
-  imageDigest?: string;
-  command: string[];
-  policy: { name: string; version: number; hash: string } | null;
-  learn: boolean;
-  counts: { allow: number; deny: number; emulate: number };
-  exitCode?: number | null;
-  signal?: string | null;
-  reason?: string;
-  stage?: string;
-  lostEvents?: number;
-  requestedAt: string;
-  startedAt?: string;
-  endedAt?: string;
-  durationMs?: number;
-  position: number;
-}
+export type { RunView } from '../api-shapes';
+// the API's status names are libs/events' run statuses, both ways
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const statusesAgree: Same<RunStatus, RunViewStatus> = true;
+void statusesAgree;
 
 export function toRunView(s: RunSummary): RunView {
   const v: RunView = {
