@@ -115,6 +115,12 @@ export interface EventTypes {
     requestedBy?: string;
     /** what differs from the defaults: network, published ports, limits, user, workdir, … (apps/runtime workload.ts) */
     workload?: Record<string, unknown>;
+    /**
+     * Where a runtime that lacks the image fetches it (Kafka workers): the registry reference the
+     * submitting gateway pulled it from, pinned by manifest digest (`host/repo@sha256:…`), and
+     * the image's config digest, which the fetched image must have.
+     */
+    imageSource?: { ref: string; digest: string };
   };
   /**
    * A runtime worker took the run (Kafka bus): appended with the stream version the worker

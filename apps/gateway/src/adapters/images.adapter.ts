@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ImageStore, ImageStoreError, type ResolvedImage } from '../../../runtime/src/images';
+import { ImageStore, ImageStoreError, registrySourceOf, type ResolvedImage } from '../../../runtime/src/images';
 import { parsePlatform, pullImage, RegistryError } from '../../../runtime/src/registry';
 import { DomainError, DomainErrorCode } from '../errors/domain.error';
 import type { ImageCatalog, ImageView } from '../images/image-catalog';
@@ -63,6 +63,17 @@ export class RuntimeImageCatalog implements ImageCatalog {
 
   list(): ImageView[] {
     return this.store.list().map(toImageView);
+  }
+
+  sourceOf(ref: string): { ref: string; digest: string } | undefined {
+    let image: ResolvedImage;
+    try {
+      image = this.store.resolve(ref);
+    } catch {
+      return undefined; // not here: the worker must have it (or the run fails at its image stage)
+    }
+    const src = registrySourceOf(image);
+    return src ? { ref: src, digest: image.digest } : undefined;
   }
 
   async pull(ref: string, opts: { platform?: string }): Promise<ImageView> {

@@ -54,6 +54,7 @@ export class KafkaRunExecutor implements RunExecutor, CommandLedger {
   private sending = false;
   private closed = false;
   readonly maxQueued: number;
+  readonly remote = true;
 
   private constructor(
     private readonly producer: Producer,

@@ -24,6 +24,8 @@ export interface RunExecutor {
    * topic): the most runs that may wait, cluster-wide, before submissions are refused with 503.
    */
   readonly maxQueued?: number;
+  /** runs execute on other machines (the Kafka bus): a run names where its image can be fetched */
+  readonly remote?: boolean;
   /** true when the run was queued or running here and is being stopped */
   stop(runId: string): Promise<boolean>;
   close(): Promise<void>;

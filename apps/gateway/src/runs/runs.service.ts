@@ -5,7 +5,8 @@ import { Observable } from 'rxjs';
 import { evolveRunSummary, runStream, type EventStore, type RunStatus, type RunSummary, type StoredEvent } from '@capulator/events';
 import { IllegalState, NotFound, ValidationFailed } from '../errors/domain.error';
 import { EventHub } from '../store/event-hub';
-import { EVENT_STORE, GATEWAY_OPTIONS, RUN_EXECUTOR } from '../store/tokens';
+import { EVENT_STORE, GATEWAY_OPTIONS, IMAGE_CATALOG, RUN_EXECUTOR } from '../store/tokens';
+import type { ImageCatalog } from '../images/image-catalog';
 import type { GatewayOptions } from '../gateway.options';
 import type { Principal } from '../auth/token-store';
 import { authorizeRun, mountAllowList, type MountAllowList } from './run-authorization';
@@ -57,6 +58,7 @@ export class RunsService implements OnModuleDestroy {
     private readonly metrics: MetricsService,
     private readonly commands: CommandBus,
     @Inject(GATEWAY_OPTIONS) options: GatewayOptions,
+    @Inject(IMAGE_CATALOG) private readonly images: ImageCatalog,
   ) {
     this.mountsAllowed = mountAllowList(options.allowMounts ?? [], options.home);
     this.refusals = new Refusals(store, (events) => hub.publish(events));
@@ -114,7 +116,9 @@ export class RunsService implements OnModuleDestroy {
     const runId = randomUUID();
     const command = [...(req.command ?? []), ...(req.args ?? [])];
     const env = Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${v}`);
-    const payload = { runId, image: req.image, command, env, policy: ref, learn: req.learn ?? false, mounts, ...(wrec ? { workload: wrec } : {}), ...(requestedBy ? { requestedBy } : {}) };
+    // a worker elsewhere that lacks the image fetches it from the registry this gateway pulled it from
+    const imageSource = this.executor.remote ? this.images.sourceOf(req.image) : undefined;
+    const payload = { runId, image: req.image, command, env, policy: ref, learn: req.learn ?? false, mounts, ...(wrec ? { workload: wrec } : {}), ...(imageSource ? { imageSource } : {}), ...(requestedBy ? { requestedBy } : {}) };
     // the bus path's bounded queue: runs requested and not started, cluster-wide, as this gateway folds them
     const limit = this.executor.maxQueued;
     if (limit !== undefined && this.statusCounts.queued >= limit) throw new QueueFull(limit);

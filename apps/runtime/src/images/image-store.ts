@@ -43,6 +43,8 @@ export interface ResolvedImage {
   importedAt: string;
   /** the archive path or registry reference it came from */
   source: string;
+  /** the digest of the manifest it came with (registry pulls and OCI layouts) */
+  manifestDigest?: string;
 }
 
 export interface StoreLimits extends ExtractLimits {
@@ -241,6 +243,7 @@ export class ImageStore {
     return {
       digest: img.digest, refs: [...img.refs], platform: img.platform, config: img.config, layers,
       diffIds: [...img.diffIds], sizeBytes: img.sizeBytes, importedAt: img.importedAt, source: img.source,
+      ...(img.manifestDigest ? { manifestDigest: img.manifestDigest } : {}),
     };
   }
 
@@ -685,4 +688,23 @@ function samePlansOnce(plans: PlannedImage[]): PlannedImage[] {
     else for (const t of p.tags) if (!seen.tags.includes(t)) seen.tags.push(t);
   }
   return [...byImage.values()];
+}
+
+/**
+ * Where another machine can fetch this image from: the registry repository of one of its tags
+ * (a pulled image's tags are `host[:port]/repo:tag`), pinned by its manifest digest. Undefined for
+ * an image that did not come from a registry (an archive: nothing to fetch it from).
+ */
+export function registrySourceOf(image: ResolvedImage): string | undefined {
+  if (image.source !== 'registry' || !image.manifestDigest) return undefined;
+  for (const tag of image.refs) {
+    const slash = tag.indexOf('/');
+    if (slash < 0) continue;
+    const host = tag.slice(0, slash);
+    // a registry host has a dot or a port, or is localhost (Docker's rule for the first component)
+    if (!/[.:]/.test(host) && host !== 'localhost') continue;
+    const repo = tag.slice(0, tag.lastIndexOf(':') > slash ? tag.lastIndexOf(':') : tag.length);
+    return `${repo}@${image.manifestDigest}`;
+  }
+  return undefined;
 }

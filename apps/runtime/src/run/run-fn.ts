@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { endCommand, type FailStage, type NewEvent, type RunCommand } from '@capulator/events';
 import { repoRoot } from '@capulator/host';
 import { capabilitySets, compileForContainer, load } from '@capulator/policy';
-import { ImageStore, ImageStoreError, type ResolvedImage } from '../images';
+import { ImageNotFound, ImageStore, ImageStoreError, type ResolvedImage } from '../images';
+import { pullImage, RegistryError } from '../registry';
 import { resolveUser, RunError, Runner } from './runner';
 import { runOutput } from './run-output';
 import { workloadFromRecord } from './workload';
@@ -25,6 +26,25 @@ function imageUser(image: ResolvedImage, override?: string): { uid: number; gid:
     if (existsSync(join(layer, 'etc', 'passwd'))) return resolveUser(layer, user);
   }
   return resolveUser(image.layers[image.layers.length - 1] ?? '/nonexistent', user);
+}
+
+/**
+ * The run's image from this runtime's store; one it lacks is pulled from the registry the
+ * submitting gateway named (RunRequested.imageSource, pinned by manifest digest: every blob is
+ * verified on the way in) and must then have the config digest the gateway saw.
+ */
+async function resolveOrFetch(images: ImageStore, req: RunRequest, home: string): Promise<ResolvedImage> {
+  try {
+    return images.resolve(req.imageSource?.digest ?? req.image);
+  } catch (err) {
+    if (!(err instanceof ImageNotFound) || !req.imageSource) throw err;
+  }
+  const src = req.imageSource;
+  const got = await pullImage(images, src.ref, { stagingDir: join(home, 'pull-staging'), tags: [] });
+  if (got.digest !== src.digest) {
+    throw new RegistryError('DIGEST_MISMATCH', `image ${req.image}: ${src.ref} holds config ${got.digest}, the gateway submitted ${src.digest}`);
+  }
+  return got;
 }
 
 /** A queue of run commands between the runner's callbacks and the executor's async iteration. */
@@ -96,9 +116,9 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
     }
     let image: ResolvedImage;
     try {
-      image = images.resolve(req.image);
+      image = await resolveOrFetch(images, req, opts.home);
     } catch (err) {
-      yield failed('image', err instanceof ImageStoreError ? err.message : `cannot resolve image ${req.image}: ${(err as Error).message}`);
+      yield failed('image', err instanceof ImageStoreError || err instanceof RegistryError ? err.message : `cannot resolve image ${req.image}: ${(err as Error).message}`);
       return;
     }
     // mount sources were resolved (realpath) and checked at submission: a path that resolves

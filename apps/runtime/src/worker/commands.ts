@@ -57,6 +57,12 @@ export function decodeCommand(value: Buffer | null): BusCommand {
     if (!r || typeof r !== 'object' || !isStr(r.runId) || !RUN_ID.test(r.runId)) throw new BadCommand('RunRequested: bad runId');
     if (!isStr(r.image) || !Array.isArray(r.command) || !Array.isArray(r.env) || !Array.isArray(r.mounts)) throw new BadCommand('RunRequested: bad run');
     if (!r.policy || !isStr(r.policy.name) || typeof r.policy.version !== 'number') throw new BadCommand('RunRequested: bad policy');
+    if (r.imageSource !== undefined) {
+      const src = r.imageSource;
+      if (!src || typeof src !== 'object' || !isStr(src.ref) || !/@sha256:[0-9a-f]{64}$/.test(src.ref) || !isStr(src.digest) || !/^sha256:[0-9a-f]{64}$/.test(src.digest)) {
+        throw new BadCommand('RunRequested: bad imageSource (want {ref: "host/repo@sha256:…", digest: "sha256:…"})');
+      }
+    }
     return c as BusCommand;
   }
   throw new BadCommand(`unknown command kind ${JSON.stringify(c.kind)}`);

@@ -1,0 +1,107 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { connectKafkaEventStore, runStream, type KafkaEventStore, type StoredEvent } from '@capulator/events';
+import { ImageStore } from '../../../apps/runtime/src/images';
+import { startTestBroker, type TestBroker } from '../../../libs/events/src/testing/kafka-broker';
+import { fixtureImages } from '../../fixtures/images';
+import { skopeoPush, startRegistry, type TestRegistry } from '../../fixtures/registry';
+import { capulator, gatewayHomes, newHome, reapContainers, removeHomes, startServe, until, type BusProcess } from './cluster';
+
+const POLICY = `apiVersion: capulator/v1
+kind: Policy
+metadata: { name: fetched }
+defaults: { action: deny, audit: all }
+rules: []
+`;
+
+/**
+ * A runtime worker that never imported an image runs it: the gateway pulled it from a registry
+ * and names that registry in the run, pinned by manifest digest; the worker pulls it (every blob
+ * verified) and checks its config digest. An image the gateway got from an archive has no such
+ * source, and a worker without it fails the run at its image stage.
+ */
+describe('a Kafka worker runs an image it never imported', () => {
+  let broker: TestBroker;
+  let reg: TestRegistry;
+  let gw: BusProcess;
+  let worker: BusProcess;
+  let store: KafkaEventStore;
+  let token: string;
+  const homes: string[] = [];
+  const reap: string[] = [];
+  const fx = fixtureImages();
+
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(gw.url! + path, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': typeof body === 'string' ? 'application/yaml' : 'application/json' } : {}) },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text.startsWith('{') ? JSON.parse(text) : text };
+  };
+  const streamOf = async (id: string) => {
+    const out: StoredEvent[] = [];
+    for await (const e of store.readStream(runStream(id))) out.push(e);
+    return out;
+  };
+  const ended = (id: string) =>
+    until(`run ${id} ended`, async () => {
+      const r = await api('GET', `/v1/runs/${id}`);
+      return r.body.status === 'exited' || r.body.status === 'failed' ? r.body : undefined;
+    }, 120_000);
+
+  before(async () => {
+    reg = await startRegistry();
+    await skopeoPush(fx.busyboxPing.ociDir, 'latest', `${reg.host}/test/bb:1`);
+    broker = await startTestBroker();
+    const g = gatewayHomes();
+    token = g.token;
+    const wh = newHome('bare-worker');
+    homes.push(...g.homes, wh);
+    // the gateway also has an image from an archive, which no registry holds
+    capulator(g.homes[0], ['image', 'import', '--tag', 'archived:1', fx.whiteout.dockerArchive]);
+    gw = await startServe(broker.url, 'gateway', g.homes[0]);
+    worker = await startServe(broker.url, 'runtime', wh, ['--concurrency', '1']);
+    store = await connectKafkaEventStore({ brokers: broker.brokers });
+    assert.equal((await api('POST', '/v1/policies', POLICY)).status, 201);
+    const pulled = await api('POST', '/v1/images/pull', { ref: `${reg.host}/test/bb:1` });
+    assert.equal(pulled.status, 201, JSON.stringify(pulled.body));
+  });
+
+  after(async () => {
+    await Promise.allSettled([gw, worker].filter(Boolean).map((p) => p.stop()));
+    await store?.close();
+    reapContainers(reap);
+    await broker?.stop();
+    await reg?.close();
+    removeHomes(homes);
+  });
+
+  it('pulls it from the registry the gateway named, checks its digest, and runs it', async () => {
+    assert.deepEqual(new ImageStore(join(worker.home, 'images')).list(), [], 'the worker starts with no image');
+    const r = await api('POST', '/v1/runs', { image: `${reg.host}/test/bb:1`, command: ['/bin/sh', '-c', 'exit 7'], policy: 'fetched' });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    reap.push(r.body.id);
+    const run = await ended(r.body.id);
+    assert.equal(run.status, 'exited', JSON.stringify(run));
+    assert.equal(run.exitCode, 7);
+    const requested = (await streamOf(r.body.id)).find((e) => e.type === 'RunRequested')!.payload as { imageSource?: { ref: string; digest: string } };
+    assert.match(requested.imageSource?.ref ?? '', new RegExp(`^${reg.host.replace(/\./g, '\\.')}/test/bb@sha256:[0-9a-f]{64}$`));
+    assert.equal(requested.imageSource?.digest, fx.busyboxPing.digest);
+    const started = (await streamOf(r.body.id)).find((e) => e.type === 'RunStarted')!.payload as { imageDigest: string };
+    assert.equal(started.imageDigest, fx.busyboxPing.digest);
+    assert.deepEqual(new ImageStore(join(worker.home, 'images')).list().map((i) => i.digest), [fx.busyboxPing.digest]);
+  });
+
+  it('fails at the image stage for an image only the gateway has, from an archive', async () => {
+    const r = await api('POST', '/v1/runs', { image: 'archived:1', command: ['/bin/true'], policy: 'fetched' });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const run = await ended(r.body.id);
+    assert.equal(run.status, 'failed', JSON.stringify(run));
+    assert.equal(run.stage, 'image');
+    const requested = (await streamOf(r.body.id)).find((e) => e.type === 'RunRequested')!.payload as { imageSource?: unknown };
+    assert.equal(requested.imageSource, undefined);
+  });
+});
