@@ -1,4 +1,4 @@
-import type { AppendRequest, EventStore, StoredEvent } from '@capulator/events';
+import { StoreUnavailable, type AppendRequest, type EventStore, type StoredEvent } from '@capulator/events';
 
 interface Pending {
   req: AppendRequest;
@@ -53,7 +53,16 @@ export class BatchingAppender {
           (g.length < this.maxBatch ? g : rest).push(x);
         }
         this.queue = rest;
-        await Promise.all([...groups.values()].map((batch) => this.write(batch)));
+        const outcomes = await Promise.all([...groups.values()].map((batch) => this.write(batch)));
+        // the log is unreachable: what queued behind the failed write is refused now, unsent
+        // (certainly not written), instead of waiting out a timeout of its own
+        const down = outcomes.find((o) => o !== undefined);
+        if (down) {
+          const waiting = this.queue;
+          this.queue = [];
+          const err = new StoreUnavailable(`${down.message} (not tried: the write before it found the log unreachable)`);
+          for (const p of waiting) p.reject(err);
+        }
       }
     } finally {
       this.flushing = false;
@@ -61,14 +70,15 @@ export class BatchingAppender {
     }
   }
 
-  private async write(batch: Pending[]): Promise<void> {
+  /** Writes one batch; returns the error when the log was unreachable. */
+  private async write(batch: Pending[]): Promise<Error | undefined> {
     try {
       const results = batch.length === 1 ? [await this.store.append(batch[0].req.streamId, batch[0].req.expectedVersion, batch[0].req.events)] : await this.store.appendBatch(batch.map((p) => p.req));
       batch.forEach((p, i) => p.resolve(results[i]));
     } catch (err) {
       if (batch.length === 1 || isUnavailable(err)) {
         for (const p of batch) p.reject(err);
-        return;
+        return isUnavailable(err) ? (err as Error) : undefined;
       }
       for (const p of batch) {
         try {
