@@ -104,11 +104,25 @@ export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       void (async () => {
-        for (const c of closers) await c().catch((err) => log({ level: 'error', msg: 'shutdown step failed', err: String(err) }));
-        await store.close();
+        // each step is bounded: a client stuck on a broker that came back changed (a long pause,
+        // a restart) must not keep the process from ending
+        for (const c of [...closers, () => store.close()]) {
+          await withDeadline(c(), SHUTDOWN_STEP_MS).catch((err) => log({ level: 'error', msg: 'shutdown step failed', err: String(err) }));
+        }
       })().then(resolve);
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+/** How long one shutdown step may take: longer than the worker's drain of its running runs (30 s) and its bounded broker steps. */
+const SHUTDOWN_STEP_MS = 60_000;
+
+function withDeadline(p: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`did not finish within ${ms / 1000} s; going on`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

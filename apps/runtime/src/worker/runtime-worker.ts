@@ -543,10 +543,32 @@ export class RuntimeWorker {
     while (this.running > 0 && Date.now() < deadline) await this.waitChange(200);
     for (const job of this.jobs.values()) job.abort.abort();
     while (this.running > 0) await this.waitChange(200);
-    await this.commitChain;
-    await this.consumer.disconnect().catch(() => undefined);
-    await this.producer.disconnect().catch(() => undefined);
-    await this.admin.disconnect().catch(() => undefined);
+    // the rest talks to the broker: each step is bounded, so a client stuck on a broker that
+    // paused or restarted cannot keep the worker from stopping (offsets not committed are
+    // re-delivered, and a run that has ended is skipped)
+    for (const [step, p] of [
+      ['commit offsets', () => this.commitChain],
+      ['disconnect the consumer', () => this.consumer.disconnect()],
+      ['disconnect the producer', () => this.producer.disconnect()],
+      ['disconnect the admin client', () => this.admin.disconnect()],
+    ] as const) {
+      const ok = await boundedStep(p(), BROKER_STEP_MS);
+      if (!ok) this.log({ level: 'warn', msg: 'shutdown step given up', step, afterMs: BROKER_STEP_MS });
+    }
     this.log({ msg: 'runtime worker stopped', ...this.counters });
+  }
+}
+
+/** How long a shutdown step that talks to the broker may take before the worker goes on without it. */
+const BROKER_STEP_MS = 5_000;
+
+/** true when `p` settled (either way) within `ms`. */
+async function boundedStep(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
