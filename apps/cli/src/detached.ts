@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -32,6 +32,12 @@ export function readExit(dir: string): DetachedExit | undefined {
   }
 }
 
+/** Readers never see a file half written: written beside it, then renamed over it. */
+function writeWhole(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
 /** Whether the supervisor of a detached run still runs (its pid, checked against its start time). */
 export function supervisorAlive(dir: string): boolean {
   try {
@@ -53,7 +59,7 @@ export function startSupervisor(dir: string, bin: string, args: string[], env: N
 /** The supervisor's main: runs the command, logs its output, writes the exit status. */
 function supervise(dir: string, bin: string, args: string[]): void {
   const stat = readFileSync('/proc/self/stat', 'utf8');
-  writeFileSync(join(dir, 'supervisor'), `${process.pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}\n`);
+  writeWhole(join(dir, 'supervisor'), `${process.pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}\n`);
   const fd = openSync(join(dir, 'log.jsonl'), 'a', 0o600);
   const write = (stream: 'stdout' | 'stderr', text: string) => {
     const time = new Date().toISOString();
@@ -67,14 +73,12 @@ function supervise(dir: string, bin: string, args: string[]): void {
   child.stderr.setEncoding('utf8').on('data', (s: string) => write('stderr', s));
   child.on('error', (e) => {
     write('stderr', `capulator: cannot run ${bin}: ${e.message}\n`);
-    writeFileSync(join(dir, 'exit'), JSON.stringify({ code: 70, signal: null }));
+    writeWhole(join(dir, 'exit'), JSON.stringify({ code: 70, signal: null }));
     process.exit(0);
   });
   child.on('close', (code, signal) => {
     closeSync(fd);
-    writeFileSync(join(dir, 'exit.tmp'), JSON.stringify({ code, signal }));
-    writeFileSync(join(dir, 'exit'), readFileSync(join(dir, 'exit.tmp')));
-    rmSync(join(dir, 'exit.tmp'), { force: true });
+    writeWhole(join(dir, 'exit'), JSON.stringify({ code, signal }));
     process.exit(0);
   });
 }

@@ -77,7 +77,11 @@ describe('capulator exec', () => {
     assert.equal(d.status, 0, d.stderr);
     try {
       const ping = cap(['exec', id, '--', 'ping', '-c1', '127.0.0.1']);
-      assert.equal(ping.status, 0, ping.stdout + ping.stderr);
+      // when it fails, what the run itself said (its output, how it ended) is in the message
+      if (ping.status !== 0) {
+        const logs = cap(['logs', id]);
+        assert.fail(`exec ping: ${ping.status}: ${ping.stdout}${ping.stderr}\nthe run's output:\n${logs.stdout}${logs.stderr}\n${cap(['ps', '-a']).stdout}`);
+      }
       assert.match(ping.stdout, /1 packets transmitted, 1 (packets )?received/);
       const caps = cap(['exec', id, '--', 'grep', '^CapEff', '/proc/self/status']);
       assert.equal(caps.stdout, 'CapEff:\t0000000000000000\n');

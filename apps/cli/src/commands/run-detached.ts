@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { homePaths } from '@capulator/host';
+import { EXEC_FILE } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
 import { detachedDir, readExit, startSupervisor, supervisorAlive, type LogEntry } from '../detached';
 
@@ -26,8 +27,21 @@ export async function runDetached(givenId: string | undefined): Promise<number> 
   if (!givenId) args.unshift('--id', id);
   startSupervisor(dir, process.argv[1], args, process.env);
   const state = join('/run/capulator/runc', `capulator-${id}`, 'state.json');
+  const execFile = join(home, 'runs', id, EXEC_FILE);
+  // the container runs once runc wrote its state after this run wrote how to exec into it (a
+  // state.json older than that is another container's of the same name, which the run refuses)
+  const started = (): boolean => {
+    try {
+      return statSync(state).mtimeMs >= statSync(execFile).mtimeMs;
+    } catch {
+      return false;
+    }
+  };
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
+    // the supervisor's state is read before its exit file: one that wrote its exit and ended
+    // between the two reads is seen by the exit read
+    const gone = existsSync(join(dir, 'supervisor')) && !supervisorAlive(dir);
     const exit = readExit(dir);
     if (exit) {
       if (exit.code === 0) break;
@@ -35,8 +49,9 @@ export async function runDetached(givenId: string | undefined): Promise<number> 
       for (const l of readLog(dir)) if (l.stream === 'stderr') process.stderr.write(l.log);
       return exit.code ?? 125;
     }
-    if (existsSync(state)) break;
-    if (Date.now() > deadline || (!supervisorAlive(dir) && existsSync(join(dir, 'supervisor')))) break;
+    if (gone) throw new CliError(`run ${id}: its supervisor ended without an exit status (${dir})`, 125);
+    if (started()) break;
+    if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 50));
   }
   process.stdout.write(`${id}\n`);

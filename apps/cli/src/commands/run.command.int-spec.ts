@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoredEvent } from '@capulator/events';
@@ -69,6 +69,29 @@ describe('capulator run', () => {
       assert.equal(again.stderr, 'capulator: run id dup1 already exists (exited); choose another --id\n');
       assert.throws(() => readFileSync(ev), /ENOENT/);
       assert.deepEqual((await stream('dup1')).map((e) => e.hash), before.map((e) => e.hash));
+    });
+  });
+
+  describe("when runc already has a container of the run's name (from another home, or one since removed)", () => {
+    it('is refused with one line naming it, and the container is left alone', () => {
+      const id = `taken${process.pid}`;
+      const other = join('/run/capulator/runc', `capulator-${id}`);
+      mkdirSync(other, { recursive: true });
+      writeFileSync(join(other, 'state.json'), '{}');
+      try {
+        const r = cap(['run', '--id', id, rootfs, '--', '/bin/sh', '-c', 'echo ran']);
+        assert.equal(r.status, 2, r.stderr);
+        assert.equal(r.stdout, '');
+        assert.equal(r.stderr.split('\n').length, 2, r.stderr);
+        assert.match(r.stderr, new RegExp(`a container capulator-${id} already exists`));
+        assert.equal(readFileSync(join(other, 'state.json'), 'utf8'), '{}');
+        // run -d says the same, and does not take the other container for its own
+        const d = cap(['run', '-d', '--id', `${id}`, rootfs, '--', 'sleep', '5']);
+        assert.notEqual(d.status, 0);
+        assert.match(d.stderr, /already exists/);
+      } finally {
+        rmSync(other, { recursive: true, force: true });
+      }
     });
   });
 

@@ -216,6 +216,11 @@ export class Runner {
     const runcRoot = this.opts.runcRoot ?? '/run/capulator/runc';
     const containerId = `capulator-${id}`;
     const dir = join(this.runsDir, id);
+    // runc's container names are the host's, not this home's: one left by a run of another home
+    // (or of a home since removed) is not ours to delete
+    if (existsSync(join(runcRoot, containerId))) {
+      throw new RunError('start', `a container ${containerId} already exists (runc --root ${runcRoot} list); choose another --id, or remove it if it is stale: runc --root ${runcRoot} delete -f ${containerId}`);
+    }
     mkdirSync(this.runsDir, { recursive: true, mode: 0o700 });
     try {
       mkdirSync(dir, { mode: 0o700 });
