@@ -39,7 +39,28 @@ CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" run "$ROOTFS" -- /bin/true  # wa
 CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" run --network bridge "$ROOTFS" -- /bin/true  # warm-up: the bridge is created once
 CAPULATOR_HOME="$W/home" $IN_NS "$REPO/bin/capulator" run --network bridge "$ROOTFS" -- /bin/true
 
+# podman beside it, when installed (apt-get install podman): the same rootfs imported as an image,
+# podman's own storage under $W, runc as its runtime (crun fails on this machine's hybrid
+# cgroups), default_ulimits lowered (this machine lacks CAP_SYS_RESOURCE, so podman's default
+# nofile of 1048576 cannot be set)
+PODMAN=
+if command -v podman >/dev/null; then
+  cat > "$W/containers.conf" <<CONF
+[containers]
+default_ulimits = ["nofile=1024:1024"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+  PODMAN="env CONTAINERS_CONF=$W/containers.conf podman --root $W/podman/root --runroot $W/podman/run"
+  tar -C "$ROOTFS" -c . | $PODMAN import - capulator-bench-rootfs >/dev/null
+  $PODMAN run --rm --network none capulator-bench-rootfs /bin/true   # warm-up
+  $PODMAN run --rm capulator-bench-rootfs /bin/true                  # warm-up: its default network
+fi
+
 ms() { echo $(( ($2 - $1) / 1000000 )); }
+: > "$W/t.pod"; : > "$W/t.podbr"
 : > "$W/t.cap"; : > "$W/t.capns"; : > "$W/t.bare"; : > "$W/t.plain"; : > "$W/t.d"; : > "$W/t.dns"; : > "$W/t.node"; : > "$W/t.dbr"; : > "$W/t.capbr"
 for i in $(seq 1 "$REPS"); do
   t0=$(date +%s%N); CAPULATOR_HOME="$W/dhome" "$REPO/bin/capulator" run "$ROOTFS" -- /bin/true; t1=$(date +%s%N)
@@ -60,6 +81,12 @@ for i in $(seq 1 "$REPS"); do
   ms "$t0" "$t1" >> "$W/t.bare"
   t0=$(date +%s%N); runc --root "$RUNC_ROOT" run -b "$W/plain" "plain-$$-$i"; t1=$(date +%s%N)
   ms "$t0" "$t1" >> "$W/t.plain"
+  if [ -n "$PODMAN" ]; then
+    t0=$(date +%s%N); $PODMAN run --rm --network none capulator-bench-rootfs /bin/true; t1=$(date +%s%N)
+    ms "$t0" "$t1" >> "$W/t.pod"
+    t0=$(date +%s%N); $PODMAN run --rm capulator-bench-rootfs /bin/true; t1=$(date +%s%N)
+    ms "$t0" "$t1" >> "$W/t.podbr"
+  fi
 done
 cap=$(median < "$W/t.cap"); capns=$(median < "$W/t.capns"); bare=$(median < "$W/t.bare"); plain=$(median < "$W/t.plain")
 d=$(median < "$W/t.d"); dns=$(median < "$W/t.dns"); nodes=$(median < "$W/t.node"); dbr=$(median < "$W/t.dbr"); capbr=$(median < "$W/t.capbr")
@@ -73,6 +100,16 @@ printf '%-62s %8s\n' "capulator run --network bridge, no daemon" "$capbr"
 printf '%-62s %8s\n' "node -e 0 (Node's own start, the cold path's floor)" "$nodes"
 printf '%-62s %8s\n' "runc run, same config, bare notify-agent" "$bare"
 printf '%-62s %8s\n' "runc run, same config without seccomp listener" "$plain"
+if [ -n "$PODMAN" ]; then
+  pod=$(median < "$W/t.pod"); podbr=$(median < "$W/t.podbr")
+  printf '%-62s %8s\n' "podman run --rm --network none (runc), same rootfs" "$pod"
+  printf '%-62s %8s\n' "podman run --rm, its default network" "$podbr"
+fi
 awk -v d="$d" -v n="$dns" -v b="$bare" 'BEGIN { printf "daemon path/bare runc: %.2fx (no-store %.2fx; target <= 1.5x with --network none)\n", d / b, n / b }'
 awk -v d="$d" -v br="$dbr" -v c="$cap" -v cb="$capbr" 'BEGIN { printf "bridge network cost: +%d ms on the daemon path, +%d ms without the daemon\n", br - d, cb - c }'
 awk -v c="$cap" -v n="$capns" -v b="$bare" -v p="$plain" 'BEGIN { printf "no daemon/bare runc: %.2fx (no-store %.2fx; target <= 2x); vs runc without listener %.2fx\n", c / b, n / b, c / p }'
+if [ -n "$PODMAN" ]; then
+  awk -v c="$cap" -v d="$d" -v p="$pod" -v cb="$capbr" -v dbr="$dbr" -v pb="$podbr" 'BEGIN { printf "against podman --network none: no daemon %.2fx (target <= 1x), daemon %.2fx; bridge: no daemon %.2fx, daemon %.2fx of podman default network\n", c / p, d / p, cb / pb, dbr / pb }'
+else
+  echo "podman rows: not installed (apt-get install podman to compare)"
+fi

@@ -140,7 +140,12 @@ if (require.main === module || process.argv[1]?.endsWith('/bin/capulator')) {
     if (err.code === 'EPIPE') process.exit(0);
     throw err;
   });
-  main(process.argv.slice(2)).then((code) => {
+  const argv = process.argv.slice(2);
+  main(argv).then((code) => {
     process.exitCode = code;
+    // a server that has shut down ends, even if a client library left a connection open (seen:
+    // kafkajs, after a broker that paused and was restarted, kept a socket to it and the process
+    // alive after every shutdown step had finished)
+    if (argv.find((a) => !a.startsWith('-')) === 'serve') process.exit(code);
   });
 }

@@ -172,6 +172,48 @@ describe('capulator serve with a remote run', () => {
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, 'remote1\n1000\n/tmp\nhello from a file\n');
     });
+    it('-d prints the run id once it started; logs, wait and stop --server manage it (as docker run -d, logs, wait, stop)', () => {
+      const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home, CAPULATOR_TOKEN: token }, timeout: 120_000 });
+      const d = cli('run', '--server', url, '-d', 'bb:1', '--', '/bin/sh', '-c', 'echo started; echo warn >&2; sleep 2; echo done; exit 6');
+      assert.equal(d.status, 0, d.stderr);
+      assert.equal(d.stderr, '');
+      const id = d.stdout.trim();
+      assert.match(d.stdout, /^[0-9a-f-]{36}\n$/);
+      // -f follows to the end of the output; without -f, what was kept so far
+      const f = cli('logs', '--server', url, '-f', id);
+      assert.equal(f.status, 0, f.stderr);
+      assert.equal(f.stdout, 'started\ndone\n');
+      assert.equal(f.stderr, 'warn\n');
+      const t = cli('logs', '--server', url, '-t', id);
+      assert.match(t.stdout, /^\d{4}-\d\d-\d\dT\S+Z started\n\S+ done\n$/);
+      assert.equal(cli('logs', '--server', url, '--since', '2099-01-01T00:00:00Z', id).stdout, '');
+      const w = cli('wait', '--server', url, id);
+      assert.equal(w.status, 0, w.stderr);
+      assert.equal(w.stdout, '6\n');
+      // stop: the server stops it at once, the command returns once its end is recorded
+      const long = cli('run', '--server', url, '-d', 'bb:1', '--', 'sleep', '60');
+      const lid = long.stdout.trim();
+      const started = Date.now();
+      const s = cli('stop', '--server', url, lid);
+      assert.equal(s.status, 0, s.stderr);
+      assert.equal(s.stdout, `${lid}\n`);
+      assert.ok(Date.now() - started < 30_000);
+      assert.equal(cli('wait', '--server', url, lid).stdout, '137\n');
+      // a run that ended: exit 1, as locally; a grace time the server cannot honour, and no token: exit 2
+      const again = cli('stop', '--server', url, lid);
+      assert.equal(again.status, 1);
+      assert.equal(again.stderr.split('\n').length, 2, again.stderr);
+      assert.equal(cli('stop', '--server', url, '-t', '5', lid).status, 2);
+      const noToken = spawnSync(process.execPath, [CLI, 'logs', '--server', url, id], { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home, CAPULATOR_TOKEN: '' } });
+      assert.equal(noToken.status, 2);
+      assert.match(noToken.stderr, /--server needs --token/);
+      // a run that cannot start: its failure is this command's (125), as a local run -d's is
+      const bad = cli('run', '--server', url, '-d', 'nope:1');
+      assert.equal(bad.status, 125);
+      assert.equal(bad.stdout, '');
+      assert.match(bad.stderr, /failed \(image\)/);
+    });
+
     it('refuses --server without a token (exit 2, one line)', () => {
       const env: NodeJS.ProcessEnv = { ...process.env, CAPULATOR_HOME: home };
       delete env.CAPULATOR_TOKEN;

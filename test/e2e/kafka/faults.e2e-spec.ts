@@ -113,10 +113,15 @@ describe('Kafka bus: broker faults keep the submission contract', () => {
       for await (const e of store!.readStream(runStream(id))) evs.push(e);
       return evs;
     }));
-    await until('every accepted run ended', async () => {
-      const all = await streams(accepted);
-      return all.every((evs) => evs.some((e) => e.type === 'RunExited' || e.type === 'RunFailed')) ? true : undefined;
-    }, 180_000);
+    const open = async () => (await streams(accepted)).map((evs, i) => ({ id: accepted[i], types: evs.map((e) => e.type) })).filter((r) => !r.types.some((t) => t === 'RunExited' || t === 'RunFailed'));
+    try {
+      await until('every accepted run ended', async () => ((await open()).length === 0 ? true : undefined), 180_000);
+    } catch (e) {
+      // which runs, what they recorded, and what the worker said of them
+      const left = await open();
+      const said = (id: string) => worker.output().split('\n').filter((l) => l.includes(id)).slice(-8).join('\n');
+      throw new Error(`${(e as Error).message}: ${left.length} of ${accepted.length} runs open\n${left.map((r) => `run ${r.id}: ${r.types.join(',') || '(no events)'}\n${said(r.id)}`).join('\n')}\nworker warnings:\n${worker.output().split('\n').filter((l) => /"level":"(warn|error)"/.test(l)).slice(-30).join('\n')}`);
+    }
     for (const [i, evs] of (await streams(accepted)).entries()) {
       const types = evs.map((e) => (e.type === 'RunFailed' ? `RunFailed(${(e.payload as { reason: string }).reason})` : e.type));
       const why = () => `run ${accepted[i]}: ${types.join(',')}\nworker: ${worker.output().split('\n').filter((l) => l.includes(accepted[i]) || /"level":"(warn|error)"/.test(l)).slice(0, 20).join('\n')}`;

@@ -7,6 +7,7 @@ import { signalNumber } from '@capulator/abi';
 import { artifactsDir } from '../../../runtime/src/run/artifacts';
 import { CliError } from '../cli-error';
 import { detachedDir, readExit, supervisorAlive, type LogEntry } from '../detached';
+import type { RemoteTarget } from './remote-run';
 
 /**
  * `capulator logs|wait|stop|kill|rm RUN` for runs started with `run -d` (logs, wait, rm) and any
@@ -27,6 +28,25 @@ function detached(id: string): string {
   return dir;
 }
 
+interface ServerFlags {
+  server?: string;
+  token?: string;
+}
+
+/** `--server URL [--token T]`: the run is a server's (run --server); undefined for a local run. */
+function serverOf(o: ServerFlags): RemoteTarget | undefined {
+  if (!o.server) return undefined;
+  const token = o.token ?? process.env.CAPULATOR_TOKEN;
+  if (!token) throw new CliError('--server needs --token T (or $CAPULATOR_TOKEN)');
+  return { server: o.server, token };
+}
+
+function withServer(cmd: Command): Command {
+  return cmd
+    .option('--server <url>', 'a run of a capulator server (capulator run --server … -d)')
+    .option('--token <token>', 'API token for --server (default: $CAPULATOR_TOKEN)');
+}
+
 /** `--since`: an RFC 3339 time or a duration back from now (10s, 5m, 2h). */
 export function parseSince(v: string, now = Date.now()): number {
   const d = /^(\d+)(s|m|h)$/.exec(v);
@@ -37,65 +57,79 @@ export function parseSince(v: string, now = Date.now()): number {
 }
 
 export function registerLogsCommand(program: Command): void {
-  program
-    .command('logs')
-    .description('output of a detached run (capulator run -d): stdout to stdout, stderr to stderr')
-    .argument('<run>', 'run id')
-    .option('-f, --follow', 'keep printing new output until the run ends')
-    .option('--since <time>', 'only output since TIME (RFC 3339) or a duration ago (10s, 5m, 2h)')
-    .option('-t, --timestamps', 'prefix each line with its time')
-    .action(async (id: string, o: { follow?: boolean; since?: string; timestamps?: boolean }) => {
-      const dir = detached(id);
-      const since = o.since ? parseSince(o.since) : undefined;
-      let offset = 0;
-      let rest = '';
-      const drain = () => {
-        let text: Buffer;
-        try {
-          text = readFileSync(join(dir, 'log.jsonl'));
-        } catch {
-          return;
-        }
-        const chunk = rest + text.subarray(offset).toString('utf8');
-        offset = text.length;
-        const lines = chunk.split('\n');
-        rest = lines.pop() ?? '';
-        for (const l of lines) {
-          if (!l) continue;
-          const e = JSON.parse(l) as LogEntry;
-          if (since !== undefined && Date.parse(e.time) < since) continue;
-          (e.stream === 'stderr' ? process.stderr : process.stdout).write((o.timestamps ? e.time + ' ' : '') + e.log);
-        }
-      };
-      drain();
-      if (!o.follow) return;
-      while (!readExit(dir) && supervisorAlive(dir)) {
-        await sleep(200);
-        drain();
+  withServer(
+    program
+      .command('logs')
+      .description('output of a detached run (capulator run -d), or of a run of a server (--server): stdout to stdout, stderr to stderr')
+      .argument('<run>', 'run id')
+      .option('-f, --follow', 'keep printing new output until the run ends')
+      .option('--since <time>', 'only output since TIME (RFC 3339) or a duration ago (10s, 5m, 2h)')
+      .option('-t, --timestamps', 'prefix each line with its time'),
+  ).action(async (id: string, o: { follow?: boolean; since?: string; timestamps?: boolean } & ServerFlags) => {
+    const since = o.since ? parseSince(o.since) : undefined;
+    const target = serverOf(o);
+    if (target) {
+      const { remoteLogs } = await import('./remote-run');
+      await remoteLogs(target, runId(id), { follow: !!o.follow, since, timestamps: o.timestamps });
+      return;
+    }
+    const dir = detached(id);
+    let offset = 0;
+    let rest = '';
+    const drain = () => {
+      let text: Buffer;
+      try {
+        text = readFileSync(join(dir, 'log.jsonl'));
+      } catch {
+        return;
       }
+      const chunk = rest + text.subarray(offset).toString('utf8');
+      offset = text.length;
+      const lines = chunk.split('\n');
+      rest = lines.pop() ?? '';
+      for (const l of lines) {
+        if (!l) continue;
+        const e = JSON.parse(l) as LogEntry;
+        if (since !== undefined && Date.parse(e.time) < since) continue;
+        (e.stream === 'stderr' ? process.stderr : process.stdout).write((o.timestamps ? e.time + ' ' : '') + e.log);
+      }
+    };
+    drain();
+    if (!o.follow) return;
+    while (!readExit(dir) && supervisorAlive(dir)) {
+      await sleep(200);
       drain();
-    });
+    }
+    drain();
+  });
 }
 
 export function registerWaitCommand(program: Command): void {
-  program
-    .command('wait')
-    .description('wait until a detached run ends and print its exit status (as docker wait, this command exits 0)')
-    .argument('<run>', 'run id')
-    .action(async (id: string) => {
-      const dir = detached(id);
-      let exit = readExit(dir);
-      while (!exit) {
-        if (!supervisorAlive(dir)) {
-          exit = readExit(dir);
-          if (!exit) throw new CliError(`run ${id}: its supervisor is gone and left no exit status`, 1);
-          break;
-        }
-        await sleep(200);
+  withServer(
+    program
+      .command('wait')
+      .description('wait until a detached run (or a run of a server: --server) ends and print its exit status (as docker wait, this command exits 0)')
+      .argument('<run>', 'run id'),
+  ).action(async (id: string, o: ServerFlags) => {
+    const target = serverOf(o);
+    if (target) {
+      const { remoteWait } = await import('./remote-run');
+      process.stdout.write(`${await remoteWait(target, runId(id))}\n`);
+      return;
+    }
+    const dir = detached(id);
+    let exit = readExit(dir);
+    while (!exit) {
+      if (!supervisorAlive(dir)) {
         exit = readExit(dir);
+        if (!exit) throw new CliError(`run ${id}: its supervisor is gone and left no exit status`, 1);
+        break;
       }
-      process.stdout.write(`${exit.code ?? 125}\n`);
-    });
+      await sleep(200);
+      exit = readExit(dir);
+    }
+    process.stdout.write(`${exit.code ?? 125}\n`);
+  });
 }
 
 function kill(id: string, sig: string, all = false): boolean {
@@ -104,24 +138,32 @@ function kill(id: string, sig: string, all = false): boolean {
 }
 
 export function registerStopCommand(program: Command): void {
-  program
+  const cmd = program
     .command('stop')
-    .description("stop a running container: SIGTERM to its first process, SIGKILL to all after the grace time (as docker stop)")
+    .description("stop a running container: SIGTERM to its first process, SIGKILL to all after the grace time (as docker stop); with --server, a run of that server (stopped at once: the server has no grace time)")
     .argument('<run>', 'run id')
-    .option('-t, --time <seconds>', 'grace time before SIGKILL', '10')
-    .action(async (id: string, o: { time: string }) => {
-      runId(id);
-      if (!/^\d+$/.test(o.time)) throw new CliError(`--time ${o.time}: want whole seconds`);
-      if (!containerRunning(id)) throw new CliError(`run ${id} is not running`, 1);
-      kill(id, 'TERM');
-      const end = Date.now() + Number(o.time) * 1000;
-      while (containerRunning(id) && Date.now() < end) await sleep(100);
-      if (containerRunning(id)) kill(id, 'KILL', true);
-      const hardEnd = Date.now() + 10_000;
-      while (containerRunning(id) && Date.now() < hardEnd) await sleep(100);
-      if (containerRunning(id)) throw new CliError(`run ${id} did not stop`, 1);
+    .option('-t, --time <seconds>', 'grace time before SIGKILL', '10');
+  withServer(cmd).action(async (id: string, o: { time: string } & ServerFlags) => {
+    runId(id);
+    if (!/^\d+$/.test(o.time)) throw new CliError(`--time ${o.time}: want whole seconds`);
+    const target = serverOf(o);
+    if (target) {
+      if (cmd.getOptionValueSource('time') === 'cli') throw new CliError('--time is not supported with --server: the server stops a run at once');
+      const { remoteStop } = await import('./remote-run');
+      await remoteStop(target, id);
       process.stdout.write(`${id}\n`);
-    });
+      return;
+    }
+    if (!containerRunning(id)) throw new CliError(`run ${id} is not running`, 1);
+    kill(id, 'TERM');
+    const end = Date.now() + Number(o.time) * 1000;
+    while (containerRunning(id) && Date.now() < end) await sleep(100);
+    if (containerRunning(id)) kill(id, 'KILL', true);
+    const hardEnd = Date.now() + 10_000;
+    while (containerRunning(id) && Date.now() < hardEnd) await sleep(100);
+    if (containerRunning(id)) throw new CliError(`run ${id} did not stop`, 1);
+    process.stdout.write(`${id}\n`);
+  });
 }
 
 export function registerKillCommand(program: Command): void {

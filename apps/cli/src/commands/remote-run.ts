@@ -2,10 +2,15 @@ import { constants as osConstants } from 'node:os';
 import { CliError } from '../cli-error';
 import { readPolicyFile } from '../policy-file';
 
-/** `capulator run --server URL --token T …`: submit to a server and follow the run over SSE. */
-export interface RemoteRunOptions {
+/** A capulator server and the token to use with it. */
+export interface RemoteTarget {
   server: string;
   token: string;
+  signal?: AbortSignal;
+}
+
+/** `capulator run --server URL --token T …`: submit to a server and follow the run over SSE. */
+export interface RemoteRunOptions extends RemoteTarget {
   image: string;
   /** replaces the image entrypoint when non-empty */
   command: string[];
@@ -24,8 +29,8 @@ export interface RemoteRunOptions {
   verbose?: boolean;
   out?: NodeJS.WritableStream;
   err?: NodeJS.WritableStream;
-  /** aborts following (the run is stopped on the server) */
-  signal?: AbortSignal;
+  /** -d: return once the run has started, printing its id (the run goes on on the server) */
+  detach?: boolean;
 }
 
 export interface SseMessage {
@@ -62,7 +67,7 @@ export async function* parseSse(body: AsyncIterable<Uint8Array>): AsyncGenerator
   }
 }
 
-async function api(opts: RemoteRunOptions, method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<Response> {
+async function api(opts: RemoteTarget, method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<Response> {
   const url = new URL(path, opts.server.endsWith('/') ? opts.server : opts.server + '/');
   let res: Response;
   try {
@@ -91,7 +96,8 @@ async function api(opts: RemoteRunOptions, method: string, path: string, body?: 
     } catch {
       // not JSON: keep the status line
     }
-    throw new CliError(`server refused ${method} ${url.pathname}: ${message}`, res.status === 401 || res.status === 403 || (res.status >= 400 && res.status < 500) ? 2 : 1);
+    // 409: the run's state (not running, already ended), as the local commands' exit 1
+    throw new CliError(`server refused ${method} ${url.pathname}: ${message}`, res.status >= 400 && res.status < 500 && res.status !== 409 ? 2 : 1);
   }
   return res;
 }
@@ -136,6 +142,8 @@ export async function runRemote(opts: RemoteRunOptions): Promise<number> {
     })
   ).json()) as { id: string };
   const runId = submitted.id;
+  // -d: only the id, once the run started (its failure to start is this command's, as locally)
+  if (opts.detach) return followEvents(opts, runId, out, err, async () => undefined, 'detach');
   if (!opts.json) err.write(`capulator: run ${runId} submitted to ${opts.server}\n`);
   const stopOnAbort = () => void api({ ...opts, signal: undefined }, 'DELETE', `v1/runs/${runId}`).catch(() => undefined);
   opts.signal?.addEventListener('abort', stopOnAbort, { once: true });
@@ -159,24 +167,37 @@ export async function runRemote(opts: RemoteRunOptions): Promise<number> {
 /** How long the output may still come after the run's end event. */
 const LOGS_GRACE_MS = 10_000;
 
-/** Follows GET v1/runs/ID/logs?follow=1 (resuming after the last chunk) and writes the output. */
-function followLogs(opts: RemoteRunOptions, runId: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream): { done: Promise<void>; stop: () => void } {
+export interface LogsOptions {
+  /** keep following until the run's output is complete */
+  follow: boolean;
+  /** only output at or after this time (ms since the epoch) */
+  since?: number;
+  /** prefix each piece with its time */
+  timestamps?: boolean;
+  /** a refusal by the server ends the output with a warning rather than an error (run --server) */
+  warnOnRefusal?: boolean;
+}
+
+/** Reads GET v1/runs/ID/logs (resuming after the last chunk when the stream drops) and writes the output. */
+function followLogs(opts: RemoteTarget, runId: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream, lo: LogsOptions = { follow: true, warnOnRefusal: true }): { done: Promise<void>; stop: () => void } {
   const ac = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
   const done = (async () => {
     let last: string | undefined;
     for (let attempt = 0; attempt < 20 && !signal.aborted; attempt++) {
       try {
-        const res = await api({ ...opts, signal }, 'GET', `v1/runs/${runId}/logs?follow=1`, undefined, { accept: 'text/event-stream', ...(last ? { 'last-event-id': last } : {}) });
+        const res = await api({ ...opts, signal }, 'GET', `v1/runs/${runId}/logs${lo.follow ? '?follow=1' : ''}`, undefined, { accept: 'text/event-stream', ...(last ? { 'last-event-id': last } : {}) });
         for await (const m of parseSse(res.body as unknown as AsyncIterable<Uint8Array>)) {
           if (m.event === 'end') return;
           if (m.id) last = m.id;
-          const c = JSON.parse(m.data) as { stream: string; text: string };
-          (c.stream === 'stderr' ? err : out).write(c.text);
+          const c = JSON.parse(m.data) as { stream: string; text: string; time: string };
+          if (lo.since !== undefined && Date.parse(c.time) < lo.since) continue;
+          (c.stream === 'stderr' ? err : out).write((lo.timestamps ? `${c.time} ` : '') + c.text);
         }
       } catch (e) {
         if (signal.aborted) return;
         if (e instanceof CliError && e.exitCode === 2) {
+          if (!lo.warnOnRefusal) throw e;
           err.write(`capulator: warning: run ${runId}: the program's output is not shown: ${e.message}\n`);
           return;
         }
@@ -187,7 +208,31 @@ function followLogs(opts: RemoteRunOptions, runId: string, out: NodeJS.WritableS
   return { done, stop: () => ac.abort() };
 }
 
-async function followEvents(opts: RemoteRunOptions, runId: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream, outputDone: () => Promise<void>): Promise<number> {
+/** `capulator logs --server URL RUN`: the program's output as the server kept it. */
+export async function remoteLogs(target: RemoteTarget, runId: string, lo: LogsOptions, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<void> {
+  await followLogs(target, runId, out, err, { ...lo, warnOnRefusal: false }).done;
+}
+
+/** `capulator wait --server URL RUN`: the run's exit status once it ended (as `capulator run` would exit). */
+export function remoteWait(target: RemoteTarget, runId: string, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  return followEvents(target, runId, out, err, async () => undefined, 'wait');
+}
+
+/**
+ * `capulator stop --server URL RUN`: asks the server to stop the run (DELETE: the server kills the
+ * container at once; it has no grace time) and returns once the run's end is recorded.
+ */
+export async function remoteStop(target: RemoteTarget, runId: string, err: NodeJS.WritableStream = process.stderr): Promise<void> {
+  await api(target, 'DELETE', `v1/runs/${runId}`);
+  await followEvents(target, runId, err, err, async () => undefined, 'wait');
+}
+
+/**
+ * Follows a run's events. `follow`: as `run --server` (denials, the end line, --json); `detach`:
+ * until it started (prints its id); `wait`: quietly until it ended. Returns the exit status.
+ */
+async function followEvents(opts: RemoteTarget & { json?: boolean; verbose?: boolean }, runId: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream, outputDone: () => Promise<void>, mode: 'follow' | 'detach' | 'wait' = 'follow'): Promise<number> {
+  const quiet = mode !== 'follow';
   let last: string | undefined;
   for (let attempt = 0; attempt < 20; attempt++) {
     let res: Response;
@@ -205,19 +250,25 @@ async function followEvents(opts: RemoteRunOptions, runId: string, out: NodeJS.W
       for await (const m of parseSse(res.body as unknown as AsyncIterable<Uint8Array>)) {
         if (m.id) last = m.id;
         const e = JSON.parse(m.data) as { type: string; payload: Record<string, any> };
+        if (mode === 'detach' && (e.type === 'RunStarted' || e.type === 'RunExited')) {
+          out.write(`${runId}\n`);
+          return 0;
+        }
+        if (quiet && e.type !== 'RunExited' && e.type !== 'RunFailed') continue;
         if (opts.json) out.write(JSON.stringify(e) + '\n');
         else if (opts.verbose && (e.type === 'PrivilegeChecked' || e.type === 'CapabilitiesChangeRequested' || e.type === 'CapabilitiesQueried')) err.write(describeDecision(e.type, e.payload));
         else if (!opts.json && e.payload?.decision === 'deny') err.write(describeDecision(e.type, e.payload));
         if (e.type === 'RunExited' || e.type === 'RunFailed') await outputDone();
         if (e.type === 'RunExited') {
           const p = e.payload as { exitCode: number | null; signal: string | null; counts: { allow: number; deny: number; emulate: number } };
-          if (!opts.json) err.write(`capulator: run ${runId} exited ${p.signal ? `by ${p.signal}` : `with ${p.exitCode}`} (allow ${p.counts.allow}, deny ${p.counts.deny}, emulate ${p.counts.emulate})\n`);
+          if (!opts.json && !quiet) err.write(`capulator: run ${runId} exited ${p.signal ? `by ${p.signal}` : `with ${p.exitCode}`} (allow ${p.counts.allow}, deny ${p.counts.deny}, emulate ${p.counts.emulate})\n`);
           if (p.exitCode !== null) return p.exitCode;
           const n = p.signal ? (osConstants.signals as Record<string, number>)[p.signal] : undefined;
           return 128 + (n ?? 9);
         }
         if (e.type === 'RunFailed') {
-          if (!opts.json) err.write(`capulator: run ${runId} failed (${e.payload.stage}): ${e.payload.reason}\n`);
+          // wait: the status says it (125); detach and follow: why, as a local run says it
+          if (!opts.json && mode !== 'wait') err.write(`capulator: run ${runId} failed (${e.payload.stage}): ${e.payload.reason}\n`);
           return 125;
         }
       }

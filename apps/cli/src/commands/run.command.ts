@@ -97,7 +97,7 @@ export function registerRunCommands(program: Command, host: RunHost = thisProces
     .option('--on-audit-failure <action>', 'when the record cannot be written (disk full, I/O error): stop the container and fail the run, or continue counting the gap', 'stop')
     .option('--server <url>', 'submit to a capulator server (capulator serve) and follow the run there')
     .option('--token <token>', 'API token for --server (default: $CAPULATOR_TOKEN)')
-    .option('-d, --detach', 'run in the background: print the run id and return (capulator logs|wait|stop RUN)');
+    .option('-d, --detach', 'run in the background: print the run id once it started and return (capulator logs|wait|stop RUN, with --server too)');
   addWorkloadOptions(cmd)
     .addHelpText('after', `
 Exit status: the contained program's (128+N when killed by signal N); ${RUN_FAILED_EXIT} when the run
@@ -107,8 +107,7 @@ Examples:
   capulator run --policy examples/policies/ping.yaml capulator-test/busybox-ping -- ping -c1 127.0.0.1
   capulator run --learn --events-json ev.jsonl ./rootfs -- /bin/sh -c 'id; hostname'`)
     .action(async (image: string, command: string[], opts: RunOptions) => {
-      if (opts.detach) {
-        if (opts.server) throw new CliError('-d is not supported with --server yet');
+      if (opts.detach && !opts.server) {
         host.fallback?.('-d'); // the daemon's client: the cold path starts the supervisor
         const { runDetached } = await import('./run-detached');
         process.exitCode = await runDetached(opts.id);
@@ -136,6 +135,7 @@ Examples:
           // a local file is sent inline; otherwise it names a published policy (name or name@version)
           ...(opts.policy && existsSync(opts.policy) ? { policyFile: opts.policy } : opts.policy ? { policy: opts.policy } : {}),
           learn: opts.learn,
+          detach: opts.detach,
         });
         return;
       }
