@@ -50,7 +50,7 @@ export class MetricsService {
   render(
     runsByStatus: Record<string, number>,
     queue?: { queued: number; running: number },
-    bus?: { brokerUp: boolean; outages: number; recoveries?: number; lag: number; produceFailures: number; unavailable: number; witnessMismatches: number; partitions: number },
+    bus?: { brokerUp: boolean; outages: number; recoveries?: number; consumerRestarts?: number; lag: number; produceFailures: number; unavailable: number; witnessMismatches: number; partitions: number },
     refusals?: { refused: number; unsettled: number },
     commands?: { commandLag: number; orphaned: number },
   ): string {
@@ -80,6 +80,7 @@ export class MetricsService {
       metric('capulator_kafka_broker_up', 'gauge', 'Whether the last call to the Kafka broker succeeded (1) or not (0).', [['', bus.brokerUp ? 1 : 0]]);
       metric('capulator_kafka_outages_total', 'counter', 'Times the Kafka broker became unreachable.', [['', bus.outages]]);
       metric('capulator_kafka_recoveries_total', 'counter', 'Times the Kafka broker became reachable again after an outage.', [['', bus.recoveries ?? 0]]);
+      metric('capulator_kafka_consumer_restarts_total', 'counter', "Times the event log's fold consumer was started again (stopped by its client, or silent while records waited).", [['', bus.consumerRestarts ?? 0]]);
       metric('capulator_kafka_consumer_lag_records', 'gauge', 'Records of the event log produced but not yet folded by this process, over all partitions.', [['', bus.lag]]);
       metric('capulator_kafka_produce_failures_total', 'counter', 'Produce requests to the event log that failed or were not acknowledged in time.', [['', bus.produceFailures]]);
       metric('capulator_kafka_appends_unavailable_total', 'counter', 'Appends refused because the broker could not be reached.', [['', bus.unavailable]]);

@@ -43,6 +43,14 @@ export const DEFAULT_EVENT_PARTITIONS = 4;
 /** how often the broker is asked for the partitions' ends (broker up/down, consumer lag) */
 const PROBE_MS = 2_000;
 const LEADER_WAIT_MS = 5_000;
+/**
+ * The fold consumer is started again when the broker is reachable, records wait for it, and it
+ * has received none for this long. Longer than a rejoin after a broker restart, which waits out
+ * the old member's session (10 s). kafkajs stops a consumer for good on some errors (restart:
+ * false), and was seen here to stay silent after a 60 s pause and a restart of the broker: every
+ * append then failed "not seen" until the process was restarted.
+ */
+const CONSUMER_STALL_MS = 20_000;
 
 interface OutboxEntry {
   message: { key: string; value: string; partition: number };
@@ -103,6 +111,8 @@ export interface KafkaStoreStats {
   outages: number;
   /** times the broker became reachable again after an outage */
   recoveries: number;
+  /** times the fold consumer was replaced (stopped by its client, or silent while records waited) */
+  consumerRestarts: number;
 }
 
 /**
@@ -137,7 +147,7 @@ export class KafkaEventStore implements EventStore {
   private readonly produceTimeoutMs: number;
   private readonly seenTimeoutMs: number;
   private readonly log: (rec: Record<string, unknown>) => void;
-  readonly stats: KafkaStoreStats = { partitions: 0, folded: 0, produceFailures: 0, unavailable: 0, witnessMismatches: 0, lag: 0, brokerUp: true, outages: 0, recoveries: 0 };
+  readonly stats: KafkaStoreStats = { partitions: 0, folded: 0, produceFailures: 0, unavailable: 0, witnessMismatches: 0, lag: 0, brokerUp: true, outages: 0, recoveries: 0, consumerRestarts: 0 };
 
   private constructor(private readonly opts: KafkaEventStoreOptions) {
     this.topic = opts.topic ?? 'capulator.events';
@@ -198,25 +208,83 @@ export class KafkaEventStore implements EventStore {
     this.stats.partitions = n;
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await this.producer.connect();
-    // A group of our own, never committed: every instance reads the whole log.
-    this.consumer = this.kafka.consumer({ groupId: `${this.clientId}-fold`, sessionTimeout: 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 20 });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
-    await this.consumer.run({
+    await this.startConsumer();
+    await this.leadersElected();
+    // a lazy store receives the log now and folds each partition when it is first needed
+    await this.catchUp(undefined, !this.opts.lazy);
+    this.probe = setInterval(() => void this.catchUpOffsets().catch(() => undefined), PROBE_MS);
+    this.probe.unref();
+  }
+
+  /**
+   * The fold consumer: a group of our own, never committed, so every instance reads the whole
+   * log. Started again (startConsumer once more) it goes on from where this store is: each
+   * partition is sought to the next offset not yet received.
+   */
+  private async startConsumer(): Promise<void> {
+    const consumer = this.kafka.consumer({ groupId: `${this.clientId}-fold`, sessionTimeout: 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 20 });
+    this.consumer = consumer;
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (e.payload.restart || this.closed || this.consumer !== consumer) return;
+      this.log({ level: 'warn', msg: 'event log consumer stopped by its client; starting it again', topic: this.topic, err: e.payload.error?.message });
+      void this.restartConsumer();
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    await consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: 1,
       eachBatch: async ({ batch }) => {
+        if (this.consumer !== consumer) return;
         const part = this.parts[batch.partition];
         if (!part) return;
         for (const m of batch.messages) this.receive(batch.partition, BigInt(m.offset), m.value);
         this.folded.emit('folded');
       },
     });
-    await this.leadersElected();
-    // a lazy store receives the log now and folds each partition when it is first needed
-    await this.catchUp(undefined, !this.opts.lazy);
-    this.probe = setInterval(() => void this.catchUpOffsets().catch(() => undefined), PROBE_MS);
-    this.probe.unref();
+    for (const [partition, part] of this.parts.entries()) {
+      if (part.nextOffset > 0n) consumer.seek({ topic: this.topic, partition, offset: part.nextOffset.toString() });
+    }
+  }
+
+  private restarting: Promise<void> | undefined;
+
+  /** Replaces the fold consumer (see CONSUMER_STALL_MS); what it received stays, the new one goes on after it. */
+  private restartConsumer(): Promise<void> {
+    if (this.restarting || this.closed) return this.restarting ?? Promise.resolve();
+    this.stats.consumerRestarts++;
+    this.stall = undefined;
+    const old = this.consumer;
+    this.restarting = (async () => {
+      try {
+        await Promise.race([old.disconnect().catch(() => undefined), new Promise((r) => setTimeout(r, 5_000).unref())]);
+        if (!this.closed) await this.startConsumer();
+      } catch (err) {
+        this.log({ level: 'warn', msg: 'event log consumer could not be started again; trying later', topic: this.topic, err: (err as Error)?.message ?? String(err) });
+      } finally {
+        this.restarting = undefined;
+      }
+    })();
+    return this.restarting;
+  }
+
+  /** since when records have waited for the consumer without any arriving (received offsets then) */
+  private stall: { since: number; received: bigint } | undefined;
+
+  /** Called with each probe's partition ends: notices a consumer that stopped receiving. */
+  private watchConsumer(lag: bigint): void {
+    const received = this.parts.reduce((n, p) => n + p.nextOffset, 0n);
+    if (lag === 0n || this.restarting) {
+      this.stall = undefined;
+      return;
+    }
+    if (!this.stall || this.stall.received !== received) {
+      this.stall = { since: Date.now(), received };
+      return;
+    }
+    if (Date.now() - this.stall.since < CONSUMER_STALL_MS) return;
+    this.log({ level: 'warn', msg: 'event log consumer received nothing while records waited; starting it again', topic: this.topic, lag: Number(lag), waitedMs: Date.now() - this.stall.since });
+    void this.restartConsumer();
   }
 
   /**
@@ -249,6 +317,7 @@ export class KafkaEventStore implements EventStore {
         if (part && BigInt(o.high) > part.nextOffset) lag += BigInt(o.high) - part.nextOffset;
       }
       this.stats.lag = Number(lag);
+      this.watchConsumer(lag);
     } catch (err) {
       this.brokerDown(err);
     }
@@ -631,6 +700,7 @@ export class KafkaEventStore implements EventStore {
     clearInterval(this.probe);
     for (const [, w] of this.waiting) w({ id: '', ok: false, error: new EventStoreError('CLOSED', 'event store closed') as never });
     this.waiting.clear();
+    await this.restarting;
     await Promise.allSettled([this.consumer?.disconnect(), this.producer?.disconnect()]);
     try {
       await this.admin?.deleteGroups([`${this.clientId}-fold`]);
