@@ -18,11 +18,15 @@ ROOTFS=$REPO/test/.work/images/rootfs
 W=$(mktemp -d /tmp/capulator-start-bench.XXXXXX)
 RUNC_ROOT=$W/runc
 SERVE_PID=
+PODMAN=
 NETNS=capulator-bench-$$
 cleanup() {
   [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
   ip netns delete "$NETNS" 2>/dev/null
-  for c in $(runc --root "$RUNC_ROOT" list -q 2>/dev/null); do runc --root "$RUNC_ROOT" delete -f "$c" >/dev/null 2>&1 || true; done; rm -rf "$W"
+  for c in $(runc --root "$RUNC_ROOT" list -q 2>/dev/null); do runc --root "$RUNC_ROOT" delete -f "$c" >/dev/null 2>&1 || true; done
+  [ -n "$PODMAN" ] && $PODMAN rmi -af >/dev/null 2>&1
+  mountpoint -q "$W/podman/root/overlay" 2>/dev/null && umount "$W/podman/root/overlay"
+  rm -rf "$W"
 }
 trap cleanup EXIT
 mkdir -p "$W/home" "$W/dhome"
@@ -41,13 +45,13 @@ CAPULATOR_HOME="$W/home" $IN_NS "$REPO/bin/capulator" run --network bridge "$ROO
 
 # podman beside it, when installed (apt-get install podman): the same rootfs imported as an image,
 # podman's own storage under $W, runc as its runtime (crun fails on this machine's hybrid
-# cgroups), default_ulimits lowered (this machine lacks CAP_SYS_RESOURCE, so podman's default
-# nofile of 1048576 cannot be set)
-PODMAN=
+# cgroups), default_ulimits lowered (this machine lacks CAP_SYS_RESOURCE: runc sets them on the
+# ready container process from outside, and podman's defaults, even this shell's own limits, are
+# refused with EPERM there)
 if command -v podman >/dev/null; then
   cat > "$W/containers.conf" <<CONF
 [containers]
-default_ulimits = ["nofile=1024:1024"]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"

@@ -22,6 +22,10 @@ static atomic_int sync_errno;     /* the first fdatasync error of the sync threa
 static atomic_int sync_stop;
 static pthread_t sync_thread;
 static bool sync_running;
+/* the sync thread waits on this between syncs: spool_sync_stop wakes it at once (a sleep there
+ * held up every run's end by up to its length) */
+static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sync_cv;
 
 static uint64_t mono_ns(void) {
   struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
@@ -79,29 +83,40 @@ int spool_write(const char *buf, size_t len, size_t *written) {
  * thread of its own so that a slow disk never holds up the recorder (whose ring would fill). */
 static void *syncer(void *arg) {
   (void)arg;
-  uint64_t next = mono_ns() + SPOOL_SYNC_NS;
+  pthread_mutex_lock(&sync_mu);
   while (!atomic_load(&sync_stop)) {
-    struct timespec ts = {0, 50000000};
-    nanosleep(&ts, NULL);
-    if (mono_ns() < next) continue;
-    next = mono_ns() + SPOOL_SYNC_NS;
+    uint64_t next = mono_ns() + SPOOL_SYNC_NS;
+    struct timespec dl = {(time_t)(next / 1000000000ull), (long)(next % 1000000000ull)};
+    while (!atomic_load(&sync_stop) && mono_ns() < next) pthread_cond_timedwait(&sync_cv, &sync_mu, &dl);
+    if (atomic_load(&sync_stop)) break;
+    pthread_mutex_unlock(&sync_mu);
     if (atomic_exchange(&unsynced, false) && fdatasync(spool_fd)) {
       int zero = 0;
       atomic_compare_exchange_strong(&sync_errno, &zero, errno ? errno : EIO);
     }
+    pthread_mutex_lock(&sync_mu);
   }
+  pthread_mutex_unlock(&sync_mu);
   return NULL;
 }
 
 bool spool_sync_start(void) {
   if (spool_fd < 0) return true;
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(&sync_cv, &a);
+  pthread_condattr_destroy(&a);
   sync_running = pthread_create(&sync_thread, NULL, syncer, NULL) == 0;
   return sync_running;
 }
 
 void spool_sync_stop(void) {
   if (!sync_running) return;
+  pthread_mutex_lock(&sync_mu);
   atomic_store(&sync_stop, 1);
+  pthread_cond_signal(&sync_cv);
+  pthread_mutex_unlock(&sync_mu);
   pthread_join(sync_thread, NULL);
   sync_running = false;
 }

@@ -164,7 +164,12 @@ export class RuntimeWorker {
     await ensureCommandTopics(this.admin, this.opts.partitions, this.opts.topic, this.opts.dlqTopic);
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await this.producer.connect();
-    this.consumer = this.kafka.consumer({
+    await this.startConsumer();
+    this.log({ msg: 'runtime worker consuming', topic: this.opts.topic, group: this.opts.groupId, concurrency: this.opts.concurrency });
+  }
+
+  private async startConsumer(): Promise<void> {
+    const consumer = this.kafka.consumer({
       groupId: this.opts.groupId,
       sessionTimeout: this.opts.sessionTimeoutMs,
       heartbeatInterval: Math.max(500, Math.floor(this.opts.sessionTimeoutMs / 5)),
@@ -172,15 +177,33 @@ export class RuntimeWorker {
       maxWaitTimeInMs: 100,
       allowAutoTopicCreation: false,
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => this.onJoin(e.payload.memberAssignment[this.opts.topic] ?? []));
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.opts.topic, fromBeginning: true });
-    await this.consumer.run({
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onJoin(e.payload.memberAssignment[this.opts.topic] ?? []));
+    // kafkajs gives up on a consumer after some errors (restart: false): without this the worker
+    // would stay in the group's eyes gone and take no more work, silently
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (e.payload.restart || this.closing || this.consumer !== consumer) return;
+      this.log({ level: 'warn', msg: 'command consumer stopped by its client; starting it again', err: e.payload.error?.message });
+      void (async () => {
+        await consumer.disconnect().catch(() => undefined);
+        for (let delay = 1_000; !this.closing; delay = Math.min(delay * 2, 30_000)) {
+          try {
+            await this.startConsumer();
+            return;
+          } catch (err) {
+            this.log({ level: 'warn', msg: 'command consumer could not be started again; trying later', err: String(err) });
+            await sleep(delay);
+          }
+        }
+      })();
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: this.opts.topic, fromBeginning: true });
+    await consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: 1,
       eachMessage: async ({ partition, message, heartbeat }) => this.onMessage(partition, message, heartbeat),
     });
-    this.log({ msg: 'runtime worker consuming', topic: this.opts.topic, group: this.opts.groupId, concurrency: this.opts.concurrency });
   }
 
   /** A new generation: offsets and queued (unclaimed) commands of the old one are handed back. */
