@@ -3,6 +3,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@capulator/host';
+import { runStream, type EventStore, type StoredEvent } from '@capulator/events';
 
 /** One `capulator serve --bus …` process. */
 export interface BusProcess {
@@ -114,4 +115,22 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined> | 
 /** Removes containers a killed worker left behind (runc state of runs it held). */
 export function reapContainers(runIds: string[]): void {
   for (const id of runIds) spawnSync('runc', ['--root', '/run/capulator/runc', 'delete', '--force', `capulator-${id}`], { stdio: 'ignore' });
+}
+
+/** One request to a gateway with a bearer token: a string body goes as YAML, anything else as JSON. */
+export async function gatewayApi(url: string, token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(url + path, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': typeof body === 'string' ? 'application/yaml' : 'application/json' } : {}) },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text.startsWith('{') ? JSON.parse(text) : text };
+}
+
+/** Every event of one run's stream, in order. */
+export async function runStreamOf(store: EventStore, runId: string): Promise<StoredEvent[]> {
+  const out: StoredEvent[] = [];
+  for await (const e of store.readStream(runStream(runId))) out.push(e);
+  return out;
 }

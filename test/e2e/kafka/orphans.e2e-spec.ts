@@ -1,10 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { connectKafkaEventStore, runStream, type KafkaEventStore, type StoredEvent } from '@capulator/events';
+import { connectKafkaEventStore, runStream, type KafkaEventStore } from '@capulator/events';
 import { startTestBroker, type TestBroker } from '../../../libs/events/src/testing/kafka-broker';
 import { fixtureImages } from '../../fixtures/images';
-import { gatewayHomes, reapContainers, removeHomes, startServe, until, workerHome, type BusProcess } from './cluster';
+import { gatewayHomes, reapContainers, removeHomes, startServe, until, workerHome, type BusProcess, gatewayApi, runStreamOf } from './cluster';
 
 const POLICY = `apiVersion: capulator/v1
 kind: Policy
@@ -30,20 +30,8 @@ describe('Kafka bus: a run requested whose command never reached the workers', (
   const homes: string[] = [];
   const runs: string[] = [];
 
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(gw.url! + path, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': typeof body === 'string' ? 'application/yaml' : 'application/json' } : {}) },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text.startsWith('{') ? JSON.parse(text) : text };
-  };
-  const streamOf = async (id: string) => {
-    const out: StoredEvent[] = [];
-    for await (const e of store.readStream(runStream(id))) out.push(e);
-    return out;
-  };
+  const api = (method: string, path: string, body?: unknown) => gatewayApi(gw.url!, token, method, path, body);
+  const streamOf = (id: string) => runStreamOf(store, id);
 
   before(async () => {
     broker = await startTestBroker();

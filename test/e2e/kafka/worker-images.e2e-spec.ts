@@ -1,12 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { connectKafkaEventStore, runStream, type KafkaEventStore, type StoredEvent } from '@capulator/events';
+import { connectKafkaEventStore, type KafkaEventStore } from '@capulator/events';
 import { ImageStore } from '../../../apps/runtime/src/images';
 import { startTestBroker, type TestBroker } from '../../../libs/events/src/testing/kafka-broker';
 import { fixtureImages } from '../../fixtures/images';
 import { skopeoPush, startRegistry, type TestRegistry } from '../../fixtures/registry';
-import { capulator, gatewayHomes, newHome, reapContainers, removeHomes, startServe, until, type BusProcess } from './cluster';
+import { capulator, gatewayHomes, newHome, reapContainers, removeHomes, startServe, until, type BusProcess, gatewayApi, runStreamOf } from './cluster';
 
 const POLICY = `apiVersion: capulator/v1
 kind: Policy
@@ -32,20 +32,8 @@ describe('a Kafka worker runs an image it never imported', () => {
   const reap: string[] = [];
   const fx = fixtureImages();
 
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(gw.url! + path, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': typeof body === 'string' ? 'application/yaml' : 'application/json' } : {}) },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text.startsWith('{') ? JSON.parse(text) : text };
-  };
-  const streamOf = async (id: string) => {
-    const out: StoredEvent[] = [];
-    for await (const e of store.readStream(runStream(id))) out.push(e);
-    return out;
-  };
+  const api = (method: string, path: string, body?: unknown) => gatewayApi(gw.url!, token, method, path, body);
+  const streamOf = (id: string) => runStreamOf(store, id);
   const ended = (id: string) =>
     until(`run ${id} ended`, async () => {
       const r = await api('GET', `/v1/runs/${id}`);

@@ -8,7 +8,7 @@ import { connectKafkaEventStore, runStream, SqliteEventStore, type KafkaEventSto
 import { startTestBroker, type TestBroker } from '../../../libs/events/src/testing/kafka-broker';
 import { dockerArchiveOf, tarOf } from '../../../apps/runtime/src/images/testing/archives';
 import { readCountFile } from '../../../apps/runtime/src/run/agent-process';
-import { gatewayHomes, reapContainers, removeHomes, startServe, until, workerHome, type BusProcess } from './cluster';
+import { gatewayHomes, reapContainers, removeHomes, startServe, until, workerHome, type BusProcess, gatewayApi, runStreamOf } from './cluster';
 
 const DECISION_TYPES = new Set(['PrivilegeChecked', 'CapabilitiesQueried', 'CapabilitiesChangeRequested']);
 const POLICY = `apiVersion: capulator/v1
@@ -37,20 +37,8 @@ describe('a runtime worker on Kafka killed mid-run and started again', () => {
   const homes: string[] = [];
   const reap: string[] = [];
 
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(gw.url! + path, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': typeof body === 'string' ? 'application/yaml' : 'application/json' } : {}) },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text.startsWith('{') ? JSON.parse(text) : text };
-  };
-  const streamOf = async (id: string) => {
-    const out: StoredEvent[] = [];
-    for await (const e of store.readStream(runStream(id))) out.push(e);
-    return out;
-  };
+  const api = (method: string, path: string, body?: unknown) => gatewayApi(gw.url!, token, method, path, body);
+  const streamOf = (id: string) => runStreamOf(store, id);
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'capulator-wrec-'));
