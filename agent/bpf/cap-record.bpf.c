@@ -16,7 +16,9 @@
 char LICENSE[] SEC("license") = "GPL";
 
 /* Set by the loader before load. */
-const volatile __u64 target_cgroup = 0;
+/* the run's cgroup v2 id, set by user space after the load and before the attach (a program can
+ * be loaded ahead of its run: capulator-kernel-record serve --cgroup -) */
+__u64 target_cgroup = 0;
 const volatile __u64 noaudit_lo[KREC_NOAUDIT_FNS] = {};
 const volatile __u64 noaudit_hi[KREC_NOAUDIT_FNS] = {};
 const volatile __u32 wakeup_bytes = 256 * 1024;

@@ -243,8 +243,11 @@ static int serve(int argc, char **argv)
     else { fprintf(stderr, "capulator-kernel-record: unknown argument %s\n", argv[i]); return 2; }
   }
   if (!cgroup) { fprintf(stderr, "capulator-kernel-record: --cgroup DIR is required\n"); return 2; }
+  /* `--cgroup -`: loaded ahead of its run (the verifier is most of the start-up); the directory
+   * comes on stdin, and the program is attached only then */
+  bool later = strcmp(cgroup, "-") == 0;
   struct stat st;
-  if (stat(cgroup, &st) != 0 || !S_ISDIR(st.st_mode)) {
+  if (!later && (stat(cgroup, &st) != 0 || !S_ISDIR(st.st_mode))) {
     fprintf(stderr, "capulator-kernel-record: %s: %s\n", cgroup, strerror(errno ? errno : ENOTDIR));
     return 2;
   }
@@ -264,7 +267,6 @@ static int serve(int argc, char **argv)
 
   struct cap_record_bpf *skel = cap_record_bpf__open();
   if (!skel) { fprintf(stderr, "capulator-kernel-record: cannot open the BPF object: %s\n", strerror(errno)); return 1; }
-  skel->rodata->target_cgroup = st.st_ino; /* a cgroup v2 directory's inode number is its id */
   unsigned long long lo[KREC_NOAUDIT_FNS] = {0}, hi[KREC_NOAUDIT_FNS] = {0};
   int nna = noaudit_ranges(lo, hi);
   if (nna < 0) { fprintf(stderr, "capulator-kernel-record: cannot read probe-only callers from /proc/kallsyms\n"); return 1; }
@@ -307,7 +309,23 @@ static int serve(int argc, char **argv)
 #endif
   }
   int err = cap_record_bpf__load(skel);
-  if (!err) err = cap_record_bpf__attach(skel);
+  if (err) {
+    fprintf(stderr, "capulator-kernel-record: cannot load tp_btf/cap_capable: %s\n", strerror(-err));
+    cap_record_bpf__destroy(skel);
+    return 1;
+  }
+  if (later) {
+    static char dir[4096];
+    if (!fgets(dir, sizeof dir, stdin)) { cap_record_bpf__destroy(skel); return 0; }   /* not needed after all */
+    dir[strcspn(dir, "\n")] = 0;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+      fprintf(stderr, "capulator-kernel-record: %s: %s\n", dir, strerror(errno ? errno : ENOTDIR));
+      cap_record_bpf__destroy(skel);
+      return 2;
+    }
+  }
+  skel->bss->target_cgroup = st.st_ino; /* a cgroup v2 directory's inode number is its id */
+  err = cap_record_bpf__attach(skel);
   if (err) {
     fprintf(stderr, "capulator-kernel-record: cannot load or attach tp_btf/cap_capable: %s\n", strerror(-err));
     cap_record_bpf__destroy(skel);
@@ -396,6 +414,6 @@ int main(int argc, char **argv)
 {
   if (argc >= 2 && strcmp(argv[1], "serve") == 0) return serve(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "probe") == 0) return probe();
-  fprintf(stderr, "usage: capulator-kernel-record serve --cgroup DIR [--events-fd N] | probe\n");
+  fprintf(stderr, "usage: capulator-kernel-record serve --cgroup DIR|- [--events-fd N] | probe\n");
   return 2;
 }

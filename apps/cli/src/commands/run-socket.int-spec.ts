@@ -109,10 +109,13 @@ describe('capulator run through capulator serve (the run socket)', () => {
       const fromKernel = (e: StoredEvent) => (e.payload as { source?: string }).source === 'kernel';
       const agentTypes = (events: StoredEvent[]) => events.filter((e) => !fromKernel(e)).map((e) => e.type);
       assert.deepEqual(agentTypes(viaDaemon), agentTypes(viaCold));
-      assert.deepEqual([...types].sort(), viaCold.map((e) => e.type).sort());
+      // the kernel's checks: the same ones (identical checks of a thread are aggregated per 20 ms
+      // window, so how many lines they make is timing too)
+      const kernelKinds = (events: StoredEvent[]) => [...new Set(events.filter(fromKernel).map((e) => { const p = e.payload as { syscall: string; capability?: string; kernel?: { result: string } }; return `${p.syscall}:${p.capability}:${p.kernel?.result}`; }))].sort();
+      assert.deepEqual(kernelKinds(viaDaemon), kernelKinds(viaCold));
       assert.deepEqual([types[0], types[1], types[types.length - 1]], ['RunRequested', 'RunStarted', 'RunExited']);
       assert.ok(types.includes('PrivilegeChecked'));
-      const shape = (events: StoredEvent[]) => events.map((e) => `${e.type}:${Object.keys(e.payload as object).sort().join(',')}`).sort();
+      const shape = (events: StoredEvent[]) => [...new Set(events.map((e) => `${e.type}:${Object.keys(e.payload as object).sort().join(',')}`))].sort();
       assert.deepEqual(shape(viaDaemon), shape(viaCold));
       const exited = viaDaemon[viaDaemon.length - 1].payload as { exitCode: number; lostEvents: number };
       assert.equal(exited.exitCode, 0);

@@ -48,6 +48,13 @@ export function registerServeCommands(program: Command): void {
       } catch (err) {
         throw new CliError((err as Error).message);
       }
+      if (opts.bus === undefined || opts.role !== 'gateway') {
+        // this process runs containers: each run's kernel record starts from a BPF program loaded
+        // while no run waited (apps/runtime/src/run/kernel-record.ts, keepKernelRecordSpare)
+        const { keepKernelRecordSpare, kernelRecordBinary } = await import('../../../runtime/src/run/kernel-record');
+        const { repoRoot } = await import('@capulator/host');
+        keepKernelRecordSpare(kernelRecordBinary(repoRoot()));
+      }
       if (opts.bus !== undefined) {
         // Kafka: event store + command bus; --role gateway|runtime|all (serve-bus.ts)
         if (!http) throw new CliError('--http off is not supported with --bus');

@@ -60,8 +60,14 @@ export class KernelRecordProcess {
   private readyWaiter?: () => void;
   private startWaiters: Array<() => void> = [];
 
-  private constructor(binary: string, cgroupDir: string, private readonly onCheck: (c: KernelCheckLine) => void) {
-    this.child = spawn(binary, ['serve', '--cgroup', cgroupDir, '--events-fd', '3'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
+  /** cgroupDir undefined: a spare, loaded now and given its run's group later (assign) */
+  private constructor(
+    readonly binary: string,
+    cgroupDir: string | undefined,
+    private onCheck: (c: KernelCheckLine) => void,
+  ) {
+    this.child = spawn(binary, ['serve', '--cgroup', cgroupDir ?? '-', '--events-fd', '3'], { stdio: [cgroupDir ? 'ignore' : 'pipe', 'ignore', 'pipe', 'pipe'], detached: true });
+    this.child.on('error', () => undefined); // a spawn failure is the exit waited for below
     this.child.stderr!.setEncoding('utf8').on('data', (s: string) => {
       if (this.stderr.length < 65536) this.stderr += s;
     });
@@ -70,16 +76,45 @@ export class KernelRecordProcess {
     events.setEncoding('utf8').on('data', (chunk: string) => this.reader.push(chunk));
   }
 
-  /** Starts the record and resolves once the program is attached (`ready`), or rejects if it cannot load. */
-  static start(binary: string, cgroupDir: string, onCheck: (c: KernelCheckLine) => void): Promise<KernelRecordProcess> {
-    const k = new KernelRecordProcess(binary, cgroupDir, onCheck);
+  /**
+   * Starts the record and resolves once the program is attached to the run's group (`ready`), or
+   * rejects if it cannot load. In a process that keeps a spare (keepKernelRecordSpare), the spare
+   * is given the group: its program was loaded (and verified) ahead, so only the attach is left.
+   */
+  static async start(binary: string, cgroupDir: string, onCheck: (c: KernelCheckLine) => void): Promise<KernelRecordProcess> {
+    const spare = takeSpare(binary);
+    if (spare) {
+      spare.onCheck = onCheck;
+      spare.child.stdin!.on('error', () => undefined);
+      spare.child.stdin!.end(`${cgroupDir}\n`);
+      try {
+        return await spare.whenReady();
+      } catch {
+        spare.kill(); // a spare that failed: a fresh one below
+      }
+    }
+    return new KernelRecordProcess(binary, cgroupDir, onCheck).whenReady();
+  }
+
+  private whenReady(): Promise<KernelRecordProcess> {
     return new Promise((resolve, reject) => {
-      k.readyWaiter = () => resolve(k);
-      void k.exited.then(({ code, signal }) => {
-        if (!k.ready) reject(new Error(`the kernel record exited before it was ready (${signal ?? code}): ${k.stderr.trim().split('\n').pop() ?? ''}`));
+      if (this.ready) return resolve(this);
+      this.readyWaiter = () => resolve(this);
+      void this.exited.then(({ code, signal }) => {
+        if (!this.ready) reject(new Error(`the kernel record exited before it was ready (${signal ?? code}): ${this.stderr.trim().split('\n').pop() ?? ''}`));
       });
-      k.child.on('error', reject);
     });
+  }
+
+  /** A spare: the program loaded, waiting for its run's group on stdin (nothing attached yet). */
+  static spare(binary: string): KernelRecordProcess {
+    const k = new KernelRecordProcess(binary, undefined, () => undefined);
+    k.child.unref();
+    return k;
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
   }
 
   /** Calls `fn` once the container program's first exec was seen (before any of its checks is delivered). */
@@ -120,6 +155,7 @@ export class KernelRecordProcess {
 
   /** Drains what the program recorded, then ends it (its `exit` line carries the counts). */
   async stop(timeoutMs = 5000): Promise<void> {
+    replenishSpare(this.binary);
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
     const t = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
     await this.exited;
@@ -133,8 +169,49 @@ export class KernelRecordProcess {
   }
 
   kill(): void {
+    replenishSpare(this.binary);
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
+}
+
+/**
+ * One spare kernel record per binary, in a process that runs many runs (`capulator serve`): its
+ * BPF program is loaded and verified while no run waits (the verifier is ~45 ms of the ~75 ms a
+ * fresh start takes here), and attached only once a run gives it its group. A spare records
+ * nothing and costs no capability check anything until then; it ends with this process
+ * (PR_SET_PDEATHSIG, or stdin closed).
+ */
+const spares = new Map<string, KernelRecordProcess>();
+const keepSpareOf = new Set<string>();
+
+/** Keeps a spare of `binary` loaded from now on (the first one now, the next when a run's record ends). */
+export function keepKernelRecordSpare(binary: string | undefined): void {
+  if (!binary) return;
+  keepSpareOf.add(binary);
+  replenishSpare(binary);
+}
+
+/** Stops keeping spares, and ends those loaded. */
+export function dropKernelRecordSpares(): void {
+  keepSpareOf.clear();
+  for (const s of spares.values()) s.kill();
+  spares.clear();
+}
+
+function takeSpare(binary: string): KernelRecordProcess | undefined {
+  const s = spares.get(binary);
+  spares.delete(binary);
+  if (s && !s.alive) return undefined;
+  return s;
+}
+
+function replenishSpare(binary: string): void {
+  if (!keepSpareOf.has(binary) || spares.get(binary)?.alive) return;
+  const s = KernelRecordProcess.spare(binary);
+  spares.set(binary, s);
+  void s.exited.then(() => {
+    if (spares.get(binary) === s) spares.delete(binary);
+  });
 }
 
 /** Syscalls the seccomp filter traps whose decision the agent makes (execve is trapped only for its cache). */

@@ -1,0 +1,65 @@
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '@capulator/host';
+import { cgroupV2Root, dropKernelRecordSpares, keepKernelRecordSpare, kernelRecordBinary, KernelRecordProcess, type KernelCheckLine } from './kernel-record';
+
+/**
+ * A spare kernel record (what `capulator serve` keeps): its BPF program loaded ahead with no
+ * group, attached only once a run gives it one; then it records that group's checks like a
+ * record started for the run, and a new spare is loaded when the run's record ends.
+ */
+const binary = kernelRecordBinary(repoRoot(__dirname));
+const sparePids = (): number[] =>
+  spawnSync('pgrep', ['-P', String(process.pid), '-f', 'capulator-kernel-record serve --cgroup -'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter(Boolean)
+    .map(Number);
+const until = async <T>(what: string, fn: () => T | undefined, ms = 10_000): Promise<T> => {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+describe('a spare kernel record', () => {
+  const dir = join(cgroupV2Root() ?? '/sys/fs/cgroup/unified', 'capulator', `spare-test-${process.pid}`);
+  after(() => {
+    dropKernelRecordSpares();
+    try {
+      rmdirSync(dir);
+    } catch {
+      /* gone */
+    }
+  });
+
+  it('is given its run\'s group, records that group\'s checks, and is replaced when the record ends', async () => {
+    assert.ok(binary, 'capulator-kernel-record is built');
+    keepKernelRecordSpare(binary);
+    const [spare] = await until('a spare', () => (sparePids().length === 1 ? sparePids() : undefined));
+    mkdirSync(dir, { recursive: true });
+    const checks: KernelCheckLine[] = [];
+    const t0 = Date.now();
+    const k = await KernelRecordProcess.start(binary!, dir, (c) => checks.push(c));
+    console.log(`ready ${Date.now() - t0} ms after the run gave its group`);
+    assert.equal(k.child.pid, spare, 'the spare took the run');
+    assert.equal(k.ready!.cgroupId, statSync(dir).ino);
+    // a container's first program: pid 1 of a pid namespace, in the group, execs; then a check
+    // (sethostname: CAP_SYS_ADMIN, in a UTS namespace of its own)
+    const r = spawnSync('unshare', ['--fork', '--pid', '--uts', 'sh', '-c', `echo 0 > ${dir}/cgroup.procs && exec hostname spare-test`], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const c = await until('the sethostname check', () => checks.find((x) => x.cap === 21 && x.exe.endsWith('hostname')));
+    assert.equal(c.result, 'granted');
+    await k.stop();
+    assert.equal(k.summary?.lost, 0);
+    // the next run's spare is loading
+    const [next] = await until('a new spare', () => (sparePids().length === 1 ? sparePids() : undefined));
+    assert.notEqual(next, spare);
+    assert.equal(readFileSync(join(dir, 'cgroup.procs'), 'utf8'), '');
+  });
+});
