@@ -175,16 +175,18 @@ export class KernelRecordProcess {
 }
 
 /**
- * One spare kernel record per binary, in a process that runs many runs (`capulator serve`): its
- * BPF program is loaded and verified while no run waits (the verifier is ~45 ms of the ~75 ms a
- * fresh start takes here), and attached only once a run gives it its group. A spare records
- * nothing and costs no capability check anything until then; it ends with this process
- * (PR_SET_PDEATHSIG, or stdin closed).
+ * Spare kernel records, in a process that runs many runs (`capulator serve`): their BPF program is
+ * loaded and verified while no run waits (the verifier is ~45 ms of the ~75 ms a fresh start
+ * takes here), and attached only once a run gives one its group. Two per binary, so that a run
+ * that follows another at once finds one loaded while the next loads. A spare records nothing and
+ * costs no capability check anything until then; it ends with this process (PR_SET_PDEATHSIG, or
+ * stdin closed).
  */
-const spares = new Map<string, KernelRecordProcess>();
+export const KERNEL_RECORD_SPARES = 2;
+const spares = new Map<string, KernelRecordProcess[]>();
 const keepSpareOf = new Set<string>();
 
-/** Keeps a spare of `binary` loaded from now on (the first one now, the next when a run's record ends). */
+/** Keeps spares of `binary` loaded from now on (now, and again when a run's record ends). */
 export function keepKernelRecordSpare(binary: string | undefined): void {
   if (!binary) return;
   keepSpareOf.add(binary);
@@ -194,24 +196,32 @@ export function keepKernelRecordSpare(binary: string | undefined): void {
 /** Stops keeping spares, and ends those loaded. */
 export function dropKernelRecordSpares(): void {
   keepSpareOf.clear();
-  for (const s of spares.values()) s.kill();
+  for (const list of spares.values()) for (const s of list) s.kill();
   spares.clear();
 }
 
+/** The oldest live spare (the likeliest to be loaded already). */
 function takeSpare(binary: string): KernelRecordProcess | undefined {
-  const s = spares.get(binary);
-  spares.delete(binary);
-  if (s && !s.alive) return undefined;
-  return s;
+  const list = spares.get(binary) ?? [];
+  while (list.length > 0) {
+    const s = list.shift()!;
+    if (s.alive) return s;
+  }
+  return undefined;
 }
 
 function replenishSpare(binary: string): void {
-  if (!keepSpareOf.has(binary) || spares.get(binary)?.alive) return;
-  const s = KernelRecordProcess.spare(binary);
-  spares.set(binary, s);
-  void s.exited.then(() => {
-    if (spares.get(binary) === s) spares.delete(binary);
-  });
+  if (!keepSpareOf.has(binary)) return;
+  const list = (spares.get(binary) ?? []).filter((s) => s.alive);
+  spares.set(binary, list);
+  while (list.length < KERNEL_RECORD_SPARES) {
+    const s = KernelRecordProcess.spare(binary);
+    list.push(s);
+    void s.exited.then(() => {
+      const l = spares.get(binary);
+      if (l && l.includes(s)) l.splice(l.indexOf(s), 1);
+    });
+  }
 }
 
 /** Syscalls the seccomp filter traps whose decision the agent makes (execve is trapped only for its cache). */
