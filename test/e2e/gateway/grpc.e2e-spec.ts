@@ -106,6 +106,24 @@ describe('gateway gRPC API', () => {
       await rejects(logs(client, { id: '00000000-0000-4000-8000-000000000000' }, md), status.NOT_FOUND);
     });
 
+    it('SubmitRun takes the workload flags as POST /v1/runs does: applied, recorded, refused with the flag\'s reason, bounded by scopes', async () => {
+      const workload = { user: '1000:1000', workdir: '/tmp', hostname: 'web1', memory: '64m', pidsLimit: '50', readOnly: true, tmpfs: ['/tmp'] };
+      const sub = await call(client, 'SubmitRun', { image: 'bb:1', command: ['/bin/sh', '-c', 'hostname; id -u; pwd; touch /x 2>/dev/null || echo read-only'], policy: 'ping@1', workload }, md);
+      const out = await logs(client, { id: sub.id, follow: true }, md);
+      assert.equal(out.filter((c) => c.stream === 'stdout').map((c) => c.text).join(''), 'web1\n1000\n/tmp\nread-only\n');
+      const events = await watch(client, { id: sub.id }, md);
+      const requested = JSON.parse(events[0].payloadJson) as { workload: Record<string, unknown> };
+      assert.deepEqual(
+        { ...requested.workload, tmpfs: undefined },
+        { memory: 64 * 1024 * 1024, pidsLimit: 50, user: '1000:1000', workdir: '/tmp', readOnly: true, tmpfs: undefined, hostname: 'web1' },
+      );
+      assert.equal((await call(client, 'GetRun', { id: sub.id }, md)).exitCode, 0);
+      const bad = await rejects(call(client, 'SubmitRun', { image: 'bb:1', workload: { memory: '5x' } }, md), status.INVALID_ARGUMENT);
+      assert.match(JSON.stringify(errorDetails(bad)), /--memory 5x: want a size/);
+      await rejects(call(client, 'SubmitRun', { image: 'bb:1', workload: { network: 'bridge' } }, bearer(t.token('runs:write'))), status.PERMISSION_DENIED);
+      await rejects(call(client, 'SubmitRun', { image: 'bb:1', workload: { publish: ['127.0.0.1:18081:80'] } }, bearer(t.token('runs:write'))), status.PERMISSION_DENIED);
+    });
+
     it('validates like HTTP: INVALID_ARGUMENT with field details', async () => {
       const err = await rejects(call(client, 'SubmitRun', { command: ['x'], policy: 'bad ref', env: { 'NO SPACES': 'x' } }, md), status.INVALID_ARGUMENT);
       const fields = errorDetails(err).details!.map((d) => d.field).sort();

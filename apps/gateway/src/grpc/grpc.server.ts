@@ -130,7 +130,10 @@ export class GrpcGateway {
     const Service = loadCapulatorService();
     this.server.addService(strictService(Service.service), {
       SubmitRun: this.unary('runs:write', async (req, who) => {
-        const dto = await validateDto(SubmitRunDto, present(req));
+        const fields = present(req);
+        // a message inside the message: its proto3 `optional`s come with synthetic oneofs too
+        if (fields.workload) fields.workload = present(fields.workload as Record<string, unknown>);
+        const dto = await validateDto(SubmitRunDto, fields);
         return d.runs.submit(dto, who);
       }),
       GetRun: this.unary('runs:read', async (req) => toProtoRun(d.runs.get(runId(req.id)))),
