@@ -86,7 +86,8 @@ async function recoverOrphans(argv: string[]): Promise<void> {
   try {
     const done = await recoverOrphans(runs, store, (run, e) => process.stderr.write(`capulator: warning: run ${run} is not recovered yet: ${why(e)}\n`));
     for (const r of done) {
-      process.stderr.write(`capulator: recovered run ${r.runId} (${r.failure.reason}): ${r.stored} of the agent's ${r.decided} decisions recorded\n`);
+      const late = !r.closed && r.ingested > 0 ? ` (${r.ingested} of them added after the run's end, recorded elsewhere)` : '';
+      process.stderr.write(`capulator: recovered run ${r.runId} (${r.failure.reason}): ${r.stored} of the agent's ${r.decided} decisions recorded${late}\n`);
     }
   } finally {
     await store.close();

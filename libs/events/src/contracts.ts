@@ -173,6 +173,22 @@ export interface EventTypes {
     lostReason?: string;
     durationMs?: number;
   };
+  /**
+   * Decisions recovered after the run had already ended: a runtime that died mid-run finds, when
+   * it starts again, that someone else closed the run (a Kafka worker's run recorded "worker
+   * lost" by another worker). The spool's decisions not yet in the store are appended after the
+   * terminal event, then this event, which says how many were recovered and how many are still
+   * lost (it replaces the terminal event's lostEvents). Not a terminal event: a run has exactly
+   * one RunExited or RunFailed whatever follows.
+   */
+  RunRecordCompleted: {
+    runId: string;
+    /** decision events appended after the run's end */
+    recovered: number;
+    /** decision events the agent numbered that the store still lacks */
+    lostEvents: number;
+    lostReason?: string;
+  };
 }
 
 export type EventType = keyof EventTypes;
@@ -191,6 +207,7 @@ export const SCHEMA_VERSIONS: { [K in EventType]: number } = {
   PrivilegeChecked: 2,
   RunExited: 1,
   RunFailed: 1,
+  RunRecordCompleted: 1,
 };
 
 /** What a producer hands to the store. */

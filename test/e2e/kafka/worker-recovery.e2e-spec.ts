@@ -31,6 +31,7 @@ describe('a runtime worker on Kafka killed mid-run and started again', () => {
   let broker: TestBroker;
   let gw: BusProcess;
   let worker: BusProcess | undefined;
+  let other: BusProcess | undefined;
   let store: KafkaEventStore;
   let token: string;
   let work: string;
@@ -64,7 +65,7 @@ describe('a runtime worker on Kafka killed mid-run and started again', () => {
   });
 
   after(async () => {
-    await Promise.allSettled([gw, worker].filter(Boolean).map((p) => p!.stop()));
+    await Promise.allSettled([gw, worker, other].filter(Boolean).map((p) => p!.stop()));
     await store?.close();
     reapContainers(reap);
     await broker?.stop();
@@ -114,5 +115,55 @@ describe('a runtime worker on Kafka killed mid-run and started again', () => {
       return v.body.status === 'failed' ? v.body : undefined;
     });
     assert.match(view.reason, /^supervisor died/);
+  });
+
+  it('when another worker recorded the run lost first, puts the spool\'s missing decisions after its end, with RunRecordCompleted', async () => {
+    const r = await api('POST', '/v1/runs', { image: 'loop:1', command: ['/capget-loop', '1000000'], policy: 'loop' });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const id = r.body.id as string;
+    reap.push(id);
+    const home = worker!.home;
+    const dir = join(home, 'runs', id);
+    await until('3000 decisions', () => {
+      const c = readCountFile(join(dir, 'decisions.count'));
+      return c !== undefined && c.decided >= 3000 ? true : undefined;
+    }, 90_000);
+    await worker!.kill();
+    worker = undefined;
+    await until('the agent wrote its trailer', () => (readCountFile(join(dir, 'decisions.count'))?.done ? true : undefined), 30_000);
+    const counted = readCountFile(join(dir, 'decisions.count'))!.decided;
+    // a second worker takes the dead one's partitions, reads the command again, finds its claimant gone
+    const oh = workerHome(join(work, 'loop.tar'), 'loop:1');
+    homes.push(oh);
+    other = await startServe(broker.url, 'runtime', oh, ['--concurrency', '1']);
+    const lost = await until('the run recorded lost by the other worker', async () => {
+      const evs = await streamOf(id);
+      const end = evs.find((e) => e.type === 'RunFailed');
+      return end ? evs : undefined;
+    }, 120_000);
+    const end = lost.find((e) => e.type === 'RunFailed')!.payload as { reason: string };
+    assert.match(end.reason, /^worker lost: /);
+    const before = lost.filter((e) => DECISION_TYPES.has(e.type)).length;
+    assert.ok(before < counted, `${before} of ${counted} decisions on the log before recovery`);
+
+    worker = await startServe(broker.url, 'runtime', home, ['--concurrency', '1']);
+    assert.match(worker.errors(), new RegExp(`recovered run ${id} \\(.*\\): ${counted} of the agent's ${counted} decisions recorded \\(${counted - before} of them added after the run's end`));
+    assert.ok(!existsSync(dir), 'the run directory is gone');
+    const events = await streamOf(id);
+    const decisions = events.filter((e) => DECISION_TYPES.has(e.type));
+    assert.deepEqual(decisions.map((e) => (e.payload as { seq: number }).seq), decisions.map((_, i) => i + 1), 'decisions 1..N, none twice');
+    assert.equal(decisions.length, counted, 'every decision the agent counted is on the log');
+    const ends = events.filter((e) => e.type === 'RunExited' || e.type === 'RunFailed');
+    assert.equal(ends.length, 1, 'still one terminal event');
+    const last = events[events.length - 1];
+    assert.equal(last.type, 'RunRecordCompleted');
+    assert.deepEqual(last.payload, { runId: id, recovered: counted - before, lostEvents: 0 });
+    const view = await until('the gateway folds the recovered record', async () => {
+      const v = await api('GET', `/v1/runs/${id}`);
+      const c = v.body.counts ?? {};
+      return v.body.lostEvents === undefined && c.allow + c.deny + c.emulate === counted ? v.body : undefined;
+    });
+    assert.equal(view.status, 'failed');
+    assert.match(view.reason, /^worker lost: /);
   });
 });

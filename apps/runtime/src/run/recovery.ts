@@ -107,14 +107,22 @@ export async function recoverRun(dir: string, store: EventStore): Promise<Recove
     // requested (its first event could not be written) or has ended takes no more events
     let state = have.state;
     const open = state.phase !== 'none' && !isEnded(state);
-    const pending = open ? spool.decisions.filter((d) => d.seq > have.lastSeq) : [];
+    // a run someone else closed meanwhile (another Kafka worker recorded it "worker lost") still
+    // takes the spool's decisions, after its end, followed by RunRecordCompleted
+    const late = !open && isEnded(state);
+    const pending = open || late ? spool.decisions.filter((d) => d.seq > have.lastSeq) : [];
     const append = async (cmd: Parameters<typeof decide>[0]) => {
       const stored = await store.append(runStream(s.runId), expectedVersionOf(state.version), decide(cmd, state));
       state = stored.reduce(evolve, state);
     };
-    for (let i = 0; i < pending.length; i += 1000) await append({ type: 'RecordDecisions', events: pending.slice(i, i + 1000).map((d) => d.event) });
+    const type = open ? 'RecordDecisions' : 'RecoverDecisions';
+    for (let i = 0; i < pending.length; i += 1000) await append({ type, events: pending.slice(i, i + 1000).map((d) => d.event) });
     const stored = have.stored + pending.length;
     const lostEvents = Math.max(0, decided - stored);
+    const lostReason = 'decided by the agent but never written to its spool (the agent died, or its spool could not be written)';
+    if (late && pending.length > 0) {
+      await append({ type: 'CompleteRecord', at: new Date().toISOString(), recovered: pending.length, lostEvents, ...(lostEvents > 0 ? { lostReason } : {}) });
+    }
     if (open) {
       const counts = { allow: 0, deny: 0, emulate: 0 };
       for (const d of spool.decisions) if (d.event.count) counts[d.event.count]++;
@@ -128,7 +136,7 @@ export async function recoverRun(dir: string, store: EventStore): Promise<Recove
           signal: null,
           counts,
           lostEvents,
-          ...(lostEvents > 0 ? { lostReason: 'decided by the agent but never written to its spool (the agent died, or its spool could not be written)' } : {}),
+          ...(lostEvents > 0 ? { lostReason } : {}),
           durationMs: Math.max(0, Date.now() - Date.parse(s.startedAt)),
         },
       });

@@ -66,6 +66,8 @@ export const RunExited = defineEvent('RunExited');
 export type RunExited = InstanceType<typeof RunExited>;
 export const RunFailed = defineEvent('RunFailed');
 export type RunFailed = InstanceType<typeof RunFailed>;
+export const RunRecordCompleted = defineEvent('RunRecordCompleted');
+export type RunRecordCompleted = InstanceType<typeof RunRecordCompleted>;
 
 const classes = new Map<string, DomainEventClass<any>>();
 /** Registers an event class under its `type` (the built-in ones are registered already). */
@@ -74,7 +76,7 @@ export function registerEventClass(cls: { readonly type: string; readonly schema
   if (existing && existing !== (cls as unknown)) throw new Error(`event type ${cls.type} is already registered to another class`);
   classes.set(cls.type, cls as unknown as DomainEventClass<any>);
 }
-for (const c of [PolicyPublished, ImageImported, RunRequested, RunClaimed, RunStarted, CapabilitiesQueried, CapabilitiesChangeRequested, PrivilegeChecked, RunExited, RunFailed]) {
+for (const c of [PolicyPublished, ImageImported, RunRequested, RunClaimed, RunStarted, CapabilitiesQueried, CapabilitiesChangeRequested, PrivilegeChecked, RunExited, RunFailed, RunRecordCompleted]) {
   registerEventClass(c as never);
 }
 

@@ -22,6 +22,20 @@ describe('evolveRunSummary', () => {
       assert.deepEqual(s!.permitted, ['CAP_NET_RAW']);
     });
   });
+  describe('when decisions are recovered after the run was recorded failed elsewhere', () => {
+    it('counts them, keeps the failure, and takes RunRecordCompleted\'s loss over the end\'s', () => {
+      const failed: NewEvent = { type: 'RunFailed', at: '', payload: { runId: 'x', stage: 'runtime', reason: 'worker lost: w1', lostEvents: 2, lostReason: 'not seen' } };
+      const done: NewEvent = { type: 'RunRecordCompleted', at: '', payload: { runId: 'x', recovered: 2, lostEvents: 0 } };
+      const evs = [runRequested('x'), runStarted('x', []), decision('x', 1), failed, decision('x', 2), decision('x', 3, { decision: 'deny' }), done];
+      let s: RunSummary | undefined = undefined;
+      evs.forEach((e, i) => (s = evolveRunSummary(s, stored(e, i + 1))));
+      assert.equal(s!.status, 'failed');
+      assert.equal(s!.failReason, 'worker lost: w1');
+      assert.deepEqual(s!.counts, { allow: 2, deny: 1, emulate: 0 });
+      assert.equal(s!.lostEvents, 0);
+      assert.equal(s!.lostReason, null);
+    });
+  });
   describe('when an event is applied twice', () => {
     it('ignores it the second time (idempotent by position)', () => {
       const s1 = evolveRunSummary(undefined, stored(decision('x', 1), 5))!;

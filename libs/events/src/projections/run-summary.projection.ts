@@ -136,6 +136,13 @@ export function evolveRunSummary(state: RunSummary | undefined, e: StoredEvent):
       s.lostReason = p.lostReason ?? (s.seqGaps > 0 ? `${s.seqGaps} decision seq numbers missing in the stream` : null);
       break;
     }
+    case 'RunRecordCompleted': {
+      // decisions recovered after the end (they were counted above as they came): what is still lost
+      const p = e.payload as EventTypes['RunRecordCompleted'];
+      s.lostEvents = p.lostEvents;
+      s.lostReason = p.lostReason ?? null;
+      break;
+    }
     default:
       return s0;
   }

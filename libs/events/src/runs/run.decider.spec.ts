@@ -86,6 +86,20 @@ describe('run decider (given/when/then)', () => {
     g.when({ type: 'RecordDecisions', events: [runExited(ID) as never] }).thenRefused('ILLEGAL');
   });
 
+  it('given an ended run when RecoverDecisions then the decisions, and CompleteRecord then RunRecordCompleted; both refused while the run is open', () => {
+    const lost: RunCommand = { type: 'FailRun', at: AT, stage: 'runtime', reason: 'worker lost: w1' };
+    const ended = given([runRequested(ID), runStarted(ID, []), decision(ID, 1), { type: 'RunFailed', at: AT, payload: { runId: ID, stage: 'runtime', reason: 'worker lost: w1' } }]);
+    ended.when({ type: 'RecoverDecisions', events: [decision(ID, 2), decision(ID, 3)] }).then([{ type: 'PrivilegeChecked' }, { type: 'PrivilegeChecked' }]);
+    ended.when({ type: 'CompleteRecord', at: AT, recovered: 2, lostEvents: 0 }).then([{ type: 'RunRecordCompleted', payload: { runId: ID, recovered: 2, lostEvents: 0 } }]);
+    ended.when({ type: 'RecoverDecisions', events: [runExited(ID) as never] }).thenRefused('ILLEGAL');
+    // still one terminal event: the ended run refuses another end
+    ended.when(lost).thenRefused('RUN_ENDED');
+    const open = given([runRequested(ID), runStarted(ID, [])]);
+    open.when({ type: 'RecoverDecisions', events: [decision(ID, 1)] }).thenRefused('ILLEGAL');
+    open.when({ type: 'CompleteRecord', at: AT, recovered: 1, lostEvents: 0 }).thenRefused('ILLEGAL');
+    given([]).when({ type: 'RecoverDecisions', events: [decision(ID, 1)] }).thenRefused('NO_RUN');
+  });
+
   it('endCommand: a failed outcome is one FailRun keeping the exit and the loss; an exited one is ExitRun', () => {
     const base = { exitCode: null, signal: null, counts: { allow: 3, deny: 1, emulate: 0 }, lostEvents: 2, durationMs: 9 };
     const f = endCommand({ ...base, status: 'failed', failure: { stage: 'agent', reason: 'died' } }, AT);

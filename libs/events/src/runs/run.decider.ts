@@ -12,6 +12,8 @@ import type { CapabilitySets, EventTypes, NewEvent, StoredEvent } from '../contr
  *   RecordDecisions → the agent's decision events, untouched (any open state after RunRequested)
  *   ExitRun    → RunExited             (started)
  *   FailRun    → RunFailed             (any open state; keeps the reason and the stage)
+ *   RecoverDecisions → decision events (ended runs only: a dead runtime's spool, found after
+ *                      someone else closed the run), then CompleteRecord → RunRecordCompleted
  *
  * Exactly one terminal event per run: an ended run (exited or failed) accepts no further
  * lifecycle event; `decide` throws RunLifecycleError, which writers that only want to close an
@@ -40,7 +42,9 @@ export type RunCommand =
     }
   | { type: 'RecordDecisions'; events: DecisionEvent[] }
   | { type: 'ExitRun'; at: string; exit: Omit<EventTypes['RunExited'], 'runId'> }
-  | { type: 'FailRun'; at: string; stage: FailStage; reason: string; end?: RunEnd };
+  | { type: 'FailRun'; at: string; stage: FailStage; reason: string; end?: RunEnd }
+  | { type: 'RecoverDecisions'; events: DecisionEvent[] }
+  | { type: 'CompleteRecord'; at: string; recovered: number; lostEvents: number; lostReason?: string };
 
 /** What is known of how the container ended when a run failed after it started (optional). */
 export type RunEnd = Pick<EventTypes['RunFailed'], 'exitCode' | 'signal' | 'counts' | 'lostEvents' | 'lostReason' | 'durationMs'>;
@@ -99,11 +103,16 @@ export function decide(cmd: RunCommand, s: RunState): NewEvent[] {
       return [{ type: 'RunStarted', at: cmd.at, payload: { runId, imageDigest: cmd.imageDigest, user: cmd.user, capabilities: g, provenance, policy: cmd.policy, pid: cmd.pid, ...(cmd.mechanisms ? { mechanisms: cmd.mechanisms } : {}) } }];
     }
     case 'RecordDecisions':
-      if (s.phase === 'none' || isEnded(s)) refuse(s, cmd);
+    case 'RecoverDecisions':
+      // decisions go to an open run; only recovery adds them to one that has ended
+      if (s.phase === 'none' || isEnded(s) !== (cmd.type === 'RecoverDecisions')) refuse(s, cmd);
       for (const e of cmd.events) {
-        if (!DECISIONS.has(e.type)) throw new RunLifecycleError('ILLEGAL', runId, `RecordDecisions: ${e.type} is not a decision event`);
+        if (!DECISIONS.has(e.type)) throw new RunLifecycleError('ILLEGAL', runId, `${cmd.type}: ${e.type} is not a decision event`);
       }
       return cmd.events;
+    case 'CompleteRecord':
+      if (!isEnded(s)) throw new RunLifecycleError('ILLEGAL', runId, `run ${runId} has not ended; CompleteRecord refused`);
+      return [{ type: 'RunRecordCompleted', at: cmd.at, payload: { runId, recovered: cmd.recovered, lostEvents: cmd.lostEvents, ...(cmd.lostReason ? { lostReason: cmd.lostReason } : {}) } }];
     case 'ExitRun':
       if (s.phase !== 'running') refuse(s, cmd);
       return [{ type: 'RunExited', at: cmd.at, payload: { runId, ...cmd.exit } }];
