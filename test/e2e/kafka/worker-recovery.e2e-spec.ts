@@ -73,7 +73,12 @@ describe('a runtime worker on Kafka killed mid-run and started again', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('puts every decision of the spool on the Kafka log and closes the run failed, once', async () => {
+  /**
+   * Submits a run of many trapped calls, SIGKILLs its worker after 3000 decisions and waits for
+   * the agent's trailer (it stops the container when its worker goes): the run's id, the dead
+   * worker's home and run directory, and the agent's own count of decisions.
+   */
+  async function killMidRun(): Promise<{ id: string; home: string; dir: string; counted: number }> {
     const r = await api('POST', '/v1/runs', { image: 'loop:1', command: ['/capget-loop', '1000000'], policy: 'loop' });
     assert.equal(r.status, 202, JSON.stringify(r.body));
     const id = r.body.id as string;
@@ -85,9 +90,23 @@ describe('a runtime worker on Kafka killed mid-run and started again', () => {
       return c !== undefined && c.decided >= 3000 ? true : undefined;
     }, 90_000);
     await worker!.kill();
-    // its agent saw the worker go: it stops the container and writes its trailer
+    worker = undefined;
     await until('the agent wrote its trailer', () => (readCountFile(join(dir, 'decisions.count'))?.done ? true : undefined), 30_000);
-    const counted = readCountFile(join(dir, 'decisions.count'))!.decided;
+    return { id, home, dir, counted: readCountFile(join(dir, 'decisions.count'))!.decided };
+  }
+
+  /** Every decision the agent counted is on the log, 1..N, none twice, and the run has one end. */
+  async function wholeRecord(id: string, counted: number): Promise<StoredEvent[]> {
+    const events = await streamOf(id);
+    const decisions = events.filter((e) => DECISION_TYPES.has(e.type));
+    assert.deepEqual(decisions.map((e) => (e.payload as { seq: number }).seq), decisions.map((_, i) => i + 1), 'decisions 1..N, none twice');
+    assert.equal(decisions.length, counted, 'every decision the agent counted is on the log');
+    assert.equal(events.filter((e) => e.type === 'RunExited' || e.type === 'RunFailed').length, 1, events.map((e) => e.type).join(','));
+    return events;
+  }
+
+  it('puts every decision of the spool on the Kafka log and closes the run failed, once', async () => {
+    const { id, home, dir, counted } = await killMidRun();
     worker = await startServe(broker.url, 'runtime', home, ['--concurrency', '1']);
     assert.match(worker.errors(), new RegExp(`recovered run ${id} \\(supervisor died \\(pid \\d+\\)\\): ${counted} of the agent's ${counted} decisions recorded`));
     // the home's own events.db (its image import) holds nothing of the run
@@ -98,12 +117,8 @@ describe('a runtime worker on Kafka killed mid-run and started again', () => {
     assert.deepEqual(localRun.map((e) => e.type), [], 'nothing of the run in a local events.db');
     assert.ok(!existsSync(dir), 'the run directory is gone');
 
-    const events = await streamOf(id);
-    const decisions = events.filter((e) => DECISION_TYPES.has(e.type));
-    assert.deepEqual(decisions.map((e) => (e.payload as { seq: number }).seq), decisions.map((_, i) => i + 1), 'decisions 1..N, none twice');
-    assert.equal(decisions.length, counted, "every decision the agent counted is on the log");
+    const events = await wholeRecord(id, counted);
     const ends = events.filter((e) => e.type === 'RunExited' || e.type === 'RunFailed');
-    assert.equal(ends.length, 1, events.map((e) => e.type).join(','));
     const failed = ends[0].payload as { stage: string; reason: string; lostEvents: number };
     assert.equal(ends[0].type, 'RunFailed');
     assert.equal(failed.stage, 'runtime');
@@ -118,20 +133,7 @@ describe('a runtime worker on Kafka killed mid-run and started again', () => {
   });
 
   it('when another worker recorded the run lost first, puts the spool\'s missing decisions after its end, with RunRecordCompleted', async () => {
-    const r = await api('POST', '/v1/runs', { image: 'loop:1', command: ['/capget-loop', '1000000'], policy: 'loop' });
-    assert.equal(r.status, 202, JSON.stringify(r.body));
-    const id = r.body.id as string;
-    reap.push(id);
-    const home = worker!.home;
-    const dir = join(home, 'runs', id);
-    await until('3000 decisions', () => {
-      const c = readCountFile(join(dir, 'decisions.count'));
-      return c !== undefined && c.decided >= 3000 ? true : undefined;
-    }, 90_000);
-    await worker!.kill();
-    worker = undefined;
-    await until('the agent wrote its trailer', () => (readCountFile(join(dir, 'decisions.count'))?.done ? true : undefined), 30_000);
-    const counted = readCountFile(join(dir, 'decisions.count'))!.decided;
+    const { id, home, dir, counted } = await killMidRun();
     // a second worker takes the dead one's partitions, reads the command again, finds its claimant gone
     const oh = workerHome(join(work, 'loop.tar'), 'loop:1');
     homes.push(oh);
@@ -149,12 +151,7 @@ describe('a runtime worker on Kafka killed mid-run and started again', () => {
     worker = await startServe(broker.url, 'runtime', home, ['--concurrency', '1']);
     assert.match(worker.errors(), new RegExp(`recovered run ${id} \\(.*\\): ${counted} of the agent's ${counted} decisions recorded \\(${counted - before} of them added after the run's end`));
     assert.ok(!existsSync(dir), 'the run directory is gone');
-    const events = await streamOf(id);
-    const decisions = events.filter((e) => DECISION_TYPES.has(e.type));
-    assert.deepEqual(decisions.map((e) => (e.payload as { seq: number }).seq), decisions.map((_, i) => i + 1), 'decisions 1..N, none twice');
-    assert.equal(decisions.length, counted, 'every decision the agent counted is on the log');
-    const ends = events.filter((e) => e.type === 'RunExited' || e.type === 'RunFailed');
-    assert.equal(ends.length, 1, 'still one terminal event');
+    const events = await wholeRecord(id, counted);
     const last = events[events.length - 1];
     assert.equal(last.type, 'RunRecordCompleted');
     assert.deepEqual(last.payload, { runId: id, recovered: counted - before, lostEvents: 0 });
