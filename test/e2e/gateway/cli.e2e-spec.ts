@@ -172,6 +172,27 @@ describe('capulator serve with a remote run', () => {
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, 'remote1\n1000\n/tmp\nhello from a file\n');
     });
+    it("-i sends this command's stdin to the program's, to its end (as docker run -i)", () => {
+      const input = Array.from({ length: 3000 }, (_, i) => `line ${i}`).join('\n') + '\n';
+      const r = spawnSync(process.execPath, [CLI, 'run', '--server', url, '--token', token, '-i', 'bb:1', '--', '/bin/sh', '-c', 'read a; read b; echo "$a"; echo "$b"; wc -l; echo end'], {
+        input,
+        encoding: 'utf8',
+        env: { ...process.env, CAPULATOR_HOME: home },
+        timeout: 120_000,
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'line 0\nline 1\n2998\nend\n');
+      // a program that ends without reading: the command ends with it
+      const q = spawnSync(process.execPath, [CLI, 'run', '--server', url, '--token', token, '-i', 'bb:1', '--', '/bin/sh', '-c', 'exit 3'], {
+        input: 'x'.repeat(3 << 20),
+        encoding: 'utf8',
+        env: { ...process.env, CAPULATOR_HOME: home },
+        timeout: 120_000,
+      });
+      assert.equal(q.status, 3, q.stderr);
+      assert.doesNotMatch(q.stderr, /warning/);
+    });
+
     it('-d prints the run id once it started; logs, wait and stop --server manage it (as docker run -d, logs, wait, stop)', () => {
       const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home, CAPULATOR_TOKEN: token }, timeout: 120_000 });
       const d = cli('run', '--server', url, '-d', 'bb:1', '--', '/bin/sh', '-c', 'echo started; echo warn >&2; sleep 2; echo done; exit 6');

@@ -95,4 +95,87 @@ describe('POST /v1/runs with a workload', () => {
       assert.equal((await submit(write, { network: 'none', memory: '32m' })).status, 202);
     });
   });
+
+  describe('when it is interactive (-i)', () => {
+    const logsOf = async (id: string) => {
+      const logs = await request(t.url).get(`/v1/runs/${id}/logs`).set(auth).buffer(true).parse((res, cb) => {
+        let s = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (s += c));
+        res.on('end', () => cb(null, s));
+      });
+      return parseSseText(logs.body as string)
+        .filter((e) => e.event === 'stdout')
+        .map((e) => (e.data as unknown as { text: string }).text)
+        .join('');
+    };
+    const stdin = (id: string, body: Buffer | string, query = '') => request(t.url).post(`/v1/runs/${id}/stdin${query}`).set(auth).set('Content-Type', 'application/octet-stream').send(Buffer.from(body));
+
+    it("feeds what POST /v1/runs/{id}/stdin sends to the program's stdin, in order, and eof=1 closes it", async () => {
+      const r = await request(t.url)
+        .post('/v1/runs')
+        .set(auth)
+        .send({ image: 'bb:1', command: ['/bin/sh', '-c', 'while read l; do echo "got $l"; done; echo eof'], policy: 'deny-all', workload: { interactive: true } })
+        .expect(202);
+      // sent at once: what arrives before the run starts waits for it
+      await stdin(r.body.id, 'one\ntwo\n').expect(204);
+      await stdin(r.body.id, 'three\n', '?eof=1').expect(204);
+      const run = await ended(r.body.id);
+      assert.equal(run.status, 'exited', JSON.stringify(run));
+      assert.equal(run.exitCode, 0);
+      assert.equal(await logsOf(r.body.id), 'got one\ngot two\ngot three\neof\n');
+      // the run has ended: nothing more is taken
+      const late = await stdin(r.body.id, 'four\n');
+      assert.equal(late.status, 409, JSON.stringify(late.body));
+    });
+
+    it('passes more than the server holds at once (the request waits for the program to read it)', async () => {
+      const r = await request(t.url).post('/v1/runs').set(auth).send({ image: 'bb:1', command: ['/bin/sh', '-c', 'sleep 1; wc -c'], policy: 'deny-all', workload: { interactive: true } }).expect(202);
+      const big = Buffer.alloc(900 * 1024, 'x');
+      await stdin(r.body.id, big).expect(204);
+      await stdin(r.body.id, big, '?eof=true').expect(204);
+      const run = await ended(r.body.id);
+      assert.equal(run.exitCode, 0, JSON.stringify(run));
+      assert.equal((await logsOf(r.body.id)).trim(), String(2 * big.length));
+    });
+
+    it('answers a write the program never reads with 409 once the run has ended, not never', async () => {
+      const r = await request(t.url).post('/v1/runs').set(auth).send({ image: 'bb:1', command: ['/bin/sleep', '1'], policy: 'deny-all', workload: { interactive: true } }).expect(202);
+      // the first MiB may still fit in the pipe to runc; the next waits for a reader that never comes
+      const statuses: number[] = [];
+      for (let i = 0; i < 4 && !statuses.includes(409); i++) statuses.push((await stdin(r.body.id, Buffer.alloc(1024 * 1024, 'y'))).status);
+      assert.equal(statuses[statuses.length - 1], 409, statuses.join(' '));
+      assert.equal((await ended(r.body.id)).exitCode, 0);
+    });
+
+    it('refuses stdin for a run without -i (409), another content type (415), more than 1 MiB (413), and without runs:write (403)', async () => {
+      const r = await request(t.url).post('/v1/runs').set(auth).send({ image: 'bb:1', command: ['/bin/sleep', '5'], policy: 'deny-all' }).expect(202);
+      const plain = await stdin(r.body.id, 'x');
+      assert.equal(plain.status, 409, JSON.stringify(plain.body));
+      assert.match(plain.body.error.message, /not started with -i/);
+      // one request at a time per run, so what a client sends arrives in its order
+      const i0 = await request(t.url).post('/v1/runs').set(auth).send({ image: 'bb:1', command: ['/bin/sh', '-c', 'sleep 2; wc -c'], policy: 'deny-all', workload: { interactive: true } }).expect(202);
+      // the first MiB fits in the pipe to runc; the second waits until `wc` reads
+      await stdin(i0.body.id, Buffer.alloc(1024 * 1024, 'a')).expect(204);
+      const [a, b] = await Promise.all([stdin(i0.body.id, Buffer.alloc(1024 * 1024, 'a')), new Promise((res) => setTimeout(res, 300)).then(() => stdin(i0.body.id, 'b'))]);
+      assert.equal(a.status, 204);
+      assert.equal(b.status, 409, JSON.stringify(b.body));
+      assert.match(b.body.error.message, /another stdin request/);
+      await stdin(i0.body.id, '', '?eof=1').expect(204);
+      assert.equal((await ended(i0.body.id)).exitCode, 0);
+      assert.equal((await logsOf(i0.body.id)).trim(), String(2 * 1024 * 1024));
+      const json = await request(t.url).post(`/v1/runs/${r.body.id}/stdin`).set(auth).send({ text: 'x' });
+      assert.equal(json.status, 415, JSON.stringify(json.body));
+      const i = await request(t.url).post('/v1/runs').set(auth).send({ image: 'bb:1', command: ['/bin/cat'], policy: 'deny-all', workload: { interactive: true } }).expect(202);
+      const tooBig = await stdin(i.body.id, Buffer.alloc(1024 * 1024 + 1, 'z'));
+      assert.equal(tooBig.status, 413, JSON.stringify(tooBig.body));
+      const reader = await request(t.url).post(`/v1/runs/${i.body.id}/stdin`).set({ Authorization: `Bearer ${t.token('runs:read')}` }).set('Content-Type', 'application/octet-stream').send(Buffer.from('x'));
+      assert.equal(reader.status, 403);
+      await stdin(i.body.id, 'last\n', '?eof=1').expect(204);
+      assert.equal((await ended(i.body.id)).exitCode, 0);
+      assert.equal(await logsOf(i.body.id), 'last\n');
+      await request(t.url).delete(`/v1/runs/${r.body.id}`).set(auth).expect(202);
+      await ended(r.body.id);
+    });
+  });
 });

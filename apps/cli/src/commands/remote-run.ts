@@ -31,6 +31,8 @@ export interface RemoteRunOptions extends RemoteTarget {
   err?: NodeJS.WritableStream;
   /** -d: return once the run has started, printing its id (the run goes on on the server) */
   detach?: boolean;
+  /** -i: sent to the run's stdin (POST v1/runs/ID/stdin), closed at its end */
+  stdin?: NodeJS.ReadableStream;
 }
 
 export interface SseMessage {
@@ -73,8 +75,8 @@ async function api(opts: RemoteTarget, method: string, path: string, body?: unkn
   try {
     res = await fetch(url, {
       method,
-      headers: { authorization: `Bearer ${opts.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...extra },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: { authorization: `Bearer ${opts.token}`, ...(body !== undefined ? { 'content-type': body instanceof Uint8Array ? 'application/octet-stream' : 'application/json' } : {}), ...extra },
+      body: body === undefined ? undefined : body instanceof Uint8Array ? body : JSON.stringify(body),
       signal: opts.signal,
     });
   } catch (err) {
@@ -150,6 +152,7 @@ export async function runRemote(opts: RemoteRunOptions): Promise<number> {
 
   // the program's output, as it comes (not with --json, whose stdout is the events)
   const logs = opts.json ? undefined : followLogs(opts, runId, out, err);
+  const input = opts.stdin ? sendStdin(opts, runId, opts.stdin, err) : undefined;
   const outputDone = async () => {
     if (!logs) return;
     // the server completes the output when the container's pipes have closed, just after its end
@@ -161,7 +164,71 @@ export async function runRemote(opts: RemoteRunOptions): Promise<number> {
     return await followEvents(opts, runId, out, err, outputDone);
   } finally {
     logs?.stop();
+    input?.stop();
   }
+}
+
+/** The most one stdin request carries (the server's limit, RUN_STDIN_MAX_BYTES). */
+const STDIN_CHUNK_MAX = 1024 * 1024;
+
+/**
+ * -i through the server: what `input` gives is sent to the run's stdin, one request after the
+ * other (in order; what arrives meanwhile goes in the next one), then eof=1 at its end. Reading
+ * pauses while a request's worth waits. A refusal (the run has ended) ends the sending quietly:
+ * the run's own end is what the command reports.
+ */
+function sendStdin(opts: RemoteTarget, runId: string, input: NodeJS.ReadableStream, err: NodeJS.WritableStream): { stop: () => void } {
+  const ac = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
+  const pending: Buffer[] = [];
+  let bytes = 0;
+  let ended = false;
+  let wake: (() => void) | undefined;
+  const onData = (b: Buffer | string) => {
+    const buf = typeof b === 'string' ? Buffer.from(b) : b;
+    pending.push(buf);
+    bytes += buf.length;
+    if (bytes >= STDIN_CHUNK_MAX) input.pause();
+    wake?.();
+  };
+  const onEnd = () => {
+    ended = true;
+    wake?.();
+  };
+  input.on('data', onData);
+  input.on('end', onEnd);
+  input.on('error', onEnd);
+  void (async () => {
+    while (!signal.aborted) {
+      if (pending.length === 0 && !ended) await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+      if (signal.aborted) return;
+      const all = Buffer.concat(pending.splice(0), bytes);
+      const body = all.subarray(0, STDIN_CHUNK_MAX);
+      if (all.length > body.length) pending.push(all.subarray(body.length));
+      bytes = all.length - body.length;
+      if (bytes < STDIN_CHUNK_MAX) input.resume();
+      const eof = ended && bytes === 0;
+      await api({ ...opts, signal }, 'POST', `v1/runs/${runId}/stdin${eof ? '?eof=1' : ''}`, body);
+      if (eof) return;
+    }
+  })().catch((e) => {
+    if (signal.aborted) return;
+    // 409: the run has ended (or its stdin is closed); anything else is worth a line
+    if (!(e instanceof CliError && e.exitCode === 1)) err.write(`capulator: warning: stdin not sent: ${(e as Error).message}\n`);
+  });
+  return {
+    stop: () => {
+      ac.abort();
+      wake?.();
+      input.off('data', onData);
+      input.off('end', onEnd);
+      input.off('error', onEnd);
+      input.pause();
+      // process.stdin would keep this process alive after the run
+      (input as { destroy?: () => void }).destroy?.();
+    },
+  };
 }
 
 /** How long the output may still come after the run's end event. */

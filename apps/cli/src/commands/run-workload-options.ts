@@ -82,5 +82,6 @@ export function serverWorkload(f: WorkloadFlags): Record<string, unknown> {
   for (const k of ['network', 'memory', 'memorySwap', 'cpus', 'pidsLimit', 'user', 'workdir', 'hostname'] as const) if (f[k] !== undefined) out[k] = f[k];
   for (const k of ['publish', 'ulimit', 'tmpfs'] as const) if (f[k].length > 0) out[k] = f[k];
   if (f.readOnly) out.readOnly = true;
+  if (f.interactive) out.interactive = true;
   return out;
 }

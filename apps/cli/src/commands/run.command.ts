@@ -118,7 +118,8 @@ Examples:
         const token = opts.token ?? process.env.CAPULATOR_TOKEN;
         if (!token) throw new CliError('--server needs --token T (or $CAPULATOR_TOKEN)');
         if (opts.mount.length) throw new CliError('--mount is not supported with --server yet: mounts name paths on the server');
-        if (opts.interactive || opts.tty) throw new CliError(`${opts.tty ? '-t' : '-i'} is not supported with --server yet: stdin is not sent through the server`);
+        if (opts.tty) throw new CliError('-t is not supported with --server: the server offers no terminal; -i sends stdin');
+        if (opts.interactive && opts.detach) throw new CliError('-i with -d and --server: a detached run has nobody to send its stdin');
         // the other workload flags go as they were typed (the server parses them with the same parser);
         // --env-file is read here and sent as -e, as docker's client does
         // parsed here too: a bad flag is a local exit-2 error before anything is sent
@@ -136,6 +137,7 @@ Examples:
           ...(opts.policy && existsSync(opts.policy) ? { policyFile: opts.policy } : opts.policy ? { policy: opts.policy } : {}),
           learn: opts.learn,
           detach: opts.detach,
+          ...(opts.interactive ? { stdin: process.stdin } : {}),
         });
         return;
       }

@@ -11,7 +11,7 @@ import { GATEWAY_OPTIONS, IMAGE_CATALOG } from '../store/tokens';
 import type { GatewayOptions } from '../gateway.options';
 import type { ImageCatalog } from './image-catalog';
 import { ImageDto, ImageListDto, ImportImageQuery, PullImageDto } from './dto/images.dto';
-import { streamBodyToFile } from './upload';
+import { streamBodyToFile } from '../http-body';
 
 const ARCHIVE_TYPES = ['application/x-tar', 'application/tar', 'application/octet-stream', 'application/vnd.oci.image.layout.v1+tar'];
 

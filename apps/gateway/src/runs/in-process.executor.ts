@@ -1,5 +1,6 @@
 import { decide, expectedVersionOf, isEnded, loadRun, RunLifecycleError, runStream, RunWriter, type EventStore, type StoredEvent } from '@capulator/events';
-import { Unavailable } from '../errors/domain.error';
+import { IllegalState, Unavailable } from '../errors/domain.error';
+import { runInput, RunInputClosed } from '../../../runtime/src/run/run-input';
 import { BatchingAppender } from '../store/batching-appender';
 import type { RunExecutor, RunFn, RunRequest } from './run-executor';
 
@@ -50,6 +51,7 @@ export class InProcessExecutor implements RunExecutor {
     const i = this.queue.findIndex((j) => j.req.runId === runId);
     if (i >= 0) {
       const [job] = this.queue.splice(i, 1);
+      runInput.release(job.req.runId);
       await this.failIfOpen(job.req.runId, 'stopped before it started');
       this.settle();
       return true;
@@ -60,10 +62,27 @@ export class InProcessExecutor implements RunExecutor {
     return true;
   }
 
+  async writeStdin(runId: string, data: Buffer, eof: boolean): Promise<boolean> {
+    const job = this.running.get(runId) ?? this.queue.find((j) => j.req.runId === runId);
+    if (!job) return false;
+    if (!(job.req.workload as { interactive?: boolean } | undefined)?.interactive) throw new IllegalState(`run ${runId} was not started with -i (workload.interactive): it takes no stdin`);
+    try {
+      await runInput.write(runId, data);
+      if (eof) runInput.end(runId);
+    } catch (err) {
+      if (err instanceof RunInputClosed) throw new IllegalState(err.message);
+      throw err;
+    }
+    return true;
+  }
+
   /** Stops everything queued or running and waits until the running ones have ended. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) await this.failIfOpen(job.req.runId, 'server shut down before the run started');
+    for (const job of this.queue.splice(0)) {
+      runInput.release(job.req.runId);
+      await this.failIfOpen(job.req.runId, 'server shut down before the run started');
+    }
     for (const job of this.running.values()) job.abort.abort();
     if (this.running.size > 0) await new Promise<void>((resolve) => this.idle.add(resolve));
   }
@@ -103,6 +122,7 @@ export class InProcessExecutor implements RunExecutor {
       }
       if (!isEnded(writer.state)) await this.failIfOpen(runId, 'the runner ended without an outcome');
     } catch (err) {
+      runInput.release(runId);
       this.opts.onError?.(runId, err);
       await this.failIfOpen(runId, (err as Error)?.message ?? String(err)).catch(() => undefined);
     }

@@ -28,6 +28,12 @@ export interface RunExecutor {
   readonly remote?: boolean;
   /** true when the run was queued or running here and is being stopped */
   stop(runId: string): Promise<boolean>;
+  /**
+   * Appends to the stdin of an interactive (-i) run queued or running here, in order (`eof`:
+   * then closes it); resolves once taken. False when the run is not here. Absent on executors
+   * whose runs take no stdin (the Kafka bus).
+   */
+  writeStdin?(runId: string, data: Buffer, eof: boolean): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -1,13 +1,18 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, MessageEvent, Param, ParseUUIDPipe, Post, Query, Sse } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, Headers, HttpCode, MessageEvent, Param, ParseUUIDPipe, Post, Query, Req, Sse } from '@nestjs/common';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiBody, ApiConsumes, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
 import { map, Observable } from 'rxjs';
 import { CurrentPrincipal, RequireScope } from '../auth/auth.decorators';
 import type { Principal } from '../auth/token-store';
-import { ValidationFailed } from '../errors/domain.error';
-import { ListRunsQuery, RunAcceptedDto, RunDto, RunListDto, RunLogsQuery, WatchRunQuery } from './dto/run.dto';
+import { UnsupportedMediaType, ValidationFailed } from '../errors/domain.error';
+import { readBody } from '../http-body';
+import { ListRunsQuery, RunAcceptedDto, RunDto, RunListDto, RunLogsQuery, RunStdinQuery, WatchRunQuery } from './dto/run.dto';
 import { runOutput } from '../../../runtime/src/run/run-output';
 import { SubmitRunDto } from './dto/submit-run.dto';
 import { RunsService } from './runs.service';
+
+/** The most one POST /v1/runs/{id}/stdin may carry (a client sends more as several requests, in order). */
+export const RUN_STDIN_MAX_BYTES = 1024 * 1024;
 
 export const RunIdPipe = new ParseUUIDPipe({ exceptionFactory: () => new ValidationFailed([{ field: 'id', messages: ['id must be a UUID'] }]) });
 
@@ -65,6 +70,25 @@ export class RunsController {
   @HttpCode(202)
   stop(@Param('id', RunIdPipe) id: string): Promise<RunDto> {
     return this.runs.stop(id) as Promise<RunDto>;
+  }
+
+  @Post(':id/stdin')
+  @HttpCode(204)
+  @RequireScope('runs:write')
+  @ApiOperation({
+    summary: "Send bytes to an interactive run's stdin",
+    description:
+      "For a run submitted with `workload.interactive` (-i) and executed by this server: the body (at most 1 MiB; send more as further requests, one after the other) is appended to the program's stdin, in order; with `eof=1` the stdin is then closed. Answers once the bytes are taken: at most 64 KiB wait per run, so a request beyond that waits for the program to read. Input sent while the run is queued waits for it to start. 409 when the run has ended, is not interactive, its stdin is closed, or it runs on the Kafka bus (which takes no stdin).",
+  })
+  @ApiConsumes('application/octet-stream')
+  @ApiBody({ schema: { type: 'string', format: 'binary' } })
+  @ApiNoContentResponse()
+  async stdin(@Param('id', RunIdPipe) id: string, @Query() q: RunStdinQuery, @Req() req: Request): Promise<void> {
+    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    // checked before reading: a body of another type may have been read by a body parser already
+    if (type !== '' && type !== 'application/octet-stream') throw new UnsupportedMediaType('application/octet-stream');
+    const data = await readBody(req, RUN_STDIN_MAX_BYTES);
+    await this.runs.writeStdin(id, data, q.eof === '1' || q.eof === 'true');
   }
 
   @Sse(':id/events')

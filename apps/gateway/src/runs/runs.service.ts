@@ -109,6 +109,8 @@ export class RunsService implements OnModuleDestroy {
         throw new ValidationFailed([{ field: 'workload', messages: [(e as Error).message] }]);
       }
     }
+    // stdin reaches only the runs this server executes (POST /v1/runs/{id}/stdin)
+    if (workload?.interactive && !this.executor.writeStdin) throw new ValidationFailed([{ field: 'workload.interactive', messages: ['runs on the Kafka bus take no stdin: -i needs a server that runs them itself'] }]);
     const mounts = authorizeRun(who?.scopes ?? [], { ...req, ...(workload ? { network: workload.network } : {}) }, this.mountsAllowed);
     const wrec = workload ? workloadRecord(workload) : undefined;
     const requestedBy = who?.name;
@@ -166,6 +168,14 @@ export class RunsService implements OnModuleDestroy {
     const stopped = await this.executor.stop(id);
     if (!stopped) throw new IllegalState(`run ${id} is not queued or running on this server`);
     return this.get(id);
+  }
+
+  /** Appends to an interactive run's stdin (`eof`: then closes it); resolves once the run's stdin has taken it. */
+  async writeStdin(id: string, data: Buffer, eof: boolean): Promise<void> {
+    const r = this.summary(id);
+    if (isTerminal(r.status)) throw new IllegalState(`run ${id} has already ${r.status === 'exited' ? 'exited' : 'failed'}`);
+    if (!this.executor.writeStdin) throw new IllegalState(`run ${id} runs on the Kafka bus: it takes no stdin`);
+    if (!(await this.executor.writeStdin(id, data, eof))) throw new IllegalState(`run ${id} is not queued or running on this server`);
   }
 
   /**

@@ -8,6 +8,7 @@ import { ImageNotFound, ImageStore, ImageStoreError, type ResolvedImage } from '
 import { pullImage, RegistryError } from '../registry';
 import { resolveUser, RunError, Runner } from './runner';
 import { runOutput } from './run-output';
+import { runInput } from './run-input';
 import { workloadFromRecord } from './workload';
 import type { RunOrder as RunRequest, WorkerRunFn as RunFn } from '../worker/commands';
 
@@ -101,11 +102,13 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
 
   return async function* run(req: RunRequest, { signal }): AsyncIterable<RunCommand> {
     const failed = (stage: FailStage, reason: string): RunCommand => ({ type: 'FailRun', at: now(), stage, reason });
-    // the output of this run, for GET /v1/runs/{id}/logs (complete when this generator ends)
+    // the output of this run, for GET /v1/runs/{id}/logs (complete when this generator ends);
+    // its stdin (-i, POST /v1/runs/{id}/stdin) is dropped then
     try {
       yield* runContainer(req, signal, failed);
     } finally {
       runOutput.end(req.runId);
+      runInput.release(req.runId);
     }
   };
 
@@ -178,6 +181,8 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
       kernelSets: caps,
       learn: req.learn,
       stdio: 'pipe',
+      // -i: what clients send (POST /v1/runs/{id}/stdin) is the program's stdin; else /dev/null
+      ...(workload.interactive ? { stdin: runInput.readable(req.runId) } : {}),
       onOutput: (stream, text) => runOutput.write(req.runId, stream, text),
       onStarted: (info) => {
         started = true;

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { CAPABILITIES, signalName, type Arch } from '@capulator/abi';
 import type { CapabilitySets, PolicyRef, RunFailureStage, RunMechanisms } from '@capulator/events';
 import { seccompNeed } from '@capulator/policy';
@@ -56,6 +57,8 @@ export interface RunRequest {
   stdio?: 'inherit' | 'pipe';
   /** with stdio 'pipe': the output as it comes, instead of collecting it into the result */
   onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
+  /** with stdio 'pipe' and an interactive workload (-i): the container's stdin (else /dev/null) */
+  stdin?: Readable;
   onDecision?: (d: AgentDecision) => void;
   /** called once the container process runs (after runc handed the notify fd to the agent) */
   onStarted?: (info: StartedInfo) => void;
@@ -459,8 +462,15 @@ export class Runner {
         runcExit = w.interactive ? req.launch(runcCmd.command, runcCmd.args) : req.launch('/bin/sh', ['-c', 'exec "$@" </dev/null', 'sh', runcCmd.command, ...runcCmd.args]);
         void runcExit.then(() => (runcExited = true));
       } else {
-        const child = spawn(runcCmd.command, runcCmd.args, { stdio: pipe ? ['ignore', 'pipe', 'pipe'] : [w.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
+        const input = pipe && w.interactive ? req.stdin : undefined;
+        const child = spawn(runcCmd.command, runcCmd.args, { stdio: pipe ? [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] : [w.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
         child.on('exit', () => (runcExited = true));
+        if (input) {
+          // a program that exits without reading all of it: EPIPE, nothing to report
+          child.stdin!.on('error', () => undefined);
+          input.pipe(child.stdin!);
+          child.on('close', () => input.unpipe(child.stdin!));
+        }
         if (pipe) {
           const onOut = req.onOutput;
           child.stdout!.setEncoding('utf8').on('data', (s: string) => (onOut ? onOut('stdout', s) : (stdout += s)));

@@ -80,3 +80,10 @@ export class RunLogsQuery {
   @Min(0)
   after?: number;
 }
+
+export class RunStdinQuery {
+  @ApiPropertyOptional({ enum: ['0', '1', 'true', 'false'], description: "close the run's stdin after this body (the program then reads end of file)" })
+  @IsOptional()
+  @IsIn(['0', '1', 'true', 'false'])
+  eof?: string;
+}

@@ -69,6 +69,11 @@ export class WorkloadDto {
   tmpfs?: string[];
 
   @ApiPropertyOptional({ example: 'web1' }) @IsOptional() @IsString() @MaxLength(64) hostname?: string;
+
+  @ApiPropertyOptional({ description: "-i: the program's stdin is what POST /v1/runs/{id}/stdin sends (else /dev/null); only on a server that executes its runs itself, not on the Kafka bus" })
+  @IsOptional()
+  @IsBoolean()
+  interactive?: boolean;
 }
 
 export class SubmitRunDto {

@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Request } from 'express';
-import { PayloadTooLarge } from '../errors/domain.error';
+import { PayloadTooLarge } from './errors/domain.error';
 
 /**
  * Streams a request body to `path`, refusing it (PayloadTooLarge, file removed) as soon as it
@@ -37,4 +37,32 @@ export async function streamBodyToFile(req: Request, path: string, limit: number
     await rm(path, { force: true });
     throw err;
   }
+}
+
+/** Reads a whole request body of at most `limit` bytes (PayloadTooLarge beyond it, by Content-Length or by counting). */
+export async function readBody(req: Request, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    throw new PayloadTooLarge(limit);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  if (req.readableEnded) return Buffer.alloc(0);
+  await new Promise<void>((resolve, reject) => {
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new PayloadTooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', reject);
+    req.on('aborted', () => reject(new Error('request aborted')));
+    req.on('end', resolve);
+  });
+  return Buffer.concat(chunks, size);
 }
