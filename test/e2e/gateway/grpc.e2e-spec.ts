@@ -124,6 +124,25 @@ describe('gateway gRPC API', () => {
       await rejects(call(client, 'SubmitRun', { image: 'bb:1', workload: { publish: ['127.0.0.1:18081:80'] } }, bearer(t.token('runs:write'))), status.PERMISSION_DENIED);
     });
 
+    it('WriteStdin feeds an interactive run its stdin, in order, and eof closes it', async () => {
+      const sub = await call(client, 'SubmitRun', { image: 'bb:1', command: ['/bin/sh', '-c', 'while read l; do echo "got $l"; done; echo eof'], policy: 'ping@1', workload: { interactive: true } }, md);
+      const write = (msgs: Array<{ id: string; data?: Buffer; eof?: boolean }>, meta = md) =>
+        new Promise<{ written: number }>((resolve, reject) => {
+          const s = client.WriteStdin(meta, (err: Error | null, res: { written: number }) => (err ? reject(err) : resolve(res)));
+          for (const m of msgs) s.write(m);
+          s.end();
+        });
+      assert.equal(Number((await write([{ id: sub.id, data: Buffer.from('one\n') }, { id: sub.id, data: Buffer.from('two\n'), eof: true }])).written), 8);
+      const out = await logs(client, { id: sub.id, follow: true }, md);
+      assert.equal(out.filter((c) => c.stream === 'stdout').map((c) => c.text).join(''), 'got one\ngot two\neof\n');
+      // ended: FAILED_PRECONDITION; another run's id in the same call, a run without -i, no scope
+      await rejects(write([{ id: sub.id, data: Buffer.from('x') }]), status.FAILED_PRECONDITION);
+      const plain = await call(client, 'SubmitRun', { image: 'bb:1', command: ['/bin/true'], policy: 'ping@1' }, md);
+      await rejects(write([{ id: plain.id, data: Buffer.from('x') }]), status.FAILED_PRECONDITION);
+      await rejects(write([{ id: 'nope', data: Buffer.from('x') }]), status.INVALID_ARGUMENT);
+      await rejects(write([{ id: plain.id, data: Buffer.from('x') }], bearer(t.token('runs:read'))), status.PERMISSION_DENIED);
+    });
+
     it('validates like HTTP: INVALID_ARGUMENT with field details', async () => {
       const err = await rejects(call(client, 'SubmitRun', { command: ['x'], policy: 'bad ref', env: { 'NO SPACES': 'x' } }, md), status.INVALID_ARGUMENT);
       const fields = errorDetails(err).details!.map((d) => d.field).sort();

@@ -1,6 +1,7 @@
 import { constants as osConstants } from 'node:os';
 import { CliError } from '../cli-error';
 import { readPolicyFile } from '../policy-file';
+import { RUN_INPUT_MAX_WRITE_BYTES } from '../../../runtime/src/run/run-input';
 
 /** A capulator server and the token to use with it. */
 export interface RemoteTarget {
@@ -168,8 +169,8 @@ export async function runRemote(opts: RemoteRunOptions): Promise<number> {
   }
 }
 
-/** The most one stdin request carries (the server's limit, RUN_STDIN_MAX_BYTES). */
-const STDIN_CHUNK_MAX = 1024 * 1024;
+/** The most one stdin request carries (the server's limit). */
+const STDIN_CHUNK_MAX = RUN_INPUT_MAX_WRITE_BYTES;
 
 /**
  * -i through the server: what `input` gives is sent to the run's stdin, one request after the

@@ -22,6 +22,7 @@ import { loadCapulatorService, protoPath } from './proto';
 import * as protobuf from 'protobufjs';
 import { checkWire, WireError } from './wire-check';
 import { runOutput } from '../../../runtime/src/run/run-output';
+import { RUN_INPUT_MAX_WRITE_BYTES } from '../../../runtime/src/run/run-input';
 
 /** Set on a request whose bytes did not pass checkWire (answered INVALID_ARGUMENT after auth). */
 const MALFORMED = Symbol('malformed');
@@ -144,6 +145,7 @@ export class GrpcGateway {
       StopRun: this.unary('runs:write', async (req) => toProtoRun(await d.runs.stop(runId(req.id)))),
       WatchRun: this.watch(),
       RunLogs: this.logs(),
+      WriteStdin: this.stdin(),
       PublishPolicy: this.unary('policies:write', async (req, who) => {
         if (typeof req.yaml !== 'string' || req.yaml === '') throw new ValidationFailed([{ field: 'yaml', messages: ['yaml must not be empty'] }]);
         if (Buffer.byteLength(req.yaml) > 1024 * 1024) throw new ValidationFailed([{ field: 'yaml', messages: ['yaml must be at most 1 MiB'] }]);
@@ -207,6 +209,39 @@ export class GrpcGateway {
       fn(call.request, who, cancelled.signal).then(
         (res) => callback(null, res),
         (err) => callback(this.fail(err, call.getPath())),
+      );
+    };
+  }
+
+  /** WriteStdin: each message's bytes to the run's stdin, in order, as POST /v1/runs/{id}/stdin takes them. */
+  private stdin(): grpc.handleClientStreamingCall<any, any> {
+    return (call, callback) => {
+      const path = call.getPath();
+      try {
+        this.principal(call.metadata, 'runs:write');
+      } catch (err) {
+        callback(this.fail(err, path));
+        return;
+      }
+      (async () => {
+        let id: string | undefined;
+        let written = 0;
+        // one message at a time: the next is read once the run has taken this one
+        for await (const m of call as AsyncIterable<{ id?: unknown; data?: Buffer; eof?: boolean }>) {
+          wellFormed(m);
+          const mid = runId(m.id);
+          if (id !== undefined && mid !== id) throw new ValidationFailed([{ field: 'id', messages: ['every message must name the same run'] }]);
+          id = mid;
+          const data = m.data ?? Buffer.alloc(0);
+          if (data.length > RUN_INPUT_MAX_WRITE_BYTES) throw new ValidationFailed([{ field: 'data', messages: [`data must be at most ${RUN_INPUT_MAX_WRITE_BYTES} bytes`] }]);
+          await this.deps.runs.writeStdin(id, data, m.eof === true);
+          written += data.length;
+          if (m.eof) break;
+        }
+        return written;
+      })().then(
+        (written) => callback(null, { written }),
+        (err) => callback(this.fail(err, path)),
       );
     };
   }

@@ -8,11 +8,9 @@ import { UnsupportedMediaType, ValidationFailed } from '../errors/domain.error';
 import { readBody } from '../http-body';
 import { ListRunsQuery, RunAcceptedDto, RunDto, RunListDto, RunLogsQuery, RunStdinQuery, WatchRunQuery } from './dto/run.dto';
 import { runOutput } from '../../../runtime/src/run/run-output';
+import { RUN_INPUT_MAX_WRITE_BYTES } from '../../../runtime/src/run/run-input';
 import { SubmitRunDto } from './dto/submit-run.dto';
 import { RunsService } from './runs.service';
-
-/** The most one POST /v1/runs/{id}/stdin may carry (a client sends more as several requests, in order). */
-export const RUN_STDIN_MAX_BYTES = 1024 * 1024;
 
 export const RunIdPipe = new ParseUUIDPipe({ exceptionFactory: () => new ValidationFailed([{ field: 'id', messages: ['id must be a UUID'] }]) });
 
@@ -87,7 +85,7 @@ export class RunsController {
     const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     // checked before reading: a body of another type may have been read by a body parser already
     if (type !== '' && type !== 'application/octet-stream') throw new UnsupportedMediaType('application/octet-stream');
-    const data = await readBody(req, RUN_STDIN_MAX_BYTES);
+    const data = await readBody(req, RUN_INPUT_MAX_WRITE_BYTES);
     await this.runs.writeStdin(id, data, q.eof === '1' || q.eof === 'true');
   }
 

@@ -8,6 +8,8 @@ import { PassThrough, type Readable } from 'node:stream';
  * reaches the client as a slower response). Input sent before the run starts waits for it.
  */
 export const RUN_INPUT_BUFFER_BYTES = 64 * 1024;
+/** The most one write may carry (one POST /v1/runs/{id}/stdin, one gRPC StdinChunk): a client sends more as several, one after the other. */
+export const RUN_INPUT_MAX_WRITE_BYTES = 1024 * 1024;
 
 export class RunInputClosed extends Error {
   constructor(runId: string, why: string) {
