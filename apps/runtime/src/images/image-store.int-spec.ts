@@ -240,6 +240,38 @@ describe('ImageStore', () => {
     });
   });
 
+  describe('when an image comes from an archive', () => {
+    it('keeps the archive\'s layer bytes and a manifest naming them, which verify as a registry pull verifies them; prune keeps them while the image is there', async () => {
+      for (const [i, archive] of [fx.busyboxPing.dockerArchive, fx.busyboxPing.ociTar].entries()) {
+        const store = new ImageStore(join(base, `served${i}`));
+        const [img] = await store.importArchive(archive);
+        assert.match(img.servedManifest ?? '', /^sha256:[0-9a-f]{64}$/);
+        const m = store.servedBlob(img.servedManifest!)!;
+        assert.equal(m.manifest, true);
+        const bytes = readFileSync(m.path);
+        assert.equal('sha256:' + sha256hex(bytes), img.servedManifest);
+        const manifest = JSON.parse(bytes.toString()) as { config: { digest: string; size: number }; layers: Array<{ digest: string; size: number; mediaType: string }> };
+        assert.equal(manifest.config.digest, img.digest);
+        assert.equal(readFileSync(store.servedBlob(img.digest)!.path).length, manifest.config.size);
+        assert.equal(manifest.layers.length, img.diffIds.length);
+        for (const [n, l] of manifest.layers.entries()) {
+          const blob = readFileSync(store.servedBlob(l.digest)!.path);
+          assert.equal('sha256:' + sha256hex(blob), l.digest);
+          assert.equal(blob.length, l.size);
+          const tar = l.mediaType.endsWith('+gzip') ? (await import('node:zlib')).gunzipSync(blob) : blob;
+          assert.equal('sha256:' + sha256hex(tar), img.diffIds[n], `layer ${n + 1} unpacks to its diff_id`);
+        }
+        assert.equal(store.servedBlob('sha256:' + '0'.repeat(64)), undefined);
+        store.prune();
+        assert.ok(store.servedBlob(manifest.layers[0].digest), 'kept while the image is there');
+        store.remove(img.digest);
+        store.prune();
+        assert.equal(store.servedBlob(manifest.layers[0].digest), undefined);
+        assert.deepEqual(readdirSync(join(base, `served${i}`, 'blobs', 'sha256')), []);
+      }
+    });
+  });
+
   describe('when removing and pruning', () => {
     it('untags, removes the image, then prunes only unreferenced layers', async () => {
       const store = new ImageStore(join(base, 's'));

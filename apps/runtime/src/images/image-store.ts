@@ -1,10 +1,11 @@
 import {
-  closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync,
+  closeSync, createReadStream, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync,
   statSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { ArchiveSource, openArchive } from './archive';
 import { ImageNotFound, ImageStoreError, UnsafeEntryError } from './image.errors';
 import { digestPrefix, isDigest, normalizeTag, tagError } from './refs';
@@ -45,6 +46,12 @@ export interface ResolvedImage {
   source: string;
   /** the digest of the manifest it came with (registry pulls and OCI layouts) */
   manifestDigest?: string;
+  /**
+   * An image imported from an archive: the digest of the OCI manifest this store made for it,
+   * whose config and layer blobs (the archive's own bytes) it keeps, so it can be served to
+   * another machine as a registry serves it (the gateway's /v2/, docs/images.md "Serving").
+   */
+  servedManifest?: string;
 }
 
 export interface StoreLimits extends ExtractLimits {
@@ -102,6 +109,10 @@ interface IndexImage {
   /** compressed blob digest of each layer when known (OCI, registry) */
   layerBlobs: Array<string | null>;
   manifestDigest?: string;
+  /** the OCI manifest this store made for an archive import (its blobs kept under blobs/) */
+  servedManifest?: string;
+  /** the blobs that manifest names besides the config (layer blobs as the archive held them) */
+  servedBlobs?: string[];
   sizeBytes: number;
   importedAt: string;
   source: string;
@@ -128,9 +139,18 @@ interface PlannedImage {
   manifestDigest?: string;
   tags: string[];
   layers: Array<{ member: string; diffId: string; blobDigest?: string; blobSize?: number }>;
+  /** set for archive imports: the manifest made for serving it, and the layer blobs it names */
+  served?: { manifest: string; blobs: string[] };
 }
 
 const MT_OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+export const MT_OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const MT_OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
+const LAYER_MEDIA_TYPES: Record<Compression, string> = {
+  none: 'application/vnd.oci.image.layer.v1.tar',
+  gzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+};
 const MT_DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -244,6 +264,7 @@ export class ImageStore {
       digest: img.digest, refs: [...img.refs], platform: img.platform, config: img.config, layers,
       diffIds: [...img.diffIds], sizeBytes: img.sizeBytes, importedAt: img.importedAt, source: img.source,
       ...(img.manifestDigest ? { manifestDigest: img.manifestDigest } : {}),
+      ...(img.servedManifest ? { servedManifest: img.servedManifest } : {}),
     };
   }
 
@@ -332,9 +353,16 @@ export class ImageStore {
           staged.set(l.diffId, { dir, size: res.bytes, entries: res.entries });
         }
       }
+      // the archive's own layer bytes and a manifest naming them: what serving the image needs
+      const blobs = new Map<string, string>(); // digest → staged copy
+      for (const p of plans) p.served = await this.stageServedForm(src, p, staging, blobs);
       const now = new Date().toISOString();
       return this.lock.withLock(() => {
         const idx = this.readIndex();
+        for (const [digest, file] of blobs) {
+          const dst = join(this.root, 'blobs', 'sha256', digest.slice(7));
+          if (!existsSync(dst)) renameSync(file, dst);
+        }
         // a layer that was present when we skipped unpacking it may have been pruned since
         for (const p of plans) {
           for (const l of p.layers) {
@@ -353,6 +381,56 @@ export class ImageStore {
     } finally {
       rmSync(staging, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Copies each layer blob of `p` as the archive holds it (hashed on the way: the copy must be
+   * what the digest names) and makes an OCI manifest for it, both staged in `blobs` by digest.
+   */
+  private async stageServedForm(src: ArchiveSource, p: PlannedImage, staging: string, blobs: Map<string, string>): Promise<{ manifest: string; blobs: string[] }> {
+    const dir = join(staging, 'blobs');
+    mkdirSync(dir, { recursive: true });
+    const layers: Array<{ mediaType: string; digest: string; size: number }> = [];
+    for (const l of p.layers) {
+      const digest = l.blobDigest ?? 'sha256:' + (await src.sha256(l.member));
+      const comp = compressionOf(src.head(l.member, 4));
+      layers.push({ mediaType: LAYER_MEDIA_TYPES[comp], digest, size: src.size(l.member) });
+      if (blobs.has(digest) || existsSync(join(this.root, 'blobs', 'sha256', digest.slice(7)))) continue;
+      const file = join(dir, digest.slice(7));
+      const h = createHash('sha256');
+      await pipeline(src.open(l.member), new Transform({ transform: (c: Buffer, _e, cb) => (h.update(c), cb(null, c)) }), createWriteStream(file, { mode: 0o644 }));
+      const got = 'sha256:' + h.digest('hex');
+      if (got !== digest) throw new ImageStoreError('DIGEST_MISMATCH', `layer ${l.member}: its copy hashes to ${got}, not ${digest}`);
+      blobs.set(digest, file);
+    }
+    const manifest = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: MT_OCI_MANIFEST, config: { mediaType: MT_OCI_CONFIG, digest: p.configDigest, size: p.configBytes.length }, layers }),
+    );
+    const mdigest = 'sha256:' + sha256(manifest);
+    if (!blobs.has(mdigest)) {
+      const file = join(dir, mdigest.slice(7));
+      writeFileSync(file, manifest, { mode: 0o644 });
+      blobs.set(mdigest, file);
+    }
+    return { manifest: mdigest, blobs: [...new Set(layers.map((l) => l.digest))] };
+  }
+
+  /**
+   * A blob this store serves (docs/images.md "Serving"): an image's config, or the manifest made
+   * for an archive import and the layer blobs it names. The path and size, or undefined.
+   */
+  servedBlob(digest: string): { path: string; size: number; manifest: boolean } | undefined {
+    if (!isDigest(digest)) return undefined;
+    const idx = this.readIndex();
+    let manifest = false;
+    let known = false;
+    for (const img of Object.values(idx.images)) {
+      if (img.servedManifest === digest) manifest = known = true;
+      else if (img.digest === digest || img.servedBlobs?.includes(digest)) known = true;
+    }
+    const path = join(this.root, 'blobs', 'sha256', digest.slice(7));
+    if (!known || !existsSync(path)) return undefined;
+    return { path, size: statSync(path).size, manifest };
   }
 
   private newStaging(): string {
@@ -411,6 +489,7 @@ export class ImageStore {
       diffIds: p.layers.map((l) => l.diffId),
       layerBlobs,
       ...(p.manifestDigest ? { manifestDigest: p.manifestDigest } : {}),
+      ...(p.served ? { servedManifest: p.served.manifest, servedBlobs: p.served.blobs } : prev?.servedManifest ? { servedManifest: prev.servedManifest, servedBlobs: prev.servedBlobs } : {}),
       sizeBytes: p.layers.reduce((s, l) => s + (idx.layers[l.diffId]?.size ?? 0), 0),
       importedAt: prev?.importedAt ?? now,
       source,
@@ -645,8 +724,9 @@ export class ImageStore {
       }
       for (const d of Object.keys(idx.layers)) if (!used.has(d)) delete idx.layers[d];
       for (const [b, d] of Object.entries(idx.blobs)) if (!used.has(d)) delete idx.blobs[b];
+      const kept = new Set(Object.values(idx.images).flatMap((i) => [i.digest, ...(i.servedManifest ? [i.servedManifest] : []), ...(i.servedBlobs ?? [])]));
       for (const hex of readdirSync(join(this.root, 'blobs', 'sha256'))) {
-        if (!idx.images[`sha256:${hex}`]) rmSync(join(this.root, 'blobs', 'sha256', hex), { force: true });
+        if (!kept.has(`sha256:${hex}`)) rmSync(join(this.root, 'blobs', 'sha256', hex), { force: true });
       }
       let staging = 0;
       for (const name of readdirSync(join(this.root, 'tmp'))) {
