@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
@@ -135,6 +136,9 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const httpUrl = `http://${host}:${addr.port}`;
+  // where a worker fetches an image this gateway got from an archive (registry.controller.ts)
+  const wildcard = addr.address === '0.0.0.0' || addr.address === '::';
+  adapters.images.serveAt?.(options.advertise ?? `${wildcard ? hostname() : host}:${addr.port}`);
 
   let grpc: GrpcGateway | undefined;
   let grpcAddress: string | undefined;

@@ -11,6 +11,7 @@ import { IntegrityController } from './integrity/integrity.controller';
 import { HealthController } from './health/health.controller';
 import type { ImageCatalog } from './images/image-catalog';
 import { ImagesController } from './images/images.controller';
+import { RegistryController } from './images/registry.controller';
 import { MetricsService } from './metrics/metrics.service';
 import { PoliciesController } from './policies/policies.controller';
 import { PoliciesService } from './policies/policies.service';
@@ -46,7 +47,7 @@ export class GatewayModule {
       module: GatewayModule,
       // @nestjs/cqrs routing events by their stable `type` (libs/events/src/nest/cqrs.ts)
       imports: [capulatorCqrsModule()],
-      controllers: [HealthController, RunsController, PoliciesController, AuditController, ReplaysController, ImagesController, IntegrityController],
+      controllers: [HealthController, RunsController, PoliciesController, AuditController, ReplaysController, ImagesController, IntegrityController, RegistryController],
       providers: [
         { provide: GATEWAY_OPTIONS, useValue: a.options },
         { provide: EVENT_STORE, useValue: a.store },

@@ -33,6 +33,12 @@ export interface GatewayOptions {
    * none by default, and never $CAPULATOR_HOME or anything above it.
    */
   allowMounts?: string[];
+  /**
+   * `host:port` at which workers on the bus reach this gateway's HTTP port, to fetch the images it
+   * got from archives (GET /v2/…); default: the address it listens on (the host name when that is
+   * a wildcard). `capulator serve --advertise`.
+   */
+  advertise?: string;
   /** adapters; defaults are the embedded ones (SQLite store, in-process runtime, libs) */
   store?: EventStore;
   executor?: RunExecutor;

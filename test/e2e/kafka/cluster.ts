@@ -38,9 +38,9 @@ export function newHome(tag: string): string {
 }
 
 /** Starts `capulator serve --bus URL --role ROLE` and waits until it says it is serving. */
-export async function startServe(bus: string, role: 'gateway' | 'runtime', home: string, extra: string[] = []): Promise<BusProcess> {
+export async function startServe(bus: string, role: 'gateway' | 'runtime', home: string, extra: string[] = [], env: Record<string, string> = {}): Promise<BusProcess> {
   const args = ['--bus', bus, '--role', role, '--http', '127.0.0.1:0', '--grpc', 'off', ...extra];
-  const child = spawn(process.execPath, [cli(), 'serve', ...args], { env: { ...process.env, CAPULATOR_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli(), 'serve', ...args], { env: { ...process.env, ...env, CAPULATOR_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectKafkaEventStore, type KafkaEventStore } from '@capulator/events';
 import { ImageStore } from '../../../apps/runtime/src/images';
@@ -18,8 +19,9 @@ rules: []
 /**
  * A runtime worker that never imported an image runs it: the gateway pulled it from a registry
  * and names that registry in the run, pinned by manifest digest; the worker pulls it (every blob
- * verified) and checks its config digest. An image the gateway got from an archive has no such
- * source, and a worker without it fails the run at its image stage.
+ * verified) and checks its config digest. An image the gateway got from an archive is served by
+ * the gateway itself (GET /v2/capulator/images/…, token scope images:read): the worker fetches it
+ * from there with the same client, with the token in its docker config.json.
  */
 describe('a Kafka worker runs an image it never imported', () => {
   let broker: TestBroker;
@@ -28,6 +30,7 @@ describe('a Kafka worker runs an image it never imported', () => {
   let worker: BusProcess;
   let store: KafkaEventStore;
   let token: string;
+  let runsOnly: string;
   const homes: string[] = [];
   const reap: string[] = [];
   const fx = fixtureImages();
@@ -50,8 +53,14 @@ describe('a Kafka worker runs an image it never imported', () => {
     homes.push(...g.homes, wh);
     // the gateway also has an image from an archive, which no registry holds
     capulator(g.homes[0], ['image', 'import', '--tag', 'archived:1', fx.whiteout.dockerArchive]);
+    const reader = capulator(g.homes[0], ['token', 'create', '--name', 'worker-images', '--scopes', 'images:read']).trim().split('\n').pop()!.trim();
+    runsOnly = capulator(g.homes[0], ['token', 'create', '--name', 'runs-only', '--scopes', 'runs:read']).trim().split('\n').pop()!.trim();
     gw = await startServe(broker.url, 'gateway', g.homes[0]);
-    worker = await startServe(broker.url, 'runtime', wh, ['--concurrency', '1']);
+    // the worker's credentials for the gateway's /v2/, as `docker login` would write them
+    const dockerConfig = join(wh, 'docker');
+    mkdirSync(dockerConfig, { recursive: true });
+    writeFileSync(join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [new URL(gw.url!).host]: { username: 'worker', password: reader } } }));
+    worker = await startServe(broker.url, 'runtime', wh, ['--concurrency', '1'], { DOCKER_CONFIG: dockerConfig });
     store = await connectKafkaEventStore({ brokers: broker.brokers });
     assert.equal((await api('POST', '/v1/policies', POLICY)).status, 201);
     const pulled = await api('POST', '/v1/images/pull', { ref: `${reg.host}/test/bb:1` });
@@ -83,13 +92,29 @@ describe('a Kafka worker runs an image it never imported', () => {
     assert.deepEqual(new ImageStore(join(worker.home, 'images')).list().map((i) => i.digest), [fx.busyboxPing.digest]);
   });
 
-  it('fails at the image stage for an image only the gateway has, from an archive', async () => {
-    const r = await api('POST', '/v1/runs', { image: 'archived:1', command: ['/bin/true'], policy: 'fetched' });
+  it('fetches an image the gateway got from an archive from the gateway itself, every digest checked', async () => {
+    const r = await api('POST', '/v1/runs', { image: 'archived:1', command: ['/bin/sh', '-c', 'exit 4'], policy: 'fetched' });
     assert.equal(r.status, 202, JSON.stringify(r.body));
+    reap.push(r.body.id);
     const run = await ended(r.body.id);
-    assert.equal(run.status, 'failed', JSON.stringify(run));
-    assert.equal(run.stage, 'image');
-    const requested = (await streamOf(r.body.id)).find((e) => e.type === 'RunRequested')!.payload as { imageSource?: unknown };
-    assert.equal(requested.imageSource, undefined);
+    assert.equal(run.status, 'exited', JSON.stringify(run));
+    assert.equal(run.exitCode, 4);
+    const requested = (await streamOf(r.body.id)).find((e) => e.type === 'RunRequested')!.payload as { imageSource?: { ref: string; digest: string } };
+    assert.match(requested.imageSource?.ref ?? '', new RegExp(`^${new URL(gw.url!).host.replace(/\./g, '\\.')}/capulator/images@sha256:[0-9a-f]{64}$`));
+    assert.equal(requested.imageSource?.digest, fx.whiteout.digest);
+    assert.ok(new ImageStore(join(worker.home, 'images')).list().some((i) => i.digest === fx.whiteout.digest), 'the worker has it now');
+  });
+
+  it('serves /v2/ only to tokens with images:read (401 with a Basic challenge without one, 403 without the scope), and only what it holds', async () => {
+    const v2 = (path: string, auth?: string) => fetch(new URL(path, gw.url!), auth ? { headers: { authorization: auth } } : {});
+    const anon = await v2('/v2/');
+    assert.equal(anon.status, 401);
+    assert.match(anon.headers.get('www-authenticate') ?? '', /^Basic realm=/);
+    assert.equal((await v2('/v2/', `Bearer ${runsOnly}`)).status, 403);
+    assert.equal((await v2('/v2/', `Basic ${Buffer.from(`x:${token}`).toString('base64')}`)).status, 200);
+    const unknown = await v2(`/v2/capulator/images/blobs/sha256:${'0'.repeat(64)}`, `Bearer ${token}`);
+    assert.equal(unknown.status, 404);
+    assert.equal(((await unknown.json()) as { errors: Array<{ code: string }> }).errors[0].code, 'BLOB_UNKNOWN');
+    assert.equal((await v2(`/v2/capulator/images/manifests/latest`, `Bearer ${token}`)).status, 404);
   });
 });

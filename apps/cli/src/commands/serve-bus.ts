@@ -14,6 +14,8 @@ export interface ServeOnBusOptions {
   imageUploadLimit?: number;
   /** --allow-mount directories (bind-mount sources; run-authorization.ts) */
   allowMounts?: string[];
+  /** host:port at which workers fetch this gateway's archive images (GatewayOptions.advertise) */
+  advertise?: string;
   logLevel: string;
   /** partitions of capulator.commands and capulator.events when this process creates them */
   partitions?: number;
@@ -81,6 +83,7 @@ export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
           concurrency: o.concurrency,
           ...(o.imageUploadLimit ? { imageUploadLimit: o.imageUploadLimit } : {}),
           ...(o.allowMounts ? { allowMounts: o.allowMounts } : {}),
+          ...(o.advertise ? { advertise: o.advertise } : {}),
           logLevel: o.logLevel as 'log',
           store,
           executor,

@@ -20,9 +20,10 @@ export function registerServeCommands(program: Command): void {
     .option('--max-upload <bytes>', 'largest image upload accepted (bytes)', String(8 * 1024 * 1024 * 1024))
     .option('--log-level <level>', 'log, warn, error, debug or silent', 'log')
     .option('--allow-mount <dir>', 'a directory bind-mount sources may come from (repeatable; none by default; never $CAPULATOR_HOME or above it)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--advertise <host:port>', 'with --bus: where workers reach this gateway to fetch the images it got from archives (default: the --http address, the host name for 0.0.0.0)')
     .option('--no-run-socket', 'do not serve $CAPULATOR_HOME/run.sock (where `capulator run` hands its runs to this process)');
   addBusOptions(serve).action(
-    async (opts: { http: string; grpc: string; concurrency: string; maxUpload: string; logLevel: string; bus?: string; role: string; partitions?: string; runSocket: boolean; allowMount: string[] }) => {
+    async (opts: { http: string; grpc: string; concurrency: string; maxUpload: string; logLevel: string; bus?: string; role: string; partitions?: string; runSocket: boolean; allowMount: string[]; advertise?: string }) => {
       const { parseHostPort } = await import('../../../gateway/src/gateway.options');
       const addr = (text: string, flag: string) => {
         try {
@@ -58,7 +59,8 @@ export function registerServeCommands(program: Command): void {
       if (opts.bus !== undefined) {
         // Kafka: event store + command bus; --role gateway|runtime|all (serve-bus.ts)
         if (!http) throw new CliError('--http off is not supported with --bus');
-        await serveOnBus({ bus: opts.bus, role: opts.role, home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel, allowMounts, ...(opts.partitions !== undefined ? { partitions: Number(opts.partitions) } : {}) });
+        if (opts.advertise !== undefined) addr(opts.advertise, '--advertise');
+        await serveOnBus({ bus: opts.bus, role: opts.role, home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel, allowMounts, ...(opts.advertise !== undefined ? { advertise: opts.advertise } : {}), ...(opts.partitions !== undefined ? { partitions: Number(opts.partitions) } : {}) });
         return;
       }
       if (opts.role !== 'all') throw new CliError('--role needs --bus (without a bus, gateway and runtime share this process)');

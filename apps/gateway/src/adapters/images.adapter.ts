@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { ImageStore, ImageStoreError, registrySourceOf, type ResolvedImage } from '../../../runtime/src/images';
 import { parsePlatform, pullImage, RegistryError } from '../../../runtime/src/registry';
 import { DomainError, DomainErrorCode } from '../errors/domain.error';
-import type { ImageCatalog, ImageView } from '../images/image-catalog';
+import { SERVED_REPOSITORY, type ImageCatalog, type ImageView } from '../images/image-catalog';
 
 const IMAGE_CODES: Record<string, DomainErrorCode> = {
   IMAGE_NOT_FOUND: 'not_found',
@@ -73,7 +73,20 @@ export class RuntimeImageCatalog implements ImageCatalog {
       return undefined; // not here: the worker must have it (or the run fails at its image stage)
     }
     const src = registrySourceOf(image);
-    return src ? { ref: src, digest: image.digest } : undefined;
+    if (src) return { ref: src, digest: image.digest };
+    // from an archive: this gateway serves it (GET /v2/capulator/images/…)
+    if (image.servedManifest && this.servedAt) return { ref: `${this.servedAt}/${SERVED_REPOSITORY}@${image.servedManifest}`, digest: image.digest };
+    return undefined;
+  }
+
+  private servedAt: string | undefined;
+
+  serveAt(address: string): void {
+    this.servedAt = address;
+  }
+
+  servedBlob(digest: string): { path: string; size: number; manifest: boolean } | undefined {
+    return this.store.servedBlob(digest);
   }
 
   async pull(ref: string, opts: { platform?: string }): Promise<ImageView> {

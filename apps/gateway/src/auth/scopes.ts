@@ -3,7 +3,7 @@
  * built-in default); learn mode, inline policies and bind mounts each need their own scope on top
  * (docs/api.md, "Authentication and scopes").
  */
-export const SCOPES = ['runs:write', 'runs:learn', 'runs:inline-policy', 'runs:mount', 'runs:network', 'runs:host-network', 'runs:read', 'audit:read', 'policies:write', 'images:write', '*'] as const;
+export const SCOPES = ['runs:write', 'runs:learn', 'runs:inline-policy', 'runs:mount', 'runs:network', 'runs:host-network', 'runs:read', 'audit:read', 'policies:write', 'images:write', 'images:read', '*'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export function isScope(s: string): s is Scope {

@@ -669,7 +669,8 @@ export class ImageStore {
     return this.lock.withLock(() => {
       const idx = this.readIndex();
       m.layers!.forEach((l, i) => {
-        const have = idx.blobs[String(l.digest)];
+        // an uncompressed layer blob is its own diff_id: a layer unpacked by another image counts (hasBlob)
+        const have = idx.blobs[String(l.digest)] ?? (idx.layers[String(l.digest)] ? String(l.digest) : undefined);
         if (have !== diffIds[i]) {
           throw new ImageStoreError('DIGEST_MISMATCH', `image ${shortDigest(cfgDigest)} layer ${i + 1} (${l.digest}): ${have ? `unpacks to ${have}, the config's diff_id is ${diffIds[i]}` : 'not stored (putLayer first)'}`);
         }
