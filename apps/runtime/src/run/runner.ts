@@ -624,8 +624,10 @@ export class Runner {
     } finally {
       // the end is recorded while the spool still exists: if that fails, recovery finishes it
       if (result && req.record) orphaned = await req.record(result).catch((e: Error) => ({ stage: 'audit' as const, reason: e.message }));
+      trace('recorded');
       cleanup();
       trace('cleaned up');
+      krec?.replenish();
     }
   }
 }
