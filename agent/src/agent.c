@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -528,6 +529,7 @@ static void *recorder(void *arg) {
  * by default (--on-audit-failure stop) the agent stops the container itself, so no privileged
  * call goes unrecorded even if the runtime is gone; with `continue` it keeps answering and
  * counts every line it could not write as dropped. */
+static const char *unmount_path;                    /* --unmount: the container's rootfs, detached once it has ended */
 static bool audit_continue;
 static int audit_errno;
 static void audit_failed(int e) {
@@ -1345,6 +1347,9 @@ static int serve(const char *sock_path, const char *table_path) {
       if ((pf[i].revents & (POLLHUP | POLLERR | POLLNVAL)) && !(pf[i].revents & POLLIN)) { close(lst[i].fd); lst[i] = lst[--nlst]; }
   }
   atomic_store(&loop_done, 1);
+  /* every process of the container is gone: its rootfs mount goes now, in-process, instead of
+   * by the runtime spawning umount(8) after this exit (PROTOCOL.md "--unmount") */
+  bool unmounted = unmount_path && umount2(unmount_path, MNT_DETACH) == 0;
   if (accepting) {
     shutdown(ls, SHUT_RDWR);                                  /* wakes accept(): no exec after the end */
     pthread_join(acc_thread, NULL);
@@ -1364,6 +1369,7 @@ static int serve(const char *sock_path, const char *table_path) {
        (unsigned long long)handled, (unsigned long long)seq, (unsigned long long)dropped, (unsigned long long)abandoned,
        (unsigned long long)counts[ACT_ALLOW], (unsigned long long)counts[ACT_DENY], (unsigned long long)counts[ACT_EMULATE]);
   if (audit_errno) { out(",\"auditFailed\":"); out_json_str(strerror(audit_errno)); }
+  if (unmounted) out(",\"unmounted\":true");
   out("}\n");
   if (spool_enabled() && !(audit_errno && !audit_continue)) {
     /* the trailer: the agent's own count, after every line it counts */
@@ -1497,7 +1503,7 @@ static void usage(void) {
   fprintf(stderr, "usage: capulator-agent serve --socket PATH --table FILE [--events-fd N] [--learn] [--runc-setup]\n"
                   "                              [--run-id ID] [--policy-name N] [--policy-version V] [--policy-hash H]\n"
                   "                              [--events-buffer BYTES] [--spool FILE [--count FILE]]\n"
-                  "                              [--on-audit-failure stop|continue]\n"
+                  "                              [--on-audit-failure stop|continue] [--unmount ROOTFS]\n"
                   "       capulator-agent eval TABLE | classify | check-table TABLE | hook-lo-up | version\n");
 }
 
@@ -1531,6 +1537,7 @@ int main(int argc, char **argv) {
       else if (!strcmp(argv[i], "--policy-hash") && i + 1 < argc) policy_hash = argv[++i];
       else if (!strcmp(argv[i], "--spool") && i + 1 < argc) spool_path = argv[++i];
       else if (!strcmp(argv[i], "--count") && i + 1 < argc) count_path = argv[++i];
+      else if (!strcmp(argv[i], "--unmount") && i + 1 < argc) unmount_path = argv[++i];
       else if (!strcmp(argv[i], "--on-audit-failure") && i + 1 < argc) {
         const char *v = argv[++i];
         if (!strcmp(v, "continue")) audit_continue = true;

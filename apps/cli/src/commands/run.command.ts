@@ -304,7 +304,8 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
 
   const ignore = () => undefined;
   if (!host.launch) process.on('SIGINT', ignore); // runc forwards the terminal's ^C to the container; we stay to clean up
-  const runner = new Runner({ home: paths.home, repo });
+  // in a daemon (the run socket), ended runs' directories go in the background
+  const runner = new Runner({ home: paths.home, repo, longLived: !!host.launch });
   try {
     const result = await runner.run({
       id,

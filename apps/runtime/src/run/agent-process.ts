@@ -25,7 +25,7 @@ export class AgentDecision extends TextEvent<DecisionEventType> {
 
 export interface AgentReady { type: 'ready'; protocol: number; policy: string; version: string; hash: string; learn: boolean; pid: number }
 export interface AgentAttached { type: 'attached'; pid: number; syncWakeUp: boolean }
-export interface AgentExit { type: 'exit'; handled: number; events: number; dropped: number; abandoned: number; allow: number; deny: number; emulate: number; auditFailed?: string }
+export interface AgentExit { type: 'exit'; handled: number; events: number; dropped: number; abandoned: number; allow: number; deny: number; emulate: number; auditFailed?: string; unmounted?: true }
 /** The agent could not write its spool (PROTOCOL.md "Spool"); with action `stop` it has stopped the container. */
 export interface AgentAuditFailed { type: 'audit-failed'; errno: number; error: string; action: 'stop' | 'continue' }
 export type AgentLine = AgentReady | AgentAttached | AgentExit | AgentAuditFailed;
@@ -66,6 +66,8 @@ export interface AgentStart {
   learn: boolean;
   /** runc installs the filter before its own setup (noNewPrivileges off): let that through unrecorded */
   runcSetup?: boolean;
+  /** the container's rootfs mount: the agent detaches it once every process of the container is gone (its exit line says `unmounted`) */
+  unmount?: string;
   run: AgentRun;
   /** bytes of decision lines held while the runtime does not read (agent default 64 MiB) */
   eventsBuffer?: number;
@@ -113,6 +115,7 @@ export class AgentProcess {
       this.spool = new SpoolTail(opts.spool.path);
     }
     if (opts.runcSetup) args.push('--runc-setup');
+    if (opts.unmount) args.push('--unmount', opts.unmount);
     // its own process group: a terminal's ^C goes to runc (which forwards it), never to the agent
     this.child = spawn(opts.binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
     this.child.stderr!.setEncoding('utf8');

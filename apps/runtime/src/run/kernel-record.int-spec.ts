@@ -9,7 +9,7 @@ import { cgroupV2Root, dropKernelRecordSpares, KERNEL_RECORD_SPARES, keepKernelR
 /**
  * A spare kernel record (what `capulator serve` keeps): its BPF program loaded ahead with no
  * group, attached only once a run gives it one; then it records that group's checks like a
- * record started for the run, and a new spare is loaded when the run's record ends.
+ * record started for the run, and a new spare is loaded once the run is over (replenish).
  */
 const binary = kernelRecordBinary(repoRoot(__dirname));
 const sparePids = (): number[] =>
@@ -57,7 +57,8 @@ describe('a spare kernel record', () => {
     assert.equal(c.result, 'granted');
     await k.stop();
     assert.equal(k.summary?.lost, 0);
-    // the next run's spare is loading
+    // the runner, once the run is over and answered: the next run's spare is loading
+    k.replenish();
     const now = await until('a new spare', () => (sparePids().length === KERNEL_RECORD_SPARES ? sparePids() : undefined));
     assert.ok(!now.includes(k.child.pid!));
     assert.ok(now.some((p) => !first.includes(p)), 'one loaded after the run');

@@ -95,7 +95,7 @@ class CommandQueue {
  */
 export function runtimeRunFn(opts: RuntimeOptions): RunFn {
   const images = new ImageStore(join(opts.home, 'images'));
-  const runner = new Runner({ home: opts.home, repo: repoRoot(), ...(opts.runc ? { runc: opts.runc } : {}), ...(opts.runcRoot ? { runcRoot: opts.runcRoot } : {}) });
+  const runner = new Runner({ home: opts.home, repo: repoRoot(), longLived: true, ...(opts.runc ? { runc: opts.runc } : {}), ...(opts.runcRoot ? { runcRoot: opts.runcRoot } : {}) });
   const runc = opts.runc ?? 'runc';
   const runcRoot = opts.runcRoot ?? '/run/capulator/runc';
   const now = () => new Date().toISOString();

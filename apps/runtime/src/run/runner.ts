@@ -1,7 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CAPABILITIES, signalName, type Arch } from '@capulator/abi';
 import type { CapabilitySets, PolicyRef, RunFailureStage, RunMechanisms } from '@capulator/events';
@@ -203,8 +204,37 @@ export class Runner {
       runcRoot?: string;
       /** bytes of decision lines the agent holds while the runtime does not read; past them it drops (counted) */
       agentEventsBuffer?: number;
+      /**
+       * This process outlives its runs (`capulator serve`): an ended run's directory is moved out of
+       * runs/ at once and removed in the background, after the run is answered.
+       */
+      longLived?: boolean;
     },
-  ) {}
+  ) {
+    // what a server killed while removing them left behind
+    if (opts.longLived) void rm(this.endedDir, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  /** Where ended runs' directories wait for their removal (longLived). */
+  private get endedDir(): string {
+    return join(this.opts.home, 'tmp', 'ended-runs');
+  }
+
+  /** Removes an ended run's directory: at once, or (longLived) by a rename now and a removal in the background. */
+  private discard(dir: string): void {
+    if (this.opts.longLived) {
+      try {
+        mkdirSync(this.endedDir, { recursive: true, mode: 0o700 });
+        const to = join(this.endedDir, `${basename(dir)}-${randomBytes(4).toString('hex')}`);
+        renameSync(dir, to);
+        void rm(to, { recursive: true, force: true }).catch(() => undefined);
+        return;
+      } catch {
+        /* removed here instead */
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
 
   get runsDir(): string {
     return join(this.opts.home, 'runs');
@@ -256,7 +286,8 @@ export class Runner {
       if (runcStarted && existsSync(join(runcRoot, containerId))) spawnSync(runc, ['--root', runcRoot, 'delete', '-f', containerId], { stdio: 'ignore' });
       const released = releaseNetwork(dir);
       for (const e of released.errors) process.stderr.write(`capulator: warning: run ${id}: releasing its network: ${e}\n`);
-      if (mounted) {
+      // the agent unmounted it at its end (one syscall, not a spawned umount(8))
+      if (mounted && !agent?.summary?.unmounted) {
         const u = spawnSync('umount', [rootfs], { stdio: 'ignore' });
         if (u.status !== 0) spawnSync('umount', ['-l', rootfs], { stdio: 'ignore' });
       }
@@ -267,7 +298,7 @@ export class Runner {
           /* failure.json is gone: recovery sees this process end and says so */
         }
       }
-      else if (!req.keep) rmSync(dir, { recursive: true, force: true });
+      else if (!req.keep) this.discard(dir);
       else releaseSupervisor(dir);
       if (cgroupDir) {
         try {
@@ -337,6 +368,7 @@ export class Runner {
         tablePath,
         learn: req.learn ?? false,
         runcSetup: req.kernelSets?.noNewPrivileges === false,
+        unmount: rootfs,
         eventsBuffer: this.opts.agentEventsBuffer,
         spool: { path: join(dir, SPOOL_FILE), count: join(dir, COUNT_FILE), onAuditFailure: req.onAuditFailure },
         run: { runId: id, policy: policyRef },
