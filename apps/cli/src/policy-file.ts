@@ -58,13 +58,51 @@ export function readPolicyFile(path: string): string {
 
 /** Loads a policy file; includes resolve relative to the including file and are read as bounded as the file itself. */
 export function loadPolicyFileText(path: string, text: string): LoadResult {
-  return load(text, path, (inc, from) => {
+  return loadWithIncludes(path, text).result;
+}
+
+function loadWithIncludes(path: string, text: string): { result: LoadResult; includes: Array<{ file: string; text: string | undefined }> } {
+  const includes: Array<{ file: string; text: string | undefined }> = [];
+  const result = load(text, path, (inc, from) => {
     const p = resolvePath(dirname(from), inc);
     try {
-      return { file: p, text: readPolicyFile(p) };
+      const t = readPolicyFile(p);
+      includes.push({ file: p, text: t });
+      return { file: p, text: t };
     } catch (e) {
-      if (e instanceof PolicyFileError && e.code === 'ENOENT') return undefined;
+      if (e instanceof PolicyFileError && e.code === 'ENOENT') {
+        includes.push({ file: p, text: undefined });
+        return undefined;
+      }
       throw e;
     }
   });
+  return { result, includes };
+}
+
+/** Policies a long-lived process loaded, by path: the text and what its includes held then. */
+const loadedPolicies = new Map<string, { text: string; includes: Array<{ file: string; text: string | undefined }>; result: LoadResult }>();
+const LOADED_POLICIES_MAX = 64;
+
+/**
+ * loadPolicyFileText for a process that loads the same files again and again (`capulator serve`
+ * running `capulator run`s): the result of the last load of `path` is reused while the file and
+ * every file it includes hold the same text (each is read again; the YAML parse, ~2–5 ms, is
+ * what is saved). The result is shared: callers must not change it.
+ */
+export function loadPolicyFileTextCached(path: string, text: string): LoadResult {
+  const hit = loadedPolicies.get(path);
+  if (hit && hit.text === text && hit.includes.every((i) => readOrUndefined(i.file) === i.text)) return hit.result;
+  const { result, includes } = loadWithIncludes(path, text);
+  if (!loadedPolicies.has(path) && loadedPolicies.size >= LOADED_POLICIES_MAX) loadedPolicies.delete(loadedPolicies.keys().next().value as string);
+  loadedPolicies.set(path, { text, includes, result });
+  return result;
+}
+
+function readOrUndefined(file: string): string | undefined {
+  try {
+    return readPolicyFile(file);
+  } catch {
+    return undefined;
+  }
 }

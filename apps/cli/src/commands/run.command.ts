@@ -33,7 +33,7 @@ import {
 } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
 import { addWorkloadOptions, serverWorkload, workloadFrom, workloadRecord, type WorkloadFlags } from './run-workload-options';
-import { loadPolicyFileText, readPolicyFile } from '../policy-file';
+import { loadPolicyFileTextCached, readPolicyFile } from '../policy-file';
 
 interface RunOptions extends WorkloadFlags {
   policy?: string;
@@ -163,7 +163,8 @@ function loadPolicy(file: string): { policy: Policy; yaml: string } {
   } catch (e) {
     throw new CliError(`cannot read policy ${file}: ${(e as Error).message}`);
   }
-  const r = loadPolicyFileText(file, yaml);
+  // a daemon runs the same policy files again and again: their parse is kept while they hold the same text
+  const r = loadPolicyFileTextCached(file, yaml);
   if (!r.policy) throw new CliError(r.errors.length > 0 ? formatError(r.errors[0]) : `${file}: invalid policy`);
   return { policy: r.policy, yaml };
 }
