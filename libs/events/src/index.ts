@@ -1,5 +1,6 @@
 export * from './contracts';
 export * from './store';
+export * from './batching-appender';
 export * from './positions';
 export * from './errors';
 export * from './hash';

@@ -1,7 +1,6 @@
-import { decide, expectedVersionOf, isEnded, loadRun, RunLifecycleError, runStream, RunWriter, type EventStore, type StoredEvent } from '@capulator/events';
+import { BatchingAppender, decide, expectedVersionOf, isEnded, loadRun, RunLifecycleError, runStream, RunWriter, type EventStore, type StoredEvent } from '@capulator/events';
 import { IllegalState, Unavailable } from '../errors/domain.error';
 import { runInput, RunInputClosed } from '../../../runtime/src/run/run-input';
-import { BatchingAppender } from '../store/batching-appender';
 import type { RunExecutor, RunFn, RunRequest } from './run-executor';
 
 export interface InProcessExecutorOptions {

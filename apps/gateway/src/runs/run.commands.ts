@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { Command, CommandHandler, EventBus, EventsHandler, type ICommandHandler, type IEventHandler } from '@nestjs/cqrs';
 import {
+  BatchingAppender,
   decide,
   evolve,
   type Anchorer,
@@ -13,7 +14,6 @@ import {
   type StoredEvent,
 } from '@capulator/events';
 import { RUN_LIFECYCLE_TYPES, RunExited, RunFailed, toDomainEvent } from '../../../../libs/events/src/nest/cqrs';
-import { BatchingAppender } from '../store/batching-appender';
 import { EventHub } from '../store/event-hub';
 import { EVENT_STORE, RUN_ANCHORER, RUN_EXECUTOR } from '../store/tokens';
 import type { RunExecutor } from './run-executor';

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
-import { decide, evolve, expectedVersionOf, isEnded, loadRun, runStream, RunWriter, WrongExpectedVersion, type EventStore, type ExpectedVersion, type NewEvent, type RunCommand, type RunState, type StoredEvent } from '@capulator/events';
+import { BatchingAppender, decide, evolve, expectedVersionOf, isEnded, loadRun, runStream, RunWriter, WrongExpectedVersion, type EventStore, type ExpectedVersion, type NewEvent, type RunCommand, type RunState, type StoredEvent } from '@capulator/events';
 import {
   BadCommand,
   COMMANDS_TOPIC,
@@ -113,6 +113,8 @@ export class RuntimeWorker {
   private queue: Job[] = [];
   private running = 0;
   private readonly trackers = new Map<number, OffsetTracker>();
+  /** every append of this worker's runs: concurrent ones share one proposal per partition */
+  private readonly appender: BatchingAppender;
   private generation = 0;
   private closing = false;
   private readonly waiters = new Set<() => void>();
@@ -121,6 +123,7 @@ export class RuntimeWorker {
   readonly counters = { executed: 0, skipped: 0, lost: 0, deadLettered: 0, stopped: 0 };
 
   private constructor(o: RuntimeWorkerOptions) {
+    this.appender = new BatchingAppender(o.store);
     const concurrency = o.concurrency ?? 4;
     this.opts = {
       brokers: o.brokers,
@@ -394,7 +397,8 @@ export class RuntimeWorker {
     let unsure = false;
     for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
       try {
-        const stored = await this.opts.store.append(runStream(runId), expected, events);
+        // concurrent runs' appends go as one proposal per partition (group commit, as gateways do)
+        const stored = await this.appender.append({ streamId: runStream(runId), expectedVersion: expected, events });
         if (notify) this.opts.onAppended?.(stored);
         return stored;
       } catch (err) {

@@ -1,4 +1,6 @@
-import { StoreUnavailable, type AppendRequest, type EventStore, type StoredEvent } from '@capulator/events';
+import { StoreUnavailable } from './errors';
+import type { StoredEvent } from './contracts';
+import type { AppendRequest, EventStore } from './store';
 
 interface Pending {
   req: AppendRequest;
