@@ -68,6 +68,8 @@ export interface AgentStart {
   runcSetup?: boolean;
   /** the container's rootfs mount: the agent detaches it once every process of the container is gone (its exit line says `unmounted`) */
   unmount?: string;
+  /** overlayfs options: the agent mounts the rootfs (`unmount`) with them before it is ready */
+  mountOverlay?: string;
   run: AgentRun;
   /** bytes of decision lines held while the runtime does not read (agent default 64 MiB) */
   eventsBuffer?: number;
@@ -116,6 +118,7 @@ export class AgentProcess {
     }
     if (opts.runcSetup) args.push('--runc-setup');
     if (opts.unmount) args.push('--unmount', opts.unmount);
+    if (opts.unmount && opts.mountOverlay) args.push('--mount-overlay', opts.mountOverlay);
     // its own process group: a terminal's ^C goes to runc (which forwards it), never to the agent
     this.child = spawn(opts.binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
     this.child.stderr!.setEncoding('utf8');

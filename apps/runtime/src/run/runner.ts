@@ -316,14 +316,20 @@ export class Runner {
       mkdirSync(join(dir, 'work'));
       mkdirSync(rootfs);
       const lower = [...req.image.layers].reverse().join(':');
-      // the overlay mount and the agent start overlap (the agent does not need the rootfs)
-      const mountDone = new Promise<{ status: number | null; stderr: string }>((resolve) => {
-        const mp = spawn('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`, rootfs], { stdio: ['ignore', 'ignore', 'pipe'] });
-        let err = '';
-        mp.stderr!.setEncoding('utf8').on('data', (x: string) => (err += x));
-        mp.on('error', (e) => resolve({ status: -1, stderr: e.message }));
-        mp.on('close', (status) => resolve({ status, stderr: err }));
-      });
+      const overlayOptions = `lowerdir=${lower},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`;
+      const need = req.learn ? { needed: true, reasons: ['learn mode records every trapped call'] } : seccompNeed({ text: req.table.text, hash: req.table.hash } as never);
+      // a run with an agent: the agent mounts the overlay before it is ready (one spawn fewer);
+      // otherwise mount(8), overlapping the kernel record's start
+      const agentMounts = need.needed;
+      const mountDone: Promise<{ status: number | null; stderr: string }> = agentMounts
+        ? Promise.resolve({ status: 0, stderr: '' })
+        : new Promise((resolve) => {
+            const mp = spawn('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions, rootfs], { stdio: ['ignore', 'ignore', 'pipe'] });
+            let err = '';
+            mp.stderr!.setEncoding('utf8').on('data', (x: string) => (err += x));
+            mp.on('error', (e) => resolve({ status: -1, stderr: e.message }));
+            mp.on('close', (status) => resolve({ status, stderr: err }));
+          });
       const tablePath = join(dir, 'policy.table');
       writeFileSync(tablePath, req.table.text, { mode: 0o600 });
       let socketPath = join(dir, 'agent.sock');
@@ -358,7 +364,6 @@ export class Runner {
               (e: Error) => ({ e }),
             )
           : Promise.resolve({ e: new Error(cgRoot ? 'capulator-kernel-record is not built' : 'no cgroup v2 hierarchy') });
-      const need = req.learn ? { needed: true, reasons: ['learn mode records every trapped call'] } : seccompNeed({ text: req.table.text, hash: req.table.hash } as never);
       const krecResult = need.needed ? undefined : await krecStart;
       // no filter at all when nothing needs one and the kernel record runs; otherwise the agent
       const useAgent = need.needed || !krecResult?.k;
@@ -369,6 +374,7 @@ export class Runner {
         learn: req.learn ?? false,
         runcSetup: req.kernelSets?.noNewPrivileges === false,
         unmount: rootfs,
+        ...(agentMounts ? { mountOverlay: overlayOptions } : {}),
         eventsBuffer: this.opts.agentEventsBuffer,
         spool: { path: join(dir, SPOOL_FILE), count: join(dir, COUNT_FILE), onAuditFailure: req.onAuditFailure },
         run: { runId: id, policy: policyRef },
@@ -391,6 +397,8 @@ export class Runner {
       const m = await mountDone;
       if (m.status === 0) mounted = true;
       const agentStarted = await agentStart;
+      // whether or not the agent got that far, clean-up unmounts what may be mounted
+      if (agentMounts) mounted = true;
       const net = await netDone;
       if (useAgent && !agentStarted.a) throw new RunError('start', agentStarted.e!.message);
       agent = agentStarted.a;
