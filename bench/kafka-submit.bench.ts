@@ -1,6 +1,6 @@
 /**
  * Submissions per second and latency: two gateways on Kafka vs the embedded default, same run.
- *   node dist/bench/kafka-submit.bench.js [--duration 10] [--connections 32] [--brokers H:P]
+ *   node dist/bench/kafka-submit.bench.js [--duration 30] [--warmup 10] [--connections 32] [--brokers H:P]
  * Every target is real `capulator serve` processes on loopback, loaded with autocannon
  * (POST /v1/runs, token auth, an image that does not exist so each run fails at its image stage
  * right away: what is measured is submission, which never waits for a run):
@@ -25,11 +25,14 @@ const autocannon = require('autocannon') as (opts: Record<string, unknown>) => P
   statusCodeStats: Record<string, { count: number }>;
 }>;
 
-const USAGE = `usage: node dist/bench/kafka-submit.bench.js [--duration S] [--connections C] [--partitions P] [--brokers H:P]
+const USAGE = `usage: node dist/bench/kafka-submit.bench.js [--duration S] [--warmup S] [--connections C] [--partitions P] [--brokers H:P]
   POST /v1/runs against the embedded server and against 2 gateways + 1 worker on Kafka, same run,
   same limits (the default queue bound of both, 10000 waiting runs). Prints accepted (202) and
   refused (503, Retry-After) per second separately, latency percentiles, and other errors.
-  --duration S     seconds per target after a 2 s warm-up (default 10)
+  --duration S     seconds per target after the warm-up (default 30: over 10 s the embedded
+                   server is still filling its queue of 10,000 runs, which it cannot sustain)
+  --warmup S       seconds of load before each measured one (default 10: a fresh broker and
+                   fresh Node processes are still compiling their hot code for the first seconds)
   --connections C  concurrent connections per target, split over the Kafka gateways (default 32)
   --partitions P   partitions of the Kafka topics (default 4 events, 8 commands)
   --brokers H:P    use this broker instead of starting one (infra/kafka/kafka.sh)`;
@@ -110,7 +113,8 @@ function print(name: string, r: Result): void {
 }
 
 async function main(): Promise<void> {
-  const duration = arg('duration', 10);
+  const duration = arg('duration', 30);
+  const warmup = arg('warmup', 10);
   const connections = arg('connections', 32);
   const partitions = arg('partitions', 0);
   const bi = process.argv.indexOf('--brokers');
@@ -125,7 +129,7 @@ async function main(): Promise<void> {
     // embedded default
     {
       const gw = await serve(homes[0], [], /capulator serving http (\S+)/);
-      await load(gw.url, token, 2, connections); // warm-up
+      await load(gw.url, token, warmup, connections); // warm-up
       rows.push([`embedded: 1 gateway, ${connections} conns`, await load(gw.url, token, duration, connections)]);
       await stop(gw.child);
     }
@@ -137,7 +141,7 @@ async function main(): Promise<void> {
         serve(homes[3], ['--bus', bus, '--role', 'runtime', ...pflag], /capulator runtime worker (\S+) on/),
       ]);
       const half = Math.max(1, Math.floor(connections / 2));
-      await Promise.all([load(a.url, token, 2, half), load(b.url, token, 2, half)]); // warm-up
+      await Promise.all([load(a.url, token, warmup, half), load(b.url, token, warmup, half)]); // warm-up
       const [ra, rb] = await Promise.all([load(a.url, token, duration, half), load(b.url, token, duration, half)]);
       rows.push([`kafka: gateway A, ${half} conns`, ra]);
       rows.push([`kafka: gateway B, ${half} conns`, rb]);
@@ -151,7 +155,7 @@ async function main(): Promise<void> {
     await broker?.stop();
     for (const h of homes) rmSync(h, { recursive: true, force: true });
   }
-  console.log(`\nPOST /v1/runs on loopback, ${duration} s per target after a 2 s warm-up, node ${process.version}`);
+  console.log(`\nPOST /v1/runs on loopback, ${duration} s per target after a ${warmup} s warm-up, node ${process.version}`);
   console.log('target                                   accepted/s  refused/s  p50 ms  p99 ms    total  errors');
   for (const [n, r] of rows) print(n, r);
   console.log('(latency over all answers; p50/p99 of "A + B together": the worse of the two gateways)');
