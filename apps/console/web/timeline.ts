@@ -91,8 +91,17 @@ export class Timeline {
     const wasFull = reset || (this.v0 === this.t0 && this.v1 === this.t1);
     this.t0 = lo; this.t1 = hi;
     if (wasFull) { this.v0 = lo; this.v1 = hi; }
-    // lanes were appended in order; keep each lane's indices time-sorted (live marks arrive in order)
-    for (const l of this.byLane) if (l.length > 1 && t[l[l.length - 1]] < t[l[l.length - 2]]) l.sort((a, b) => t[a] - t[b]);
+    // keep each lane's indices time-sorted (hit() binary-searches them). Live marks mostly arrive
+    // in order, but not always: the kernel's checks come on their own stream, and one batch can
+    // hold an earlier mark anywhere in it, not only at its end
+    for (const l of this.byLane) {
+      for (let k = 1; k < l.length; k++) {
+        if (t[l[k]] < t[l[k - 1]]) {
+          l.sort((a, b) => t[a] - t[b]);
+          break;
+        }
+      }
+    }
     this.request();
   }
 
