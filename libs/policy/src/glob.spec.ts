@@ -39,20 +39,23 @@ function fastest(f: () => void): number {
 
 describe('globMatch', () => {
   describe('when the pattern has many stars and the input is long', () => {
-    it('decides a 9-star pattern against a 4 KiB path in under 1 ms', () => {
+    // Not a speed measurement (bench/policy-eval.bench.ts measures it; ~0.3 ms here): the bounds
+    // are far above the matcher's time and far below a backtracking one's (9 stars against 4 KiB
+    // would take ~4096^9 steps), so they fail only on a blow-up, never on a busy machine.
+    it('decides a 9-star pattern against a 4 KiB path without backtracking blow-up', () => {
       const path = '/a'.repeat(2048);
       const pat = '*/*/*/*/*/*/*/*/*/x';
       assert.equal(globMatch(pat, path), false);
       assert.equal(globMatch(pat, path + '/x'), true);
       const ms = fastest(() => globMatch(pat, path));
-      assert.ok(ms < 1, `${ms.toFixed(3)} ms`);
+      assert.ok(ms < 100, `${ms.toFixed(3)} ms`);
     });
-    it('decides ?*?*…Q0 against every privilege name quickly', () => {
+    it('decides ?*?*…Q0 against every privilege name without backtracking blow-up', () => {
       const pat = '?*'.repeat(14) + 'Q0';
       const ms = fastest(() => {
         for (let i = 0; i < 200; i++) globMatch(pat, 'PRIV_NETINET_RESERVEDPORT_' + i);
       });
-      assert.ok(ms < 20, `${ms.toFixed(3)} ms for 200 names`);
+      assert.ok(ms < 500, `${ms.toFixed(3)} ms for 200 names`);
     });
   });
 
