@@ -258,7 +258,7 @@ const JOIN_HOLD_MS = 100;
 export class KernelChecks {
   private readonly table: ParsedTable;
   /** per thread, its latest agent decisions (oldest first) */
-  private readonly byTid = new Map<number, Array<{ nr: number; seq: number; atMs: number }>>();
+  private readonly byTid = new Map<number, Array<{ nr: number; seq: number; at: string }>>();
   private pending: Array<{ c: KernelCheckLine; due: number }> = [];
   private timer?: NodeJS.Timeout;
   violations = 0;
@@ -281,13 +281,14 @@ export class KernelChecks {
 
   /** An agent decision (its seq joins the kernel checks of the same call). */
   agentDecision(d: AgentDecision): void {
-    const p = d.payload;
-    let l = this.byTid.get(p.subject.tid);
+    const { seq, tid, nr } = d.joinFacts();
+    let l = this.byTid.get(tid);
     if (!l) {
       if (this.byTid.size >= 4096) this.byTid.delete(this.byTid.keys().next().value!);
-      this.byTid.set(p.subject.tid, (l = []));
+      this.byTid.set(tid, (l = []));
     }
-    l.push({ nr: p.nr, seq: p.seq, atMs: Date.parse(p.at) });
+    // the time is parsed only when a kernel check is joined with it
+    l.push({ nr, seq, at: d.at });
     if (l.length > 64) l.shift();
   }
 
@@ -328,7 +329,7 @@ export class KernelChecks {
     const l = this.byTid.get(c.tid);
     if (!l) return undefined;
     const at = Date.parse(c.at);
-    for (let i = l.length - 1; i >= 0; i--) if (l[i].nr === c.nr && l[i].atMs <= at) return l[i].seq;
+    for (let i = l.length - 1; i >= 0; i--) if (l[i].nr === c.nr && Date.parse(l[i].at) <= at) return l[i].seq;
     return undefined;
   }
 
