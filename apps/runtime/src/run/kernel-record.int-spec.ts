@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '@capulator/host';
+import { startKernelRecordEarly } from './kernel-record-early';
 import { cgroupV2Root, dropKernelRecordSpares, KERNEL_RECORD_SPARES, keepKernelRecordSpare, kernelRecordBinary, KernelRecordProcess, type KernelCheckLine } from './kernel-record';
 
 /**
@@ -63,5 +64,48 @@ describe('a spare kernel record', () => {
     assert.ok(!now.includes(k.child.pid!));
     assert.ok(now.some((p) => !first.includes(p)), 'one loaded after the run');
     assert.equal(readFileSync(join(dir, 'cgroup.procs'), 'utf8'), '');
+  });
+});
+
+describe('a kernel record started early (bin/capulator, for a cold `capulator run`)', () => {
+  const dir = join(cgroupV2Root() ?? '/sys/fs/cgroup/unified', 'capulator', `early-test-${process.pid}`);
+  after(() => {
+    try {
+      rmdirSync(dir);
+    } catch {
+      /* gone */
+    }
+  });
+
+  it('is the one the run takes, and records its checks', async () => {
+    assert.ok(binary, 'capulator-kernel-record is built');
+    startKernelRecordEarly(repoRoot(__dirname));
+    const [early] = await until('the early record', () => (sparePids().length === 1 ? sparePids() : undefined));
+    mkdirSync(dir, { recursive: true });
+    const checks: KernelCheckLine[] = [];
+    const k = await KernelRecordProcess.start(binary!, dir, (c) => checks.push(c));
+    assert.equal(k.child.pid, early, 'the run took the record started early');
+    assert.equal(k.ready!.cgroupId, statSync(dir).ino);
+    const r = spawnSync('unshare', ['--fork', '--pid', '--uts', 'sh', '-c', `echo 0 > ${dir}/cgroup.procs && exec hostname early-test`], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const c = await until('the sethostname check', () => checks.find((x) => x.cap === 21 && x.exe.endsWith('hostname')));
+    assert.equal(c.result, 'granted');
+    await k.stop();
+    assert.equal(k.summary?.lost, 0);
+  });
+
+  it('keeps no process alive when no run takes it, and ends with it', () => {
+    const script = `require(${JSON.stringify(join(__dirname, 'kernel-record-early.js'))}).startKernelRecordEarly(${JSON.stringify(repoRoot(__dirname))});
+      setTimeout(() => process.stdout.write(require('node:child_process').execSync('ps --ppid ' + process.pid + ' -o pid=,args=', { encoding: 'utf8' })
+        .split('\\n').filter((l) => l.includes('capulator-kernel-record serve')).map((l) => l.trim().split(' ')[0]).join(',')), 200);`;
+    const t0 = Date.now();
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const pid = Number(r.stdout.trim());
+    assert.ok(pid > 0, 'the record was started');
+    assert.ok(Date.now() - t0 < 5000, 'the process ended by itself');
+    // PR_SET_PDEATHSIG: gone with the process that started it
+    const gone = spawnSync('sh', ['-c', `for i in $(seq 100); do kill -0 ${pid} 2>/dev/null || exit 0; sleep 0.05; done; exit 1`]);
+    assert.equal(gone.status, 0, `kernel record ${pid} outlived its parent`);
   });
 });

@@ -8,6 +8,9 @@ import { capabilityDecision, parseTable, type ParsedTable } from '@capulator/pol
 import { AgentDecision } from './agent-process';
 import type { SeccompProfile } from './seccomp-profile';
 import { LineReader, parseControlLine } from './line-reader';
+import { SPARE_ARGS, takeEarlyKernelRecord } from './kernel-record-early';
+
+export { kernelRecordBinary } from './kernel-record-early';
 
 /**
  * The kernel-side record of a run (agent/PROTOCOL.md "Kernel record"): `capulator-kernel-record`
@@ -35,12 +38,6 @@ export interface KernelCheckLine {
   count: number;
 }
 
-/** The binary: $CAPULATOR_KERNEL_RECORD, else agent/build/capulator-kernel-record; undefined when not built. */
-export function kernelRecordBinary(repo: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const p = env.CAPULATOR_KERNEL_RECORD && env.CAPULATOR_KERNEL_RECORD !== '' ? env.CAPULATOR_KERNEL_RECORD : join(repo, 'agent', 'build', 'capulator-kernel-record');
-  return existsSync(p) ? p : undefined;
-}
-
 /** The cgroup v2 hierarchy the record scopes by (bpf_get_current_cgroup_id is its inode number). */
 export function cgroupV2Root(): string | undefined {
   for (const p of ['/sys/fs/cgroup/unified', '/sys/fs/cgroup']) if (existsSync(join(p, 'cgroup.procs')) && existsSync(join(p, 'cgroup.subtree_control'))) return p;
@@ -60,13 +57,18 @@ export class KernelRecordProcess {
   private readyWaiter?: () => void;
   private startWaiters: Array<() => void> = [];
 
-  /** cgroupDir undefined: a spare, loaded now and given its run's group later (assign) */
+  /** cgroupDir undefined: a spare, loaded now and given its run's group later (assign); `child`: a spare started already (kernel-record-early) */
   private constructor(
     readonly binary: string,
     cgroupDir: string | undefined,
     private onCheck: (c: KernelCheckLine) => void,
+    child?: ChildProcess,
   ) {
-    this.child = spawn(binary, ['serve', '--cgroup', cgroupDir ?? '-', '--events-fd', '3'], { stdio: [cgroupDir ? 'ignore' : 'pipe', 'ignore', 'pipe', 'pipe'], detached: true });
+    this.child =
+      child ??
+      (cgroupDir
+        ? spawn(binary, ['serve', '--cgroup', cgroupDir, '--events-fd', '3'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true })
+        : spawn(binary, [...SPARE_ARGS], { stdio: ['pipe', 'ignore', 'pipe', 'pipe'], detached: true }));
     this.child.on('error', () => undefined); // a spawn failure is the exit waited for below
     this.child.stderr!.setEncoding('utf8').on('data', (s: string) => {
       if (this.stderr.length < 65536) this.stderr += s;
@@ -82,7 +84,8 @@ export class KernelRecordProcess {
    * is given the group: its program was loaded (and verified) ahead, so only the attach is left.
    */
   static async start(binary: string, cgroupDir: string, onCheck: (c: KernelCheckLine) => void): Promise<KernelRecordProcess> {
-    const spare = takeSpare(binary);
+    const early = takeEarlyKernelRecord(binary);
+    const spare = early ? new KernelRecordProcess(binary, undefined, onCheck, early) : takeSpare(binary);
     if (spare) {
       spare.onCheck = onCheck;
       spare.child.stdin!.on('error', () => undefined);
