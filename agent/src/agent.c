@@ -1559,6 +1559,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "version")) { printf("capulator-agent protocol %d\n", PROTOCOL_VERSION); return 0; }
   if (!strcmp(argv[1], "classify")) return offline(NULL, true);
   if (!strcmp(argv[1], "hook-lo-up")) return hook_lo_up();
+  if (!strcmp(argv[1], "pty")) return pty_main(argc, argv);
   if (!strcmp(argv[1], "eval") && argc == 3) return offline(argv[2], false);
   if (!strcmp(argv[1], "check-table") && argc == 3) {
     char err[512]; struct table *t = table_load(argv[2], err, sizeof err);

@@ -81,4 +81,6 @@ const char *lookup_clock(long v);
 const char *lookup_ptrace(long v);
 
 const char *action_name(enum action a);
+/* `capulator-agent pty` (pty.c) */
+int pty_main(int argc, char **argv);
 #endif

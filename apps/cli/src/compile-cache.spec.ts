@@ -32,6 +32,18 @@ describe('compile cache', () => {
     assert.deepEqual(load(root, dir), { value: 'two:m.js:function', stats: { hits: 1, misses: 0 } });
   });
 
+  it('leaves ES modules reached by require() to Node (no cache, no CommonJS wrapper)', (t) => {
+    const root = mkdtempSync(join(tmpdir(), 'capulator-cc-'));
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    writeFileSync(join(root, 'e.mjs'), `import { basename } from 'node:path'; export const name = basename('/a/esm');`);
+    writeFileSync(join(root, 'm.js'), `exports.value = () => { try { return require('./e.mjs').name; } catch (e) { return 'no require(esm) here: ' + e.code; } };`);
+    const dir = join(root, 'cache');
+    const first = load(root, dir);
+    assert.match(first.value, /^(esm|no require\(esm\) here: ERR_REQUIRE_ESM)$/);
+    assert.deepEqual(first.stats, { hits: 0, misses: 1 });
+    assert.deepEqual(load(root, dir), { value: first.value, stats: { hits: 1, misses: 0 } });
+  });
+
   it('is not used from a directory others may write, and a torn file only means compiling again', (t) => {
     const root = mkdtempSync(join(tmpdir(), 'capulator-cc-'));
     t.after(() => rmSync(root, { recursive: true, force: true }));

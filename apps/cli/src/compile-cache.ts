@@ -25,7 +25,7 @@ const MAGIC = 'capulator-compile-cache 1 ';
 /** Past this, the cache is rebuilt from what this process loaded rather than growing further. */
 const MAX_ENTRIES = 2000;
 
-type Compile = (this: NodeModule, content: string, filename: string) => unknown;
+type Compile = (this: NodeModule, content: string, filename: string, format?: string) => unknown;
 interface ModuleInternals {
   prototype: { _compile: Compile };
   wrap(content: string): string;
@@ -52,9 +52,12 @@ export function installCompileCache(root: string, dir = join(root, 'dist', '.com
   const original = M.prototype._compile;
   const prefix = root.endsWith(sep) ? root : root + sep;
 
-  M.prototype._compile = function (this: NodeModule, content: string, filename: string): unknown {
-    // import() needs the loader's own callback, which a vm.Script does not carry
-    if (!filename.startsWith(prefix) || content.includes('import(')) return original.call(this, content, filename);
+  M.prototype._compile = function (this: NodeModule, content: string, filename: string, format?: string): unknown {
+    // CommonJS only: an ES module reached by require() (Node 20.19 loads .mjs so) goes its own way,
+    // and import() needs the loader's own callback, which a vm.Script does not carry
+    if (!filename.startsWith(prefix) || (format !== undefined && format !== 'commonjs') || !/\.c?js$/.test(filename) || content.includes('import(')) {
+      return original.call(this, content, filename, format);
+    }
     const hash = createHash('sha1').update(content).digest('hex');
     const hit = entries.get(filename);
     const cachedData = hit && hit.hash === hash ? hit.data : undefined;

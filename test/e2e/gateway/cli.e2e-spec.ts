@@ -193,6 +193,48 @@ describe('capulator serve with a remote run', () => {
       assert.doesNotMatch(q.stderr, /warning/);
     });
 
+    it('-it runs a shell on a real terminal through the server: window size, resize, ^C and the exit status as with docker', async () => {
+      // a tmux server of its own: one window of a fixed size running the client, polled by its screen
+      const sock = `capcli-${process.pid}`;
+      const tmux = (...args: string[]) => spawnSync('tmux', ['-L', sock, ...args], { encoding: 'utf8', timeout: 10_000 });
+      const screen = () => tmux('capture-pane', '-p', '-t', 't').stdout;
+      const send = (...keys: string[]) => tmux('send-keys', '-t', 't', ...keys);
+      const cmd = `CAPULATOR_HOME=${home} ${process.execPath} ${CLI} run --server ${url} --token ${token} -it bb:1 -- sh`;
+      const t = tmux('new-session', '-d', '-s', 't', '-x', '100', '-y', '30', `${cmd}; echo "exit=$?"; sleep 30`);
+      assert.equal(t.status, 0, t.stderr);
+      try {
+        await until('the prompt', () => (/^\/ #/m.test(screen()) ? true : undefined), 60_000);
+        send('stty size; tty', 'Enter');
+        await until('the size', () => (/^30 100$/m.test(screen()) ? true : undefined), 10_000);
+        assert.match(screen(), /^\/dev\/pts\/0$/m, 'the program has a terminal of its own');
+        // the client's window changes: the run's follows (SIGWINCH)
+        tmux('resize-window', '-t', 't', '-x', '120', '-y', '40');
+        await new Promise((r) => setTimeout(r, 500));
+        send('clear; stty size', 'Enter');
+        await until('the new size', () => (/^40 120$/m.test(screen()) ? true : undefined), 10_000);
+        // ^C goes to the program in the foreground, not to the client
+        send('sleep 60', 'Enter');
+        await new Promise((r) => setTimeout(r, 500));
+        send('C-c');
+        send('echo after-$((20+1)); exit 5', 'Enter');
+        await until('the exit', () => (/^exit=5$/m.test(screen()) ? true : undefined), 30_000);
+        assert.match(screen(), /^after-21\r?$/m, '^C stopped sleep, not the shell');
+      } finally {
+        tmux('kill-server');
+      }
+    });
+
+    it('-t answers 409 for a resize of a run without a terminal, and 400 for a size out of range', async () => {
+      const sub = await request(url).post('/v1/runs').set('Authorization', `Bearer ${token}`).send({ image: 'bb:1', command: ['/bin/sh', '-c', 'sleep 5'] }).expect(202);
+      const id = sub.body.id as string;
+      const no = await request(url).post(`/v1/runs/${id}/resize`).set('Authorization', `Bearer ${token}`).send({ rows: 40, cols: 120 });
+      assert.equal(no.status, 409, JSON.stringify(no.body));
+      assert.match(no.body.error.message, /not started with -t/);
+      const bad = await request(url).post(`/v1/runs/${id}/resize`).set('Authorization', `Bearer ${token}`).send({ rows: 0, cols: 120 });
+      assert.equal(bad.status, 400);
+      await request(url).delete(`/v1/runs/${id}`).set('Authorization', `Bearer ${token}`).expect(202);
+    });
+
     it('-d prints the run id once it started; logs, wait and stop --server manage it (as docker run -d, logs, wait, stop)', () => {
       const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home, CAPULATOR_TOKEN: token }, timeout: 120_000 });
       const d = cli('run', '--server', url, '-d', 'bb:1', '--', '/bin/sh', '-c', 'echo started; echo warn >&2; sleep 2; echo done; exit 6');

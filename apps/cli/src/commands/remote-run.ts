@@ -34,6 +34,10 @@ export interface RemoteRunOptions extends RemoteTarget {
   detach?: boolean;
   /** -i: sent to the run's stdin (POST v1/runs/ID/stdin), closed at its end */
   stdin?: NodeJS.ReadableStream;
+  /** -t: this terminal's size is the run's (POST v1/runs/ID/resize, now and on each change) */
+  terminal?: { rows: number; columns: number; on(e: 'resize', fn: () => void): unknown; off(e: 'resize', fn: () => void): unknown };
+  /** -it: this terminal's input is set raw while the run goes on (keys, ^C included, go to the program) */
+  raw?: { setRawMode(on: boolean): unknown };
 }
 
 export interface SseMessage {
@@ -154,6 +158,8 @@ export async function runRemote(opts: RemoteRunOptions): Promise<number> {
   // the program's output, as it comes (not with --json, whose stdout is the events)
   const logs = opts.json ? undefined : followLogs(opts, runId, out, err);
   const input = opts.stdin ? sendStdin(opts, runId, opts.stdin, err) : undefined;
+  const tty = opts.terminal ? followSize(opts, runId, opts.terminal, err) : undefined;
+  opts.raw?.setRawMode(true);
   const outputDone = async () => {
     if (!logs) return;
     // the server completes the output when the container's pipes have closed, just after its end
@@ -164,9 +170,47 @@ export async function runRemote(opts: RemoteRunOptions): Promise<number> {
   try {
     return await followEvents(opts, runId, out, err, outputDone);
   } finally {
+    opts.raw?.setRawMode(false);
+    tty?.stop();
     logs?.stop();
     input?.stop();
   }
+}
+
+/** -t through the server: the run's window follows this terminal's (sizes sent one after the other, the latest last). */
+function followSize(opts: RemoteTarget, runId: string, term: NonNullable<RemoteRunOptions['terminal']>, err: NodeJS.WritableStream): { stop: () => void } {
+  let sending = false;
+  let again = false;
+  let stopped = false;
+  const send = () => {
+    if (stopped) return;
+    if (sending) {
+      again = true;
+      return;
+    }
+    sending = true;
+    const size = { rows: term.rows, cols: term.columns };
+    api(opts, 'POST', `v1/runs/${runId}/resize`, size)
+      .catch((e) => {
+        // 409: the run has ended; anything else is worth a line
+        if (!stopped && !(e instanceof CliError && e.exitCode === 1)) err.write(`capulator: warning: window size not sent: ${(e as Error).message}\n`);
+      })
+      .finally(() => {
+        sending = false;
+        if (again) {
+          again = false;
+          send();
+        }
+      });
+  };
+  term.on('resize', send);
+  send();
+  return {
+    stop: () => {
+      stopped = true;
+      term.off('resize', send);
+    },
+  };
 }
 
 /** The most one stdin request carries (the server's limit). */

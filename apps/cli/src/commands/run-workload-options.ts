@@ -83,5 +83,6 @@ export function serverWorkload(f: WorkloadFlags): Record<string, unknown> {
   for (const k of ['publish', 'ulimit', 'tmpfs'] as const) if (f[k].length > 0) out[k] = f[k];
   if (f.readOnly) out.readOnly = true;
   if (f.interactive) out.interactive = true;
+  if (f.tty) out.tty = true;
   return out;
 }

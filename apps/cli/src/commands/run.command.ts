@@ -118,7 +118,6 @@ Examples:
         const token = opts.token ?? process.env.CAPULATOR_TOKEN;
         if (!token) throw new CliError('--server needs --token T (or $CAPULATOR_TOKEN)');
         if (opts.mount.length) throw new CliError('--mount is not supported with --server yet: mounts name paths on the server');
-        if (opts.tty) throw new CliError('-t is not supported with --server: the server offers no terminal; -i sends stdin');
         if (opts.interactive && opts.detach) throw new CliError('-i with -d and --server: a detached run has nobody to send its stdin');
         // the other workload flags go as they were typed (the server parses them with the same parser);
         // --env-file is read here and sent as -e, as docker's client does
@@ -138,6 +137,9 @@ Examples:
           learn: opts.learn,
           detach: opts.detach,
           ...(opts.interactive ? { stdin: process.stdin } : {}),
+          // -t: this terminal's size goes to the run's, and with -i its keys go raw (^C included), as docker's client does
+          ...(opts.tty && process.stdout.isTTY ? { terminal: process.stdout } : {}),
+          ...(opts.tty && opts.interactive && process.stdin.isTTY ? { raw: process.stdin } : {}),
         });
         return;
       }

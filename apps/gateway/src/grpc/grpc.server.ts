@@ -12,7 +12,7 @@ import type { PoliciesService } from '../policies/policies.service';
 import { replay } from '../replays/replays.controller';
 import { ReplayDto } from '../replays/dto/replay.dto';
 import type { Replayer } from '../replays/replayer';
-import { ListRunsQuery } from '../runs/dto/run.dto';
+import { ListRunsQuery, ResizeTtyDto } from '../runs/dto/run.dto';
 import { SubmitRunDto } from '../runs/dto/submit-run.dto';
 import type { RunView } from '../runs/run-view';
 import type { RunsService } from '../runs/runs.service';
@@ -146,6 +146,11 @@ export class GrpcGateway {
       WatchRun: this.watch(),
       RunLogs: this.logs(),
       WriteStdin: this.stdin(),
+      ResizeTty: this.unary('runs:write', async (req) => {
+        const dto = await validateDto(ResizeTtyDto, { rows: req.rows, cols: req.cols });
+        d.runs.resizeTty(runId(req.id), { rows: dto.rows, cols: dto.cols });
+        return {};
+      }),
       PublishPolicy: this.unary('policies:write', async (req, who) => {
         if (typeof req.yaml !== 'string' || req.yaml === '') throw new ValidationFailed([{ field: 'yaml', messages: ['yaml must not be empty'] }]);
         if (Buffer.byteLength(req.yaml) > 1024 * 1024) throw new ValidationFailed([{ field: 'yaml', messages: ['yaml must be at most 1 MiB'] }]);

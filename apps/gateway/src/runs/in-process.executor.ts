@@ -75,6 +75,19 @@ export class InProcessExecutor implements RunExecutor {
     return true;
   }
 
+  resizeTty(runId: string, size: { rows: number; cols: number }): boolean {
+    const job = this.running.get(runId) ?? this.queue.find((j) => j.req.runId === runId);
+    if (!job) return false;
+    if (!(job.req.workload as { tty?: boolean } | undefined)?.tty) throw new IllegalState(`run ${runId} was not started with -t (workload.tty): it has no terminal`);
+    try {
+      runInput.resize(runId, size);
+    } catch (err) {
+      if (err instanceof RunInputClosed) throw new IllegalState(err.message);
+      throw err;
+    }
+    return true;
+  }
+
   /** Stops everything queued or running and waits until the running ones have ended. */
   async close(): Promise<void> {
     this.closed = true;

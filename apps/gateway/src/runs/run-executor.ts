@@ -34,6 +34,8 @@ export interface RunExecutor {
    * whose runs take no stdin (the Kafka bus).
    */
   writeStdin?(runId: string, data: Buffer, eof: boolean): Promise<boolean>;
+  /** Sets the window size of a -t run queued or running here. False when the run is not here; absent like writeStdin. */
+  resizeTty?(runId: string, size: { rows: number; cols: number }): boolean;
   close(): Promise<void>;
 }
 

@@ -6,7 +6,7 @@ import { CurrentPrincipal, RequireScope } from '../auth/auth.decorators';
 import type { Principal } from '../auth/token-store';
 import { UnsupportedMediaType, ValidationFailed } from '../errors/domain.error';
 import { readBody } from '../http-body';
-import { ListRunsQuery, RunAcceptedDto, RunDto, RunListDto, RunLogsQuery, RunStdinQuery, WatchRunQuery } from './dto/run.dto';
+import { ListRunsQuery, ResizeTtyDto, RunAcceptedDto, RunDto, RunListDto, RunLogsQuery, RunStdinQuery, WatchRunQuery } from './dto/run.dto';
 import { runOutput } from '../../../runtime/src/run/run-output';
 import { RUN_INPUT_MAX_WRITE_BYTES } from '../../../runtime/src/run/run-input';
 import { SubmitRunDto } from './dto/submit-run.dto';
@@ -87,6 +87,19 @@ export class RunsController {
     if (type !== '' && type !== 'application/octet-stream') throw new UnsupportedMediaType('application/octet-stream');
     const data = await readBody(req, RUN_INPUT_MAX_WRITE_BYTES);
     await this.runs.writeStdin(id, data, q.eof === '1' || q.eof === 'true');
+  }
+
+  @Post(':id/resize')
+  @HttpCode(204)
+  @RequireScope('runs:write')
+  @ApiOperation({
+    summary: "Set the window size of a run's terminal",
+    description:
+      "For a run submitted with `workload.tty` (-t) and executed by this server: the program's terminal gets this size (it receives SIGWINCH), as `docker run -t` passes a resized window on. Before the run starts, the size it starts with (else 24 x 80). 409 when the run has ended, has no terminal, or runs on the Kafka bus.",
+  })
+  @ApiNoContentResponse()
+  resize(@Param('id', RunIdPipe) id: string, @Body() body: ResizeTtyDto): void {
+    this.runs.resizeTty(id, { rows: body.rows, cols: body.cols });
   }
 
   @Sse(':id/events')

@@ -111,6 +111,7 @@ export class RunsService implements OnModuleDestroy {
     }
     // stdin reaches only the runs this server executes (POST /v1/runs/{id}/stdin)
     if (workload?.interactive && !this.executor.writeStdin) throw new ValidationFailed([{ field: 'workload.interactive', messages: ['runs on the Kafka bus take no stdin: -i needs a server that runs them itself'] }]);
+    if (workload?.tty && !this.executor.resizeTty) throw new ValidationFailed([{ field: 'workload.tty', messages: ['runs on the Kafka bus have no terminal: -t needs a server that runs them itself'] }]);
     const mounts = authorizeRun(who?.scopes ?? [], { ...req, ...(workload ? { network: workload.network } : {}) }, this.mountsAllowed);
     const wrec = workload ? workloadRecord(workload) : undefined;
     const requestedBy = who?.name;
@@ -176,6 +177,14 @@ export class RunsService implements OnModuleDestroy {
     if (isTerminal(r.status)) throw new IllegalState(`run ${id} has already ${r.status === 'exited' ? 'exited' : 'failed'}`);
     if (!this.executor.writeStdin) throw new IllegalState(`run ${id} runs on the Kafka bus: it takes no stdin`);
     if (!(await this.executor.writeStdin(id, data, eof))) throw new IllegalState(`run ${id} is not queued or running on this server`);
+  }
+
+  /** Sets the window size of a -t run (before its start: the size it starts with). */
+  resizeTty(id: string, size: { rows: number; cols: number }): void {
+    const r = this.summary(id);
+    if (isTerminal(r.status)) throw new IllegalState(`run ${id} has already ${r.status === 'exited' ? 'exited' : 'failed'}`);
+    if (!this.executor.resizeTty) throw new IllegalState(`run ${id} runs on the Kafka bus: it has no terminal`);
+    if (!this.executor.resizeTty(id, size)) throw new IllegalState(`run ${id} is not queued or running on this server`);
   }
 
   /**

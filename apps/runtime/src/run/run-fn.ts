@@ -183,6 +183,8 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
       stdio: 'pipe',
       // -i: what clients send (POST /v1/runs/{id}/stdin) is the program's stdin; else /dev/null
       ...(workload.interactive ? { stdin: runInput.readable(req.runId) } : {}),
+      // -t: the window size clients set (POST /v1/runs/{id}/resize)
+      ...(workload.tty ? { terminal: runInput.terminal(req.runId) } : {}),
       onOutput: (stream, text) => runOutput.write(req.runId, stream, text),
       onStarted: (info) => {
         started = true;

@@ -23,8 +23,26 @@ interface Entry {
   ended: boolean;
 }
 
+/** A window size, in character cells. */
+export interface TerminalSize {
+  rows: number;
+  cols: number;
+}
+/** The largest window side taken (the pty helper's bound, agent/src/pty.c). */
+export const TERMINAL_MAX_SIDE = 10000;
+
+/** The terminal of a -t run, as the runner sees it: its size so far, and later changes. */
+export interface RunTerminal {
+  size(): TerminalSize | undefined;
+  /** calls `fn` with each new size until the returned function is called */
+  onResize(fn: (size: TerminalSize) => void): () => void;
+}
+
 export class RunInputHub {
   private readonly runs = new Map<string, Entry>();
+  /** -t runs: the last size a client set (kept from before the start) and who applies it */
+  private readonly sizes = new Map<string, TerminalSize>();
+  private readonly resizers = new Map<string, (size: TerminalSize) => void>();
   /** runs with a write under way (one at a time, so each client's bytes arrive in its order) */
   private readonly writing = new Map<string, (err: Error) => void>();
   /** released runs, so a late write is refused rather than opening a new stream (bounded) */
@@ -77,8 +95,30 @@ export class RunInputHub {
     e.stream.end();
   }
 
+  /** Sets the window size of a -t run (before its start: the size it starts with). */
+  resize(runId: string, size: TerminalSize): void {
+    if (this.gone.has(runId)) throw new RunInputClosed(runId, 'the run has ended');
+    this.sizes.set(runId, size);
+    this.resizers.get(runId)?.(size);
+  }
+
+  /** The terminal the runner gives a -t run (agent/src/pty.c reads the sizes). */
+  terminal(runId: string): RunTerminal {
+    return {
+      size: () => this.sizes.get(runId),
+      onResize: (fn) => {
+        this.resizers.set(runId, fn);
+        return () => {
+          if (this.resizers.get(runId) === fn) this.resizers.delete(runId);
+        };
+      },
+    };
+  }
+
   /** The run is over: what was not read is dropped and waiting writers are told. */
   release(runId: string): void {
+    this.sizes.delete(runId);
+    this.resizers.delete(runId);
     const e = this.runs.get(runId);
     if (e) {
       e.stream.destroy();

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { CAPABILITIES, signalName, type Arch } from '@capulator/abi';
 import type { CapabilitySets, PolicyRef, RunFailureStage, RunMechanisms } from '@capulator/events';
 import { seccompNeed } from '@capulator/policy';
@@ -19,6 +19,7 @@ import { resolveInRootfs } from './rootfs-path';
 import { buildSeccompProfile, seccompPlan } from './seccomp-profile';
 import { cgroupV2Root, decidedSyscalls, KernelChecks, kernelRecordBinary, KernelRecordProcess } from './kernel-record';
 import { defaultWorkload, resources, rlimits, type WorkloadOptions } from './workload';
+import type { RunTerminal } from './run-input';
 
 /** The image of a run: unpacked layers (bottom first) or one rootfs directory, and its config. */
 export interface RunImage {
@@ -60,6 +61,12 @@ export interface RunRequest {
   onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
   /** with stdio 'pipe' and an interactive workload (-i): the container's stdin (else /dev/null) */
   stdin?: Readable;
+  /**
+   * with stdio 'pipe' and a -t workload: the window's size and its changes. runc is then given a
+   * pseudo-terminal of this process as its console (`capulator-agent pty`), since a server has
+   * none of its own; the program's output comes as one stream (stdout), as from a terminal.
+   */
+  terminal?: RunTerminal;
   onDecision?: (d: AgentDecision) => void;
   /** called once the container process runs (after runc handed the notify fd to the agent) */
   onStarted?: (info: StartedInfo) => void;
@@ -503,8 +510,19 @@ export class Runner {
         void runcExit.then(() => (runcExited = true));
       } else {
         const input = pipe && w.interactive ? req.stdin : undefined;
-        const child = spawn(runcCmd.command, runcCmd.args, { stdio: pipe ? [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] : [w.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
+        // -t without a terminal of our own: runc runs on a pty the agent binary makes and relays (fd 3: sizes)
+        const pty = pipe && w.tty;
+        const size = (pty && req.terminal?.size()) || { rows: 24, cols: 80 };
+        const child = pty
+          ? spawn(binary, ['pty', String(size.rows), String(size.cols), '--', runcCmd.command, ...runcCmd.args], { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe'] })
+          : spawn(runcCmd.command, runcCmd.args, { stdio: pipe ? [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] : [w.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
         child.on('exit', () => (runcExited = true));
+        if (pty) {
+          const sizes = child.stdio[3] as Writable;
+          sizes.on('error', () => undefined);
+          const off = req.terminal?.onResize((z) => sizes.write(`${z.rows} ${z.cols}\n`));
+          child.on('close', () => off?.());
+        }
         if (input) {
           // a program that exits without reading all of it: EPIPE, nothing to report
           child.stdin!.on('error', () => undefined);

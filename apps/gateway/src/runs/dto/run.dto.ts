@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, Max, Min } from 'class-validator';
+import { TERMINAL_MAX_SIDE } from '../../../../runtime/src/run/run-input';
 
 export const RUN_STATUSES = ['queued', 'running', 'exited', 'failed'] as const;
 
@@ -86,4 +87,10 @@ export class RunStdinQuery {
   @IsOptional()
   @IsIn(['0', '1', 'true', 'false'])
   eof?: string;
+}
+
+/** POST /v1/runs/{id}/resize (and gRPC ResizeTty): a window size in character cells. */
+export class ResizeTtyDto {
+  @ApiProperty({ minimum: 1, maximum: TERMINAL_MAX_SIDE, example: 40 }) @IsInt() @Min(1) @Max(TERMINAL_MAX_SIDE) rows!: number;
+  @ApiProperty({ minimum: 1, maximum: TERMINAL_MAX_SIDE, example: 120 }) @IsInt() @Min(1) @Max(TERMINAL_MAX_SIDE) cols!: number;
 }

@@ -74,6 +74,11 @@ export class WorkloadDto {
   @IsOptional()
   @IsBoolean()
   interactive?: boolean;
+
+  @ApiPropertyOptional({ description: '-t: the program runs on a pseudo-terminal; its output comes as one stream (stdout) and POST /v1/runs/{id}/resize sets the window size; only on a server that executes its runs itself, not on the Kafka bus' })
+  @IsOptional()
+  @IsBoolean()
+  tty?: boolean;
 }
 
 export class SubmitRunDto {
