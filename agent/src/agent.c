@@ -31,6 +31,7 @@
 #include <sys/mount.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1565,6 +1566,34 @@ int main(int argc, char **argv) {
     char err[512]; struct table *t = table_load(argv[2], err, sizeof err);
     if (!t) { fprintf(stderr, "capulator-agent: %s\n", err); return 2; }
     printf("%s\n", table_hash(t)); return 0;
+  }
+  if (!strcmp(argv[1], "serve") && argc == 3 && !strcmp(argv[2], "--args-from-stdin")) {
+    /* a spare (PROTOCOL.md "Spares"): started ahead, it waits for its run's arguments */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1) return 0;
+    static char buf[65536];
+    size_t n = 0;
+    for (;;) {
+      if (n == sizeof buf) { fprintf(stderr, "capulator-agent: spare arguments too long\n"); return 2; }
+      ssize_t r = read(0, buf + n, sizeof buf - n);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return 0;                         /* never given a run: nothing to do */
+      n += (size_t)r;
+      if (n >= 2 && buf[n - 1] == 0 && buf[n - 2] == 0) break;
+    }
+    static char *av[256];
+    int ac = 0;
+    av[ac++] = argv[0];                             /* then the whole command line, `serve` first */
+    for (size_t i = 0; i + 1 < n && buf[i] != 0; i += strlen(buf + i) + 1) {
+      if (ac == (int)(sizeof av / sizeof av[0]) - 1) { fprintf(stderr, "capulator-agent: too many spare arguments\n"); return 2; }
+      av[ac++] = buf + i;
+    }
+    av[ac] = NULL;
+    int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (nul >= 0) { dup2(nul, 0); close(nul); }
+    prctl(PR_SET_PDEATHSIG, 0);                     /* from here on, a runtime that dies is handled as for any run */
+    argc = ac; argv = av;
+    if (argc < 2 || strcmp(argv[1], "serve")) { usage(); return 2; }
   }
   if (!strcmp(argv[1], "serve")) {
     const char *sock = NULL, *tab = NULL;

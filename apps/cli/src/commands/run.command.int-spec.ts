@@ -95,6 +95,19 @@ describe('capulator run', () => {
     });
   });
 
+  describe('when the agent cannot start', () => {
+    it('the run fails with its one line and the command ends (the kernel record it started is ended too: it kept the CLI waiting)', () => {
+      const r = spawnSync(bin, ['run', '--id', `noagent${process.pid}`, rootfs, '--', '/bin/true'], {
+        encoding: 'utf8',
+        env: { ...process.env, CAPULATOR_HOME: home, CAPULATOR_AGENT: '/bin/false' },
+        timeout: 30_000,
+      });
+      assert.notEqual(r.status, null, 'capulator run ended by itself');
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /^capulator: the agent exited before it was ready/m);
+    });
+  });
+
   describe('when the program exits non-zero', () => {
     it('capulator exits with the same code', () => {
       const r = cap(['run', '--no-store', rootfs, '--', '/bin/sh', '-c', 'echo out; echo err >&2; exit 7']);

@@ -50,11 +50,12 @@ export function registerServeCommands(program: Command): void {
         throw new CliError((err as Error).message);
       }
       if (opts.bus === undefined || opts.role !== 'gateway') {
-        // this process runs containers: each run's kernel record starts from a BPF program loaded
-        // while no run waited (apps/runtime/src/run/kernel-record.ts, keepKernelRecordSpare)
-        const { keepKernelRecordSpare, kernelRecordBinary } = await import('../../../runtime/src/run/kernel-record');
+        // this process runs containers: each run's kernel record (its BPF program loaded) and agent
+        // are started while no run waits (apps/runtime/src/run/spares.ts)
+        const { keepSpares, kernelRecordBinary, agentBinaryPath } = await import('../../../runtime/src/run/spares');
         const { repoRoot } = await import('@capulator/host');
-        keepKernelRecordSpare(kernelRecordBinary(repoRoot()));
+        keepSpares('kernel-record', kernelRecordBinary(repoRoot()));
+        keepSpares('agent', agentBinaryPath(repoRoot()));
       }
       if (opts.bus !== undefined) {
         // Kafka: event store + command bus; --role gateway|runtime|all (serve-bus.ts)

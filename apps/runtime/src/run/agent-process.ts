@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { TextEvent, type DecisionOutcome, type DecisionPayload, type PolicyRef } from '@capulator/events';
 import { LineReader, parseControlLine } from './line-reader';
+import { takeSpare } from './spares';
 
 export type DecisionEventType = 'CapabilitiesQueried' | 'CapabilitiesChangeRequested' | 'PrivilegeChecked';
 const DECISION_TYPES: ReadonlySet<string> = new Set<DecisionEventType>(['CapabilitiesQueried', 'CapabilitiesChangeRequested', 'PrivilegeChecked']);
@@ -132,8 +133,11 @@ export class AgentProcess {
     if (opts.runcSetup) args.push('--runc-setup');
     if (opts.unmount) args.push('--unmount', opts.unmount);
     if (opts.unmount && opts.mountOverlay) args.push('--mount-overlay', opts.mountOverlay);
+    // a spare (spares.ts) takes its command line on stdin; else one is started now. Either way in
     // its own process group: a terminal's ^C goes to runc (which forwards it), never to the agent
-    this.child = spawn(opts.binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
+    const spare = args.every((a) => a !== '') ? takeSpare('agent', opts.binary) : undefined;
+    if (spare) spare.stdin!.end(args.join('\0') + '\0\0');
+    this.child = spare ?? spawn(opts.binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
     this.child.stderr!.setEncoding('utf8');
     this.child.stderr!.on('data', (s: string) => {
       if (this.stderr.length < 65536) this.stderr += s;

@@ -4,8 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '@capulator/host';
-import { startKernelRecordEarly } from './kernel-record-early';
-import { cgroupV2Root, dropKernelRecordSpares, KERNEL_RECORD_SPARES, keepKernelRecordSpare, kernelRecordBinary, KernelRecordProcess, type KernelCheckLine } from './kernel-record';
+import { dropSpares, keepSpares, replenishSpares, SPARES, startEarly } from './spares';
+import { cgroupV2Root, kernelRecordBinary, KernelRecordProcess, type KernelCheckLine } from './kernel-record';
 
 /**
  * A spare kernel record (what `capulator serve` keeps): its BPF program loaded ahead with no
@@ -31,7 +31,7 @@ const until = async <T>(what: string, fn: () => T | undefined, ms = 10_000): Pro
 describe('a spare kernel record', () => {
   const dir = join(cgroupV2Root() ?? '/sys/fs/cgroup/unified', 'capulator', `spare-test-${process.pid}`);
   after(() => {
-    dropKernelRecordSpares();
+    dropSpares();
     try {
       rmdirSync(dir);
     } catch {
@@ -41,8 +41,8 @@ describe('a spare kernel record', () => {
 
   it('is given its run\'s group, records that group\'s checks, and is replaced when the record ends', async () => {
     assert.ok(binary, 'capulator-kernel-record is built');
-    keepKernelRecordSpare(binary);
-    const first = await until('the spares', () => (sparePids().length === KERNEL_RECORD_SPARES ? sparePids() : undefined));
+    keepSpares('kernel-record', binary);
+    const first = await until('the spares', () => (sparePids().length === SPARES ? sparePids() : undefined));
     mkdirSync(dir, { recursive: true });
     const checks: KernelCheckLine[] = [];
     const t0 = Date.now();
@@ -59,8 +59,8 @@ describe('a spare kernel record', () => {
     await k.stop();
     assert.equal(k.summary?.lost, 0);
     // the runner, once the run is over and answered: the next run's spare is loading
-    k.replenish();
-    const now = await until('a new spare', () => (sparePids().length === KERNEL_RECORD_SPARES ? sparePids() : undefined));
+    replenishSpares();
+    const now = await until('a new spare', () => (sparePids().length === SPARES ? sparePids() : undefined));
     assert.ok(!now.includes(k.child.pid!));
     assert.ok(now.some((p) => !first.includes(p)), 'one loaded after the run');
     assert.equal(readFileSync(join(dir, 'cgroup.procs'), 'utf8'), '');
@@ -79,7 +79,7 @@ describe('a kernel record started early (bin/capulator, for a cold `capulator ru
 
   it('is the one the run takes, and records its checks', async () => {
     assert.ok(binary, 'capulator-kernel-record is built');
-    startKernelRecordEarly(repoRoot(__dirname));
+    startEarly(repoRoot(__dirname));
     const [early] = await until('the early record', () => (sparePids().length === 1 ? sparePids() : undefined));
     mkdirSync(dir, { recursive: true });
     const checks: KernelCheckLine[] = [];
@@ -95,7 +95,7 @@ describe('a kernel record started early (bin/capulator, for a cold `capulator ru
   });
 
   it('keeps no process alive when no run takes it, and ends with it', () => {
-    const script = `require(${JSON.stringify(join(__dirname, 'kernel-record-early.js'))}).startKernelRecordEarly(${JSON.stringify(repoRoot(__dirname))});
+    const script = `require(${JSON.stringify(join(__dirname, 'spares.js'))}).startEarly(${JSON.stringify(repoRoot(__dirname))});
       setTimeout(() => process.stdout.write(require('node:child_process').execSync('ps --ppid ' + process.pid + ' -o pid=,args=', { encoding: 'utf8' })
         .split('\\n').filter((l) => l.includes('capulator-kernel-record serve')).map((l) => l.trim().split(' ')[0]).join(',')), 200);`;
     const t0 = Date.now();

@@ -8,9 +8,9 @@ import { capabilityDecision, parseTable, type ParsedTable } from '@capulator/pol
 import { AgentDecision } from './agent-process';
 import type { SeccompProfile } from './seccomp-profile';
 import { LineReader, parseControlLine } from './line-reader';
-import { SPARE_ARGS, takeEarlyKernelRecord } from './kernel-record-early';
+import { takeSpare } from './spares';
 
-export { kernelRecordBinary } from './kernel-record-early';
+export { kernelRecordBinary } from './spares';
 
 /**
  * The kernel-side record of a run (agent/PROTOCOL.md "Kernel record"): `capulator-kernel-record`
@@ -57,18 +57,14 @@ export class KernelRecordProcess {
   private readyWaiter?: () => void;
   private startWaiters: Array<() => void> = [];
 
-  /** cgroupDir undefined: a spare, loaded now and given its run's group later (assign); `child`: a spare started already (kernel-record-early) */
+  /** `spare`: a record started ahead (spares.ts), loaded already and given its run's group on stdin */
   private constructor(
     readonly binary: string,
-    cgroupDir: string | undefined,
+    cgroupDir: string,
     private onCheck: (c: KernelCheckLine) => void,
-    child?: ChildProcess,
+    spare?: ChildProcess,
   ) {
-    this.child =
-      child ??
-      (cgroupDir
-        ? spawn(binary, ['serve', '--cgroup', cgroupDir, '--events-fd', '3'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true })
-        : spawn(binary, [...SPARE_ARGS], { stdio: ['pipe', 'ignore', 'pipe', 'pipe'], detached: true }));
+    this.child = spare ?? spawn(binary, ['serve', '--cgroup', cgroupDir, '--events-fd', '3'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
     this.child.on('error', () => undefined); // a spawn failure is the exit waited for below
     this.child.stderr!.setEncoding('utf8').on('data', (s: string) => {
       if (this.stderr.length < 65536) this.stderr += s;
@@ -84,12 +80,10 @@ export class KernelRecordProcess {
    * is given the group: its program was loaded (and verified) ahead, so only the attach is left.
    */
   static async start(binary: string, cgroupDir: string, onCheck: (c: KernelCheckLine) => void): Promise<KernelRecordProcess> {
-    const early = takeEarlyKernelRecord(binary);
-    const spare = early ? new KernelRecordProcess(binary, undefined, onCheck, early) : takeSpare(binary);
-    if (spare) {
-      spare.onCheck = onCheck;
-      spare.child.stdin!.on('error', () => undefined);
-      spare.child.stdin!.end(`${cgroupDir}\n`);
+    const child = takeSpare('kernel-record', binary);
+    if (child) {
+      const spare = new KernelRecordProcess(binary, cgroupDir, onCheck, child);
+      child.stdin!.end(`${cgroupDir}\n`);
       try {
         return await spare.whenReady();
       } catch {
@@ -107,13 +101,6 @@ export class KernelRecordProcess {
         if (!this.ready) reject(new Error(`the kernel record exited before it was ready (${signal ?? code}): ${this.stderr.trim().split('\n').pop() ?? ''}`));
       });
     });
-  }
-
-  /** A spare: the program loaded, waiting for its run's group on stdin (nothing attached yet). */
-  static spare(binary: string): KernelRecordProcess {
-    const k = new KernelRecordProcess(binary, undefined, () => undefined);
-    k.child.unref();
-    return k;
   }
 
   get alive(): boolean {
@@ -174,64 +161,6 @@ export class KernelRecordProcess {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
 
-  /**
-   * Loads the spare that replaces the one this run took (a daemon keeps KERNEL_RECORD_SPARES).
-   * Called once the run is over and answered: loading one is ~75 ms of CPU (the verifier), which
-   * the end of this run would otherwise share.
-   */
-  replenish(): void {
-    setImmediate(() => replenishSpare(this.binary));
-  }
-}
-
-/**
- * Spare kernel records, in a process that runs many runs (`capulator serve`): their BPF program is
- * loaded and verified while no run waits (the verifier is ~45 ms of the ~75 ms a fresh start
- * takes here), and attached only once a run gives one its group. Two per binary, so that a run
- * that follows another at once finds one loaded while the next loads. A spare records nothing and
- * costs no capability check anything until then; it ends with this process (PR_SET_PDEATHSIG, or
- * stdin closed).
- */
-export const KERNEL_RECORD_SPARES = 2;
-const spares = new Map<string, KernelRecordProcess[]>();
-const keepSpareOf = new Set<string>();
-
-/** Keeps spares of `binary` loaded from now on (now, and again when a run's record ends). */
-export function keepKernelRecordSpare(binary: string | undefined): void {
-  if (!binary) return;
-  keepSpareOf.add(binary);
-  replenishSpare(binary);
-}
-
-/** Stops keeping spares, and ends those loaded. */
-export function dropKernelRecordSpares(): void {
-  keepSpareOf.clear();
-  for (const list of spares.values()) for (const s of list) s.kill();
-  spares.clear();
-}
-
-/** The oldest live spare (the likeliest to be loaded already). */
-function takeSpare(binary: string): KernelRecordProcess | undefined {
-  const list = spares.get(binary) ?? [];
-  while (list.length > 0) {
-    const s = list.shift()!;
-    if (s.alive) return s;
-  }
-  return undefined;
-}
-
-function replenishSpare(binary: string): void {
-  if (!keepSpareOf.has(binary)) return;
-  const list = (spares.get(binary) ?? []).filter((s) => s.alive);
-  spares.set(binary, list);
-  while (list.length < KERNEL_RECORD_SPARES) {
-    const s = KernelRecordProcess.spare(binary);
-    list.push(s);
-    void s.exited.then(() => {
-      const l = spares.get(binary);
-      if (l && l.includes(s)) l.splice(l.indexOf(s), 1);
-    });
-  }
 }
 
 /** Syscalls the seccomp filter traps whose decision the agent makes (execve is trapped only for its cache). */

@@ -20,6 +20,7 @@ import { buildSeccompProfile, seccompPlan } from './seccomp-profile';
 import { cgroupV2Root, decidedSyscalls, KernelChecks, kernelRecordBinary, KernelRecordProcess } from './kernel-record';
 import { defaultWorkload, resources, rlimits, type WorkloadOptions } from './workload';
 import type { RunTerminal } from './run-input';
+import { replenishSpares } from './spares';
 
 /** The image of a run: unpacked layers (bottom first) or one rootfs directory, and its config. */
 export interface RunImage {
@@ -407,10 +408,12 @@ export class Runner {
       // whether or not the agent got that far, clean-up unmounts what may be mounted
       if (agentMounts) mounted = true;
       const net = await netDone;
-      if (useAgent && !agentStarted.a) throw new RunError('start', agentStarted.e!.message);
-      agent = agentStarted.a;
+      // both are known to the clean-up before either failure is thrown: a kernel record left
+      // running would outlive the run (and keep a CLI waiting for it)
       const kr = krecResult ?? (await krecStart);
       krec = kr.k;
+      if (useAgent && !agentStarted.a) throw new RunError('start', agentStarted.e!.message);
+      agent = agentStarted.a;
       if (!krec && cgroupDir) {
         try {
           rmdirSync(cgroupDir);
@@ -685,7 +688,8 @@ export class Runner {
       trace('recorded');
       cleanup();
       trace('cleaned up');
-      krec?.replenish();
+      // the spares this run took (kernel record, agent) are replaced now that it is answered
+      replenishSpares();
     }
   }
 }

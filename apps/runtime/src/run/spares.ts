@@ -1,0 +1,118 @@
+/**
+ * Helper processes started before a run needs them ("spares"): the kernel record, whose BPF program
+ * takes ~75 ms to load and verify, and the agent, whose start from a large Node process is a fork
+ * of that process (~4 ms of the daemon's main thread at 60 MB, by --cpu-prof). A spare is started
+ * with its arguments still to come: the kernel record waits for its run's cgroup on stdin
+ * (`serve --cgroup -`), the agent for its command line (`serve --args-from-stdin`,
+ * agent/PROTOCOL.md "Spares"). Both end with this process (PR_SET_PDEATHSIG, or stdin closed)
+ * until a run takes them.
+ *
+ * `capulator serve` keeps SPARES of each ready and starts a new one after each run is answered.
+ * bin/capulator starts one of each for a `run` without a daemon (startEarly), so they load while
+ * Node loads the CLI. This module imports only Node's own modules, so that costs nothing measurable.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+
+export type SpareKind = 'kernel-record' | 'agent';
+
+/** How each kind is started as a spare. */
+export const SPARE_ARGS: Readonly<Record<SpareKind, readonly string[]>> = {
+  'kernel-record': ['serve', '--cgroup', '-', '--events-fd', '3'],
+  agent: ['serve', '--args-from-stdin'],
+};
+
+/** Spares kept per kind and binary by a process that keeps them (keepSpares). */
+export const SPARES = 2;
+
+const pools = new Map<string, ChildProcess[]>();
+const kept = new Map<string, { kind: SpareKind; binary: string }>();
+const keyOf = (kind: SpareKind, binary: string) => `${kind}\0${binary}`;
+const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
+const streams = (c: ChildProcess) => [c.stdin, c.stderr, c.stdio[3]] as Array<Socket | null>;
+
+/** The kernel record binary: $CAPULATOR_KERNEL_RECORD, else agent/build/capulator-kernel-record; undefined when not built. */
+export function kernelRecordBinary(repo: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const p = env.CAPULATOR_KERNEL_RECORD && env.CAPULATOR_KERNEL_RECORD !== '' ? env.CAPULATOR_KERNEL_RECORD : join(repo, 'agent', 'build', 'capulator-kernel-record');
+  return existsSync(p) ? p : undefined;
+}
+
+/** The agent binary path ($CAPULATOR_AGENT, else agent/build/capulator-agent), existing or not. */
+export function agentBinaryPath(repo: string, env: NodeJS.ProcessEnv = process.env): string {
+  return env.CAPULATOR_AGENT && env.CAPULATOR_AGENT !== '' ? env.CAPULATOR_AGENT : join(repo, 'agent', 'build', 'capulator-agent');
+}
+
+/** Starts a spare: stdin, stderr and fd 3 piped; it keeps nothing of this process alive until taken. */
+function startSpare(kind: SpareKind, binary: string): ChildProcess {
+  const c = spawn(binary, [...SPARE_ARGS[kind]], { stdio: ['pipe', 'ignore', 'pipe', 'pipe'], detached: true });
+  c.on('error', () => undefined);
+  c.stdin?.on('error', () => undefined);
+  c.unref();
+  for (const s of streams(c)) s?.unref?.();
+  const key = keyOf(kind, binary);
+  c.once('exit', () => {
+    const l = pools.get(key);
+    if (l?.includes(c)) l.splice(l.indexOf(c), 1);
+  });
+  const l = pools.get(key) ?? [];
+  l.push(c);
+  pools.set(key, l);
+  return c;
+}
+
+/**
+ * The oldest live spare of this kind (the likeliest to be loaded), for a run; its streams keep
+ * this process alive again, as a child started for the run would. Undefined when there is none.
+ */
+export function takeSpare(kind: SpareKind, binary: string): ChildProcess | undefined {
+  const l = pools.get(keyOf(kind, binary)) ?? [];
+  while (l.length > 0) {
+    const c = l.shift()!;
+    if (!alive(c)) continue;
+    c.ref();
+    for (const s of streams(c)) s?.ref?.();
+    return c;
+  }
+  return undefined;
+}
+
+/** Keeps SPARES of this kind ready from now on (now, and again after each run: replenishSpares). */
+export function keepSpares(kind: SpareKind, binary: string | undefined): void {
+  if (!binary || !existsSync(binary)) return;
+  kept.set(keyOf(kind, binary), { kind, binary });
+  fill(kind, binary);
+}
+
+/**
+ * Starts what replaces the spares runs took, once the run that took one is over and answered (a
+ * kernel record's load is ~75 ms of CPU, which the end of the run would otherwise share).
+ */
+export function replenishSpares(): void {
+  if (kept.size === 0) return;
+  setImmediate(() => {
+    for (const { kind, binary } of kept.values()) fill(kind, binary);
+  });
+}
+
+function fill(kind: SpareKind, binary: string): void {
+  const l = (pools.get(keyOf(kind, binary)) ?? []).filter(alive);
+  pools.set(keyOf(kind, binary), l);
+  for (let n = l.length; n < SPARES; n++) startSpare(kind, binary);
+}
+
+/** Stops keeping spares, and ends those started. */
+export function dropSpares(): void {
+  kept.clear();
+  for (const l of pools.values()) for (const c of l) if (alive(c)) c.kill('SIGKILL');
+  pools.clear();
+}
+
+/** bin/capulator, for a `run` without a daemon: one spare of each kind, started before the CLI loads. */
+export function startEarly(repo: string): void {
+  const krec = kernelRecordBinary(repo);
+  if (krec && (existsSync('/sys/fs/cgroup/unified/cgroup.procs') || existsSync('/sys/fs/cgroup/cgroup.procs'))) startSpare('kernel-record', krec);
+  const agent = agentBinaryPath(repo);
+  if (existsSync(agent)) startSpare('agent', agent);
+}
