@@ -230,6 +230,7 @@ struct msg {
 	long code;
 	char *argv[MAX_ARGS + 1];
 	int argc;
+	int stdin_null; /* exec: `"stdin": "null"`, the command's stdin is /dev/null */
 };
 
 struct parser {
@@ -399,7 +400,7 @@ static void msg_free(struct msg *m)
 	memset(m, 0, sizeof *m);
 }
 
-/* one line: {"type": …, "data"|"reason": string, "code": integer, "argv": [strings]}; other keys skipped */
+/* one line: {"type": …, "data"|"reason": string, "code": integer, "argv": [strings], "stdin": "null"}; other keys skipped */
 static int parse(const char *line, size_t n, struct msg *m)
 {
 	struct parser ps = {line, line + n};
@@ -443,6 +444,12 @@ static int parse(const char *line, size_t n, struct msg *m)
 				ps.p = e;
 				m->has_code = 1;
 			}
+		} else if (!strcmp(key.p, "stdin")) {
+			struct buf t = {0};
+			r = string(&ps, &t);
+			if (r == 0 && t.len == 4 && !strcmp(t.p, "null"))
+				m->stdin_null = 1;
+			free(t.p);
 		} else if (!strcmp(key.p, "argv")) {
 			if (ps.p >= ps.end || *ps.p++ != '[')
 				r = -1;
@@ -524,7 +531,7 @@ static void forward(int sig)
 }
 
 /* runs argv as a child with this process's stdio; returns its wait status */
-static int run_runc(int sock, char **argv, struct buf *in, size_t *consumed)
+static int run_runc(int sock, char **argv, int stdin_null, struct buf *in, size_t *consumed)
 {
 	sigset_t block, old;
 	sigemptyset(&block);
@@ -551,6 +558,14 @@ static int run_runc(int sock, char **argv, struct buf *in, size_t *consumed)
 		if (getppid() != parent)
 			_exit(FAILED);
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		/* without -i: the container's stdin is /dev/null, as docker's (and the cold path's) */
+		if (stdin_null) {
+			int nul = open("/dev/null", O_RDONLY);
+			if (nul < 0 || dup2(nul, 0) < 0)
+				_exit(FAILED);
+			if (nul != 0)
+				close(nul);
+		}
 		execvp(argv[0], argv);
 		fprintf(stderr, "capulator: cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
@@ -661,7 +676,7 @@ int main(int argc, char **argv)
 				die(FAILED, "capulator serve sent an unexpected exec");
 			ran = 1;
 			m.argv[m.argc] = NULL;
-			int st = run_runc(sock, m.argv, &in, &consumed);
+			int st = run_runc(sock, m.argv, m.stdin_null, &in, &consumed);
 			char r[96];
 			if (WIFSIGNALED(st))
 				snprintf(r, sizeof r, "{\"type\":\"exited\",\"code\":null,\"signal\":%d}\n", WTERMSIG(st));

@@ -155,18 +155,13 @@ describe('capulator run through capulator serve (the run socket)', () => {
       const id = `sock-agent-${tag}`;
       const c = start(['run', '--id', id, rootfs, '--', '/bin/sh', '-c', 'echo up; sleep 30']);
       await until('the container', () => c.out.stdout.includes('up'));
-      // the daemon's agent for this run (a child of the daemon, named by --run-id)
-      const agent = readdirSync('/proc')
-        .filter((p) => /^\d+$/.test(p))
-        .find((p) => {
-          try {
-            const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-            const ppid = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1];
-            return argv[0].endsWith('/capulator-agent') && argv[argv.indexOf('--run-id') + 1] === id && Number(ppid) === serve.pid;
-          } catch {
-            return false;
-          }
-        });
+      // the daemon's agent for this run (a child of the daemon; a spare's command line names no run,
+      // so its pid is read where the runtime keeps it for recovery)
+      const sup = join(home, 'runs', id, 'supervisor.json');
+      const agent = await until('the agent of the run', () => {
+        const pid = existsSync(sup) ? (JSON.parse(readFileSync(sup, 'utf8')) as { agent?: { pid: number } }).agent?.pid : undefined;
+        return pid && readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1] === String(serve.pid) ? pid : undefined;
+      });
       assert.ok(agent, 'the agent of the run');
       process.kill(Number(agent), 'SIGKILL');
       const r = await c.done;

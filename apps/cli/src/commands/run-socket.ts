@@ -188,11 +188,11 @@ async function serveClient(sock: Socket, store: EventStore | undefined): Promise
     stderr: (data) => send({ type: 'stderr', data }),
     exit: (c) => (code = c),
     store,
-    launch: (bin, args) =>
+    launch: (bin, args, o) =>
       new Promise<RuncExit>((resolve) => {
         if (gone) return resolve({ code: null, signal: null, lost: 'the run client went away before runc started' });
         runc = { resolve };
-        send({ type: 'exec', argv: [bin, ...args] });
+        send({ type: 'exec', argv: [bin, ...args], ...(o.stdinNull ? { stdin: 'null' } : {}) });
       }),
     fallback: (reason) => {
       throw new Fallback(reason);

@@ -95,7 +95,8 @@ export interface RuncExit {
 }
 
 /** Runs `runc` with `args` and resolves when it has exited (and no longer runs). */
-export type RuncLauncher = (runc: string, args: string[]) => Promise<RuncExit>;
+/** `stdinNull`: the command's stdin is /dev/null (a run without -i), else the launcher's own */
+export type RuncLauncher = (runc: string, args: string[], opts: { stdinNull: boolean }) => Promise<RuncExit>;
 
 export interface StartedInfo {
   pid: number;
@@ -509,7 +510,7 @@ export class Runner {
       let runcExited = false;
       if (req.launch) {
         // without -i the container's stdin is /dev/null (as docker's); the client runs runc with its own stdio
-        runcExit = w.interactive ? req.launch(runcCmd.command, runcCmd.args) : req.launch('/bin/sh', ['-c', 'exec "$@" </dev/null', 'sh', runcCmd.command, ...runcCmd.args]);
+        runcExit = req.launch(runcCmd.command, runcCmd.args, { stdinNull: !w.interactive });
         void runcExit.then(() => (runcExited = true));
       } else {
         const input = pipe && w.interactive ? req.stdin : undefined;
