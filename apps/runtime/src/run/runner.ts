@@ -599,6 +599,10 @@ export class Runner {
         }
       });
       trace('runc started');
+      // the spares this run took (kernel record, agent) are replaced while runc works: forking this
+      // large process blocks it for a few ms, which the run does not wait on now (after the answer,
+      // it delayed the next run's request)
+      replenishSpares();
       const r = await runcExit;
       trace('runc exited');
       stopForwarding();
@@ -689,8 +693,6 @@ export class Runner {
       trace('recorded');
       cleanup();
       trace('cleaned up');
-      // the spares this run took (kernel record, agent) are replaced now that it is answered
-      replenishSpares();
     }
   }
 }
