@@ -76,8 +76,9 @@ describe('POST /v1/runs with a workload', () => {
         assert.equal(r.status, 400, JSON.stringify(r.body));
         assert.match(JSON.stringify(r.body.error), reason);
       }
-      const unknown = await request(t.url).post('/v1/runs').set(auth).send({ image: 'bb:1', policy: 'deny-all', workload: { tty: true } });
-      assert.equal(unknown.status, 400, 'no pty through the API');
+      const notBool = await request(t.url).post('/v1/runs').set(auth).send({ image: 'bb:1', policy: 'deny-all', workload: { tty: 'yes' } });
+      assert.equal(notBool.status, 400, JSON.stringify(notBool.body));
+      assert.match(JSON.stringify(notBool.body.error), /tty must be a boolean/);
       assert.equal((await request(t.url).get('/v1/runs').set(auth)).body.runs.length, before);
     });
   });

@@ -189,13 +189,10 @@ describe('capulator run: workloads', () => {
       const r = cap(['run', '--no-store', '--network', 'none', '-p', '8080:80', rootfs, '--', 'true']);
       assert.equal(r.status, 2);
       assert.equal(r.stderr, 'capulator: -p needs --network bridge (not none)\n');
-      // with --server the flags are checked here before anything is sent; the server offers no pty (stdin goes with -i)
+      // with --server the flags are checked here before anything is sent
       const remote = cap(['run', '--server', 'http://127.0.0.1:9', '--token', 't', '--memory', '5x', 'img']);
       assert.equal(remote.status, 2);
       assert.equal(remote.stderr, 'capulator: --memory 5x: want a size such as 256m or 1g\n');
-      const tty = cap(['run', '--server', 'http://127.0.0.1:9', '--token', 't', '-t', 'img']);
-      assert.equal(tty.status, 2);
-      assert.equal(tty.stderr, 'capulator: -t is not supported with --server: the server offers no terminal; -i sends stdin\n');
       const detachedInput = cap(['run', '--server', 'http://127.0.0.1:9', '--token', 't', '-i', '-d', 'img']);
       assert.equal(detachedInput.status, 2);
       assert.equal(detachedInput.stderr, 'capulator: -i with -d and --server: a detached run has nobody to send its stdin\n');
