@@ -57,11 +57,17 @@ async function fill(kafka: Kafka, topic: string, partitions: number, n: number, 
   const streams = Array.from({ length: 64 }, () => `run-${randomUUID()}`);
   let seq = 0;
   let messages: Array<{ value: string; partition: number }> = [];
+  let bytes = 0;
   for (let done = 0, k = 0; done < n; done += batch, k++) {
     const s = streams[k % streams.length];
     const events = Array.from({ length: Math.min(batch, n - done) }, () => eventFixtures.decision(s.slice(4), ++seq));
-    messages.push({ value: JSON.stringify({ id: `fill:${k}`, requests: [{ streamId: s, expectedVersion: 'any', events }] }), partition: partitionOfStream(s, partitions) });
-    if (messages.length === 20) {
+    const value = JSON.stringify({ id: `fill:${k}`, requests: [{ streamId: s, expectedVersion: 'any', events }] });
+    messages.push({ value, partition: partitionOfStream(s, partitions) });
+    bytes += value.length;
+    // one produce request stays under the broker's message.max.bytes (1 MiB) even when every
+    // proposal goes to one partition (one record batch)
+    if (bytes >= 512 * 1024) {
+      bytes = 0;
       await producer.send({ topic, acks: -1, compression: CompressionTypes.None, messages });
       messages = [];
     }
