@@ -222,7 +222,12 @@ export class KafkaEventStore implements EventStore {
    * partition is sought to the next offset not yet received.
    */
   private async startConsumer(): Promise<void> {
-    const consumer = this.kafka.consumer({ groupId: `${this.clientId}-fold`, sessionTimeout: 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 20 });
+    // a group of its own for each consumer this store starts: a replaced consumer whose disconnect
+    // did not finish (a broker that was down) could otherwise stay a member of the same group,
+    // keep some partitions and drop what it fetched (it is no longer this.consumer), so those
+    // partitions were never folded again (seen as the fault test's 'received nothing while records
+    // waited', the same lag after every restart)
+    const consumer = this.kafka.consumer({ groupId: `${this.clientId}-fold-${++this.consumerGeneration}`, sessionTimeout: 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 20 });
     this.consumer = consumer;
     consumer.on(consumer.events.CRASH, (e) => {
       if (e.payload.restart || this.closed || this.consumer !== consumer) return;
@@ -248,6 +253,8 @@ export class KafkaEventStore implements EventStore {
   }
 
   private restarting: Promise<void> | undefined;
+  /** consumers started so far (each gets a group of its own) */
+  private consumerGeneration = 0;
 
   /** Replaces the fold consumer (see CONSUMER_STALL_MS); what it received stays, the new one goes on after it. */
   private restartConsumer(): Promise<void> {
