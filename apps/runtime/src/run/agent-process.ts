@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { TextEvent, type DecisionOutcome, type DecisionPayload, type PolicyRef } from '@capulator/events';
 import { LineReader, parseControlLine } from './line-reader';
-import { takeSpare } from './spares';
+import { agentBinaryPath, takeSpare } from './spares';
 
 export type DecisionEventType = 'CapabilitiesQueried' | 'CapabilitiesChangeRequested' | 'PrivilegeChecked';
 const DECISION_TYPES: ReadonlySet<string> = new Set<DecisionEventType>(['CapabilitiesQueried', 'CapabilitiesChangeRequested', 'PrivilegeChecked']);
@@ -62,7 +61,7 @@ export function parseDecisionLine(line: string): AgentDecision | undefined {
 
 /** The agent binary: $CAPULATOR_AGENT, else agent/build/capulator-agent of the repository. */
 export function agentBinary(repo: string, env: NodeJS.ProcessEnv = process.env): string {
-  const p = env.CAPULATOR_AGENT && env.CAPULATOR_AGENT !== '' ? env.CAPULATOR_AGENT : join(repo, 'agent', 'build', 'capulator-agent');
+  const p = agentBinaryPath(repo, env);
   if (!existsSync(p)) throw new Error(`the agent is not built (${p}); run npm run build`);
   return p;
 }
