@@ -109,14 +109,15 @@ function load(file: string, header: string): Map<string, Entry> {
   const entries = new Map<string, Entry>();
   let buf: Buffer;
   try {
+    // checked and read through one descriptor: the file read is the file checked
     const fd = openSync(file, 'r');
     try {
       const st = fstatSync(fd);
       if (st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0) return entries;
+      buf = readFileSync(fd);
     } finally {
       closeSync(fd);
     }
-    buf = readFileSync(file);
   } catch {
     return entries;
   }

@@ -28,6 +28,17 @@ const until = async <T>(what: string, fn: () => T | undefined, ms = 10_000): Pro
   }
 };
 
+/**
+ * A container's first program (pid 1 of a pid namespace, in the group `dir`) execs and makes one
+ * check (sethostname: CAP_SYS_ADMIN, in a UTS namespace of its own): the record must see it granted.
+ */
+async function recordsHostname(dir: string, checks: KernelCheckLine[]): Promise<void> {
+  const r = spawnSync('unshare', ['--fork', '--pid', '--uts', 'sh', '-c', `echo 0 > ${dir}/cgroup.procs && exec hostname record-test`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const c = await until('the sethostname check', () => checks.find((x) => x.cap === 21 && x.exe.endsWith('hostname')));
+  assert.equal(c.result, 'granted');
+}
+
 describe('a spare kernel record', () => {
   const dir = join(cgroupV2Root() ?? '/sys/fs/cgroup/unified', 'capulator', `spare-test-${process.pid}`);
   after(() => {
@@ -50,12 +61,7 @@ describe('a spare kernel record', () => {
     console.log(`ready ${Date.now() - t0} ms after the run gave its group`);
     assert.ok(first.includes(k.child.pid!), 'a spare took the run');
     assert.equal(k.ready!.cgroupId, statSync(dir).ino);
-    // a container's first program: pid 1 of a pid namespace, in the group, execs; then a check
-    // (sethostname: CAP_SYS_ADMIN, in a UTS namespace of its own)
-    const r = spawnSync('unshare', ['--fork', '--pid', '--uts', 'sh', '-c', `echo 0 > ${dir}/cgroup.procs && exec hostname spare-test`], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    const c = await until('the sethostname check', () => checks.find((x) => x.cap === 21 && x.exe.endsWith('hostname')));
-    assert.equal(c.result, 'granted');
+    await recordsHostname(dir, checks);
     await k.stop();
     assert.equal(k.summary?.lost, 0);
     // the runner, once the run is over and answered: the next run's spare is loading
@@ -86,10 +92,7 @@ describe('a kernel record started early (bin/capulator, for a cold `capulator ru
     const k = await KernelRecordProcess.start(binary!, dir, (c) => checks.push(c));
     assert.equal(k.child.pid, early, 'the run took the record started early');
     assert.equal(k.ready!.cgroupId, statSync(dir).ino);
-    const r = spawnSync('unshare', ['--fork', '--pid', '--uts', 'sh', '-c', `echo 0 > ${dir}/cgroup.procs && exec hostname early-test`], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    const c = await until('the sethostname check', () => checks.find((x) => x.cap === 21 && x.exe.endsWith('hostname')));
-    assert.equal(c.result, 'granted');
+    await recordsHostname(dir, checks);
     await k.stop();
     assert.equal(k.summary?.lost, 0);
   });

@@ -103,10 +103,6 @@ export class KernelRecordProcess {
     });
   }
 
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
   /** Calls `fn` once the container program's first exec was seen (before any of its checks is delivered). */
   onStarted(fn: () => void): void {
     if (this.started) fn();
