@@ -1,5 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { repoRoot } from '@capulator/host';
 import { connectKafkaEventStore, runStream, type KafkaEventStore, type StoredEvent } from '@capulator/events';
 import { startTestBroker, type TestBroker } from '../../../libs/events/src/testing/kafka-broker';
 import { fixtureImages } from '../../fixtures/images';
@@ -134,6 +137,64 @@ describe('capulator serve --bus kafka (2 gateways, 2 runtime workers, 1 broker)'
       assert.equal(run.status, 'exited', JSON.stringify(run));
       assert.equal(run.signal, 'SIGKILL');
       await sameEverywhere(id);
+    });
+  });
+
+  describe('terminals through the bus: a worker relays output, stdin and window sizes', () => {
+    /** GET /v1/runs/{id}/logs (the whole output, once it is complete; `stream`: only that one) */
+    const logsOf = async (base: string, id: string, stream?: 'stdout' | 'stderr') => {
+      const { status, body } = await api(base, 'GET', `/v1/runs/${id}/logs?follow=1`);
+      assert.equal(status, 200);
+      const lines = (body as string).split('\n');
+      let text = '';
+      let end = false;
+      for (let i = 0; i < lines.length; i++) {
+        if (lines[i] === 'event: end') end = true;
+        if (!lines[i].startsWith('data:') || end) continue;
+        const c = JSON.parse(lines[i].slice(5)) as { text: string; stream: string };
+        if (!stream || c.stream === stream) text += c.text;
+      }
+      assert.ok(end, `run ${id}: the logs stream ended without "end"`);
+      return text;
+    };
+
+    it('run --server -i: the program reads the client\'s stdin and its output comes back, on both gateways', async () => {
+      const input = Array.from({ length: 3000 }, (_, i) => `line ${i}`).join('\n') + '\n';
+      const r = spawnSync(process.execPath, [join(repoRoot(__dirname), 'bin', 'capulator'), 'run', '--server', gwA.url!, '--token', token, '-i', 'bb:1', '--', '/bin/sh', '-c', 'read a; read b; echo "$a"; echo "$b"; wc -l; echo end; echo to-stderr >&2'], {
+        input,
+        encoding: 'utf8',
+        env: { ...process.env, CAPULATOR_HOME: homes[0] },
+        timeout: 120_000,
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'line 0\nline 1\n2998\nend\n');
+      assert.match(r.stderr, /^to-stderr$/m);
+      const id = /run (\S+) submitted/.exec(r.stderr)?.[1];
+      assert.ok(id, r.stderr);
+      // gateway B kept the same output from the relay (each stream in order; the two pipes' interleaving is the reader's)
+      assert.equal(await logsOf(gwB.url!, id, 'stdout'), 'line 0\nline 1\n2998\nend\n');
+      assert.equal(await logsOf(gwB.url!, id, 'stderr'), 'to-stderr\n');
+    });
+
+    it('-t: the window size set on gateway B reaches the program\'s terminal, stdin sent on A follows it', async () => {
+      const r = await api(gwA.url!, 'POST', '/v1/runs', { image: 'bb:1', command: ['/bin/sh', '-c', 'read x; stty size; echo "got $x"'], policy: 'scale-out', workload: { interactive: true, tty: true } });
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      const id = r.body.id as string;
+      await until('the run on B', async () => ((await api(gwB.url!, 'GET', `/v1/runs/${id}`)).status === 200 ? true : undefined));
+      // answered once a worker has started the run and its terminal took the size
+      const z = await api(gwB.url!, 'POST', `/v1/runs/${id}/resize`, { rows: 33, cols: 99 });
+      assert.equal(z.status, 204, JSON.stringify(z.body));
+      const w = await fetch(`${gwA.url}/v1/runs/${id}/stdin?eof=1`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/octet-stream' }, body: 'hello\n' });
+      assert.equal(w.status, 204, await w.text());
+      const run = await ended(id);
+      assert.equal(run.status, 'exited', JSON.stringify(run));
+      assert.equal(run.exitCode, 0);
+      const out = await logsOf(gwA.url!, id);
+      assert.match(out, /33 99\r?\n/);
+      assert.match(out, /got hello/);
+      // stdin after the end: 409, as on a server that runs it
+      const late = await fetch(`${gwB.url}/v1/runs/${id}/stdin`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/octet-stream' }, body: 'x' });
+      assert.equal(late.status, 409);
     });
   });
 

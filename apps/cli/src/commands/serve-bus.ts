@@ -73,7 +73,7 @@ export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
     if (role === 'gateway' || role === 'all') {
       const { KafkaRunExecutor } = await import('../../../gateway/src/bus/kafka-run.executor');
       const { startGateway } = await import('../../../gateway/src/gateway.app');
-      const executor = await KafkaRunExecutor.connect({ brokers, partitions: o.partitions });
+      const executor = await KafkaRunExecutor.connect({ brokers, partitions: o.partitions, log: (r) => log({ context: 'run-io', ...r }) });
       let gw;
       try {
         gw = await startGateway({

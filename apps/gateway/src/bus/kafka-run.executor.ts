@@ -8,6 +8,8 @@ import {
   ensureCommandTopics,
   type BusCommand,
 } from '../../../runtime/src/worker/commands';
+import { GatewayRunIo, StdinRefused } from '../../../runtime/src/worker/run-io';
+import { IllegalState } from '../errors/domain.error';
 import type { RunExecutor, RunRequest } from '../runs/run-executor';
 import { DEFAULT_MAX_QUEUED } from '../gateway.options';
 import type { CommandLedger, CommandMark } from '../runs/orphans';
@@ -23,6 +25,7 @@ export interface KafkaRunExecutorOptions {
   maxQueued?: number;
   /** the runtime workers' consumer group (whose committed offsets say which commands are handled) */
   groupId?: string;
+  log?: (rec: Record<string, unknown>) => void;
 }
 
 /** how long a command may wait for the broker before its submission is refused */
@@ -63,14 +66,16 @@ export class KafkaRunExecutor implements RunExecutor, CommandLedger {
     private readonly groupId: string,
     private readonly now: () => Date,
     maxQueued: number,
+    private readonly io: GatewayRunIo,
   ) {
     this.topic = topic;
     this.maxQueued = maxQueued;
   }
 
   static async connect(opts: KafkaRunExecutorOptions): Promise<KafkaRunExecutor> {
+    const clientId = opts.clientId ?? `capulator-gateway-${hostname()}-${process.pid}`;
     const kafka = new Kafka({
-      clientId: opts.clientId ?? `capulator-gateway-${hostname()}-${process.pid}`,
+      clientId,
       brokers: opts.brokers,
       logLevel: logLevel.NOTHING,
       connectionTimeout: 1_000,
@@ -86,8 +91,16 @@ export class KafkaRunExecutor implements RunExecutor, CommandLedger {
       throw err;
     }
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    await producer.connect();
-    return new KafkaRunExecutor(producer, admin, opts.topic ?? COMMANDS_TOPIC, opts.groupId ?? RUNTIME_GROUP, opts.now ?? (() => new Date()), opts.maxQueued ?? DEFAULT_MAX_QUEUED);
+    let io: GatewayRunIo | undefined;
+    try {
+      await producer.connect();
+      io = await GatewayRunIo.start(kafka, clientId, opts.log ?? (() => undefined), opts.partitions);
+    } catch (err) {
+      await producer.disconnect().catch(() => undefined);
+      await admin.disconnect().catch(() => undefined);
+      throw err;
+    }
+    return new KafkaRunExecutor(producer, admin, opts.topic ?? COMMANDS_TOPIC, opts.groupId ?? RUNTIME_GROUP, opts.now ?? (() => new Date()), opts.maxQueued ?? DEFAULT_MAX_QUEUED, io);
   }
 
   /** The end offset of every partition of the command topic, now. */
@@ -134,9 +147,36 @@ export class KafkaRunExecutor implements RunExecutor, CommandLedger {
     return true;
   }
 
+  /**
+   * Sends to the stdin of a run that has started on a worker (the gateway waits for RunStarted:
+   * RunsService); resolves once the run's stdin took the bytes. The run's output reaches this
+   * process's RunOutputHub from `capulator.output` (worker/run-io.ts).
+   */
+  async writeStdin(runId: string, data: Buffer, eof: boolean): Promise<boolean> {
+    try {
+      await this.io.writeStdin(runId, data, eof);
+    } catch (err) {
+      if (err instanceof StdinRefused) throw new IllegalState(err.message);
+      throw err;
+    }
+    return true;
+  }
+
+  resizeTty(runId: string, size: { rows: number; cols: number }): boolean {
+    this.io.resize(runId, size);
+    return true;
+  }
+
+  readonly startedFirst = true;
+
+  runEnded(runId: string): void {
+    this.io.runEnded(runId);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.io.close();
     while (this.sending || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
     await this.producer.disconnect();
     await this.admin.disconnect().catch(() => undefined);

@@ -148,7 +148,7 @@ export class GrpcGateway {
       WriteStdin: this.stdin(),
       ResizeTty: this.unary('runs:write', async (req) => {
         const dto = await validateDto(ResizeTtyDto, { rows: req.rows, cols: req.cols });
-        d.runs.resizeTty(runId(req.id), { rows: dto.rows, cols: dto.cols });
+        await d.runs.resizeTty(runId(req.id), { rows: dto.rows, cols: dto.cols });
         return {};
       }),
       PublishPolicy: this.unary('policies:write', async (req, who) => {

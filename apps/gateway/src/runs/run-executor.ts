@@ -30,12 +30,18 @@ export interface RunExecutor {
   stop(runId: string): Promise<boolean>;
   /**
    * Appends to the stdin of an interactive (-i) run queued or running here, in order (`eof`:
-   * then closes it); resolves once taken. False when the run is not here. Absent on executors
-   * whose runs take no stdin (the Kafka bus).
+   * then closes it); resolves once taken. False when the run is not here.
    */
-  writeStdin?(runId: string, data: Buffer, eof: boolean): Promise<boolean>;
-  /** Sets the window size of a -t run queued or running here. False when the run is not here; absent like writeStdin. */
-  resizeTty?(runId: string, size: { rows: number; cols: number }): boolean;
+  writeStdin(runId: string, data: Buffer, eof: boolean): Promise<boolean>;
+  /** Sets the window size of a -t run queued or running here. False when the run is not here. */
+  resizeTty(runId: string, size: { rows: number; cols: number }): boolean;
+  /**
+   * Stdin and sizes reach a run only once it has started (the Kafka bus: the worker that runs it
+   * answers); the caller waits for RunStarted before writeStdin and resizeTty.
+   */
+  readonly startedFirst?: boolean;
+  /** Told when a run's terminal event is in the log (the Kafka bus: its output ends, waiting stdin is refused). */
+  runEnded?(runId: string): void;
   close(): Promise<void>;
 }
 

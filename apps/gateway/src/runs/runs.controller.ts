@@ -76,7 +76,7 @@ export class RunsController {
   @ApiOperation({
     summary: "Send bytes to an interactive run's stdin",
     description:
-      "For a run submitted with `workload.interactive` (-i) and executed by this server: the body (at most 1 MiB; send more as further requests, one after the other) is appended to the program's stdin, in order; with `eof=1` the stdin is then closed. Answers once the bytes are taken: at most 64 KiB wait per run, so a request beyond that waits for the program to read. Input sent while the run is queued waits for it to start. 409 when the run has ended, is not interactive, its stdin is closed, or it runs on the Kafka bus (which takes no stdin).",
+      "For a run submitted with `workload.interactive` (-i): the body (at most 1 MiB; send more as further requests, one after the other) is appended to the program's stdin, in order; with `eof=1` the stdin is then closed. Answers once the bytes are taken: at most 64 KiB wait per run, so a request beyond that waits for the program to read. Input sent while the run is queued waits for it to start. On the Kafka bus the bytes travel on `capulator.input` to the worker that runs it, and the answer comes once that worker's run took them. 409 when the run has ended, is not interactive, or its stdin is closed.",
   })
   @ApiConsumes('application/octet-stream')
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
@@ -95,11 +95,11 @@ export class RunsController {
   @ApiOperation({
     summary: "Set the window size of a run's terminal",
     description:
-      "For a run submitted with `workload.tty` (-t) and executed by this server: the program's terminal gets this size (it receives SIGWINCH), as `docker run -t` passes a resized window on. Before the run starts, the size it starts with (else 24 x 80). 409 when the run has ended, has no terminal, or runs on the Kafka bus.",
+      "For a run submitted with `workload.tty` (-t): the program's terminal gets this size (it receives SIGWINCH), as `docker run -t` passes a resized window on. On a server that runs it itself, a size set before the run starts is the one it starts with (else 24 x 80); on the Kafka bus the request waits until a worker has started the run, which then starts at 24 x 80 and is resized. 409 when the run has ended or has no terminal.",
   })
   @ApiNoContentResponse()
-  resize(@Param('id', RunIdPipe) id: string, @Body() body: ResizeTtyDto): void {
-    this.runs.resizeTty(id, { rows: body.rows, cols: body.cols });
+  async resize(@Param('id', RunIdPipe) id: string, @Body() body: ResizeTtyDto): Promise<void> {
+    await this.runs.resizeTty(id, { rows: body.rows, cols: body.cols });
   }
 
   @Sse(':id/events')
@@ -121,7 +121,7 @@ export class RunsController {
   @ApiOperation({
     summary: "The program's stdout and stderr as Server-Sent Events",
     description:
-      'Output of a run executed by this server\'s in-process runtime (not of Kafka workers), as `docker logs`: everything kept so far, then (follow=1) new output until the run\'s output is complete. Each message has `id` = the chunk\'s number in the run, `event` = `stdout` or `stderr`, `data` = `{"stream","text","time"}`; a last message `event: end`, `data` = `{"truncated"}` (true when the oldest output went past the 4 MiB kept per run). Reconnect with Last-Event-ID to resume.',
+      'Output of a run, as `docker logs`: everything kept so far, then (follow=1) new output until the run\'s output is complete. Each message has `id` = the chunk\'s number in the run, `event` = `stdout` or `stderr`, `data` = `{"stream","text","time"}`; a last message `event: end`, `data` = `{"truncated"}` (true when the oldest output went past the 4 MiB kept per run). Reconnect with Last-Event-ID to resume.',
   })
   @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'resume after this chunk' })
   @ApiProduces('text/event-stream')

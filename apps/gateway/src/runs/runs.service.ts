@@ -95,7 +95,29 @@ export class RunsService implements OnModuleDestroy {
       if (after.status === 'queued') this.queued.add(id);
       else this.queued.delete(id);
       this.runs.set(id, after);
+      if (after.status !== 'queued') this.wakeStarted(id);
+      if (isTerminal(after.status) && !(before && isTerminal(before.status))) this.executor.runEnded?.(id);
     }
+  }
+
+  /** callers waiting for a run to leave `queued` (stdin and sizes for runs on the bus) */
+  private readonly startWaiters = new Map<string, Set<() => void>>();
+
+  private wakeStarted(id: string): void {
+    const ws = this.startWaiters.get(id);
+    if (!ws) return;
+    this.startWaiters.delete(id);
+    for (const w of ws) w();
+  }
+
+  /** Resolves once the run is no longer queued (at once when it is not). */
+  private untilStarted(id: string): Promise<void> {
+    if (this.summary(id).status !== 'queued') return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let ws = this.startWaiters.get(id);
+      if (!ws) this.startWaiters.set(id, (ws = new Set()));
+      ws.add(resolve);
+    });
   }
 
   /** `who`'s scopes bound what the run may do on the host (run-authorization.ts). */
@@ -109,9 +131,6 @@ export class RunsService implements OnModuleDestroy {
         throw new ValidationFailed([{ field: 'workload', messages: [(e as Error).message] }]);
       }
     }
-    // stdin reaches only the runs this server executes (POST /v1/runs/{id}/stdin)
-    if (workload?.interactive && !this.executor.writeStdin) throw new ValidationFailed([{ field: 'workload.interactive', messages: ['runs on the Kafka bus take no stdin: -i needs a server that runs them itself'] }]);
-    if (workload?.tty && !this.executor.resizeTty) throw new ValidationFailed([{ field: 'workload.tty', messages: ['runs on the Kafka bus have no terminal: -t needs a server that runs them itself'] }]);
     const mounts = authorizeRun(who?.scopes ?? [], { ...req, ...(workload ? { network: workload.network } : {}) }, this.mountsAllowed);
     const wrec = workload ? workloadRecord(workload) : undefined;
     const requestedBy = who?.name;
@@ -173,18 +192,30 @@ export class RunsService implements OnModuleDestroy {
 
   /** Appends to an interactive run's stdin (`eof`: then closes it); resolves once the run's stdin has taken it. */
   async writeStdin(id: string, data: Buffer, eof: boolean): Promise<void> {
-    const r = this.summary(id);
-    if (isTerminal(r.status)) throw new IllegalState(`run ${id} has already ${r.status === 'exited' ? 'exited' : 'failed'}`);
-    if (!this.executor.writeStdin) throw new IllegalState(`run ${id} runs on the Kafka bus: it takes no stdin`);
+    await this.takingInput(id, 'interactive');
     if (!(await this.executor.writeStdin(id, data, eof))) throw new IllegalState(`run ${id} is not queued or running on this server`);
   }
 
-  /** Sets the window size of a -t run (before its start: the size it starts with). */
-  resizeTty(id: string, size: { rows: number; cols: number }): void {
-    const r = this.summary(id);
-    if (isTerminal(r.status)) throw new IllegalState(`run ${id} has already ${r.status === 'exited' ? 'exited' : 'failed'}`);
-    if (!this.executor.resizeTty) throw new IllegalState(`run ${id} runs on the Kafka bus: it has no terminal`);
+  /** Sets the window size of a -t run (before its start on this server: the size it starts with). */
+  async resizeTty(id: string, size: { rows: number; cols: number }): Promise<void> {
+    await this.takingInput(id, 'tty');
     if (!this.executor.resizeTty(id, size)) throw new IllegalState(`run ${id} is not queued or running on this server`);
+  }
+
+  /**
+   * The run, once it can take input: not ended, started with -i (-t), and (on the bus, where the
+   * worker that has it answers) started.
+   */
+  private async takingInput(id: string, flag: 'interactive' | 'tty'): Promise<void> {
+    const ended = (r: RunSummary) => new IllegalState(`run ${id} has already ${r.status === 'exited' ? 'exited' : 'failed'}`);
+    let r = this.summary(id);
+    if (isTerminal(r.status)) throw ended(r);
+    if (this.executor.startedFirst) {
+      if (!r[flag]) throw new IllegalState(flag === 'tty' ? `run ${id} was not started with -t (workload.tty): it has no terminal` : `run ${id} was not started with -i (workload.interactive): it takes no stdin`);
+      await this.untilStarted(id);
+      r = this.summary(id);
+      if (isTerminal(r.status)) throw ended(r);
+    }
   }
 
   /**

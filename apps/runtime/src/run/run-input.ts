@@ -115,6 +115,11 @@ export class RunInputHub {
     };
   }
 
+  /** Whether the run was released here (it ran in this process and has ended). */
+  released(runId: string): boolean {
+    return this.gone.has(runId);
+  }
+
   /** The run is over: what was not read is dropped and waiting writers are told. */
   release(runId: string): void {
     this.sizes.delete(runId);

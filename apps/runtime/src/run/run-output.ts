@@ -29,9 +29,18 @@ class RunOutputEntry {
   readonly listeners = new Set<Listener>();
 }
 
+export type OutputTap = (runId: string, c: OutputChunk | 'end') => void;
+
 export class RunOutputHub {
   private readonly runs = new Map<string, RunOutputEntry>();
   private readonly endedOrder: string[] = [];
+  private readonly taps = new Set<OutputTap>();
+
+  /** Calls `fn` with every chunk written and every end, of every run, until the returned function is called (a Kafka worker relays them to the gateways: worker/run-io.ts). */
+  tap(fn: OutputTap): () => void {
+    this.taps.add(fn);
+    return () => this.taps.delete(fn);
+  }
 
   private entry(runId: string): RunOutputEntry {
     let e = this.runs.get(runId);
@@ -54,6 +63,7 @@ export class RunOutputHub {
       e.dropped++;
     }
     for (const l of e.listeners) l(c);
+    for (const t of this.taps) t(runId, c);
   }
 
   /** The run's output is complete (its container's pipes closed, or it never started). */
@@ -61,6 +71,7 @@ export class RunOutputHub {
     const e = this.entry(runId);
     if (e.ended) return;
     e.ended = true;
+    for (const t of this.taps) t(runId, 'end');
     for (const l of e.listeners) l('end');
     e.listeners.clear();
     this.endedOrder.push(runId);

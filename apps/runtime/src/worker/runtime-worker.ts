@@ -14,6 +14,7 @@ import {
   type WorkerRunFn,
 } from './commands';
 import { OffsetTracker } from './offset-tracker';
+import { WorkerRunIo } from './run-io';
 
 export interface RuntimeWorkerOptions {
   brokers: string[];
@@ -109,6 +110,8 @@ export class RuntimeWorker {
   private consumer!: Consumer;
   private producer!: Producer;
   private admin!: Admin;
+  /** the runs' output to the gateways, their stdin and window sizes from them */
+  private io!: WorkerRunIo;
   private readonly jobs = new Map<string, Job>();
   private queue: Job[] = [];
   private running = 0;
@@ -167,6 +170,8 @@ export class RuntimeWorker {
     await ensureCommandTopics(this.admin, this.opts.partitions, this.opts.topic, this.opts.dlqTopic);
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await this.producer.connect();
+    // before any run is taken: input for a run is sent once it started here
+    this.io = await WorkerRunIo.start(this.kafka, this.id, (runId) => this.jobs.has(runId), (rec) => this.log(rec), this.opts.partitions);
     await this.startConsumer();
     this.log({ msg: 'runtime worker consuming', topic: this.opts.topic, group: this.opts.groupId, concurrency: this.opts.concurrency });
   }
@@ -576,6 +581,7 @@ export class RuntimeWorker {
     for (const [step, p] of [
       ['commit offsets', () => this.commitChain],
       ['disconnect the consumer', () => this.consumer.disconnect()],
+      ['close the run output relay', () => this.io.close()],
       ['disconnect the producer', () => this.producer.disconnect()],
       ['disconnect the admin client', () => this.admin.disconnect()],
     ] as const) {

@@ -40,6 +40,9 @@ export interface RunSummary {
   oomKilled?: true;
   /** names of the files kept after the run (RunExited.artifacts, e.g. core) */
   artifacts?: string[];
+  /** set when the run was requested with -i (its stdin is what clients send) / -t (a terminal) */
+  interactive?: true;
+  tty?: true;
 }
 
 export function initialRunSummary(runId: string): RunSummary {
@@ -78,6 +81,8 @@ export function evolveRunSummary(state: RunSummary | undefined, e: StoredEvent):
       s.command = p.command;
       s.learn = p.learn;
       s.policy = p.policy;
+      if (p.workload?.interactive === true) s.interactive = true;
+      if (p.workload?.tty === true) s.tty = true;
       s.requestedAt = e.at;
       break;
     }
