@@ -122,15 +122,54 @@ class Relay {
   }
 }
 
-async function ioConsumer(kafka: Kafka, name: string, topic: string, onMessage: (value: Buffer | null) => void): Promise<Consumer> {
-  // a group of its own, nothing committed: every partition, from the end at the start
-  const consumer = kafka.consumer({ groupId: `${name}-${randomBytes(6).toString('hex')}`, sessionTimeout: 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 20 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: false });
-  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
-  await consumer.run({ autoCommit: false, eachMessage: async ({ message }) => onMessage(message.value) });
-  await joined;
-  return consumer;
+interface Follower {
+  close(): Promise<void>;
+}
+
+/**
+ * Reads every partition of `topic` from its end (a consumer group of its own, nothing committed).
+ * A consumer its client gives up on (a long broker outage) is replaced by a new one, which starts
+ * from the end then: what was relayed meanwhile is missed, and logged.
+ */
+async function follow(kafka: Kafka, name: string, topic: string, onMessage: (value: Buffer | null) => void, log: IoLog): Promise<Follower> {
+  let current: Consumer | undefined;
+  let closed = false;
+  const start = async (): Promise<void> => {
+    const consumer = kafka.consumer({ groupId: `${name}-${randomBytes(6).toString('hex')}`, sessionTimeout: 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 20 });
+    current = consumer;
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (e.payload.restart || closed || current !== consumer) return;
+      log({ level: 'warn', msg: `${topic} consumer stopped by its client; starting it again (what was relayed meanwhile is missed)`, err: e.payload.error?.message });
+      void consumer.disconnect().catch(() => undefined).then(again);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: false });
+    const joined = new Promise<void>((resolve, reject) => {
+      consumer.on(consumer.events.GROUP_JOIN, () => resolve());
+      consumer.on(consumer.events.CRASH, (e) => reject(e.payload.error));
+    });
+    joined.catch(() => undefined);
+    await consumer.run({ autoCommit: false, eachMessage: async ({ message }) => onMessage(message.value) });
+    await joined;
+  };
+  const again = async (): Promise<void> => {
+    while (!closed) {
+      try {
+        await start();
+        return;
+      } catch (err) {
+        log({ level: 'warn', msg: `${topic} consumer could not be started again; trying later`, err: String(err) });
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
+  };
+  await start();
+  return {
+    close: async () => {
+      closed = true;
+      await current?.disconnect().catch(() => undefined);
+    },
+  };
 }
 
 export interface IoLog {
@@ -143,7 +182,7 @@ export interface IoLog {
  */
 export class WorkerRunIo {
   private relay!: Relay;
-  private consumer!: Consumer;
+  private consumer!: Follower;
   private untap: () => void = () => undefined;
   /** per run, the input still being applied (one message after the other) */
   private readonly chains = new Map<string, Promise<void>>();
@@ -165,7 +204,7 @@ export class WorkerRunIo {
     });
     io.closeProducer = () => producer.disconnect();
     io.untap = runOutput.tap((runId, c) => io.publish(runId, c));
-    io.consumer = await ioConsumer(kafka, `${name}-input`, INPUT_TOPIC, (v) => io.onInput(v));
+    io.consumer = await follow(kafka, `${name}-input`, INPUT_TOPIC, (v) => io.onInput(v), log);
     return io;
   }
 
@@ -215,7 +254,7 @@ export class WorkerRunIo {
 
   async close(): Promise<void> {
     this.untap();
-    await this.consumer?.disconnect().catch(() => undefined);
+    await this.consumer?.close();
     await this.relay?.close();
     await this.closeProducer().catch(() => undefined);
   }
@@ -236,7 +275,7 @@ interface Waiting {
  */
 export class GatewayRunIo {
   private relay!: Relay;
-  private consumer!: Consumer;
+  private consumer!: Follower;
   private closeProducer: () => Promise<void> = async () => undefined;
   private readonly waiting = new Map<string, Waiting>();
   /** runs with a stdin request of this gateway under way (one at a time, as on a server that runs them) */
@@ -261,7 +300,7 @@ export class GatewayRunIo {
         w.reject(new StdinRefused(`run ${w.runId}: the Kafka broker did not take its stdin`));
       }
     });
-    io.consumer = await ioConsumer(kafka, `${name}-output`, OUTPUT_TOPIC, (v) => io.onOutput(v));
+    io.consumer = await follow(kafka, `${name}-output`, OUTPUT_TOPIC, (v) => io.onOutput(v), log);
     return io;
   }
 
@@ -341,7 +380,7 @@ export class GatewayRunIo {
     this.ending.clear();
     for (const w of this.waiting.values()) w.reject(new StdinRefused(`run ${w.runId}: the server is shutting down`));
     this.waiting.clear();
-    await this.consumer?.disconnect().catch(() => undefined);
+    await this.consumer?.close();
     await this.relay?.close();
     await this.closeProducer().catch(() => undefined);
   }

@@ -70,12 +70,12 @@ export class WorkloadDto {
 
   @ApiPropertyOptional({ example: 'web1' }) @IsOptional() @IsString() @MaxLength(64) hostname?: string;
 
-  @ApiPropertyOptional({ description: "-i: the program's stdin is what POST /v1/runs/{id}/stdin sends (else /dev/null); only on a server that executes its runs itself, not on the Kafka bus" })
+  @ApiPropertyOptional({ description: "-i: the program's stdin is what POST /v1/runs/{id}/stdin sends (else /dev/null)" })
   @IsOptional()
   @IsBoolean()
   interactive?: boolean;
 
-  @ApiPropertyOptional({ description: '-t: the program runs on a pseudo-terminal; its output comes as one stream (stdout) and POST /v1/runs/{id}/resize sets the window size; only on a server that executes its runs itself, not on the Kafka bus' })
+  @ApiPropertyOptional({ description: '-t: the program runs on a pseudo-terminal; its output comes as one stream (stdout) and POST /v1/runs/{id}/resize sets the window size' })
   @IsOptional()
   @IsBoolean()
   tty?: boolean;
