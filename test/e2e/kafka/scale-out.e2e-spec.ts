@@ -177,11 +177,12 @@ describe('capulator serve --bus kafka (2 gateways, 2 runtime workers, 1 broker)'
     });
 
     it('-t: the window size set on gateway B reaches the program\'s terminal, stdin sent on A follows it', async () => {
-      const r = await api(gwA.url!, 'POST', '/v1/runs', { image: 'bb:1', command: ['/bin/sh', '-c', 'read x; stty size; echo "got $x"'], policy: 'scale-out', workload: { interactive: true, tty: true } });
+      const r = await api(gwA.url!, 'POST', '/v1/runs', { image: 'bb:1', command: ['/bin/sh', '-c', 'read x; i=0; while [ "$(stty size)" != "33 99" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; stty size; echo "got $x"'], policy: 'scale-out', workload: { interactive: true, tty: true } });
       assert.equal(r.status, 202, JSON.stringify(r.body));
       const id = r.body.id as string;
       await until('the run on B', async () => ((await api(gwB.url!, 'GET', `/v1/runs/${id}`)).status === 200 ? true : undefined));
-      // answered once a worker has started the run and its terminal took the size
+      // answered once a worker has started the run; the size and the stdin travel apart (as docker's
+      // resize and attach do), so the program waits up to 5 s for the size rather than racing it
       const z = await api(gwB.url!, 'POST', `/v1/runs/${id}/resize`, { rows: 33, cols: 99 });
       assert.equal(z.status, 204, JSON.stringify(z.body));
       const w = await fetch(`${gwA.url}/v1/runs/${id}/stdin?eof=1`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/octet-stream' }, body: 'hello\n' });
