@@ -25,7 +25,7 @@ const autocannon = require('autocannon') as (opts: Record<string, unknown>) => P
   statusCodeStats: Record<string, { count: number }>;
 }>;
 
-const USAGE = `usage: node dist/bench/kafka-submit.bench.js [--duration S] [--warmup S] [--connections C] [--partitions P] [--brokers H:P]
+const USAGE = `usage: node dist/bench/kafka-submit.bench.js [--duration S] [--warmup S] [--connections C] [--rate R] [--partitions P] [--brokers H:P]
   POST /v1/runs against the embedded server and against 2 gateways + 1 worker on Kafka, same run,
   same limits (the default queue bound of both, 10000 waiting runs). Prints accepted (202) and
   refused (503, Retry-After) per second separately, latency percentiles, and other errors.
@@ -34,6 +34,9 @@ const USAGE = `usage: node dist/bench/kafka-submit.bench.js [--duration S] [--wa
   --warmup S       seconds of load before each measured one (default 10: a fresh broker and
                    fresh Node processes are still compiling their hot code for the first seconds)
   --connections C  concurrent connections per target, split over the Kafka gateways (default 32)
+  --rate R         offer R requests/s per target (split over the Kafka gateways) instead of as
+                   many as the connections take: latency at a given load rather than at
+                   saturation (e.g. the embedded server's sustained accepted/s)
   --partitions P   partitions of the Kafka topics (default 4 events, 8 commands)
   --brokers H:P    use this broker instead of starting one (infra/kafka/kafka.sh)`;
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
@@ -89,8 +92,9 @@ interface Result {
   bad: number;
 }
 
-async function load(url: string, token: string, duration: number, connections: number): Promise<Result> {
+async function load(url: string, token: string, duration: number, connections: number, rate = 0): Promise<Result> {
   const opts = {
+    ...(rate > 0 ? { overallRate: rate } : {}),
     url: `${url}/v1/runs`,
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
@@ -117,6 +121,8 @@ async function main(): Promise<void> {
   const warmup = arg('warmup', 10);
   const connections = arg('connections', 32);
   const partitions = arg('partitions', 0);
+  const rate = arg('rate', 0);
+  if (!(Number.isFinite(rate) && rate >= 0)) throw new Error('--rate must be a number of requests per second');
   const bi = process.argv.indexOf('--brokers');
   const broker = bi >= 0 ? null : await startTestBroker();
   const bus = bi >= 0 ? `kafka://${process.argv[bi + 1]}` : broker!.url;
@@ -129,8 +135,8 @@ async function main(): Promise<void> {
     // embedded default
     {
       const gw = await serve(homes[0], [], /capulator serving http (\S+)/);
-      await load(gw.url, token, warmup, connections); // warm-up
-      rows.push([`embedded: 1 gateway, ${connections} conns`, await load(gw.url, token, duration, connections)]);
+      await load(gw.url, token, warmup, connections, rate); // warm-up
+      rows.push([`embedded: 1 gateway, ${connections} conns`, await load(gw.url, token, duration, connections, rate)]);
       await stop(gw.child);
     }
     // Kafka: two gateways, one runtime worker
@@ -141,8 +147,9 @@ async function main(): Promise<void> {
         serve(homes[3], ['--bus', bus, '--role', 'runtime', ...pflag], /capulator runtime worker (\S+) on/),
       ]);
       const half = Math.max(1, Math.floor(connections / 2));
-      await Promise.all([load(a.url, token, warmup, half), load(b.url, token, warmup, half)]); // warm-up
-      const [ra, rb] = await Promise.all([load(a.url, token, duration, half), load(b.url, token, duration, half)]);
+      const r2 = rate / 2;
+      await Promise.all([load(a.url, token, warmup, half, r2), load(b.url, token, warmup, half, r2)]); // warm-up
+      const [ra, rb] = await Promise.all([load(a.url, token, duration, half, r2), load(b.url, token, duration, half, r2)]);
       rows.push([`kafka: gateway A, ${half} conns`, ra]);
       rows.push([`kafka: gateway B, ${half} conns`, rb]);
       rows.push([
@@ -155,7 +162,7 @@ async function main(): Promise<void> {
     await broker?.stop();
     for (const h of homes) rmSync(h, { recursive: true, force: true });
   }
-  console.log(`\nPOST /v1/runs on loopback, ${duration} s per target after a ${warmup} s warm-up, node ${process.version}`);
+  console.log(`\nPOST /v1/runs on loopback, ${duration} s per target after a ${warmup} s warm-up, ${rate > 0 ? `${rate} requests/s offered per target` : 'as fast as the connections go'}, node ${process.version}`);
   console.log('target                                   accepted/s  refused/s  p50 ms  p99 ms    total  errors');
   for (const [n, r] of rows) print(n, r);
   console.log('(latency over all answers; p50/p99 of "A + B together": the worse of the two gateways)');
