@@ -94,6 +94,11 @@ export class RunOutputHub {
     return () => e.listeners.delete(l);
   }
 
+  /** Whether the run has output here, or a reader waiting for it. */
+  has(runId: string): boolean {
+    return this.runs.has(runId);
+  }
+
   /** Whether chunks were dropped from the front of the run's output (the bound). */
   truncated(runId: string): boolean {
     return (this.runs.get(runId)?.dropped ?? 0) > 0;

@@ -369,7 +369,8 @@ export class GatewayRunIo {
       this.waiting.delete(id);
       w.reject(new StdinRefused(`run ${runId}: the run has ended`));
     }
-    if (this.ending.has(runId)) return;
+    // nothing kept and nobody reading (e.g. the runs of the log folded at start): nothing to end
+    if (this.ending.has(runId) || !runOutput.has(runId)) return;
     const t = setTimeout(() => this.endOutput(runId), graceMs);
     t.unref();
     this.ending.set(runId, t);

@@ -171,7 +171,7 @@ export class RuntimeWorker {
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await this.producer.connect();
     // before any run is taken: input for a run is sent once it started here
-    this.io = await WorkerRunIo.start(this.kafka, this.id, (runId) => this.jobs.has(runId), (rec) => this.log(rec), this.opts.partitions);
+    this.io = await WorkerRunIo.start(this.kafka, this.id, (runId) => this.jobs.get(runId)?.state === 'running', (rec) => this.log(rec), this.opts.partitions);
     await this.startConsumer();
     this.log({ msg: 'runtime worker consuming', topic: this.opts.topic, group: this.opts.groupId, concurrency: this.opts.concurrency });
   }
