@@ -20,6 +20,7 @@ export * as eventFixtures from './testing/fixtures';
 export * from './kafka/connect';
 export * from './projections/snapshot';
 export { ensureTopics } from './kafka/topics';
+export { Coalescer } from './kafka/coalescer';
 export * from './runs/run.decider';
 export * from './runs/run-writer';
 export * from './projections/run-list.query';

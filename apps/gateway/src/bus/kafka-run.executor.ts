@@ -13,6 +13,7 @@ import { IllegalState } from '../errors/domain.error';
 import type { RunExecutor, RunRequest } from '../runs/run-executor';
 import { DEFAULT_MAX_QUEUED } from '../gateway.options';
 import type { CommandLedger, CommandMark } from '../runs/orphans';
+import { Coalescer } from '@capulator/events';
 
 export interface KafkaRunExecutorOptions {
   brokers: string[];
@@ -53,8 +54,8 @@ export class KafkaRunExecutor implements RunExecutor, CommandLedger {
   private readonly partitioner = Partitioners.DefaultPartitioner();
   /** the command topic as last measured: produced and not yet finished by the workers */
   readonly stats = { commandLag: 0 };
-  private queue: Pending[] = [];
-  private sending = false;
+  /** one produce request at a time; commands asked for meanwhile go in the next */
+  private readonly outbox = new Coalescer<Pending>((batch) => this.sendBatch(batch));
   private closed = false;
   readonly maxQueued: number;
   readonly remote = true;
@@ -177,7 +178,7 @@ export class KafkaRunExecutor implements RunExecutor, CommandLedger {
     if (this.closed) return;
     this.closed = true;
     await this.io.close();
-    while (this.sending || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    while (this.outbox.busy) await new Promise((r) => setTimeout(r, 5));
     await this.producer.disconnect();
     await this.admin.disconnect().catch(() => undefined);
   }
@@ -189,9 +190,7 @@ export class KafkaRunExecutor implements RunExecutor, CommandLedger {
       const p: Pending = { message: { key, value: encodeCommand(c) }, resolve, reject };
       // still waiting behind a request the broker does not answer: refused, certainly not sent
       const timer = setTimeout(() => {
-        const i = this.queue.indexOf(p);
-        if (i < 0) return;
-        this.queue.splice(i, 1);
+        if (!this.outbox.remove(p)) return;
         reject(Object.assign(new Error(`the Kafka broker did not take the command within ${SEND_TIMEOUT_MS} ms`), { code: 'UNAVAILABLE' }));
       }, SEND_TIMEOUT_MS);
       p.resolve = () => {
@@ -202,36 +201,26 @@ export class KafkaRunExecutor implements RunExecutor, CommandLedger {
         clearTimeout(timer);
         reject(err);
       };
-      this.queue.push(p);
-      if (!this.sending) void this.flush();
+      this.outbox.push(p);
     });
   }
 
-  private async flush(): Promise<void> {
-    this.sending = true;
+  private async sendBatch(batch: Pending[]): Promise<void> {
+    // a broker that does not answer within SEND_TIMEOUT_MS: the submissions are refused (503;
+    // the gateway then records their runs failed), the request finishes in the background
+    const send = this.producer.send({ topic: this.topic, acks: -1, compression: CompressionTypes.None, messages: batch.map((p) => p.message) });
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<'slow'>((resolve) => (timer = setTimeout(() => resolve('slow'), SEND_TIMEOUT_MS)));
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue;
-        this.queue = [];
-        // a broker that does not answer within SEND_TIMEOUT_MS: the submissions are refused (503;
-        // the gateway then records their runs failed), the request finishes in the background
-        const send = this.producer.send({ topic: this.topic, acks: -1, compression: CompressionTypes.None, messages: batch.map((p) => p.message) });
-        let timer: NodeJS.Timeout | undefined;
-        const slow = new Promise<'slow'>((resolve) => (timer = setTimeout(() => resolve('slow'), SEND_TIMEOUT_MS)));
-        try {
-          if ((await Promise.race([send, slow])) === 'slow') {
-            const err = Object.assign(new Error(`the Kafka broker did not take the command within ${SEND_TIMEOUT_MS} ms`), { code: 'UNAVAILABLE', ambiguous: true });
-            for (const p of batch) p.reject(err);
-            await send.catch(() => undefined);
-          } else for (const p of batch) p.resolve();
-        } catch (err) {
-          for (const p of batch) p.reject(Object.assign(err as Error, { code: 'UNAVAILABLE', ambiguous: true }));
-        } finally {
-          clearTimeout(timer);
-        }
-      }
+      if ((await Promise.race([send, slow])) === 'slow') {
+        const err = Object.assign(new Error(`the Kafka broker did not take the command within ${SEND_TIMEOUT_MS} ms`), { code: 'UNAVAILABLE', ambiguous: true });
+        for (const p of batch) p.reject(err);
+        await send.catch(() => undefined);
+      } else for (const p of batch) p.resolve();
+    } catch (err) {
+      for (const p of batch) p.reject(Object.assign(err as Error, { code: 'UNAVAILABLE', ambiguous: true }));
     } finally {
-      this.sending = false;
+      clearTimeout(timer);
     }
   }
 }

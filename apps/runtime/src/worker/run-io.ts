@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CompressionTypes, type Consumer, type Kafka, type Message, type Producer } from 'kafkajs';
-import { ensureTopics } from '@capulator/events';
+import { Coalescer, ensureTopics } from '@capulator/events';
 import { RUN_INPUT_MAX_WRITE_BYTES, RunInputClosed, runInput, type TerminalSize } from '../run/run-input';
 import { runOutput, type OutputStream } from '../run/run-output';
 
@@ -74,9 +74,9 @@ export async function ensureIoTopics(kafka: Kafka, partitions = DEFAULT_IO_PARTI
  * take is reported to `onLost`, not retried: the relay carries no record.
  */
 class Relay {
-  private queue: Message[] = [];
+  private readonly outbox = new Coalescer<Message>((batch) => this.sendBatch(batch));
+  /** bytes waiting (not yet in a request) */
   private bytes = 0;
-  private sending = false;
   private closed = false;
 
   constructor(
@@ -92,33 +92,23 @@ class Relay {
       this.onLost(1, new Error('the relay queue is full'));
       return;
     }
-    this.queue.push({ key, value: buf });
     this.bytes += buf.length;
-    if (!this.sending) void this.flush();
+    this.outbox.push({ key, value: buf });
   }
 
-  private async flush(): Promise<void> {
-    this.sending = true;
+  private async sendBatch(batch: Message[]): Promise<void> {
+    for (const m of batch) this.bytes -= (m.value as Buffer).length;
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue;
-        this.queue = [];
-        this.bytes = 0;
-        try {
-          await this.producer.send({ topic: this.topic, acks: -1, compression: CompressionTypes.None, messages: batch });
-        } catch (err) {
-          this.onLost(batch.length, err);
-        }
-      }
-    } finally {
-      this.sending = false;
+      await this.producer.send({ topic: this.topic, acks: -1, compression: CompressionTypes.None, messages: batch });
+    } catch (err) {
+      this.onLost(batch.length, err);
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
     const deadline = Date.now() + 5_000;
-    while (this.sending && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while (this.outbox.busy && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }
 }
 
