@@ -168,8 +168,6 @@ export class KafkaRunExecutor implements RunExecutor, CommandLedger {
     return true;
   }
 
-  readonly startedFirst = true;
-
   runEnded(runId: string): void {
     this.io.runEnded(runId);
   }

@@ -61,10 +61,10 @@ export class InProcessExecutor implements RunExecutor {
     return true;
   }
 
+  /** The caller (RunsService) has checked that the run was requested with -i (-t for resizeTty). */
   async writeStdin(runId: string, data: Buffer, eof: boolean): Promise<boolean> {
     const job = this.running.get(runId) ?? this.queue.find((j) => j.req.runId === runId);
     if (!job) return false;
-    if (!(job.req.workload as { interactive?: boolean } | undefined)?.interactive) throw new IllegalState(`run ${runId} was not started with -i (workload.interactive): it takes no stdin`);
     try {
       await runInput.write(runId, data);
       if (eof) runInput.end(runId);
@@ -78,7 +78,6 @@ export class InProcessExecutor implements RunExecutor {
   resizeTty(runId: string, size: { rows: number; cols: number }): boolean {
     const job = this.running.get(runId) ?? this.queue.find((j) => j.req.runId === runId);
     if (!job) return false;
-    if (!(job.req.workload as { tty?: boolean } | undefined)?.tty) throw new IllegalState(`run ${runId} was not started with -t (workload.tty): it has no terminal`);
     try {
       runInput.resize(runId, size);
     } catch (err) {

@@ -24,7 +24,11 @@ export interface RunExecutor {
    * topic): the most runs that may wait, cluster-wide, before submissions are refused with 503.
    */
   readonly maxQueued?: number;
-  /** runs execute on other machines (the Kafka bus): a run names where its image can be fetched */
+  /**
+   * runs execute on other machines (the Kafka bus): a run names where its image can be fetched,
+   * and stdin and sizes reach it only once it has started (the worker that has it answers; the
+   * caller waits for RunStarted before writeStdin and resizeTty)
+   */
   readonly remote?: boolean;
   /** true when the run was queued or running here and is being stopped */
   stop(runId: string): Promise<boolean>;
@@ -35,11 +39,6 @@ export interface RunExecutor {
   writeStdin(runId: string, data: Buffer, eof: boolean): Promise<boolean>;
   /** Sets the window size of a -t run queued or running here. False when the run is not here. */
   resizeTty(runId: string, size: { rows: number; cols: number }): boolean;
-  /**
-   * Stdin and sizes reach a run only once it has started (the Kafka bus: the worker that runs it
-   * answers); the caller waits for RunStarted before writeStdin and resizeTty.
-   */
-  readonly startedFirst?: boolean;
   /** Told when a run's terminal event is in the log (the Kafka bus: its output ends, waiting stdin is refused). */
   runEnded?(runId: string): void;
   close(): Promise<void>;

@@ -203,15 +203,15 @@ export class RunsService implements OnModuleDestroy {
   }
 
   /**
-   * The run, once it can take input: not ended, started with -i (-t), and (on the bus, where the
-   * worker that has it answers) started.
+   * Resolves once the run can take input: not ended, requested with -i (-t), and, on the bus
+   * (where the worker that has it answers), started.
    */
   private async takingInput(id: string, flag: 'interactive' | 'tty'): Promise<void> {
     const ended = (r: RunSummary) => new IllegalState(`run ${id} has already ${r.status === 'exited' ? 'exited' : 'failed'}`);
     let r = this.summary(id);
     if (isTerminal(r.status)) throw ended(r);
-    if (this.executor.startedFirst) {
-      if (!r[flag]) throw new IllegalState(flag === 'tty' ? `run ${id} was not started with -t (workload.tty): it has no terminal` : `run ${id} was not started with -i (workload.interactive): it takes no stdin`);
+    if (!r[flag]) throw new IllegalState(flag === 'tty' ? `run ${id} was not started with -t (workload.tty): it has no terminal` : `run ${id} was not started with -i (workload.interactive): it takes no stdin`);
+    if (this.executor.remote) {
       await this.untilStarted(id);
       r = this.summary(id);
       if (isTerminal(r.status)) throw ended(r);

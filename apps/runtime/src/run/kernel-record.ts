@@ -1,3 +1,4 @@
+import { setPriority } from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -82,6 +83,12 @@ export class KernelRecordProcess {
   static async start(binary: string, cgroupDir: string, onCheck: (c: KernelCheckLine) => void): Promise<KernelRecordProcess> {
     const child = takeSpare('kernel-record', binary);
     if (child) {
+      // a spare loads at nice 19 (beside runs: agent/src/kernel-record.c); the run's own record keeps up at the default
+      try {
+        if (child.pid !== undefined) setPriority(child.pid, 0);
+      } catch {
+        /* not permitted: it keeps nice 19 */
+      }
       const spare = new KernelRecordProcess(binary, cgroupDir, onCheck, child);
       child.stdin!.end(`${cgroupDir}\n`);
       try {

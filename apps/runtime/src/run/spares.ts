@@ -13,7 +13,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 
@@ -72,14 +71,6 @@ export function takeSpare(kind: SpareKind, binary: string): ChildProcess | undef
   while (l.length > 0) {
     const c = l.shift()!;
     if (!alive(c)) continue;
-    // a spare kernel record loads at nice 19 (beside runs); the run's own record keeps up at the default
-    if (kind === 'kernel-record' && c.pid !== undefined) {
-      try {
-        setPriority(c.pid, 0);
-      } catch {
-        /* not permitted: it keeps nice 19 */
-      }
-    }
     c.ref();
     for (const s of streams(c)) s?.ref?.();
     return c;

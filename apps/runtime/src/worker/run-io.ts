@@ -28,8 +28,8 @@ export const DEFAULT_IO_PARTITIONS = 8;
 export const IO_PIECE_BYTES = 192 * 1024;
 /** The most output text in one output message (a worker's chunks are joined up to this). */
 const OUTPUT_MESSAGE_BYTES = 256 * 1024;
-/** Output waiting for the broker beyond this is dropped (counted), so a broker outage cannot fill the worker's memory. */
-const OUTPUT_QUEUE_BYTES = 16 * 1024 * 1024;
+/** Messages waiting for the broker beyond this are dropped (counted), so a broker outage cannot fill a process's memory. */
+const RELAY_QUEUE_BYTES = 16 * 1024 * 1024;
 const RETENTION_MS = String(60 * 60 * 1000);
 /** This process's mark on the output it relays: a gateway in the same process (role all) has that output already. */
 const FROM = randomBytes(8).toString('hex');
@@ -88,7 +88,7 @@ class Relay {
   send(key: string, value: unknown): void {
     if (this.closed) return;
     const buf = Buffer.from(JSON.stringify(value), 'utf8');
-    if (this.bytes + buf.length > OUTPUT_QUEUE_BYTES) {
+    if (this.bytes + buf.length > RELAY_QUEUE_BYTES) {
       this.onLost(1, new Error('the relay queue is full'));
       return;
     }
