@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, CompressionTypes } from 'kafkajs';
-import { connectKafkaEventStore, eventFixtures, partitionOfStream, TextEvent, type NewEvent } from '@capulator/events';
+import { connectKafkaEventStore, encodeProposal, eventFixtures, partitionOfStream, TextEvent, type NewEvent } from '@capulator/events';
 import { startTestBroker } from '../libs/events/src/testing/kafka-broker';
 
 const USAGE = `usage: node dist/bench/kafka-append.bench.js [--events N] [--batch B] [--runs R] [--partitions P] [--brokers H:P]
@@ -94,7 +94,7 @@ async function main() {
         let bytes = 0;
         let k = 0;
         const payloads = batches.map((bs) =>
-          bs.map((b) => Buffer.from(JSON.stringify({ id: `bench:${++k}`, requests: [{ streamId: b.streamId, expectedVersion: 'any', events: b.events }] }))),
+          bs.map((b) => Buffer.from(encodeProposal({ id: `bench:${++k}`, requests: [{ streamId: b.streamId, expectedVersion: 'any', events: b.events }] }))),
         );
         const t0 = performance.now();
         await Promise.all(

@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { cpus } from 'node:os';
 import { Kafka, logLevel, CompressionTypes } from 'kafkajs';
-import { connectKafkaEventStore, eventFixtures, partitionOfStream } from '@capulator/events';
+import { connectKafkaEventStore, encodeProposal, eventFixtures, partitionOfStream } from '@capulator/events';
 import { startTestBroker } from '../libs/events/src/testing/kafka-broker';
 
 const USAGE = `usage: node dist/bench/kafka-scale.bench.js [--events N] [--batch B] [--brokers H:P]
@@ -61,7 +61,7 @@ async function fill(kafka: Kafka, topic: string, partitions: number, n: number, 
   for (let done = 0, k = 0; done < n; done += batch, k++) {
     const s = streams[k % streams.length];
     const events = Array.from({ length: Math.min(batch, n - done) }, () => eventFixtures.decision(s.slice(4), ++seq));
-    const value = JSON.stringify({ id: `fill:${k}`, requests: [{ streamId: s, expectedVersion: 'any', events }] });
+    const value = encodeProposal({ id: `fill:${k}`, requests: [{ streamId: s, expectedVersion: 'any', events }] });
     messages.push({ value, partition: partitionOfStream(s, partitions) });
     bytes += value.length;
     // one produce request stays under the broker's message.max.bytes (1 MiB) even when every

@@ -223,23 +223,31 @@ export interface NewEvent<T extends EventType = EventType> {
   payloadText?: string;
 }
 
+/** TextEvent payloads parsed so far, kept outside the events so that reading one leaves it equal (deepEqual) to an unread twin. */
+const parsedPayloads = new WeakMap<object, unknown>();
+
 /**
  * A NewEvent that arrives as JSON text (the agent writes each decision's payload; the runtime
  * passes it on untouched). The payload is parsed only if someone reads it; JSON.stringify of a
  * TextEvent gives the ordinary {type, at, payload} form.
  */
 export class TextEvent<T extends EventType = EventType> implements NewEvent<T> {
-  private parsed: EventTypes[T] | undefined = undefined;
   constructor(
     readonly type: T,
     readonly at: string,
     readonly payloadText: string,
+    /** set when the event was written under an older schema (read back from a Kafka proposal) */
+    readonly schemaVersion?: number,
   ) {}
   get payload(): EventTypes[T] {
-    return (this.parsed ??= JSON.parse(this.payloadText) as EventTypes[T]);
+    let p = parsedPayloads.get(this) as EventTypes[T] | undefined;
+    if (p === undefined) parsedPayloads.set(this, (p = JSON.parse(this.payloadText) as EventTypes[T]));
+    return p;
   }
   toJSON(): NewEvent<T> {
-    return { type: this.type, at: this.at, payload: this.payload };
+    return this.schemaVersion === undefined
+      ? { type: this.type, at: this.at, payload: this.payload }
+      : { type: this.type, schemaVersion: this.schemaVersion, at: this.at, payload: this.payload };
   }
 }
 
@@ -272,10 +280,19 @@ export class StoredTextEvent<T extends EventType = EventType> implements StoredE
   get payload(): EventTypes[T] {
     return this.source.payload;
   }
+  /** the payload's JSON text exactly as stored and hashed */
+  get payloadText(): string {
+    return this.source.payloadText ?? JSON.stringify(this.source.payload);
+  }
   toJSON(): StoredEvent<T> {
     const { position, streamId, streamVersion, type, schemaVersion, at, payload, prevHash, hash } = this;
     return { position, streamId, streamVersion, type, schemaVersion, at, payload, prevHash, hash };
   }
+}
+
+/** The payload's JSON text as it was hashed: a text event's own text, else JSON.stringify of the payload. */
+export function payloadTextOf(e: StoredEvent): string {
+  return e instanceof StoredTextEvent ? e.payloadText : JSON.stringify(e.payload);
 }
 
 export const runStream = (runId: string) => `run-${runId}`;

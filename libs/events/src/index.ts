@@ -21,6 +21,7 @@ export * from './kafka/connect';
 export * from './projections/snapshot';
 export { ensureTopics } from './kafka/topics';
 export { Coalescer } from './kafka/coalescer';
+export { encodeProposal, decodeProposal, type Proposal } from './kafka/sequencer';
 export * from './runs/run.decider';
 export * from './runs/run-writer';
 export * from './projections/run-list.query';

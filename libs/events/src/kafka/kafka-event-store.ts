@@ -1,13 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { Kafka, logLevel, type Consumer, type Producer, type Admin, CompressionTypes } from 'kafkajs';
-import type { EventType, NewEvent, StoredEvent } from '../contracts';
+import { payloadTextOf, type EventType, type NewEvent, type StoredEvent } from '../contracts';
 import { EventStoreError, InvalidEvent, StoreUnavailable } from '../errors';
 import { cursorBefore, partitionOfStream, sequenceOfPosition, type Cursor } from '../positions';
 import type { AppendRequest, EventStore, ExpectedVersion, ReadAllOptions } from '../store';
 import { defaultUpcasters, type UpcasterRegistry } from '../upcast';
 import { ensureTopics } from './topics';
-import { Sequencer, type Proposal, type Verdict, type WitnessMismatch } from './sequencer';
+import { decodeProposal, encodeProposal, Sequencer, type Proposal, type Verdict, type WitnessMismatch } from './sequencer';
 export { parseKafkaUrl, parseKafkaBus } from './kafka-url';
 
 export interface KafkaEventStoreOptions {
@@ -351,11 +351,11 @@ export class KafkaEventStore implements EventStore {
     this.stats.folded++;
     let p: Proposal | undefined;
     try {
-      p = value ? (JSON.parse(value.toString('utf8')) as Proposal) : undefined;
+      p = value ? decodeProposal(value) : undefined;
     } catch {
       p = undefined;
     }
-    if (!p || typeof p.id !== 'string' || !Array.isArray(p.requests)) {
+    if (!p) {
       part.malformed.push(offset); // not a proposal: skipped by every reader alike
       return;
     }
@@ -464,8 +464,15 @@ export class KafkaEventStore implements EventStore {
     // Registered before the produce: the proposal may come back before send() resolves.
     this.waiting.set(id, settle);
     const proposal: Proposal = { id, requests, seen: seq.witness() };
+    let value: string;
     try {
-      await this.produce({ key: requests[0].streamId, value: JSON.stringify(proposal), partition: p });
+      value = encodeProposal(proposal);
+    } catch (err) {
+      this.waiting.delete(id);
+      throw err;
+    }
+    try {
+      await this.produce({ key: requests[0].streamId, value, partition: p });
     } catch (err) {
       // The proposal may still land (the client retries inside send): a reader that folds it
       // later applies it like any other; this append reports the outcome as unknown.
@@ -559,7 +566,8 @@ export class KafkaEventStore implements EventStore {
   private upcast(e: StoredEvent): StoredEvent {
     if (e.schemaVersion === this.upcasters.currentVersion(e.type)) return e;
     const { schemaVersion, payload } = this.upcasters.upcast(e.type, e.schemaVersion, e.payload);
-    return { ...e, schemaVersion, payload: payload as StoredEvent['payload'] };
+    const { position, streamId, streamVersion, type, at, prevHash, hash } = e;
+    return { position, streamId, streamVersion, type, schemaVersion, at, payload: payload as StoredEvent['payload'], prevHash, hash };
   }
 
   async *readStream(streamId: string, fromVersion = 1): AsyncIterable<StoredEvent> {
@@ -674,7 +682,7 @@ export class KafkaEventStore implements EventStore {
         const v = (versions.get(e.streamId) ?? 0) + 1;
         if (e.streamVersion !== v) problems.push(`position ${e.position}: stream ${e.streamId} version ${e.streamVersion}, expected ${v}`);
         versions.set(e.streamId, e.streamVersion);
-        const h = chainHash(prev, envelopeText(e.position, JSON.stringify(e.streamId), e.streamVersion, e.type, e.schemaVersion, e.at, JSON.stringify(e.payload)));
+        const h = chainHash(prev, envelopeText(e.position, JSON.stringify(e.streamId), e.streamVersion, e.type, e.schemaVersion, e.at, payloadTextOf(e)));
         if (e.prevHash !== prev || e.hash !== h) problems.push(`position ${e.position}: hash does not match its record`);
         prev = h;
       }

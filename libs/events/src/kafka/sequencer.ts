@@ -1,4 +1,4 @@
-import { SCHEMA_VERSIONS, type StoredEvent } from '../contracts';
+import { SCHEMA_VERSIONS, StoredTextEvent, TextEvent, type NewEvent, type StoredEvent } from '../contracts';
 import { InvalidEvent, WrongExpectedVersion } from '../errors';
 import { chainHash, envelopeText, GENESIS_HASH } from '../hash';
 import { partitionOfStream, positionOf } from '../positions';
@@ -77,7 +77,12 @@ export class Sequencer {
       if (!Array.isArray(r.events)) return new InvalidEvent(`stream ${r.streamId}: events must be an array`);
       for (const e of r.events) {
         if (SCHEMA_VERSIONS[e.type] === undefined && e.schemaVersion === undefined) return new InvalidEvent(`unknown event type ${String(e.type)}`);
+        if (e.schemaVersion !== undefined && !(Number.isInteger(e.schemaVersion) && e.schemaVersion >= 0)) return new InvalidEvent(`${e.type}: bad schema version ${String(e.schemaVersion)}`);
         if (typeof e.at !== 'string') return new InvalidEvent(`${e.type}: bad time ${String(e.at)}`);
+        const text = e.payloadText;
+        if (text !== undefined && (typeof text !== 'string' || text.charCodeAt(0) !== 123 || text.indexOf('\n') >= 0)) {
+          return new InvalidEvent(`${e.type}: payload is not a JSON object on one line`);
+        }
       }
       seen.set(r.streamId, actual + r.events.length);
     }
@@ -107,11 +112,16 @@ export class Sequencer {
       const stored: StoredEvent[] = [];
       for (const e of r.events) {
         const sv = e.schemaVersion ?? SCHEMA_VERSIONS[e.type];
-        const payloadText = JSON.stringify(e.payload);
+        const text = e.payloadText;
+        const payloadText = text ?? JSON.stringify(e.payload);
         position = positionOf(this.partition, ++n, this.partitions);
         version++;
         const hash = chainHash(prev, envelopeText(position, sidJson, version, e.type, sv, e.at, payloadText));
-        stored.push({ position, streamId: r.streamId, streamVersion: version, type: e.type, schemaVersion: sv, at: e.at, payload: e.payload, prevHash: prev, hash });
+        stored.push(
+          text === undefined
+            ? { position, streamId: r.streamId, streamVersion: version, type: e.type, schemaVersion: sv, at: e.at, payload: e.payload, prevHash: prev, hash }
+            : new StoredTextEvent(position, r.streamId, version, e.type, sv, e.at, e, prev, hash),
+        );
         prev = hash;
       }
       this.versions.set(r.streamId, version);
@@ -122,4 +132,61 @@ export class Sequencer {
     this.lastHash = prev;
     return { id: p.id, ok: true, events: out };
   }
+}
+
+/**
+ * The record of a proposal (format 2). Line 1 is JSON: `{"v":2,"id","seen"?,"requests":[{streamId,
+ * expectedVersion, events: [[type, at] | [type, at, schemaVersion], …]}]}`; then one line per event,
+ * in order, holding its payload's JSON text exactly as it is hashed. A payload text is never parsed
+ * on the way (a decision's text goes from the agent to every reader's hash unchanged), so neither
+ * writer nor reader re-serialises it, and readers parse a payload only when something reads it.
+ */
+export function encodeProposal(p: Proposal): string {
+  const lines: string[] = [];
+  const requests = p.requests.map((r) => ({
+    streamId: r.streamId,
+    expectedVersion: r.expectedVersion,
+    events: r.events.map((e) => {
+      const text = e.payloadText ?? JSON.stringify(e.payload);
+      // a text with a line break would end its line early; precheck refuses such TextEvents, and
+      // JSON.stringify never writes one
+      if (typeof text !== 'string' || text.charCodeAt(0) !== 123) throw new InvalidEvent(`${e.type}: payload is not a JSON object`);
+      lines.push(text);
+      return e.schemaVersion === undefined ? [e.type, e.at] : [e.type, e.at, e.schemaVersion];
+    }),
+  }));
+  const head = JSON.stringify(p.seen ? { v: 2, id: p.id, seen: p.seen, requests } : { v: 2, id: p.id, requests });
+  return lines.length > 0 ? head + '\n' + lines.join('\n') : head;
+}
+
+/**
+ * A record read from the log as a proposal, or undefined when it is not one (skipped by every
+ * reader alike). Format 1 records (one JSON object, each event with its `payload`) still fold.
+ */
+export function decodeProposal(value: Buffer): Proposal | undefined {
+  const text = value.toString('utf8');
+  const nl = text.indexOf('\n');
+  let head: { v?: unknown; id?: unknown; seen?: Proposal['seen']; requests?: unknown };
+  try {
+    head = JSON.parse(nl < 0 ? text : text.slice(0, nl));
+  } catch {
+    return undefined;
+  }
+  if (!head || typeof head !== 'object' || typeof head.id !== 'string' || !Array.isArray(head.requests)) return undefined;
+  if (head.v === undefined) return nl < 0 ? (head as Proposal) : undefined;
+  if (head.v !== 2) return undefined;
+  const lines = nl < 0 ? [] : text.slice(nl + 1).split('\n');
+  let k = 0;
+  const requests: AppendRequest[] = [];
+  for (const r of head.requests as Array<{ streamId: string; expectedVersion: AppendRequest['expectedVersion']; events: unknown }>) {
+    if (!r || typeof r !== 'object' || !Array.isArray(r.events)) return undefined;
+    const events: NewEvent[] = [];
+    for (const ev of r.events as unknown[]) {
+      if (!Array.isArray(ev) || ev.length < 2 || ev.length > 3 || k >= lines.length) return undefined;
+      events.push(new TextEvent(ev[0], ev[1], lines[k++], ev[2]));
+    }
+    requests.push({ streamId: r.streamId, expectedVersion: r.expectedVersion, events });
+  }
+  if (k !== lines.length) return undefined;
+  return head.seen === undefined ? { id: head.id, requests } : { id: head.id, requests, seen: head.seen };
 }
