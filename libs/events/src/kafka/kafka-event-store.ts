@@ -36,7 +36,7 @@ export interface KafkaEventStoreOptions {
 }
 
 let instances = 0;
-/** proposals coalesced into one produce request, at most this many bytes (UTF-16 units, ≈ bytes) */
+/** proposals of one partition coalesced into one produce request, at most this many bytes (UTF-16 units, ≈ bytes) */
 const MAX_COALESCED_BYTES = 768 * 1024;
 /** partitions of a new event topic unless told otherwise */
 export const DEFAULT_EVENT_PARTITIONS = 4;
@@ -539,10 +539,17 @@ export class KafkaEventStore implements EventStore {
     this.sending = true;
     try {
       while (this.outbox.length > 0) {
-        // one record batch must stay under the broker's message.max.bytes (1 MiB by default)
+        // a prefix of the outbox, each partition's record batch under the broker's
+        // message.max.bytes (1 MiB by default; the limit is per partition's batch, not per request)
         let n = 0;
-        let bytes = 0;
-        while (n < this.outbox.length && (n === 0 || bytes + this.outbox[n].message.value.length <= MAX_COALESCED_BYTES)) bytes += this.outbox[n++].message.value.length;
+        const bytes = new Map<number, number>();
+        while (n < this.outbox.length) {
+          const m = this.outbox[n].message;
+          const b = (bytes.get(m.partition) ?? 0) + m.value.length;
+          if (n > 0 && b > MAX_COALESCED_BYTES) break;
+          bytes.set(m.partition, b);
+          n++;
+        }
         const batch = this.outbox.splice(0, n);
         for (const o of batch) o.inFlight = true;
         try {
