@@ -8,6 +8,7 @@ import { StoreUnavailable, WrongExpectedVersion } from './errors';
 import { SqliteEventStore } from './sqlite/sqlite-event-store';
 import type { AppendRequest, EventStore } from './store';
 import { decision, runRequested } from './testing/fixtures';
+import { recordBytes } from './contracts';
 
 /** The store with its appends counted (and made to fail while `down`). */
 function counted(store: EventStore): { store: EventStore; calls: string[]; down: { on: boolean } } {
@@ -47,6 +48,24 @@ describe('BatchingAppender (group commit, as gateways and runtime workers append
       const out = await Promise.all(runs.map((r) => a.append({ streamId: `run-${r}`, expectedVersion: 'no-stream', events: [runRequested(r), decision(r, 1)] })));
       assert.deepEqual(c.calls, ['batch 4']);
       out.forEach((stored, i) => assert.deepEqual(stored.map((e) => e.streamId), [`run-${runs[i]}`, `run-${runs[i]}`]));
+    }));
+
+  it('keeps a batch under its byte bound (one Kafka record): what does not fit waits for the next, in order', () =>
+    withStore(async (sqlite) => {
+      const c = counted(sqlite);
+      const big = (r: string, n: number) => Array.from({ length: n }, (_, i) => decision(r, i + 1));
+      const per = recordBytes(decision('r1', 1));
+      // room for about 10 decisions a batch: 6 + 6 do not fit together, the small third request waits behind
+      const a = new BatchingAppender(c.store, 256, per * 10 + 5);
+      const out = await Promise.all([
+        a.append({ streamId: 'run-r1', expectedVersion: 'no-stream', events: big('r1', 6) }),
+        a.append({ streamId: 'run-r2', expectedVersion: 'no-stream', events: big('r2', 6) }),
+        a.append({ streamId: 'run-r1', expectedVersion: 6, events: [decision('r1', 7)] }),
+        a.append({ streamId: 'run-r3', expectedVersion: 'no-stream', events: big('r3', 20) }),
+      ]);
+      assert.deepEqual(c.calls, ['append run-r1', 'batch 2', 'append run-r3']);
+      assert.deepEqual(out.map((s) => s.length), [6, 6, 1, 20], 'a request over the bound alone is still written');
+      assert.equal(out[2][0].streamVersion, 7);
     }));
 
   it('gives a version conflict to the request at fault alone; the others are written', () =>

@@ -1,9 +1,14 @@
 import { StoreUnavailable } from './errors';
-import type { StoredEvent } from './contracts';
+import { recordBytes, type StoredEvent } from './contracts';
+
+/** A batch's bytes at most (recordBytes): one record on a Kafka log stays well under the broker's 1 MiB message.max.bytes. */
+export const MAX_BATCH_BYTES = 768 * 1024;
 import type { AppendRequest, EventStore } from './store';
 
 interface Pending {
   req: AppendRequest;
+  /** recordBytes of its events */
+  bytes: number;
   resolve: (events: StoredEvent[]) => void;
   reject: (err: unknown) => void;
 }
@@ -23,11 +28,15 @@ export class BatchingAppender {
   constructor(
     private readonly store: EventStore,
     private readonly maxBatch = 256,
+    /** one batch is one record on a Kafka log: its events' recordBytes at most this much (a request alone may be larger) */
+    private readonly maxBytes = MAX_BATCH_BYTES,
   ) {}
 
   append(req: AppendRequest): Promise<StoredEvent[]> {
     return new Promise<StoredEvent[]>((resolve, reject) => {
-      this.queue.push({ req, resolve, reject });
+      let bytes = 0;
+      for (const e of Array.isArray(req.events) ? req.events : []) bytes += recordBytes(e);
+      this.queue.push({ req, bytes, resolve, reject });
       this.schedule();
     });
   }
@@ -46,16 +55,23 @@ export class BatchingAppender {
     try {
       while (this.queue.length > 0) {
         // one batch per partition (at most maxBatch each), written concurrently
-        const groups = new Map<number, Pending[]>();
+        // once a request does not fit, the partition's later requests wait too (kept in order)
+        const groups = new Map<number, { batch: Pending[]; bytes: number; full: boolean }>();
         const rest: Pending[] = [];
         for (const x of this.queue) {
           const p = this.store.partitionOf(x.req.streamId);
           let g = groups.get(p);
-          if (!g) groups.set(p, (g = []));
-          (g.length < this.maxBatch ? g : rest).push(x);
+          if (!g) groups.set(p, (g = { batch: [], bytes: 0, full: false }));
+          if (g.batch.length > 0 && (g.full || g.batch.length >= this.maxBatch || g.bytes + x.bytes > this.maxBytes)) {
+            g.full = true;
+            rest.push(x);
+          } else {
+            g.batch.push(x);
+            g.bytes += x.bytes;
+          }
         }
         this.queue = rest;
-        const outcomes = await Promise.all([...groups.values()].map((batch) => this.write(batch)));
+        const outcomes = await Promise.all([...groups.values()].map((g) => this.write(g.batch)));
         // the log is unreachable: what queued behind the failed write is refused now, unsent
         // (certainly not written), instead of waiting out a timeout of its own
         const down = outcomes.find((o) => o !== undefined);

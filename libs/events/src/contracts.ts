@@ -290,6 +290,14 @@ export class StoredTextEvent<T extends EventType = EventType> implements StoredE
   }
 }
 
+/**
+ * About how many bytes an event takes in an append's record (its payload's JSON text plus its type
+ * and time), without parsing or re-serialising a TextEvent: what limits on an append's size count.
+ */
+export function recordBytes(e: NewEvent): number {
+  return (e.payloadText ?? JSON.stringify(e.payload) ?? '').length + e.type.length + e.at.length + 8;
+}
+
 /** The payload's JSON text as it was hashed: a text event's own text, else JSON.stringify of the payload. */
 export function payloadTextOf(e: StoredEvent): string {
   return e instanceof StoredTextEvent ? e.payloadText : JSON.stringify(e.payload);

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
-import { BatchingAppender, decide, evolve, expectedVersionOf, isEnded, loadRun, runStream, RunWriter, WrongExpectedVersion, type EventStore, type ExpectedVersion, type NewEvent, type RunCommand, type RunState, type StoredEvent } from '@capulator/events';
+import { BatchingAppender, decide, recordBytes, evolve, expectedVersionOf, isEnded, loadRun, runStream, RunWriter, WrongExpectedVersion, type EventStore, type ExpectedVersion, type NewEvent, type RunCommand, type RunState, type StoredEvent } from '@capulator/events';
 import {
   BadCommand,
   COMMANDS_TOPIC,
@@ -67,13 +67,16 @@ class Retriable extends Error {}
 /** one append is one Kafka message: stay well under the broker's message.max.bytes (1 MiB default) */
 export const MAX_APPEND_BYTES = 512 * 1024;
 
-/** Splits a batch of events, in order, into appends of at most MAX_APPEND_BYTES of JSON each. */
+/**
+ * Splits a batch of events, in order, into appends of at most MAX_APPEND_BYTES each (recordBytes:
+ * a decision's text is measured, not parsed and serialised again).
+ */
 export function chunks(batch: NewEvent[], max = MAX_APPEND_BYTES): NewEvent[][] {
   const out: NewEvent[][] = [];
   let cur: NewEvent[] = [];
   let bytes = 0;
   for (const e of batch) {
-    const n = JSON.stringify(e).length + 1;
+    const n = recordBytes(e);
     if (cur.length > 0 && bytes + n > max) {
       out.push(cur);
       cur = [];

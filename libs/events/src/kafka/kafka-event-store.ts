@@ -7,6 +7,7 @@ import { cursorBefore, partitionOfStream, sequenceOfPosition, type Cursor } from
 import type { AppendRequest, EventStore, ExpectedVersion, ReadAllOptions } from '../store';
 import { defaultUpcasters, type UpcasterRegistry } from '../upcast';
 import { ensureTopics } from './topics';
+import { MAX_BATCH_BYTES } from '../batching-appender';
 import { decodeProposal, encodeProposal, Sequencer, type Proposal, type Verdict, type WitnessMismatch } from './sequencer';
 export { parseKafkaUrl, parseKafkaBus } from './kafka-url';
 
@@ -37,7 +38,7 @@ export interface KafkaEventStoreOptions {
 
 let instances = 0;
 /** proposals of one partition coalesced into one produce request, at most this many bytes (UTF-16 units, ≈ bytes) */
-const MAX_COALESCED_BYTES = 768 * 1024;
+const MAX_COALESCED_BYTES = MAX_BATCH_BYTES;
 /** partitions of a new event topic unless told otherwise */
 export const DEFAULT_EVENT_PARTITIONS = 4;
 /** how often the broker is asked for the partitions' ends (broker up/down, consumer lag) */
