@@ -22,6 +22,8 @@ export interface RunView {
   stage?: string;
   lostEvents?: number;
   requestedAt: string;
+  /** the name of the token that submitted it */
+  requestedBy?: string;
   startedAt?: string;
   endedAt?: string;
   durationMs?: number;

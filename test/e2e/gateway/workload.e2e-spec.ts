@@ -179,4 +179,50 @@ describe('POST /v1/runs with a workload', () => {
       await ended(r.body.id);
     });
   });
+  describe('when a token other than the submitter\'s stops, feeds or resizes a run', () => {
+    it('is refused (403) unless it has runs:admin; the submitter and runs:admin may, and the run names its submitter', async () => {
+      const as = (tk: string) => ({ Authorization: `Bearer ${tk}` });
+      const owner = t.token('runs:write', 'runs:read');
+      const other = t.token('runs:write', 'runs:read');
+      const operator = t.token('runs:write', 'runs:admin');
+      const r = await request(t.url)
+        .post('/v1/runs')
+        .set(as(owner))
+        .send({ image: 'bb:1', command: ['/bin/sh', '-c', 'read l; echo "got $l"; sleep 30'], policy: 'deny-all', workload: { interactive: true, tty: true } })
+        .expect(202);
+      const id = r.body.id as string;
+      const mine = (await request(t.url).get(`/v1/runs/${id}`).set(as(other)).expect(200)).body;
+      assert.match(mine.requestedBy, /^t\d+$/, 'the run names the token that submitted it');
+      const refused = [
+        await request(t.url).post(`/v1/runs/${id}/stdin`).set(as(other)).set('Content-Type', 'application/octet-stream').send(Buffer.from('evil\n')),
+        await request(t.url).post(`/v1/runs/${id}/resize`).set(as(other)).send({ rows: 10, cols: 10 }),
+        await request(t.url).delete(`/v1/runs/${id}`).set(as(other)),
+      ];
+      for (const x of refused) {
+        assert.equal(x.status, 403, JSON.stringify(x.body));
+        assert.match(x.body.error.message, /submitted by another token.*runs:admin/);
+      }
+      await request(t.url).post(`/v1/runs/${id}/resize`).set(as(owner)).send({ rows: 30, cols: 90 }).expect(204);
+      await request(t.url).post(`/v1/runs/${id}/stdin`).set(as(owner)).set('Content-Type', 'application/octet-stream').send(Buffer.from('hello\n')).expect(204);
+      await until('the program to read what its submitter sent', async () => {
+        const logs = await request(t.url).get(`/v1/runs/${id}/logs`).set(auth).buffer(true).parse((res, cb) => {
+          let b = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (b += c));
+          res.on('end', () => cb(null, b));
+        });
+        return /got hello/.test(String(logs.body)) ? true : undefined;
+      });
+      await request(t.url).delete(`/v1/runs/${id}`).set(as(operator)).expect(202);
+      const end = await ended(id);
+      assert.notEqual(end.exitCode, 0, 'stopped, not ended by itself');
+      const logs = await request(t.url).get(`/v1/runs/${id}/logs`).set(auth).buffer(true).parse((res, cb) => {
+        let b = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (b += c));
+        res.on('end', () => cb(null, b));
+      });
+      assert.doesNotMatch(String(logs.body), /evil/);
+    });
+  });
 });

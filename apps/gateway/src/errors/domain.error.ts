@@ -77,6 +77,13 @@ export class Forbidden extends DomainError {
   }
 }
 
+/** A run stopped, fed or resized by a token other than the one that submitted it. */
+export class NotYourRun extends DomainError {
+  constructor(id: string, what: string) {
+    super('forbidden', `run ${id} was submitted by another token: to ${what} it, use that token or one with scope runs:admin`);
+  }
+}
+
 export class PayloadTooLarge extends DomainError {
   constructor(limit: number) {
     super('payload_too_large', `request body exceeds ${limit} bytes`);

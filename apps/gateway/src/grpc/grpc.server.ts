@@ -101,6 +101,7 @@ export function toProtoRun(r: RunView) {
     ...(r.signal ? { signal: r.signal } : {}),
     ...(r.reason ? { reason: r.reason } : {}),
     requestedAt: r.requestedAt,
+    ...(r.requestedBy ? { requestedBy: r.requestedBy } : {}),
     startedAt: r.startedAt ?? '',
     endedAt: r.endedAt ?? '',
     position: r.position,
@@ -142,13 +143,13 @@ export class GrpcGateway {
         const q = await validateDto(ListRunsQuery, present(req));
         return { runs: d.runs.list(q).map(toProtoRun) };
       }),
-      StopRun: this.unary('runs:write', async (req) => toProtoRun(await d.runs.stop(runId(req.id)))),
+      StopRun: this.unary('runs:write', async (req, who) => toProtoRun(await d.runs.stop(runId(req.id), who))),
       WatchRun: this.watch(),
       RunLogs: this.logs(),
       WriteStdin: this.stdin(),
-      ResizeTty: this.unary('runs:write', async (req) => {
+      ResizeTty: this.unary('runs:write', async (req, who) => {
         const dto = await validateDto(ResizeTtyDto, { rows: req.rows, cols: req.cols });
-        await d.runs.resizeTty(runId(req.id), { rows: dto.rows, cols: dto.cols });
+        await d.runs.resizeTty(runId(req.id), { rows: dto.rows, cols: dto.cols }, who);
         return {};
       }),
       PublishPolicy: this.unary('policies:write', async (req, who) => {
@@ -222,8 +223,9 @@ export class GrpcGateway {
   private stdin(): grpc.handleClientStreamingCall<any, any> {
     return (call, callback) => {
       const path = call.getPath();
+      let who: Principal;
       try {
-        this.principal(call.metadata, 'runs:write');
+        who = this.principal(call.metadata, 'runs:write');
       } catch (err) {
         callback(this.fail(err, path));
         return;
@@ -239,7 +241,7 @@ export class GrpcGateway {
           id = mid;
           const data = m.data ?? Buffer.alloc(0);
           if (data.length > RUN_INPUT_MAX_WRITE_BYTES) throw new ValidationFailed([{ field: 'data', messages: [`data must be at most ${RUN_INPUT_MAX_WRITE_BYTES} bytes`] }]);
-          await this.deps.runs.writeStdin(id, data, m.eof === true);
+          await this.deps.runs.writeStdin(id, data, m.eof === true, who);
           written += data.length;
           if (m.eof) break;
         }

@@ -19,6 +19,7 @@ export function toRunView(s: RunSummary): RunView {
     requestedAt: s.requestedAt ?? '',
     position: s.lastPosition,
   };
+  if (s.requestedBy) v.requestedBy = s.requestedBy;
   if (s.imageDigest) v.imageDigest = s.imageDigest;
   if (s.startedAt) v.startedAt = s.startedAt;
   if (s.status === 'exited') {

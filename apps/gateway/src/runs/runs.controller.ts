@@ -66,8 +66,8 @@ export class RunsController {
   @ApiOperation({ summary: 'Stop a queued or running run' })
   @ApiAcceptedResponse({ type: RunDto })
   @HttpCode(202)
-  stop(@Param('id', RunIdPipe) id: string): Promise<RunDto> {
-    return this.runs.stop(id) as Promise<RunDto>;
+  stop(@Param('id', RunIdPipe) id: string, @CurrentPrincipal() who?: Principal): Promise<RunDto> {
+    return this.runs.stop(id, who) as Promise<RunDto>;
   }
 
   @Post(':id/stdin')
@@ -81,12 +81,12 @@ export class RunsController {
   @ApiConsumes('application/octet-stream')
   @ApiBody({ schema: { type: 'string', format: 'binary' } })
   @ApiNoContentResponse()
-  async stdin(@Param('id', RunIdPipe) id: string, @Query() q: RunStdinQuery, @Req() req: Request): Promise<void> {
+  async stdin(@Param('id', RunIdPipe) id: string, @Query() q: RunStdinQuery, @Req() req: Request, @CurrentPrincipal() who?: Principal): Promise<void> {
     const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
     // checked before reading: a body of another type may have been read by a body parser already
     if (type !== '' && type !== 'application/octet-stream') throw new UnsupportedMediaType('application/octet-stream');
     const data = await readBody(req, RUN_INPUT_MAX_WRITE_BYTES);
-    await this.runs.writeStdin(id, data, q.eof === '1' || q.eof === 'true');
+    await this.runs.writeStdin(id, data, q.eof === '1' || q.eof === 'true', who);
   }
 
   @Post(':id/resize')
@@ -98,8 +98,8 @@ export class RunsController {
       "For a run submitted with `workload.tty` (-t): the program's terminal gets this size (it receives SIGWINCH), as `docker run -t` passes a resized window on. On a server that runs it itself, a size set before the run starts is the one it starts with (else 24 x 80); on the Kafka bus the request waits until a worker has started the run, which then starts at 24 x 80 and is resized. 409 when the run has ended or has no terminal.",
   })
   @ApiNoContentResponse()
-  async resize(@Param('id', RunIdPipe) id: string, @Body() body: ResizeTtyDto): Promise<void> {
-    await this.runs.resizeTty(id, { rows: body.rows, cols: body.cols });
+  async resize(@Param('id', RunIdPipe) id: string, @Body() body: ResizeTtyDto, @CurrentPrincipal() who?: Principal): Promise<void> {
+    await this.runs.resizeTty(id, { rows: body.rows, cols: body.cols }, who);
   }
 
   @Sse(':id/events')

@@ -3,7 +3,8 @@ import { CommandBus } from '@nestjs/cqrs';
 import { randomUUID } from 'node:crypto';
 import { Observable } from 'rxjs';
 import { evolveRunSummary, runStream, type EventStore, type RunStatus, type RunSummary, type StoredEvent } from '@capulator/events';
-import { IllegalState, NotFound, ValidationFailed } from '../errors/domain.error';
+import { IllegalState, NotFound, NotYourRun, ValidationFailed } from '../errors/domain.error';
+import { hasScope } from '../auth/scopes';
 import { EventHub } from '../store/event-hub';
 import { EVENT_STORE, GATEWAY_OPTIONS, IMAGE_CATALOG, RUN_EXECUTOR } from '../store/tokens';
 import type { ImageCatalog } from '../images/image-catalog';
@@ -182,7 +183,18 @@ export class RunsService implements OnModuleDestroy {
     return c;
   }
 
-  async stop(id: string): Promise<RunView> {
+  /**
+   * Throws unless `who` may stop, feed or resize run `id`: the token that submitted it, or one with
+   * `runs:admin` (or `*`). No principal: a caller inside this process (it authenticated its own).
+   */
+  mayControl(id: string, who: Principal | undefined, what: string): void {
+    const r = this.summary(id);
+    if (!who || hasScope(who.scopes, 'runs:admin')) return;
+    if (r.requestedBy === undefined || r.requestedBy !== who.name) throw new NotYourRun(id, what);
+  }
+
+  async stop(id: string, who?: Principal): Promise<RunView> {
+    this.mayControl(id, who, 'stop');
     const r = this.summary(id);
     if (isTerminal(r.status)) throw new IllegalState(`run ${id} has already ${r.status === 'exited' ? 'exited' : 'failed'}`);
     const stopped = await this.executor.stop(id);
@@ -191,13 +203,15 @@ export class RunsService implements OnModuleDestroy {
   }
 
   /** Appends to an interactive run's stdin (`eof`: then closes it); resolves once the run's stdin has taken it. */
-  async writeStdin(id: string, data: Buffer, eof: boolean): Promise<void> {
+  async writeStdin(id: string, data: Buffer, eof: boolean, who?: Principal): Promise<void> {
+    this.mayControl(id, who, 'send input to');
     await this.takingInput(id, 'interactive');
     if (!(await this.executor.writeStdin(id, data, eof))) throw new IllegalState(`run ${id} is not queued or running on this server`);
   }
 
   /** Sets the window size of a -t run (before its start on this server: the size it starts with). */
-  async resizeTty(id: string, size: { rows: number; cols: number }): Promise<void> {
+  async resizeTty(id: string, size: { rows: number; cols: number }, who?: Principal): Promise<void> {
+    this.mayControl(id, who, 'resize');
     await this.takingInput(id, 'tty');
     if (!this.executor.resizeTty(id, size)) throw new IllegalState(`run ${id} is not queued or running on this server`);
   }

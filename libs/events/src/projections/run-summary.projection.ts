@@ -43,6 +43,8 @@ export interface RunSummary {
   /** set when the run was requested with -i (its stdin is what clients send) / -t (a terminal) */
   interactive?: true;
   tty?: true;
+  /** the token that submitted the run (RunRequested.requestedBy), when a gateway took it */
+  requestedBy?: string;
 }
 
 export function initialRunSummary(runId: string): RunSummary {
@@ -83,6 +85,7 @@ export function evolveRunSummary(state: RunSummary | undefined, e: StoredEvent):
       s.policy = p.policy;
       if (p.workload?.interactive === true) s.interactive = true;
       if (p.workload?.tty === true) s.tty = true;
+      if (typeof p.requestedBy === 'string') s.requestedBy = p.requestedBy;
       s.requestedAt = e.at;
       break;
     }

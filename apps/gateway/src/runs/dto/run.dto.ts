@@ -35,6 +35,7 @@ export class RunDto {
   @ApiPropertyOptional({ nullable: true }) signal?: string | null;
   @ApiPropertyOptional() reason?: string;
   @ApiProperty() requestedAt!: string;
+  @ApiPropertyOptional({ description: 'the name of the token that submitted the run: only it, or a token with runs:admin, may stop, feed or resize the run' }) requestedBy?: string;
   @ApiPropertyOptional() startedAt?: string;
   @ApiPropertyOptional() endedAt?: string;
   @ApiProperty({ description: 'global position of the last event folded into this view' }) position!: number;
