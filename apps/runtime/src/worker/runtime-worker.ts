@@ -67,6 +67,9 @@ class Retriable extends Error {}
 /** one append is one Kafka message: stay well under the broker's message.max.bytes (1 MiB default) */
 export const MAX_APPEND_BYTES = 512 * 1024;
 
+/** a run's appends in flight at once when its decisions come faster than one round trip takes them (RunWriter pipeline) */
+export const RUN_APPENDS_IN_FLIGHT = 4;
+
 /**
  * Splits a batch of events, in order, into appends of at most MAX_APPEND_BYTES each (recordBytes:
  * a decision's text is measured, not parsed and serialised again).
@@ -400,9 +403,9 @@ export class RuntimeWorker {
    * store.append, holding on while the log is unreachable: retried until it is back; after an
    * append whose outcome was unknown, a version conflict is checked against our own events first.
    */
-  private async appendHolding(runId: string, expected: ExpectedVersion, events: NewEvent[], notify: boolean): Promise<StoredEvent[]> {
+  private async appendHolding(runId: string, expected: ExpectedVersion, events: NewEvent[], notify: boolean, maybeLanded = false): Promise<StoredEvent[]> {
     const version = typeof expected === 'number' ? expected : 0;
-    let unsure = false;
+    let unsure = maybeLanded;
     for (let delay = 250; ; delay = Math.min(delay * 2, 5_000)) {
       try {
         // concurrent runs' appends go as one proposal per partition (group commit, as gateways do)
@@ -510,8 +513,12 @@ export class RuntimeWorker {
     }
     this.counters.executed++;
     // every later append uses the exact expected version: another writer's append fences this one
-    const writer = new RunWriter((events, expected) => this.appendHolding(runId, expected, events, false), claimed, {
+    const stream = runStream(runId);
+    const writer = new RunWriter((events, expected, unsure) => this.appendHolding(runId, expected, events, false, unsure), claimed, {
       split: (b) => chunks(b),
+      // a busy run's chunks overlap their round trips to the broker (each one attempt, straight to
+      // the store: the group commit would hold the second until the first is back)
+      pipeline: { depth: RUN_APPENDS_IN_FLIGHT, tryOnce: (events, expected) => this.opts.store.append(stream, expected, events) },
       ...(this.opts.onAppended ? { onAppended: this.opts.onAppended } : {}),
     });
     const fencedOr = (err: Error | undefined): Error | undefined => (err instanceof WrongExpectedVersion ? new Fenced() : err);

@@ -455,9 +455,10 @@ export class KafkaEventStore implements EventStore {
     }
     this.ensureFolded(p);
     const seq = this.parts[p].seq;
-    const early = seq.precheck(requests);
+    const early = seq.precheck(requests, true);
     // An expected-version conflict seen locally may be stale only in the direction of "more
-    // events exist", so it is final; invalid input is final too.
+    // events exist", so it is final; invalid input is final too. (An expected version above the
+    // local fold is left to the log: this writer may have appends in flight.)
     if (early) throw early;
     const id = `${this.clientId}:${++this.counter}`;
     let settle!: (v: Verdict) => void;

@@ -60,8 +60,13 @@ export class Sequencer {
     return this.versions.get(streamId) ?? 0;
   }
 
-  /** Checks a proposal against the current state without applying it (writers use it to fail fast). */
-  precheck(requests: AppendRequest[]): WrongExpectedVersion | InvalidEvent | null {
+  /**
+   * Checks a proposal against the current state without applying it (writers use it to fail fast).
+   * `writer`: the state is this process's fold, which may lag the log: an expected version above it
+   * may still hold when the proposal lands (a writer with appends in flight), so only one below it
+   * is a conflict (versions only grow).
+   */
+  precheck(requests: AppendRequest[], writer = false): WrongExpectedVersion | InvalidEvent | null {
     const seen = new Map<string, number>();
     for (const r of requests) {
       if (typeof r.streamId !== 'string' || r.streamId === '') return new InvalidEvent('streamId must be a non-empty string');
@@ -71,7 +76,8 @@ export class Sequencer {
       const actual = seen.get(r.streamId) ?? this.streamVersion(r.streamId);
       const ev = r.expectedVersion;
       if (ev !== 'any' && ev !== 'no-stream' && typeof ev !== 'number') return new InvalidEvent(`bad expectedVersion ${String(ev)}`);
-      if ((ev === 'no-stream' && actual !== 0) || (typeof ev === 'number' && ev !== actual)) {
+      const ahead = writer && typeof ev === 'number' && ev > actual;
+      if ((ev === 'no-stream' && actual !== 0) || (typeof ev === 'number' && ev !== actual && !ahead)) {
         return new WrongExpectedVersion(r.streamId, ev, actual);
       }
       if (!Array.isArray(r.events)) return new InvalidEvent(`stream ${r.streamId}: events must be an array`);
@@ -84,7 +90,7 @@ export class Sequencer {
           return new InvalidEvent(`${e.type}: payload is not a JSON object on one line`);
         }
       }
-      seen.set(r.streamId, actual + r.events.length);
+      seen.set(r.streamId, (ahead ? (ev as number) : actual) + r.events.length);
     }
     return null;
   }

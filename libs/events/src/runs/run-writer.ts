@@ -9,7 +9,12 @@ export async function loadRun(store: EventStore, runId: string): Promise<RunStat
   return s;
 }
 
-export type RunAppend = (events: NewEvent[], expectedVersion: ExpectedVersion) => Promise<StoredEvent[]>;
+/**
+ * Appends a run's events with this expected version. `unsure`: an earlier attempt of these very
+ * events may already be in the log (the writer retries after a pipelined attempt failed); an
+ * append that can tell its own events from another writer's says so instead of a version conflict.
+ */
+export type RunAppend = (events: NewEvent[], expectedVersion: ExpectedVersion, unsure?: boolean) => Promise<StoredEvent[]>;
 
 export const expectedVersionOf = (version: number): ExpectedVersion => (version === 0 ? 'no-stream' : version);
 
@@ -31,6 +36,15 @@ export interface RunWriterOptions {
    * append's events (counted in `dropped`) and goes on (`capulator run --on-audit-failure continue`)
    */
   onFailed?: (e: Error, events: NewEvent[]) => 'stop' | 'continue';
+  /**
+   * Appends of one batch in flight at once, for a log whose round trip is long (Kafka): each
+   * append's expected version counts the ones before it, and the log keeps one writer's appends to
+   * one stream in order, so they land in order or a version check stops the rest. `tryOnce` makes
+   * one attempt, with no retries of its own; when an attempt of a window fails, that append and
+   * those after it go again one at a time through the writer's own append, `unsure` set, so
+   * retries never overtake one another. A failure then stops the writer (not with onFailed).
+   */
+  pipeline?: { depth: number; tryOnce: RunAppend };
 }
 
 const byThousand = (events: NewEvent[]): NewEvent[][] => {
@@ -65,6 +79,7 @@ export class RunWriter {
   ) {
     this.decided = state;
     this.appended = state.version;
+    if (opts.pipeline && opts.onFailed) throw new Error('RunWriter: a pipelined writer stops at its first failure (no onFailed)');
   }
 
   /** A writer appending to `store`'s stream of the run. */
@@ -104,15 +119,24 @@ export class RunWriter {
     return events;
   }
 
+  private took(stored: StoredEvent[]): void {
+    this.appended = stored[stored.length - 1].streamVersion;
+    this.count += stored.length;
+    this.opts.onAppended?.(stored);
+  }
+
   private async pump(): Promise<void> {
     while (this.queue.length > 0 && !this.failed) {
       const batch = this.queue.splice(0, this.queue.length);
-      for (const chunk of (this.opts.split ?? byThousand)(batch)) {
+      const chunks = (this.opts.split ?? byThousand)(batch);
+      const p = this.opts.pipeline;
+      if (p && p.depth > 1 && chunks.length > 1) {
+        await this.pipelined(chunks, p);
+        continue;
+      }
+      for (const chunk of chunks) {
         try {
-          const stored = await this.append(chunk, expectedVersionOf(this.appended));
-          this.appended = stored[stored.length - 1].streamVersion;
-          this.count += stored.length;
-          this.opts.onAppended?.(stored);
+          this.took(await this.append(chunk, expectedVersionOf(this.appended)));
         } catch (e) {
           if (this.opts.onFailed?.(e as Error, chunk) === 'continue') {
             this.dropped += chunk.length;
@@ -122,6 +146,44 @@ export class RunWriter {
           return;
         }
       }
+    }
+  }
+
+  /** A sliding window of `depth` attempts; completions are taken in order, each making room for the next. */
+  private async pipelined(chunks: NewEvent[][], p: { depth: number; tryOnce: RunAppend }): Promise<void> {
+    let next = 0;
+    let v = this.appended;
+    const inFlight: Array<{ chunk: NewEvent[]; attempt: Promise<StoredEvent[]> }> = [];
+    const send = () => {
+      const chunk = chunks[next++];
+      const attempt = p.tryOnce(chunk, expectedVersionOf(v));
+      attempt.catch(() => undefined); // awaited in order below
+      v += chunk.length;
+      inFlight.push({ chunk, attempt });
+    };
+    while (next < chunks.length && inFlight.length < p.depth) send();
+    while (inFlight.length > 0) {
+      const head = inFlight.shift()!;
+      try {
+        this.took(await head.attempt);
+      } catch {
+        // this attempt failed: it, and each attempted after it, may or may not be in the log (an
+        // attempt whose outcome was unknown can land; one after a failed one was refused by its
+        // version); once they have all settled, each goes again, in order, one at a time
+        await Promise.allSettled(inFlight.map((x) => x.attempt));
+        const tried = [head.chunk, ...inFlight.map((x) => x.chunk)];
+        const rest = [...tried.map((chunk) => ({ chunk, unsure: true })), ...chunks.slice(next).map((chunk) => ({ chunk, unsure: false }))];
+        for (const { chunk, unsure } of rest) {
+          try {
+            this.took(await this.append(chunk, expectedVersionOf(this.appended), unsure));
+          } catch (e) {
+            this.failed = e as Error;
+            return;
+          }
+        }
+        return;
+      }
+      if (next < chunks.length) send();
     }
   }
 
