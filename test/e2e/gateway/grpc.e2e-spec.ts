@@ -144,10 +144,12 @@ describe('gateway gRPC API', () => {
     });
 
     it('Workload.tty runs the program on a terminal whose size ResizeTty sets', async () => {
-      // the size set while the run is queued is the one it starts with, a later one arrives as SIGWINCH
-      // (which of the two the first is depends on how soon the run starts: both are printed; the trap
-      // comes first, so a SIGWINCH while the shell starts is printed too, not lost between the two)
-      const sub = await call(client, 'SubmitRun', { image: 'bb:1', command: ['/bin/sh', '-c', 'trap "stty size" WINCH; tty; stty size; i=0; while [ $i -lt 40 ]; do sleep 0.1; i=$((i+1)); done; exit 9'], policy: 'ping@1', workload: { tty: true } }, md);
+      // the size set while the run is queued is the one it starts with, a later one changes the
+      // terminal's size (which of the two the first is depends on how soon the run starts: both are
+      // printed). The program polls its size and prints each change; a poll that fails is skipped:
+      // busybox's stty fails now and then in such a run ("stty: standard input", 2 runs of 12), as it
+      // does under plain runc with a terminal (`runc run` of the same rootfs in script(1): every call)
+      const sub = await call(client, 'SubmitRun', { image: 'bb:1', command: ['/bin/sh', '-c', 'tty; last=; i=0; while [ $i -lt 60 ]; do if s=$(stty size 2>/dev/null) && [ -n "$s" ] && [ "$s" != "$last" ]; then echo "$s"; last=$s; fi; sleep 0.1; i=$((i+1)); done; exit 9'], policy: 'ping@1', workload: { tty: true } }, md);
       await call(client, 'ResizeTty', { id: sub.id, rows: 33, cols: 91 }, md);
       const text = async () => (await logs(client, { id: sub.id }, md)).map((c) => c.text ?? '').join('');
       await until('the first size', async () => (/33 91/.test(await text()) ? true : undefined));
@@ -156,9 +158,8 @@ describe('gateway gRPC API', () => {
       const out = await logs(client, { id: sub.id, follow: true }, md);
       // a terminal: one stream, lines end in \r\n
       assert.equal(out.filter((c) => c.stream === 'stderr').length, 0);
-      // /dev/pts/0 and the sizes in order: 24 80 only before 33 91 (a run that started first), 33 91
-      // once or twice (the trap and stty size may both see it), 44 132 last
-      assert.match(out.map((c) => c.text).join(''), /^(?:(?:24 80|33 91)\r\n)*\/dev\/pts\/0\r\n(24 80\r\n)?(33 91\r\n){1,2}44 132\r\n$/);
+      // /dev/pts/0 and the sizes in order: 24 80 only before 33 91 (a run that started first), each once
+      assert.match(out.map((c) => c.text).join(''), /^\/dev\/pts\/0\r\n(24 80\r\n)?33 91\r\n44 132\r\n$/);
       assert.equal((await call(client, 'GetRun', { id: sub.id }, md)).exitCode, 9);
       await rejects(call(client, 'ResizeTty', { id: sub.id, rows: 10, cols: 10 }, md), status.FAILED_PRECONDITION);
       await rejects(call(client, 'ResizeTty', { id: sub.id, rows: 0, cols: 10 }, md), status.INVALID_ARGUMENT);

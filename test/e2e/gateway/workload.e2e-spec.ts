@@ -204,25 +204,22 @@ describe('POST /v1/runs with a workload', () => {
       }
       await request(t.url).post(`/v1/runs/${id}/resize`).set(as(owner)).send({ rows: 30, cols: 90 }).expect(204);
       await request(t.url).post(`/v1/runs/${id}/stdin`).set(as(owner)).set('Content-Type', 'application/octet-stream').send(Buffer.from('hello\n')).expect(204);
-      await until('the program to read what its submitter sent', async () => {
-        const logs = await request(t.url).get(`/v1/runs/${id}/logs`).set(auth).buffer(true).parse((res, cb) => {
-          let b = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (b += c));
-          res.on('end', () => cb(null, b));
-        });
-        return /got hello/.test(String(logs.body)) ? true : undefined;
-      });
+      const output = async () =>
+        String(
+          (
+            await request(t.url).get(`/v1/runs/${id}/logs`).set(auth).buffer(true).parse((res, cb) => {
+              let b = '';
+              res.setEncoding('utf8');
+              res.on('data', (c: string) => (b += c));
+              res.on('end', () => cb(null, b));
+            })
+          ).body,
+        );
+      await until('the program to read what its submitter sent', async () => (/got hello/.test(await output()) ? true : undefined));
       await request(t.url).delete(`/v1/runs/${id}`).set(as(operator)).expect(202);
       const end = await ended(id);
       assert.notEqual(end.exitCode, 0, 'stopped, not ended by itself');
-      const logs = await request(t.url).get(`/v1/runs/${id}/logs`).set(auth).buffer(true).parse((res, cb) => {
-        let b = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (b += c));
-        res.on('end', () => cb(null, b));
-      });
-      assert.doesNotMatch(String(logs.body), /evil/);
+      assert.doesNotMatch(await output(), /evil/);
     });
   });
 });
