@@ -19,6 +19,10 @@ char LICENSE[] SEC("license") = "GPL";
 /* the run's cgroup v2 id, set by user space after the load and before the attach (a program can
  * be loaded ahead of its run: capulator-kernel-record serve --cgroup -) */
 __u64 target_cgroup = 0;
+/* the run being recorded: user space counts it up at each run's end, after clearing target_cgroup.
+ * Each program reads it before target_cgroup, so a program that saw the old group carries the old
+ * generation; map entries and records carry it, and an entry of another generation counts as none */
+__u32 generation = 0;
 const volatile __u64 noaudit_lo[KREC_NOAUDIT_FNS] = {};
 const volatile __u64 noaudit_hi[KREC_NOAUDIT_FNS] = {};
 const volatile __u32 wakeup_bytes = 256 * 1024;
@@ -45,7 +49,7 @@ struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 1024);
   __type(key, __u64);
-  __type(value, __u8);
+  __type(value, __u32);            /* the generation it was described in */
 } exes SEC(".maps");
 
 /* probe-only verdicts by (exe, syscall, capability, result): the stack is walked once per key */
@@ -54,7 +58,7 @@ struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 4096);
   __type(key, struct verdict_key);
-  __type(value, __u8);
+  __type(value, __u32);            /* generation << 2 | verdict (1 probe-only, 2 a use) */
 } verdicts SEC(".maps");
 
 /*
@@ -67,7 +71,7 @@ struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 1024);
   __type(key, __u32);
-  __type(value, __u8);
+  __type(value, __u32);            /* the generation it joined in */
 } joining SEC(".maps");
 
 /* scratch for path building */
@@ -85,7 +89,7 @@ static __always_inline void submit(void *e)
 }
 
 /* The exe's path as the task sees it (dentry names up to its root, crossing mounts). */
-static __always_inline void describe_exe(struct file *f, __u64 key)
+static __always_inline void describe_exe(struct file *f, __u64 key, __u32 gen)
 {
   __u32 z = 0;
   struct krec_exe *x = bpf_map_lookup_elem(&scratch, &z);
@@ -93,6 +97,7 @@ static __always_inline void describe_exe(struct file *f, __u64 key)
   x->kind = KREC_EXE;
   x->key = key;
   x->len = 0;
+  x->gen = gen;
   struct dentry *d = BPF_CORE_READ(f, f_path.dentry);
   struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
   struct mount *m = container_of(vm, struct mount, mnt);
@@ -130,19 +135,18 @@ static __always_inline void describe_exe(struct file *f, __u64 key)
   }
   __builtin_memcpy(e, x, sizeof(*e));
   submit(e);
-  __u8 one = 1;
-  bpf_map_update_elem(&exes, &key, &one, BPF_ANY);
+  bpf_map_update_elem(&exes, &key, &gen, BPF_ANY);
 }
 
 SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(on_attach, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup)
 {
+  __u32 gen = generation;
   if (!recording) return 0;
   /* the unified (v2) hierarchy only: a v1 hierarchy's ids are numbered on their own */
   if (BPF_CORE_READ(dst, root, hierarchy_id) != 0 || BPF_CORE_READ(dst, kn, id) != target_cgroup) return 0;
   __u32 tgid = BPF_CORE_READ(task, tgid);
-  __u8 one = 1;
-  bpf_map_update_elem(&joining, &tgid, &one, BPF_ANY);
+  bpf_map_update_elem(&joining, &tgid, &gen, BPF_ANY);
   __sync_fetch_and_add(&joined, 1);
   return 0;
 }
@@ -150,17 +154,20 @@ int BPF_PROG(on_attach, struct cgroup *dst, const char *path, struct task_struct
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
+  __u32 gen = generation;
   if (!joined || bpf_get_current_cgroup_id() != target_cgroup) return 0;
   __u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
-  if (ptgid == ctgid || !bpf_map_lookup_elem(&joining, &ptgid)) return 0;
-  __u8 one = 1;
-  bpf_map_update_elem(&joining, &ctgid, &one, BPF_ANY);
+  if (ptgid == ctgid) return 0;
+  __u32 *j = bpf_map_lookup_elem(&joining, &ptgid);
+  if (!j || *j != gen) return 0;
+  bpf_map_update_elem(&joining, &ctgid, &gen, BPF_ANY);
   return 0;
 }
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
+  __u32 gen = generation;
   if (bpf_get_current_cgroup_id() != target_cgroup) return 0;
   if (recording) {
     /* a joined process's exec: from here on its checks are the container's */
@@ -184,6 +191,8 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
   e->kind = KREC_START;
   e->pid = BPF_CORE_READ(p, tgid);
   e->ktime = bpf_ktime_get_ns();
+  e->gen = gen;
+  e->pad = 0;
   bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
   return 0;
 }
@@ -211,7 +220,7 @@ static __always_inline bool noaudit_on_stack(void *ctx)
  * - clone with CLONE_NEW*: the stack, every time (namespace creation is rare and must not be hidden);
  * - anything else: the stack once per (program, syscall, capability, result), then that verdict.
  */
-static __always_inline bool probe_only(void *ctx, struct pt_regs *regs, __u64 exe, int nr, int cap, int ret, bool *seen)
+static __always_inline bool probe_only(void *ctx, struct pt_regs *regs, __u64 exe, int nr, int cap, int ret, __u32 gen, bool *seen)
 {
   if (cap == 21 /* CAP_SYS_ADMIN */ && nr >= 0) {
     for (int i = 0; i < KREC_VM_SYSCALLS; i++)
@@ -232,19 +241,21 @@ static __always_inline bool probe_only(void *ctx, struct pt_regs *regs, __u64 ex
     }
   }
   struct verdict_key k = { .exe = exe, .nr = nr, .cap = cap, .ret = ret };
-  __u8 *v = bpf_map_lookup_elem(&verdicts, &k);
-  if (v) {
+  __u32 *v = bpf_map_lookup_elem(&verdicts, &k);
+  if (v && (*v >> 2) == (gen & 0x3fffffff)) {
     *seen = true;
-    return *v == 1;
+    return (*v & 3) == 1;
   }
-  __u8 verdict = noaudit_on_stack(ctx) ? 1 : 2;
-  bpf_map_update_elem(&verdicts, &k, &verdict, BPF_ANY);
+  __u32 verdict = noaudit_on_stack(ctx) ? 1 : 2;
+  __u32 value = gen << 2 | verdict;
+  bpf_map_update_elem(&verdicts, &k, &value, BPF_ANY);
   return verdict == 1;
 }
 
 SEC("tp_btf/cap_capable")
 int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, const struct user_namespace *capable_ns, int cap, int ret)
 {
+  __u32 gen = generation;
   if (bpf_get_current_cgroup_id() != target_cgroup) return 0;
   if (!recording) {
     __sync_fetch_and_add(&setup_checks, 1);
@@ -252,7 +263,8 @@ int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, 
   }
   if (joined) {
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    if (bpf_map_lookup_elem(&joining, &tgid)) {
+    __u32 *j = bpf_map_lookup_elem(&joining, &tgid);
+    if (j && *j == gen) {
       __sync_fetch_and_add(&setup_checks, 1);
       return 0;
     }
@@ -284,11 +296,14 @@ int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, 
   }
   /* a known verdict means this exe was described when the verdict was made (user space keeps every path) */
   bool seen = false;
-  if (probe_only(ctx, regs, key, nr, cap, ret, &seen)) {
+  if (probe_only(ctx, regs, key, nr, cap, ret, gen, &seen)) {
     __sync_fetch_and_add(&noaudit, 1);
     return 0;
   }
-  if (f && !seen && !bpf_map_lookup_elem(&exes, &key)) describe_exe(f, key);
+  if (f && !seen) {
+    __u32 *d = bpf_map_lookup_elem(&exes, &key);
+    if (!d || *d != gen) describe_exe(f, key, gen);
+  }
   struct krec_check *e = bpf_ringbuf_reserve(&ring, sizeof(*e), 0);
   if (!e) {
     __sync_fetch_and_add(&lost, 1);
@@ -305,6 +320,8 @@ int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, 
   e->exe = key;
   e->ktime = bpf_ktime_get_ns();
   e->nr = nr;
+  e->gen = gen;
+  e->pad = 0;
   __sync_fetch_and_add(&checks, 1);
   submit(e);
   return 0;

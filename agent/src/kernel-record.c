@@ -4,6 +4,8 @@
  * runtime as `kcheck` lines on the events fd (agent/PROTOCOL.md "Kernel record").
  *
  *   capulator-kernel-record serve --cgroup DIR [--events-fd N]   (SIGTERM/SIGINT: drain, exit line, exit 0)
+ *   capulator-kernel-record serve --cgroup - [--events-fd N]     (loaded ahead; stdin: a run's DIR, later
+ *                                                                 `end` (drain, exit line), then the next DIR)
  *   capulator-kernel-record probe                                (JSON: which mechanisms this kernel offers)
  */
 #include <errno.h>
@@ -24,13 +26,14 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <poll.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "../bpf/cap-record.h"
 #include "../build/cap-record.skel.h"
 #include "../build/probe.skel.h"
 
-#define PROTOCOL 3
+#define PROTOCOL 4
 #define AGG_SLOTS 512
 
 static volatile sig_atomic_t stopping;
@@ -157,6 +160,17 @@ static int order[AGG_SLOTS], norder;
 static long long rt_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 static unsigned long long kseq, recorded, lines;
 static int started_pid;
+/* the generation of the run being recorded: records of another are a finished run's late ones */
+static __u32 cur_gen;
+
+/* What one run leaves in user space, forgotten before the next (a record serves runs one after another). */
+static void forget_run(void)
+{
+  for (size_t i = 0; i < nexes; i++) free(exes[i].path);
+  nexes = 0;
+  kseq = recorded = lines = 0;
+  started_pid = 0;
+}
 
 static void iso(unsigned long long ktime, char out[80])
 {
@@ -192,6 +206,7 @@ static int on_record(void *ctx, void *data, size_t size)
   __u32 kind = *(__u32 *)data;
   if (kind == KREC_EXE && size >= sizeof(struct krec_exe)) {
     const struct krec_exe *x = data; /* the ring is mapped read-only */
+    if (x->gen != cur_gen) return 0;
     char path[KREC_PATH_MAX];
     unsigned start = x->start < KREC_PATH_MAX ? x->start : KREC_PATH_MAX - 1;
     memcpy(path, x->path + start, KREC_PATH_MAX - start);
@@ -199,12 +214,14 @@ static int on_record(void *ctx, void *data, size_t size)
     exe_put(x->key, path[0] ? path : "/");
   } else if (kind == KREC_START && size >= sizeof(struct krec_start)) {
     struct krec_start *s = data;
+    if (s->gen != cur_gen) return 0;
     started_pid = (int)s->pid;
     flush_aggregates();
     oprintf("{\"type\":\"started\",\"pid\":%u}\n", s->pid);
     oflush();
   } else if (kind == KREC_CHECK && size >= sizeof(struct krec_check)) {
     struct krec_check *c = data;
+    if (c->gen != cur_gen) return 0;
     recorded++;
     const char *exe = exe_path(c->exe);
     unsigned h = (c->tid * 2654435761u) ^ ((unsigned)c->cap << 8) ^ (unsigned)c->nr ^ ((unsigned)c->ret << 20) ^ (unsigned)(c->exe >> 4);
@@ -233,6 +250,37 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 {
   if (level == LIBBPF_WARN && getenv("CAPULATOR_BPF_DEBUG")) return vfprintf(stderr, fmt, ap);
   return 0;
+}
+
+/* stdin, read by lines without stdio (polled beside the ring): 1 a line, 0 end of input, -1 none yet */
+static char inbuf[8192];
+static size_t inlen;
+static int next_line(char *out, size_t cap, bool block)
+{
+  for (;;) {
+    char *nl = memchr(inbuf, '\n', inlen);
+    if (nl) {
+      size_t n = (size_t)(nl - inbuf), used = n + 1;
+      if (n >= cap) n = cap - 1;
+      memcpy(out, inbuf, n);
+      out[n] = 0;
+      memmove(inbuf, inbuf + used, inlen - used);
+      inlen -= used;
+      return 1;
+    }
+    if (inlen == sizeof inbuf) inlen = 0; /* a line longer than any directory: dropped */
+    if (!block) {
+      struct pollfd p = { .fd = 0, .events = POLLIN };
+      if (poll(&p, 1, 0) <= 0) return -1;
+    }
+    ssize_t r = read(0, inbuf + inlen, sizeof inbuf - inlen);
+    if (r < 0 && errno == EINTR) {
+      if (stopping) return 0;
+      continue;
+    }
+    if (r <= 0) return 0;
+    inlen += (size_t)r;
+  }
 }
 
 static int serve(int argc, char **argv)
@@ -318,42 +366,70 @@ static int serve(int argc, char **argv)
     cap_record_bpf__destroy(skel);
     return 1;
   }
-  if (later) {
-    static char dir[4096];
-    if (!fgets(dir, sizeof dir, stdin)) { cap_record_bpf__destroy(skel); return 0; }   /* not needed after all */
-    dir[strcspn(dir, "\n")] = 0;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-      fprintf(stderr, "capulator-kernel-record: %s: %s\n", dir, strerror(errno ? errno : ENOTDIR));
-      cap_record_bpf__destroy(skel);
-      return 2;
+  /* one run after another: the program stays loaded and attached; between runs it records nothing
+   * (target_cgroup 0) and each run has a generation of its own */
+  struct ring_buffer *rb = NULL;
+  bool stdin_open = later;
+  for (;;) {
+    if (later) {
+      static char dir[4096];
+      if (next_line(dir, sizeof dir, true) != 1 || stopping) break;   /* no (further) run: done */
+      if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "capulator-kernel-record: %s: %s\n", dir, strerror(errno ? errno : ENOTDIR));
+        if (rb) ring_buffer__free(rb);
+        cap_record_bpf__destroy(skel);
+        return 2;
+      }
     }
-  }
-  skel->bss->target_cgroup = st.st_ino; /* a cgroup v2 directory's inode number is its id */
-  err = cap_record_bpf__attach(skel);
-  if (err) {
-    fprintf(stderr, "capulator-kernel-record: cannot load or attach tp_btf/cap_capable: %s\n", strerror(-err));
-    cap_record_bpf__destroy(skel);
-    return 1;
-  }
-  struct ring_buffer *rb = ring_buffer__new(bpf_map__fd(skel->maps.ring), on_record, NULL, NULL);
-  if (!rb) { fprintf(stderr, "capulator-kernel-record: ring buffer: %s\n", strerror(errno)); return 1; }
-  oprintf("{\"type\":\"ready\",\"protocol\":%d,\"mechanism\":\"tp_btf/cap_capable\",\"cgroupId\":%llu,\"pid\":%d}\n", PROTOCOL,
-          (unsigned long long)st.st_ino, getpid());
-  oflush();
-  /* batched wake-ups: the program wakes us only when the ring fills; otherwise drain every 20 ms */
-  while (!stopping) {
-    int n = ring_buffer__poll(rb, 20);
-    if (n < 0 && n != -EINTR) break;
+    skel->bss->target_cgroup = st.st_ino; /* a cgroup v2 directory's inode number is its id */
+    if (!rb) {
+      err = cap_record_bpf__attach(skel);
+      if (err) {
+        fprintf(stderr, "capulator-kernel-record: cannot load or attach tp_btf/cap_capable: %s\n", strerror(-err));
+        cap_record_bpf__destroy(skel);
+        return 1;
+      }
+      rb = ring_buffer__new(bpf_map__fd(skel->maps.ring), on_record, NULL, NULL);
+      if (!rb) { fprintf(stderr, "capulator-kernel-record: ring buffer: %s\n", strerror(errno)); return 1; }
+    }
+    oprintf("{\"type\":\"ready\",\"protocol\":%d,\"mechanism\":\"tp_btf/cap_capable\",\"cgroupId\":%llu,\"pid\":%d}\n", PROTOCOL,
+            (unsigned long long)st.st_ino, getpid());
+    oflush();
+    /* batched wake-ups: the program wakes us only when the ring fills; otherwise drain every 20 ms.
+     * With stdin open, `end` ends the run (the runtime's word that the container is gone). */
+    struct pollfd pf[2] = { { .fd = ring_buffer__epoll_fd(rb), .events = POLLIN }, { .fd = 0, .events = POLLIN } };
+    bool ended = false;
+    while (!stopping && !ended) {
+      int n = poll(pf, stdin_open ? 2 : 1, 20);
+      if (n < 0 && errno != EINTR) break;
+      ring_buffer__consume(rb);
+      flush_aggregates();
+      if (stdin_open && n > 0 && (pf[1].revents & (POLLIN | POLLHUP))) {
+        char cmd[64];
+        int l;
+        while ((l = next_line(cmd, sizeof cmd, false)) == 1) if (strcmp(cmd, "end") == 0) ended = true;
+        if (l == 0) stdin_open = false; /* the runtime closed it: SIGTERM ends this run, and no other follows */
+      }
+    }
+    /* nothing more of this run's group; what is in the ring still is */
+    skel->bss->target_cgroup = 0;
+    __sync_synchronize();
+    skel->bss->generation = skel->bss->generation + 1;
     ring_buffer__consume(rb);
     flush_aggregates();
+    oprintf("{\"type\":\"exit\",\"lines\":%llu,\"checks\":%llu,\"recorded\":%llu,\"lost\":%llu,\"noaudit\":%llu,\"borrowed\":%llu,\"setup\":%llu,\"started\":%s}\n",
+            lines, (unsigned long long)skel->bss->checks, recorded, (unsigned long long)skel->bss->lost,
+            (unsigned long long)skel->bss->noaudit, (unsigned long long)skel->bss->borrowed, (unsigned long long)skel->bss->setup_checks, started_pid ? "true" : "false");
+    oflush();
+    if (!ended || !stdin_open) break;
+    /* ready for the next run: a record of this one that comes late is dropped by its generation */
+    cur_gen = skel->bss->generation;
+    skel->bss->recording = 0;
+    skel->bss->joined = 0;
+    skel->bss->lost = skel->bss->noaudit = skel->bss->checks = skel->bss->setup_checks = skel->bss->borrowed = 0;
+    forget_run();
   }
-  ring_buffer__consume(rb);
-  flush_aggregates();
-  oprintf("{\"type\":\"exit\",\"lines\":%llu,\"checks\":%llu,\"recorded\":%llu,\"lost\":%llu,\"noaudit\":%llu,\"borrowed\":%llu,\"setup\":%llu,\"started\":%s}\n",
-          lines, (unsigned long long)skel->bss->checks, recorded, (unsigned long long)skel->bss->lost,
-          (unsigned long long)skel->bss->noaudit, (unsigned long long)skel->bss->borrowed, (unsigned long long)skel->bss->setup_checks, started_pid ? "true" : "false");
-  oflush();
-  ring_buffer__free(rb);
+  if (rb) ring_buffer__free(rb);
   cap_record_bpf__destroy(skel);
   return 0;
 }

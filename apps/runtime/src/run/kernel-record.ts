@@ -9,7 +9,7 @@ import { capabilityDecision, parseTable, type ParsedTable } from '@capulator/pol
 import { AgentDecision } from './agent-process';
 import type { SeccompProfile } from './seccomp-profile';
 import { LineReader, parseControlLine } from './line-reader';
-import { takeSpare } from './spares';
+import { giveBack, keepsSpares, replenishSpares, takeSpare } from './spares';
 
 export { kernelRecordBinary } from './spares';
 
@@ -19,7 +19,7 @@ export { kernelRecordBinary } from './spares';
  * capability check of the container's programs, with the kernel's result. This module starts it,
  * reads its lines, and turns each check into a PrivilegeChecked event (`source: 'kernel'`).
  */
-export const KERNEL_RECORD_PROTOCOL = 3;
+export const KERNEL_RECORD_PROTOCOL = 4;
 
 export interface KernelReady { type: 'ready'; protocol: number; mechanism: string; cgroupId: number; pid: number }
 export interface KernelStarted { type: 'started'; pid: number }
@@ -47,6 +47,7 @@ export function cgroupV2Root(): string | undefined {
 
 export class KernelRecordProcess {
   readonly child: ChildProcess;
+  /** this run's record ended: its `exit` line came (the process may serve another run), or the process ended */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   ready?: KernelReady;
   started?: KernelStarted;
@@ -57,6 +58,12 @@ export class KernelRecordProcess {
   private readonly reader = new LineReader((l) => this.onLine(l));
   private readyWaiter?: () => void;
   private startWaiters: Array<() => void> = [];
+  private ended!: (e: { code: number | null; signal: NodeJS.Signals | null }) => void;
+  /** the process serves runs one after another: `end` on its stdin ends this one (spares kept by this process) */
+  private reusable = false;
+  /** given back to the spares after this run: no longer this object's to stop or kill */
+  private released = false;
+  private readonly detach: () => void;
 
   /** `spare`: a record started ahead (spares.ts), loaded already and given its run's group on stdin */
   private constructor(
@@ -66,13 +73,24 @@ export class KernelRecordProcess {
     spare?: ChildProcess,
   ) {
     this.child = spare ?? spawn(binary, ['serve', '--cgroup', cgroupDir, '--events-fd', '3'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
-    this.child.on('error', () => undefined); // a spawn failure is the exit waited for below
-    this.child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+    const onError = () => undefined; // a spawn failure is the exit waited for below
+    const onStderr = (s: string) => {
       if (this.stderr.length < 65536) this.stderr += s;
-    });
-    this.exited = new Promise((resolve) => this.child.on('close', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal })));
+    };
+    const onClose = (code: number | null, signal: NodeJS.Signals | null) => this.ended({ code, signal });
+    const onEvents = (chunk: string) => this.reader.push(chunk);
+    this.exited = new Promise((resolve) => (this.ended = resolve));
+    this.child.on('error', onError);
+    this.child.stderr!.setEncoding('utf8').on('data', onStderr);
+    this.child.on('close', onClose);
     const events = this.child.stdio[3] as Readable;
-    events.setEncoding('utf8').on('data', (chunk: string) => this.reader.push(chunk));
+    events.setEncoding('utf8').on('data', onEvents);
+    this.detach = () => {
+      this.child.off('error', onError);
+      this.child.stderr!.off('data', onStderr);
+      this.child.off('close', onClose);
+      events.off('data', onEvents);
+    };
   }
 
   /**
@@ -90,7 +108,11 @@ export class KernelRecordProcess {
         /* not permitted: it keeps nice 19 */
       }
       const spare = new KernelRecordProcess(binary, cgroupDir, onCheck, child);
-      child.stdin!.end(`${cgroupDir}\n`);
+      // a process that keeps spares gets it back after the run (stdin stays open for `end` and the
+      // next run's group); otherwise stdin ends here and SIGTERM ends the record
+      spare.reusable = keepsSpares('kernel-record', binary);
+      if (spare.reusable) child.stdin!.write(`${cgroupDir}\n`);
+      else child.stdin!.end(`${cgroupDir}\n`);
       try {
         return await spare.whenReady();
       } catch {
@@ -143,15 +165,40 @@ export class KernelRecordProcess {
     } else if (msg.type === 'started') {
       this.started = msg;
       for (const w of this.startWaiters.splice(0)) w();
-    } else if (msg.type === 'exit') this.summary = msg;
+    } else if (msg.type === 'exit') {
+      this.summary = msg;
+      // this run's record is complete (a process serving runs one after another goes on)
+      this.ended({ code: 0, signal: null });
+    }
   }
 
-  /** Drains what the program recorded, then ends it (its `exit` line carries the counts). */
+  /**
+   * Drains what the program recorded and ends this run's record (its `exit` line carries the
+   * counts). A reusable process is given back to the spares for the next run, its program still
+   * loaded; any other is ended.
+   */
   async stop(timeoutMs = 5000): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    if (this.released) return;
+    const alive = () => this.child.exitCode === null && this.child.signalCode === null;
+    if (this.reusable && alive() && !this.summary) {
+      this.child.stdin!.write('end\n');
+      const t = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+      await this.exited;
+      clearTimeout(t);
+      if (this.summary && alive()) {
+        this.detach();
+        if (giveBack('kernel-record', this.binary, this.child)) {
+          this.released = true;
+          return;
+        }
+      }
+    }
+    if (alive()) this.child.kill('SIGTERM');
     const t = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    await new Promise<void>((resolve) => (alive() ? this.child.once('close', () => resolve()) : resolve()));
     await this.exited;
     clearTimeout(t);
+    replenishSpares('kernel-record');
   }
 
   /** Checks the kernel saw but the runtime never got: ring-buffer drops and lines not received. */
@@ -161,7 +208,9 @@ export class KernelRecordProcess {
   }
 
   kill(): void {
+    if (this.released) return;
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    if (this.reusable) replenishSpares('kernel-record');
   }
 
 }

@@ -7,7 +7,8 @@
  * agent/PROTOCOL.md "Spares"). Both end with this process (PR_SET_PDEATHSIG, or stdin closed)
  * until a run takes them.
  *
- * `capulator serve` keeps SPARES of each ready and starts a new one after each run is answered.
+ * `capulator serve` keeps SPARES of each ready: a new agent after each run, while a kernel record is
+ * given back after its run and serves the next (its program stays loaded: agent/PROTOCOL.md).
  * bin/capulator starts one of each for a `run` without a daemon (startEarly), so they load while
  * Node loads the CLI. This module imports only Node's own modules, so that costs nothing measurable.
  */
@@ -86,14 +87,35 @@ export function keepSpares(kind: SpareKind, binary: string | undefined): void {
 }
 
 /**
- * Starts what replaces the spares runs took, once the run that took one is over and answered (a
- * kernel record's load is ~75 ms of CPU, which the end of the run would otherwise share).
+ * Starts what replaces the spares runs took (of one kind, or all). A kernel record is given back
+ * after its run (giveBack) and serves the next one, so its kind is filled only when one was lost.
  */
-export function replenishSpares(): void {
+export function replenishSpares(only?: SpareKind): void {
   if (kept.size === 0) return;
   setImmediate(() => {
-    for (const { kind, binary } of kept.values()) fill(kind, binary);
+    for (const { kind, binary } of kept.values()) if (!only || kind === only) fill(kind, binary);
   });
+}
+
+/** Whether this process keeps spares of this kind and binary (keepSpares). */
+export function keepsSpares(kind: SpareKind, binary: string): boolean {
+  return kept.has(keyOf(kind, binary));
+}
+
+/**
+ * A spare given back after its run (a kernel record that ended its run with `end` and waits for
+ * the next): it keeps this process alive no more, and is the next taken. False when this process
+ * keeps no spares of the kind, or the spare has died: the caller ends it.
+ */
+export function giveBack(kind: SpareKind, binary: string, c: ChildProcess): boolean {
+  if (!keepsSpares(kind, binary) || !alive(c)) return false;
+  c.unref();
+  for (const s of streams(c)) s?.unref?.();
+  const key = keyOf(kind, binary);
+  const l = pools.get(key) ?? [];
+  if (!l.includes(c)) l.unshift(c);
+  pools.set(key, l);
+  return true;
 }
 
 function fill(kind: SpareKind, binary: string): void {
