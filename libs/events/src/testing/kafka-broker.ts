@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -46,6 +46,15 @@ export async function startTestBroker(): Promise<TestBroker> {
   while (cport === port) cport = await freePort();
   const env = { ...process.env, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(cport) };
   await kafkaSh(['start', dir], env);
+  // a test or benchmark that dies without stop() must not leave a 1 GB JVM behind: a watcher
+  // stops the broker (and removes its directory) once this process is gone
+  const q = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
+  const watcher = spawn(
+    'sh',
+    ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; p=$(cat ${q(join(dir, 'broker.pid'))} 2>/dev/null) && { kill $p 2>/dev/null; sleep 10; kill -9 $p 2>/dev/null; }; rm -rf ${q(dir)}`],
+    { detached: true, stdio: 'ignore' },
+  );
+  watcher.unref();
   return {
     brokers: [`127.0.0.1:${port}`],
     url: `kafka://127.0.0.1:${port}`,
@@ -54,6 +63,7 @@ export async function startTestBroker(): Promise<TestBroker> {
     },
     restart: () => kafkaSh(['start', dir], env),
     stop: async () => {
+      watcher.kill();
       await kafkaSh(['stop', dir], env);
       rmSync(dir, { recursive: true, force: true });
     },
