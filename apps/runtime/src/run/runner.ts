@@ -602,7 +602,7 @@ export class Runner {
       // the spares this run took (kernel record, agent) are replaced while runc works: forking this
       // large process blocks it for a few ms, which the run does not wait on now (after the answer,
       // it delayed the next run's request)
-      replenishSpares('agent');
+      replenishSpares();
       const r = await runcExit;
       trace('runc exited');
       stopForwarding();

@@ -7,8 +7,9 @@
  * agent/PROTOCOL.md "Spares"). Both end with this process (PR_SET_PDEATHSIG, or stdin closed)
  * until a run takes them.
  *
- * `capulator serve` keeps SPARES of each ready: a new agent after each run, while a kernel record is
- * given back after its run and serves the next (its program stays loaded: agent/PROTOCOL.md).
+ * `capulator serve` keeps SPARES of each ready, started again as runs take them; a kernel record is
+ * also given back after its run and serves a later one (its program stays loaded:
+ * agent/PROTOCOL.md), so the pool settles at what the runs at once need and stops loading.
  * bin/capulator starts one of each for a `run` without a daemon (startEarly), so they load while
  * Node loads the CLI. This module imports only Node's own modules, so that costs nothing measurable.
  */
@@ -27,6 +28,11 @@ export const SPARE_ARGS: Readonly<Record<SpareKind, readonly string[]>> = {
 
 /** Spares kept per kind and binary by a process that keeps them (keepSpares). */
 export const SPARES = 2;
+/**
+ * At most this many idle kernel records per binary once runs give theirs back: the pool grows to
+ * the number of runs at once (each took one while new ones were started), and no further.
+ */
+export const MAX_IDLE = 8;
 
 const pools = new Map<string, ChildProcess[]>();
 const kept = new Map<string, { kind: SpareKind; binary: string }>();
@@ -87,8 +93,10 @@ export function keepSpares(kind: SpareKind, binary: string | undefined): void {
 }
 
 /**
- * Starts what replaces the spares runs took (of one kind, or all). A kernel record is given back
- * after its run (giveBack) and serves the next one, so its kind is filled only when one was lost.
+ * Starts what replaces the spares runs took (of one kind, or all): each kind back to SPARES idle
+ * ones. A kernel record is also given back after its run (giveBack) and serves a later one, so
+ * with runs one after another no new one is loaded, and with several at once the pool grows to
+ * their number.
  */
 export function replenishSpares(only?: SpareKind): void {
   if (kept.size === 0) return;
@@ -109,10 +117,11 @@ export function keepsSpares(kind: SpareKind, binary: string): boolean {
  */
 export function giveBack(kind: SpareKind, binary: string, c: ChildProcess): boolean {
   if (!keepsSpares(kind, binary) || !alive(c)) return false;
+  const key = keyOf(kind, binary);
+  const l = (pools.get(key) ?? []).filter(alive);
+  if (l.length >= MAX_IDLE) return false;
   c.unref();
   for (const s of streams(c)) s?.unref?.();
-  const key = keyOf(kind, binary);
-  const l = pools.get(key) ?? [];
   if (!l.includes(c)) l.unshift(c);
   pools.set(key, l);
   return true;
