@@ -205,8 +205,11 @@ describe('capulator serve with a remote run', () => {
       try {
         await until('the prompt', () => (/^\/ #/m.test(screen()) ? true : undefined), 60_000);
         send('stty size; tty', 'Enter');
-        await until('the size', () => (/^30 100$/m.test(screen()) ? true : undefined), 10_000);
-        assert.match(screen(), /^\/dev\/pts\/0$/m, 'the program has a terminal of its own');
+        // both lines: the screen is polled, and tty's line may come a poll after stty's
+        await until('the size, and a terminal of its own', () => {
+          const s = screen();
+          return /^30 100$/m.test(s) && /^\/dev\/pts\/0$/m.test(s) ? true : undefined;
+        }, 10_000);
         // the client's window changes: the run's follows (SIGWINCH)
         tmux('resize-window', '-t', 't', '-x', '120', '-y', '40');
         await new Promise((r) => setTimeout(r, 500));
