@@ -23,6 +23,16 @@ __u64 target_cgroup = 0;
  * Each program reads it before target_cgroup, so a program that saw the old group carries the old
  * generation; map entries and records carry it, and an entry of another generation counts as none */
 __u32 generation = 0;
+
+/* `generation`, read before anything else of the program (target_cgroup above all): a volatile load
+ * and a compiler barrier, so that clang cannot move the read of target_cgroup ahead of it (x86
+ * keeps two loads in program order) */
+static __always_inline __u32 current_generation(void)
+{
+  __u32 g = *(volatile __u32 *)&generation;
+  asm volatile("" ::: "memory");
+  return g;
+}
 const volatile __u64 noaudit_lo[KREC_NOAUDIT_FNS] = {};
 const volatile __u64 noaudit_hi[KREC_NOAUDIT_FNS] = {};
 const volatile __u32 wakeup_bytes = 256 * 1024;
@@ -141,7 +151,7 @@ static __always_inline void describe_exe(struct file *f, __u64 key, __u32 gen)
 SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(on_attach, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup)
 {
-  __u32 gen = generation;
+  __u32 gen = current_generation();
   if (!recording) return 0;
   /* the unified (v2) hierarchy only: a v1 hierarchy's ids are numbered on their own */
   if (BPF_CORE_READ(dst, root, hierarchy_id) != 0 || BPF_CORE_READ(dst, kn, id) != target_cgroup) return 0;
@@ -154,7 +164,7 @@ int BPF_PROG(on_attach, struct cgroup *dst, const char *path, struct task_struct
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 {
-  __u32 gen = generation;
+  __u32 gen = current_generation();
   if (!joined || bpf_get_current_cgroup_id() != target_cgroup) return 0;
   __u32 ptgid = BPF_CORE_READ(parent, tgid), ctgid = BPF_CORE_READ(child, tgid);
   if (ptgid == ctgid) return 0;
@@ -167,7 +177,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-  __u32 gen = generation;
+  __u32 gen = current_generation();
   if (bpf_get_current_cgroup_id() != target_cgroup) return 0;
   if (recording) {
     /* a joined process's exec: from here on its checks are the container's */
@@ -255,7 +265,7 @@ static __always_inline bool probe_only(void *ctx, struct pt_regs *regs, __u64 ex
 SEC("tp_btf/cap_capable")
 int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, const struct user_namespace *capable_ns, int cap, int ret)
 {
-  __u32 gen = generation;
+  __u32 gen = current_generation();
   if (bpf_get_current_cgroup_id() != target_cgroup) return 0;
   if (!recording) {
     __sync_fetch_and_add(&setup_checks, 1);

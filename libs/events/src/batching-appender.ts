@@ -1,9 +1,9 @@
 import { StoreUnavailable } from './errors';
 import { recordBytes, type StoredEvent } from './contracts';
+import type { AppendRequest, EventStore } from './store';
 
 /** A batch's bytes at most (recordBytes): one record on a Kafka log stays well under the broker's 1 MiB message.max.bytes. */
 export const MAX_BATCH_BYTES = 768 * 1024;
-import type { AppendRequest, EventStore } from './store';
 
 interface Pending {
   req: AppendRequest;

@@ -223,15 +223,14 @@ export interface NewEvent<T extends EventType = EventType> {
   payloadText?: string;
 }
 
-/** TextEvent payloads parsed so far, kept outside the events so that reading one leaves it equal (deepEqual) to an unread twin. */
-const parsedPayloads = new WeakMap<object, unknown>();
-
 /**
  * A NewEvent that arrives as JSON text (the agent writes each decision's payload; the runtime
  * passes it on untouched). The payload is parsed only if someone reads it; JSON.stringify of a
  * TextEvent gives the ordinary {type, at, payload} form.
  */
 export class TextEvent<T extends EventType = EventType> implements NewEvent<T> {
+  /** the payload once parsed: a private field, so that reading it leaves the event equal (deepEqual) to an unread twin */
+  #parsed: EventTypes[T] | undefined;
   constructor(
     readonly type: T,
     readonly at: string,
@@ -240,9 +239,7 @@ export class TextEvent<T extends EventType = EventType> implements NewEvent<T> {
     readonly schemaVersion?: number,
   ) {}
   get payload(): EventTypes[T] {
-    let p = parsedPayloads.get(this) as EventTypes[T] | undefined;
-    if (p === undefined) parsedPayloads.set(this, (p = JSON.parse(this.payloadText) as EventTypes[T]));
-    return p;
+    return (this.#parsed ??= JSON.parse(this.payloadText) as EventTypes[T]);
   }
   toJSON(): NewEvent<T> {
     return this.schemaVersion === undefined

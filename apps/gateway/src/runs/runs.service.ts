@@ -187,7 +187,7 @@ export class RunsService implements OnModuleDestroy {
    * Throws unless `who` may stop, feed or resize run `id`: the token that submitted it, or one with
    * `runs:admin` (or `*`). No principal: a caller inside this process (it authenticated its own).
    */
-  mayControl(id: string, who: Principal | undefined, what: string): void {
+  private mayControl(id: string, who: Principal | undefined, what: string): void {
     const r = this.summary(id);
     if (!who || hasScope(who.scopes, 'runs:admin')) return;
     if (r.requestedBy === undefined || r.requestedBy !== who.name) throw new NotYourRun(id, what);

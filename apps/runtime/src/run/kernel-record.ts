@@ -9,7 +9,7 @@ import { capabilityDecision, parseTable, type ParsedTable } from '@capulator/pol
 import { AgentDecision } from './agent-process';
 import type { SeccompProfile } from './seccomp-profile';
 import { LineReader, parseControlLine } from './line-reader';
-import { giveBack, keepsSpares, replenishSpares, takeSpare } from './spares';
+import { giveBack, keepsSpares, takeSpare } from './spares';
 
 export { kernelRecordBinary } from './spares';
 
@@ -198,7 +198,6 @@ export class KernelRecordProcess {
     await new Promise<void>((resolve) => (alive() ? this.child.once('close', () => resolve()) : resolve()));
     await this.exited;
     clearTimeout(t);
-    replenishSpares('kernel-record');
   }
 
   /** Checks the kernel saw but the runtime never got: ring-buffer drops and lines not received. */
@@ -210,7 +209,6 @@ export class KernelRecordProcess {
   kill(): void {
     if (this.released) return;
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    if (this.reusable) replenishSpares('kernel-record');
   }
 
 }

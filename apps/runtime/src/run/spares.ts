@@ -93,15 +93,15 @@ export function keepSpares(kind: SpareKind, binary: string | undefined): void {
 }
 
 /**
- * Starts what replaces the spares runs took (of one kind, or all): each kind back to SPARES idle
- * ones. A kernel record is also given back after its run (giveBack) and serves a later one, so
- * with runs one after another no new one is loaded, and with several at once the pool grows to
- * their number.
+ * Starts what replaces the spares runs took: each kind back to SPARES idle ones (a record that was
+ * lost is replaced here too, at the next run). A kernel record is also given back after its run
+ * (giveBack) and serves a later one, so with runs one after another no new one is loaded, and with
+ * several at once the pool grows to their number.
  */
-export function replenishSpares(only?: SpareKind): void {
+export function replenishSpares(): void {
   if (kept.size === 0) return;
   setImmediate(() => {
-    for (const { kind, binary } of kept.values()) if (!only || kind === only) fill(kind, binary);
+    for (const { kind, binary } of kept.values()) fill(kind, binary);
   });
 }
 
