@@ -369,8 +369,8 @@ describe('capulator run: workloads', () => {
           await inTmux(`CAPULATOR_HOME=${dhome} ${bin} run -it --no-store --id ${ttyId} ${rootfs} -- sh`, async (send, screen) => {
             await until('the prompt', () => /^\/ #/m.test(screen()));
             send(['stty size; tty', 'Enter']);
-            await until('the size', () => /^30 100$/m.test(screen()));
-            assert.match(screen(), /^\/dev\/pts\/0$/m);
+            // both lines: the screen is polled, and tty's line may come a poll after stty's
+            await until('the size, and a terminal of its own', () => /^30 100$/m.test(screen()) && /^\/dev\/pts\/0$/m.test(screen()));
             send(['sleep 60', 'Enter']);
             await new Promise((r) => setTimeout(r, 300));
             send(['C-c']);
