@@ -76,8 +76,7 @@ async function recoverOrphans(argv: string[]): Promise<void> {
   let store: import('@capulator/events').EventStore;
   try {
     if (bus) {
-      const { brokers, topic } = events.parseKafkaBus(bus);
-      store = await events.connectKafkaEventStore({ brokers, ...(topic ? { topic } : {}), lazy: true, appendTimeoutMs: 30_000 });
+      store = await events.connectKafkaEventStore({ ...events.parseKafkaBus(bus), lazy: true, appendTimeoutMs: 30_000 });
     } else store = events.SqliteEventStore.open(join(home, 'events.db'));
   } catch (e) {
     process.stderr.write(`capulator: warning: orphaned runs are not recovered yet: the event ${bus ? `log on ${bus}` : 'store'} cannot be opened (${why(e)})\n`);
@@ -107,7 +106,7 @@ function homeBus(argv: string[], home: string): string | undefined {
     flag = i < 0 ? undefined : argv[i].startsWith('--bus=') ? argv[i].slice(6) : argv[i + 1];
   }
   const bus = resolveBus(flag, home, {});
-  return bus?.startsWith('kafka://') ? bus : undefined;
+  return bus && /^kafkas?:\/\//.test(bus) ? bus : undefined;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -27,7 +27,7 @@ describe('the runtime app (apps/runtime/src/main.ts)', () => {
   before(async () => {
     broker = await startTestBroker();
     store = await connectKafkaEventStore({ brokers: broker.brokers });
-    rt = await startRuntime({ brokers: broker.brokers, store, home: '/nonexistent', concurrency: 1, log: (r) => logs.push(r), run: fake });
+    rt = await startRuntime({ bus: { brokers: broker.brokers }, store, home: '/nonexistent', concurrency: 1, log: (r) => logs.push(r), run: fake });
   });
   after(async () => {
     await rt?.close();

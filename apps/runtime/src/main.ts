@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { CommandBus } from '@nestjs/cqrs';
-import type { EventStore } from '@capulator/events';
+import type { EventStore, KafkaConnection } from '@capulator/events';
 import { runtimeRunFn } from './run/run-fn';
 import { RuntimeWorker } from './worker';
 import { ExecuteRunCommand, RuntimeEvents, RuntimeModule, type RuntimeLog } from './runtime.module';
@@ -14,7 +14,8 @@ import type { WorkerRunFn } from './worker/commands';
  * `node dist/apps/runtime/src/main.js` with CAPULATOR_BUS=kafka://… (and CAPULATOR_HOME).
  */
 export interface RuntimeAppOptions {
-  brokers: string[];
+  /** the brokers and how to authenticate to them */
+  bus: KafkaConnection;
   /** the shared event store (KafkaEventStore) */
   store: EventStore;
   home: string;
@@ -44,7 +45,7 @@ export async function startRuntime(o: RuntimeAppOptions): Promise<RuntimeApp> {
   let worker: RuntimeWorker;
   try {
     worker = await RuntimeWorker.start({
-      brokers: o.brokers,
+      ...o.bus,
       store: o.store,
       run,
       concurrency: o.concurrency,
@@ -67,17 +68,23 @@ export async function startRuntime(o: RuntimeAppOptions): Promise<RuntimeApp> {
 
 async function main(): Promise<void> {
   const { capulatorHome } = await import('@capulator/host');
-  const { connectKafkaEventStore, parseKafkaUrl } = await import('@capulator/events');
+  const { connectKafkaEventStore, kafkaClientConfig, parseKafkaBus } = await import('@capulator/events');
   const bus = process.argv[2] ?? process.env.CAPULATOR_BUS;
-  if (!bus || !/^kafka:\/\//.test(bus)) {
+  if (!bus || !/^kafkas?:\/\//.test(bus)) {
     process.stderr.write('capulator-runtime: give the bus: main.js kafka://HOST:PORT (or $CAPULATOR_BUS)\n');
     process.exit(2);
   }
-  const brokers = parseKafkaUrl(bus);
+  let conn: KafkaConnection;
+  try {
+    conn = kafkaClientConfig(parseKafkaBus(bus));
+  } catch (err) {
+    process.stderr.write(`capulator-runtime: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
   const log: RuntimeLog = (rec) => process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level: 'log', context: 'runtime-worker', ...rec }) + '\n');
-  const store = await connectKafkaEventStore({ brokers });
+  const store = await connectKafkaEventStore({ ...conn });
   const concurrency = Number(process.env.CAPULATOR_CONCURRENCY ?? 4);
-  const rt = await startRuntime({ brokers, store, home: capulatorHome(), concurrency, log });
+  const rt = await startRuntime({ bus: conn, store, home: capulatorHome(), concurrency, log });
   process.stdout.write(`capulator runtime worker ${rt.id} on ${bus}\n`);
   const stop = () => {
     process.off('SIGINT', stop);

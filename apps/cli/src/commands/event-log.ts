@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { Command } from 'commander';
-import type { KafkaEventStore, ReadModelProjector, SqliteEventStore } from '@capulator/events';
+import type { KafkaBus, KafkaEventStore, ReadModelProjector, SqliteEventStore } from '@capulator/events';
 import { homePaths } from '@capulator/host';
 import { CliError } from '../cli-error';
 
@@ -32,10 +32,10 @@ export function resolveBus(flag: string | undefined, home = homePaths().home, en
 
 /** Connects to the Kafka log (reads every partition); a clean exit-1 error when it cannot. */
 export async function openKafkaLog(url: string): Promise<KafkaEventStore> {
-  const { connectKafkaEventStore, parseKafkaBus } = await import('@capulator/events');
-  let bus: { brokers: string[]; topic?: string };
+  const { connectKafkaEventStore, kafkaClientConfig, parseKafkaBus } = await import('@capulator/events');
+  let bus: KafkaBus;
   try {
-    if (!url.startsWith('kafka://')) throw new Error(`bad bus ${JSON.stringify(url)}: expected kafka://HOST:PORT[,HOST:PORT…][/TOPIC]`);
+    if (!/^kafkas?:\/\//.test(url)) throw new Error(`bad bus ${JSON.stringify(url)}: expected kafka://HOST:PORT[,HOST:PORT…][/TOPIC] (kafkas:// for TLS)`);
     bus = parseKafkaBus(url);
   } catch (err) {
     throw new CliError(`--bus: ${(err as Error).message}`);
@@ -43,7 +43,7 @@ export async function openKafkaLog(url: string): Promise<KafkaEventStore> {
   try {
     // an audit reader must not create the log: refuse a topic that does not exist
     const { Kafka, logLevel } = await import('kafkajs');
-    const admin = new Kafka({ clientId: `capulator-audit-${process.pid}`, brokers: bus.brokers, logLevel: logLevel.NOTHING, connectionTimeout: 2_000, retry: { retries: 2 } }).admin();
+    const admin = new Kafka({ clientId: `capulator-audit-${process.pid}`, ...kafkaClientConfig(bus), logLevel: logLevel.NOTHING, connectionTimeout: 2_000, retry: { retries: 2 } }).admin();
     await admin.connect();
     try {
       const topics = await admin.listTopics();
@@ -52,7 +52,7 @@ export async function openKafkaLog(url: string): Promise<KafkaEventStore> {
     } finally {
       await admin.disconnect();
     }
-    return await connectKafkaEventStore({ brokers: bus.brokers, ...(bus.topic ? { topic: bus.topic } : {}), appendTimeoutMs: 60_000 });
+    return await connectKafkaEventStore({ ...bus, readOnly: true, appendTimeoutMs: 60_000 });
   } catch (err) {
     if (err instanceof CliError) throw err;
     throw new CliError(`cannot read the event log on ${url}: ${(err as Error).message}`, 1);

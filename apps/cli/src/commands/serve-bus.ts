@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CliError } from '../cli-error';
+import type { KafkaConnection } from '@capulator/events';
 
 export type ServeRole = 'gateway' | 'runtime' | 'all';
 
@@ -24,7 +25,7 @@ export interface ServeOnBusOptions {
 /** Adds `--bus` and `--role` to `capulator serve`. */
 export function addBusOptions(cmd: Command): Command {
   return cmd
-    .option('--bus <url>', 'scale out on Apache Kafka: kafka://HOST:PORT[,HOST:PORT…] (event store + command bus)')
+    .option('--bus <url>', 'scale out on Apache Kafka: kafka://HOST:PORT[,HOST:PORT…] (event store + command bus); kafkas://… for TLS, ?sasl=scram-sha-512&user=NAME with $CAPULATOR_KAFKA_PASSWORD (docs/scale-out.md)')
     .option('--role <role>', 'with --bus: gateway (HTTP + gRPC), runtime (a worker, no HTTP) or all', 'all')
     .option('--partitions <n>', 'with --bus: partitions of the event log and the command topic when this process creates them (default 4 and 8)');
 }
@@ -35,14 +36,14 @@ export function addBusOptions(cmd: Command): Command {
  * `capulator-runtime` consumer group. Returns when SIGINT/SIGTERM has shut everything down.
  */
 export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
-  const { connectKafkaEventStore, parseKafkaUrl } = await import('@capulator/events');
-  let brokers: string[];
+  const { connectKafkaEventStore, kafkaClientConfig, parseKafkaBus } = await import('@capulator/events');
+  if (!/^kafkas?:\/\//.test(o.bus)) throw new CliError('--bus: expected kafka://HOST:PORT (kafkas:// for TLS)');
+  let conn: KafkaConnection;
   try {
-    brokers = parseKafkaUrl(o.bus);
+    conn = kafkaClientConfig(parseKafkaBus(o.bus));
   } catch (err) {
     throw new CliError(`--bus: ${(err as Error).message}`);
   }
-  if (!/^kafka:\/\//.test(o.bus)) throw new CliError('--bus: expected kafka://HOST:PORT');
   if (o.partitions !== undefined && !(Number.isInteger(o.partitions) && o.partitions >= 1 && o.partitions <= 1024)) throw new CliError('--partitions must be an integer from 1 to 1024');
   if (!['gateway', 'runtime', 'all'].includes(o.role)) throw new CliError('--role must be gateway, runtime or all');
   const role = o.role as ServeRole;
@@ -54,7 +55,7 @@ export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
   let store;
   try {
     // a worker alone folds only the partitions of the runs it handles
-    store = await connectKafkaEventStore({ brokers, lazy: role === 'runtime', ...(o.partitions ? { partitions: o.partitions } : {}), log: (r) => log({ context: 'kafka-event-store', ...r }) });
+    store = await connectKafkaEventStore({ ...conn, lazy: role === 'runtime', ...(o.partitions ? { partitions: o.partitions } : {}), log: (r) => log({ context: 'kafka-event-store', ...r }) });
   } catch (err) {
     throw new CliError(`cannot reach the Kafka bus at ${o.bus}: ${(err as Error).message}`);
   }
@@ -66,14 +67,14 @@ export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
     if (role === 'runtime' || role === 'all') {
       // the runtime app (apps/runtime/src/main.ts): the worker in its Nest context
       const { startRuntime } = await import('../../../runtime/src/main');
-      const worker = await startRuntime({ brokers, store, home: o.home, concurrency: o.concurrency, partitions: o.partitions, log });
+      const worker = await startRuntime({ bus: conn, store, home: o.home, concurrency: o.concurrency, partitions: o.partitions, log });
       closers.push(() => worker.close());
       process.stdout.write(`capulator runtime worker ${worker.id} on ${o.bus} (home ${o.home})\n`);
     }
     if (role === 'gateway' || role === 'all') {
       const { KafkaRunExecutor } = await import('../../../gateway/src/bus/kafka-run.executor');
       const { startGateway } = await import('../../../gateway/src/gateway.app');
-      const executor = await KafkaRunExecutor.connect({ brokers, partitions: o.partitions, log: (r) => log({ context: 'run-io', ...r }) });
+      const executor = await KafkaRunExecutor.connect({ ...conn, partitions: o.partitions, log: (r) => log({ context: 'run-io', ...r }) });
       let gw;
       try {
         gw = await startGateway({

@@ -13,10 +13,9 @@ import { IllegalState } from '../errors/domain.error';
 import type { RunExecutor, RunRequest } from '../runs/run-executor';
 import { DEFAULT_MAX_QUEUED } from '../gateway.options';
 import type { CommandLedger, CommandMark } from '../runs/orphans';
-import { Coalescer } from '@capulator/events';
+import { Coalescer, kafkaClientConfig, type KafkaConnection } from '@capulator/events';
 
-export interface KafkaRunExecutorOptions {
-  brokers: string[];
+export interface KafkaRunExecutorOptions extends KafkaConnection {
   topic?: string;
   /** partitions of the command topic when this executor creates it */
   partitions?: number;
@@ -77,7 +76,7 @@ export class KafkaRunExecutor implements RunExecutor, CommandLedger {
     const clientId = opts.clientId ?? `capulator-gateway-${hostname()}-${process.pid}`;
     const kafka = new Kafka({
       clientId,
-      brokers: opts.brokers,
+      ...kafkaClientConfig(opts),
       logLevel: logLevel.NOTHING,
       connectionTimeout: 1_000,
       requestTimeout: 5_000,

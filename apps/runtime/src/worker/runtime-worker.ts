@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type Consumer, type KafkaMessage, type Producer } from 'kafkajs';
-import { BatchingAppender, decide, recordBytes, evolve, expectedVersionOf, isEnded, loadRun, runStream, RunWriter, WrongExpectedVersion, type EventStore, type ExpectedVersion, type NewEvent, type RunCommand, type RunState, type StoredEvent } from '@capulator/events';
+import { BatchingAppender, kafkaClientConfig, type KafkaConnection, decide, recordBytes, evolve, expectedVersionOf, isEnded, loadRun, runStream, RunWriter, WrongExpectedVersion, type EventStore, type ExpectedVersion, type NewEvent, type RunCommand, type RunState, type StoredEvent } from '@capulator/events';
 import {
   BadCommand,
   COMMANDS_TOPIC,
@@ -16,8 +16,7 @@ import {
 import { OffsetTracker } from './offset-tracker';
 import { WorkerRunIo } from './run-io';
 
-export interface RuntimeWorkerOptions {
-  brokers: string[];
+export interface RuntimeWorkerOptions extends KafkaConnection {
   /** the shared event store (KafkaEventStore): claims and run events are appended here */
   store: EventStore;
   run: WorkerRunFn;
@@ -110,7 +109,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export class RuntimeWorker {
   readonly id: string;
-  private readonly opts: Required<Omit<RuntimeWorkerOptions, 'log' | 'now' | 'workerId' | 'onAppended'>> & Pick<RuntimeWorkerOptions, 'log' | 'onAppended'>;
+  private readonly opts: Required<Omit<RuntimeWorkerOptions, 'log' | 'now' | 'workerId' | 'onAppended' | 'ssl' | 'sasl'>> & Pick<RuntimeWorkerOptions, 'log' | 'onAppended'>;
   private readonly now: () => Date;
   private readonly kafka: Kafka;
   private consumer!: Consumer;
@@ -153,7 +152,7 @@ export class RuntimeWorker {
     };
     this.now = o.now ?? (() => new Date());
     this.id = o.workerId ?? `capulator-runtime-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
-    this.kafka = new Kafka({ clientId: this.id, brokers: o.brokers, logLevel: logLevel.NOTHING, retry: { retries: 8 } });
+    this.kafka = new Kafka({ clientId: this.id, ...kafkaClientConfig(o), logLevel: logLevel.NOTHING, retry: { retries: 8 } });
   }
 
   static async start(o: RuntimeWorkerOptions): Promise<RuntimeWorker> {

@@ -9,11 +9,10 @@ import { defaultUpcasters, type UpcasterRegistry } from '../upcast';
 import { ensureTopics } from './topics';
 import { MAX_BATCH_BYTES } from '../batching-appender';
 import { decodeProposal, encodeProposal, Sequencer, type Proposal, type Verdict, type WitnessMismatch } from './sequencer';
+import { kafkaClientConfig, type KafkaConnection } from './kafka-url';
 export { parseKafkaUrl, parseKafkaBus } from './kafka-url';
 
-export interface KafkaEventStoreOptions {
-  /** host:port list */
-  brokers: string[];
+export interface KafkaEventStoreOptions extends KafkaConnection {
   /** the event log topic */
   topic?: string;
   /** partitions of the topic when this store creates it (an existing topic keeps its own); default 4 */
@@ -24,6 +23,12 @@ export interface KafkaEventStoreOptions {
    * partitions of the runs it handles; records of other partitions are kept unparsed.
    */
   lazy?: boolean;
+  /**
+   * Only read the log (audit commands): no producer, so the user needs no write right on any
+   * topic (an idempotent producer's id is a cluster-level grant without one); the topic must
+   * exist, and appends are refused.
+   */
+  readOnly?: boolean;
   clientId?: string;
   upcasters?: UpcasterRegistry;
   /** how long a read waits for the log to be caught up (ms) */
@@ -160,7 +165,7 @@ export class KafkaEventStore implements EventStore {
     this.log = opts.log ?? (() => undefined);
     this.kafka = new Kafka({
       clientId: this.clientId,
-      brokers: opts.brokers,
+      ...kafkaClientConfig(opts),
       logLevel: logLevel.NOTHING,
       connectionTimeout: 1_000,
       requestTimeout: 5_000,
@@ -196,6 +201,7 @@ export class KafkaEventStore implements EventStore {
   private async start(): Promise<void> {
     this.admin = this.kafka.admin();
     await this.admin.connect();
+    if (this.opts.readOnly && !(await this.admin.listTopics()).includes(this.topic)) throw new EventStoreError('CLOSED', `Kafka event store: topic ${this.topic} does not exist`);
     const counts = await ensureTopics(this.admin, [
       { topic: this.topic, numPartitions: this.opts.partitions ?? DEFAULT_EVENT_PARTITIONS, configEntries: [{ name: 'min.insync.replicas', value: '1' }] },
     ]);
@@ -207,8 +213,10 @@ export class KafkaEventStore implements EventStore {
       return part;
     });
     this.stats.partitions = n;
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    await this.producer.connect();
+    if (!this.opts.readOnly) {
+      this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      await this.producer.connect();
+    }
     await this.startConsumer();
     await this.leadersElected();
     // a lazy store receives the log now and folds each partition when it is first needed
@@ -445,6 +453,7 @@ export class KafkaEventStore implements EventStore {
 
   async appendBatch(requests: AppendRequest[]): Promise<StoredEvent[][]> {
     if (this.closed) throw new EventStoreError('CLOSED', 'event store is closed');
+    if (this.opts.readOnly) throw new EventStoreError('CLOSED', 'this Kafka event store was opened to read only');
     if (requests.length === 0) return [];
     if (typeof requests[0]?.streamId !== 'string' || requests[0].streamId === '') throw new InvalidEvent('streamId must be a non-empty string');
     const p = this.partitionOf(requests[0].streamId);
