@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -136,6 +136,45 @@ describe('audit on the Kafka log', () => {
     assert.equal(one.status, 0, one.stderr);
     assert.equal(JSON.parse(one.stdout).id, runs[0]);
     assert.ok(!existsSync(join(home, 'events.db')));
+  });
+
+  it('log --follow prints the decisions appended after it started, filtered, in every partition, until SIGINT', async () => {
+    const home = newHome('audit-bus');
+    homes.push(home);
+    const child = spawn(process.execPath, [join(repoRoot(__dirname), 'bin', 'capulator'), 'audit', 'log', '--follow', '--json', '--decision', 'deny', '--bus', `${broker.url}/${TOPIC}`], {
+      env: { ...process.env, CAPULATOR_HOME: home, CAPULATOR_BUS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const rows = () => out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { position: number; runId: string; seq: number; decision: string });
+    const waitRows = async (n: number) => {
+      for (const deadline = Date.now() + 60_000; rows().length < n; await new Promise((r) => setTimeout(r, 100))) {
+        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`audit log --follow: ${rows().length} of ${n} rows; stderr: ${err}`);
+      }
+    };
+    try {
+      // what is in the log: one deny per run (the allows are filtered out)
+      await waitRows(runs.length);
+      assert.equal(rows().length, runs.length);
+      // then, in every partition: an allow (filtered out) and a deny per run, appended while it follows
+      // (each run's stream holds 4 events: requested, two decisions, exited)
+      for (const id of runs) await store.append(`run-${id}`, 4, [decision(id, 10, { decision: 'allow' }), decision(id, 11, { decision: 'deny' })]);
+      decisions += runs.length * 2;
+      await waitRows(runs.length * 2);
+      const live = rows().slice(runs.length);
+      assert.deepEqual(live.map((r) => r.runId).sort(), runs.slice().sort(), 'one new deny of each run, none twice');
+      assert.ok(live.every((r) => r.decision === 'deny' && r.seq === 11), JSON.stringify(live));
+      assert.equal(new Set(rows().map((r) => r.position)).size, rows().length, 'no position printed twice');
+      assert.equal(new Set(live.map((r) => (r.position - 1) % PARTITIONS)).size, PARTITIONS, 'the new decisions came from every partition');
+    } finally {
+      child.kill('SIGINT');
+    }
+    assert.equal(await exited, 0, err);
+    assert.equal(err, '');
   });
 
   it('a home with no log and no bus is refused, not given an empty log', () => {

@@ -3,13 +3,17 @@ import { readFileSync } from 'node:fs';
 import { capabilitySets, evaluate, formatError, globError, globMatch, type DecisionRequest, type Policy } from '@capulator/policy';
 import {
   decisionLog,
+  foldEvents,
+  isDecisionType,
   ReadModelProjector,
   SqliteEventStore,
   whatIf,
   whatIfExitCode,
   type DecisionLogFilter,
   type DecisionLogRow,
+  type KafkaEventStore,
   type PolicyUnderTest,
+  type StoredEvent,
   type WhatIfChange,
 } from '@capulator/events';
 import { homePaths } from '@capulator/host';
@@ -78,6 +82,33 @@ const logCells = (r: DecisionLogRow) => [
 ];
 
 /**
+ * `audit log --follow` on Kafka: the decisions appended after the snapshot (`last`, the highest
+ * position folded in each partition), printed as they are folded, until SIGINT/SIGTERM. Each
+ * batch of new decisions goes through read models of its own (the same rows and filters as
+ * the snapshot's), sorted by position: a partition that lags adds its events when it catches up.
+ */
+async function followKafka(store: KafkaEventStore, last: number[], filter: DecisionLogFilter, print: (r: DecisionLogRow) => void): Promise<void> {
+  await new Promise<void>((resolve) => {
+    let batch: StoredEvent[] = [];
+    const flush = () => {
+      const rm = foldEvents(batch.sort((a, b) => a.position - b.position), last.length);
+      batch = [];
+      try {
+        for (const r of decisionLog(rm.db, filter)) print(r);
+      } finally {
+        rm.close();
+      }
+    };
+    const sub = store.subscribe(last, (e) => {
+      if (isDecisionType(e.type) && batch.push(e) === 1) setImmediate(flush);
+    });
+    const stop = () => void sub.close().then(resolve);
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+/**
  * One story per call: a kernel check joined to the agent's decision of the same call (same run and
  * seq) is shown right after that decision instead of at its own position (it is stored later).
  */
@@ -128,9 +159,7 @@ export function registerAuditCommands(program: Command): void {
         runId: o.run, decision: o.decision, privilege: o.privilege?.toUpperCase(), capability: o.capability?.toUpperCase(),
         exeMatches: exe !== undefined ? (e) => globMatch(exe, e) : undefined, since: parseSince(o.since),
       };
-      const bus = resolveBus(o.bus);
-      if (bus && o.follow) throw new CliError('--follow is not supported on a Kafka log yet (run audit log again, or watch a run with GET /v1/runs/{id}/events)');
-      const rm = await openReadModels(o.bus);
+      const rm = await openReadModels(o.bus, { follow: o.follow });
       const store = { db: rm.db, subscribe: rm.sqlite ? rm.sqlite.subscribe.bind(rm.sqlite) : () => ({ close: async () => undefined }), close: () => rm.close() };
       const projector = rm.projector;
       try {
@@ -158,13 +187,18 @@ export function registerAuditCommands(program: Command): void {
         if (rows) printTable(LOG_HEADERS, storyOrder(rows).map(logCells));
         if (!o.follow) return;
         if (!o.json && last === 0) process.stdout.write(LOG_HEADERS.join('  ') + '\n');
+        const print = (r: DecisionLogRow) => process.stdout.write((o.json ? JSON.stringify(r) : logCells(r).join('  ')) + '\n');
+        if (rm.kafka) {
+          await followKafka(rm.kafka.store, rm.kafka.last, filter, print);
+          return;
+        }
         last = Math.max(last, projector.checkpoint());
         await new Promise<void>((resolve) => {
           const sub = store.subscribe(projector.checkpoint() + 1, () => {
             projector.catchUp();
             for (const r of decisionLog(store.db, { ...filter, afterPosition: last })) {
               last = r.position;
-              process.stdout.write((o.json ? JSON.stringify(r) : logCells(r).join('  ')) + '\n');
+              print(r);
             }
           });
           const stop = () => void sub.close().then(resolve);

@@ -83,25 +83,31 @@ export function storeOpenError(path: string, err: unknown): CliError {
  * The read models (runs, decisions, policies, images) of the log, up to date: SQLite's own, or
  * folded from the Kafka log into memory. What `audit log|replay|rebuild` and `ps` query.
  */
-export async function openReadModels(busFlag?: string): Promise<{ db: Database.Database; projector: ReadModelProjector; bus?: string; sqlite?: SqliteEventStore; close(): Promise<void> }> {
+export async function openReadModels(
+  busFlag?: string,
+  opts: { follow?: boolean } = {},
+): Promise<{ db: Database.Database; projector: ReadModelProjector; bus?: string; sqlite?: SqliteEventStore; kafka?: { store: KafkaEventStore; last: number[] }; close(): Promise<void> }> {
   const { ReadModelProjector, foldReadModels } = await import('@capulator/events');
   const bus = resolveBus(busFlag);
   if (bus) {
     const store = await openKafkaLog(bus);
+    let keep = false;
     try {
-      const rm = await foldReadModels(store);
+      const rm = await foldReadModels(store, store.partitions);
+      // a follower goes on reading the log from where the snapshot ends; otherwise the connection is not needed any more
+      keep = opts.follow === true;
       return {
         db: rm.db,
         projector: rm.projector,
         bus,
+        ...(keep ? { kafka: { store, last: rm.last } } : {}),
         close: async () => {
           rm.close();
           await store.close();
         },
       };
     } finally {
-      // the snapshot is folded: the Kafka connection is not needed any more
-      await store.close();
+      if (!keep) await store.close();
     }
   }
   const store = await openSqliteLog();
