@@ -164,6 +164,8 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
       await app.close();
       await executor.close();
       await hub.close();
+      // the anchor of the last runs' ends is on disk before the process goes
+      await adapters.anchorer?.settled();
       if (ownStore) await store.close();
     })());
   return { app, httpUrl, grpcAddress, store, hub, openapi, close };

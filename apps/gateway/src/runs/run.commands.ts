@@ -105,7 +105,7 @@ export class RunEndedHandler implements IEventHandler<RunExited | RunFailed> {
   constructor(@Inject(RUN_ANCHORER) private readonly anchorer: Anchorer | null) {}
 
   handle(e: RunExited | RunFailed): void {
-    this.anchorer?.anchor();
+    this.anchorer?.anchorSoon();
     if (e.type === 'RunFailed') {
       const p = e.payload as EventTypes['RunFailed'];
       this.ended.failed++;

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 /**
@@ -96,9 +97,21 @@ export function appendAnchor(file: string, a: Anchor): void {
   }
 }
 
+/** appendAnchor on the thread pool: the event loop never waits for the disk. */
+export async function appendAnchorAsync(file: string, a: Anchor): Promise<void> {
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  const fh = await open(file, 'a', 0o600);
+  try {
+    await fh.write(JSON.stringify(a) + '\n');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Signs the head and appends it to the anchor file (creating the key on first use). */
-export function writeAnchor(paths: AnchorPaths, head: { position: number; hash: string }, at = new Date().toISOString()): Anchor {
-  const a = signAnchor(anchorKey(paths.key, true)!, head, at);
+export function writeAnchor(paths: AnchorPaths, head: { position: number; hash: string }, at = new Date().toISOString(), key = anchorKey(paths.key, true)!): Anchor {
+  const a = signAnchor(key, head, at);
   appendAnchor(paths.file, a);
   return a;
 }

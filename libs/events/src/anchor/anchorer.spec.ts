@@ -1,0 +1,47 @@
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { anchorKey, readAnchors } from './anchor';
+import { Anchorer } from './anchorer';
+
+describe('Anchorer.anchorSoon (a server ending runs)', () => {
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), 'capulator-anchorer-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('returns before the disk, coalesces ends that come while one anchor syncs, and ends on the latest head', async () => {
+    const paths = { file: join(dir, 'anchors.jsonl'), key: join(dir, 'keys', 'anchor.key') };
+    let head = { position: 0, hash: '0'.repeat(64) };
+    const warnings: string[] = [];
+    const a = new Anchorer(paths, () => head, (m) => warnings.push(m));
+    a.anchorSoon(); // an empty log is not anchored
+    for (let p = 1; p <= 50; p++) {
+      head = { position: p, hash: p.toString(16).padStart(64, '0') };
+      a.anchorSoon();
+    }
+    await a.settled();
+    const { anchors, bad } = readAnchors(paths.file, anchorKey(paths.key, false)!);
+    assert.deepEqual(bad, []);
+    assert.deepEqual(warnings, []);
+    // the first end is written at once; the 49 that came while it synced are one more anchor, of the last head
+    assert.deepEqual(anchors.map((x) => x.position), [1, 50]);
+    assert.equal(anchors[1].hash, head.hash);
+    // an unchanged head is not anchored again
+    a.anchorSoon();
+    await a.settled();
+    assert.equal(readFileSync(paths.file, 'utf8').trim().split('\n').length, 2);
+  });
+
+  it('reports a file it cannot write to warn, and goes on', async () => {
+    // a directory where the anchor file should be: open fails (EISDIR)
+    const blocked = { file: dir, key: join(dir, 'keys2', 'anchor.key') };
+    const warnings: string[] = [];
+    const a = new Anchorer(blocked, () => ({ position: 3, hash: 'a'.repeat(64) }), (m) => warnings.push(m));
+    a.anchorSoon();
+    await a.settled();
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /cannot write an anchor to .*EISDIR/);
+  });
+});
