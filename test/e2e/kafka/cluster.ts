@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@capulator/host';
 import { runStream, type EventStore, type StoredEvent } from '@capulator/events';
+import { startTestBroker, type TestBroker } from '../../../libs/events/src/testing/kafka-broker';
 
 /** One `capulator serve --bus …` process. */
 export interface BusProcess {
@@ -91,6 +92,74 @@ export function workerHome(archive: string, tag: string): string {
   const h = newHome('worker');
   capulator(h, ['image', 'import', '--tag', tag, archive]);
   return h;
+}
+
+/** A policy with no rules: every privileged call gets `defaults`. */
+export function policyYaml(name: string, defaults: { action: 'allow' | 'deny'; audit: 'all' | 'denials' | 'none' }): string {
+  return `apiVersion: capulator/v1
+kind: Policy
+metadata: { name: ${name} }
+defaults: { action: ${defaults.action}, audit: ${defaults.audit} }
+rules: []
+`;
+}
+
+/**
+ * A broker, two gateway homes and the `capulator serve` processes a spec starts on them. Made
+ * before before() runs, so that after() can undo whatever before() got through.
+ */
+export class TestCluster {
+  broker!: TestBroker;
+  /** the admin token both gateway homes accept */
+  token!: string;
+  gatewayHomes!: [string, string];
+  /** every home made here, removed by stop() */
+  readonly homes: string[] = [];
+  private readonly processes: BusProcess[] = [];
+
+  /** Starts the broker, then makes the gateway homes. */
+  async start(broker: { secured?: boolean } = {}): Promise<this> {
+    this.broker = await startTestBroker(broker);
+    const g = gatewayHomes();
+    this.homes.push(...g.homes);
+    this.gatewayHomes = g.homes;
+    this.token = g.token;
+    return this;
+  }
+
+  /** workerHome(), removed by stop() */
+  workerHome(archive: string, tag: string): string {
+    const h = workerHome(archive, tag);
+    this.homes.push(h);
+    return h;
+  }
+
+  /** newHome(), removed by stop() */
+  newHome(tag: string): string {
+    const h = newHome(tag);
+    this.homes.push(h);
+    return h;
+  }
+
+  /** startServe() on this broker, stopped by stop() */
+  async serve(role: 'gateway' | 'runtime', home: string, extra: string[] = [], env: Record<string, string> = {}): Promise<BusProcess> {
+    const p = await startServe(this.broker.url, role, home, extra, env);
+    this.processes.push(p);
+    return p;
+  }
+
+  /**
+   * The processes first (a runtime worker stops its runs as it goes), then `afterProcesses` (the
+   * spec's own clients, reapContainers()), the broker, `afterBroker`, and the homes last:
+   * removeHomes() unmounts what a killed worker left in them.
+   */
+  async stop(steps: { afterProcesses?: () => unknown; afterBroker?: () => unknown } = {}): Promise<void> {
+    await Promise.allSettled(this.processes.map((p) => p.stop()));
+    await steps.afterProcesses?.();
+    await this.broker?.stop();
+    await steps.afterBroker?.();
+    removeHomes(this.homes);
+  }
 }
 
 /** Removes the homes, first unmounting what a killed worker left mounted in them (run rootfs overlays). */

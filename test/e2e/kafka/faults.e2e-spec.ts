@@ -1,16 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectKafkaEventStore, runStream, type KafkaEventStore, type StoredEvent } from '@capulator/events';
-import { startTestBroker, type TestBroker } from '../../../libs/events/src/testing/kafka-broker';
+import type { TestBroker } from '../../../libs/events/src/testing/kafka-broker';
 import { fixtureImages } from '../../fixtures/images';
-import { gatewayHomes, reapContainers, removeHomes, startServe, until, workerHome, type BusProcess } from './cluster';
+import { policyYaml, reapContainers, TestCluster, until, type BusProcess } from './cluster';
 
-const POLICY = `apiVersion: capulator/v1
-kind: Policy
-metadata: { name: faults }
-defaults: { action: deny, audit: all }
-rules: []
-`;
+const POLICY = policyYaml('faults', { action: 'deny', audit: 'all' });
 
 /**
  * Broker faults during a burst of submissions (one gateway, one runtime worker, separate
@@ -19,12 +14,12 @@ rules: []
  * within a couple of seconds with Retry-After, and no process exits.
  */
 describe('Kafka bus: broker faults keep the submission contract', () => {
+  const cluster = new TestCluster();
   let broker: TestBroker;
   let gw: BusProcess;
   let worker: BusProcess;
   let store: KafkaEventStore | undefined;
   let token: string;
-  const homes: string[] = [];
   const accepted: string[] = [];
   const refused: Array<{ ms: number; retryAfter: string | null }> = [];
 
@@ -58,25 +53,22 @@ describe('Kafka bus: broker faults keep the submission contract', () => {
   };
 
   before(async () => {
-    broker = await startTestBroker();
-    const fx = fixtureImages();
-    const g = gatewayHomes();
-    token = g.token;
-    const wh = workerHome(fx.busyboxPing.dockerArchive, 'bb:1');
-    homes.push(...g.homes, wh);
-    [gw, worker] = await Promise.all([startServe(broker.url, 'gateway', g.homes[0]), startServe(broker.url, 'runtime', wh, ['--concurrency', '2'])]);
+    ({ broker, token } = await cluster.start());
+    const wh = cluster.workerHome(fixtureImages().busyboxPing.dockerArchive, 'bb:1');
+    [gw, worker] = await Promise.all([cluster.serve('gateway', cluster.gatewayHomes[0]), cluster.serve('runtime', wh, ['--concurrency', '2'])]);
     const p = await api('POST', '/v1/policies', POLICY);
     assert.equal(p.status, 201, JSON.stringify(p.body));
   });
 
   after(async () => {
     const t0 = Date.now();
-    await Promise.allSettled([gw, worker].filter(Boolean).map((p) => p.stop()));
-    console.log(`stopped in ${Date.now() - t0} ms; worker: ${worker?.output().split('\n').filter((l) => /shutdown|stopped/.test(l)).join(' | ')}; gateway: ${gw?.output().split('\n').filter((l) => /shutdown|stopped/.test(l)).join(' | ')}`);
-    await store?.close();
-    reapContainers(accepted);
-    await broker?.stop();
-    removeHomes(homes);
+    await cluster.stop({
+      afterProcesses: async () => {
+        console.log(`stopped in ${Date.now() - t0} ms; worker: ${worker?.output().split('\n').filter((l) => /shutdown|stopped/.test(l)).join(' | ')}; gateway: ${gw?.output().split('\n').filter((l) => /shutdown|stopped/.test(l)).join(' | ')}`);
+        await store?.close();
+        reapContainers(accepted);
+      },
+    });
   });
 
   it('SIGSTOP for 60 s, then SIGKILL for 10 s: 202 runs exactly once, 503 never runs, nobody exits', async () => {

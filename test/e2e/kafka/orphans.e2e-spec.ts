@@ -2,16 +2,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { connectKafkaEventStore, runStream, type KafkaEventStore } from '@capulator/events';
-import { startTestBroker, type TestBroker } from '../../../libs/events/src/testing/kafka-broker';
 import { fixtureImages } from '../../fixtures/images';
-import { gatewayHomes, reapContainers, removeHomes, startServe, until, workerHome, type BusProcess, gatewayApi, runStreamOf } from './cluster';
+import { gatewayApi, policyYaml, reapContainers, runStreamOf, TestCluster, until, type BusProcess } from './cluster';
 
-const POLICY = `apiVersion: capulator/v1
-kind: Policy
-metadata: { name: orphans }
-defaults: { action: deny, audit: all }
-rules: []
-`;
+const POLICY = policyYaml('orphans', { action: 'deny', audit: 'all' });
 
 /**
  * Orphan recovery on the Kafka bus: a run whose RunRequested reached the event log but whose
@@ -22,35 +16,30 @@ rules: []
  * to the log, with no command.
  */
 describe('Kafka bus: a run requested whose command never reached the workers', () => {
-  let broker: TestBroker;
+  const cluster = new TestCluster();
   let gw: BusProcess;
-  let worker: BusProcess;
   let store: KafkaEventStore;
-  let token: string;
-  const homes: string[] = [];
   const runs: string[] = [];
 
-  const api = (method: string, path: string, body?: unknown) => gatewayApi(gw.url!, token, method, path, body);
+  const api = (method: string, path: string, body?: unknown) => gatewayApi(gw.url!, cluster.token, method, path, body);
   const streamOf = (id: string) => runStreamOf(store, id);
 
   before(async () => {
-    broker = await startTestBroker();
-    const g = gatewayHomes();
-    token = g.token;
-    const wh = workerHome(fixtureImages().busyboxPing.dockerArchive, 'bb:1');
-    homes.push(...g.homes, wh);
-    [gw, worker] = await Promise.all([startServe(broker.url, 'gateway', g.homes[0]), startServe(broker.url, 'runtime', wh, ['--concurrency', '1'])]);
-    store = await connectKafkaEventStore({ brokers: broker.brokers });
+    await cluster.start();
+    const wh = cluster.workerHome(fixtureImages().busyboxPing.dockerArchive, 'bb:1');
+    [gw] = await Promise.all([cluster.serve('gateway', cluster.gatewayHomes[0]), cluster.serve('runtime', wh, ['--concurrency', '1'])]);
+    store = await connectKafkaEventStore({ brokers: cluster.broker.brokers });
     assert.equal((await api('POST', '/v1/policies', POLICY)).status, 201);
   });
 
-  after(async () => {
-    await Promise.allSettled([gw, worker].filter(Boolean).map((p) => p.stop()));
-    await store?.close();
-    reapContainers(runs);
-    await broker?.stop();
-    removeHomes(homes);
-  });
+  after(() =>
+    cluster.stop({
+      afterProcesses: async () => {
+        await store?.close();
+        reapContainers(runs);
+      },
+    }),
+  );
 
   it('is recorded failed (never run), while the runs answered 202 run as usual', async () => {
     // a run submitted as usual: its RunRequested is the model of the orphan's

@@ -4,31 +4,24 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from '@capulator/host';
 import { connectKafkaEventStore, runStream, type KafkaEventStore, type StoredEvent } from '@capulator/events';
-import { startTestBroker, type TestBroker } from '../../../libs/events/src/testing/kafka-broker';
 import { fixtureImages } from '../../fixtures/images';
-import { gatewayHomes, reapContainers, removeHomes, startServe, until, workerHome, type BusProcess } from './cluster';
+import { policyYaml, reapContainers, TestCluster, until, type BusProcess } from './cluster';
 
 /**
  * The scaled-out set-up as separate processes: one Kafka broker, two gateways
  * (`capulator serve --bus … --role gateway`) and two runtime workers (`--role runtime`), real
  * runs under runc. Needs root, runc and the fixture images.
  */
-const POLICY = `apiVersion: capulator/v1
-kind: Policy
-metadata: { name: scale-out }
-defaults: { action: deny, audit: all }
-rules: []
-`;
+const POLICY = policyYaml('scale-out', { action: 'deny', audit: 'all' });
 
 describe('capulator serve --bus kafka (2 gateways, 2 runtime workers, 1 broker)', () => {
-  let broker: TestBroker;
+  const cluster = new TestCluster();
   let gwA: BusProcess;
   let gwB: BusProcess;
   let w1: BusProcess;
   let w2: BusProcess;
   let store: KafkaEventStore;
   let token: string;
-  const homes: string[] = [];
   const reap: string[] = [];
 
   const api = async (base: string, method: string, path: string, body?: unknown) => {
@@ -78,32 +71,30 @@ describe('capulator serve --bus kafka (2 gateways, 2 runtime workers, 1 broker)'
   };
 
   before(async () => {
-    broker = await startTestBroker();
+    ({ token } = await cluster.start());
     const fx = fixtureImages();
-    const g = gatewayHomes();
-    token = g.token;
-    const [h1, h2] = [workerHome(fx.busyboxPing.dockerArchive, 'bb:1'), workerHome(fx.busyboxPing.dockerArchive, 'bb:1')];
-    homes.push(...g.homes, h1, h2);
+    const [h1, h2] = [cluster.workerHome(fx.busyboxPing.dockerArchive, 'bb:1'), cluster.workerHome(fx.busyboxPing.dockerArchive, 'bb:1')];
     [gwA, gwB, w1, w2] = await Promise.all([
-      startServe(broker.url, 'gateway', g.homes[0]),
-      startServe(broker.url, 'gateway', g.homes[1]),
-      startServe(broker.url, 'runtime', h1, ['--concurrency', '1']),
-      startServe(broker.url, 'runtime', h2, ['--concurrency', '1']),
+      cluster.serve('gateway', cluster.gatewayHomes[0]),
+      cluster.serve('gateway', cluster.gatewayHomes[1]),
+      cluster.serve('runtime', h1, ['--concurrency', '1']),
+      cluster.serve('runtime', h2, ['--concurrency', '1']),
     ]);
-    store = await connectKafkaEventStore({ brokers: broker.brokers });
+    store = await connectKafkaEventStore({ brokers: cluster.broker.brokers });
     const p = await api(gwA.url!, 'POST', '/v1/policies', POLICY);
     assert.equal(p.status, 201, JSON.stringify(p.body));
     // the policy reaches gateway B through the log
     await until('policy on B', async () => ((await api(gwB.url!, 'GET', '/v1/policies/scale-out/versions/1')).status === 200 ? true : undefined));
   });
 
-  after(async () => {
-    await Promise.allSettled([gwA, gwB, w1, w2].filter(Boolean).map((p) => p.stop()));
-    await store?.close();
-    reapContainers(reap);
-    await broker?.stop();
-    removeHomes(homes);
-  });
+  after(() =>
+    cluster.stop({
+      afterProcesses: async () => {
+        await store?.close();
+        reapContainers(reap);
+      },
+    }),
+  );
 
   describe('when runs are submitted through gateway A', () => {
     it('gateway B shows them exited, with the same events as A and the log', async () => {
@@ -163,7 +154,7 @@ describe('capulator serve --bus kafka (2 gateways, 2 runtime workers, 1 broker)'
       const r = spawnSync(process.execPath, [join(repoRoot(__dirname), 'bin', 'capulator'), 'run', '--server', gwA.url!, '--token', token, '-i', 'bb:1', '--', '/bin/sh', '-c', 'read a; read b; echo "$a"; echo "$b"; wc -l; echo end; echo to-stderr >&2'], {
         input,
         encoding: 'utf8',
-        env: { ...process.env, CAPULATOR_HOME: homes[0] },
+        env: { ...process.env, CAPULATOR_HOME: cluster.gatewayHomes[0] },
         timeout: 120_000,
       });
       assert.equal(r.status, 0, r.stderr);

@@ -5,16 +5,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { repoRoot } from '@capulator/host';
-import { startTestBroker, type TestBroker } from '../../../libs/events/src/testing/kafka-broker';
+import type { TestBroker } from '../../../libs/events/src/testing/kafka-broker';
 import { fixtureImages } from '../../fixtures/images';
-import { capulator, gatewayApi, gatewayHomes, reapContainers, removeHomes, startServe, until, workerHome, type BusProcess } from './cluster';
+import { gatewayApi, policyYaml, reapContainers, TestCluster, until, type BusProcess } from './cluster';
 
-const POLICY = `apiVersion: capulator/v1
-kind: Policy
-metadata: { name: secured }
-defaults: { action: allow, audit: all }
-rules: []
-`;
+const POLICY = policyYaml('secured', { action: 'allow', audit: 'all' });
 
 /**
  * A cluster secured as production ones are: TLS to the broker (a CA of its own), SCRAM-SHA-512
@@ -24,11 +19,11 @@ rules: []
  * read-only user; a client without the CA, the password or the ACLs gets nothing in.
  */
 describe('a Kafka cluster with TLS, SASL and ACLs', () => {
+  const cluster = new TestCluster();
   let broker: TestBroker;
   let gw: BusProcess;
   let worker: BusProcess;
   let token: string;
-  const homes: string[] = [];
   const reap: string[] = [];
   const fx = fixtureImages();
   const asUser = (user: 'capulator' | 'reader' | 'admin', password = broker.secured!.passwords[user]) => ({ CAPULATOR_KAFKA_PASSWORD: password });
@@ -40,21 +35,13 @@ describe('a Kafka cluster with TLS, SASL and ACLs', () => {
     });
 
   before(async () => {
-    broker = await startTestBroker({ secured: true });
-    const g = gatewayHomes();
-    token = g.token;
-    const wh = workerHome(fx.busyboxPing.dockerArchive, 'bb:1');
-    homes.push(...g.homes, wh);
-    gw = await startServe(broker.url, 'gateway', g.homes[0], [], asUser('capulator'));
-    worker = await startServe(broker.url, 'runtime', wh, ['--concurrency', '1'], asUser('capulator'));
+    ({ broker, token } = await cluster.start({ secured: true }));
+    const wh = cluster.workerHome(fx.busyboxPing.dockerArchive, 'bb:1');
+    gw = await cluster.serve('gateway', cluster.gatewayHomes[0], [], asUser('capulator'));
+    worker = await cluster.serve('runtime', wh, ['--concurrency', '1'], asUser('capulator'));
   });
 
-  after(async () => {
-    await Promise.allSettled([gw, worker].filter(Boolean).map((p) => p.stop()));
-    reapContainers(reap);
-    await broker?.stop();
-    removeHomes(homes);
-  });
+  after(() => cluster.stop({ afterProcesses: () => reapContainers(reap) }));
 
   it('runs a submitted run on a worker, with its output, and an auditor with read-only rights verifies the log', async () => {
     assert.equal((await gatewayApi(gw.url!, token, 'POST', '/v1/policies', POLICY)).status, 201);
@@ -70,7 +57,7 @@ describe('a Kafka cluster with TLS, SASL and ACLs', () => {
     const logs = await gatewayApi(gw.url!, token, 'GET', `/v1/runs/${r.body.id}/logs`);
     assert.match(String(logs.body), /over-tls/);
     // the auditor: read and describe only, through its own user
-    const home = homes[1];
+    const home = cluster.gatewayHomes[1];
     const verify = cli(home, ['audit', 'verify', '--bus', broker.secured!.urlFor('reader')], asUser('reader'));
     assert.equal(verify.status, 0, verify.stderr);
     assert.match(verify.stdout, /^ok: \d+ events in \d+ partitions of capulator\.events/m);
@@ -80,7 +67,7 @@ describe('a Kafka cluster with TLS, SASL and ACLs', () => {
   });
 
   it('keeps out a wrong password, a client that does not trust the CA, and a plaintext client, each with one line', () => {
-    const home = homes[1];
+    const home = cluster.gatewayHomes[1];
     const wrong = cli(home, ['audit', 'verify', '--bus', broker.secured!.urlFor('capulator')], asUser('capulator', 'not-the-password'));
     assert.equal(wrong.status, 1, wrong.stdout);
     assert.match(wrong.stderr, /^capulator: cannot read the event log on kafkas:\/\/.*: .*authentication failed/);
@@ -119,7 +106,7 @@ describe('a Kafka cluster with TLS, SASL and ACLs', () => {
       await p.disconnect();
     }
     // nothing forged reached the log (a record that is not a proposal fails verify), checked as the capulator user too
-    const ok = cli(homes[1], ['audit', 'verify', '--bus', broker.secured!.urlFor('capulator')], asUser('capulator'));
+    const ok = cli(cluster.gatewayHomes[1], ['audit', 'verify', '--bus', broker.secured!.urlFor('capulator')], asUser('capulator'));
     assert.equal(ok.status, 0, ok.stderr);
   });
 });

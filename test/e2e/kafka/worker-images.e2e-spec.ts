@@ -4,17 +4,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connectKafkaEventStore, type KafkaEventStore } from '@capulator/events';
 import { ImageStore } from '../../../apps/runtime/src/images';
-import { startTestBroker, type TestBroker } from '../../../libs/events/src/testing/kafka-broker';
 import { fixtureImages } from '../../fixtures/images';
 import { skopeoPush, startRegistry, type TestRegistry } from '../../fixtures/registry';
-import { capulator, gatewayHomes, newHome, reapContainers, removeHomes, startServe, until, type BusProcess, gatewayApi, runStreamOf } from './cluster';
+import { capulator, gatewayApi, policyYaml, reapContainers, runStreamOf, TestCluster, until, type BusProcess } from './cluster';
 
-const POLICY = `apiVersion: capulator/v1
-kind: Policy
-metadata: { name: fetched }
-defaults: { action: deny, audit: all }
-rules: []
-`;
+const POLICY = policyYaml('fetched', { action: 'deny', audit: 'all' });
 
 /**
  * A runtime worker that never imported an image runs it: the gateway pulled it from a registry
@@ -24,14 +18,13 @@ rules: []
  * from there with the same client, with the token in its docker config.json.
  */
 describe('a Kafka worker runs an image it never imported', () => {
-  let broker: TestBroker;
+  const cluster = new TestCluster();
   let reg: TestRegistry;
   let gw: BusProcess;
   let worker: BusProcess;
   let store: KafkaEventStore;
   let token: string;
   let runsOnly: string;
-  const homes: string[] = [];
   const reap: string[] = [];
   const fx = fixtureImages();
 
@@ -46,35 +39,34 @@ describe('a Kafka worker runs an image it never imported', () => {
   before(async () => {
     reg = await startRegistry();
     await skopeoPush(fx.busyboxPing.ociDir, 'latest', `${reg.host}/test/bb:1`);
-    broker = await startTestBroker();
-    const g = gatewayHomes();
-    token = g.token;
-    const wh = newHome('bare-worker');
-    homes.push(...g.homes, wh);
+    ({ token } = await cluster.start());
+    const gh = cluster.gatewayHomes[0];
+    const wh = cluster.newHome('bare-worker');
     // the gateway also has an image from an archive, which no registry holds
-    capulator(g.homes[0], ['image', 'import', '--tag', 'archived:1', fx.whiteout.dockerArchive]);
-    const reader = capulator(g.homes[0], ['token', 'create', '--name', 'worker-images', '--scopes', 'images:read']).trim().split('\n').pop()!.trim();
-    runsOnly = capulator(g.homes[0], ['token', 'create', '--name', 'runs-only', '--scopes', 'runs:read']).trim().split('\n').pop()!.trim();
-    gw = await startServe(broker.url, 'gateway', g.homes[0]);
+    capulator(gh, ['image', 'import', '--tag', 'archived:1', fx.whiteout.dockerArchive]);
+    const reader = capulator(gh, ['token', 'create', '--name', 'worker-images', '--scopes', 'images:read']).trim().split('\n').pop()!.trim();
+    runsOnly = capulator(gh, ['token', 'create', '--name', 'runs-only', '--scopes', 'runs:read']).trim().split('\n').pop()!.trim();
+    gw = await cluster.serve('gateway', gh);
     // the worker's credentials for the gateway's /v2/, as `docker login` would write them
     const dockerConfig = join(wh, 'docker');
     mkdirSync(dockerConfig, { recursive: true });
     writeFileSync(join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [new URL(gw.url!).host]: { username: 'worker', password: reader } } }));
-    worker = await startServe(broker.url, 'runtime', wh, ['--concurrency', '1'], { DOCKER_CONFIG: dockerConfig });
-    store = await connectKafkaEventStore({ brokers: broker.brokers });
+    worker = await cluster.serve('runtime', wh, ['--concurrency', '1'], { DOCKER_CONFIG: dockerConfig });
+    store = await connectKafkaEventStore({ brokers: cluster.broker.brokers });
     assert.equal((await api('POST', '/v1/policies', POLICY)).status, 201);
     const pulled = await api('POST', '/v1/images/pull', { ref: `${reg.host}/test/bb:1` });
     assert.equal(pulled.status, 201, JSON.stringify(pulled.body));
   });
 
-  after(async () => {
-    await Promise.allSettled([gw, worker].filter(Boolean).map((p) => p.stop()));
-    await store?.close();
-    reapContainers(reap);
-    await broker?.stop();
-    await reg?.close();
-    removeHomes(homes);
-  });
+  after(() =>
+    cluster.stop({
+      afterProcesses: async () => {
+        await store?.close();
+        reapContainers(reap);
+      },
+      afterBroker: () => reg?.close(),
+    }),
+  );
 
   it('pulls it from the registry the gateway named, checks its digest, and runs it', async () => {
     assert.deepEqual(new ImageStore(join(worker.home, 'images')).list(), [], 'the worker starts with no image');

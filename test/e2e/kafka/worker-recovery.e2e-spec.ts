@@ -5,10 +5,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectKafkaEventStore, runStream, SqliteEventStore, type KafkaEventStore, type StoredEvent } from '@capulator/events';
-import { startTestBroker, type TestBroker } from '../../../libs/events/src/testing/kafka-broker';
 import { dockerArchiveOf, tarOf } from '../../../apps/runtime/src/images/testing/archives';
 import { readCountFile } from '../../../apps/runtime/src/run/agent-process';
-import { gatewayHomes, reapContainers, removeHomes, startServe, until, workerHome, type BusProcess, gatewayApi, runStreamOf } from './cluster';
+import { gatewayApi, reapContainers, runStreamOf, TestCluster, until, type BusProcess } from './cluster';
 
 const DECISION_TYPES = new Set(['PrivilegeChecked', 'CapabilitiesQueried', 'CapabilitiesChangeRequested']);
 const POLICY = `apiVersion: capulator/v1
@@ -28,14 +27,12 @@ rules:
  * local events.db) and closes the run failed, before it takes new work.
  */
 describe('a runtime worker on Kafka killed mid-run and started again', () => {
-  let broker: TestBroker;
+  const cluster = new TestCluster();
   let gw: BusProcess;
   let worker: BusProcess | undefined;
-  let other: BusProcess | undefined;
   let store: KafkaEventStore;
   let token: string;
   let work: string;
-  const homes: string[] = [];
   const reap: string[] = [];
 
   const api = (method: string, path: string, body?: unknown) => gatewayApi(gw.url!, token, method, path, body);
@@ -52,24 +49,22 @@ describe('a runtime worker on Kafka killed mid-run and started again', () => {
     ]);
     const archive = join(work, 'loop.tar');
     writeFileSync(archive, await dockerArchiveOf([layer]));
-    broker = await startTestBroker();
-    const g = gatewayHomes();
-    token = g.token;
-    const wh = workerHome(archive, 'loop:1');
-    homes.push(...g.homes, wh);
-    gw = await startServe(broker.url, 'gateway', g.homes[0]);
-    worker = await startServe(broker.url, 'runtime', wh, ['--concurrency', '1']);
-    store = await connectKafkaEventStore({ brokers: broker.brokers });
+    ({ token } = await cluster.start());
+    const wh = cluster.workerHome(archive, 'loop:1');
+    gw = await cluster.serve('gateway', cluster.gatewayHomes[0]);
+    worker = await cluster.serve('runtime', wh, ['--concurrency', '1']);
+    store = await connectKafkaEventStore({ brokers: cluster.broker.brokers });
     const p = await api('POST', '/v1/policies', POLICY);
     assert.equal(p.status, 201, JSON.stringify(p.body));
   });
 
   after(async () => {
-    await Promise.allSettled([gw, worker, other].filter(Boolean).map((p) => p!.stop()));
-    await store?.close();
-    reapContainers(reap);
-    await broker?.stop();
-    removeHomes(homes);
+    await cluster.stop({
+      afterProcesses: async () => {
+        await store?.close();
+        reapContainers(reap);
+      },
+    });
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -107,7 +102,7 @@ describe('a runtime worker on Kafka killed mid-run and started again', () => {
 
   it('puts every decision of the spool on the Kafka log and closes the run failed, once', async () => {
     const { id, home, dir, counted } = await killMidRun();
-    worker = await startServe(broker.url, 'runtime', home, ['--concurrency', '1']);
+    worker = await cluster.serve('runtime', home, ['--concurrency', '1']);
     assert.match(worker.errors(), new RegExp(`recovered run ${id} \\(supervisor died \\(pid \\d+\\)\\): ${counted} of the agent's ${counted} decisions recorded`));
     // the home's own events.db (its image import) holds nothing of the run
     const local = SqliteEventStore.open(join(home, 'events.db'), { readonly: true });
@@ -135,9 +130,8 @@ describe('a runtime worker on Kafka killed mid-run and started again', () => {
   it('when another worker recorded the run lost first, puts the spool\'s missing decisions after its end, with RunRecordCompleted', async () => {
     const { id, home, dir, counted } = await killMidRun();
     // a second worker takes the dead one's partitions, reads the command again, finds its claimant gone
-    const oh = workerHome(join(work, 'loop.tar'), 'loop:1');
-    homes.push(oh);
-    other = await startServe(broker.url, 'runtime', oh, ['--concurrency', '1']);
+    const oh = cluster.workerHome(join(work, 'loop.tar'), 'loop:1');
+    await cluster.serve('runtime', oh, ['--concurrency', '1']);
     const lost = await until('the run recorded lost by the other worker', async () => {
       const evs = await streamOf(id);
       const end = evs.find((e) => e.type === 'RunFailed');
@@ -148,7 +142,7 @@ describe('a runtime worker on Kafka killed mid-run and started again', () => {
     const before = lost.filter((e) => DECISION_TYPES.has(e.type)).length;
     assert.ok(before < counted, `${before} of ${counted} decisions on the log before recovery`);
 
-    worker = await startServe(broker.url, 'runtime', home, ['--concurrency', '1']);
+    worker = await cluster.serve('runtime', home, ['--concurrency', '1']);
     assert.match(worker.errors(), new RegExp(`recovered run ${id} \\(.*\\): ${counted} of the agent's ${counted} decisions recorded \\(${counted - before} of them added after the run's end`));
     assert.ok(!existsSync(dir), 'the run directory is gone');
     const events = await wholeRecord(id, counted);
