@@ -92,7 +92,7 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
   options.allowMounts = [...mountAllowList(options.allowMounts ?? [], options.home).dirs];
   const logger = new JsonLogger(options.logLevel);
   const ownStore = !options.store;
-  const store = options.store ?? SqliteEventStore.open(join(options.home, 'events.db'));
+  const store = options.store ?? SqliteEventStore.open(join(options.home, 'events.db'), { checkpoint: 'background' });
   const hub = new EventHub(store);
   const executor =
     options.executor ??

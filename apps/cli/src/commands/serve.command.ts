@@ -68,7 +68,7 @@ export function registerServeCommands(program: Command): void {
       if (!http && !opts.runSocket) throw new CliError('nothing to serve: --http off and --no-run-socket');
       // one embedded store for the gateway and the runs handed over on the run socket
       const { SqliteEventStore } = await import('@capulator/events');
-      const store = SqliteEventStore.open(join(home, 'events.db'));
+      const store = SqliteEventStore.open(join(home, 'events.db'), { checkpoint: 'background' });
       let gw: { httpUrl: string; grpcAddress?: string; close(): Promise<void> } | undefined;
       let sock: RunSocket | undefined;
       try {

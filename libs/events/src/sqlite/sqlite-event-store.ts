@@ -10,6 +10,7 @@ import type { Cursor } from '../positions';
 import type { AppendRequest, EventStore, ExpectedVersion, ReadAllOptions } from '../store';
 import { defaultUpcasters, UpcasterRegistry } from '../upcast';
 import { verifyChain, type VerifyOptions, type VerifyResult } from './verify';
+import { BackgroundCheckpointer } from './checkpointer';
 
 export interface SqliteEventStoreOptions {
   upcasters?: UpcasterRegistry;
@@ -22,6 +23,11 @@ export interface SqliteEventStoreOptions {
    * runs are being recorded (WAL: readers see the last committed transaction). The file must exist.
    */
   readonly?: boolean;
+  /**
+   * 'background': WAL checkpoints on a worker thread instead of inside whichever commit passes
+   * 1000 pages (checkpointer.ts). For a server, whose every request waits on its event loop.
+   */
+  checkpoint?: 'inline' | 'background';
 }
 
 /** The raw row of a commit: one append to one stream, events as lines, hashes as 32-byte blocks. */
@@ -73,6 +79,7 @@ export class SqliteEventStore implements EventStore {
     streamCommits: Database.Statement;
   };
   private readonly appendTx: (reqs: AppendRequest[]) => StoredEvent[][];
+  private checkpointer: BackgroundCheckpointer | undefined;
 
   static open(path: string, opts: SqliteEventStoreOptions = {}): SqliteEventStore {
     // a store this user may not write fails on its first append (SQLITE_READONLY) otherwise: say so at open
@@ -84,7 +91,9 @@ export class SqliteEventStore implements EventStore {
       throw cannotOpen(path, e, !opts.readonly);
     }
     try {
-      return new SqliteEventStore(db, opts);
+      const store = new SqliteEventStore(db, opts);
+      if (opts.checkpoint === 'background' && !opts.readonly) store.checkpointer = new BackgroundCheckpointer(db, path);
+      return store;
     } catch (e) {
       db.close();
       throw cannotOpen(path, e, !opts.readonly);
@@ -363,6 +372,7 @@ export class SqliteEventStore implements EventStore {
     if (this.closed) return;
     this.closed = true;
     this.appended.emit('appended');
+    await this.checkpointer?.stop();
     this.db.close();
   }
 }
