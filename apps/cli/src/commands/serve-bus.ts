@@ -47,9 +47,11 @@ export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
   if (o.partitions !== undefined && !(Number.isInteger(o.partitions) && o.partitions >= 1 && o.partitions <= 1024)) throw new CliError('--partitions must be an integer from 1 to 1024');
   if (!['gateway', 'runtime', 'all'].includes(o.role)) throw new CliError('--role must be gateway, runtime or all');
   const role = o.role as ServeRole;
-  const silent = o.logLevel === 'silent';
+  const { logLevelEnabled } = await import('../../../gateway/src/logging/json-logger');
+  // the worker's and the store's records, at --log-level as the gateway's (a run's every step is a
+  // `log` record: at `error` a busy worker wrote ~1 ms of synchronous pipe writes per run)
   const log = (rec: Record<string, unknown>) => {
-    if (!silent) process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level: 'log', context: 'runtime-worker', ...rec }) + '\n');
+    if (logLevelEnabled(o.logLevel as 'log', String(rec.level ?? 'log'))) process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level: 'log', context: 'runtime-worker', ...rec }) + '\n');
   };
 
   let store;

@@ -3,6 +3,11 @@ import type { LoggerService, LogLevel } from '@nestjs/common';
 const ORDER: Record<LogLevel, number> = { verbose: 0, debug: 1, log: 2, warn: 3, error: 4, fatal: 5 };
 const NAMES: Record<LogLevel, string> = { verbose: 'trace', debug: 'debug', log: 'info', warn: 'warn', error: 'error', fatal: 'fatal' };
 
+/** Whether a record of `level` is written under `--log-level min` (unknown levels count as log). */
+export function logLevelEnabled(min: LogLevel | 'silent', level: string): boolean {
+  return min !== 'silent' && (ORDER[level as LogLevel] ?? ORDER.log) >= ORDER[min];
+}
+
 /** Structured JSON logs, one object per line: {time, level, context, msg, ...fields}. */
 export class JsonLogger implements LoggerService {
   constructor(
@@ -18,7 +23,7 @@ export class JsonLogger implements LoggerService {
   fatal(message: unknown, ...rest: unknown[]) { this.write('fatal', message, rest); }
 
   private write(level: LogLevel, message: unknown, rest: unknown[]): void {
-    if (this.min === 'silent' || ORDER[level] < ORDER[this.min]) return;
+    if (!logLevelEnabled(this.min, level)) return;
     const context = typeof rest[rest.length - 1] === 'string' ? (rest[rest.length - 1] as string) : undefined;
     const fields = message !== null && typeof message === 'object' && !(message instanceof Error) ? (message as Record<string, unknown>) : { msg: message instanceof Error ? message.message : String(message) };
     const line: Record<string, unknown> = { time: new Date().toISOString(), level: NAMES[level], ...(context ? { context } : {}), ...fields };
