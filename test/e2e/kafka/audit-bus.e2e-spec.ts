@@ -1,11 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { repoRoot } from '@capulator/host';
-import { eventFixtures, connectKafkaEventStore, type KafkaEventStore } from '@capulator/events';
+import { anchorKey, eventFixtures, connectKafkaEventStore, readAnchors, signAnchor, type KafkaEventStore } from '@capulator/events';
 import { startTestBroker, type TestBroker } from '../../../libs/events/src/testing/kafka-broker';
 import { newHome, removeHomes } from './cluster';
 
@@ -21,8 +21,8 @@ function capulator(home: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   });
 }
 
-/** Copies every record of `from` into a new topic `to` (same partitions), changing one with `change`. */
-async function copyTopic(broker: TestBroker, from: string, to: string, change?: { partition: number; index: number; edit: (record: string) => string }): Promise<void> {
+/** Copies every record of `from` into a new topic `to` (same partitions), changing one with `change` (index -1: the partition's last; an edit giving null drops the record). */
+async function copyTopic(broker: TestBroker, from: string, to: string, change?: { partition: number; index: number; edit: (record: string) => string | null }): Promise<void> {
   const kafka = new Kafka({ clientId: `copy-${process.pid}`, brokers: broker.brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -46,13 +46,14 @@ async function copyTopic(broker: TestBroker, from: string, to: string, change?: 
   await producer.connect();
   for (let p = 0; p < PARTITIONS; p++) {
     const mine = records.filter((r) => r.partition === p).sort((a, b) => a.offset - b.offset);
+    const at = change && change.index < 0 ? mine.length + change.index : change?.index;
     const values = mine.map((r, i) => {
-      if (!change || change.partition !== p || change.index !== i) return r.value;
+      if (!change || change.partition !== p || at !== i) return r.value;
       const edited = change.edit(r.value);
       assert.notEqual(edited, r.value, 'the edit changed the record');
       return edited;
     });
-    for (const value of values) await producer.send({ topic: to, messages: [{ partition: p, value }] });
+    for (const value of values) if (value !== null) await producer.send({ topic: to, messages: [{ partition: p, value }] });
   }
   await producer.disconnect();
   await admin.deleteGroups([`copy-${to}`]).catch(() => undefined);
@@ -175,6 +176,41 @@ describe('audit on the Kafka log', () => {
     }
     assert.equal(await exited, 0, err);
     assert.equal(err, '');
+  });
+
+  it('anchor signs each partition head; verify then finds a partition cut short or its newest event changed', async () => {
+    const home = newHome('audit-bus');
+    homes.push(home);
+    const anchored = capulator(home, ['audit', 'anchor', '--bus', `${broker.url}/${TOPIC}`]);
+    assert.equal(anchored.status, 0, anchored.stderr);
+    const lines = anchored.stdout.split('\n').filter((l) => l.startsWith('anchored: '));
+    assert.equal(lines.length, PARTITIONS, anchored.stdout);
+    for (const l of lines) assert.match(l, new RegExp(`^anchored: kafka:${TOPIC.replace(/\./g, '\\.')} partition \\d position \\d+ hash [0-9a-f]{64} at \\S+$`));
+    const ok = capulator(home, ['audit', 'verify', '--bus', `${broker.url}/${TOPIC}`]);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, new RegExp(`agrees with ${PARTITIONS} anchor\\(s\\)`));
+    assert.match(capulator(home, ['audit', 'anchor', '--bus', `${broker.url}/${TOPIC}`]).stdout, /\(already anchored\)/);
+    // copies of the log, one cut short and one with its newest event of a partition changed, checked against
+    // these heads as anchored for the copy (signed with the same key, as if anchored before the damage)
+    const key = anchorKey(join(home, 'keys', 'anchor.key'), false)!;
+    const heads = readAnchors(join(home, 'anchors.jsonl'), key).anchors.filter((a) => a.log === `kafka:${TOPIC}`);
+    assert.equal(heads.length, PARTITIONS);
+    const damaged: Array<[string, (r: string) => string | null, RegExp]> = [
+      [`${TOPIC}.cut`, () => null, /^capulator: verify failed in partition 1: truncated: the recorded head \d+ is beyond the partition's head \d+/],
+      [`${TOPIC}.newest`, (r) => r.replace(/\}(\s*)$/, '} $1'), /^capulator: verify failed in partition 1: position \d+: hash differs from the recorded head \(the log was changed\)/],
+    ];
+    for (const [topic, edit, why] of damaged) {
+      await copyTopic(broker, TOPIC, topic, { partition: 1, index: -1, edit });
+      const file = join(home, `${topic}.anchors`);
+      writeFileSync(file, heads.map((h) => JSON.stringify(signAnchor(key, h, h.at, `kafka:${topic}`)) + '\n').join(''));
+      const r = capulator(home, ['audit', 'verify', '--bus', `${broker.url}/${topic}`, '--anchors', file]);
+      assert.equal(r.status, 1, `${topic}: ${r.stdout}`);
+      assert.match(r.stderr, why, r.stderr);
+    }
+    // an anchor of another log (the home's SQLite store, another topic) is not applied to this one
+    const other = capulator(home, ['audit', 'verify', '--bus', `${broker.url}/${TOPIC}.copy`]);
+    assert.equal(other.status, 0, other.stderr);
+    assert.match(other.stdout, /no anchors yet/);
   });
 
   it('a home with no log and no bus is refused, not given an empty log', () => {

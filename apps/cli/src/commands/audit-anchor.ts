@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { anchorKey, anchorPaths, anchorValid, AnchorError, readAnchors, writeAnchor, type Anchor, type AnchorPaths, type SqliteEventStore } from '@capulator/events';
+import { anchorKey, anchorPaths, anchorValid, AnchorError, partitionOfPosition, readAnchors, writeAnchor, type Anchor, type AnchorPaths, type KafkaEventStore, type SqliteEventStore } from '@capulator/events';
 import { homePaths } from '@capulator/host';
 import { CliError } from '../cli-error';
 import { printJson } from '../output';
+import { addLogBusOption, openKafkaLog, resolveBus } from './event-log';
 
 /** `--anchors FILE` / `--anchor-key FILE` (else $CAPULATOR_ANCHOR_FILE / $CAPULATOR_ANCHOR_KEY, else the home's). */
 export function addAnchorOptions(cmd: Command): Command {
@@ -23,12 +24,21 @@ export interface VerifyAnchors {
   note: string;
 }
 
+/** The `log` of a Kafka event log's anchors (v2): one per partition, the position naming the partition. */
+export const kafkaAnchorLog = (store: KafkaEventStore): string => `kafka:${store.topic}`;
+
+/** Anchors of a Kafka log as the heads its verify checks (a partition's head must reach each, with that hash). */
+export function anchoredHeads(anchors: Anchor[], partitions: number): Array<{ partition: number; position: number; hash: string }> {
+  return anchors.map((a) => ({ partition: partitionOfPosition(a.position, partitions), position: a.position, hash: a.hash }));
+}
+
 /**
  * The anchors `audit verify` checks the chain against: every validly signed line of the anchor
- * file, plus an exported anchor (`--anchor FILE`). A line that is not validly signed, or anchors
- * without their key, fail closed (exit 1): the witness itself was tampered with or is missing.
+ * file for this log (`log`: undefined for the home's SQLite store, `kafka:TOPIC` for a Kafka
+ * log), plus the exported anchors of `--anchor FILE`. A line that is not validly signed, or
+ * anchors without their key, fail closed (exit 1): the witness itself was tampered with or is missing.
  */
-export function anchorsForVerify(o: { anchors?: string; anchorKey?: string; anchor?: string }): VerifyAnchors {
+export function anchorsForVerify(o: { anchors?: string; anchorKey?: string; anchor?: string }, log?: string): VerifyAnchors {
   const paths = resolveAnchorPaths(o);
   const haveFile = existsSync(paths.file);
   let key: Buffer | undefined;
@@ -43,30 +53,78 @@ export function anchorsForVerify(o: { anchors?: string; anchorKey?: string; anch
   }
   const loaded = readAnchors(paths.file, key);
   if (loaded.bad.length > 0) throw new CliError(`anchor file ${paths.file} line ${loaded.bad[0].line} is not a validly signed anchor (edited or forged)`, 1);
-  const anchors = loaded.anchors;
+  const anchors = loaded.anchors.filter((a) => a.log === log);
   if (o.anchor) {
-    let a: Anchor;
+    let exported: Anchor[];
     try {
-      a = JSON.parse(readFileSync(o.anchor, 'utf8')) as Anchor;
+      exported = readFileSync(o.anchor, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Anchor);
     } catch (err) {
       throw new CliError(`--anchor ${o.anchor}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
-    if (!anchorValid(key, a)) throw new CliError(`--anchor ${o.anchor}: not a validly signed anchor for this key`, 1);
-    anchors.push(a);
+    for (const a of exported) {
+      if (!anchorValid(key, a)) throw new CliError(`--anchor ${o.anchor}: not a validly signed anchor for this key`, 1);
+      if (a.log !== log) throw new CliError(`--anchor ${o.anchor}: an anchor of ${a.log ?? 'a SQLite store'}, not of ${log ?? 'this SQLite store'}`, 1);
+      anchors.push(a);
+    }
   }
   const last = anchors.reduce<Anchor | undefined>((m, a) => (!m || a.position > m.position ? a : m), undefined);
   return { anchors, note: last ? `agrees with ${anchors.length} anchor(s), the last at position ${last.position} (${last.at})` : 'no anchors yet: a deleted tail cannot be detected' };
 }
 
-/** `audit anchor [--export FILE]`: verify against the anchors so far, then anchor the head. */
+/** Writes anchors to `--export FILE` (one JSON line each). */
+function exportAnchors(file: string, anchors: Anchor[]): void {
+  try {
+    writeFileSync(file, anchors.map((a) => JSON.stringify(a) + '\n').join(''), { mode: 0o644 });
+  } catch (err) {
+    throw new CliError(`--export ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/**
+ * `audit anchor --bus kafka://…`: verify every partition against its anchors so far, then sign
+ * each partition's head (v2 anchors of `kafka:TOPIC`) into this home's anchor file.
+ */
+async function anchorKafka(bus: string, o: { anchors?: string; anchorKey?: string; export?: string; json?: boolean }): Promise<void> {
+  const store = await openKafkaLog(bus);
+  try {
+    const log = kafkaAnchorLog(store);
+    const { anchors } = anchorsForVerify(o, log);
+    const parts = await store.verify(anchoredHeads(anchors, store.partitions));
+    const bad = parts.find((p) => p.problems.length > 0);
+    if (bad) throw new CliError(`not anchored: verify failed in partition ${bad.partition}: ${bad.problems[0]}`, 1);
+    const paths = resolveAnchorPaths(o);
+    const out: Array<Anchor & { partition: number; already: boolean }> = [];
+    for (const p of parts) {
+      if (p.head.position === 0) continue;
+      const latest = anchors.find((x) => x.position === p.head.position && x.hash === p.head.hash);
+      try {
+        out.push({ ...(latest ?? writeAnchor(paths, p.head, { log })), partition: p.partition, already: latest !== undefined });
+      } catch (err) {
+        throw new CliError(err instanceof AnchorError ? err.message : `cannot write the anchor: ${(err as Error).message}`, 1);
+      }
+    }
+    if (o.export) exportAnchors(o.export, out.map(({ partition: _p, already: _a, ...a }) => a));
+    if (o.json) printJson(out.map(({ partition: _p, already: _a, ...a }) => a));
+    else {
+      for (const a of out) process.stdout.write(`anchored: ${log} partition ${a.partition} position ${a.position} hash ${a.hash} at ${a.at}${a.already ? ' (already anchored)' : ''}\n`);
+      process.stdout.write(`${out.length} partition head(s) anchored in ${paths.file}${o.export ? `; exported to ${o.export}` : ''}\n`);
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+/** `audit anchor [--export FILE] [--bus kafka://…]`: verify against the anchors so far, then anchor the head (on Kafka: each partition's). */
 export function registerAnchorCommand(audit: Command, open: () => SqliteEventStore): void {
-  addAnchorOptions(
+  addLogBusOption(addAnchorOptions(
     audit
       .command('anchor')
-      .description('verify the log, then sign its head and append it to the anchor file (kept apart from events.db); --export writes that anchor to FILE too')
-      .option('--export <file>', 'also write the anchor (JSON) to FILE, to keep it elsewhere; `audit verify --anchor FILE` checks against it')
+      .description('verify the log, then sign its head (on Kafka: each partition\'s) and append it to the anchor file (kept apart from the log); --export writes the anchors to FILE too')
+      .option('--export <file>', 'also write the anchors (JSON lines) to FILE, to keep them elsewhere; `audit verify --anchor FILE` checks against them')
       .option('--json', 'print the anchor as JSON'),
-  ).action(async (o: { anchors?: string; anchorKey?: string; export?: string; json?: boolean }) => {
+  )).action(async (o: { anchors?: string; anchorKey?: string; export?: string; json?: boolean; bus?: string }) => {
+    const bus = resolveBus(o.bus);
+    if (bus) return anchorKafka(bus, o);
     const { anchors } = anchorsForVerify(o);
     const store = open();
     try {
@@ -80,13 +138,7 @@ export function registerAnchorCommand(audit: Command, open: () => SqliteEventSto
       } catch (err) {
         throw new CliError(err instanceof AnchorError ? err.message : `cannot write the anchor: ${(err as Error).message}`, 1);
       }
-      if (o.export) {
-        try {
-          writeFileSync(o.export, JSON.stringify(a) + '\n', { mode: 0o644 });
-        } catch (err) {
-          throw new CliError(`--export ${o.export}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-        }
-      }
+      if (o.export) exportAnchors(o.export, [a]);
       if (o.json) printJson(a);
       else process.stdout.write(`anchored: position ${a.position} hash ${a.hash} at ${a.at}${latest ? ' (already anchored)' : ''} in ${paths.file}${o.export ? `; exported to ${o.export}` : ''}\n`);
     } finally {

@@ -22,7 +22,7 @@ import { printJson, printTable } from '../output';
 import { loadPolicyFile } from './policy.command';
 import { registerPolicyEventCommands } from './policy-events.command';
 import { addLogBusOption, openKafkaLog, openReadModels, openSqliteLog, resolveBus, storeOpenError } from './event-log';
-import { addAnchorOptions, anchorsForVerify, registerAnchorCommand } from './audit-anchor';
+import { addAnchorOptions, anchoredHeads, anchorsForVerify, kafkaAnchorLog, registerAnchorCommand } from './audit-anchor';
 
 /** Opens the embedded store ($CAPULATOR_HOME/events.db) and brings its read models up to date. */
 export function openStore(): { store: SqliteEventStore; projector: ReadModelProjector } {
@@ -317,7 +317,7 @@ export function readFileOrFail(path: string): string {
 }
 
 /** `audit verify --bus kafka://…`: every partition's chain, witnesses and records; exit 1 on any problem. */
-async function verifyKafka(bus: string, o: { expectHead?: string; json?: boolean }): Promise<void> {
+async function verifyKafka(bus: string, o: { expectHead?: string; json?: boolean; anchors?: string; anchorKey?: string; anchor?: string }): Promise<void> {
   const expect: Array<{ partition: number; position: number; hash: string }> = [];
   for (const part of (o.expectHead ?? '').split(',').filter(Boolean)) {
     const m = /^(\d+):(\d+):([0-9a-f]{64})$/.exec(part);
@@ -326,7 +326,9 @@ async function verifyKafka(bus: string, o: { expectHead?: string; json?: boolean
   }
   const store = await openKafkaLog(bus);
   try {
-    const parts = await store.verify(expect);
+    // this home's signed anchors of the log (audit anchor --bus), each a partition's head that must still be there
+    const anchored = anchorsForVerify(o, kafkaAnchorLog(store));
+    const parts = await store.verify([...expect, ...anchoredHeads(anchored.anchors, store.partitions)]);
     const ok = parts.every((p) => p.problems.length === 0);
     const events = parts.reduce((n, p) => n + p.events, 0);
     if (o.json) printJson({ ok, bus, topic: store.topic, partitions: parts.length, checked: events, results: parts });
@@ -338,7 +340,7 @@ async function verifyKafka(bus: string, o: { expectHead?: string; json?: boolean
             '\n',
         );
       }
-      if (ok) process.stdout.write(`ok: ${events} events in ${parts.length} partitions of ${store.topic}, every chain is whole; heads ${parts.map((p) => `${p.partition}:${p.head.position}:${p.head.hash}`).join(',')}\n`);
+      if (ok) process.stdout.write(`ok: ${events} events in ${parts.length} partitions of ${store.topic}, every chain is whole; heads ${parts.map((p) => `${p.partition}:${p.head.position}:${p.head.hash}`).join(',')}; ${anchored.note}\n`);
     }
     if (!ok) {
       const bad = parts.find((p) => p.problems.length > 0)!;

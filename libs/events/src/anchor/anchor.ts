@@ -12,7 +12,10 @@ import { dirname, join } from 'node:path';
  * $CAPULATOR_ANCHOR_FILE). Store-agnostic: the checks take positions and hashes only.
  */
 export interface Anchor {
-  v: 1;
+  /** 1: the home's SQLite store; 2: the log named by `log` */
+  v: 1 | 2;
+  /** v2: the log this witnesses, `kafka:TOPIC` (one anchor per partition; the position names the partition) */
+  log?: string;
   /** the head position anchored */
   position: number;
   /** the chain hash at that position */
@@ -73,15 +76,20 @@ export function anchorKey(path: string, create: boolean): Buffer | undefined {
   return Buffer.from(text, 'hex');
 }
 
-const macOf = (key: Buffer, a: Pick<Anchor, 'position' | 'hash' | 'at'>) =>
-  createHmac('sha256', key).update(`capulator-anchor v1\n${a.position}\n${a.hash}\n${a.at}`).digest('hex');
+const macOf = (key: Buffer, a: Pick<Anchor, 'position' | 'hash' | 'at' | 'log'>) =>
+  createHmac('sha256', key)
+    .update(a.log === undefined ? `capulator-anchor v1\n${a.position}\n${a.hash}\n${a.at}` : `capulator-anchor v2\n${a.log}\n${a.position}\n${a.hash}\n${a.at}`)
+    .digest('hex');
 
-export function signAnchor(key: Buffer, head: { position: number; hash: string }, at: string): Anchor {
-  return { v: 1, position: head.position, hash: head.hash, at, mac: macOf(key, { ...head, at }) };
+/** An anchor of the home's SQLite store, or (`log`) of another log such as `kafka:TOPIC`. */
+export function signAnchor(key: Buffer, head: { position: number; hash: string }, at: string, log?: string): Anchor {
+  const a = { position: head.position, hash: head.hash, at, ...(log === undefined ? {} : { log }) };
+  return { v: log === undefined ? 1 : 2, ...a, mac: macOf(key, a) };
 }
 
 export function anchorValid(key: Buffer, a: Anchor): boolean {
-  if (a?.v !== 1 || !Number.isSafeInteger(a.position) || typeof a.hash !== 'string' || typeof a.at !== 'string' || typeof a.mac !== 'string' || !/^[0-9a-f]{64}$/.test(a.mac)) return false;
+  if (!((a?.v === 1 && a.log === undefined) || (a?.v === 2 && typeof a.log === 'string' && /^[^\n]+$/.test(a.log)))) return false;
+  if (!Number.isSafeInteger(a.position) || typeof a.hash !== 'string' || typeof a.at !== 'string' || typeof a.mac !== 'string' || !/^[0-9a-f]{64}$/.test(a.mac)) return false;
   return timingSafeEqual(Buffer.from(macOf(key, a), 'hex'), Buffer.from(a.mac, 'hex'));
 }
 
@@ -109,9 +117,9 @@ export async function appendAnchorAsync(file: string, a: Anchor): Promise<void> 
   }
 }
 
-/** Signs the head and appends it to the anchor file (creating the key on first use). */
-export function writeAnchor(paths: AnchorPaths, head: { position: number; hash: string }, at = new Date().toISOString(), key = anchorKey(paths.key, true)!): Anchor {
-  const a = signAnchor(key, head, at);
+/** Signs the head (of `log`, default the home's store) and appends it to the anchor file (creating the key on first use). */
+export function writeAnchor(paths: AnchorPaths, head: { position: number; hash: string }, o: { at?: string; key?: Buffer; log?: string } = {}): Anchor {
+  const a = signAnchor(o.key ?? anchorKey(paths.key, true)!, head, o.at ?? new Date().toISOString(), o.log);
   appendAnchor(paths.file, a);
   return a;
 }

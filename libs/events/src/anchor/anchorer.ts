@@ -35,7 +35,7 @@ export class Anchorer {
       if (h.position === 0 || h.position === this.lastPosition) return undefined;
       this.key ??= anchorKey(this.paths.key, true)!;
       this.lastPosition = h.position;
-      return writeAnchor(this.paths, h, undefined, this.key);
+      return writeAnchor(this.paths, h, { key: this.key });
     } catch (err) {
       this.warn(`cannot write an anchor to ${this.paths.file}: ${(err as Error).message}`);
       return undefined;
