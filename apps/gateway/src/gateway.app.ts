@@ -8,7 +8,12 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { Anchorer, anchorPaths, SqliteEventStore, type EventStore } from '@capulator/events';
+import { Anchorer, anchorPaths, kafkaAnchorLog, SqliteEventStore, type EventStore } from '@capulator/events';
+
+/** A partitioned log (the Kafka store) whose folded heads can be anchored. */
+function foldsHeads(s: EventStore): s is EventStore & { topic: string; foldedHeads(): Array<{ position: number; hash: string }> } {
+  return typeof (s as { foldedHeads?: unknown }).foldedHeads === 'function' && typeof (s as { topic?: unknown }).topic === 'string';
+}
 import { RuntimeImageCatalog } from './adapters/images.adapter';
 import { EventsReplayer } from './adapters/replay.adapter';
 import { mountAllowList } from './runs/run-authorization';
@@ -111,10 +116,13 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
     images: options.images ?? new RuntimeImageCatalog(options.home),
     replayer: options.replayer ?? new EventsReplayer(store, { ...(options.replayTimeoutMs ? { timeoutMs: options.replayTimeoutMs } : {}) }),
     tokens: new TokenStore(join(options.home, 'tokens.json')),
+    // the head anchored outside the log at each run's end: the SQLite store's, or each Kafka partition's
     anchorer:
       store instanceof SqliteEventStore
         ? new Anchorer(anchorPaths(options.home), () => store.head(), (m) => logger.warn({ msg: m }, 'anchors'))
-        : null,
+        : foldsHeads(store)
+          ? new Anchorer(anchorPaths(options.home), () => store.foldedHeads(), (m) => logger.warn({ msg: m }, 'anchors'), undefined, kafkaAnchorLog(store.topic))
+          : null,
   };
 
   const app = await NestFactory.create<NestExpressApplication>(GatewayModule.forRoot(adapters), { bodyParser: false, logger, abortOnError: false, forceCloseConnections: true });

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { repoRoot } from '@capulator/host';
@@ -56,6 +56,13 @@ describe('a Kafka cluster with TLS, SASL and ACLs', () => {
     assert.equal(run.exitCode, 3);
     const logs = await gatewayApi(gw.url!, token, 'GET', `/v1/runs/${r.body.id}/logs`);
     assert.match(String(logs.body), /over-tls/);
+    // the gateway anchored the log's partition heads at the run's end (v2 anchors of kafka:capulator.events in its home) …
+    const anchorFile = join(gw.home, 'anchors.jsonl');
+    await until('the gateway anchored the Kafka log', () => (existsSync(anchorFile) && readFileSync(anchorFile, 'utf8').includes('"log":"kafka:capulator.events"') ? true : undefined), 30_000);
+    // … and verify in that home checks them
+    const inGateway = cli(gw.home, ['audit', 'verify', '--bus', broker.secured!.urlFor('reader')], asUser('reader'));
+    assert.equal(inGateway.status, 0, inGateway.stderr);
+    assert.match(inGateway.stdout, /agrees with \d+ anchor\(s\)/);
     // the auditor: read and describe only, through its own user
     const home = cluster.gatewayHomes[1];
     const verify = cli(home, ['audit', 'verify', '--bus', broker.secured!.urlFor('reader')], asUser('reader'));

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { anchorKey, anchorPaths, anchorValid, AnchorError, partitionOfPosition, readAnchors, writeAnchor, type Anchor, type AnchorPaths, type KafkaEventStore, type SqliteEventStore } from '@capulator/events';
+import { anchorKey, anchorPaths, anchorValid, AnchorError, kafkaAnchorLog, partitionOfPosition, readAnchors, writeAnchor, type Anchor, type AnchorPaths, type KafkaEventStore, type SqliteEventStore } from '@capulator/events';
 import { homePaths } from '@capulator/host';
 import { CliError } from '../cli-error';
 import { printJson } from '../output';
@@ -23,9 +23,6 @@ export interface VerifyAnchors {
   /** what verify says about them when ok */
   note: string;
 }
-
-/** The `log` of a Kafka event log's anchors (v2): one per partition, the position naming the partition. */
-export const kafkaAnchorLog = (store: KafkaEventStore): string => `kafka:${store.topic}`;
 
 /** Anchors of a Kafka log as the heads its verify checks (a partition's head must reach each, with that hash). */
 export function anchoredHeads(anchors: Anchor[], partitions: number): Array<{ partition: number; position: number; hash: string }> {
@@ -87,7 +84,7 @@ function exportAnchors(file: string, anchors: Anchor[]): void {
 async function anchorKafka(bus: string, o: { anchors?: string; anchorKey?: string; export?: string; json?: boolean }): Promise<void> {
   const store = await openKafkaLog(bus);
   try {
-    const log = kafkaAnchorLog(store);
+    const log = kafkaAnchorLog(store.topic);
     const { anchors } = anchorsForVerify(o, log);
     const parts = await store.verify(anchoredHeads(anchors, store.partitions));
     const bad = parts.find((p) => p.problems.length > 0);

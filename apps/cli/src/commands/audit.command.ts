@@ -4,6 +4,7 @@ import { capabilitySets, evaluate, formatError, globError, globMatch, type Decis
 import {
   decisionLog,
   foldEvents,
+  kafkaAnchorLog,
   isDecisionType,
   ReadModelProjector,
   SqliteEventStore,
@@ -22,7 +23,7 @@ import { printJson, printTable } from '../output';
 import { loadPolicyFile } from './policy.command';
 import { registerPolicyEventCommands } from './policy-events.command';
 import { addLogBusOption, openKafkaLog, openReadModels, openSqliteLog, resolveBus, storeOpenError } from './event-log';
-import { addAnchorOptions, anchoredHeads, anchorsForVerify, kafkaAnchorLog, registerAnchorCommand } from './audit-anchor';
+import { addAnchorOptions, anchoredHeads, anchorsForVerify, registerAnchorCommand } from './audit-anchor';
 
 /** Opens the embedded store ($CAPULATOR_HOME/events.db) and brings its read models up to date. */
 export function openStore(): { store: SqliteEventStore; projector: ReadModelProjector } {
@@ -327,7 +328,7 @@ async function verifyKafka(bus: string, o: { expectHead?: string; json?: boolean
   const store = await openKafkaLog(bus);
   try {
     // this home's signed anchors of the log (audit anchor --bus), each a partition's head that must still be there
-    const anchored = anchorsForVerify(o, kafkaAnchorLog(store));
+    const anchored = anchorsForVerify(o, kafkaAnchorLog(store.topic));
     const parts = await store.verify([...expect, ...anchoredHeads(anchored.anchors, store.partitions)]);
     const ok = parts.every((p) => p.problems.length === 0);
     const events = parts.reduce((n, p) => n + p.events, 0);

@@ -24,6 +24,11 @@ export interface Anchor {
   mac: string;
 }
 
+/** The `log` of a Kafka event log's anchors (v2): one per partition, the position naming the partition. */
+export function kafkaAnchorLog(topic: string): string {
+  return `kafka:${topic}`;
+}
+
 export interface AnchorPaths {
   key: string;
   file: string;
@@ -105,12 +110,12 @@ export function appendAnchor(file: string, a: Anchor): void {
   }
 }
 
-/** appendAnchor on the thread pool: the event loop never waits for the disk. */
-export async function appendAnchorAsync(file: string, a: Anchor): Promise<void> {
+/** appendAnchor of one or more anchors (one write) on the thread pool: the event loop never waits for the disk. */
+export async function appendAnchorAsync(file: string, anchors: Anchor[]): Promise<void> {
   await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   const fh = await open(file, 'a', 0o600);
   try {
-    await fh.write(JSON.stringify(a) + '\n');
+    await fh.write(anchors.map((a) => JSON.stringify(a) + '\n').join(''));
     await fh.sync();
   } finally {
     await fh.close();

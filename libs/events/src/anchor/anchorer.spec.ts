@@ -34,6 +34,27 @@ describe('Anchorer.anchorSoon (a server ending runs)', () => {
     assert.equal(readFileSync(paths.file, 'utf8').trim().split('\n').length, 2);
   });
 
+  it("anchors a partitioned log's moved heads as anchors of that log, one per partition", async () => {
+    const paths = { file: join(dir, 'kafka-anchors.jsonl'), key: join(dir, 'keys3', 'anchor.key') };
+    let heads = [{ position: 1, hash: 'a'.repeat(64) }, { position: 0, hash: '0'.repeat(64) }, { position: 3, hash: 'c'.repeat(64) }];
+    const a = new Anchorer(paths, () => heads, () => assert.fail('no warning'), undefined, 'kafka:capulator.events');
+    a.anchorSoon();
+    await a.settled();
+    heads = [{ position: 4, hash: 'd'.repeat(64) }, heads[1], heads[2]];
+    a.anchorSoon();
+    await a.settled();
+    const got = readAnchors(paths.file, anchorKey(paths.key, false)!);
+    assert.deepEqual(got.bad, []);
+    // partition 1 (empty) never, partition 2 once (it did not move), partition 0 at 1 and again at 4
+    assert.deepEqual(got.anchors.map((x) => [x.v, x.log, x.position]), [[2, 'kafka:capulator.events', 1], [2, 'kafka:capulator.events', 3], [2, 'kafka:capulator.events', 4]]);
+    // without the log's name a partitioned log is not anchored (v1 anchors would be taken for the SQLite store's)
+    const warnings: string[] = [];
+    const nameless = new Anchorer(paths, () => heads, (m) => warnings.push(m));
+    nameless.anchorSoon();
+    await nameless.settled();
+    assert.match(warnings[0] ?? '', /need its name/);
+  });
+
   it('reports a file it cannot write to warn, and goes on', async () => {
     // a directory where the anchor file should be: open fails (EISDIR)
     const blocked = { file: dir, key: join(dir, 'keys2', 'anchor.key') };

@@ -3,23 +3,29 @@ import { anchorKey, appendAnchorAsync, signAnchor, writeAnchor, type Anchor, typ
 /** Events between automatic anchors while a run is recorded (one more is written at its end). */
 export const ANCHOR_EVERY_EVENTS = 10_000;
 
+type Head = { position: number; hash: string };
+
 /**
  * Writes anchors at sensible points for a writer: every ANCHOR_EVERY_EVENTS appended events and
  * when asked (at a run's end). A failure to anchor is reported to `warn`, never thrown: the log
- * itself is intact, only its outside witness is late. The key is read once.
+ * itself is intact, only its outside witness is late. The key is read once. `head` gives the
+ * log's head, or a partitioned log's heads (one per partition, anchored as `log`'s v2 anchors).
  */
 export class Anchorer {
   private since = 0;
   private lastPosition = 0;
+  /** a partitioned log's last anchored position by partition */
+  private readonly lastOf = new Map<number, number>();
   private key: Buffer | undefined;
   private syncing = false;
   private again = false;
 
   constructor(
     private readonly paths: AnchorPaths,
-    private readonly head: () => { position: number; hash: string },
+    private readonly head: () => Head | Head[],
     private readonly warn: (message: string) => void,
     private readonly every = ANCHOR_EVERY_EVENTS,
+    private readonly log?: string,
   ) {}
 
   appended(n: number): void {
@@ -32,6 +38,7 @@ export class Anchorer {
     this.since = 0;
     try {
       const h = this.head();
+      if (Array.isArray(h)) throw new Error('a partitioned log is anchored by anchorSoon');
       if (h.position === 0 || h.position === this.lastPosition) return undefined;
       this.key ??= anchorKey(this.paths.key, true)!;
       this.lastPosition = h.position;
@@ -55,19 +62,26 @@ export class Anchorer {
       return;
     }
     this.since = 0;
-    let a: Anchor;
+    let due: Anchor[];
     try {
       const h = this.head();
-      if (h.position === 0 || h.position === this.lastPosition) return;
+      if (Array.isArray(h) && !this.log) throw new Error('the anchors of a partitioned log need its name');
+      const heads = Array.isArray(h) ? h.map((x, p) => ({ ...x, p })) : [{ ...h, p: -1 }];
+      const moved = heads.filter((x) => x.position !== 0 && x.position !== (x.p < 0 ? this.lastPosition : this.lastOf.get(x.p)));
+      if (moved.length === 0) return;
       this.key ??= anchorKey(this.paths.key, true)!;
-      this.lastPosition = h.position;
-      a = signAnchor(this.key, h, new Date().toISOString());
+      const at = new Date().toISOString();
+      due = moved.map((x) => {
+        if (x.p < 0) this.lastPosition = x.position;
+        else this.lastOf.set(x.p, x.position);
+        return signAnchor(this.key!, x, at, x.p < 0 ? undefined : this.log);
+      });
     } catch (err) {
       this.warn(`cannot write an anchor to ${this.paths.file}: ${(err as Error).message}`);
       return;
     }
     this.syncing = true;
-    appendAnchorAsync(this.paths.file, a)
+    appendAnchorAsync(this.paths.file, due)
       .catch((err: Error) => this.warn(`cannot write an anchor to ${this.paths.file}: ${err.message}`))
       .finally(() => {
         this.syncing = false;

@@ -189,6 +189,11 @@ export class KafkaEventStore implements EventStore {
     return this.parts.length;
   }
 
+  /** Each partition's head as folded so far (no catch-up; 0 for one not folded): what a gateway anchors. */
+  foldedHeads(): Array<{ position: number; hash: string }> {
+    return this.parts.map((p) => ({ position: p.seq.position, hash: p.seq.lastHash }));
+  }
+
   partitionOf(streamId: string): number {
     return partitionOfStream(streamId, this.parts.length);
   }
