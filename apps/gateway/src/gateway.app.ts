@@ -121,7 +121,7 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
       store instanceof SqliteEventStore
         ? new Anchorer(anchorPaths(options.home), () => store.head(), (m) => logger.warn({ msg: m }, 'anchors'))
         : foldsHeads(store)
-          ? new Anchorer(anchorPaths(options.home), () => store.foldedHeads(), (m) => logger.warn({ msg: m }, 'anchors'), undefined, kafkaAnchorLog(store.topic))
+          ? new Anchorer(anchorPaths(options.home), () => store.foldedHeads(), (m) => logger.warn({ msg: m }, 'anchors'), { log: kafkaAnchorLog(store.topic) })
           : null,
   };
 

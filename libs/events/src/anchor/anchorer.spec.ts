@@ -1,6 +1,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { anchorKey, readAnchors } from './anchor';
@@ -37,7 +37,7 @@ describe('Anchorer.anchorSoon (a server ending runs)', () => {
   it("anchors a partitioned log's moved heads as anchors of that log, one per partition", async () => {
     const paths = { file: join(dir, 'kafka-anchors.jsonl'), key: join(dir, 'keys3', 'anchor.key') };
     let heads = [{ position: 1, hash: 'a'.repeat(64) }, { position: 0, hash: '0'.repeat(64) }, { position: 3, hash: 'c'.repeat(64) }];
-    const a = new Anchorer(paths, () => heads, () => assert.fail('no warning'), undefined, 'kafka:capulator.events');
+    const a = new Anchorer(paths, () => heads, () => assert.fail('no warning'), { log: 'kafka:capulator.events' });
     a.anchorSoon();
     await a.settled();
     heads = [{ position: 4, hash: 'd'.repeat(64) }, heads[1], heads[2]];
@@ -53,6 +53,26 @@ describe('Anchorer.anchorSoon (a server ending runs)', () => {
     nameless.anchorSoon();
     await nameless.settled();
     assert.match(warnings[0] ?? '', /need its name/);
+  });
+
+  it('writes at most one round of anchors per interval; one that waits is written when it comes due, or at shutdown', async () => {
+    const paths = { file: join(dir, 'paced.jsonl'), key: join(dir, 'keys4', 'anchor.key') };
+    let head = { position: 1, hash: '1'.repeat(64) };
+    const a = new Anchorer(paths, () => head, () => assert.fail('no warning'), { minIntervalMs: 400 });
+    const lines = () => (existsSync(paths.file) ? readFileSync(paths.file, 'utf8').trim().split('\n').length : 0);
+    a.anchorSoon();
+    await a.settled();
+    assert.equal(lines(), 1);
+    head = { position: 2, hash: '2'.repeat(64) };
+    a.anchorSoon();
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(lines(), 1, 'not before the interval is over');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(lines(), 2, 'written when it came due, without anyone asking again');
+    head = { position: 3, hash: '3'.repeat(64) };
+    a.anchorSoon();
+    await a.settled(); // shutdown: the waiting one now
+    assert.deepEqual(readAnchors(paths.file, anchorKey(paths.key, false)!).anchors.map((x) => x.position), [1, 2, 3]);
   });
 
   it('reports a file it cannot write to warn, and goes on', async () => {

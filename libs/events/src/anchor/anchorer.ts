@@ -2,6 +2,8 @@ import { anchorKey, appendAnchorAsync, signAnchor, writeAnchor, type Anchor, typ
 
 /** Events between automatic anchors while a run is recorded (one more is written at its end). */
 export const ANCHOR_EVERY_EVENTS = 10_000;
+/** A server's anchors (anchorSoon) at most this often: the latest anchor of a log witnesses everything before it. */
+export const ANCHOR_MIN_INTERVAL_MS = 1_000;
 
 type Head = { position: number; hash: string };
 
@@ -19,14 +21,22 @@ export class Anchorer {
   private key: Buffer | undefined;
   private syncing = false;
   private again = false;
+  private lastAt = 0;
+  private trailing: NodeJS.Timeout | undefined;
+  private readonly every: number;
+  private readonly log: string | undefined;
+  private readonly minIntervalMs: number;
 
   constructor(
     private readonly paths: AnchorPaths,
     private readonly head: () => Head | Head[],
     private readonly warn: (message: string) => void,
-    private readonly every = ANCHOR_EVERY_EVENTS,
-    private readonly log?: string,
-  ) {}
+    o: { every?: number; log?: string; minIntervalMs?: number } = {},
+  ) {
+    this.every = o.every ?? ANCHOR_EVERY_EVENTS;
+    this.log = o.log;
+    this.minIntervalMs = o.minIntervalMs ?? ANCHOR_MIN_INTERVAL_MS;
+  }
 
   appended(n: number): void {
     this.since += n;
@@ -51,14 +61,24 @@ export class Anchorer {
 
   /**
    * Anchors the head without making the caller wait for the disk (a server ending runs): the
-   * line is written and fsync'd on the thread pool, one anchor at a time; heads that move while
-   * one is being synced get one more anchor after it. So a server that ends hundreds of runs a
-   * second writes as many anchors as the disk syncs, each naming the head of its moment, and its
-   * event loop never stalls on an fsync (it did: up to 54 ms each, one per run's end).
+   * line is written and fsync'd on the thread pool, one anchor at a time, at most one round per
+   * minIntervalMs; heads that move meanwhile get one more anchor after it. So a server that ends
+   * hundreds of runs a second writes about one anchor a second (per partition of a partitioned
+   * log), each naming the head of its moment, and its event loop never stalls on an fsync (it
+   * did: up to 54 ms each, one per run's end).
    */
   anchorSoon(): void {
     if (this.syncing) {
       this.again = true;
+      return;
+    }
+    const wait = this.lastAt + this.minIntervalMs - Date.now();
+    if (wait > 0) {
+      this.trailing ??= setTimeout(() => {
+        this.trailing = undefined;
+        this.anchorSoon();
+      }, wait);
+      this.trailing.unref();
       return;
     }
     this.since = 0;
@@ -81,6 +101,7 @@ export class Anchorer {
       return;
     }
     this.syncing = true;
+    this.lastAt = Date.now();
     appendAnchorAsync(this.paths.file, due)
       .catch((err: Error) => this.warn(`cannot write an anchor to ${this.paths.file}: ${err.message}`))
       .finally(() => {
@@ -92,8 +113,18 @@ export class Anchorer {
       });
   }
 
-  /** Resolves once no anchor is being written (a server's shutdown). */
+  /** Writes a waiting anchor now and resolves once none is being written (a server's shutdown). */
   async settled(): Promise<void> {
-    while (this.syncing) await new Promise((r) => setTimeout(r, 5));
+    for (;;) {
+      if (this.syncing) {
+        await new Promise((r) => setTimeout(r, 5));
+        continue;
+      }
+      if (!this.trailing) return;
+      clearTimeout(this.trailing);
+      this.trailing = undefined;
+      this.lastAt = 0;
+      this.anchorSoon();
+    }
   }
 }
