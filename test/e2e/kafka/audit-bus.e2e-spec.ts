@@ -206,6 +206,9 @@ describe('audit on the Kafka log', () => {
       const r = capulator(home, ['audit', 'verify', '--bus', `${broker.url}/${topic}`, '--anchors', file]);
       assert.equal(r.status, 1, `${topic}: ${r.stdout}`);
       assert.match(r.stderr, why, r.stderr);
+      // without the anchors the copy passes: no later proposal witnesses a partition's newest record
+      const unanchored = capulator(home, ['audit', 'verify', '--bus', `${broker.url}/${topic}`]);
+      assert.equal(unanchored.status, 0, `${topic} without anchors: ${unanchored.stderr}`);
     }
     // an anchor of another log (the home's SQLite store, another topic) is not applied to this one
     const other = capulator(home, ['audit', 'verify', '--bus', `${broker.url}/${TOPIC}.copy`]);
