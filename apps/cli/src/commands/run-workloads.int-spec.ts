@@ -222,9 +222,12 @@ describe('capulator run: workloads', () => {
     it('--pids-limit stops a fork bomb while the host stays responsive', async () => {
       const id = `bomb${process.pid}`;
       const LIMIT = 32;
-      // the shell starts its timer first (sleep), then the bomb; when the shell (pid 1) exits the kernel kills the rest
+      // the shell starts its timer first (sleep), then the bomb in a subshell of its own: the shell
+      // itself forks only those two, before the bomb exists (it used to fork the bomb's first
+      // pipeline itself, and a fast bomb could take the last pids between those two forks: busybox
+      // sh then exits 2 on "can't fork", seen once in CI); when the shell (pid 1) exits the kernel kills the rest
       const child = spawn(bin, ['run', '--no-store', '--id', id, '--pids-limit', String(LIMIT), '--cpus', '0.5', rootfs, '--',
-        'sh', '-c', 'sleep 4 & s=$!; b() { b | b & }; b; wait $s; echo survived'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+        'sh', '-c', 'sleep 4 & s=$!; (b() { b | b & }; b) & wait $s; echo survived'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
