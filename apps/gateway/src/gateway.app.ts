@@ -10,7 +10,7 @@ import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swag
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { Anchorer, anchorPaths, kafkaAnchorLog, SqliteEventStore, type EventStore } from '@capulator/events';
 
-/** A partitioned log (the Kafka store) whose folded heads can be anchored. */
+/** A partitioned log (the Kafka store) whose folded heads can be anchored; told by shape, since the Kafka store's module (and kafkajs) is loaded only on the bus. */
 function foldsHeads(s: EventStore): s is EventStore & { topic: string; foldedHeads(): Array<{ position: number; hash: string }> } {
   return typeof (s as { foldedHeads?: unknown }).foldedHeads === 'function' && typeof (s as { topic?: unknown }).topic === 'string';
 }

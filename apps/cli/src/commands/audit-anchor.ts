@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { anchorKey, anchorPaths, anchorValid, AnchorError, kafkaAnchorLog, partitionOfPosition, readAnchors, writeAnchor, type Anchor, type AnchorPaths, type KafkaEventStore, type SqliteEventStore } from '@capulator/events';
+import { anchorKey, anchorPaths, anchorValid, AnchorError, kafkaAnchorLog, partitionOfPosition, readAnchors, writeAnchor, type Anchor, type AnchorPaths, type SqliteEventStore } from '@capulator/events';
 import { homePaths } from '@capulator/host';
 import { CliError } from '../cli-error';
 import { printJson } from '../output';
@@ -90,20 +90,20 @@ async function anchorKafka(bus: string, o: { anchors?: string; anchorKey?: strin
     const bad = parts.find((p) => p.problems.length > 0);
     if (bad) throw new CliError(`not anchored: verify failed in partition ${bad.partition}: ${bad.problems[0]}`, 1);
     const paths = resolveAnchorPaths(o);
-    const out: Array<Anchor & { partition: number; already: boolean }> = [];
+    const out: Array<{ anchor: Anchor; partition: number; already: boolean }> = [];
     for (const p of parts) {
       if (p.head.position === 0) continue;
       const latest = anchors.find((x) => x.position === p.head.position && x.hash === p.head.hash);
       try {
-        out.push({ ...(latest ?? writeAnchor(paths, p.head, { log })), partition: p.partition, already: latest !== undefined });
+        out.push({ anchor: latest ?? writeAnchor(paths, p.head, { log }), partition: p.partition, already: latest !== undefined });
       } catch (err) {
         throw new CliError(err instanceof AnchorError ? err.message : `cannot write the anchor: ${(err as Error).message}`, 1);
       }
     }
-    if (o.export) exportAnchors(o.export, out.map(({ partition: _p, already: _a, ...a }) => a));
-    if (o.json) printJson(out.map(({ partition: _p, already: _a, ...a }) => a));
+    if (o.export) exportAnchors(o.export, out.map((x) => x.anchor));
+    if (o.json) printJson(out.map((x) => x.anchor));
     else {
-      for (const a of out) process.stdout.write(`anchored: ${log} partition ${a.partition} position ${a.position} hash ${a.hash} at ${a.at}${a.already ? ' (already anchored)' : ''}\n`);
+      for (const { anchor: a, partition, already } of out) process.stdout.write(`anchored: ${log} partition ${partition} position ${a.position} hash ${a.hash} at ${a.at}${already ? ' (already anchored)' : ''}\n`);
       process.stdout.write(`${out.length} partition head(s) anchored in ${paths.file}${o.export ? `; exported to ${o.export}` : ''}\n`);
     }
   } finally {

@@ -48,8 +48,8 @@ export async function serveOnBus(o: ServeOnBusOptions): Promise<void> {
   if (!['gateway', 'runtime', 'all'].includes(o.role)) throw new CliError('--role must be gateway, runtime or all');
   const role = o.role as ServeRole;
   const { logLevelEnabled } = await import('../../../gateway/src/logging/json-logger');
-  // the worker's and the store's records, at --log-level as the gateway's (a run's every step is a
-  // `log` record: at `error` a busy worker wrote ~1 ms of synchronous pipe writes per run)
+  // the worker's and the store's records, at --log-level as the gateway's (every step of every run
+  // is a `log` record; at `error` they were all printed)
   const log = (rec: Record<string, unknown>) => {
     if (logLevelEnabled(o.logLevel as 'log', String(rec.level ?? 'log'))) process.stdout.write(JSON.stringify({ time: new Date().toISOString(), level: 'log', context: 'runtime-worker', ...rec }) + '\n');
   };

@@ -15,9 +15,8 @@ type Head = { position: number; hash: string };
  */
 export class Anchorer {
   private since = 0;
-  private lastPosition = 0;
-  /** a partitioned log's last anchored position by partition */
-  private readonly lastOf = new Map<number, number>();
+  /** the last anchored position by partition (a log that is not partitioned: its only one, 0) */
+  private readonly last = new Map<number, number>();
   private key: Buffer | undefined;
   private syncing = false;
   private again = false;
@@ -49,9 +48,9 @@ export class Anchorer {
     try {
       const h = this.head();
       if (Array.isArray(h)) throw new Error('a partitioned log is anchored by anchorSoon');
-      if (h.position === 0 || h.position === this.lastPosition) return undefined;
+      if (h.position === 0 || h.position === this.last.get(0)) return undefined;
       this.key ??= anchorKey(this.paths.key, true)!;
-      this.lastPosition = h.position;
+      this.last.set(0, h.position);
       return writeAnchor(this.paths, h, { key: this.key });
     } catch (err) {
       this.warn(`cannot write an anchor to ${this.paths.file}: ${(err as Error).message}`);
@@ -85,16 +84,15 @@ export class Anchorer {
     let due: Anchor[];
     try {
       const h = this.head();
-      if (Array.isArray(h) && !this.log) throw new Error('the anchors of a partitioned log need its name');
-      const heads = Array.isArray(h) ? h.map((x, p) => ({ ...x, p })) : [{ ...h, p: -1 }];
-      const moved = heads.filter((x) => x.position !== 0 && x.position !== (x.p < 0 ? this.lastPosition : this.lastOf.get(x.p)));
+      const partitioned = Array.isArray(h);
+      if (partitioned && !this.log) throw new Error('the anchors of a partitioned log need its name');
+      const moved = (partitioned ? h : [h]).map((x, p) => ({ ...x, p })).filter((x) => x.position !== 0 && x.position !== this.last.get(x.p));
       if (moved.length === 0) return;
       this.key ??= anchorKey(this.paths.key, true)!;
       const at = new Date().toISOString();
       due = moved.map((x) => {
-        if (x.p < 0) this.lastPosition = x.position;
-        else this.lastOf.set(x.p, x.position);
-        return signAnchor(this.key!, x, at, x.p < 0 ? undefined : this.log);
+        this.last.set(x.p, x.position);
+        return signAnchor(this.key!, x, at, partitioned ? this.log : undefined);
       });
     } catch (err) {
       this.warn(`cannot write an anchor to ${this.paths.file}: ${(err as Error).message}`);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { runEventStoreContract } from '../testing/event-store.contract';
 import { startTestBroker, type TestBroker } from '../testing/kafka-broker';
 import { decision } from '../testing/fixtures';
-import { KafkaEventStore, parseKafkaUrl } from './kafka-event-store';
+import { KafkaEventStore } from './kafka-event-store';
 
 let broker: TestBroker;
 let topics = 0;
@@ -111,14 +111,6 @@ describe('KafkaEventStore', () => {
       } finally {
         await a.close();
       }
-    });
-  });
-
-  describe('when given a bus URL', () => {
-    it('parses kafka://host:port lists and refuses garbage', () => {
-      assert.deepEqual(parseKafkaUrl('kafka://127.0.0.1:9092,127.0.0.2:9093'), ['127.0.0.1:9092', '127.0.0.2:9093']);
-      assert.throws(() => parseKafkaUrl('kafka://'), /bad Kafka address/);
-      assert.throws(() => parseKafkaUrl('kafka://host-without-port'), /bad Kafka address/);
     });
   });
 });

@@ -10,7 +10,7 @@ import { ensureTopics } from './topics';
 import { MAX_BATCH_BYTES } from '../batching-appender';
 import { decodeProposal, encodeProposal, Sequencer, type Proposal, type Verdict, type WitnessMismatch } from './sequencer';
 import { kafkaClientConfig, type KafkaConnection } from './kafka-url';
-export { parseKafkaUrl, parseKafkaBus } from './kafka-url';
+export { parseKafkaBus } from './kafka-url';
 
 export interface KafkaEventStoreOptions extends KafkaConnection {
   /** the event log topic */

@@ -33,11 +33,6 @@ function bad(msg: string): EventStoreError {
   return new EventStoreError('INVALID_EVENT', msg);
 }
 
-/** Parses `kafka://HOST:PORT[,HOST:PORT]` (or a bare host:port list) into broker addresses. */
-export function parseKafkaUrl(url: string): string[] {
-  return parseKafkaBus(url).brokers;
-}
-
 /**
  * Parses `kafka://HOST:PORT[,HOST:PORT…][/TOPIC][?PARAM=VALUE&…]`: the brokers, the event log's
  * topic when given (default capulator.events), and how to authenticate (docs/scale-out.md
