@@ -9,6 +9,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { Anchorer, anchorPaths, kafkaAnchorLog, SqliteEventStore, type EventStore } from '@capulator/events';
+import { homePaths } from '@capulator/host';
 
 /** A partitioned log (the Kafka store) whose folded heads can be anchored; told by shape, since the Kafka store's module (and kafkajs) is loaded only on the bus. */
 function foldsHeads(s: EventStore): s is EventStore & { topic: string; foldedHeads(): Array<{ position: number; hash: string }> } {
@@ -106,6 +107,7 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
       maxQueued: options.maxQueued,
       onAppended: (events) => hub.publish(events),
       onError: (runId, err) => logger.error({ msg: 'run failed in the runtime', runId, err: (err as Error)?.stack ?? String(err) }, 'runtime'),
+      runsDir: homePaths(options.home).runs,
     });
   const adapters: GatewayAdapters = {
     options,

@@ -122,7 +122,7 @@ export class KafkaRunExecutor implements RunExecutor, CommandLedger {
     return { partition, offset: ends.get(partition) ?? 0n };
   }
 
-  async handled(mark: CommandMark): Promise<boolean> {
+  async handled(mark: CommandMark, _runId?: string): Promise<boolean> {
     return mark.offset <= 0n || ((await this.committed()).get(mark.partition) ?? -1n) >= mark.offset;
   }
 

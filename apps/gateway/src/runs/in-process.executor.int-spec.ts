@@ -1,10 +1,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { executeRunCommand, runStream, SqliteEventStore, type RunCommand, type StoredEvent } from '@capulator/events';
 import { InProcessExecutor, QueueFull } from './in-process.executor';
+import { OrphanRecovery } from './orphans';
 import type { RunFn, RunRequest } from './run-executor';
 
 const policy = { name: 'p', version: 1, hash: 'sha256:00' };
@@ -140,6 +141,37 @@ describe('InProcessExecutor', () => {
       assert.deepEqual(out.map((e) => e.type), ['RunRequested', 'RunStarted', 'RunFailed']);
       assert.deepEqual([(out[2].payload as { stage: string }).stage, (out[2].payload as { reason: string }).reason], ['agent', 'the agent died while the container ran']);
       assert.equal(errors.length, 1);
+      await ex.close();
+    });
+  });
+
+  describe('as the ledger of orphaned requests (a server killed with runs queued)', () => {
+    it('settles a requested run it does not hold, never one it holds queued or running, nor one a runtime has a run directory for', async () => {
+      const gate: Array<() => void> = [];
+      const run: RunFn = async function* () {
+        await new Promise<void>((r) => gate.push(r));
+        yield start();
+        yield exited();
+      };
+      const runsDir = join(dir, 'runs');
+      mkdirSync(join(runsDir, 'o-cli'), { recursive: true });
+      const ex = new InProcessExecutor(store, run, { concurrency: 1, maxQueued: 10, runsDir });
+      await submit(ex, store, 'o-running');
+      await submit(ex, store, 'o-queued');
+      // requested by a server that died (nothing holds it), and by a `capulator run` that made its directory
+      for (const id of ['o-lost', 'o-cli']) await executeRunCommand(store, id, { type: 'RequestRun', at: at(), request: request(id) });
+      await until('one running', () => gate.length === 1);
+      const recovery = new OrphanRecovery(store, ex, () => ['o-running', 'o-queued', 'o-lost', 'o-cli'], () => undefined);
+      await recovery.sweep();
+      assert.equal(recovery.recovered, 1);
+      assert.deepEqual(await types(store, 'o-lost'), ['RunRequested', 'RunFailed']);
+      for await (const e of store.readStream(runStream('o-lost'))) if (e.type === 'RunFailed') assert.equal((e.payload as { reason: string }).reason, ex.orphanReason);
+      for (const id of ['o-running', 'o-queued', 'o-cli']) assert.deepEqual(await types(store, id), ['RunRequested'], id);
+      gate[0]();
+      await until('second running', () => gate.length === 2);
+      gate[1]();
+      await until('all ended', () => ex.stats.running === 0 && ex.stats.queued === 0);
+      assert.deepEqual(await types(store, 'o-queued'), ['RunRequested', 'RunStarted', 'RunExited']);
       await ex.close();
     });
   });

@@ -1,6 +1,9 @@
 import { BatchingAppender, decide, expectedVersionOf, isEnded, loadRun, RunLifecycleError, runStream, RunWriter, type EventStore, type StoredEvent } from '@capulator/events';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { IllegalState, Unavailable } from '../errors/domain.error';
 import { runInput, RunInputClosed } from '../../../runtime/src/run/run-input';
+import type { CommandLedger, CommandMark } from './orphans';
 import type { RunExecutor, RunFn, RunRequest } from './run-executor';
 
 export interface InProcessExecutorOptions {
@@ -12,15 +15,28 @@ export interface InProcessExecutorOptions {
   onAppended?: (events: StoredEvent[]) => void;
   onError?: (runId: string, err: unknown) => void;
   now?: () => Date;
+  /**
+   * Where runtimes keep the directories of the runs they execute ($CAPULATOR_HOME/runs): a run
+   * with one there is being run (or recovered) by some runtime of this home, never an orphan.
+   */
+  runsDir?: string;
 }
+
+/** A run requested this long ago that this executor does not hold may be an orphan (OrphanRecovery). */
+export const IN_PROCESS_ORPHAN_AFTER_MS = 5_000;
 
 interface Job {
   req: RunRequest;
   abort: AbortController;
 }
 
-/** The runtime in the gateway's own process: a bounded queue in front of a RunFn. */
-export class InProcessExecutor implements RunExecutor {
+/**
+ * The runtime in the gateway's own process: a bounded queue in front of a RunFn. As a ledger
+ * (OrphanRecovery), it answers for the runs a server killed before it could run them.
+ */
+export class InProcessExecutor implements RunExecutor, CommandLedger {
+  readonly orphanAfterMs = IN_PROCESS_ORPHAN_AFTER_MS;
+  readonly orphanReason = 'orphaned: the server that queued it stopped before it started; it never ran';
   private readonly queue: Job[] = [];
   private readonly running = new Map<string, Job>();
   private readonly idle = new Set<() => void>();
@@ -85,6 +101,21 @@ export class InProcessExecutor implements RunExecutor {
       throw err;
     }
     return true;
+  }
+
+  /** Nothing to wait for here: what this executor holds is known now (see handled). */
+  async markFor(): Promise<CommandMark> {
+    return { partition: 0, offset: 0n };
+  }
+
+  /**
+   * Whether `runId`, still requested, will never run: this executor holds it neither queued nor
+   * running, and no runtime has its run directory (a `capulator run` of this home between its
+   * RunRequested and its start, or a run left to recovery).
+   */
+  async handled(_mark: CommandMark, runId: string): Promise<boolean> {
+    if (this.running.has(runId) || this.queue.some((j) => j.req.runId === runId)) return false;
+    return !(this.opts.runsDir && existsSync(join(this.opts.runsDir, runId)));
   }
 
   /** Stops everything queued or running and waits until the running ones have ended. */

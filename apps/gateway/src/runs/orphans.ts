@@ -8,14 +8,21 @@ export interface CommandMark {
   offset: bigint;
 }
 
-/** What the bus tells about its commands (KafkaRunExecutor). */
+/**
+ * What an executor tells about the runs handed to it: the Kafka bus (KafkaRunExecutor: its
+ * command topic) or the server's own runtime (InProcessExecutor: its queue).
+ */
 export interface CommandLedger {
   /** the end of the command partition of `runId`, now */
   markFor(runId: string): Promise<CommandMark>;
-  /** true once the workers have finished (committed) every command before `mark` */
-  handled(mark: CommandMark): Promise<boolean>;
+  /** true once every run handed over before `mark` has been taken up, so `runId`, still requested, never will be */
+  handled(mark: CommandMark, runId: string): Promise<boolean>;
   /** measures the command topic's lag (produced, not yet finished by the workers) */
   measureLag?(): Promise<number>;
+  /** how long after its RunRequested a run still requested may be an orphan (default ORPHAN_AFTER_MS) */
+  readonly orphanAfterMs?: number;
+  /** the failure reason recorded for an orphan */
+  readonly orphanReason?: string;
 }
 
 export function isCommandLedger(x: unknown): x is CommandLedger {
@@ -39,6 +46,12 @@ export const ORPHAN_SWEEP_MS = 5_000;
  * handled command leaves its run claimed or ended, never `requested`. A run still `requested`
  * then had no command: no 202 was ever answered for it, and it is recorded failed through the run
  * decider with the version read (a late claim or another gateway's recovery racing it: one wins).
+ *
+ * The embedded server's runtime (InProcessExecutor) is a ledger too: a run it queued is lost with
+ * it when the server is killed (a server that stops in order records its queued runs failed). A
+ * run still requested a few seconds after its RunRequested that the executor holds neither queued
+ * nor running, and that no runtime has a run directory for, will never run; it is recorded failed
+ * the same way, on the restarted server's first sweep.
  */
 export class OrphanRecovery {
   private readonly log = new Logger('runs');
@@ -57,9 +70,11 @@ export class OrphanRecovery {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Sweeps now (runs left requested by a server that died are settled soon after a restart), then every `everyMs`. */
   start(everyMs = ORPHAN_SWEEP_MS): void {
     this.timer = setInterval(() => void this.sweep(), everyMs);
     this.timer.unref();
+    setImmediate(() => void this.sweep());
   }
 
   stop(): void {
@@ -74,15 +89,12 @@ export class OrphanRecovery {
     try {
       await this.ledger.measureLag?.();
       const now = this.now();
-      const seen = new Set(this.candidates(now - ORPHAN_AFTER_MS));
+      const seen = new Set(this.candidates(now - (this.ledger.orphanAfterMs ?? ORPHAN_AFTER_MS)));
       for (const id of this.marks.keys()) if (!seen.has(id)) this.marks.delete(id); // claimed or ended meanwhile
       for (const id of seen) {
-        const mark = this.marks.get(id);
-        if (!mark) {
-          this.marks.set(id, await this.ledger.markFor(id));
-          continue;
-        }
-        if (!(await this.ledger.handled(mark))) continue;
+        let mark = this.marks.get(id);
+        if (!mark) this.marks.set(id, (mark = await this.ledger.markFor(id)));
+        if (!(await this.ledger.handled(mark, id))) continue;
         await this.settle(id);
         this.marks.delete(id);
       }
@@ -97,7 +109,7 @@ export class OrphanRecovery {
   private async settle(runId: string): Promise<void> {
     const s = await loadRun(this.store, runId);
     if (s.phase !== 'requested') return;
-    const reason = 'orphaned: no command for this run reached the workers (its gateway stopped before sending it); it never ran';
+    const reason = this.ledger.orphanReason ?? 'orphaned: no command for this run reached the workers (its gateway stopped before sending it); it never ran';
     try {
       this.publish(await this.store.append(runStream(runId), expectedVersionOf(s.version), decide({ type: 'FailRun', at: new Date(this.now()).toISOString(), stage: 'runtime', reason }, s)));
     } catch (err) {
