@@ -13,11 +13,8 @@ export function detachedDir(home: string, runId: string): string {
   return join(home, 'detached', runId);
 }
 
-export interface LogEntry {
-  log: string;
-  stream: 'stdout' | 'stderr';
-  time: string;
-}
+/** One line of log.jsonl (the server keeps its runs' output in the same lines: run-output.ts). */
+export type { LogEntry } from '../../runtime/src/run/run-output';
 
 export interface DetachedExit {
   code: number | null;

@@ -19,6 +19,7 @@ import { RuntimeImageCatalog } from './adapters/images.adapter';
 import { EventsReplayer } from './adapters/replay.adapter';
 import { mountAllowList } from './runs/run-authorization';
 import { runtimeRunFn } from '../../runtime/src/run/run-fn';
+import { runOutput } from '../../runtime/src/run/run-output';
 import { LibPolicyEngine } from './policies/policy-engine.adapter';
 import { TokenStore } from './auth/token-store';
 import { DomainError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed } from './errors/domain.error';
@@ -97,6 +98,8 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
   // resolved once; an --allow-mount that is missing or overlaps the state directory stops the server
   options.allowMounts = [...mountAllowList(options.allowMounts ?? [], options.home).dirs];
   const logger = new JsonLogger(options.logLevel);
+  // the runs' output outlives this process (GET /v1/runs/{id}/logs after a restart)
+  runOutput.persist(homePaths(options.home).logs, (m) => logger.warn({ msg: m }, 'runtime'));
   const ownStore = !options.store;
   const store = options.store ?? SqliteEventStore.open(join(options.home, 'events.db'), { checkpoint: 'background' });
   const hub = new EventHub(store);

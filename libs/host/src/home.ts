@@ -22,6 +22,8 @@ export function homePaths(home = capulatorHome()) {
     store: join(home, 'events.db'),
     images: join(home, 'images'),
     runs: join(home, 'runs'),
+    /** a server's runs' output (apps/runtime run-output.ts) */
+    logs: join(home, 'logs'),
     tokens: join(home, 'tokens.json'),
   };
 }

@@ -14,7 +14,7 @@ import { ReplayDto } from '../replays/dto/replay.dto';
 import type { Replayer } from '../replays/replayer';
 import { ListRunsQuery, ResizeTtyDto } from '../runs/dto/run.dto';
 import { SubmitRunDto } from '../runs/dto/submit-run.dto';
-import type { RunView } from '../runs/run-view';
+import { isTerminal, type RunView } from '../runs/run-view';
 import type { RunsService } from '../runs/runs.service';
 import { validateDto } from '../validation';
 import { toGrpcError } from './grpc-errors';
@@ -263,7 +263,7 @@ export class GrpcGateway {
         const id = runId(call.request.id);
         const after = Number(call.request.after ?? 0);
         if (!Number.isSafeInteger(after) || after < 0) throw new ValidationFailed([{ field: 'after', messages: [`after must be a chunk number from 0 to ${Number.MAX_SAFE_INTEGER}`] }]);
-        this.deps.runs.get(id); // NOT_FOUND for a run this server does not know
+        const run = this.deps.runs.get(id); // NOT_FOUND for a run this server does not know
         stop = runOutput.read(
           id,
           after,
@@ -273,6 +273,7 @@ export class GrpcGateway {
             call.write({ seq: 0, stream: '', text: '', time: '', end: true, truncated: runOutput.truncated(id) });
             call.end();
           },
+          isTerminal(run.status),
         );
         call.on('cancelled', () => stop?.());
       } catch (err) {

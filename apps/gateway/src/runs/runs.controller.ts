@@ -8,6 +8,7 @@ import { UnsupportedMediaType, ValidationFailed } from '../errors/domain.error';
 import { readBody } from '../http-body';
 import { ListRunsQuery, ResizeTtyDto, RunAcceptedDto, RunDto, RunListDto, RunLogsQuery, RunStdinQuery, WatchRunQuery } from './dto/run.dto';
 import { runOutput } from '../../../runtime/src/run/run-output';
+import { isTerminal } from './run-view';
 import { RUN_INPUT_MAX_WRITE_BYTES } from '../../../runtime/src/run/run-input';
 import { SubmitRunDto } from './dto/submit-run.dto';
 import { RunsService } from './runs.service';
@@ -126,7 +127,7 @@ export class RunsController {
   @ApiHeader({ name: 'Last-Event-ID', required: false, description: 'resume after this chunk' })
   @ApiProduces('text/event-stream')
   logs(@Param('id', RunIdPipe) id: string, @Query() q: RunLogsQuery, @Headers('last-event-id') lastEventId?: string): Observable<MessageEvent> {
-    this.runs.get(id); // 404 for a run this server does not know
+    const run = this.runs.get(id); // 404 for a run this server does not know
     const after = parseLastEventId(lastEventId, q.after);
     const follow = q.follow === '1' || q.follow === 'true';
     return new Observable<MessageEvent>((sub) =>
@@ -139,6 +140,7 @@ export class RunsController {
           sub.next({ type: 'end', data: { truncated: runOutput.truncated(id) } });
           sub.complete();
         },
+        isTerminal(run.status),
       ),
     );
   }
