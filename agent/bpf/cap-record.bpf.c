@@ -48,6 +48,8 @@ __u64 checks = 0;      /* checks recorded */
 __u64 setup_checks = 0; /* checks in the group before the first exec (runc's set-up) */
 __u64 borrowed = 0;    /* checks of credentials the task borrowed (override_creds: overlayfs mounter, …) */
 __u64 joined = 0;      /* processes that joined the group after the start (runc exec's init) */
+__u64 oom_kills = 0;   /* processes of the group the kernel's OOM killer chose: any OOM (a limit's, an
+                        * ancestor group's, the host's), not only the run's --memory */
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -158,6 +160,19 @@ int BPF_PROG(on_attach, struct cgroup *dst, const char *path, struct task_struct
   __u32 tgid = BPF_CORE_READ(task, tgid);
   bpf_map_update_elem(&joining, &tgid, &gen, BPF_ANY);
   __sync_fetch_and_add(&joined, 1);
+  return 0;
+}
+
+/* The OOM killer marked a victim (mm/oom_kill.c, before its SIGKILL): one of the group's? The victim's
+ * unified (v2) group, not the current task's: the killer runs in whichever task failed to allocate. */
+SEC("tp_btf/mark_victim")
+int BPF_PROG(on_oom_victim, struct task_struct *task, uid_t uid)
+{
+  __u32 gen = current_generation();
+  (void)gen;
+  __u64 target = target_cgroup;
+  if (!target || BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id) != target) return 0;
+  __sync_fetch_and_add(&oom_kills, 1);
   return 0;
 }
 

@@ -417,16 +417,17 @@ static int serve(int argc, char **argv)
     skel->bss->generation = skel->bss->generation + 1;
     ring_buffer__consume(rb);
     flush_aggregates();
-    oprintf("{\"type\":\"exit\",\"lines\":%llu,\"checks\":%llu,\"recorded\":%llu,\"lost\":%llu,\"noaudit\":%llu,\"borrowed\":%llu,\"setup\":%llu,\"started\":%s}\n",
+    oprintf("{\"type\":\"exit\",\"lines\":%llu,\"checks\":%llu,\"recorded\":%llu,\"lost\":%llu,\"noaudit\":%llu,\"borrowed\":%llu,\"setup\":%llu,\"oomKills\":%llu,\"started\":%s}\n",
             lines, (unsigned long long)skel->bss->checks, recorded, (unsigned long long)skel->bss->lost,
-            (unsigned long long)skel->bss->noaudit, (unsigned long long)skel->bss->borrowed, (unsigned long long)skel->bss->setup_checks, started_pid ? "true" : "false");
+            (unsigned long long)skel->bss->noaudit, (unsigned long long)skel->bss->borrowed, (unsigned long long)skel->bss->setup_checks,
+            (unsigned long long)skel->bss->oom_kills, started_pid ? "true" : "false");
     oflush();
     if (!ended || !stdin_open) break;
     /* ready for the next run: a record of this one that comes late is dropped by its generation */
     cur_gen = skel->bss->generation;
     skel->bss->recording = 0;
     skel->bss->joined = 0;
-    skel->bss->lost = skel->bss->noaudit = skel->bss->checks = skel->bss->setup_checks = skel->bss->borrowed = 0;
+    skel->bss->lost = skel->bss->noaudit = skel->bss->checks = skel->bss->setup_checks = skel->bss->borrowed = skel->bss->oom_kills = 0;
     forget_run();
   }
   if (rb) ring_buffer__free(rb);

@@ -219,6 +219,37 @@ describe('capulator run: workloads', () => {
       assert.equal((await exitedOf(`nooom${process.pid}`))?.oomKilled, undefined);
     });
 
+    it('without --memory: an OOM kill by a limit that is not the run\'s own is recorded too (the kernel record sees the OOM killer choose the victim)', async () => {
+      const id = `xoom${process.pid}`;
+      // the program waits for a file, then allocates 64 MiB; meanwhile a limit is put on its memory
+      // group from outside, as an ancestor group's limit or the host running out would constrain it
+      const child = spawn(bin, ['run', '--id', id, rootfs, '--', 'sh', '-c', 'while [ ! -e /oom-go ]; do sleep 0.05; done; dd if=/dev/zero of=/dev/null bs=64M count=1'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      const state = `/run/capulator/runc/capulator-${id}/state.json`;
+      // once started: runc sets the group's limits (none here) up to the container's start
+      for (let t = Date.now(); !(await stream(id).catch(() => [])).some((e) => e.type === 'RunStarted'); ) {
+        if (Date.now() - t > 30_000) throw new Error(`run ${id} did not start: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const memory = (JSON.parse(readFileSync(state, 'utf8')) as { cgroup_paths: Record<string, string> }).cgroup_paths.memory;
+      assert.ok(memory && existsSync(join(memory, 'memory.limit_in_bytes')), `a v1 memory group: ${memory}`);
+      writeFileSync(join(memory, 'memory.limit_in_bytes'), String(16 * 1024 * 1024));
+      if (existsSync(join(memory, 'memory.memsw.limit_in_bytes'))) writeFileSync(join(memory, 'memory.memsw.limit_in_bytes'), String(16 * 1024 * 1024));
+      writeFileSync(join(home, 'runs', id, 'rootfs', 'oom-go'), '');
+      assert.equal(await exited, 137, stderr);
+      assert.match(stderr, new RegExp(`capulator: run ${id}: oom: the kernel's OOM killer ended a process\n`));
+      const end = await exitedOf(id);
+      assert.equal(end?.oomKilled, true);
+      assert.equal(end?.signal, 'SIGKILL');
+      // a program killed by SIGKILL from elsewhere is not an OOM
+      const other = `xkill${process.pid}`;
+      const k = cap(['run', '--id', other, rootfs, '--', 'sh', '-c', 'sh -c "kill -9 \\$\\$"; exit $?']);
+      assert.equal(k.status, 137, k.stderr);
+      assert.equal((await exitedOf(other))?.oomKilled, undefined);
+    });
+
     it('--pids-limit stops a fork bomb while the host stays responsive', async () => {
       const id = `bomb${process.pid}`;
       const LIMIT = 32;

@@ -363,7 +363,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     // of the end) was submitted by `record` above, before the run directory went; a record that
     // could not be written is not anchored (its failure is the one line the user sees)
     if (!rec?.failed) anchorer?.anchor();
-    if (result.oomKilled) host.stderr(`capulator: run ${id}: oom: the kernel's OOM killer ended a process (memory limit ${opts.memory})\n`);
+    if (result.oomKilled) host.stderr(`capulator: run ${id}: oom: the kernel's OOM killer ended a process${opts.memory ? ` (memory limit ${opts.memory})` : ''}\n`);
     for (const a of result.artifacts ?? []) host.stderr(`capulator: run ${id}: ${result.signal}: core dumped, kept as ${a.name} (capulator cp ${id}:${a.name} .)\n`);
     if (out) await new Promise<void>((r) => out!.end(r));
     if (auditFailure && onAuditFailure === 'continue') host.stderr(`capulator: warning: run ${id}: ${auditFailureReason(auditFailure, false)}; ${rec?.dropped ?? 0} events not recorded\n`);

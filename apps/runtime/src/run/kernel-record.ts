@@ -23,7 +23,19 @@ export const KERNEL_RECORD_PROTOCOL = 4;
 
 export interface KernelReady { type: 'ready'; protocol: number; mechanism: string; cgroupId: number; pid: number }
 export interface KernelStarted { type: 'started'; pid: number }
-export interface KernelExit { type: 'exit'; lines: number; checks: number; recorded: number; lost: number; noaudit: number; borrowed: number; setup: number; started: boolean }
+export interface KernelExit {
+  type: 'exit';
+  lines: number;
+  checks: number;
+  recorded: number;
+  lost: number;
+  noaudit: number;
+  borrowed: number;
+  setup: number;
+  /** processes of the run's group the kernel's OOM killer chose, whatever the limit (absent before protocol 4's binaries had it) */
+  oomKills?: number;
+  started: boolean;
+}
 /** One `kcheck` line: identical checks of one thread aggregated (`count`). */
 export interface KernelCheckLine {
   kseq: number;

@@ -674,7 +674,9 @@ export class Runner {
       }
       const code = r.code ?? 128 + 9;
       const signal = code > 128 && code < 160 ? signalName(code - 128) ?? `SIG${code - 128}` : null;
-      const oom = keepCgroup && oomKilled(runcRoot, containerId);
+      // the kernel record sees every OOM kill in the group (a limit of the host's, of an ancestor
+      // group, the host out of memory); the group's own counter, with --memory, is read too
+      const oom = (k?.summary?.oomKills ?? 0) > 0 || (keepCgroup && oomKilled(runcRoot, containerId));
       // a core-dumping signal: the kernel wrote the core in the container (core_pattern `core` or a
       // path); a `|program` pattern hands it to that host program instead and nothing is left here
       const artifacts = signal && CORE_SIGNALS.has(signal) && !corePattern().startsWith('|') ? collectCores(join(dir, 'upper'), this.opts.home, id) : [];
