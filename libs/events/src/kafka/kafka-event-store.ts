@@ -169,7 +169,8 @@ export class KafkaEventStore implements EventStore {
       logLevel: logLevel.NOTHING,
       connectionTimeout: 1_000,
       requestTimeout: 5_000,
-      retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 2_000 },
+      // a reader (an audit command) says at once that the broker cannot be reached; a writer rides out an outage
+      retry: opts.readOnly ? { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 } : { retries: 8, initialRetryTime: 100, maxRetryTime: 2_000 },
     });
     this.folded.setMaxListeners(0);
   }
@@ -206,7 +207,8 @@ export class KafkaEventStore implements EventStore {
   private async start(): Promise<void> {
     this.admin = this.kafka.admin();
     await this.admin.connect();
-    if (this.opts.readOnly && !(await this.admin.listTopics()).includes(this.topic)) throw new EventStoreError('CLOSED', `Kafka event store: topic ${this.topic} does not exist`);
+    // a reader does not create the log
+    if (this.opts.readOnly && !(await this.admin.listTopics()).includes(this.topic)) throw new EventStoreError('NOT_FOUND', `Kafka event store: topic ${this.topic} does not exist`);
     const counts = await ensureTopics(this.admin, [
       { topic: this.topic, numPartitions: this.opts.partitions ?? DEFAULT_EVENT_PARTITIONS, configEntries: [{ name: 'min.insync.replicas', value: '1' }] },
     ]);
