@@ -53,7 +53,7 @@ describe('compile cache', () => {
     chmodSync(dir, 0o777);
     assert.deepEqual(load(root, dir), { value: 'v', stats: null });
     chmodSync(dir, 0o700);
-    writeFileSync(join(dir, 'cache.bin'), 'capulator-compile-cache 1 garbage\n[["x"', { mode: 0o600 });
+    writeFileSync(join(dir, 'modules.bin'), 'capulator-compile-cache 1 garbage\n[["x"', { mode: 0o600 });
     assert.deepEqual(load(root, dir), { value: 'v', stats: { hits: 0, misses: 1 } });
     assert.deepEqual(load(root, dir), { value: 'v', stats: { hits: 1, misses: 0 } });
   });

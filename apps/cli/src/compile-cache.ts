@@ -40,11 +40,15 @@ export interface CompileCacheStats {
   misses: number;
 }
 
-/** Installs the cache for modules under `root` (the repository); undefined when it cannot be used. */
-export function installCompileCache(root: string, dir = join(root, 'dist', '.compile-cache')): CompileCacheStats | undefined {
-  if (!usableDir(dir)) return undefined;
+/**
+ * Installs the cache for modules under `root` (the repository); undefined when it cannot be used.
+ * `name`: the cache file in `dir` (`NAME.bin`): a process that loads few files (the CLI's bundle)
+ * reads a file of its own rather than the one every module's code is in.
+ */
+export function installCompileCache(root: string, dir = join(root, 'dist', '.compile-cache'), name = 'modules'): CompileCacheStats | undefined {
+  if (!usableDir(dir) || !/^[a-z]+$/.test(name)) return undefined;
   const stats: CompileCacheStats = { hits: 0, misses: 0 };
-  const file = join(dir, 'cache.bin');
+  const file = join(dir, `${name}.bin`);
   const header = `${MAGIC}${process.version} ${process.arch}\n`;
   const entries = load(file, header);
   const fresh = new Map<string, { hash: string; script: Script }>();
