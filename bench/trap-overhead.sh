@@ -57,3 +57,8 @@ printf '%-44s %12s %12s\n' "capulator run --no-store (events → runtime)" "$ns_
 awk -v c="$cap_cap" -v n="$ns_cap" -v b="$bare_cap" -v p="$cap_pp" -v q="$nat_pp" -v r="$plain_pp" -v a="$allow_pp" 'BEGIN {
   printf "capget ratio capulator/bare: %.2fx (no-store %.2fx; target <= 1.3x)\n", c / b, n / b;
   printf "getppid capulator/native: %.2fx (target within 10%%); no filter/native %.2fx; any filter (traps nothing)/native %.2fx; capulator/that floor %.2fx\n", p / q, r / q, a / q, p / a }'
+# the same ratio run by run (each capulator run against the bare run just before it, as the rows
+# alternate): on a shared VM whose speed drifts between runs, the pairs' median is the steadier figure
+pairs() { paste <(field capget_ns < "$W/bare.out") <(field capget_ns < "$1") | awk '{printf "%.3f\n", $2 / $1}'; }
+spread() { sort -n | awk '{a[NR]=$1} END {printf "%.2fx (%.2f-%.2f)", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2, a[1], a[NR]}'; }
+echo "capget ratio run by run, median (min-max) of $REPS pairs: $(pairs "$W/cap.out" | spread), no-store $(pairs "$W/capns.out" | spread)"
