@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RUN_LOG_FILES_MAX, RUN_OUTPUT_MAX_BYTES, RunOutputHub, type OutputChunk } from './run-output';
+import { RUN_LOG_FILES_MAX, RUN_OUTPUT_MAX_BYTES, RUN_OUTPUT_MAX_RUNS, RunOutputHub, type OutputChunk } from './run-output';
 
 function readAll(hub: RunOutputHub, runId: string, after = 0, ended = true): { chunks: OutputChunk[]; ended: boolean } {
   const chunks: OutputChunk[] = [];
@@ -50,6 +50,14 @@ describe('RunOutputHub', () => {
       assert.deepEqual([cut.chunks.map((c) => c.text), cut.ended], [['before the crash\n'], true]);
       assert.equal(readAll(after, 'none').ended, true);
       assert.equal(readAll(after, 'queued', 0, false).ended, false, 'a run not ended may still write');
+    });
+
+    it('keeps at most RUN_OUTPUT_MAX_RUNS ended runs in memory however many old runs are read', () => {
+      const hub = new RunOutputHub();
+      hub.persist(dir);
+      for (let i = 0; i < RUN_OUTPUT_MAX_RUNS + 10; i++) readAll(hub, `old${i}`);
+      assert.equal(hub.has('old0'), false, 'the oldest read went');
+      assert.equal(hub.has(`old${RUN_OUTPUT_MAX_RUNS + 9}`), true);
     });
 
     it('goes on numbering a run that writes again after a restart (a worker still running it)', () => {

@@ -200,6 +200,11 @@ export class RunOutputHub {
     for (const t of this.taps) t(runId, 'end');
     for (const l of e.listeners) l('end');
     e.listeners.clear();
+    this.retire(runId);
+  }
+
+  /** An ended run's output: kept in memory among the newest RUN_OUTPUT_MAX_RUNS ended runs' (a file keeps the rest). */
+  private retire(runId: string): void {
     this.endedOrder.push(runId);
     while (this.endedOrder.length > RUN_OUTPUT_MAX_RUNS) this.runs.delete(this.endedOrder.shift()!);
   }
@@ -247,8 +252,14 @@ export class RunOutputHub {
    */
   read(runId: string, after: number, follow: boolean, onChunk: (c: OutputChunk) => void, onEnd: () => void, ended = false): () => void {
     const e = this.entry(runId);
+    // output of an ended run that nobody here writes is complete: kept as an ended run's (within
+    // RUN_OUTPUT_MAX_RUNS), so reading many old runs does not grow this process without bound
+    if (ended && !e.live && !e.ended) {
+      e.ended = true;
+      this.retire(runId);
+    }
     for (const c of e.chunks) if (c.seq > after) onChunk(c);
-    if (!follow || e.ended || (ended && !e.live)) {
+    if (!follow || e.ended) {
       onEnd();
       return () => undefined;
     }
