@@ -116,13 +116,16 @@ static void cold(void)
 	char bin[PATH_MAX];
 	if ((size_t)snprintf(bin, sizeof bin, "%s/bin/capulator", exe) >= sizeof bin)
 		die(70, "repository path too long");
-	char **argv = calloc((size_t)g_argc + 2, sizeof *argv);
+	char **argv = calloc((size_t)g_argc + 3, sizeof *argv);
 	if (!argv)
 		die(70, "out of memory");
+	/* `--`: node 20 reads an `--env-file F` anywhere on its command line, even after the script
+	 * (it exits 9 when F is missing); after `--` every word is the script's */
 	argv[0] = "node";
-	argv[1] = bin;
+	argv[1] = "--";
+	argv[2] = bin;
 	for (int i = 1; i < g_argc; i++)
-		argv[i + 1] = g_argv[i];
+		argv[i + 2] = g_argv[i];
 	execvp("node", argv);
 	die(70, "cannot run node: %s", strerror(errno));
 }

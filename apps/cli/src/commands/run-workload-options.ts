@@ -64,7 +64,8 @@ export function workloadFrom(f: WorkloadFlags & { keep?: boolean }, cwd: string)
       try {
         text = readFileSync(path, 'utf8');
       } catch (e) {
-        throw new Error(`--env-file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new Error(`--env-file ${file}: ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (e as Error).message}`);
       }
       env.push(...parseEnvFile(file, text));
     }

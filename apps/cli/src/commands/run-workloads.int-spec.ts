@@ -196,6 +196,11 @@ describe('capulator run: workloads', () => {
       const detachedInput = cap(['run', '--server', 'http://127.0.0.1:9', '--token', 't', '-i', '-d', 'img']);
       assert.equal(detachedInput.status, 2);
       assert.equal(detachedInput.stderr, 'capulator: -i with -d and --server: a detached run has nobody to send its stdin\n');
+      // node 20 itself reads an `--env-file` it sees anywhere on its command line (exit 9 when the
+      // file is missing): the CLI is started with `node -- bin/capulator …`, so the flag is ours
+      const noEnv = cap(['run', '--no-store', '--env-file', join(work, 'missing.env'), rootfs, '--', 'true']);
+      assert.equal(noEnv.status, 2, noEnv.stderr);
+      assert.equal(noEnv.stderr, `capulator: --env-file ${join(work, 'missing.env')}: no such file or directory\n`);
       const bad = cap(['run', '--no-store', '-p', '99999:80', rootfs, '--', 'true']);
       assert.equal(bad.status, 2);
       assert.match(bad.stderr, /^capulator: -p 99999:80: port 99999 is not in 1-65535\n$/);
