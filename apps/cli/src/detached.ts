@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -46,11 +46,13 @@ export function supervisorAlive(dir: string): boolean {
   }
 }
 
-/** Starts the supervisor for `capulator run ARGS` (ARGS without -d) and returns at once. */
-export function startSupervisor(dir: string, bin: string, args: string[], env: NodeJS.ProcessEnv): void {
+/** Starts the supervisor for `capulator run ARGS` (ARGS without -d) and returns at once, with the process (to tell one that died at once). */
+export function startSupervisor(dir: string, bin: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const child = spawn(process.execPath, [__filename, dir, bin, ...args], { detached: true, stdio: 'ignore', env });
+  // `--`: node 20 reads an `--env-file` anywhere on its command line, the run's arguments included
+  const child = spawn(process.execPath, ['--', __filename, dir, bin, ...args], { detached: true, stdio: 'ignore', env });
   child.unref();
+  return child;
 }
 
 /** The supervisor's main: runs the command, logs its output, writes the exit status. */

@@ -25,7 +25,8 @@ export async function runDetached(givenId: string | undefined): Promise<number> 
   const end = rest.indexOf('--');
   const args = rest.filter((a, i) => (end >= 0 && i > end) || (a !== '-d' && a !== '--detach'));
   if (!givenId) args.unshift('--id', id);
-  startSupervisor(dir, process.argv[1], args, process.env);
+  const supervisor = startSupervisor(dir, process.argv[1], args, process.env);
+  supervisor.on('error', () => undefined);
   const state = join('/run/capulator/runc', `capulator-${id}`, 'state.json');
   const execFile = join(home, 'runs', id, EXEC_FILE);
   // the container runs once runc wrote its state after this run wrote how to exec into it (a
@@ -50,6 +51,10 @@ export async function runDetached(givenId: string | undefined): Promise<number> 
       return exit.code ?? 125;
     }
     if (gone) throw new CliError(`run ${id}: its supervisor ended without an exit status (${dir})`, 125);
+    // it ended before it could even say it runs (node refused it, say)
+    if (!exit && (supervisor.exitCode !== null || supervisor.signalCode !== null) && !existsSync(join(dir, 'supervisor'))) {
+      throw new CliError(`run ${id}: its supervisor could not start (${supervisor.signalCode ?? `exit ${supervisor.exitCode}`})`, 125);
+    }
     if (started()) break;
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 50));

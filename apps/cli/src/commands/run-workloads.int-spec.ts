@@ -438,6 +438,13 @@ describe('capulator run: workloads', () => {
   });
 
   describe('detached runs', () => {
+    it('-d with bad input says why and exits as the run would, printing no id (a missing --env-file: exit 2)', () => {
+      const d = cap(['run', '-d', '--env-file', join(work, 'missing.env'), rootfs, '--', 'true']);
+      assert.equal(d.status, 2, d.stderr);
+      assert.equal(d.stdout, '');
+      assert.equal(d.stderr, `capulator: --env-file ${join(work, 'missing.env')}: no such file or directory\n`);
+    });
+
     it('-d prints the id and returns; logs (-f, --since, -t), stop, wait, kill and rm manage it', async () => {
       const id = `bg${process.pid}`;
       const d = cap(['run', '-d', '--id', id, rootfs, '--', 'sh', '-c', 'i=0; while [ $i -lt 600 ]; do echo "tick $i"; echo "err $i" >&2; i=$((i+1)); sleep 0.1; done']);
