@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { homePaths } from '@capulator/host';
 import { EXEC_FILE, parseUserSpec, parseWorkdir, resolveUser, RunError } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
+import { RUN_ID } from '../../../runtime/src/run/runner';
 
-const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const ENV = /^[A-Za-z_][A-Za-z0-9_]*(=.*)?$/s;
 
 interface ExecFlags {

@@ -8,13 +8,13 @@ import { artifactsDir } from '../../../runtime/src/run/artifacts';
 import { CliError } from '../cli-error';
 import { detachedDir, readExit, supervisorAlive, type LogEntry } from '../detached';
 import type { RemoteTarget } from './remote-run';
+import { RUN_ID } from '../../../runtime/src/run/runner';
 
 /**
  * `capulator logs|wait|stop|kill|rm RUN` for runs started with `run -d` (logs, wait, rm) and any
  * running container (stop, kill: through runc, as `docker stop` signals the container's init).
  */
 const RUNC_ROOT = '/run/capulator/runc';
-const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function runId(id: string): string {

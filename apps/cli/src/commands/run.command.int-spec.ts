@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoredEvent } from '@capulator/events';
@@ -69,6 +69,21 @@ describe('capulator run', () => {
       assert.equal(again.stderr, 'capulator: run id dup1 already exists (exited); choose another --id\n');
       assert.throws(() => readFileSync(ev), /ENOENT/);
       assert.deepEqual((await stream('dup1')).map((e) => e.hash), before.map((e) => e.hash));
+    });
+  });
+
+  describe('when a run id is not one', () => {
+    it('is refused with one line and exit 2 before anything is recorded or made, detached or not', async () => {
+      for (const args of [['--id', ''], ['--id', '../escape'], ['-d', '--id', '../../escape']]) {
+        const r = cap(['run', ...args, rootfs, '--', '/bin/true']);
+        assert.equal(r.status, 2, r.stderr);
+        assert.equal(r.stderr, `capulator: run id "${args[args.length - 1]}" must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$\n`);
+      }
+      assert.deepEqual(await stream(''), [], 'no run recorded under the empty id');
+      assert.equal(existsSync(join(home, '..', 'escape')), false, 'no directory made outside the home');
+      const empty = cap(['run', '', '--', '/bin/true']);
+      assert.equal(empty.status, 2);
+      assert.match(empty.stderr, /^capulator: an image .* is required, not ""\n$/);
     });
   });
 

@@ -24,6 +24,7 @@ import {
   resolveUser,
   RunError,
   Runner,
+  RUN_ID,
   storageErrorText,
   type AgentDecision,
   type AuditFailureAction,
@@ -107,6 +108,9 @@ Examples:
   capulator run --policy examples/policies/ping.yaml capulator-test/busybox-ping -- ping -c1 127.0.0.1
   capulator run --learn --events-json ev.jsonl ./rootfs -- /bin/sh -c 'id; hostname'`)
     .action(async (image: string, command: string[], opts: RunOptions) => {
+      // before anything is recorded or made: the id names a directory, a container and a stream
+      if (opts.id !== undefined && !RUN_ID.test(opts.id)) throw new CliError(`run id "${opts.id}" must match ${RUN_ID.source}`);
+      if (image === '') throw new CliError('an image (name, digest, archive or rootfs directory) is required, not ""');
       if (opts.detach && !opts.server) {
         host.fallback?.('-d'); // the daemon's client: the cold path starts the supervisor
         const { runDetached } = await import('./run-detached');
