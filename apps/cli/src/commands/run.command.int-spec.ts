@@ -151,6 +151,15 @@ describe('capulator run', () => {
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, 'hi\nmounted\nreadonly\n');
     });
+
+    it("-v/--volume takes docker's SRC:DST[:ro] the same way, and refuses a named volume with one line", () => {
+      const r = cap(['run', '--no-store', '-v', `${join(repo, 'agent')}:/mnt/agent:ro`, rootfs, '--', '/bin/sh', '-c', 'test -f /mnt/agent/PROTOCOL.md && echo mounted; touch /mnt/agent/x 2>/dev/null || echo readonly']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'mounted\nreadonly\n');
+      const named = cap(['run', '--no-store', '--volume', 'data:/data', rootfs, '--', '/bin/true']);
+      assert.equal(named.status, 2);
+      assert.equal(named.stderr, 'capulator: --volume data:/data: data is not a path (named volumes are not supported: give a host directory, e.g. ./data)\n');
+    });
   });
 
   describe('when IMAGE is a reference in the image store', () => {

@@ -41,6 +41,7 @@ interface RunOptions extends WorkloadFlags {
   learn?: boolean;
   id?: string;
   mount: string[];
+  volume: string[];
   env: string[];
   keep?: boolean;
   eventsJson?: string;
@@ -91,6 +92,7 @@ export function registerRunCommands(program: Command, host: RunHost = thisProces
     .option('--learn', 'learn mode: allow and record everything')
     .option('--id <name>', 'run id (default: random)')
     .option('--mount <src:dst[:ro]>', 'bind mount (repeatable)', collect, [])
+    .option('-v, --volume <src:dst[:ro]>', "bind mount, as docker's -v (repeatable; a host path: there are no named volumes)", collect, [])
     .option('-e, --env <K=V>', 'environment variable (repeatable)', collect, [])
     .option('--keep', 'keep the run directory (bundle, upper layer) afterwards')
     .option('--events-json <file>', 'write decision events as JSON lines to FILE')
@@ -121,7 +123,7 @@ Examples:
         host.fallback?.('--server');
         const token = opts.token ?? process.env.CAPULATOR_TOKEN;
         if (!token) throw new CliError('--server needs --token T (or $CAPULATOR_TOKEN)');
-        if (opts.mount.length) throw new CliError('--mount is not supported with --server yet: mounts name paths on the server');
+        if (opts.mount.length || opts.volume.length) throw new CliError(`${opts.mount.length ? '--mount' : '--volume'} is not supported with --server yet: mounts name paths on the server`);
         if (opts.interactive && opts.detach) throw new CliError('-i with -d and --server: a detached run has nobody to send its stdin');
         // the other workload flags go as they were typed (the server parses them with the same parser);
         // --env-file is read here and sent as -e, as docker's client does
@@ -151,14 +153,16 @@ Examples:
     });
 }
 
-function parseMount(spec: string, cwd: string): BindMount {
+function parseMount(spec: string, cwd: string, flag = '--mount'): BindMount {
   const parts = spec.split(':');
   if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1] || (parts[2] !== undefined && parts[2] !== 'ro' && parts[2] !== 'rw')) {
-    throw new CliError(`--mount ${spec}: want SRC:DST[:ro]`);
+    throw new CliError(`${flag} ${spec}: want SRC:DST[:ro]`);
   }
+  // docker's -v NAME:DST names a volume; here a source is always a host path
+  if (flag === '--volume' && !parts[0].includes('/') && parts[0] !== '.' && parts[0] !== '..') throw new CliError(`${flag} ${spec}: ${parts[0]} is not a path (named volumes are not supported: give a host directory, e.g. ./${parts[0]})`);
   const source = resolvePath(cwd, parts[0]);
-  if (!existsSync(source)) throw new CliError(`--mount ${spec}: ${source} does not exist`);
-  if (!parts[1].startsWith('/')) throw new CliError(`--mount ${spec}: the destination must be absolute`);
+  if (!existsSync(source)) throw new CliError(`${flag} ${spec}: ${source} does not exist`);
+  if (!parts[1].startsWith('/')) throw new CliError(`${flag} ${spec}: the destination must be absolute`);
   return { source, destination: parts[1], readonly: parts[2] === 'ro' };
 }
 
@@ -220,7 +224,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
   const policyFile = resolvePath(host.cwd, opts.policy ?? `${repo}/examples/policies/default.yaml`);
   const loaded = loadPolicy(policyFile);
   const policy: Policy = opts.learn ? { ...loaded.policy, learn: true } : loaded.policy;
-  const mounts = opts.mount.map((m) => parseMount(m, host.cwd));
+  const mounts = [...opts.mount.map((m) => parseMount(m, host.cwd)), ...opts.volume.map((m) => parseMount(m, host.cwd, '--volume'))];
   for (const e of opts.env) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new CliError(`--env ${e}: want K=V`);
   const { workload, env: fileEnv } = workloadFrom(opts, host.cwd);
   const env = [...fileEnv, ...opts.env];
