@@ -1,2 +1,3 @@
 export * from './home';
 export * from './repo';
+export * from './fs-error';

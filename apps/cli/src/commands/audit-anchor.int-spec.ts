@@ -117,6 +117,11 @@ describe('audit anchor / verify against anchors', () => {
     const exported = join(h2, 'exported.json');
     assert.equal(cap(h2, ['audit', 'anchor', '--export', exported]).status, 0);
     assert.equal(cap(h2, ['audit', 'verify', '--anchor', exported]).status, 0);
+    // --anchor naming something that is not an anchor file: one line saying what it is not
+    const notAnchors = cap(h2, ['audit', 'verify', '--anchor', '/etc/passwd']);
+    assert.deepEqual([notAnchors.status, notAnchors.stderr], [2, 'capulator: --anchor /etc/passwd: not a file of anchors (one JSON object a line, as `capulator audit anchor` writes)\n']);
+    const missing = cap(h2, ['audit', 'verify', '--anchor', join(h2, 'nope.json')]);
+    assert.deepEqual([missing.status, missing.stderr], [2, `capulator: --anchor ${join(h2, 'nope.json')}: no such file or directory\n`]);
     rmSync(join(h2, 'keys', 'anchor.key'));
     const nokey = cap(h2, ['audit', 'verify']);
     assert.deepEqual([nokey.status, nokey.stderr], [1, `capulator: cannot check the anchors: the anchor key ${join(h2, 'keys', 'anchor.key')} is missing\n`]);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { anchorKey, anchorPaths, anchorValid, AnchorError, kafkaAnchorLog, partitionOfPosition, readAnchors, writeAnchor, type Anchor, type AnchorPaths, type SqliteEventStore } from '@capulator/events';
-import { homePaths } from '@capulator/host';
+import { fsErrorText, homePaths } from '@capulator/host';
 import { CliError } from '../cli-error';
 import { printJson } from '../output';
 import { addLogBusOption, openKafkaLog, resolveBus } from './event-log';
@@ -56,7 +56,7 @@ export function anchorsForVerify(o: { anchors?: string; anchorKey?: string; anch
     try {
       exported = readFileSync(o.anchor, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Anchor);
     } catch (err) {
-      throw new CliError(`--anchor ${o.anchor}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new CliError(`--anchor ${o.anchor}: ${err instanceof SyntaxError ? 'not a file of anchors (one JSON object a line, as `capulator audit anchor` writes)' : fsErrorText(err)}`);
     }
     for (const a of exported) {
       if (!anchorValid(key, a)) throw new CliError(`--anchor ${o.anchor}: not a validly signed anchor for this key`, 1);

@@ -9,6 +9,7 @@ import {
   type WorkloadOptions,
 } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
+import { fsErrorText } from '@capulator/host';
 
 /** The docker/podman-style flags of `capulator run` (network, limits, user, …), as commander leaves them. */
 export interface WorkloadFlags {
@@ -64,8 +65,7 @@ export function workloadFrom(f: WorkloadFlags & { keep?: boolean }, cwd: string)
       try {
         text = readFileSync(path, 'utf8');
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        throw new Error(`--env-file ${file}: ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (e as Error).message}`);
+        throw new Error(`--env-file ${file}: ${fsErrorText(e)}`);
       }
       env.push(...parseEnvFile(file, text));
     }

@@ -2,6 +2,7 @@ import { realpathSync, statSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { hasScope, type Scope } from '../auth/scopes';
 import { DomainError, Forbidden, ValidationFailed } from '../errors/domain.error';
+import { fsErrorText } from '@capulator/host';
 
 /**
  * What a submitted run may do on the host, decided from the token's scopes and the directories
@@ -39,7 +40,7 @@ export function mountAllowList(dirs: readonly string[], home: string): MountAllo
     try {
       real = realpathSync(resolve(d));
     } catch (e) {
-      throw new Error(`--allow-mount ${d}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new Error(`--allow-mount ${d}: ${fsErrorText(e)}`);
     }
     if (!statSync(real).isDirectory()) throw new Error(`--allow-mount ${d}: not a directory`);
     if (within(realHome, real) || within(real, realHome)) throw new Error(`--allow-mount ${d}: overlaps the state directory ${realHome} (it must be neither inside nor above it)`);
