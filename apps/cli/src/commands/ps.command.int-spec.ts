@@ -59,6 +59,17 @@ describe('capulator ps / inspect', () => {
     assert.match(table.stdout, /ps-died .*failed +137 +SIGKILL +agent: the agent died while the container ran +1 +1 +0 +3 /);
   });
 
+  it('ps -q prints the ids only, newest first; -n N keeps the newest N; a bad N is one line and exit 2', () => {
+    const ids = (JSON.parse(cap(['ps', '-a', '--json']).stdout) as Array<{ id: string }>).map((r) => r.id);
+    const q = cap(['ps', '-aq']);
+    assert.equal(q.status, 0, q.stderr);
+    assert.equal(q.stdout, ids.map((id) => `${id}\n`).join(''));
+    assert.equal(cap(['ps', '-a', '-q', '-n', '2']).stdout, ids.slice(0, 2).map((id) => `${id}\n`).join(''));
+    assert.equal(cap(['ps', '-q']).stdout, 'ps-live\n');
+    const bad = cap(['ps', '--last', '0']);
+    assert.deepEqual([bad.status, bad.stderr], [2, 'capulator: --last 0: want a positive whole number\n']);
+  });
+
   it('inspect shows the granted sets with the granting rule; an unknown run is exit 2', () => {
     const r = cap(['inspect', 'ps-died']);
     assert.equal(r.status, 0, r.stderr);

@@ -94,15 +94,25 @@ export function registerPsCommands(program: Command): void {
     .command('ps')
     .description('list runs: the ones queued or running; -a all of them (newest first)')
     .option('-a, --all', 'all runs, also those that ended')
+    .option('-q, --quiet', 'only the run ids, one a line (as docker ps -q)')
+    .option('-n, --last <n>', 'only the newest N runs (of those listed)', (v: string) => {
+      if (!/^\d+$/.test(v) || Number(v) < 1) throw new CliError(`--last ${v}: want a positive whole number`);
+      return Number(v);
+    })
     .option('--json', 'a JSON array'))
-    .action(async (o: { all?: boolean; json?: boolean; bus?: string }) => {
+    .action(async (o: { all?: boolean; quiet?: boolean; last?: number; json?: boolean; bus?: string }) => {
       const opened = await openRuns(o.bus);
       const now = Date.now();
       try {
         const runs = opened.runs
           .filter((r) => o.all || isLive(r))
-          .sort((a, b) => ((a.requestedAt ?? '') < (b.requestedAt ?? '') ? 1 : (a.requestedAt ?? '') > (b.requestedAt ?? '') ? -1 : a.runId < b.runId ? -1 : 1));
+          .sort((a, b) => ((a.requestedAt ?? '') < (b.requestedAt ?? '') ? 1 : (a.requestedAt ?? '') > (b.requestedAt ?? '') ? -1 : a.runId < b.runId ? -1 : 1))
+          .slice(0, o.last ?? Infinity);
         if (o.json) return printJson(runs.map((r) => runRecord(r, now)));
+        if (o.quiet) {
+          process.stdout.write(runs.map((r) => `${r.runId}\n`).join(''));
+          return;
+        }
         printTable(
           HEADERS,
           runs.map((r) => [
