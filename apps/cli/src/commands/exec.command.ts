@@ -6,6 +6,7 @@ import { homePaths } from '@capulator/host';
 import { EXEC_FILE, parseUserSpec, parseWorkdir, resolveUser, RunError } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
 import { RUN_ID } from '../../../runtime/src/run/runner';
+import { envFromFlags } from './run-workload-options';
 
 const ENV = /^[A-Za-z_][A-Za-z0-9_]*(=.*)?$/s;
 
@@ -71,7 +72,7 @@ export async function execCommand(id: string, command: string[], o: ExecFlags): 
       throw new CliError(e instanceof RunError ? `--user ${user}: ${e.message}` : (e as Error).message);
     }
   }
-  for (const e of o.env) args.push('--env', e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`);
+  for (const e of envFromFlags(o.env)) args.push('--env', e);
   args.push(containerId, ...command);
   const child = spawn(runc.command, [...runc.args, ...args], { stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
   // runc passes signals on to the exec'd process (and ^C reaches it through the terminal or the

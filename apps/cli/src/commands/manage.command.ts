@@ -175,7 +175,7 @@ export function registerKillCommand(program: Command): void {
     .action((id: string, o: { signal: string }) => {
       runId(id);
       const name = o.signal.toUpperCase().replace(/^SIG/, '');
-      if (!/^\d+$/.test(name) && signalNumber(`SIG${name}`) === undefined) throw new CliError(`--signal ${o.signal}: unknown signal`);
+      if (/^\d+$/.test(name) ? !(Number(name) >= 1 && Number(name) <= 64) : signalNumber(`SIG${name}`) === undefined) throw new CliError(`--signal ${o.signal}: unknown signal`);
       if (!containerRunning(id)) throw new CliError(`run ${id} is not running`, 1);
       if (!kill(id, name, name === 'KILL' || name === '9')) throw new CliError(`run ${id}: runc kill failed`, 1);
       process.stdout.write(`${id}\n`);

@@ -63,7 +63,7 @@ describe('capulator run through capulator serve (the run socket)', () => {
     mkdirSync(noNode);
     const runc = spawnSync('sh', ['-c', 'command -v runc'], { encoding: 'utf8' }).stdout.trim();
     symlinkSync(runc, join(noNode, 'runc'));
-    serve = spawn(bin, ['serve', '--http', 'off', '--grpc', 'off', '--log-level', 'silent'], { env: { ...process.env, CAPULATOR_HOME: home }, stdio: ['ignore', 'pipe', 'inherit'] });
+    serve = spawn(bin, ['serve', '--http', 'off', '--grpc', 'off', '--log-level', 'silent'], { env: { ...process.env, CAPULATOR_HOME: home, DAEMON_ONLY: 'the daemon’s' }, stdio: ['ignore', 'pipe', 'inherit'] });
     await until('the run socket', () => existsSync(join(home, 'run.sock')));
   });
   after(async () => {
@@ -189,6 +189,16 @@ describe('capulator run through capulator serve (the run socket)', () => {
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
+    });
+    it('-e NAME takes the value from the client’s environment, never the daemon’s (the client runs it on the cold path)', () => {
+      const r = spawnSync(bin, ['run', '--no-store', '-e', 'FROM_CLIENT', '-e', 'DAEMON_ONLY', '-e', 'SET=1', rootfs, '--', '/bin/sh', '-c', 'echo "$FROM_CLIENT|${DAEMON_ONLY-unset}|$SET"'], {
+        encoding: 'utf8',
+        env: { ...process.env, CAPULATOR_HOME: home, FROM_CLIENT: 'the client’s' },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'the client’s|unset|1\n');
+      const bad = withDaemon(['run', '--no-store', '-e', 'BAD-NAME', rootfs, '--', '/bin/true']);
+      assert.deepEqual([bad.status, bad.stderr], [2, "capulator: --env BAD-NAME: want K=V, or K for this shell's value of K\n"]);
     });
     it('a usage error is printed by the cold path (commander’s own text)', () => {
       const args = ['run', '--bogus', rootfs];

@@ -33,6 +33,22 @@ export interface WorkloadFlags {
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
+/**
+ * `-e K=V` and, as docker does, `-e K`: K with this process's value, left out when it has none.
+ * A name that is not one (empty, or with characters other than letters, digits and _) is bad input.
+ */
+export function envFromFlags(flags: readonly string[], host: NodeJS.ProcessEnv = process.env): string[] {
+  const out: string[] = [];
+  for (const e of flags) {
+    const eq = e.indexOf('=');
+    const name = eq < 0 ? e : e.slice(0, eq);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new CliError(`--env ${e}: want K=V, or K for this shell's value of K`);
+    if (eq >= 0) out.push(e);
+    else if (host[name] !== undefined) out.push(`${name}=${host[name]}`);
+  }
+  return out;
+}
+
 export function addWorkloadOptions(cmd: Command): Command {
   return cmd
     .option('--network <mode>', `none (default: loopback only), bridge (CNI bridge capulator0, NAT out), host`)

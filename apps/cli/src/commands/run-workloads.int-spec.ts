@@ -443,6 +443,11 @@ describe('capulator run: workloads', () => {
       assert.equal(d.status, 2, d.stderr);
       assert.equal(d.stdout, '');
       assert.equal(d.stderr, `capulator: --env-file ${join(work, 'missing.env')}: no such file or directory\n`);
+      // signals are names or numbers 1-64 (runc's own failure was the only word on 0 or 99)
+      for (const sig of ['0', '99', 'SIGFOO']) {
+        const k = cap(['kill', '-s', sig, 'nosuchrun']);
+        assert.deepEqual([k.status, k.stderr], [2, `capulator: --signal ${sig}: unknown signal\n`]);
+      }
     });
 
     it('-d prints the id and returns; logs (-f, --since, -t), stop, wait, kill and rm manage it', async () => {

@@ -33,7 +33,7 @@ import {
   type RunImage,
 } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
-import { addWorkloadOptions, serverWorkload, workloadFrom, workloadRecord, type WorkloadFlags } from './run-workload-options';
+import { addWorkloadOptions, envFromFlags, serverWorkload, workloadFrom, workloadRecord, type WorkloadFlags } from './run-workload-options';
 import { loadPolicyFileTextCached, readPolicyFile } from '../policy-file';
 
 interface RunOptions extends WorkloadFlags {
@@ -113,6 +113,9 @@ Examples:
       // before anything is recorded or made: the id names a directory, a container and a stream
       if (opts.id !== undefined && !RUN_ID.test(opts.id)) throw new CliError(`run id "${opts.id}" must match ${RUN_ID.source}`);
       if (image === '') throw new CliError('an image (name, digest, archive or rootfs directory) is required, not ""');
+      // `-e NAME` takes NAME's value from the environment of whoever typed it: a daemon has its own,
+      // never to be handed to a container, so the client runs such a run itself (the cold path)
+      if (opts.env.some((e) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(e))) host.fallback?.('-e NAME (its value is in the client\'s environment)');
       if (opts.detach && !opts.server) {
         host.fallback?.('-d'); // the daemon's client: the cold path starts the supervisor
         const { runDetached } = await import('./run-detached');
@@ -136,7 +139,7 @@ Examples:
           token,
           image,
           command,
-          env: [...fileEnv, ...(opts.env ?? [])],
+          env: [...fileEnv, ...envFromFlags(opts.env ?? [])],
           workload,
           // a local file is sent inline; otherwise it names a published policy (name or name@version)
           ...(opts.policy && existsSync(opts.policy) ? { policyFile: opts.policy } : opts.policy ? { policy: opts.policy } : {}),
@@ -225,9 +228,9 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
   const loaded = loadPolicy(policyFile);
   const policy: Policy = opts.learn ? { ...loaded.policy, learn: true } : loaded.policy;
   const mounts = [...opts.mount.map((m) => parseMount(m, host.cwd)), ...opts.volume.map((m) => parseMount(m, host.cwd, '--volume'))];
-  for (const e of opts.env) if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(e)) throw new CliError(`--env ${e}: want K=V`);
+  const flagEnv = envFromFlags(opts.env);
   const { workload, env: fileEnv } = workloadFrom(opts, host.cwd);
-  const env = [...fileEnv, ...opts.env];
+  const env = [...fileEnv, ...flagEnv];
   const id = opts.id ?? randomBytes(6).toString('hex');
   if (opts.onAuditFailure !== 'stop' && opts.onAuditFailure !== 'continue') throw new CliError(`--on-audit-failure ${opts.onAuditFailure}: want stop or continue`);
   const onAuditFailure: AuditFailureAction = opts.onAuditFailure;
