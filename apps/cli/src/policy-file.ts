@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { load, PARSE_LIMITS, type LoadResult } from '@capulator/policy';
+import { fsErrorText } from '@capulator/host';
 
 /** A policy file that cannot be read as one: the message names the file, never its contents. */
 export class PolicyFileError extends Error {
@@ -28,7 +29,7 @@ export function readPolicyFile(path: string): string {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new PolicyFileError(code === 'ENOENT' ? 'ENOENT: no such file' : code === 'EACCES' ? 'EACCES: permission denied' : `cannot open (${code ?? (e as Error).message})`, code);
+    throw new PolicyFileError(fsErrorText(e), code);
   }
   try {
     const st = fstatSync(fd);
@@ -50,7 +51,7 @@ export function readPolicyFile(path: string): string {
     }
   } catch (e) {
     if (e instanceof PolicyFileError) throw e;
-    throw new PolicyFileError(`cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new PolicyFileError(fsErrorText(e));
   } finally {
     closeSync(fd);
   }

@@ -73,7 +73,7 @@ function exportAnchors(file: string, anchors: Anchor[]): void {
   try {
     writeFileSync(file, anchors.map((a) => JSON.stringify(a) + '\n').join(''), { mode: 0o644 });
   } catch (err) {
-    throw new CliError(`--export ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CliError(`--export ${file}: ${fsErrorText(err)}`);
   }
 }
 

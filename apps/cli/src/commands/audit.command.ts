@@ -17,7 +17,7 @@ import {
   type StoredEvent,
   type WhatIfChange,
 } from '@capulator/events';
-import { homePaths } from '@capulator/host';
+import { homePaths, fsErrorText } from '@capulator/host';
 import { CliError } from '../cli-error';
 import { printJson, printTable } from '../output';
 import { loadPolicyFile } from './policy.command';
@@ -313,7 +313,7 @@ export function readFileOrFail(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new CliError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new CliError(`cannot read ${path}: ${fsErrorText(err)}`);
   }
 }
 

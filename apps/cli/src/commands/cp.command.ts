@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { copyFileSync, existsSync, statSync } from 'node:fs';
 import { basename, join, resolve as resolvePath } from 'node:path';
-import { homePaths } from '@capulator/host';
+import { homePaths, fsErrorText } from '@capulator/host';
 import { findArtifact, listArtifacts } from '../../../runtime/src/run/artifacts';
 import { CliError } from '../cli-error';
 
@@ -37,7 +37,7 @@ export function registerCpCommands(program: Command): void {
       try {
         copyFileSync(from, to);
       } catch (e) {
-        throw new CliError(`cp ${src} ${dest}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 1);
+        throw new CliError(`cp ${src} ${dest}: ${fsErrorText(e)}`, 1);
       }
     });
 }

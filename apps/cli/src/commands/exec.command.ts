@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { homePaths } from '@capulator/host';
 import { EXEC_FILE, parseUserSpec, parseWorkdir, resolveUser, RunError } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
-import { RUN_ID } from '../../../runtime/src/run/runner';
+import { runIdProblem } from '../../../runtime/src/run/run-id';
 import { envFromFlags } from './run-workload-options';
 
 const ENV = /^[A-Za-z_][A-Za-z0-9_]*(=.*)?$/s;
@@ -41,7 +41,8 @@ export function registerExecCommands(program: Command): void {
 }
 
 export async function execCommand(id: string, command: string[], o: ExecFlags): Promise<number> {
-  if (!RUN_ID.test(id)) throw new CliError(`run id "${id}" must match ${RUN_ID.source}`);
+  const bad = runIdProblem(id);
+  if (bad) throw new CliError(bad);
   for (const e of o.env) if (!ENV.test(e)) throw new CliError(`--env ${e}: want NAME=VALUE or NAME`);
   let workdir: string | undefined;
   let user: string | undefined;

@@ -8,7 +8,7 @@ import { artifactsDir } from '../../../runtime/src/run/artifacts';
 import { CliError } from '../cli-error';
 import { detachedDir, readExit, supervisorAlive, type LogEntry } from '../detached';
 import type { RemoteTarget } from './remote-run';
-import { RUN_ID } from '../../../runtime/src/run/runner';
+import { runIdProblem } from '../../../runtime/src/run/run-id';
 
 /**
  * `capulator logs|wait|stop|kill|rm RUN` for runs started with `run -d` (logs, wait, rm) and any
@@ -18,7 +18,8 @@ const RUNC_ROOT = '/run/capulator/runc';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function runId(id: string): string {
-  if (!RUN_ID.test(id)) throw new CliError(`run id "${id}" must match ${RUN_ID.source}`);
+  const bad = runIdProblem(id);
+  if (bad) throw new CliError(bad);
   return id;
 }
 const containerRunning = (id: string) => existsSync(join(RUNC_ROOT, `capulator-${id}`, 'state.json'));

@@ -51,7 +51,7 @@ describe('capulator policy', () => {
     it('exits 2 when the file cannot be read', () => {
       const r = cli('lint', join(dir, 'missing.yaml'));
       assert.equal(r.code, 2);
-      assert.match(r.err, /cannot read .*missing\.yaml: ENOENT/);
+      assert.match(r.err, /cannot read .*missing\.yaml: no such file or directory/);
     });
   });
 

@@ -21,7 +21,7 @@ import {
   type PolicyRule,
 } from '@capulator/policy';
 import { CAPABILITIES, PRIVILEGES, privilegesOfCapability, capabilitiesOfPrivilege } from '@capulator/abi';
-import { homePaths } from '@capulator/host';
+import { homePaths, fsErrorText } from '@capulator/host';
 import { CliError } from '../cli-error';
 import { loadPolicyFileText, readPolicyFile } from '../policy-file';
 import { printJson, printTable } from '../output';
@@ -298,7 +298,7 @@ export function registerPolicyCommands(program: Command): void {
         try {
           writeFileSync(opts.output, t.text);
         } catch (err) {
-          throw new CliError(`cannot write ${opts.output}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+          throw new CliError(`cannot write ${opts.output}: ${fsErrorText(err)}`);
         }
         process.stderr.write(`${opts.output}: ${t.rules} rules, ${t.hash}\n`);
       } else process.stdout.write(t.text);

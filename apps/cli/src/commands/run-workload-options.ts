@@ -33,6 +33,14 @@ export interface WorkloadFlags {
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
+/** An environment variable's name, as `-e` takes it. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Whether some `-e` flag names a variable whose value is to come from this process's environment. */
+export function envFromHost(flags: readonly string[]): boolean {
+  return flags.some((e) => ENV_NAME.test(e));
+}
+
 /**
  * `-e K=V` and, as docker does, `-e K`: K with this process's value, left out when it has none.
  * A name that is not one (empty, or with characters other than letters, digits and _) is bad input.
@@ -42,7 +50,7 @@ export function envFromFlags(flags: readonly string[], host: NodeJS.ProcessEnv =
   for (const e of flags) {
     const eq = e.indexOf('=');
     const name = eq < 0 ? e : e.slice(0, eq);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new CliError(`--env ${e}: want K=V, or K for this shell's value of K`);
+    if (!ENV_NAME.test(name)) throw new CliError(`--env ${e}: want K=V, or K for this shell's value of K`);
     if (eq >= 0) out.push(e);
     else if (host[name] !== undefined) out.push(`${name}=${host[name]}`);
   }

@@ -72,6 +72,25 @@ describe('capulator run', () => {
     });
   });
 
+  describe('without a daemon, after npm run build', () => {
+    it('loads the CLI as its bundle (21-odd files, not the ~190 modules), and the run is the same as from the modules', () => {
+      // a preload that lists the files this Node process loaded, at its exit
+      const listed = join(home, 'loaded.txt');
+      const preload = join(home, 'list-loaded.js');
+      writeFileSync(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(listed)}, Object.keys(require.cache).join('\\n')));\n`);
+      const inputs = join(repo, 'dist/apps/cli/src/main.bundle.js.inputs');
+      assert.ok(existsSync(inputs), 'no CLI bundle: npm run build makes it (scripts/bundle-cli.mjs)');
+      const script = ['/bin/sh', '-c', 'echo out; echo err >&2; exit 3'];
+      const withBundle = spawnSync(process.execPath, ['-r', preload, '--', bin, 'run', '--no-store', rootfs, '--', ...script], { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home } });
+      const loaded = readFileSync(listed, 'utf8').split('\n');
+      assert.ok(loaded.some((f) => f.endsWith('/dist/apps/cli/src/main.bundle.js')), `the bundle was not loaded (stale? npm run build): ${loaded.length} files`);
+      assert.ok(!loaded.some((f) => f.endsWith('/dist/apps/cli/src/commands/run.command.js')), 'a module the bundle holds was loaded too');
+      const modules = spawnSync(process.execPath, ['--', bin, 'run', '--no-store', rootfs, '--', ...script], { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home, CAPULATOR_BUNDLE: '0' } });
+      assert.deepEqual([withBundle.status, withBundle.stdout, withBundle.stderr], [3, 'out\n', 'err\n']);
+      assert.deepEqual([modules.status, modules.stdout, modules.stderr], [withBundle.status, withBundle.stdout, withBundle.stderr]);
+    });
+  });
+
   describe('when a run id is not one', () => {
     it('is refused with one line and exit 2 before anything is recorded or made, detached or not', async () => {
       for (const args of [['--id', ''], ['--id', '../escape'], ['-d', '--id', '../../escape']]) {

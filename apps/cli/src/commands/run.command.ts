@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, openSync, statSync, type WriteStream } from 'node:fs';
 import { setPriority } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
-import { homePaths, repoRoot } from '@capulator/host';
+import { homePaths, repoRoot, fsErrorText } from '@capulator/host';
 import { capabilitySets, compileForContainer, formatError, type Policy } from '@capulator/policy';
 import {
   Anchorer,
@@ -24,7 +24,6 @@ import {
   resolveUser,
   RunError,
   Runner,
-  RUN_ID,
   storageErrorText,
   type AgentDecision,
   type AuditFailureAction,
@@ -33,8 +32,9 @@ import {
   type RunImage,
 } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
-import { addWorkloadOptions, envFromFlags, serverWorkload, workloadFrom, workloadRecord, type WorkloadFlags } from './run-workload-options';
+import { addWorkloadOptions, envFromFlags, envFromHost, serverWorkload, workloadFrom, workloadRecord, type WorkloadFlags } from './run-workload-options';
 import { loadPolicyFileTextCached, readPolicyFile } from '../policy-file';
+import { runIdProblem } from '../../../runtime/src/run/run-id';
 
 interface RunOptions extends WorkloadFlags {
   policy?: string;
@@ -111,11 +111,12 @@ Examples:
   capulator run --learn --events-json ev.jsonl ./rootfs -- /bin/sh -c 'id; hostname'`)
     .action(async (image: string, command: string[], opts: RunOptions) => {
       // before anything is recorded or made: the id names a directory, a container and a stream
-      if (opts.id !== undefined && !RUN_ID.test(opts.id)) throw new CliError(`run id "${opts.id}" must match ${RUN_ID.source}`);
+      const badId = opts.id === undefined ? undefined : runIdProblem(opts.id);
+      if (badId) throw new CliError(badId);
       if (image === '') throw new CliError('an image (name, digest, archive or rootfs directory) is required, not ""');
       // `-e NAME` takes NAME's value from the environment of whoever typed it: a daemon has its own,
       // never to be handed to a container, so the client runs such a run itself (the cold path)
-      if (opts.env.some((e) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(e))) host.fallback?.('-e NAME (its value is in the client\'s environment)');
+      if (envFromHost(opts.env)) host.fallback?.('-e NAME (its value is in the client\'s environment)');
       if (opts.detach && !opts.server) {
         host.fallback?.('-d'); // the daemon's client: the cold path starts the supervisor
         const { runDetached } = await import('./run-detached');
@@ -291,7 +292,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       out = createWriteStream('', { fd: openSync(file, 'w', 0o600) });
     } catch (e) {
       if (store !== host.store) await store?.close();
-      throw new CliError(`--events-json ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new CliError(`--events-json ${file}: ${fsErrorText(e)}`);
     }
     // a write error must not take the process (possibly a daemon serving other runs) down
     out.on('error', (e) => host.stderr(`capulator: warning: run ${id}: --events-json ${file}: ${e.message}\n`));

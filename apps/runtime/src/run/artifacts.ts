@@ -1,5 +1,6 @@
 import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { RUN_ID } from './run-id';
 
 /**
  * What a run leaves besides events: core dumps (kept under $CAPULATOR_HOME/artifacts/RUN/, which
@@ -124,7 +125,7 @@ export function oomKilled(runcRoot: string, containerId: string): boolean {
 
 /** The artifact NAME of run RUN, or undefined. Names are checked: no path can leave the run's directory. */
 export function findArtifact(home: string, runId: string, name: string): string | undefined {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(runId) || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) return undefined;
+  if (!RUN_ID.test(runId) || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) return undefined;
   const p = join(artifactsDir(home, runId), name);
   try {
     return lstatSync(p).isFile() ? p : undefined;

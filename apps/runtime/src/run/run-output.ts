@@ -1,5 +1,6 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { RUN_ID } from './run-id';
 
 /**
  * The output of runs executed in this process (`capulator serve`'s in-process runtime), or relayed
@@ -52,15 +53,15 @@ class RunOutputEntry {
   /** written by this process (else only read back from its file: nobody here will add to it) */
   live = false;
   readonly listeners = new Set<Listener>();
-  /** the run's output file, open while this process writes it (-1: not persisted) */
+  /** the run's output file, open while this process writes it (else -1) */
   fd = -1;
+  /** its file could not be written: the output is kept in memory only from then on */
+  unkept = false;
   fileBytes = 0;
   /** the file is rewritten to the window in memory once it grows past this */
   compactAt = 2 * RUN_OUTPUT_MAX_BYTES;
 }
 
-/** Run ids become file names: the API's and the CLI's run ids, nothing with a slash or a leading dot. */
-const FILE_SAFE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const entryLine = (c: OutputChunk) => JSON.stringify({ log: c.text, stream: c.stream, time: c.time, seq: c.seq } satisfies LogEntry) + '\n';
 
 export type OutputTap = (runId: string, c: OutputChunk | 'end') => void;
@@ -92,7 +93,8 @@ export class RunOutputHub {
   }
 
   private fileOf(runId: string): string | undefined {
-    return this.dir && FILE_SAFE.test(runId) ? join(this.dir, `${runId}.jsonl`) : undefined;
+    // a run id has no slash and no leading dot: it is a file name as it is
+    return this.dir && RUN_ID.test(runId) ? join(this.dir, `${runId}.jsonl`) : undefined;
   }
 
   private entry(runId: string): RunOutputEntry {
@@ -158,7 +160,7 @@ export class RunOutputHub {
   /** Appends the chunk to the run's file; past twice the bound, the file is rewritten to what memory keeps. */
   private append(runId: string, e: RunOutputEntry, c: OutputChunk): void {
     const file = this.fileOf(runId);
-    if (!file || e.fd === -2) return;
+    if (!file || e.unkept) return;
     try {
       if (e.fileBytes > e.compactAt) {
         if (e.fd >= 0) closeSync(e.fd);
@@ -182,7 +184,8 @@ export class RunOutputHub {
       e.fileBytes += Buffer.byteLength(line);
     } catch (err) {
       if (e.fd >= 0) closeSync(e.fd);
-      e.fd = -2; // not again for this run: its output stays in memory only
+      e.fd = -1;
+      e.unkept = true;
       this.warn(`run ${runId}: its output is no longer kept on disk (${(err as Error).message})`);
     }
   }

@@ -21,6 +21,7 @@ import { cgroupV2Root, decidedSyscalls, KernelChecks, kernelRecordBinary, Kernel
 import { defaultWorkload, resources, rlimits, type WorkloadOptions } from './workload';
 import type { RunTerminal } from './run-input';
 import { replenishSpares } from './spares';
+import { runIdProblem } from './run-id';
 
 /** The image of a run: unpacked layers (bottom first) or one rootfs directory, and its config. */
 export interface RunImage {
@@ -157,8 +158,6 @@ export class RunError extends Error {
   }
 }
 
-/** A run id: it names the run's directory, its container (capulator-ID) and its stream. */
-export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 /** in a run's directory: `{command, args}` that starts runc for it (read by `capulator exec`) */
 export const EXEC_FILE = 'runc.json';
 /** largest /etc/passwd or /etc/group of an image that is read */
@@ -254,7 +253,8 @@ export class Runner {
     const t0 = Date.now();
     const trace = process.env.CAPULATOR_TRACE === '1' ? (what: string) => process.stderr.write(`capulator: trace +${Date.now() - t0}ms ${what}\n`) : () => undefined;
     const id = req.id ?? randomBytes(6).toString('hex');
-    if (!RUN_ID.test(id)) throw new RunError('start', `run id "${id}" must match ${RUN_ID.source}`);
+    const bad = runIdProblem(id);
+    if (bad) throw new RunError('start', bad);
     const runc = this.opts.runc ?? 'runc';
     const runcRoot = this.opts.runcRoot ?? '/run/capulator/runc';
     const containerId = `capulator-${id}`;

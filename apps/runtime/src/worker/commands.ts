@@ -1,6 +1,7 @@
 import { ensureTopics } from '@capulator/events';
 import type { Admin } from 'kafkajs';
 import type { EventTypes, RunCommand } from '@capulator/events';
+import { RUN_ID } from '../run/run-id';
 
 /** Commands travel here, keyed by run id: a run's RunRequested and StopRun land on one partition. */
 export const COMMANDS_TOPIC = 'capulator.commands';
@@ -36,7 +37,6 @@ export function encodeCommand(c: BusCommand): Buffer {
 }
 
 const isStr = (x: unknown): x is string => typeof x === 'string' && x.length > 0;
-const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 /** Parses and checks a command; throws BadCommand (a poison message: dead-lettered at once). */
 export function decodeCommand(value: Buffer | null): BusCommand {

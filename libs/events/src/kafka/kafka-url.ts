@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { KafkaConfig } from 'kafkajs';
 import { EventStoreError } from '../errors';
+import { fsErrorText } from '@capulator/host';
 
 /** The environment variable that holds the SASL password (never the URL: argv and logs show it). */
 export const KAFKA_PASSWORD_ENV = 'CAPULATOR_KAFKA_PASSWORD';
@@ -74,7 +75,7 @@ export function parseKafkaBus(url: string, env: NodeJS.ProcessEnv = process.env)
     try {
       return readFileSync(resolve(path), 'utf8');
     } catch (e) {
-      throw bad(`cannot read the Kafka ${k} file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw bad(`cannot read the Kafka ${k} file ${path}: ${fsErrorText(e)}`);
     }
   };
   const tlsFlag = p.get('tls');
