@@ -9,6 +9,7 @@
  * The protocol with the runtime is documented in agent/PROTOCOL.md. */
 #include "agent.h"
 #include "spool.h"
+#include "exit-watch.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -144,9 +145,12 @@ static int events_fd = -1;
 static char *obuf; static size_t olen, ooff, ocap = 1 << 20;
 static uint64_t dropped;
 static bool events_broken;
-/* The pidfds of cached threads, in an epoll set of their own: checking it after each RECV finds
- * an empty ready list in the common case (the notify fd is in no epoll set: while it is, every
- * notification also runs epoll's wake-up callback). */
+/* How the subject cache learns of thread exits (see subject_of): the BPF exit watch
+ * (exit-watch.h), one load after each RECV; or, where it cannot load, the pidfds of cached threads
+ * in an epoll set of their own, one epoll_wait after each RECV (the notify fd is in no epoll set:
+ * while it is, every notification also runs epoll's wake-up callback). */
+static bool exit_watch;
+static uint64_t exits_seen;
 static int pidepfd = -1;
 /* Writes what the events fd takes now (block=false; returns false if some is left) or everything
  * (block=true). */
@@ -294,7 +298,12 @@ struct tcache {
 };
 #define TC_SIZE 1024
 static struct tcache tc[TC_SIZE];
-static void tc_drop(struct tcache *e) { if (e->pidfd >= 0) close(e->pidfd); memset(e, 0, sizeof *e); e->pidfd = -1; }
+static void tc_drop(struct tcache *e) {
+  if (e->pidfd >= 0) close(e->pidfd);
+  if (e->used && exit_watch) exit_watch_del(e->tid);
+  memset(e, 0, sizeof *e);
+  e->pidfd = -1;
+}
 static void tc_drop_tgid(int tgid) { for (int i = 0; i < TC_SIZE; i++) if (tc[i].used && tc[i].tgid == tgid) tc_drop(&tc[i]); }
 
 static bool read_status(int tid, int *tgid, long ids[8], uint64_t caps[3]) {
@@ -318,9 +327,11 @@ static bool read_status(int tid, int *tgid, long ids[8], uint64_t caps[3]) {
   return true;
 }
 
-/* Each cached thread has a PIDFD_THREAD pidfd in the agent's epoll set: when the thread exits,
- * its entry is dropped before any later notification is received, so a reused tid never inherits
- * another thread's identity (a new thread's notification can only exist after the old one died). */
+/* Each cached thread is watched for its exit (by the BPF exit watch, or by a PIDFD_THREAD pidfd in
+ * the agent's epoll set): when it exits, its entry is dropped before any later notification is
+ * received (drop_exited), so a reused tid never inherits another thread's identity (a new
+ * thread's notification can only exist after the old one died). The watch starts before the
+ * identity is read, so an exit in between is seen too. */
 static struct tcache *subject_of(int tid, bool *fresh) {
   unsigned h = (unsigned)tid % TC_SIZE;
   struct tcache *e = NULL;
@@ -331,16 +342,29 @@ static struct tcache *subject_of(int tid, bool *fresh) {
   }
   if (!e) { for (int i = 0; i < TC_SIZE; i++) if (tc[i].used) tc_drop(&tc[i]); e = &tc[h]; }
   memset(e, 0, sizeof *e);
-  e->pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
-  if (e->pidfd < 0) { e->pidfd = -1; return NULL; }
+  e->pidfd = -1;
+  if (exit_watch && !exit_watch_add(tid, (unsigned)(e - tc))) {
+    /* the map is full or failed: the pidfds from now on, for every entry */
+    for (int i = 0; i < TC_SIZE; i++) if (tc[i].used) tc_drop(&tc[i]);
+    exit_watch = false;
+  }
+  if (!exit_watch) {
+    e->pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+    if (e->pidfd < 0) { e->pidfd = -1; return NULL; }
+  }
   uint64_t caps[3] = {0, 0, 0};
-  if (!read_status(tid, &e->tgid, e->ids, caps)) { close(e->pidfd); e->pidfd = -1; return NULL; }
+  if (!read_status(tid, &e->tgid, e->ids, caps)) {
+    if (e->pidfd >= 0) close(e->pidfd);
+    else exit_watch_del(tid);
+    e->pidfd = -1;
+    return NULL;
+  }
   e->capeff = caps[2];
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/exe", tid);
   ssize_t n = readlink(path, e->exe, sizeof e->exe - 1);
   e->exe[n > 0 ? n : 0] = 0;
-  if (pidepfd >= 0) {
+  if (e->pidfd >= 0 && pidepfd >= 0) {
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)(e - tc)};
     epoll_ctl(pidepfd, EPOLL_CTL_ADD, e->pidfd, &ev);
   }
@@ -404,9 +428,18 @@ static void iso_time(uint64_t ns, char out_[ISO_LEN + 1]) {
 }
 
 /* Drops the cache entries of threads that have exited. Called after each RECV: a thread that
- * died before this notification was raised has a readable pidfd by now, so a reused tid never
- * inherits the identity of the thread that had it before. */
+ * died before this notification was raised has its flag set and counted by now (or, without the
+ * exit watch, a readable pidfd), so a reused tid never inherits the identity of the thread that
+ * had it before. */
 static void drop_exited(void) {
+  if (exit_watch) {
+    uint64_t n = exit_watch_count();
+    if (n == exits_seen) return;
+    exits_seen = n;
+    for (unsigned i = 0; i < TC_SIZE; i++)
+      if (exit_watch_take(i) && tc[i].used) tc_drop(&tc[i]);
+    return;
+  }
   struct epoll_event xs[64];
   int k;
   do {
@@ -1322,10 +1355,18 @@ static int serve(const char *sock_path, const char *table_path) {
   strcpy(sa.sun_path, sock_path);
   unlink(sock_path);
   if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) || listen(ls, 1)) { perror("capulator-agent: listen"); return 1; }
+  /* the subject cache's exit watch (see subject_of); CAPULATOR_AGENT_EXIT_WATCH=pidfd keeps the
+   * pidfds (the tests run both) */
+  char watch_err[256] = "";
+  const char *want_watch = getenv("CAPULATOR_AGENT_EXIT_WATCH");
+  if (want_watch && !strcmp(want_watch, "pidfd")) snprintf(watch_err, sizeof watch_err, "CAPULATOR_AGENT_EXIT_WATCH=pidfd");
+  else exit_watch = exit_watch_open(TC_SIZE, watch_err, sizeof watch_err);
   outf("{\"type\":\"ready\",\"protocol\":%d,\"policy\":", PROTOCOL_VERSION);
   out_json_str(table_policy_name(table));
   out(",\"version\":"); out_json_str(table_policy_version(table));
-  outf(",\"hash\":\"%s\",\"learn\":%s,\"pid\":%d}\n", table_hash(table), learn ? "true" : "false", getpid());
+  outf(",\"hash\":\"%s\",\"learn\":%s,\"pid\":%d,\"exitWatch\":\"%s\"", table_hash(table), learn ? "true" : "false", getpid(), exit_watch ? "bpf" : "pidfd");
+  if (!exit_watch) { out(",\"exitWatchError\":"); out_json_str(watch_err); }
+  out("}\n");
   write_events(true);
   int pid = -1;
   if (accept_notify(ls, &notify_fd, &pid) < 0) { perror("capulator-agent: accept"); return 1; }

@@ -36,7 +36,18 @@ export class AgentDecision extends TextEvent<DecisionEventType> {
 }
 const JOIN_FACTS = /^\{"seq":(\d+),"key":"(\d+):(\d+):(\d+):/;
 
-export interface AgentReady { type: 'ready'; protocol: number; policy: string; version: string; hash: string; learn: boolean; pid: number }
+export interface AgentReady {
+  type: 'ready';
+  protocol: number;
+  policy: string;
+  version: string;
+  hash: string;
+  learn: boolean;
+  pid: number;
+  /** how the subject cache learns of thread exits (PROTOCOL.md "Subjects"), and why not by BPF */
+  exitWatch?: 'bpf' | 'pidfd';
+  exitWatchError?: string;
+}
 export interface AgentAttached { type: 'attached'; pid: number; syncWakeUp: boolean }
 export interface AgentExit { type: 'exit'; handled: number; events: number; dropped: number; abandoned: number; allow: number; deny: number; emulate: number; auditFailed?: string; unmounted?: true }
 /** The agent could not write its spool (PROTOCOL.md "Spool"); with action `stop` it has stopped the container. */

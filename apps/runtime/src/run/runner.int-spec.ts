@@ -59,7 +59,14 @@ interface Ran {
 async function run(
   policyText: string,
   command: string[],
-  opts: { learn?: boolean; onStarted?: (i: { containerId: string; agentPid: number; pid: number }) => void; id?: string; user?: string } = {},
+  opts: {
+    learn?: boolean;
+    onStarted?: (i: { containerId: string; agentPid: number; pid: number; exitWatch?: string }) => void;
+    onEvent?: (e: DecisionPayload) => void;
+    id?: string;
+    user?: string;
+    mounts?: Array<{ source: string; destination: string; readonly: boolean }>;
+  } = {},
 ): Promise<Ran> {
   const p = parse(policyText);
   const pol = opts.learn ? { ...p, learn: true } : p;
@@ -72,14 +79,18 @@ async function run(
     id: opts.id ?? `t${process.pid}-${++seq}`,
     image: { ref: 'fixture', layers: [rootfs, toolLayer], config: opts.user ? { User: opts.user } : {} },
     command,
-    mounts: [{ source: helperDir, destination: '/t', readonly: true }],
+    mounts: [{ source: helperDir, destination: '/t', readonly: true }, ...(opts.mounts ?? [])],
     table,
     capabilities: sets,
     kernelSets: caps,
     learn: opts.learn,
     stdio: 'pipe',
     // the agent's decisions; the kernel record's rows are tested in apps/cli/src/commands/kernel-record.int-spec.ts
-    onDecision: (d) => (d.payload.source === 'kernel' ? undefined : events.push(d.payload)),
+    onDecision: (d) => {
+      if (d.payload.source === 'kernel') return;
+      events.push(d.payload);
+      opts.onEvent?.(d.payload);
+    },
     onStarted: opts.onStarted,
   });
   return { result, events, sets };
@@ -186,6 +197,43 @@ describe('Runner (runc + capulator-agent)', () => {
       assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1), 'seq must be 1, 2, 3, …');
       assert.equal(result.lostEvents, 0);
     });
+  });
+
+  describe('when a tid is reused by another process (clone3 set_tid)', () => {
+    // the agent caches a thread's identity per tid; the first process (uid 1000) exits and a
+    // second (uid 0) gets its tid: its call must be decided and recorded as uid 0's
+    const TIDS = policy(
+      `  - id: ids\n    capabilities: [CAP_SETUID, CAP_SETGID, CAP_CHECKPOINT_RESTORE]\n    action: allow\n` +
+        `  - id: reads\n    when: { syscall: capget }\n    action: allow\n`,
+    );
+    for (const watch of ['bpf', 'pidfd'] as const) {
+      it(`the second process's call carries its own identity (exit watch: ${watch})`, async () => {
+        const saved = process.env.CAPULATOR_AGENT_EXIT_WATCH;
+        if (watch === 'pidfd') process.env.CAPULATOR_AGENT_EXIT_WATCH = 'pidfd';
+        else delete process.env.CAPULATOR_AGENT_EXIT_WATCH;
+        let used: string | undefined;
+        try {
+          // the helper waits for the first process's host tid, which only its decision tells
+          const shared = mkdtempSync(join(home, 'tids-'));
+          const { result, events } = await run(TIDS, ['/t/caphelper', 'tidreuse', '/s/host-tid'], {
+            mounts: [{ source: shared, destination: '/s', readonly: false }],
+            onStarted: (i) => (used = i.exitWatch),
+            onEvent: (e) => (e.syscall === 'capget' && e.subject.uid === 1000 ? writeFileSync(join(shared, 'host-tid'), `${e.subject.tid}\n`) : undefined),
+          });
+          assert.equal(result.exitCode, 0, `${result.stdout}${result.stderr}`);
+          const m = /tids (\d+) (\d+)/.exec(result.stdout ?? '');
+          assert.ok(m && m[1] === m[2], `the tid was not reused: ${result.stdout}`);
+          const calls = of(events, 'capget');
+          assert.equal(calls.length, 2, JSON.stringify(calls.map((e) => e.subject)));
+          assert.equal(calls[0].subject.tid, calls[1].subject.tid);
+          assert.deepEqual(calls.map((e) => e.subject.uid), [1000, 0]);
+          assert.equal(used, watch);
+        } finally {
+          if (saved === undefined) delete process.env.CAPULATOR_AGENT_EXIT_WATCH;
+          else process.env.CAPULATOR_AGENT_EXIT_WATCH = saved;
+        }
+      });
+    }
   });
 
   describe('the decision records the agent writes', () => {

@@ -105,6 +105,8 @@ export interface StartedInfo {
   containerId: string;
   /** the seccomp agent's pid; 0 when the run has no seccomp filter */
   agentPid: number;
+  /** how the agent's subject cache learns of thread exits (agent/PROTOCOL.md "Subjects"); undefined without an agent */
+  exitWatch?: 'bpf' | 'pidfd';
   /** which mechanisms record and enforce this run */
   mechanisms: RunMechanisms;
   /** the sets the container got: the requested ones minus what this host's bounding set lacks */
@@ -560,7 +562,7 @@ export class Runner {
       };
       const onStarted = (pid: number) => {
         started = true;
-        req.onStarted?.({ pid, user, containerId, agentPid: a?.ready?.pid ?? 0, capabilities: limited.sets, unavailable: limited.unavailable, mechanisms });
+        req.onStarted?.({ pid, user, containerId, agentPid: a?.ready?.pid ?? 0, exitWatch: a?.ready?.exitWatch, capabilities: limited.sets, unavailable: limited.unavailable, mechanisms });
         for (const d of beforeStart.splice(0)) deliver(d);
       };
       // synchronously with the `attached` line (or, with no filter, the program's first exec):
