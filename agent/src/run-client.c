@@ -98,6 +98,103 @@ static void put_json(struct buf *b, const char *s)
 }
 
 /* ---- the cold path: the JS CLI ---- */
+
+/* Whether the JS CLI runs this `run` itself (bin/capulator's `local`, the same rule): no
+ * --server, -d/--detach or -h/--help among the words before `--`. */
+static int runs_here(void)
+{
+	if (g_argc < 2 || strcmp(g_argv[1], "run") != 0)
+		return 0;
+	for (int i = 2; i < g_argc && strcmp(g_argv[i], "--") != 0; i++) {
+		const char *a = g_argv[i];
+		static const char *const longs[] = {"--server", "-d", "--detach", "-h", "--help"};
+		for (size_t k = 0; k < sizeof longs / sizeof longs[0]; k++) {
+			size_t n = strlen(longs[k]);
+			if (!strncmp(a, longs[k], n) && (a[n] == 0 || a[n] == '='))
+				return 0;
+		}
+		if (a[0] == '-' && a[1] != '-' && a[1] && strchr(a + 1, 'd')) {
+			int letters = 1;
+			for (const char *c = a + 1; *c; c++)
+				if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
+					letters = 0;
+			if (letters)
+				return 0;
+		}
+	}
+	return 1;
+}
+
+/*
+ * A `run` without a daemon: its helpers start here, before Node, as spares.ts starts spares (its
+ * own session, stdout /dev/null, stdin, stderr and fd 3 piped; agent/PROTOCOL.md "Spares"): the
+ * kernel record's BPF program loads (~75-100 ms of CPU) while Node starts instead of after, and
+ * Node forks neither. Node inherits the other ends of the pipes, named with the pid and binary in
+ * `var` (pid,stdin,stderr,fd3,binary), and adopts each (spares.ts adoptEarly) or ends it. If the
+ * exec of Node fails, they end with this process (PR_SET_PDEATHSIG, or their stdin closed).
+ */
+static void early_spare(const char *var, const char *bin, char *const args[])
+{
+	int in[2], err[2], ev[2];
+	if (pipe2(in, O_CLOEXEC))
+		return;
+	if (pipe2(err, O_CLOEXEC)) {
+		close(in[0]), close(in[1]);
+		return;
+	}
+	if (pipe2(ev, O_CLOEXEC)) {
+		close(in[0]), close(in[1]), close(err[0]), close(err[1]);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		setsid();
+		int nul = open("/dev/null", O_WRONLY);
+		/* dup2 onto another fd clears close-on-exec; fd 3 itself may be one of the pipes */
+		if (dup2(in[0], 0) < 0 || (nul >= 0 && dup2(nul, 1) < 0) || dup2(err[1], 2) < 0 ||
+		    (ev[1] == 3 ? fcntl(3, F_SETFD, 0) : dup2(ev[1], 3)) < 0)
+			_exit(127);
+		execv(bin, args);
+		_exit(127);
+	}
+	close(in[0]), close(err[1]), close(ev[1]);
+	if (pid < 0) {
+		close(in[1]), close(err[0]), close(ev[0]);
+		return;
+	}
+	fcntl(in[1], F_SETFD, 0), fcntl(err[0], F_SETFD, 0), fcntl(ev[0], F_SETFD, 0);
+	char v[PATH_MAX + 64];
+	if ((size_t)snprintf(v, sizeof v, "%d,%d,%d,%d,%s", (int)pid, in[1], err[0], ev[0], bin) < sizeof v)
+		setenv(var, v, 1);
+}
+
+/* $env, else REPO/agent/build/NAME (spares.ts kernelRecordBinary, agentBinaryPath) */
+static const char *helper(const char *env, const char *repo, const char *name, char *path, size_t size)
+{
+	const char *b = getenv(env);
+	if (b && *b)
+		return b;
+	if ((size_t)snprintf(path, size, "%s/agent/build/%s", repo, name) >= size)
+		return NULL;
+	return path;
+}
+
+static void early_spares(const char *repo)
+{
+	char kpath[PATH_MAX], apath[PATH_MAX];
+	const char *krec = helper("CAPULATOR_KERNEL_RECORD", repo, "capulator-kernel-record", kpath, sizeof kpath);
+	if (krec && access(krec, X_OK) == 0 &&
+	    (access("/sys/fs/cgroup/unified/cgroup.procs", F_OK) == 0 || access("/sys/fs/cgroup/cgroup.procs", F_OK) == 0)) {
+		char *args[] = {(char *)krec, "serve", "--cgroup", "-", "--events-fd", "3", NULL};
+		early_spare("CAPULATOR_EARLY_KERNEL_RECORD", krec, args);
+	}
+	const char *agent = helper("CAPULATOR_AGENT", repo, "capulator-agent", apath, sizeof apath);
+	if (agent && access(agent, X_OK) == 0) {
+		char *args[] = {(char *)agent, "serve", "--args-from-stdin", NULL};
+		early_spare("CAPULATOR_EARLY_AGENT", agent, args);
+	}
+}
+
 static void cold(void) __attribute__((noreturn));
 static void cold(void)
 {
@@ -116,6 +213,10 @@ static void cold(void)
 	char bin[PATH_MAX];
 	if ((size_t)snprintf(bin, sizeof bin, "%s/bin/capulator", exe) >= sizeof bin)
 		die(70, "repository path too long");
+	unsetenv("CAPULATOR_EARLY_KERNEL_RECORD"); /* only ever this process's */
+	unsetenv("CAPULATOR_EARLY_AGENT");
+	if (runs_here())
+		early_spares(exe);
 	char **argv = calloc((size_t)g_argc + 3, sizeof *argv);
 	if (!argv)
 		die(70, "out of memory");

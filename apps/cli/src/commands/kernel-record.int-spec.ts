@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DecisionPayload, EventTypes, StoredEvent } from '@capulator/events';
@@ -180,6 +180,67 @@ describe('the kernel record (tp_btf/cap_capable)', () => {
       const raw = kernelRows(auditLog(runId)).filter((x) => x.capability === 'CAP_NET_RAW' && x.syscall === 'socket');
       assert.ok(raw.some((x) => x.exe === '/bin/ping' && x.answeredBy === 'granted' && x.decision === 'allow'), JSON.stringify(raw));
       assert.ok(raw.some((x) => x.exe === '/bin/busybox' && x.answeredBy === 'refused' && x.decision === 'deny'), JSON.stringify(raw));
+    });
+  });
+
+  describe('when `capulator run` finds no daemon', () => {
+    // the native client starts the kernel record and the agent before it execs Node, and the CLI
+    // adopts them: a `node` first in PATH notes what it was handed, wrappers note each started
+    function traced(args: string[]) {
+      const dir = mkdtempSync(join(home, 'early-'));
+      mkdirSync(join(dir, 'bin'));
+      const node = spawnSync('sh', ['-c', 'command -v node'], { encoding: 'utf8' }).stdout.trim();
+      writeFileSync(
+        join(dir, 'bin', 'node'),
+        `#!/bin/sh\necho "\${CAPULATOR_EARLY_KERNEL_RECORD:-none} \${CAPULATOR_EARLY_AGENT:-none}" >> ${dir}/node.log\nexec ${node} "$@"\n`,
+      );
+      // (the agent binary is runc's loopback hook too: only its serving starts are noted)
+      for (const [name, real] of [['krec', 'capulator-kernel-record'], ['agent', 'capulator-agent']]) {
+        writeFileSync(join(dir, name), `#!/bin/sh\n[ "$1" = serve ] && echo $$ >> ${dir}/${name}.log\nexec ${join(repo, 'agent/build', real)} "$@"\n`);
+        chmodSync(join(dir, name), 0o755);
+      }
+      chmodSync(join(dir, 'bin', 'node'), 0o755);
+      const r = spawnSync(bin, args, {
+        encoding: 'utf8',
+        env: { ...process.env, CAPULATOR_HOME: home, PATH: `${join(dir, 'bin')}:${process.env.PATH}`, CAPULATOR_KERNEL_RECORD: join(dir, 'krec'), CAPULATOR_AGENT: join(dir, 'agent') },
+        timeout: 120_000,
+      });
+      const lines = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8').trim().split('\n') : []);
+      return { r, node: lines('node.log'), krec: lines('krec.log'), agent: lines('agent.log') };
+    }
+    const gone = (pid: string) => {
+      try {
+        return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] === 'Z';
+      } catch {
+        return true;
+      }
+    };
+
+    it('the kernel record and the agent are started before Node and adopted by the CLI (the only ones started), serve the run, and are gone after it', () => {
+      const runId = id('early');
+      // a refined capability, so that the agent serves the run too
+      const f = policyFile('early', 'defaults: { action: allow, audit: all }\nrules:\n  - { id: chown, privileges: [PRIV_VFS_CHOWN], when: { syscall: chown }, action: allow }\n');
+      const { r, node, krec, agent } = traced(['run', '--id', runId, '--policy', f, rootfs, '--', '/bin/sh', '-c', 'chown 1:1 /tmp; ping -c1 127.0.0.1 >/dev/null']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(node.length, 1, node.join('\n'));
+      const early = node[0].split(' ').map((v) => v.split(','));
+      for (const [[pid, , , , binary], started, name] of [[early[0], krec, 'krec'], [early[1], agent, 'agent']] as const) {
+        assert.match(pid, /^\d+$/, node[0]);
+        assert.ok(binary.endsWith(`/${name}`), node[0]);
+        assert.deepEqual(started, [pid], name);
+        assert.ok(gone(pid), `${name} ${pid} outlived the run`);
+      }
+      const rows = auditLog(runId);
+      assert.ok(kernelRows(rows).some((x) => x.capability === 'CAP_NET_RAW' && x.answeredBy === 'granted'), JSON.stringify(rows));
+      assert.ok(rows.some((x) => x.syscall === 'chown' && x.answeredBy === 'continue'), JSON.stringify(rows));
+    });
+
+    it('they are not started for a run the CLI does not run itself (--server, --help)', () => {
+      for (const args of [['run', '--help'], ['run', '--server', 'http://127.0.0.1:9', rootfs, '--', '/bin/true']]) {
+        const t = traced(args);
+        assert.deepEqual(t.node, ['none none'], args.join(' '));
+        assert.deepEqual([t.krec, t.agent], [[], []], args.join(' '));
+      }
     });
   });
 });

@@ -14,8 +14,10 @@
  * Node loads the CLI. This module imports only Node's own modules, so that costs nothing measurable.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import type { Socket } from 'node:net';
+import { EventEmitter } from 'node:events';
+import { closeSync, constants, existsSync, openSync, readFileSync, realpathSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 
 export type SpareKind = 'kernel-record' | 'agent';
@@ -53,7 +55,11 @@ export function agentBinaryPath(repo: string, env: NodeJS.ProcessEnv = process.e
 
 /** Starts a spare: stdin, stderr and fd 3 piped; it keeps nothing of this process alive until taken. */
 function startSpare(kind: SpareKind, binary: string): ChildProcess {
-  const c = spawn(binary, [...SPARE_ARGS[kind]], { stdio: ['pipe', 'ignore', 'pipe', 'pipe'], detached: true });
+  return pool(kind, binary, spawn(binary, [...SPARE_ARGS[kind]], { stdio: ['pipe', 'ignore', 'pipe', 'pipe'], detached: true }));
+}
+
+/** A spare into its pool, keeping nothing of this process alive until taken. */
+function pool(kind: SpareKind, binary: string, c: ChildProcess): ChildProcess {
   c.on('error', () => undefined);
   c.stdin?.on('error', () => undefined);
   c.unref();
@@ -140,10 +146,146 @@ export function dropSpares(): void {
   pools.clear();
 }
 
-/** bin/capulator, for a `run` without a daemon: one spare of each kind, started before the CLI loads. */
-export function startEarly(repo: string): void {
+/**
+ * bin/capulator, for a `run` without a daemon (`local`): one spare of each kind, started before
+ * the CLI loads; or taken over from agent/build/capulator-run, which starts them before it execs
+ * Node when no daemon takes the run (adoptEarly). Called too when it did but this command is not
+ * such a run: they are ended.
+ */
+export function startEarly(repo: string, local = true): void {
   const krec = kernelRecordBinary(repo);
-  if (krec && (existsSync('/sys/fs/cgroup/unified/cgroup.procs') || existsSync('/sys/fs/cgroup/cgroup.procs'))) startSpare('kernel-record', krec);
   const agent = agentBinaryPath(repo);
-  if (existsSync(agent)) startSpare('agent', agent);
+  const adopted = { 'kernel-record': adoptEarly('kernel-record', krec, local), agent: adoptEarly('agent', agent, local) };
+  if (!local) return;
+  if (!adopted['kernel-record'] && krec && (existsSync('/sys/fs/cgroup/unified/cgroup.procs') || existsSync('/sys/fs/cgroup/cgroup.procs'))) startSpare('kernel-record', krec);
+  if (!adopted.agent && existsSync(agent)) startSpare('agent', agent);
+}
+
+/** The variables naming the spares capulator-run started (agent/src/run-client.c early_spares): `pid,stdin,stderr,fd3,binary`. */
+export const EARLY_SPARE_VARS: Readonly<Record<SpareKind, string>> = {
+  'kernel-record': 'CAPULATOR_EARLY_KERNEL_RECORD',
+  agent: 'CAPULATOR_EARLY_AGENT',
+};
+
+/**
+ * Takes the spare of this kind that capulator-run started before it exec'd Node into this
+ * process's pool (the kernel record then loads while Node starts: ~100 ms earlier than startSpare
+ * could start it). Only a child of this process, whose fds were left to it, is adopted; the
+ * variable leaves the environment either way. Ended instead when this process will not run
+ * (`local` false) or its binary is not `binary`.
+ */
+function adoptEarly(kind: SpareKind, binary: string | undefined, local: boolean): boolean {
+  const v = process.env[EARLY_SPARE_VARS[kind]];
+  delete process.env[EARLY_SPARE_VARS[kind]];
+  const m = v ? /^(\d+),(\d+),(\d+),(\d+),(.+)$/.exec(v) : null;
+  if (!m) return false;
+  const [pid, stdinFd, stderrFd, eventsFd] = [1, 2, 3, 4].map((i) => Number(m[i]));
+  if (procStat(pid)?.ppid !== process.pid) return false; // not this process's: neither are those fds
+  const same = (a: string, b: string) => {
+    try {
+      return realpathSync(a) === realpathSync(b);
+    } catch {
+      return false;
+    }
+  };
+  let fds: number[] = [];
+  try {
+    if (!local || !binary || !same(binary, m[5])) throw new Error('not taken');
+    // opened again through /proc: this process's own descriptors, closed on exec (the inherited
+    // ones are not, and every child would inherit them); O_NONBLOCK: never wait for the other end
+    fds = [
+      openSync(`/proc/self/fd/${stdinFd}`, constants.O_WRONLY | constants.O_NONBLOCK),
+      openSync(`/proc/self/fd/${stderrFd}`, constants.O_RDONLY | constants.O_NONBLOCK),
+      openSync(`/proc/self/fd/${eventsFd}`, constants.O_RDONLY | constants.O_NONBLOCK),
+    ];
+    pool(kind, binary, new AdoptedChild(pid, fds[0], fds[1], fds[2]) as unknown as ChildProcess);
+    return true;
+  } catch {
+    for (const fd of fds) closeSync(fd);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+    return false;
+  } finally {
+    for (const fd of [stdinFd, stderrFd, eventsFd]) {
+      try {
+        closeSync(fd);
+      } catch {
+        /* not open */
+      }
+    }
+  }
+}
+
+/** state, parent and (once it has exited) wait status of a process, from /proc/PID/stat; undefined when gone. */
+function procStat(pid: number): { state: string; ppid: number; status: number } | undefined {
+  try {
+    const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = t.slice(t.lastIndexOf(')') + 2).split(' '); // from field 3 (state) on
+    return { state: f[0], ppid: Number(f[1]), status: Number(f[49] ?? 0) }; // field 52: exit_code
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A child this process did not spawn (Node cannot wait for it), as much of a ChildProcess as the
+ * kernel record and the spares use: its stdin, stderr and fd 3 as sockets, `kill`, and `exit` and
+ * `close` once both of its output pipes have closed and it has exited (its wait status read from
+ * /proc while it is a zombie; it is reaped when this process ends).
+ */
+class AdoptedChild extends EventEmitter {
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  readonly stdin: Socket;
+  readonly stderr: Socket;
+  readonly stdio: [Socket, null, Socket, Socket];
+
+  constructor(
+    readonly pid: number,
+    stdinFd: number,
+    stderrFd: number,
+    eventsFd: number,
+  ) {
+    super();
+    this.stdin = new Socket({ fd: stdinFd, readable: false, writable: true });
+    this.stderr = new Socket({ fd: stderrFd, readable: true, writable: false });
+    const events = new Socket({ fd: eventsFd, readable: true, writable: false });
+    this.stdio = [this.stdin, null, this.stderr, events];
+    for (const s of this.stdio) s?.on('error', () => undefined);
+    let open = 2;
+    const closed = () => --open === 0 && this.reap(0);
+    this.stderr.once('close', closed);
+    events.once('close', closed);
+  }
+
+  private reap(tries: number): void {
+    const st = procStat(this.pid);
+    if (st && st.state !== 'Z' && st.state !== 'X' && tries < 5000) {
+      setTimeout(() => this.reap(tries + 1), 1);
+      return;
+    }
+    const status = st?.status ?? 0;
+    const sig = status & 0x7f;
+    if (sig) this.signalCode = (Object.keys(osConstants.signals) as NodeJS.Signals[]).find((n) => osConstants.signals[n] === sig) ?? 'SIGKILL';
+    else this.exitCode = (status >> 8) & 0xff;
+    this.emit('exit', this.exitCode, this.signalCode);
+    this.emit('close', this.exitCode, this.signalCode);
+  }
+
+  kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
+    if (this.exitCode !== null || this.signalCode !== null) return false;
+    try {
+      process.kill(this.pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** the streams keep this process alive or not (spares.ts refs and unrefs them); there is no process handle */
+  ref(): void {}
+  unref(): void {}
 }
