@@ -7,8 +7,9 @@
 // compiled code of the bundle as of the modules). The input is tsc's output, so decorator
 // metadata and everything else tsc emits are kept as they are.
 //
-// Left to Node (required from node_modules when used): native addons (better-sqlite3), and the
-// server's packages, which the run path never loads. Modules that find files beside their own
+// Left to Node (required from node_modules when used): native addons (better-sqlite3's JS is
+// bundled; its addon is loaded by path: libs/events openDatabase, so its `bindings` package, left
+// out, is never called), and the server's packages, which the run path never loads. Modules that find files beside their own
 // (worker threads: the SQLite checkpointer, the gateway's replay and integrity workers) are the
 // server's too: `capulator serve` and every command but `run` load dist/ as tsc wrote it.
 import { build } from 'esbuild';
@@ -33,7 +34,7 @@ const result = await build({
   target: 'node20',
   format: 'cjs',
   tsconfig,
-  external: ['better-sqlite3', ...server],
+  external: ['bindings', ...server],
   // each module's __dirname and __filename stay those of its file in dist/ (repoRoot, worker
   // scripts, the detached-run supervisor find their files from them), not the bundle's
   banner: { js: 'var __bundleDir = __dirname;' },

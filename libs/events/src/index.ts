@@ -9,6 +9,7 @@ export * from './seq';
 export * from './policies';
 export * from './suggest';
 export * from './sqlite/sqlite-event-store';
+export * from './sqlite/open-database';
 export * from './sqlite/verify';
 export * from './projections/run-summary.projection';
 export * from './projections/decisions.projection';

@@ -5,8 +5,8 @@
  * cancels the replay.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import Database from 'better-sqlite3';
-import { whatIf, whatIfExitCode, type WhatIfChange } from '@capulator/events';
+import type Database from 'better-sqlite3';
+import { openDatabase, whatIf, whatIfExitCode, type WhatIfChange } from '@capulator/events';
 import { capabilitySets, evaluate, load } from '@capulator/policy';
 
 export interface ReplayJob {
@@ -55,7 +55,7 @@ export function runReplayJob(db: Database.Database, job: ReplayJob): ReplayJobRe
 
 if (parentPort && workerData && (workerData as { replayJob?: ReplayJob }).replayJob) {
   const job = (workerData as { replayJob: ReplayJob }).replayJob;
-  const db = new Database(job.dbPath, { readonly: true, fileMustExist: true });
+  const db = openDatabase(job.dbPath, { readonly: true, fileMustExist: true });
   try {
     parentPort.postMessage(runReplayJob(db, job));
   } finally {

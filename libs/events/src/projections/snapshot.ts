@@ -1,8 +1,9 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { StoredEvent } from '../contracts';
 import type { EventStore, ReadAllOptions } from '../store';
 import { partitionOfPosition } from '../positions';
 import { ReadModelProjector } from './read-models.projector';
+import { openDatabase } from '../sqlite/open-database';
 
 /**
  * Read models (runs, decisions, policies, images) folded from any event store into a private
@@ -27,7 +28,7 @@ export function foldEvents(events: StoredEvent[], partitions = 1): { db: Databas
     const p = partitionOfPosition(e.position, last.length);
     if (e.position > last[p]) last[p] = e.position;
   }
-  const db = new Database(':memory:');
+  const db = openDatabase(':memory:');
   const source = {
     db,
     *readAllSync(fromPosition = 1, opts: ReadAllOptions = {}): Iterable<StoredEvent> {

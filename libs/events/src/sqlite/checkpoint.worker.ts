@@ -4,7 +4,7 @@
  * the event loop's connection goes on committing. PASSIVE never waits for the writer or readers.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import Database from 'better-sqlite3';
+import { openDatabase } from './open-database';
 
 export interface CheckpointJob {
   path: string;
@@ -14,7 +14,7 @@ export interface CheckpointJob {
 if (parentPort && workerData && (workerData as { checkpointJob?: CheckpointJob }).checkpointJob) {
   const job = (workerData as { checkpointJob: CheckpointJob }).checkpointJob;
   const port = parentPort;
-  const db = new Database(job.path, { fileMustExist: true });
+  const db = openDatabase(job.path, { fileMustExist: true });
   db.pragma('busy_timeout = 0');
   const step = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
   let stopped = false;

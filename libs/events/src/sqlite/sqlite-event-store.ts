@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -11,6 +11,7 @@ import type { AppendRequest, EventStore, ExpectedVersion, ReadAllOptions } from 
 import { defaultUpcasters, UpcasterRegistry } from '../upcast';
 import { verifyChain, type VerifyOptions, type VerifyResult } from './verify';
 import { BackgroundCheckpointer } from './checkpointer';
+import { openDatabase } from './open-database';
 
 export interface SqliteEventStoreOptions {
   upcasters?: UpcasterRegistry;
@@ -86,7 +87,7 @@ export class SqliteEventStore implements EventStore {
     if (!opts.readonly && accessProblem(path, true)) throw cannotOpen(path, Object.assign(new Error('unable to open database file'), { code: 'SQLITE_CANTOPEN' }), true);
     let db: Database.Database;
     try {
-      db = opts.readonly ? new Database(path, { readonly: true, fileMustExist: true }) : new Database(path);
+      db = opts.readonly ? openDatabase(path, { readonly: true, fileMustExist: true }) : openDatabase(path);
     } catch (e) {
       throw cannotOpen(path, e, !opts.readonly);
     }
