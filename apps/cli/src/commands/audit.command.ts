@@ -24,6 +24,7 @@ import { loadPolicyFile } from './policy.command';
 import { registerPolicyEventCommands } from './policy-events.command';
 import { addLogBusOption, openKafkaLog, openReadModels, openSqliteLog, resolveBus, storeOpenError } from './event-log';
 import { addAnchorOptions, anchoredHeads, anchorsForVerify, registerAnchorCommand } from './audit-anchor';
+import { parseSince } from '../since';
 
 /** Opens the embedded store ($CAPULATOR_HOME/events.db) and brings its read models up to date. */
 export function openStore(): { store: SqliteEventStore; projector: ReadModelProjector } {
@@ -60,17 +61,8 @@ export function loadPolicyForReplay(file: string): Policy {
   return r.policy;
 }
 
-/** `--since`: an ISO-8601 time, or a duration before now (30s, 10m, 2h, 7d). */
-export function parseSince(v: string | undefined, now = Date.now()): string | undefined {
-  if (v === undefined) return undefined;
-  const rel = /^(\d{1,9})([smhd])$/.exec(v);
-  if (rel) return new Date(now - Number(rel[1]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[rel[2] as 's']).toISOString();
-  if (/^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v)) {
-    const t = Date.parse(v);
-    if (!Number.isNaN(t)) return new Date(t).toISOString();
-  }
-  throw new CliError(`--since: want an ISO time (2026-01-02T03:04:05Z) or a duration (30s, 10m, 2h, 7d), not "${v}"`);
-}
+/** `--since` as the store compares it: an ISO time. */
+const sinceIso = (v: string | undefined): string | undefined => (v === undefined ? undefined : new Date(parseSince(v)).toISOString());
 
 const LOG_HEADERS = ['POSITION', 'TIME', 'RUN', 'SEQ', 'EXE', 'SYSCALL', 'PRIVILEGE', 'CAPABILITY', 'DECISION', 'RULE', 'ANSWER'];
 /** A kernel-record row (PrivilegeChecked source 'kernel'): its answer is the kernel's result. */
@@ -158,7 +150,7 @@ export function registerAuditCommands(program: Command): void {
       if (bad) throw new CliError(`--exe ${bad}`);
       const filter: DecisionLogFilter = {
         runId: o.run, decision: o.decision, privilege: o.privilege?.toUpperCase(), capability: o.capability?.toUpperCase(),
-        exeMatches: exe !== undefined ? (e) => globMatch(exe, e) : undefined, since: parseSince(o.since),
+        exeMatches: exe !== undefined ? (e) => globMatch(exe, e) : undefined, since: sinceIso(o.since),
       };
       const rm = await openReadModels(o.bus, { follow: o.follow });
       const store = { db: rm.db, subscribe: rm.sqlite ? rm.sqlite.subscribe.bind(rm.sqlite) : () => ({ close: async () => undefined }), close: () => rm.close() };
@@ -253,7 +245,7 @@ export function registerAuditCommands(program: Command): void {
     .option('--json', 'JSON lines: one per change, then a summary')
     .action(async (o: { policy: string; run?: string[]; since?: string; json?: boolean; bus?: string }) => {
       if (o.run && o.since) throw new CliError('--run and --since cannot be combined');
-      const since = parseSince(o.since);
+      const since = sinceIso(o.since);
       const policy = loadPolicyForReplay(o.policy);
       const store = await openReadModels(o.bus);
       try {

@@ -9,6 +9,7 @@ import { CliError } from '../cli-error';
 import { detachedDir, readExit, supervisorAlive, type LogEntry } from '../detached';
 import type { RemoteTarget } from './remote-run';
 import { runIdProblem } from '../../../runtime/src/run/run-id';
+import { parseSince } from '../since';
 
 /**
  * `capulator logs|wait|stop|kill|rm RUN` for runs started with `run -d` (logs, wait, rm) and any
@@ -48,15 +49,6 @@ function withServer(cmd: Command): Command {
     .option('--token <token>', 'API token for --server (default: $CAPULATOR_TOKEN)');
 }
 
-/** `--since`: an RFC 3339 time or a duration back from now (10s, 5m, 2h). */
-export function parseSince(v: string, now = Date.now()): number {
-  const d = /^(\d+)(s|m|h)$/.exec(v);
-  if (d) return now - Number(d[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[d[2] as 's' | 'm' | 'h'];
-  const t = Date.parse(v);
-  if (!/^\d{4}-\d\d-\d\d/.test(v) || Number.isNaN(t)) throw new CliError(`--since ${v}: want a time (2026-12-04T10:00:00Z) or a duration (10s, 5m, 2h)`);
-  return t;
-}
-
 export function registerLogsCommand(program: Command): void {
   withServer(
     program
@@ -64,7 +56,7 @@ export function registerLogsCommand(program: Command): void {
       .description('output of a detached run (capulator run -d), or of a run of a server (--server): stdout to stdout, stderr to stderr')
       .argument('<run>', 'run id')
       .option('-f, --follow', 'keep printing new output until the run ends')
-      .option('--since <time>', 'only output since TIME (RFC 3339) or a duration ago (10s, 5m, 2h)')
+      .option('--since <time>', 'only output since TIME (RFC 3339) or a duration ago (30s, 10m, 2h, 7d)')
       .option('-t, --timestamps', 'prefix each line with its time'),
   ).action(async (id: string, o: { follow?: boolean; since?: string; timestamps?: boolean } & ServerFlags) => {
     const since = o.since ? parseSince(o.since) : undefined;
