@@ -25,7 +25,7 @@ import { TokenStore } from './auth/token-store';
 import { DomainError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed } from './errors/domain.error';
 import { toHttpError } from './errors/http-exception.filter';
 import { GatewayModule, type GatewayAdapters } from './gateway.module';
-import { gatewayOptions, type GatewayOptions } from './gateway.options';
+import { gatewayOptions, type GatewayOptions, type HostPort } from './gateway.options';
 import { GrpcGateway } from './grpc/grpc.server';
 import { JsonLogger } from './logging/json-logger';
 import { PoliciesService } from './policies/policies.service';
@@ -34,6 +34,7 @@ import { RunsService } from './runs/runs.service';
 import { EventHub } from './store/event-hub';
 import { validationPipe } from './validation';
 import { consoleMiddleware } from './console/console.static';
+import { ListenError } from './listen-error';
 
 export const YAML_TYPES = ['application/yaml', 'text/yaml', 'application/x-yaml', 'text/x-yaml'];
 
@@ -144,31 +145,7 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
   await app.init();
   await hub.start();
 
-  const server = (await app.listen(options.http.port, options.http.host)) as Server;
-  server.keepAliveTimeout = 65_000;
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const httpUrl = `http://${host}:${addr.port}`;
-  // where a worker fetches an image this gateway got from an archive (registry.controller.ts)
-  const wildcard = addr.address === '0.0.0.0' || addr.address === '::';
-  adapters.images.serveAt?.(options.advertise ?? `${wildcard ? hostname() : host}:${addr.port}`);
-
   let grpc: GrpcGateway | undefined;
-  let grpcAddress: string | undefined;
-  if (options.grpc) {
-    grpc = new GrpcGateway({
-      tokens: adapters.tokens,
-      runs: app.get(RunsService),
-      policies: app.get(PoliciesService),
-      engine: adapters.engine,
-      replayer: adapters.replayer,
-      logger,
-    });
-    const port = await grpc.listen(options.grpc);
-    grpcAddress = `${options.grpc.host.includes(':') ? `[${options.grpc.host}]` : options.grpc.host}:${port}`;
-  }
-  logger.log({ msg: 'gateway listening', http: httpUrl, grpc: grpcAddress ?? null, home: options.home }, 'gateway');
-
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
@@ -181,5 +158,39 @@ export async function startGateway(partial: Partial<GatewayOptions> & { home: st
       await adapters.anchorer?.settled();
       if (ownStore) await store.close();
     })());
+  // an address it cannot listen on ends what was started and says why, for `capulator serve` to say it in one line
+  const listening = async <T>(flag: 'http' | 'grpc', at: HostPort, listen: () => Promise<T>): Promise<T> => {
+    try {
+      return await listen();
+    } catch (err) {
+      await close().catch(() => undefined);
+      throw new ListenError(flag, at, err);
+    }
+  };
+
+  const server = (await listening('http', options.http, () => app.listen(options.http.port, options.http.host))) as Server;
+  server.keepAliveTimeout = 65_000;
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const httpUrl = `http://${host}:${addr.port}`;
+  // where a worker fetches an image this gateway got from an archive (registry.controller.ts)
+  const wildcard = addr.address === '0.0.0.0' || addr.address === '::';
+  adapters.images.serveAt?.(options.advertise ?? `${wildcard ? hostname() : host}:${addr.port}`);
+
+  let grpcAddress: string | undefined;
+  if (options.grpc) {
+    grpc = new GrpcGateway({
+      tokens: adapters.tokens,
+      runs: app.get(RunsService),
+      policies: app.get(PoliciesService),
+      engine: adapters.engine,
+      replayer: adapters.replayer,
+      logger,
+    });
+    const at = options.grpc;
+    const port = await listening('grpc', at, () => grpc!.listen(at));
+    grpcAddress = `${options.grpc.host.includes(':') ? `[${options.grpc.host}]` : options.grpc.host}:${port}`;
+  }
+  logger.log({ msg: 'gateway listening', http: httpUrl, grpc: grpcAddress ?? null, home: options.home }, 'gateway');
   return { app, httpUrl, grpcAddress, store, hub, openapi, close };
 }

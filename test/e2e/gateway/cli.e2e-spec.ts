@@ -74,6 +74,36 @@ describe('capulator token', () => {
   });
 });
 
+describe('capulator serve on an address it cannot listen on', () => {
+  it('says which address, which flag and why in one line (exit 2), and ends: in use, no such host, for HTTP and gRPC', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'capulator-listen-'));
+    // a port in use: this test's own listener
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const cases: Array<[string[], RegExp]> = [
+        [['--http', `127.0.0.1:${port}`], new RegExp(`^capulator: cannot listen on 127\\.0\\.0\\.1:${port} \\(--http\\): .*EADDRINUSE`)],
+        [['--http', '127.0.0.1:0', '--grpc', `127.0.0.1:${port}`], new RegExp(`^capulator: cannot listen on 127\\.0\\.0\\.1:${port} \\(--grpc\\): .*EADDRINUSE`)],
+        [['--http', 'no-such-host.invalid:8080'], /^capulator: cannot listen on no-such-host\.invalid:8080 \(--http\): .*(ENOTFOUND|EAI_AGAIN)/],
+        [['--http', '127.0.0.1:0', '--grpc', 'no-such-host.invalid:5000'], /^capulator: cannot listen on no-such-host\.invalid:5000 \(--grpc\): /],
+      ];
+      for (const [flags, want] of cases) {
+        const r = spawnSync(process.execPath, [CLI, 'serve', '--no-run-socket', ...flags], { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home }, timeout: 60_000 });
+        assert.equal(r.status, 2, `${flags.join(' ')}: ${r.stderr}`);
+        const ours = r.stderr.split('\n').filter((l) => l.startsWith('capulator:'));
+        assert.equal(ours.length, 1, r.stderr);
+        assert.match(ours[0], want);
+        assert.ok(!/internal error|\n    at /.test(r.stderr), r.stderr);
+      }
+    } finally {
+      taken.close();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('capulator serve with a remote run', () => {
   let home: string;
   let server: ChildProcess;

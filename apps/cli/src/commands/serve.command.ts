@@ -84,11 +84,12 @@ export function registerServeCommands(program: Command): void {
         }
         if (http) {
           const { startGateway } = await import('../../../gateway/src/gateway.app');
+          const { ListenError } = await import('../../../gateway/src/listen-error');
           try {
             gw = await startGateway({ home, http, grpc, concurrency, imageUploadLimit, logLevel: opts.logLevel as 'log', store, allowMounts });
           } catch (err) {
-            const e = err as NodeJS.ErrnoException;
-            if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') throw new CliError(`cannot listen: ${e.message}`);
+            // in use, not this host's, no such host, not permitted: the gateway has stopped what it started
+            if (err instanceof ListenError) throw new CliError(err.message);
             throw err;
           }
         }
