@@ -49,6 +49,8 @@ export function buildProgram(argv: string[] = []): Command {
     .description('Run Linux binaries from OCI/Docker images with every use of privilege decided by a priv(9)-style policy')
     .version(pkg.version, '-V, --version')
     .showHelpAfterError()
+    // a word a command does not take is an error (as docker's), not silently ignored; every command inherits it
+    .allowExcessArguments(false)
     .exitOverride();
   const first = argv.find((a) => !a.startsWith('-'));
   if (!first && (argv.includes('-V') || argv.includes('--version'))) return program;
