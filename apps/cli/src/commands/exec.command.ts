@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { homePaths } from '@capulator/host';
 import { EXEC_FILE, parseUserSpec, parseWorkdir, resolveUser, RunError } from '../../../runtime/src/run';
+import { findCommand, resolveContainerPath, type PathMount } from '../../../runtime/src/run/entrypoint-check';
 import { CliError } from '../cli-error';
 import { runIdProblem } from '../../../runtime/src/run/run-id';
 import { envFromFlags } from './run-workload-options';
@@ -73,7 +74,10 @@ export async function execCommand(id: string, command: string[], o: ExecFlags): 
       throw new CliError(e instanceof RunError ? `--user ${user}: ${e.message}` : (e as Error).message);
     }
   }
-  for (const e of envFromFlags(o.env)) args.push('--env', e);
+  const env = envFromFlags(o.env);
+  const missing = commandProblem(dir, command[0], env, workdir);
+  if (missing) throw new CliError(missing.message, missing.exit);
+  for (const e of env) args.push('--env', e);
   args.push(containerId, ...command);
   const child = spawn(runc.command, [...runc.args, ...args], { stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
   // runc passes signals on to the exec'd process (and ^C reaches it through the terminal or the
@@ -94,4 +98,44 @@ export async function execCommand(id: string, command: string[], o: ExecFlags): 
   process.off('SIGHUP', onHup);
   if (r.error) throw new CliError(`cannot start runc: ${r.error.message}`, 125);
   return r.code ?? 128 + 9;
+}
+
+/**
+ * Why `cmd` cannot be exec'd in the run's container, found before runc is asked (which would fail
+ * with its own log line and 255): not found (127), or not an executable file (126), as a shell
+ * and docker say. Looked up in the container's filesystem as `run` looks in the image: its
+ * rootfs and bind mounts from the host, PATH from the container's environment and -e. Undefined
+ * when found, or when the path lies under a mount the host cannot see into (a tmpfs): runc decides.
+ */
+function commandProblem(dir: string, cmd: string, flagEnv: string[], workdir: string | undefined): { message: string; exit: number } | undefined {
+  let config: { process?: { env?: string[]; cwd?: string }; mounts?: Array<{ destination: string; type?: string; source?: string; options?: string[] }> };
+  try {
+    config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as typeof config;
+  } catch {
+    return undefined;
+  }
+  const mounts = config.mounts ?? [];
+  const isBind = (m: (typeof mounts)[number]) => m.type === 'bind' || (m.options ?? []).includes('bind') || (m.options ?? []).includes('rbind');
+  const binds: PathMount[] = mounts.filter((m) => isBind(m) && m.source).map((m) => ({ source: m.source!, destination: m.destination }));
+  const hidden = mounts.filter((m) => !isBind(m)).map((m) => m.destination.replace(/\/$/, ''));
+  const under = (p: string) => hidden.some((d) => p === d || p.startsWith(d + '/'));
+  // the container's environment, then -e (a later PATH wins, as runc exec sets it)
+  const env = [...(config.process?.env ?? []), ...flagEnv];
+  const path = [...env].reverse().find((e) => e.startsWith('PATH='));
+  const cwd = workdir ?? config.process?.cwd ?? '/';
+  const rootfs = join(dir, 'rootfs');
+  const candidates = cmd.includes('/')
+    ? [cmd.startsWith('/') ? cmd : `${cwd.replace(/\/$/, '')}/${cmd}`]
+    : (path?.slice(5) ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter((d) => d.startsWith('/')).map((d) => `${d.replace(/\/$/, '')}/${cmd}`);
+  if (candidates.some(under)) return undefined;
+  const found = findCommand(rootfs, cmd, path ? [path] : [], cwd, binds);
+  if (!found) return { message: `${cmd}: not found in the container${cmd.includes('/') ? '' : ' (PATH)'}`, exit: 127 };
+  const host = resolveContainerPath(rootfs, found, binds);
+  try {
+    const st = host ? statSync(host) : undefined;
+    if (!st?.isFile() || (st.mode & 0o111) === 0) return { message: `${cmd}: not an executable file in the container`, exit: 126 };
+  } catch {
+    return undefined;
+  }
+  return undefined;
 }

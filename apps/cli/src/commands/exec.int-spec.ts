@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoredEvent } from '@capulator/events';
@@ -98,6 +98,35 @@ describe('capulator exec', () => {
     assert.ok(raw.length >= 1, 'the exec\'d ping\'s raw socket is recorded in the run');
     assert.ok(raw.every((c) => c.subject.exe === '/bin/ping' && c.decision === 'allow'), JSON.stringify(raw));
     cap(['rm', id]);
+  });
+
+  it('a command the container lacks is 127, one that is not executable 126, one line each, as a shell says; found through bind mounts and -e PATH', () => {
+    const id = `exec-missing-${process.pid}`;
+    const vol = mkdtempSync(join(home, 'vol-'));
+    writeFileSync(join(vol, 'tool'), '#!/bin/sh\necho from-the-volume\n', { mode: 0o755 });
+    const started = cap(['run', '-d', '--id', id, '-v', `${vol}:/vol`, rootfs, '--', '/bin/sleep', '60']);
+    assert.equal(started.status, 0, started.stderr);
+    try {
+      for (const [args, status, line] of [
+        [['--', '/nonexistent'], 127, 'capulator: /nonexistent: not found in the container\n'],
+        [['--', 'nonexistent'], 127, 'capulator: nonexistent: not found in the container (PATH)\n'],
+        [['--', '/etc/passwd'], 126, 'capulator: /etc/passwd: not an executable file in the container\n'],
+        [['-e', 'PATH=/nowhere', '--', 'ls'], 127, 'capulator: ls: not found in the container (PATH)\n'],
+      ] as const) {
+        const r = cap(['exec', ...args.slice(0, args.indexOf('--')), id, ...args.slice(args.indexOf('--'))]);
+        assert.equal(r.status, status, `${args.join(' ')}: ${r.stderr}`);
+        assert.equal(r.stderr, line);
+      }
+      const tool = cap(['exec', '-e', 'PATH=/vol:/bin', id, '--', 'tool']);
+      assert.equal(tool.status, 0, tool.stderr);
+      assert.equal(tool.stdout, 'from-the-volume\n');
+      const code = cap(['exec', id, '--', '/bin/sh', '-c', 'exit 3']);
+      assert.equal(code.status, 3, code.stderr);
+    } finally {
+      cap(['kill', id]);
+      cap(['wait', id]);
+      cap(['rm', id]);
+    }
   });
 
   it('refuses a run that is not running (exit 1) and bad flags (exit 2), one line each', () => {
