@@ -750,7 +750,12 @@ int main(int argc, char **argv)
 	}
 	puts_(&req, "],\"cwd\":");
 	put_json(&req, cwd);
-	puts_(&req, isatty(0) ? ",\"tty\":true}\n" : ",\"tty\":false}\n");
+	puts_(&req, isatty(0) ? ",\"tty\":true" : ",\"tty\":false");
+	/* a controlling terminal, which runc's -t opens (without one the cold path relays a pty) */
+	int ctty = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	puts_(&req, ctty >= 0 ? ",\"ctty\":true}\n" : ",\"ctty\":false}\n");
+	if (ctty >= 0)
+		close(ctty);
 	if (send_all(sock, req.p, req.len) < 0) {
 		close(sock);
 		cold(); /* nothing was started: the daemon went away before reading */

@@ -200,6 +200,24 @@ describe('capulator run through capulator serve (the run socket)', () => {
       const bad = withDaemon(['run', '--no-store', '-e', 'BAD-NAME', rootfs, '--', '/bin/true']);
       assert.deepEqual([bad.status, bad.stderr], [2, "capulator: --env BAD-NAME: want K=V, or K for this shell's value of K\n"]);
     });
+    it('-t with no terminal (a pipe, cron, CI): a pty is relayed, as for a server’s -t runs; through the daemon the client runs it cold', () => {
+      // setsid: no controlling terminal, which runc's own -t needs (before: exit 125, "open /dev/tty")
+      const prog = ['run', '--no-store', '-t', rootfs, '--', '/bin/sh', '-c', 'test -t 0 && test -t 1 && echo on-a-terminal; echo to-stderr >&2; exit 4'];
+      for (const homeDir of [home, coldHome]) {
+        const r = spawnSync('setsid', ['-w', bin, ...prog], { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: homeDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+        assert.equal(r.status, 4, r.stderr);
+        // one stream, as from a terminal (CRLF)
+        assert.equal(r.stdout, 'on-a-terminal\r\nto-stderr\r\n', homeDir);
+      }
+      // -i: this process's stdin goes to the terminal
+      const i = spawnSync('setsid', ['-w', bin, 'run', '--no-store', '-it', rootfs, '--', '/bin/sh', '-c', 'read l; echo "got $l"'], {
+        encoding: 'utf8',
+        env: { ...process.env, CAPULATOR_HOME: coldHome },
+        input: 'a-line\n',
+      });
+      assert.equal(i.status, 0, i.stderr);
+      assert.match(i.stdout, /got a-line\r\n/);
+    });
     it('a usage error is printed by the cold path (commander’s own text)', () => {
       const args = ['run', '--bogus', rootfs];
       const r = spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home } });

@@ -109,6 +109,8 @@ interface RunMessage {
   argv: string[];
   cwd: string;
   tty?: boolean;
+  /** whether the client has a controlling terminal (runc's -t needs one); absent: yes */
+  ctty?: boolean;
 }
 
 /** One client: one `capulator run`. */
@@ -188,6 +190,7 @@ async function serveClient(sock: Socket, store: EventStore | undefined): Promise
     stderr: (data) => send({ type: 'stderr', data }),
     exit: (c) => (code = c),
     store,
+    terminal: req.ctty !== false,
     launch: (bin, args, o) =>
       new Promise<RuncExit>((resolve) => {
         if (gone) return resolve({ code: null, signal: null, lost: 'the run client went away before runc started' });

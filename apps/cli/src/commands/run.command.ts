@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, openSync, statSync, type WriteStream } from 'node:fs';
+import { closeSync, constants, createWriteStream, existsSync, openSync, statSync, type WriteStream } from 'node:fs';
 import { setPriority } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { homePaths, repoRoot, fsErrorText } from '@capulator/host';
@@ -72,6 +72,22 @@ export interface RunHost {
   store?: EventStore;
   /** what it cannot do itself (--server): `capulator run` in a process of its own does it */
   fallback?(reason: string): never;
+  /**
+   * Whether the process that runs runc has a controlling terminal, which runc needs for -t (it
+   * opens /dev/tty); default: this process's. Without one, a -t run's terminal is the agent
+   * binary's pty relay (agent/src/pty.c), as for a server's -t runs, here in the cold path.
+   */
+  terminal?: boolean;
+}
+
+/** Whether this process has a controlling terminal (runc's -t opens /dev/tty). */
+function hasControllingTerminal(): boolean {
+  try {
+    closeSync(openSync('/dev/tty', constants.O_RDONLY | constants.O_NOCTTY));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const thisProcess: RunHost = {
@@ -123,6 +139,8 @@ Examples:
         process.exitCode = await runDetached(opts.id);
         return;
       }
+      // -t with no terminal where runc runs (a pipe, cron, CI): the cold path relays one
+      if (opts.tty && !opts.server && host.launch && host.terminal === false) host.fallback?.('-t without a terminal');
       if (opts.server) {
         host.fallback?.('--server');
         const token = opts.token ?? process.env.CAPULATOR_TOKEN;
@@ -231,6 +249,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
   const mounts = [...opts.mount.map((m) => parseMount(m, host.cwd)), ...opts.volume.map((m) => parseMount(m, host.cwd, '--volume'))];
   const flagEnv = envFromFlags(opts.env);
   const { workload, env: fileEnv } = workloadFrom(opts, host.cwd);
+  const relay = !!workload.tty && !host.launch && !(host.terminal ?? hasControllingTerminal());
   const env = [...fileEnv, ...flagEnv];
   const id = opts.id ?? randomBytes(6).toString('hex');
   if (opts.onAuditFailure !== 'stop' && opts.onAuditFailure !== 'continue') throw new CliError(`--on-audit-failure ${opts.onAuditFailure}: want stop or continue`);
@@ -335,7 +354,16 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
       kernelSets: caps,
       learn: opts.learn,
       keep: opts.keep,
-      stdio: 'inherit',
+      // -t where this process has no terminal: the pty relay, its output (one stream, as a
+      // terminal's) written here; with -i this process's stdin goes to it
+      ...(relay
+        ? {
+            stdio: 'pipe' as const,
+            onOutput: (stream: 'stdout' | 'stderr', text: string) => (stream === 'stdout' ? process.stdout : process.stderr).write(text),
+            ...(workload.interactive ? { stdin: process.stdin } : {}),
+            terminal: { size: () => ({ rows: 24, cols: 80 }), onResize: () => () => undefined },
+          }
+        : { stdio: 'inherit' as const }),
       launch: host.launch,
       onAuditFailure,
       stop: stopForAudit.signal,
