@@ -2,12 +2,14 @@ import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { homePaths } from '@capulator/host';
+import { homePaths, repoRoot } from '@capulator/host';
 import { EXEC_FILE, parseUserSpec, parseWorkdir, resolveUser, RunError } from '../../../runtime/src/run';
 import { findCommand, resolveContainerPath, type PathMount } from '../../../runtime/src/run/entrypoint-check';
 import { CliError } from '../cli-error';
 import { runIdProblem } from '../../../runtime/src/run/run-id';
 import { envFromFlags } from './run-workload-options';
+import { hasControllingTerminal } from '../terminal';
+import { agentBinaryPath } from '../../../runtime/src/run/spares';
 
 const ENV = /^[A-Za-z_][A-Za-z0-9_]*(=.*)?$/s;
 
@@ -79,7 +81,13 @@ export async function execCommand(id: string, command: string[], o: ExecFlags): 
   if (missing) throw new CliError(missing.message, missing.exit);
   for (const e of env) args.push('--env', e);
   args.push(containerId, ...command);
-  const child = spawn(runc.command, [...runc.args, ...args], { stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
+  // -t with no controlling terminal here (a pipe, cron, CI): runc gets one from the agent
+  // binary's pty relay (its output one stream, as a terminal's), as `capulator run -t` does
+  const relay = o.tty && !hasControllingTerminal();
+  const [cmd, argv] = relay
+    ? [agentBinaryPath(repoRoot(__dirname)), ['pty', '24', '80', '--', runc.command, ...runc.args, ...args]]
+    : [runc.command, [...runc.args, ...args]];
+  const child = spawn(cmd, argv, { stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
   // runc passes signals on to the exec'd process (and ^C reaches it through the terminal or the
   // process group): this process only waits for runc's end
   const ignore = () => undefined;

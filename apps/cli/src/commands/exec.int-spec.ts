@@ -100,7 +100,7 @@ describe('capulator exec', () => {
     cap(['rm', id]);
   });
 
-  it('a command the container lacks is 127, one that is not executable 126, one line each, as a shell says; found through bind mounts and -e PATH', () => {
+  it('a command the container lacks is 127, one that is not executable 126, one line each, as a shell says; found through bind mounts and -e PATH; -t without a terminal', () => {
     const id = `exec-missing-${process.pid}`;
     const vol = mkdtempSync(join(home, 'vol-'));
     writeFileSync(join(vol, 'tool'), '#!/bin/sh\necho from-the-volume\n', { mode: 0o755 });
@@ -122,6 +122,10 @@ describe('capulator exec', () => {
       assert.equal(tool.stdout, 'from-the-volume\n');
       const code = cap(['exec', id, '--', '/bin/sh', '-c', 'exit 3']);
       assert.equal(code.status, 3, code.stderr);
+      // -t with no controlling terminal (setsid): a relayed pty, where runc alone fails (255, "open /dev/tty")
+      const t = spawnSync('setsid', ['-w', bin, 'exec', '-t', id, '--', '/bin/sh', '-c', 'test -t 1 && echo on-a-terminal; exit 5'], { encoding: 'utf8', env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+      assert.equal(t.status, 5, t.stderr);
+      assert.equal(t.stdout, 'on-a-terminal\r\n');
     } finally {
       cap(['kill', id]);
       cap(['wait', id]);

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, createWriteStream, existsSync, openSync, statSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, openSync, statSync, type WriteStream } from 'node:fs';
 import { setPriority } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { homePaths, repoRoot, fsErrorText } from '@capulator/host';
@@ -35,6 +35,7 @@ import { CliError } from '../cli-error';
 import { addWorkloadOptions, envFromFlags, envFromHost, serverWorkload, workloadFrom, workloadRecord, type WorkloadFlags } from './run-workload-options';
 import { loadPolicyFileTextCached, readPolicyFile } from '../policy-file';
 import { runIdProblem } from '../../../runtime/src/run/run-id';
+import { hasControllingTerminal } from '../terminal';
 
 interface RunOptions extends WorkloadFlags {
   policy?: string;
@@ -78,16 +79,6 @@ export interface RunHost {
    * binary's pty relay (agent/src/pty.c), as for a server's -t runs, here in the cold path.
    */
   terminal?: boolean;
-}
-
-/** Whether this process has a controlling terminal (runc's -t opens /dev/tty). */
-function hasControllingTerminal(): boolean {
-  try {
-    closeSync(openSync('/dev/tty', constants.O_RDONLY | constants.O_NOCTTY));
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const thisProcess: RunHost = {
