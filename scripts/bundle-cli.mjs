@@ -67,9 +67,13 @@ const result = await build({
   logLevel: 'warning',
   legalComments: 'none',
 });
+// ASCII only: esbuild escapes every other character in code (charset 'ascii'), but keeps some
+// comments as written, and one '…' in a comment makes Node decode the whole 1.6 MB file as UTF-8
+// into a two-byte string (7-10 ms here, against ~1.5 ms for an ASCII file) on every cold run
+const text = readFileSync(outfile, 'utf8').replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+writeFileSync(outfile, text);
 // the compile cache compiles a module with a dynamic import() as Node does (no cached code): the
 // bundle must have none, or it would be compiled anew on every run
-const text = readFileSync(outfile, 'utf8');
 if (text.includes('import(')) {
   console.error('bundle-cli: the bundle contains import(, which the compile cache cannot serve');
   process.exit(1);
