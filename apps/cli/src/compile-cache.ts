@@ -10,11 +10,15 @@
  * directory and nobody else may write there: a cache others could write would be code they chose.
  * Anything that goes wrong (no permission, a torn file) just means compiling as before.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import Module from 'node:module';
 import { dirname, join, sep } from 'node:path';
 import { Script } from 'node:vm';
+
+/** sha1 in hex; one-shot where Node has it (>= 20.12): ~1 ms less than a Hash object over the 1.6 MB bundle. */
+const oneShot = (crypto as unknown as { hash?: (alg: string, data: string, enc: 'hex') => string }).hash;
+const sha1 = (text: string): string => (oneShot ? oneShot('sha1', text, 'hex') : crypto.createHash('sha1').update(text).digest('hex'));
 
 interface Entry {
   hash: string;
@@ -62,7 +66,7 @@ export function installCompileCache(root: string, dir = join(root, 'dist', '.com
     if (!filename.startsWith(prefix) || (format !== undefined && format !== 'commonjs') || !/\.c?js$/.test(filename) || content.includes('import(')) {
       return original.call(this, content, filename, format);
     }
-    const hash = createHash('sha1').update(content).digest('hex');
+    const hash = sha1(content);
     const hit = entries.get(filename);
     const cachedData = hit && hit.hash === hash ? hit.data : undefined;
     const script = new Script(M.wrap(content), { filename, cachedData });
