@@ -5,6 +5,7 @@ import { chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hasControllingTerminal } from '../terminal';
 
 /**
  * The native client of `capulator run` (agent/src/run-client.c) against a scripted daemon:
@@ -77,7 +78,7 @@ describe('the run client (agent/build/capulator-run) against a scripted daemon',
   });
 
   describe('when it asks for a run', () => {
-    it('sends its argv byte for byte, its cwd and whether stdin is a terminal', async () => {
+    it('sends its argv byte for byte, its cwd, whether stdin is a terminal and whether it has a controlling one', async () => {
       let req: Record<string, unknown> = {};
       script = (sock, r) => {
         req = r;
@@ -86,7 +87,8 @@ describe('the run client (agent/build/capulator-run) against a scripted daemon',
       const argv = ['--id', 'x', 'a "quoted" \\ back', 'line\nbreak\ttab\x01', 'café 😀', ''];
       const r = await runClient(argv);
       assert.equal(r.status, 0, r.stderr);
-      assert.deepEqual(req, { type: 'run', version: 1, argv, cwd: home, tty: false });
+      // the client's controlling terminal is this process's (runc's -t opens /dev/tty)
+      assert.deepEqual(req, { type: 'run', version: 1, argv, cwd: home, tty: false, ctty: hasControllingTerminal() });
     });
   });
 
