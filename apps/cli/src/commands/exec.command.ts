@@ -4,7 +4,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { homePaths, repoRoot } from '@capulator/host';
 import { EXEC_FILE, parseUserSpec, parseWorkdir, resolveUser, RunError } from '../../../runtime/src/run';
-import { findCommand, resolveContainerPath, type PathMount } from '../../../runtime/src/run/entrypoint-check';
+import { findCommand } from '../../../runtime/src/run/entrypoint-check';
+import { resolveInRootfs } from '../../../runtime/src/run/rootfs-path';
 import { CliError } from '../cli-error';
 import { runIdProblem } from '../../../runtime/src/run/run-id';
 import { envFromFlags } from './run-workload-options';
@@ -64,20 +65,24 @@ export async function execCommand(id: string, command: string[], o: ExecFlags): 
   }
   const containerId = `capulator-${id}`;
   const root = runc.args[runc.args.indexOf('--root') + 1];
-  if (!existsSync(join(root, containerId, 'state.json'))) throw new CliError(`run ${id} is not running`, 1);
+  const state = join(root, containerId, 'state.json');
+  if (!existsSync(state)) throw new CliError(`run ${id} is not running`, 1);
+  // the container's root as its first process sees it: its mounts too, and what it changed since
+  // the start (a user it added, a program it wrote into a tmpfs), which the run's rootfs does not show
+  const seen = containerRoot(state);
   const args = ['exec'];
   if (o.tty) args.push('--tty');
   if (workdir) args.push('--cwd', workdir);
   if (user) {
     try {
-      const u = resolveUser(join(dir, 'rootfs'), user);
+      const u = resolveUser(seen ?? join(dir, 'rootfs'), user);
       args.push('--user', `${u.uid}:${u.gid}`);
     } catch (e) {
       throw new CliError(e instanceof RunError ? `--user ${user}: ${e.message}` : (e as Error).message);
     }
   }
   const env = envFromFlags(o.env);
-  const missing = commandProblem(dir, command[0], env, workdir);
+  const missing = seen ? commandProblem(dir, seen, command[0], env, workdir) : undefined;
   if (missing) throw new CliError(missing.message, missing.exit);
   for (const e of env) args.push('--env', e);
   args.push(containerId, ...command);
@@ -108,39 +113,37 @@ export async function execCommand(id: string, command: string[], o: ExecFlags): 
   return r.code ?? 128 + 9;
 }
 
+/** /proc/PID/root of the container's first process (runc's state), or undefined. */
+function containerRoot(stateFile: string): string | undefined {
+  try {
+    const pid = (JSON.parse(readFileSync(stateFile, 'utf8')) as { init_process_pid?: number }).init_process_pid;
+    return Number.isInteger(pid) && pid! > 0 && existsSync(`/proc/${pid}/root`) ? `/proc/${pid}/root` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Why `cmd` cannot be exec'd in the run's container, found before runc is asked (which would fail
  * with its own log line and 255): not found (127), or not an executable file (126), as a shell
- * and docker say. Looked up in the container's filesystem as `run` looks in the image: its
- * rootfs and bind mounts from the host, PATH from the container's environment and -e. Undefined
- * when found, or when the path lies under a mount the host cannot see into (a tmpfs): runc decides.
+ * says. Looked up as `run` looks in the image, but through the container's own root as its first
+ * process sees it (`root`, /proc/PID/root), with PATH from the container's environment and -e.
+ * Undefined when found, or when the run's config cannot be read (runc decides).
  */
-function commandProblem(dir: string, cmd: string, flagEnv: string[], workdir: string | undefined): { message: string; exit: number } | undefined {
-  let config: { process?: { env?: string[]; cwd?: string }; mounts?: Array<{ destination: string; type?: string; source?: string; options?: string[] }> };
+function commandProblem(dir: string, root: string, cmd: string, flagEnv: string[], workdir: string | undefined): { message: string; exit: number } | undefined {
+  let config: { process?: { env?: string[]; cwd?: string } };
   try {
     config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as typeof config;
   } catch {
     return undefined;
   }
-  const mounts = config.mounts ?? [];
-  const isBind = (m: (typeof mounts)[number]) => m.type === 'bind' || (m.options ?? []).includes('bind') || (m.options ?? []).includes('rbind');
-  const binds: PathMount[] = mounts.filter((m) => isBind(m) && m.source).map((m) => ({ source: m.source!, destination: m.destination }));
-  const hidden = mounts.filter((m) => !isBind(m)).map((m) => m.destination.replace(/\/$/, ''));
-  const under = (p: string) => hidden.some((d) => p === d || p.startsWith(d + '/'));
   // the container's environment, then -e (a later PATH wins, as runc exec sets it)
-  const env = [...(config.process?.env ?? []), ...flagEnv];
-  const path = [...env].reverse().find((e) => e.startsWith('PATH='));
-  const cwd = workdir ?? config.process?.cwd ?? '/';
-  const rootfs = join(dir, 'rootfs');
-  const candidates = cmd.includes('/')
-    ? [cmd.startsWith('/') ? cmd : `${cwd.replace(/\/$/, '')}/${cmd}`]
-    : (path?.slice(5) ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter((d) => d.startsWith('/')).map((d) => `${d.replace(/\/$/, '')}/${cmd}`);
-  if (candidates.some(under)) return undefined;
-  const found = findCommand(rootfs, cmd, path ? [path] : [], cwd, binds);
+  const path = [...(config.process?.env ?? []), ...flagEnv].reverse().find((e) => e.startsWith('PATH='));
+  const found = findCommand(root, cmd, path ? [path] : [], workdir ?? config.process?.cwd ?? '/');
   if (!found) return { message: `${cmd}: not found in the container${cmd.includes('/') ? '' : ' (PATH)'}`, exit: 127 };
-  const host = resolveContainerPath(rootfs, found, binds);
+  const at = resolveInRootfs(root, found);
   try {
-    const st = host ? statSync(host) : undefined;
+    const st = at ? statSync(at) : undefined;
     if (!st?.isFile() || (st.mode & 0o111) === 0) return { message: `${cmd}: not an executable file in the container`, exit: 126 };
   } catch {
     return undefined;

@@ -104,7 +104,7 @@ describe('capulator exec', () => {
     const id = `exec-missing-${process.pid}`;
     const vol = mkdtempSync(join(home, 'vol-'));
     writeFileSync(join(vol, 'tool'), '#!/bin/sh\necho from-the-volume\n', { mode: 0o755 });
-    const started = cap(['run', '-d', '--id', id, '-v', `${vol}:/vol`, rootfs, '--', '/bin/sleep', '60']);
+    const started = cap(['run', '-d', '--id', id, '-v', `${vol}:/vol`, '--tmpfs', '/scratch:exec', rootfs, '--', '/bin/sleep', '60']);
     assert.equal(started.status, 0, started.stderr);
     try {
       for (const [args, status, line] of [
@@ -120,6 +120,13 @@ describe('capulator exec', () => {
       const tool = cap(['exec', '-e', 'PATH=/vol:/bin', id, '--', 'tool']);
       assert.equal(tool.status, 0, tool.stderr);
       assert.equal(tool.stdout, 'from-the-volume\n');
+      // looked up where the container sees it: a program it wrote into its own tmpfs (which the
+      // host's view of the run's rootfs does not show) is found and runs
+      const made = cap(['exec', id, '--', '/bin/sh', '-c', 'printf "#!/bin/sh\\necho made-inside\\n" > /scratch/made; chmod +x /scratch/made']);
+      assert.equal(made.status, 0, made.stderr);
+      const inside = cap(['exec', id, '--', '/scratch/made']);
+      assert.equal(inside.status, 0, inside.stderr);
+      assert.equal(inside.stdout, 'made-inside\n');
       const code = cap(['exec', id, '--', '/bin/sh', '-c', 'exit 3']);
       assert.equal(code.status, 3, code.stderr);
       // -t with no controlling terminal (setsid): a relayed pty, where runc alone fails (255, "open /dev/tty")
