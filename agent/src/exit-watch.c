@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@ struct shared {
 };
 static struct shared *sh;
 static unsigned nslots;                              /* the caller's slots; one more is the self-test's */
+static size_t sh_len;                                /* the mapping's length */
 static int watched_fd = -1, shared_fd = -1, prog_fd = -1, link_fd = -1;
 
 static long sys_bpf(int cmd, union bpf_attr *a) { return syscall(SYS_bpf, cmd, a, sizeof *a); }
@@ -107,7 +109,7 @@ static void *self_test_thread(void *arg) {
 }
 
 static void close_all(void) {
-  if (sh) munmap(sh, (offsetof(struct shared, flag) + nslots + 1 + 4095) & ~(size_t)4095);
+  if (sh) munmap(sh, sh_len);
   sh = NULL;
   if (link_fd >= 0) close(link_fd);
   if (prog_fd >= 0) close(prog_fd);
@@ -122,7 +124,16 @@ static bool fail(char *err, size_t errlen, const char *what) {
   return false;
 }
 
+/* The initial pid namespace's inode number (the kernel's PROC_PID_INIT_INO): the program sees
+ * tids as that namespace numbers them, and so must the agent. */
+#define PID_NS_INIT_INO 0xEFFFFFFCu
+
 bool exit_watch_open(unsigned slots, char *err, size_t errlen) {
+  struct stat ns;
+  if (stat("/proc/self/ns/pid", &ns) != 0 || ns.st_ino != PID_NS_INIT_INO) {
+    snprintf(err, errlen, "the agent is not in the initial pid namespace");
+    return false;
+  }
   nslots = slots;
   size_t value = (offsetof(struct shared, flag) + slots + 1 + 7) & ~(size_t)7;
   size_t len = (value + 4095) & ~(size_t)4095;
@@ -133,6 +144,7 @@ bool exit_watch_open(unsigned slots, char *err, size_t errlen) {
   void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, shared_fd, 0);
   if (m == MAP_FAILED) return fail(err, errlen, "mmap of the bpf map");
   sh = m;
+  sh_len = len;
   char log[4096] = "";
   prog_fd = load_program(log, sizeof log);
   if (prog_fd < 0) {
@@ -164,7 +176,7 @@ bool exit_watch_open(unsigned slots, char *err, size_t errlen) {
     nanosleep(&ts, NULL);
   }
   if (exit_watch_count() != 1 || !exit_watch_take(slots)) {
-    snprintf(err, errlen, "the exit of a watched thread was not seen (is the agent outside the initial pid namespace?)");
+    snprintf(err, errlen, "the exit of a watched thread was not seen");
     close_all();
     return false;
   }

@@ -13,9 +13,9 @@
  * has its flag and count visible once that notification is received (the seccomp notification
  * lock orders them): one load of the counter after each RECV replaces a system call.
  *
- * exit_watch_open() loads and attaches the program and proves it on a thread of its own (which
- * also proves that the tids the program sees are the agent's: the agent is in the initial pid
- * namespace); when anything fails the caller keeps its pidfd-per-thread epoll set instead. */
+ * exit_watch_open() checks that the agent is in the initial pid namespace (the program sees tids
+ * as that namespace numbers them), loads and attaches the program, and proves it on a thread of
+ * its own; when anything fails the caller keeps its pidfd-per-thread epoll set instead. */
 bool exit_watch_open(unsigned slots, char *err, size_t errlen);
 /* Watches tid for slot (before the thread's identity is read); false: the map is full or failed. */
 bool exit_watch_add(int tid, unsigned slot);
