@@ -235,11 +235,18 @@ describe('the kernel record (tp_btf/cap_capable)', () => {
       assert.ok(rows.some((x) => x.syscall === 'chown' && x.answeredBy === 'continue'), JSON.stringify(rows));
     });
 
-    it('they are not started for a run the CLI does not run itself (--server, --help)', () => {
+    it('they are not started for a run the CLI does not run itself (--server, -d, --help)', () => {
+      // (the native client's rule and bin/capulator's are one rule written twice: in C before Node, in JS after)
       for (const args of [['run', '--help'], ['run', '--server', 'http://127.0.0.1:9', rootfs, '--', '/bin/true']]) {
         const t = traced(args);
         assert.deepEqual(t.node, ['none none'], args.join(' '));
         assert.deepEqual([t.krec, t.agent], [[], []], args.join(' '));
+      }
+      // -d: none for the command itself (the detached run's supervisor runs the run, which starts its own)
+      const nowhere = join(home, 'no-such-rootfs');
+      for (const args of [['run', '-d', nowhere, '--', '/bin/true'], ['run', '-itd', nowhere, '--', '/bin/true']]) {
+        const t = traced(args);
+        assert.equal(t.node[0], 'none none', args.join(' '));
       }
     });
   });
