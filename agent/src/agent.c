@@ -1328,6 +1328,21 @@ static bool serve_one(struct listener *l, struct seccomp_notif *req, size_t rqs,
   return true;
 }
 
+/* The subject cache's exit watch (see subject_of), set up once: by a spare while it waits for its
+ * arguments, else at the start of serve(). Attaching to the tracepoint can wait for an RCU grace
+ * period (~20 ms here when another agent's program was detached just before), which a spare
+ * spends before its run needs it. CAPULATOR_AGENT_EXIT_WATCH=pidfd keeps the pidfds (the tests
+ * run both). */
+static char watch_err[256];
+static bool watch_tried;
+static void watch_exits(void) {
+  if (watch_tried) return;
+  watch_tried = true;
+  const char *want = getenv("CAPULATOR_AGENT_EXIT_WATCH");
+  if (want && !strcmp(want, "pidfd")) snprintf(watch_err, sizeof watch_err, "CAPULATOR_AGENT_EXIT_WATCH=pidfd");
+  else exit_watch = exit_watch_open(TC_SIZE, watch_err, sizeof watch_err);
+}
+
 static int serve(const char *sock_path, const char *table_path) {
   char err[512];
   table = table_load(table_path, err, sizeof err);
@@ -1355,12 +1370,7 @@ static int serve(const char *sock_path, const char *table_path) {
   strcpy(sa.sun_path, sock_path);
   unlink(sock_path);
   if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) || listen(ls, 1)) { perror("capulator-agent: listen"); return 1; }
-  /* the subject cache's exit watch (see subject_of); CAPULATOR_AGENT_EXIT_WATCH=pidfd keeps the
-   * pidfds (the tests run both) */
-  char watch_err[256] = "";
-  const char *want_watch = getenv("CAPULATOR_AGENT_EXIT_WATCH");
-  if (want_watch && !strcmp(want_watch, "pidfd")) snprintf(watch_err, sizeof watch_err, "CAPULATOR_AGENT_EXIT_WATCH=pidfd");
-  else exit_watch = exit_watch_open(TC_SIZE, watch_err, sizeof watch_err);
+  watch_exits();
   outf("{\"type\":\"ready\",\"protocol\":%d,\"policy\":", PROTOCOL_VERSION);
   out_json_str(table_policy_name(table));
   out(",\"version\":"); out_json_str(table_policy_version(table));
@@ -1612,6 +1622,7 @@ int main(int argc, char **argv) {
     /* a spare (PROTOCOL.md "Spares"): started ahead, it waits for its run's arguments */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1) return 0;
+    watch_exits();                                  /* while there is time */
     static char buf[65536];
     size_t n = 0;
     for (;;) {
