@@ -162,7 +162,7 @@ export function startEarly(repo: string, local = true): void {
 }
 
 /** The variables naming the spares capulator-run started (agent/src/run-client.c early_spares): `pid,stdin,stderr,fd3,binary`. */
-export const EARLY_SPARE_VARS: Readonly<Record<SpareKind, string>> = {
+const EARLY_SPARE_VARS: Readonly<Record<SpareKind, string>> = {
   'kernel-record': 'CAPULATOR_EARLY_KERNEL_RECORD',
   agent: 'CAPULATOR_EARLY_AGENT',
 };
