@@ -195,6 +195,24 @@ static void early_spares(const char *repo)
 	}
 }
 
+/*
+ * NODE_EXTRA_CA_CERTS: Node 20 reads that file, and builds its whole root store with it, before
+ * it runs any code (~30 ms with Debian's bundle), and a run seldom makes a TLS connection. Node is
+ * handed it as CAPULATOR_DEFERRED_EXTRA_CA_CERTS instead; bin/capulator sets it back and trusts
+ * it from the first TLS use on, as Node would (apps/cli/src/extra-ca.ts). Not when NODE_OPTIONS
+ * chooses the CA store (--use-openssl-ca, --use-bundled-ca, an OpenSSL config): that trust is
+ * Node's bundled roots plus the file, Node's default only.
+ */
+static void defer_extra_ca_certs(void)
+{
+	const char *file = getenv("NODE_EXTRA_CA_CERTS");
+	const char *opts = getenv("NODE_OPTIONS");
+	if (!file || !*file || (opts && (strstr(opts, "-ca") || strstr(opts, "openssl"))))
+		return;
+	if (setenv("CAPULATOR_DEFERRED_EXTRA_CA_CERTS", file, 1) == 0)
+		unsetenv("NODE_EXTRA_CA_CERTS");
+}
+
 static void cold(void) __attribute__((noreturn));
 static void cold(void)
 {
@@ -215,8 +233,11 @@ static void cold(void)
 		die(70, "repository path too long");
 	unsetenv("CAPULATOR_EARLY_KERNEL_RECORD"); /* only ever this process's */
 	unsetenv("CAPULATOR_EARLY_AGENT");
-	if (runs_here())
+	unsetenv("CAPULATOR_DEFERRED_EXTRA_CA_CERTS");
+	if (runs_here()) {
 		early_spares(exe);
+		defer_extra_ca_certs();
+	}
 	char **argv = calloc((size_t)g_argc + 3, sizeof *argv);
 	if (!argv)
 		die(70, "out of memory");

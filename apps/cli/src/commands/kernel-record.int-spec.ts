@@ -186,13 +186,14 @@ describe('the kernel record (tp_btf/cap_capable)', () => {
   describe('when `capulator run` finds no daemon', () => {
     // the native client starts the kernel record and the agent before it execs Node, and the CLI
     // adopts them: a `node` first in PATH notes what it was handed, wrappers note each started
-    function traced(args: string[]) {
+    function traced(args: string[], extraEnv: NodeJS.ProcessEnv = {}) {
       const dir = mkdtempSync(join(home, 'early-'));
       mkdirSync(join(dir, 'bin'));
       const node = spawnSync('sh', ['-c', 'command -v node'], { encoding: 'utf8' }).stdout.trim();
       writeFileSync(
         join(dir, 'bin', 'node'),
-        `#!/bin/sh\necho "\${CAPULATOR_EARLY_KERNEL_RECORD:-none} \${CAPULATOR_EARLY_AGENT:-none}" >> ${dir}/node.log\nexec ${node} "$@"\n`,
+        `#!/bin/sh\necho "\${CAPULATOR_EARLY_KERNEL_RECORD:-none} \${CAPULATOR_EARLY_AGENT:-none}" >> ${dir}/node.log\n` +
+          `echo "\${NODE_EXTRA_CA_CERTS:-none} \${CAPULATOR_DEFERRED_EXTRA_CA_CERTS:-none}" >> ${dir}/ca.log\nexec ${node} "$@"\n`,
       );
       // (the agent binary is runc's loopback hook too: only its serving starts are noted)
       for (const [name, real] of [['krec', 'capulator-kernel-record'], ['agent', 'capulator-agent']]) {
@@ -202,11 +203,11 @@ describe('the kernel record (tp_btf/cap_capable)', () => {
       chmodSync(join(dir, 'bin', 'node'), 0o755);
       const r = spawnSync(bin, args, {
         encoding: 'utf8',
-        env: { ...process.env, CAPULATOR_HOME: home, PATH: `${join(dir, 'bin')}:${process.env.PATH}`, CAPULATOR_KERNEL_RECORD: join(dir, 'krec'), CAPULATOR_AGENT: join(dir, 'agent') },
+        env: { ...process.env, CAPULATOR_HOME: home, PATH: `${join(dir, 'bin')}:${process.env.PATH}`, CAPULATOR_KERNEL_RECORD: join(dir, 'krec'), CAPULATOR_AGENT: join(dir, 'agent'), ...extraEnv },
         timeout: 120_000,
       });
       const lines = (f: string) => (existsSync(join(dir, f)) ? readFileSync(join(dir, f), 'utf8').trim().split('\n') : []);
-      return { r, node: lines('node.log'), krec: lines('krec.log'), agent: lines('agent.log') };
+      return { r, node: lines('node.log'), krec: lines('krec.log'), agent: lines('agent.log'), ca: lines('ca.log') };
     }
     const gone = (pid: string) => {
       try {
@@ -233,6 +234,21 @@ describe('the kernel record (tp_btf/cap_capable)', () => {
       const rows = auditLog(runId);
       assert.ok(kernelRows(rows).some((x) => x.capability === 'CAP_NET_RAW' && x.answeredBy === 'granted'), JSON.stringify(rows));
       assert.ok(rows.some((x) => x.syscall === 'chown' && x.answeredBy === 'continue'), JSON.stringify(rows));
+    });
+
+    it('NODE_EXTRA_CA_CERTS reaches Node deferred (Node would load it before any code), and only for such a run', () => {
+      const ca = join(home, 'extra-ca.pem');
+      const env = { NODE_EXTRA_CA_CERTS: ca, NODE_OPTIONS: '' };
+      const local = traced(['run', rootfs, '--', '/bin/true'], env);
+      assert.equal(local.r.status, 0, local.r.stderr);
+      assert.deepEqual(local.ca, [`none ${ca}`]);
+      // handed to a server, or a CA store NODE_OPTIONS chooses (the deferred trust is Node's default store's): as it is
+      for (const [args, e] of [
+        [['run', '--server', 'http://127.0.0.1:9', rootfs, '--', '/bin/true'], env],
+        [['run', rootfs, '--', '/bin/true'], { ...env, NODE_OPTIONS: '--use-openssl-ca' }],
+      ] as const) assert.deepEqual(traced([...args], e).ca, [`${ca} none`], args.join(' '));
+      // one the caller set is never passed on
+      assert.deepEqual(traced(['run', '--help'], { CAPULATOR_DEFERRED_EXTRA_CA_CERTS: ca }).ca.map((l) => l.split(' ')[1]), ['none']);
     });
 
     it('they are not started for a run the CLI does not run itself (--server, -d, --help)', () => {
