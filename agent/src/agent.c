@@ -1578,39 +1578,19 @@ static int offline(const char *table_path, bool classify_only) {
   return 0;
 }
 
-/* OCI createRuntime hook: the container state arrives on stdin; bring loopback up in its netns. */
-static int hook_lo_up(void) {
-  static char st[65536];
-  size_t n = fread(st, 1, sizeof st - 1, stdin);
-  st[n] = 0;
-  char *p = strstr(st, "\"pid\":");
-  if (!p) { fprintf(stderr, "capulator-agent: hook: no pid in state\n"); return 1; }
-  int pid = atoi(p + 6);
-  char path[64]; snprintf(path, sizeof path, "/proc/%d/ns/net", pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || setns(fd, CLONE_NEWNET)) { perror("capulator-agent: hook: setns"); return 1; }
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  struct ifreq ifr; memset(&ifr, 0, sizeof ifr); strcpy(ifr.ifr_name, "lo");
-  if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr)) { perror("capulator-agent: hook: SIOCGIFFLAGS"); return 1; }
-  ifr.ifr_flags |= IFF_UP;
-  if (ioctl(s, SIOCSIFFLAGS, &ifr)) { perror("capulator-agent: hook: SIOCSIFFLAGS"); return 1; }
-  return 0;
-}
-
 static void usage(void) {
   fprintf(stderr, "usage: capulator-agent serve --socket PATH --table FILE [--events-fd N] [--learn] [--runc-setup]\n"
                   "                              [--run-id ID] [--policy-name N] [--policy-version V] [--policy-hash H]\n"
                   "                              [--events-buffer BYTES] [--spool FILE [--count FILE]]\n"
                   "                              [--on-audit-failure stop|continue]\n"
                   "                              [--unmount ROOTFS [--mount-overlay OPTIONS]]\n"
-                  "       capulator-agent eval TABLE | classify | check-table TABLE | hook-lo-up | version\n");
+                  "       capulator-agent eval TABLE | classify | check-table TABLE | version\n");
 }
 
 int main(int argc, char **argv) {
   if (argc < 2) { usage(); return 2; }
   if (!strcmp(argv[1], "version")) { printf("capulator-agent protocol %d\n", PROTOCOL_VERSION); return 0; }
   if (!strcmp(argv[1], "classify")) return offline(NULL, true);
-  if (!strcmp(argv[1], "hook-lo-up")) return hook_lo_up();
   if (!strcmp(argv[1], "pty")) return pty_main(argc, argv);
   if (!strcmp(argv[1], "eval") && argc == 3) return offline(argv[2], false);
   if (!strcmp(argv[1], "check-table") && argc == 3) {

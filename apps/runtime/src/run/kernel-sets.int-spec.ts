@@ -77,7 +77,6 @@ function plainRunc(sets: CapabilitySetsResult, uid: number, command: string[]): 
     noNewPrivileges: sets.noNewPrivileges,
     seccomp: buildSeccompProfile('/unused'),
     mounts: [{ source: helperDir, destination: '/t', readonly: true }],
-    loopbackHook: [agentBinary(repo), 'hook-lo-up'],
   }) as { root: { readonly: boolean }; linux: Record<string, unknown> };
   spec.root.readonly = true;
   delete spec.linux.seccomp;

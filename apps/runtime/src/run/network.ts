@@ -6,8 +6,8 @@ import { join } from 'node:path';
  * Container networking through CNI plugins (Debian's containernetworking-plugins: bridge,
  * host-local IPAM, portmap, loopback), the way podman, containerd and nerdctl use them.
  *
- * - `none`   (the default): a network namespace of its own with only loopback (runc creates it;
- *            the agent's createRuntime hook brings `lo` up). No CNI plugin runs.
+ * - `none`   (the default): a network namespace of its own with only loopback (runc creates it
+ *            and brings `lo` up, as for any new network namespace it makes). No CNI plugin runs.
  * - `bridge`: the runtime creates a named netns (`ip netns add`), runs the conflist's plugins
  *            (ADD) in it, and gives runc the netns as a path. Containers on the bridge reach each
  *            other; `-p` publishes ports through portmap (also on the host's 127.0.0.1).

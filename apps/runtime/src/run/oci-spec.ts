@@ -22,10 +22,8 @@ export interface OciSpecInput {
   /** absent: no seccomp filter at all (the policy needs none; libs/policy seccompNeed) */
   seccomp?: SeccompProfile;
   mounts: BindMount[];
-  /** argv of a createRuntime hook that brings loopback up in the container's network namespace */
-  loopbackHook?: string[];
   terminal?: boolean;
-  /** the network namespace: runc's own (loopback only), a path (bridge, set up by CNI) or none (the host's) */
+  /** the network namespace: runc's own (loopback only: runc brings `lo` up in it), a path (bridge, set up by CNI) or none (the host's) */
   network?: { mode: 'none' } | { mode: 'path'; path: string } | { mode: 'host' };
   /** process.rlimits (default: RLIMIT_NOFILE 1024); RLIM_INFINITY as Infinity (see ociSpecJson) */
   rlimits?: { type: string; soft: number; hard: number }[];
@@ -90,7 +88,6 @@ export function buildOciSpec(i: OciSpecInput): Record<string, unknown> {
       })),
       ...(i.tmpfs ?? []).map((t) => ({ destination: t.destination, type: 'tmpfs', source: 'tmpfs', options: t.options })),
     ],
-    ...(i.loopbackHook ? { hooks: { createRuntime: [{ path: i.loopbackHook[0], args: i.loopbackHook }] } } : {}),
     linux: {
       namespaces: [
         { type: 'pid' },

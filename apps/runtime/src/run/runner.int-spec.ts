@@ -139,7 +139,6 @@ function plainRunc(command: string[], sets: Ran['sets'], opts: { uid?: number } 
     capabilities: limitToHost(sets, hostBoundingSet()).sets,
     seccomp: buildSeccompProfile('/nonexistent'),
     mounts: [{ source: helperDir, destination: '/t', readonly: true }],
-    loopbackHook: [join(repo, 'agent/build/capulator-agent'), 'hook-lo-up'],
   }) as { linux: Record<string, unknown> };
   delete spec.linux.seccomp;
   writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));

@@ -471,8 +471,6 @@ export class Runner {
         noNewPrivileges: req.kernelSets?.noNewPrivileges ?? true,
         seccomp,
         mounts,
-        // bridge: the loopback plugin brings lo up; host: the host's interfaces
-        ...(w.network === 'none' ? { loopbackHook: [binary, 'hook-lo-up'] } : {}),
         network: net.n ? { mode: 'path', path: net.n.netnsPath } : { mode: w.network === 'host' ? 'host' : 'none' },
         rlimits: rlimits(w.ulimits),
         resources: resources(w),
