@@ -283,6 +283,15 @@ describe('capulator serve with a remote run', () => {
       const t = cli('logs', '--server', url, '-t', id);
       assert.match(t.stdout, /^\d{4}-\d\d-\d\dT\S+Z started\n\S+ done\n$/);
       assert.equal(cli('logs', '--server', url, '--since', '2099-01-01T00:00:00Z', id).stdout, '');
+      // --tail N: the last N lines of both streams together; with -f, then what follows (none: it ended)
+      // (started and warn, written at once to two pipes, may be read in either order)
+      const t2 = cli('logs', '--server', url, '--tail', '2', id);
+      assert.equal(t2.status, 0, t2.stderr);
+      assert.ok(['done\n|warn\n', 'started\ndone\n|'].includes(`${t2.stdout}|${t2.stderr}`), JSON.stringify([t2.stdout, t2.stderr]));
+      const t3 = cli('logs', '--server', url, '--tail', '3', id);
+      assert.deepEqual([t3.stdout, t3.stderr], ['started\ndone\n', 'warn\n']);
+      const t1 = cli('logs', '--server', url, '-f', '-n', '1', id);
+      assert.deepEqual([t1.status, t1.stdout, t1.stderr], [0, 'done\n', '']);
       const w = cli('wait', '--server', url, id);
       assert.equal(w.status, 0, w.stderr);
       assert.equal(w.stdout, '6\n');

@@ -10,6 +10,7 @@ import { detachedDir, readExit, supervisorAlive, type LogEntry } from '../detach
 import type { RemoteTarget } from './remote-run';
 import { runIdProblem } from '../../../runtime/src/run/run-id';
 import { parseSince } from '../since';
+import { LogPrinter, lastLines, parseTail, type LogChunk } from '../log-lines';
 
 /**
  * `capulator logs|wait|stop|kill|rm RUN` for runs started with `run -d` (logs, wait, rm) and any
@@ -57,37 +58,52 @@ export function registerLogsCommand(program: Command): void {
       .argument('<run>', 'run id')
       .option('-f, --follow', 'keep printing new output until the run ends')
       .option('--since <time>', 'only output since TIME (RFC 3339) or a duration ago (30s, 10m, 2h, 7d)')
+      .option('-n, --tail <lines>', 'only the last LINES lines of the output so far (then, with -f, what follows), or all', 'all')
       .option('-t, --timestamps', 'prefix each line with its time'),
-  ).action(async (id: string, o: { follow?: boolean; since?: string; timestamps?: boolean } & ServerFlags) => {
+  ).action(async (id: string, o: { follow?: boolean; since?: string; tail: string; timestamps?: boolean } & ServerFlags) => {
     const since = o.since ? parseSince(o.since) : undefined;
+    let tail: number | undefined;
+    try {
+      tail = parseTail(o.tail);
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
     const target = serverOf(o);
     if (target) {
       const { remoteLogs } = await import('./remote-run');
-      await remoteLogs(target, runId(id), { follow: !!o.follow, since, timestamps: o.timestamps });
+      await remoteLogs(target, runId(id), { follow: !!o.follow, since, timestamps: o.timestamps, tail });
       return;
     }
     const dir = detached(id);
+    const printer = new LogPrinter(process.stdout, process.stderr, o.timestamps);
     let offset = 0;
     let rest = '';
-    const drain = () => {
+    /** what log.jsonl holds past what was read */
+    const read = (): LogChunk[] => {
       let text: Buffer;
       try {
         text = readFileSync(join(dir, 'log.jsonl'));
       } catch {
-        return;
+        return [];
       }
       const chunk = rest + text.subarray(offset).toString('utf8');
       offset = text.length;
       const lines = chunk.split('\n');
       rest = lines.pop() ?? '';
+      const chunks: LogChunk[] = [];
       for (const l of lines) {
         if (!l) continue;
         const e = JSON.parse(l) as LogEntry;
         if (since !== undefined && Date.parse(e.time) < since) continue;
-        (e.stream === 'stderr' ? process.stderr : process.stdout).write((o.timestamps ? e.time + ' ' : '') + e.log);
+        chunks.push({ stream: e.stream, time: e.time, text: e.log });
       }
+      return chunks;
     };
-    drain();
+    const drain = () => {
+      for (const c of read()) printer.write(c);
+    };
+    const first = read();
+    for (const c of tail === undefined ? first : lastLines(first, tail)) printer.write(c);
     if (!o.follow) return;
     while (!readExit(dir) && supervisorAlive(dir)) {
       await sleep(200);

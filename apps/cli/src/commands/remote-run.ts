@@ -1,5 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { CliError } from '../cli-error';
+import { LogPrinter, lastLines, type LogChunk } from '../log-lines';
 import { readPolicyFile } from '../policy-file';
 import { RUN_INPUT_MAX_WRITE_BYTES } from '../../../runtime/src/run/run-input';
 
@@ -284,8 +285,10 @@ export interface LogsOptions {
   follow: boolean;
   /** only output at or after this time (ms since the epoch) */
   since?: number;
-  /** prefix each piece with its time */
+  /** prefix each line with its time */
   timestamps?: boolean;
+  /** only the last this many lines of the output kept so far (then, with follow, what comes) */
+  tail?: number;
   /** a refusal by the server ends the output with a warning rather than an error (run --server) */
   warnOnRefusal?: boolean;
 }
@@ -294,17 +297,30 @@ export interface LogsOptions {
 function followLogs(opts: RemoteTarget, runId: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream, lo: LogsOptions = { follow: true, warnOnRefusal: true }): { done: Promise<void>; stop: () => void } {
   const ac = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
+  const printer = new LogPrinter(out, err, lo.timestamps);
   const done = (async () => {
     let last: string | undefined;
-    for (let attempt = 0; attempt < 20 && !signal.aborted; attempt++) {
+    // --tail: what was kept so far first (the stream without follow ends after it), its last lines printed
+    let kept: LogChunk[] | undefined = lo.tail !== undefined ? [] : undefined;
+    tries: for (let attempt = 0; attempt < 20 && !signal.aborted; attempt++) {
       try {
-        const res = await api({ ...opts, signal }, 'GET', `v1/runs/${runId}/logs${lo.follow ? '?follow=1' : ''}`, undefined, { accept: 'text/event-stream', ...(last ? { 'last-event-id': last } : {}) });
+        const follow = lo.follow && !kept;
+        const res = await api({ ...opts, signal }, 'GET', `v1/runs/${runId}/logs${follow ? '?follow=1' : ''}`, undefined, { accept: 'text/event-stream', ...(last ? { 'last-event-id': last } : {}) });
         for await (const m of parseSse(res.body as unknown as AsyncIterable<Uint8Array>)) {
-          if (m.event === 'end') return;
+          if (m.event === 'end') {
+            if (!kept) return;
+            for (const c of lastLines(kept, lo.tail!)) printer.write(c);
+            kept = undefined;
+            if (!lo.follow) return;
+            attempt = -1; // following from the last chunk kept, with tries of its own
+            continue tries;
+          }
           if (m.id) last = m.id;
-          const c = JSON.parse(m.data) as { stream: string; text: string; time: string };
+          const c = JSON.parse(m.data) as LogChunk;
           if (lo.since !== undefined && Date.parse(c.time) < lo.since) continue;
-          (c.stream === 'stderr' ? err : out).write((lo.timestamps ? `${c.time} ` : '') + c.text);
+          const chunk: LogChunk = { stream: c.stream === 'stderr' ? 'stderr' : 'stdout', time: c.time, text: c.text };
+          if (kept) kept.push(chunk);
+          else printer.write(chunk);
         }
       } catch (e) {
         if (signal.aborted) return;

@@ -464,6 +464,20 @@ describe('capulator run: workloads', () => {
       assert.match(ts.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z tick 0\n/);
       const later = cap(['logs', '--since', new Date(Date.now() + 3_600_000).toISOString(), id]);
       assert.equal(later.stdout, '');
+      // --tail N: the last N lines of both streams together, as docker logs -n
+      const tail = cap(['logs', '--tail', '2', id]);
+      assert.equal(tail.status, 0, tail.stderr);
+      const [lastOut, lastErr] = [tail.stdout.split('\n').filter(Boolean), tail.stderr.split('\n').filter(Boolean)];
+      assert.equal(lastOut.length + lastErr.length, 2, JSON.stringify(tail));
+      assert.ok(lastOut.every((l) => /^tick \d+$/.test(l)) && lastErr.every((l) => /^err \d+$/.test(l)), JSON.stringify(tail));
+      assert.ok(Number(/\d+/.exec(lastOut.at(-1) ?? lastErr.at(-1)!)![0]) >= 3, JSON.stringify(tail));
+      assert.deepEqual([cap(['logs', '-n', '0', id]).stdout, cap(['logs', '-n', '0', id]).stderr], ['', '']);
+      assert.deepEqual([cap(['logs', '-n', '-1', id]).status, cap(['logs', '-n', 'x', id]).stderr], [2, 'capulator: --tail x: want a number of lines, or all\n']);
+      // -f --tail 1: one line of what was there, then what follows
+      const tailFollow = spawn(bin, ['logs', '-f', '--tail', '1', id], { env: env(), stdio: ['ignore', 'pipe', 'ignore'] });
+      let tailFollowed = '';
+      tailFollow.stdout.setEncoding('utf8').on('data', (s: string) => (tailFollowed += s));
+      const tailFollowEnd = new Promise((r) => tailFollow.on('close', r));
       // follow: ends when the run ends (stop below)
       const follow = spawn(bin, ['logs', '-f', id], { env: env(), stdio: ['ignore', 'pipe', 'ignore'] });
       let followed = '';
@@ -478,6 +492,9 @@ describe('capulator run: workloads', () => {
       assert.equal(wait.stdout, '137\n');
       await followEnd;
       assert.match(followed, /^tick 0\n/);
+      await tailFollowEnd;
+      const ticks = (tailFollowed.match(/^tick (\d+)$/gm) ?? []).map((l) => Number(l.slice(5)));
+      assert.ok(ticks.length >= 2 && ticks[0] > 0 && ticks.every((t, i) => i === 0 || t === ticks[i - 1] + 1), tailFollowed);
       assert.equal((await exitedOf(id))?.signal, 'SIGKILL');
       assert.equal(cap(['stop', id]).status, 1);
       assert.equal(cap(['rm', id]).stdout, `${id}\n`);
