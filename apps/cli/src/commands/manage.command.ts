@@ -196,13 +196,21 @@ export function registerRmCommand(program: Command): void {
     .command('rm')
     .description("remove what an ended run left: a detached run's log and exit status, its artifacts (core dumps); its events stay")
     .argument('<run...>', 'run ids')
-    .action((ids: string[]) => {
+    .option('-f, --force', 'kill a run that is still running first (SIGKILL, as docker rm -f)')
+    .action(async (ids: string[], o: { force?: boolean }) => {
       const home = homePaths().home;
       for (const id of ids) {
         runId(id);
         const dir = detachedDir(home, id);
         const arts = artifactsDir(home, id);
-        if (containerRunning(id) || (existsSync(dir) && !readExit(dir) && supervisorAlive(dir))) throw new CliError(`run ${id} is running; stop it first`, 1);
+        const running = () => containerRunning(id) || (existsSync(dir) && !readExit(dir) && supervisorAlive(dir));
+        if (running() && o.force) {
+          if (containerRunning(id)) kill(id, 'KILL', true);
+          // its end recorded (a detached run's supervisor writes its exit status last)
+          const end = Date.now() + 10_000;
+          while (running() && Date.now() < end) await sleep(100);
+        }
+        if (running()) throw new CliError(o.force ? `run ${id} did not stop` : `run ${id} is running; stop it first (or rm -f)`, 1);
         if (!existsSync(dir) && !existsSync(arts)) throw new CliError(`run ${id} left nothing to remove`, 1);
         rmSync(dir, { recursive: true, force: true });
         rmSync(arts, { recursive: true, force: true });

@@ -196,6 +196,12 @@ describe('capulator run: workloads', () => {
       const detachedInput = cap(['run', '--server', 'http://127.0.0.1:9', '--token', 't', '-i', '-d', 'img']);
       assert.equal(detachedInput.status, 2);
       assert.equal(detachedInput.stderr, 'capulator: -i with -d and --server: a detached run has nobody to send its stdin\n');
+      // flags only a run of this process can honour are refused, not dropped
+      for (const flags of [['--id', 'web'], ['--keep'], ['--events-json', join(work, 'e.jsonl')], ['--no-store'], ['--on-audit-failure', 'stop']]) {
+        const r = cap(['run', '--server', 'http://127.0.0.1:9', '--token', 't', ...flags, 'img']);
+        assert.equal(r.status, 2, flags.join(' '));
+        assert.match(r.stderr, new RegExp(`^capulator: ${flags[0]} is not supported with --server: [^\n]+\n$`));
+      }
       // node 20 itself reads an `--env-file` it sees anywhere on its command line (exit 9 when the
       // file is missing): the CLI is started with `node -- bin/capulator …`, so the flag is ours
       const noEnv = cap(['run', '--no-store', '--env-file', join(work, 'missing.env'), rootfs, '--', 'true']);
@@ -509,6 +515,15 @@ describe('capulator run: workloads', () => {
       assert.equal(cap(['logs', k]).stdout, 'got-usr1\n');
       assert.equal(cap(['kill', '-s', 'NOPE', k]).status, 2);
       cap(['rm', k]);
+      // rm -f: a running run is killed, its end recorded, and removed (as docker rm -f); --name is --id
+      const f = `bgf${process.pid}`;
+      assert.equal(cap(['run', '-d', '--name', f, rootfs, '--', 'sleep', '60']).status, 0);
+      const rmf = cap(['rm', '-f', f]);
+      assert.deepEqual([rmf.status, rmf.stdout], [0, `${f}\n`], rmf.stderr);
+      assert.equal(existsSync(join(home, 'detached', f)), false);
+      assert.equal((await exitedOf(f))?.signal, 'SIGKILL');
+      const both = cap(['run', '--name', 'a', '--id', 'b', rootfs, '--', 'true']);
+      assert.deepEqual([both.status, both.stderr], [2, 'capulator: --name a and --id b: one run id, please (--name is --id)\n']);
       // a run that fails at once: -d reports it as the foreground run would
       const bad = cap(['run', '-d', rootfs, '--', '/no/such/program']);
       assert.equal(bad.status, 2);

@@ -41,6 +41,8 @@ interface RunOptions extends WorkloadFlags {
   policy?: string;
   learn?: boolean;
   id?: string;
+  /** docker's name for --id */
+  name?: string;
   mount: string[];
   volume: string[];
   env: string[];
@@ -98,6 +100,7 @@ export function registerRunCommands(program: Command, host: RunHost = thisProces
     .option('--policy <file>', 'policy YAML (default: examples/policies/default.yaml)')
     .option('--learn', 'learn mode: allow and record everything')
     .option('--id <name>', 'run id (default: random)')
+    .option('--name <name>', "run id, as docker's --name (the same as --id)")
     .option('--mount <src:dst[:ro]>', 'bind mount (repeatable)', collect, [])
     .option('-v, --volume <src:dst[:ro]>', "bind mount, as docker's -v (repeatable; a host path: there are no named volumes)", collect, [])
     .option('-e, --env <K=V>', 'environment variable (repeatable)', collect, [])
@@ -117,6 +120,10 @@ Examples:
   capulator run --policy examples/policies/ping.yaml capulator-test/busybox-ping -- ping -c1 127.0.0.1
   capulator run --learn --events-json ev.jsonl ./rootfs -- /bin/sh -c 'id; hostname'`)
     .action(async (image: string, command: string[], opts: RunOptions) => {
+      if (opts.name !== undefined) {
+        if (opts.id !== undefined && opts.id !== opts.name) throw new CliError(`--name ${opts.name} and --id ${opts.id}: one run id, please (--name is --id)`);
+        opts.id = opts.name;
+      }
       // before anything is recorded or made: the id names a directory, a container and a stream
       const badId = opts.id === undefined ? undefined : runIdProblem(opts.id);
       if (badId) throw new CliError(badId);
@@ -137,6 +144,15 @@ Examples:
         const token = opts.token ?? process.env.CAPULATOR_TOKEN;
         if (!token) throw new CliError('--server needs --token T (or $CAPULATOR_TOKEN)');
         if (opts.mount.length || opts.volume.length) throw new CliError(`${opts.mount.length ? '--mount' : '--volume'} is not supported with --server yet: mounts name paths on the server`);
+        // what only a run of this process can do: refused rather than dropped unsaid
+        const local: [string, boolean, string][] = [
+          [opts.name !== undefined ? '--name' : '--id', opts.id !== undefined, 'the server names its runs (the id is printed)'],
+          ['--keep', !!opts.keep, "the run's directory is the server's"],
+          ['--events-json', opts.eventsJson !== undefined, 'the server records the run (capulator audit log, GET /v1/runs/ID/events)'],
+          ['--no-store', opts.store === false, 'the server records every run'],
+          ['--on-audit-failure', cmd.getOptionValueSource('onAuditFailure') === 'cli', "the server's own setting applies"],
+        ];
+        for (const [flag, given, why] of local) if (given) throw new CliError(`${flag} is not supported with --server: ${why}`);
         if (opts.interactive && opts.detach) throw new CliError('-i with -d and --server: a detached run has nobody to send its stdin');
         // the other workload flags go as they were typed (the server parses them with the same parser);
         // --env-file is read here and sent as -e, as docker's client does
