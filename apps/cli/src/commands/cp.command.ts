@@ -28,6 +28,9 @@ export function registerCpCommands(program: Command): void {
         return;
       }
       const from = findArtifact(home, run, name);
+      if (!from && name.includes('/')) {
+        throw new CliError(`${src}: capulator cp copies what a run left (capulator cp ${run}: lists it), not files of its filesystem; from a running run, capulator exec ${run} -- cat ${name} > FILE reads one`);
+      }
       if (!from) {
         const names = listArtifacts(home, run);
         throw new CliError(`run ${run} has no artifact ${name}${names.length ? ` (it has: ${names.join(', ')})` : ''}`);
