@@ -107,7 +107,10 @@ export interface EventTypes {
   RunRequested: {
     runId: string;
     image: string;
+    /** the entrypoint, replacing the image's (whose Cmd is then not used), as docker run --entrypoint; empty: the image's */
     command: string[];
+    /** the arguments after the entrypoint, replacing the image's Cmd (docker run IMAGE ARG…); absent in runs requested before it existed, whose `command` was the whole argv */
+    args?: string[];
     env: string[];
     policy: PolicyRef;
     learn: boolean;

@@ -191,6 +191,35 @@ describe('capulator serve with a remote run', () => {
       await request(url).get('/v1/runs/00000000-0000-4000-8000-000000000000/logs').set('Authorization', `Bearer ${token}`).expect(404);
     });
 
+    it("makes the program's argv as docker run does, as locally: the image's Entrypoint, then the arguments given; --entrypoint drops the Cmd", async () => {
+      // the image: Entrypoint [/bin/echo, entrypoint:], Cmd [default, cmd]
+      await request(url).post('/v1/images?tag=ep:1').set('Authorization', `Bearer ${token}`).set('Content-Type', 'application/x-tar').send(readFileSync(fixtureImages().entrypoint.dockerArchive)).expect(201);
+      const run = (...args: string[]) => {
+        const r = spawnSync(process.execPath, [CLI, 'run', '--server', url, '--token', token, ...args], { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home }, timeout: 120_000 });
+        assert.equal(r.status, 0, r.stderr);
+        return r.stdout;
+      };
+      assert.equal(run('ep:1'), 'entrypoint: default cmd\n');
+      assert.equal(run('ep:1', '--', 'given', 'args'), 'entrypoint: given args\n');
+      assert.equal(run('--entrypoint', '/bin/echo', 'ep:1', '--', 'only'), 'only\n');
+      assert.equal(run('--entrypoint', '/bin/echo', 'ep:1'), '\n');
+      const none = spawnSync(process.execPath, [CLI, 'run', '--server', url, '--token', token, '--entrypoint', '', 'ep:1', '--', '/bin/true'], { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home } });
+      assert.deepEqual([none.status, none.stderr], [2, "capulator: --entrypoint '' is not supported with --server: give the program to run instead (--entrypoint PROGRAM)\n"]);
+      // the API's command and args: both together are the whole argv, as before args alone followed the image's Entrypoint
+      const both = await request(url).post('/v1/runs').set('Authorization', `Bearer ${token}`).send({ image: 'ep:1', command: ['/bin/echo', 'a'], args: ['b'] }).expect(202);
+      const view = await until('the run ended', async () => {
+        const s = await request(url).get(`/v1/runs/${both.body.id}`).set('Authorization', `Bearer ${token}`);
+        return s.body.status === 'exited' ? s.body : undefined;
+      });
+      assert.deepEqual(view.command, ['/bin/echo', 'a', 'b']);
+      const logs = await request(url).get(`/v1/runs/${both.body.id}/logs`).set('Authorization', `Bearer ${token}`).buffer(true).parse((res, cb) => {
+        let t = '';
+        res.on('data', (c: Buffer) => (t += c));
+        res.on('end', () => cb(null, t));
+      });
+      assert.match(String(logs.body), /"text":"a b\\n"/);
+    });
+
     it('sends the workload flags (and --env-file, read here) with the run', () => {
       const envFile = join(home, 'run.env');
       writeFileSync(envFile, 'GREETING=hello from a file\n');

@@ -14,8 +14,10 @@ export interface RemoteTarget {
 /** `capulator run --server URL --token T …`: submit to a server and follow the run over SSE. */
 export interface RemoteRunOptions extends RemoteTarget {
   image: string;
-  /** replaces the image entrypoint when non-empty */
+  /** after the image's Entrypoint (or `entrypoint`), in place of its Cmd when non-empty (docker run IMAGE ARG…) */
   command: string[];
+  /** replaces the image's Entrypoint, whose Cmd is then not used (docker run --entrypoint) */
+  entrypoint?: string[];
   /** K=V */
   env?: string[];
   /** a published policy, "name" or "name@version" */
@@ -141,7 +143,8 @@ export async function runRemote(opts: RemoteRunOptions): Promise<number> {
   const submitted = (await (
     await api(opts, 'POST', 'v1/runs', {
       image: opts.image,
-      ...(opts.command.length ? { command: opts.command } : {}),
+      ...(opts.entrypoint?.length ? { command: opts.entrypoint } : {}),
+      ...(opts.command.length ? { args: opts.command } : {}),
       ...(Object.keys(env).length ? { env } : {}),
       ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
       ...(policyYaml !== undefined ? { policyYaml } : {}),

@@ -186,11 +186,33 @@ describe('capulator run', () => {
       const store = new ImageStore(join(home, 'images'));
       await store.importArchive(fixtureImages().busyboxPing.dockerArchive, {});
       await store.importArchive(fixtureImages().arm64.dockerArchive, {});
+      await store.importArchive(fixtureImages().entrypoint.dockerArchive, {});
     });
     it('runs it from its unpacked layers', () => {
       const r = cap(['run', '--no-store', '--policy', join(repo, 'examples/policies/ping.yaml'), 'capulator-test/busybox-ping:latest', '--', 'ping', '-c1', '127.0.0.1']);
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /1 received/);
+    });
+    it("makes the program's argv as docker run does: Entrypoint, then the command given or the Cmd; --entrypoint drops the Cmd", async () => {
+      // the image: Entrypoint [/bin/echo, entrypoint:], Cmd [default, cmd]
+      const ep = 'capulator-test/entrypoint:latest';
+      const out = (args: string[]) => {
+        const r = cap(['run', '--no-store', ...args]);
+        assert.equal(r.status, 0, r.stderr);
+        return r.stdout;
+      };
+      assert.equal(out([ep]), 'entrypoint: default cmd\n');
+      assert.equal(out([ep, '--', 'given', 'args']), 'entrypoint: given args\n');
+      assert.equal(out(['--entrypoint', '/bin/echo', ep]), '\n');
+      assert.equal(out(['--entrypoint', '/bin/echo', ep, '--', 'only', 'this']), 'only this\n');
+      assert.equal(out(['--entrypoint', '', ep, '--', '/bin/echo', 'no', 'entrypoint']), 'no entrypoint\n');
+      const none = cap(['run', '--no-store', '--entrypoint', '', ep]);
+      assert.deepEqual([none.status, none.stderr], [2, 'capulator: no command: the image has no Entrypoint/Cmd and none was given\n']);
+      // what is recorded is what ran
+      const id = `ep${process.pid}`;
+      assert.equal(cap(['run', '--id', id, ep, '--', 'x']).status, 0);
+      const requested = (await stream(id)).find((e) => e.type === 'RunRequested')!;
+      assert.deepEqual((requested.payload as { command: string[] }).command, ['/bin/echo', 'entrypoint:', 'x']);
     });
     it('refuses an image for another ISA with one line', () => {
       const r = cap(['run', '--no-store', 'capulator-test/arm64:latest']);

@@ -30,6 +30,7 @@ import {
   type BindMount,
   type RuncLauncher,
   type RunImage,
+  runArgv,
 } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
 import { addWorkloadOptions, envFromFlags, envFromHost, serverWorkload, workloadFrom, workloadRecord, type WorkloadFlags } from './run-workload-options';
@@ -43,6 +44,7 @@ interface RunOptions extends WorkloadFlags {
   id?: string;
   /** docker's name for --id */
   name?: string;
+  entrypoint?: string;
   mount: string[];
   volume: string[];
   env: string[];
@@ -56,6 +58,8 @@ interface RunOptions extends WorkloadFlags {
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+/** --entrypoint as run-argv.ts takes it: '' for none */
+const entrypointOf = (o: RunOptions): string[] | undefined => (o.entrypoint === undefined ? undefined : o.entrypoint === '' ? [] : [o.entrypoint]);
 
 /** Exit status of `capulator run` when the run itself failed (agent died, runc could not start it), as docker's 125. */
 export const RUN_FAILED_EXIT = 125;
@@ -96,10 +100,11 @@ export function registerRunCommands(program: Command, host: RunHost = thisProces
     .command('run')
     .description('run a command from an image (or a rootfs directory) with every use of privilege decided by a policy')
     .argument('<image>', 'image reference (tag, digest, digest prefix) or a rootfs directory')
-    .argument('[command...]', 'command and arguments (after --); default: the image Entrypoint + Cmd')
+    .argument('[command...]', "command and arguments (after --), after the image's Entrypoint, as docker's; default: the image's Cmd")
     .option('--policy <file>', 'policy YAML (default: examples/policies/default.yaml)')
     .option('--learn', 'learn mode: allow and record everything')
     .option('--id <name>', 'run id (default: random)')
+    .option('--entrypoint <program>', "run PROGRAM instead of the image's Entrypoint (then the command given, not the image's Cmd), as docker's; '' for none")
     .option('--name <name>', "run id, as docker's --name (the same as --id)")
     .option('--mount <src:dst[:ro]>', 'bind mount (repeatable)', collect, [])
     .option('-v, --volume <src:dst[:ro]>', "bind mount, as docker's -v (repeatable; a host path: there are no named volumes)", collect, [])
@@ -153,6 +158,7 @@ Examples:
           ['--on-audit-failure', cmd.getOptionValueSource('onAuditFailure') === 'cli', "the server's own setting applies"],
         ];
         for (const [flag, given, why] of local) if (given) throw new CliError(`${flag} is not supported with --server: ${why}`);
+        if (opts.entrypoint === '') throw new CliError("--entrypoint '' is not supported with --server: give the program to run instead (--entrypoint PROGRAM)");
         if (opts.interactive && opts.detach) throw new CliError('-i with -d and --server: a detached run has nobody to send its stdin');
         // the other workload flags go as they were typed (the server parses them with the same parser);
         // --env-file is read here and sent as -e, as docker's client does
@@ -165,6 +171,7 @@ Examples:
           token,
           image,
           command,
+          ...(opts.entrypoint ? { entrypoint: [opts.entrypoint] } : {}),
           env: [...fileEnv, ...envFromFlags(opts.env ?? [])],
           workload,
           // a local file is sent inline; otherwise it names a published policy (name or name@version)
@@ -328,7 +335,8 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     policyRef = { name: policy.name, version: pub.version, hash: table.hash };
   }
   const wrec = workloadRecord(workload);
-  const argv = command.length > 0 ? command : [...(image.config.Entrypoint ?? []), ...(image.config.Cmd ?? [])];
+  // as docker run: the entrypoint (the image's or --entrypoint's), then the command given or the image's Cmd
+  const argv = runArgv(image.config, { entrypoint: entrypointOf(opts), args: command });
   rec?.submit({
     type: 'RequestRun',
     at: now(),
@@ -351,7 +359,7 @@ export async function runCommand(imageRef: string, command: string[], opts: RunO
     const result = await runner.run({
       id,
       image,
-      command,
+      command: argv,
       env,
       mounts,
       workload,

@@ -137,11 +137,15 @@ export class RunsService implements OnModuleDestroy {
     const requestedBy = who?.name;
     const { ref, yaml } = this.policies.forRun(req.policy, req.policyYaml);
     const runId = randomUUID();
-    const command = [...(req.command ?? []), ...(req.args ?? [])];
+    // docker run's --entrypoint (command) and ARG… (args): with an entrypoint, its arguments join it
+    // (the whole argv, as workers read `command` before `args` existed); without, the args follow
+    // the image's Entrypoint in place of its Cmd (run-argv.ts)
+    const command = req.command?.length ? [...req.command, ...(req.args ?? [])] : [];
+    const args = !req.command?.length && req.args?.length ? req.args : undefined;
     const env = Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${v}`);
     // a worker elsewhere that lacks the image fetches it from the registry this gateway pulled it from
     const imageSource = this.executor.remote ? this.images.sourceOf(req.image) : undefined;
-    const payload = { runId, image: req.image, command, env, policy: ref, learn: req.learn ?? false, mounts, ...(wrec ? { workload: wrec } : {}), ...(imageSource ? { imageSource } : {}), ...(requestedBy ? { requestedBy } : {}) };
+    const payload = { runId, image: req.image, command, ...(args ? { args } : {}), env, policy: ref, learn: req.learn ?? false, mounts, ...(wrec ? { workload: wrec } : {}), ...(imageSource ? { imageSource } : {}), ...(requestedBy ? { requestedBy } : {}) };
     // the bus path's bounded queue: runs requested and not started, cluster-wide, as this gateway folds them
     const limit = this.executor.maxQueued;
     if (limit !== undefined && this.statusCounts.queued >= limit) throw new QueueFull(limit);

@@ -13,3 +13,4 @@ export * from './file-caps';
 export * from './network';
 export * from './workload';
 export * from './artifacts';
+export * from './run-argv';

@@ -171,7 +171,9 @@ export function runtimeRunFn(opts: RuntimeOptions): RunFn {
     const result = runner.run({
       id: req.runId,
       image: { ref: req.image, digest: image.digest, layers: image.layers, platform: image.platform, config: image.config },
-      command: req.command,
+      // RunRequested's command: empty for the image's entrypoint
+      command: req.command.length > 0 ? req.command : undefined,
+      args: req.args,
       env: req.env,
       mounts: req.mounts.map((m) => ({ source: m.source, destination: m.destination, readonly: m.readonly })),
       workload,

@@ -11,6 +11,7 @@ import { agentBinary, AgentProcess, type AgentDecision, type AuditFailureAction 
 import { auditFailureReason } from './audit-failure';
 import { COUNT_FILE, orphanRun, processStart, releaseSupervisor, SPOOL_FILE, thisProcess, writeSupervisor, type Supervisor } from './supervision';
 import { checkEntrypoint } from './entrypoint-check';
+import { runArgv } from './run-argv';
 import { collectCores, CORE_SIGNALS, corePattern, oomKilled, type RunArtifact } from './artifacts';
 import { applyKernelSets, checkSetupEnds, kernelSetsTool, runcCommand, type RunKernelSets } from './file-caps';
 import { releaseNetwork, setupNetwork, type NetworkSetup } from './network';
@@ -43,8 +44,10 @@ export interface RunTable {
 export interface RunRequest {
   id?: string;
   image: RunImage;
-  /** replaces the image's Cmd (and Entrypoint when `entrypoint` is not kept) */
+  /** the entrypoint, replacing the image's, whose Cmd is then not used (docker run --entrypoint; [] for none); absent: the image's (run-argv.ts) */
   command?: string[];
+  /** the arguments after the entrypoint, replacing the image's Cmd (docker run IMAGE ARG…) */
+  args?: string[];
   env?: string[];
   mounts?: BindMount[];
   table: RunTable;
@@ -439,7 +442,7 @@ export class Runner {
       };
 
       const cfg = req.image.config;
-      const argv = req.command && req.command.length > 0 ? req.command : [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])];
+      const argv = runArgv(cfg, { entrypoint: req.command, args: req.args });
       const env = mergeEnv(cfg.Env ?? [], req.env ?? []);
       const cwd = w.workdir ?? (cfg.WorkingDir && cfg.WorkingDir.startsWith('/') ? cfg.WorkingDir : '/');
       const user = resolveUser(rootfs, w.user ?? cfg.User);

@@ -56,6 +56,7 @@ export function decodeCommand(value: Buffer | null): BusCommand {
     const r = c.run;
     if (!r || typeof r !== 'object' || !isStr(r.runId) || !RUN_ID.test(r.runId)) throw new BadCommand('RunRequested: bad runId');
     if (!isStr(r.image) || !Array.isArray(r.command) || !Array.isArray(r.env) || !Array.isArray(r.mounts)) throw new BadCommand('RunRequested: bad run');
+    if (r.args !== undefined && (!Array.isArray(r.args) || !r.args.every((a: unknown) => typeof a === 'string'))) throw new BadCommand('RunRequested: bad args');
     if (!r.policy || !isStr(r.policy.name) || typeof r.policy.version !== 'number') throw new BadCommand('RunRequested: bad policy');
     if (r.imageSource !== undefined) {
       const src = r.imageSource;

@@ -80,7 +80,7 @@ export function evolveRunSummary(state: RunSummary | undefined, e: StoredEvent):
     case 'RunRequested': {
       const p = e.payload as EventTypes['RunRequested'];
       s.image = p.image;
-      s.command = p.command;
+      s.command = [...p.command, ...(p.args ?? [])];
       s.learn = p.learn;
       s.policy = p.policy;
       if (p.workload?.interactive === true) s.interactive = true;

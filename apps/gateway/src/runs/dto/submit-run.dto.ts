@@ -89,7 +89,7 @@ export class SubmitRunDto {
   @IsImageRef()
   image!: string;
 
-  @ApiPropertyOptional({ type: [String], description: 'replaces the image entrypoint', example: ['/bin/true'] })
+  @ApiPropertyOptional({ type: [String], description: "the entrypoint: replaces the image's Entrypoint, whose Cmd is then not used (docker run --entrypoint, Kubernetes' command)", example: ['/bin/true'] })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(1024)
@@ -97,7 +97,7 @@ export class SubmitRunDto {
   @MaxLength(32768, { each: true })
   command?: string[];
 
-  @ApiPropertyOptional({ type: [String], description: 'appended to the command' })
+  @ApiPropertyOptional({ type: [String], description: "the arguments after the entrypoint (`command`, or the image's Entrypoint), replacing the image's Cmd (docker run IMAGE ARG…, Kubernetes' args)" })
   @IsOptional()
   @IsArray()
   @ArrayMaxSize(1024)
