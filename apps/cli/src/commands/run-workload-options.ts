@@ -61,7 +61,7 @@ export function addWorkloadOptions(cmd: Command): Command {
   return cmd
     .option('--network <mode>', `none (default: loopback only), bridge (CNI bridge capulator0, NAT out), host`)
     .option('-p, --publish <[ip:]hostPort:port[/udp]>', 'publish a container port on the host (implies --network bridge; repeatable)', collect, [])
-    .option('--memory <bytes>', 'memory limit, e.g. 256m (an OOM kill is recorded as oom)')
+    .option('-m, --memory <bytes>', 'memory limit, e.g. 256m (an OOM kill is recorded as oom)')
     .option('--memory-swap <bytes>', 'memory + swap limit (-1: unlimited swap; default: twice --memory)')
     .option('--cpus <n>', 'CPU limit (fractional), e.g. 0.5')
     .option('--pids-limit <n>', `processes + threads limit (default ${DEFAULT_PIDS_LIMIT}; -1: none)`)

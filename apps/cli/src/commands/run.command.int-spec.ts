@@ -162,6 +162,18 @@ describe('capulator run', () => {
       assert.equal(r.status, 2);
       assert.match(r.stderr, /--mount nocolon: want SRC:DST\[:ro\]/);
     });
+    it("docker's privilege flags say where privilege comes from here, before anything is made", () => {
+      for (const flags of [['--cap-add', 'NET_ADMIN'], ['--cap-drop', 'ALL'], ['--privileged'], ['--security-opt', 'seccomp=unconfined']]) {
+        const r = cap(['run', '--id', `priv${process.pid}`, ...flags, rootfs, '--', '/bin/true']);
+        assert.equal(r.status, 2, flags.join(' '));
+        assert.match(r.stderr, new RegExp(`^capulator: ${flags[0]}: [^\n]*policy[^\n]*\n$`));
+      }
+      assert.equal(existsSync(join(home, 'runs', `priv${process.pid}`)), false);
+      assert.doesNotMatch(cap(['run', '--help']).stdout, /cap-add|privileged/);
+      // docker's -m is --memory
+      const m = cap(['run', '--no-store', '-m', '5x', rootfs, '--', '/bin/true']);
+      assert.deepEqual([m.status, m.stderr], [2, 'capulator: --memory 5x: want a size such as 256m or 1g\n']);
+    });
   });
 
   describe('when --mount and --env are given', () => {
@@ -178,6 +190,26 @@ describe('capulator run', () => {
       const named = cap(['run', '--no-store', '--volume', 'data:/data', rootfs, '--', '/bin/true']);
       assert.equal(named.status, 2);
       assert.equal(named.stderr, 'capulator: --volume data:/data: data is not a path (named volumes are not supported: give a host directory, e.g. ./data)\n');
+    });
+
+    it("--mount takes docker's type=bind,source=,target=[,readonly] too, and says why not for its other types", () => {
+      const agent = join(repo, 'agent');
+      const check = 'test -f /mnt/agent/PROTOCOL.md && echo mounted; touch /mnt/agent/x 2>/dev/null && rm /mnt/agent/x && echo writable || echo readonly';
+      for (const [spec, want] of [[`type=bind,source=${agent},target=/mnt/agent,readonly`, 'readonly'], [`type=bind,src=${agent},dst=/mnt/agent`, 'writable']]) {
+        const r = cap(['run', '--no-store', '--mount', spec, rootfs, '--', '/bin/sh', '-c', check]);
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdout, `mounted\n${want}\n`);
+      }
+      for (const [spec, why] of [
+        ['type=volume,source=data,target=/data', 'only type=bind (a host path) is supported: type=bind,source=HOST-PATH,target=PATH'],
+        ['type=tmpfs,target=/t', 'for a tmpfs, --tmpfs PATH[:OPTIONS]'],
+        [`type=bind,source=${agent}`, 'want type=bind,source=SRC,target=DST[,readonly]'],
+        [`type=bind,source=${agent},target=/a,bind-propagation=rslave`, 'bind-propagation is not supported (type, source, target, readonly)'],
+        ['type=bind,source=/no/such,target=/a', '/no/such does not exist'],
+      ]) {
+        const r = cap(['run', '--no-store', '--mount', spec, rootfs, '--', '/bin/true']);
+        assert.deepEqual([r.status, r.stderr], [2, `capulator: --mount ${spec}: ${why}\n`]);
+      }
     });
   });
 

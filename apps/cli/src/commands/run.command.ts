@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, openSync, statSync, type WriteStream } from 'node:fs';
 import { setPriority } from 'node:os';
@@ -58,6 +58,16 @@ interface RunOptions extends WorkloadFlags {
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+const FROM_POLICY =
+  "a run's privileges come from its policy, not from flags: a rule grants one (capulator abi map: a capability's privileges; examples/policies), and capulator run --policy FILE runs with it";
+/** docker run's flags that set privilege, and why there are none here */
+const PRIVILEGE_FLAGS = [
+  { option: '--cap-add <capability>', key: 'capAdd', name: '--cap-add', why: FROM_POLICY },
+  { option: '--cap-drop <capability>', key: 'capDrop', name: '--cap-drop', why: FROM_POLICY },
+  { option: '--privileged', key: 'privileged', name: '--privileged', why: FROM_POLICY },
+  { option: '--security-opt <option>', key: 'securityOpt', name: '--security-opt', why: "the seccomp filter and no_new_privs are the policy's (capulator policy explain FILE shows them); AppArmor and SELinux labels are not set" },
+] as const;
+
 /** --entrypoint as run-argv.ts takes it: '' for none */
 const entrypointOf = (o: RunOptions): string[] | undefined => (o.entrypoint === undefined ? undefined : o.entrypoint === '' ? [] : [o.entrypoint]);
 
@@ -116,6 +126,8 @@ export function registerRunCommands(program: Command, host: RunHost = thisProces
     .option('--server <url>', 'submit to a capulator server (capulator serve) and follow the run there')
     .option('--token <token>', 'API token for --server (default: $CAPULATOR_TOKEN)')
     .option('-d, --detach', 'run in the background: print the run id once it started and return (capulator logs|wait|stop RUN, with --server too)');
+  // docker's privilege flags: privilege comes from the policy here; said so, not "unknown option"
+  for (const flag of PRIVILEGE_FLAGS) cmd.addOption(new Option(flag.option).hideHelp());
   addWorkloadOptions(cmd)
     .addHelpText('after', `
 Exit status: the contained program's (128+N when killed by signal N); ${RUN_FAILED_EXIT} when the run
@@ -125,6 +137,7 @@ Examples:
   capulator run --policy examples/policies/ping.yaml capulator-test/busybox-ping -- ping -c1 127.0.0.1
   capulator run --learn --events-json ev.jsonl ./rootfs -- /bin/sh -c 'id; hostname'`)
     .action(async (image: string, command: string[], opts: RunOptions) => {
+      for (const flag of PRIVILEGE_FLAGS) if ((opts as unknown as Record<string, unknown>)[flag.key] !== undefined) throw new CliError(`${flag.name}: ${flag.why}`);
       if (opts.name !== undefined) {
         if (opts.id !== undefined && opts.id !== opts.name) throw new CliError(`--name ${opts.name} and --id ${opts.id}: one run id, please (--name is --id)`);
         opts.id = opts.name;
@@ -190,16 +203,42 @@ Examples:
 }
 
 function parseMount(spec: string, cwd: string, flag = '--mount'): BindMount {
+  if (flag === '--mount' && /^[a-z-]+=/.test(spec)) return parseMountFields(spec, cwd);
   const parts = spec.split(':');
   if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1] || (parts[2] !== undefined && parts[2] !== 'ro' && parts[2] !== 'rw')) {
     throw new CliError(`${flag} ${spec}: want SRC:DST[:ro]`);
   }
   // docker's -v NAME:DST names a volume; here a source is always a host path
   if (flag === '--volume' && !parts[0].includes('/') && parts[0] !== '.' && parts[0] !== '..') throw new CliError(`${flag} ${spec}: ${parts[0]} is not a path (named volumes are not supported: give a host directory, e.g. ./${parts[0]})`);
-  const source = resolvePath(cwd, parts[0]);
-  if (!existsSync(source)) throw new CliError(`${flag} ${spec}: ${source} does not exist`);
-  if (!parts[1].startsWith('/')) throw new CliError(`${flag} ${spec}: the destination must be absolute`);
-  return { source, destination: parts[1], readonly: parts[2] === 'ro' };
+  return bindMount(`${flag} ${spec}`, cwd, parts[0], parts[1], parts[2] === 'ro');
+}
+
+/** A bind mount of a host path that exists, to an absolute path; `what` names the flag in errors. */
+function bindMount(what: string, cwd: string, from: string, destination: string, readonly: boolean): BindMount {
+  const source = resolvePath(cwd, from);
+  if (!existsSync(source)) throw new CliError(`${what}: ${source} does not exist`);
+  if (!destination.startsWith('/')) throw new CliError(`${what}: the destination must be absolute`);
+  return { source, destination, readonly };
+}
+
+/** docker's `--mount type=bind,source=SRC,target=DST[,readonly]` (its other types said why not) */
+function parseMountFields(spec: string, cwd: string): BindMount {
+  const f = new Map<string, string>();
+  for (const kv of spec.split(',')) {
+    const i = kv.indexOf('=');
+    f.set(i < 0 ? kv : kv.slice(0, i), i < 0 ? 'true' : kv.slice(i + 1));
+  }
+  const type = f.get('type') ?? 'volume';
+  if (type === 'tmpfs') throw new CliError(`--mount ${spec}: for a tmpfs, --tmpfs PATH[:OPTIONS]`);
+  if (type !== 'bind') throw new CliError(`--mount ${spec}: only type=bind (a host path) is supported: type=bind,source=HOST-PATH,target=PATH`);
+  const source = f.get('source') ?? f.get('src');
+  const target = f.get('target') ?? f.get('destination') ?? f.get('dst');
+  const ro = f.get('readonly') ?? f.get('ro');
+  const known = new Set(['type', 'source', 'src', 'target', 'destination', 'dst', 'readonly', 'ro']);
+  const unknown = [...f.keys()].find((k) => !known.has(k));
+  if (unknown) throw new CliError(`--mount ${spec}: ${unknown} is not supported (type, source, target, readonly)`);
+  if (!source || !target || (ro !== undefined && ro !== 'true' && ro !== 'false' && ro !== '1' && ro !== '0')) throw new CliError(`--mount ${spec}: want type=bind,source=SRC,target=DST[,readonly]`);
+  return bindMount(`--mount ${spec}`, cwd, source, target, ro === 'true' || ro === '1');
 }
 
 function loadPolicy(file: string): { policy: Policy; yaml: string } {
