@@ -51,6 +51,8 @@ export function buildProgram(argv: string[] = []): Command {
     .showHelpAfterError()
     // a word a command does not take is an error (as docker's), not silently ignored; every command inherits it
     .allowExcessArguments(false)
+    // `run IMAGE CMD -c x`, `exec RUN CMD -l`: after the image (the run) every word is the program's, as docker's
+    .enablePositionalOptions()
     .exitOverride();
   const first = argv.find((a) => !a.startsWith('-'));
   if (!first && (argv.includes('-V') || argv.includes('--version'))) return program;

@@ -7,6 +7,7 @@ import { EXEC_FILE, parseUserSpec, parseWorkdir, resolveUser, RunError } from '.
 import { findCommand } from '../../../runtime/src/run/entrypoint-check';
 import { resolveInRootfs } from '../../../runtime/src/run/rootfs-path';
 import { CliError } from '../cli-error';
+import { afterDashes } from '../argv';
 import { runIdProblem } from '../../../runtime/src/run/run-id';
 import { envFromFlags } from './run-workload-options';
 import { hasControllingTerminal } from '../terminal';
@@ -33,14 +34,15 @@ export function registerExecCommands(program: Command): void {
     .command('exec')
     .description("run a command in a running container, under the run's policy and recorded in its run (as docker exec)")
     .argument('<run>', 'run id')
-    .argument('<command...>', 'the command and its arguments (after --)')
+    .argument('<command...>', 'the command and its arguments (after the run id, or after --)')
+    .passThroughOptions()
     .option('-i, --interactive', 'pass stdin through (otherwise /dev/null)')
     .option('-t, --tty', 'a pseudo-terminal (window size and ^C as with docker)')
     .option('-e, --env <K=V>', 'an environment variable (repeatable)', (v: string, p: string[]) => [...p, v], [] as string[])
     .option('-w, --workdir <dir>', 'working directory in the container')
     .option('-u, --user <user>', 'UID[:GID] or NAME[:GROUP] of the image')
     .action(async (id: string, command: string[], o: ExecFlags) => {
-      process.exitCode = await execCommand(id, command, o);
+      process.exitCode = await execCommand(id, afterDashes(command), o);
     });
 }
 

@@ -45,6 +45,9 @@ describe('capulator exec', () => {
       assert.equal(stdin.stdout, 'piped\n');
       const noStdin = spawnSync(bin, ['exec', id, '--', 'cat'], { input: 'piped\n', encoding: 'utf8', env: env(), timeout: 60_000 });
       assert.equal(noStdin.stdout, '', 'stdin is /dev/null without -i');
+      // without --: every word after the run id is the program's (as docker exec)
+      const bare = cap(['exec', id, 'sh', '-c', 'echo "$0"', '-i']);
+      assert.deepEqual([bare.status, bare.stdout], [0, '-i\n'], bare.stderr);
       // -w, -u, -e
       const opts = cap(['exec', '-w', '/tmp', '-u', '1000:1000', '-e', 'GREETING=hello', id, '--', 'sh', '-c', 'pwd; id -u; id -g; echo $GREETING']);
       assert.equal(opts.stdout, '/tmp\n1000\n1000\nhello\n', opts.stderr);

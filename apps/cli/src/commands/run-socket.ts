@@ -203,7 +203,7 @@ async function serveClient(sock: Socket, store: EventStore | undefined): Promise
   };
   // the cold path's own definition and checks; what commander itself would print (usage
   // errors, help) is left to the cold path so it prints exactly that
-  const program = new Command().exitOverride().configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
+  const program = new Command().enablePositionalOptions().exitOverride().configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
   registerRunCommands(program, host);
   try {
     await program.parseAsync(['run', ...req.argv], { from: 'user' });

@@ -176,6 +176,16 @@ describe('capulator run', () => {
     });
   });
 
+  describe('when the command follows the image without --', () => {
+    it("every word after the image is the program's, its options too (as docker's), and a -- there is ours", () => {
+      const r = cap(['run', '--no-store', rootfs, 'sh', '-c', 'echo "$0" "$1"', '--id', '-d']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, '--id -d\n');
+      assert.equal(cap(['run', '--no-store', rootfs, '--', 'echo', '-n', 'x']).stdout, 'x');
+      assert.equal(cap(['run', '--no-store', rootfs, 'echo', '--', 'y']).stdout, '-- y\n');
+    });
+  });
+
   describe('when --mount and --env are given', () => {
     it('the container sees them', () => {
       const r = cap(['run', '--no-store', '--mount', `${join(repo, 'agent')}:/mnt/agent:ro`, '--env', 'GREETING=hi', rootfs, '--', '/bin/sh', '-c', 'echo $GREETING; test -f /mnt/agent/PROTOCOL.md && echo mounted; touch /mnt/agent/x 2>/dev/null || echo readonly']);

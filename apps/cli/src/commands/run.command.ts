@@ -33,6 +33,7 @@ import {
   runArgv,
 } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
+import { afterDashes } from '../argv';
 import { addWorkloadOptions, envFromFlags, envFromHost, serverWorkload, workloadFrom, workloadRecord, type WorkloadFlags } from './run-workload-options';
 import { loadPolicyFileTextCached, readPolicyFile } from '../policy-file';
 import { runIdProblem } from '../../../runtime/src/run/run-id';
@@ -110,7 +111,8 @@ export function registerRunCommands(program: Command, host: RunHost = thisProces
     .command('run')
     .description('run a command from an image (or a rootfs directory) with every use of privilege decided by a policy')
     .argument('<image>', 'image reference (tag, digest, digest prefix) or a rootfs directory')
-    .argument('[command...]', "command and arguments (after --), after the image's Entrypoint, as docker's; default: the image's Cmd")
+    .argument('[command...]', "command and arguments (after the image, or after --), after the image's Entrypoint, as docker's; default: the image's Cmd")
+    .passThroughOptions()
     .option('--policy <file>', 'policy YAML (default: examples/policies/default.yaml)')
     .option('--learn', 'learn mode: allow and record everything')
     .option('--id <name>', 'run id (default: random)')
@@ -136,7 +138,8 @@ failed (agent died, runtime error); 2 for bad input (policy, image, command not 
 Examples:
   capulator run --policy examples/policies/ping.yaml capulator-test/busybox-ping -- ping -c1 127.0.0.1
   capulator run --learn --events-json ev.jsonl ./rootfs -- /bin/sh -c 'id; hostname'`)
-    .action(async (image: string, command: string[], opts: RunOptions) => {
+    .action(async (image: string, words: string[], opts: RunOptions) => {
+      const command = afterDashes(words);
       for (const flag of PRIVILEGE_FLAGS) if ((opts as unknown as Record<string, unknown>)[flag.key] !== undefined) throw new CliError(`${flag.name}: ${flag.why}`);
       if (opts.name !== undefined) {
         if (opts.id !== undefined && opts.id !== opts.name) throw new CliError(`--name ${opts.name} and --id ${opts.id}: one run id, please (--name is --id)`);
