@@ -22,4 +22,16 @@ describe('the command line', () => {
   it('still takes what commands take: variadic runs, a program and its arguments', () => {
     for (const argv of [['rm', 'a', 'b'], ['run', 'img', '--', '/bin/echo', 'a', 'b'], ['run', 'img', '/bin/echo', 'a'], ['ps', '-a']]) parse(argv);
   });
+  it('says what is wrong and where to read more in two lines, not the whole help', () => {
+    for (const [argv, first, hint] of [
+      [['run', '--zzz', 'img'], "error: unknown option '--zzz'", 'capulator run'],
+      [['image', 'import'], "error: missing required argument 'path'", 'capulator image import'],
+      [['nosuch'], "error: unknown command 'nosuch'", 'capulator'],
+    ] as const) {
+      let err = '';
+      const program = buildProgram([...argv]).configureOutput({ writeOut: () => undefined, writeErr: (s) => (err += s) });
+      assert.throws(() => program.parse([...argv], { from: 'user' }), CommanderError);
+      assert.equal(err, `${first}\n(${hint} --help for usage)\n`, argv.join(' '));
+    }
+  });
 });

@@ -48,7 +48,7 @@ export function buildProgram(argv: string[] = []): Command {
     .name('capulator')
     .description('Run Linux binaries from OCI/Docker images with every use of privilege decided by a priv(9)-style policy')
     .version(pkg.version, '-V, --version')
-    .showHelpAfterError()
+    // a usage error is its line and where to read more (hint, below), as docker's: not the whole help (60 lines for run)
     // a word a command does not take is an error (as docker's), not silently ignored; every command inherits it
     .allowExcessArguments(false)
     // `run IMAGE CMD -c x`, `exec RUN CMD -l`: after the image (the run) every word is the program's, as docker's
@@ -59,6 +59,11 @@ export function buildProgram(argv: string[] = []): Command {
   const wanted = first && first in GROUPS && first !== 'policy' && first !== 'audit' ? [first] : Object.keys(GROUPS).filter((g) => g !== 'inspect');
   if (first === 'policy' || first === 'audit') wanted.splice(0, wanted.length, 'policy', 'audit');
   for (const g of wanted) for (const register of GROUPS[g]()) register(program);
+  const hint = (cmd: Command, path: string) => {
+    cmd.showHelpAfterError(`(${path} --help for usage)`);
+    for (const sub of cmd.commands) hint(sub, `${path} ${sub.name()}`);
+  };
+  hint(program, 'capulator');
   return program;
 }
 
