@@ -117,28 +117,55 @@ export function registerWaitCommand(program: Command): void {
   withServer(
     program
       .command('wait')
-      .description('wait until a detached run (or a run of a server: --server) ends and print its exit status (as docker wait, this command exits 0)')
-      .argument('<run>', 'run id'),
-  ).action(async (id: string, o: ServerFlags) => {
+      .description('wait until detached runs (or runs of a server: --server) end and print their exit statuses, one line each (as docker wait, this command exits 0)')
+      .argument('<run...>', 'run ids'),
+  ).action(async (ids: string[], o: ServerFlags) => {
     const target = serverOf(o);
-    if (target) {
-      const { remoteWait } = await import('./remote-run');
-      process.stdout.write(`${await remoteWait(target, runId(id))}\n`);
-      return;
-    }
-    const dir = detached(id);
-    let exit = readExit(dir);
-    while (!exit) {
-      if (!supervisorAlive(dir)) {
-        exit = readExit(dir);
-        if (!exit) throw new CliError(`run ${id}: its supervisor is gone and left no exit status`, 1);
-        break;
+    await eachRun(ids, false, async (id) => {
+      if (target) {
+        const { remoteWait } = await import('./remote-run');
+        process.stdout.write(`${await remoteWait(target, runId(id))}\n`);
+        return;
       }
-      await sleep(200);
-      exit = readExit(dir);
-    }
-    process.stdout.write(`${exit.code ?? 125}\n`);
+      await waitLocal(id);
+    });
   });
+}
+
+async function waitLocal(id: string): Promise<void> {
+  const dir = detached(id);
+  let exit = readExit(dir);
+  while (!exit) {
+    if (!supervisorAlive(dir)) {
+      exit = readExit(dir);
+      if (!exit) throw new CliError(`run ${id}: its supervisor is gone and left no exit status`, 1);
+      break;
+    }
+    await sleep(200);
+    exit = readExit(dir);
+  }
+  process.stdout.write(`${exit.code ?? 125}\n`);
+}
+
+/**
+ * Each run in turn (or all at once: `parallel`), as docker's stop, kill, wait and rm take
+ * several: one that fails is said in its line and the others are still done; the command then
+ * exits with the first failure's status. One run alone fails as a single command does.
+ */
+async function eachRun(ids: string[], parallel: boolean, one: (id: string) => Promise<void> | void): Promise<void> {
+  let failed: CliError | undefined;
+  const attempt = async (id: string) => {
+    try {
+      await one(id);
+    } catch (e) {
+      if (!(e instanceof CliError) || ids.length === 1) throw e;
+      process.stderr.write(`capulator: ${e.message}\n`);
+      failed ??= e;
+    }
+  };
+  if (parallel) await Promise.all(ids.map(attempt));
+  else for (const id of ids) await attempt(id);
+  if (failed) process.exitCode = failed.exitCode;
 }
 
 function kill(id: string, sig: string, all = false): boolean {
@@ -150,44 +177,52 @@ export function registerStopCommand(program: Command): void {
   const cmd = program
     .command('stop')
     .description("stop a running container: SIGTERM to its first process, SIGKILL to all after the grace time (as docker stop); with --server, a run of that server (stopped at once: the server has no grace time)")
-    .argument('<run>', 'run id')
+    .argument('<run...>', 'run ids (stopped at once, each printed when stopped)')
     .option('-t, --time <seconds>', 'grace time before SIGKILL', '10');
-  withServer(cmd).action(async (id: string, o: { time: string } & ServerFlags) => {
-    runId(id);
+  withServer(cmd).action(async (ids: string[], o: { time: string } & ServerFlags) => {
+    ids.forEach(runId);
     if (!/^\d+$/.test(o.time)) throw new CliError(`--time ${o.time}: want whole seconds`);
     const target = serverOf(o);
-    if (target) {
-      if (cmd.getOptionValueSource('time') === 'cli') throw new CliError('--time is not supported with --server: the server stops a run at once');
-      const { remoteStop } = await import('./remote-run');
-      await remoteStop(target, id);
-      process.stdout.write(`${id}\n`);
-      return;
-    }
-    if (!containerRunning(id)) throw new CliError(`run ${id} is not running`, 1);
-    kill(id, 'TERM');
-    const end = Date.now() + Number(o.time) * 1000;
-    while (containerRunning(id) && Date.now() < end) await sleep(100);
-    if (containerRunning(id)) kill(id, 'KILL', true);
-    const hardEnd = Date.now() + 10_000;
-    while (containerRunning(id) && Date.now() < hardEnd) await sleep(100);
-    if (containerRunning(id)) throw new CliError(`run ${id} did not stop`, 1);
-    process.stdout.write(`${id}\n`);
+    if (target && cmd.getOptionValueSource('time') === 'cli') throw new CliError('--time is not supported with --server: the server stops a run at once');
+    await eachRun(ids, true, async (id) => {
+      if (target) {
+        const { remoteStop } = await import('./remote-run');
+        await remoteStop(target, id);
+        process.stdout.write(`${id}\n`);
+        return;
+      }
+      await stopLocal(id, Number(o.time));
+    });
   });
+}
+
+async function stopLocal(id: string, graceSeconds: number): Promise<void> {
+  if (!containerRunning(id)) throw new CliError(`run ${id} is not running`, 1);
+  kill(id, 'TERM');
+  const end = Date.now() + graceSeconds * 1000;
+  while (containerRunning(id) && Date.now() < end) await sleep(100);
+  if (containerRunning(id)) kill(id, 'KILL', true);
+  const hardEnd = Date.now() + 10_000;
+  while (containerRunning(id) && Date.now() < hardEnd) await sleep(100);
+  if (containerRunning(id)) throw new CliError(`run ${id} did not stop`, 1);
+  process.stdout.write(`${id}\n`);
 }
 
 export function registerKillCommand(program: Command): void {
   program
     .command('kill')
     .description("send a signal to a running container's first process (default SIGKILL, to all of them)")
-    .argument('<run>', 'run id')
+    .argument('<run...>', 'run ids')
     .option('-s, --signal <sig>', 'signal name or number', 'KILL')
-    .action((id: string, o: { signal: string }) => {
-      runId(id);
+    .action(async (ids: string[], o: { signal: string }) => {
+      ids.forEach(runId);
       const name = o.signal.toUpperCase().replace(/^SIG/, '');
       if (/^\d+$/.test(name) ? !(Number(name) >= 1 && Number(name) <= 64) : signalNumber(`SIG${name}`) === undefined) throw new CliError(`--signal ${o.signal}: unknown signal`);
-      if (!containerRunning(id)) throw new CliError(`run ${id} is not running`, 1);
-      if (!kill(id, name, name === 'KILL' || name === '9')) throw new CliError(`run ${id}: runc kill failed`, 1);
-      process.stdout.write(`${id}\n`);
+      await eachRun(ids, false, (id) => {
+        if (!containerRunning(id)) throw new CliError(`run ${id} is not running`, 1);
+        if (!kill(id, name, name === 'KILL' || name === '9')) throw new CliError(`run ${id}: runc kill failed`, 1);
+        process.stdout.write(`${id}\n`);
+      });
     });
 }
 
@@ -199,8 +234,8 @@ export function registerRmCommand(program: Command): void {
     .option('-f, --force', 'kill a run that is still running first (SIGKILL, as docker rm -f)')
     .action(async (ids: string[], o: { force?: boolean }) => {
       const home = homePaths().home;
-      for (const id of ids) {
-        runId(id);
+      ids.forEach(runId);
+      await eachRun(ids, false, async (id) => {
         const dir = detachedDir(home, id);
         const arts = artifactsDir(home, id);
         const running = () => containerRunning(id) || (existsSync(dir) && !readExit(dir) && supervisorAlive(dir));
@@ -215,6 +250,6 @@ export function registerRmCommand(program: Command): void {
         rmSync(dir, { recursive: true, force: true });
         rmSync(arts, { recursive: true, force: true });
         process.stdout.write(`${id}\n`);
-      }
+      });
     });
 }

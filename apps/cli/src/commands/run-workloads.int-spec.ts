@@ -456,6 +456,17 @@ describe('capulator run: workloads', () => {
       }
     });
 
+    it("stop, wait, kill and rm take several runs, as docker's: each is done, one that fails is said, and the command exits 1", () => {
+      const [a, b] = ['a', 'b'].map((x) => `multi${x}${process.pid}`);
+      for (const id of [a, b]) assert.equal(cap(['run', '-d', '--id', id, rootfs, '--', 'sleep', '60']).status, 0);
+      const stop = cap(['stop', '-t', '1', a, 'nosuch', b]);
+      assert.equal(stop.status, 1);
+      assert.deepEqual(stop.stdout.trim().split('\n').sort(), [a, b].sort());
+      assert.equal(stop.stderr, 'capulator: run nosuch is not running\n');
+      assert.deepEqual([cap(['wait', a, b]).stdout, cap(['kill', a, b]).stderr], ['137\n137\n', `capulator: run ${a} is not running\ncapulator: run ${b} is not running\n`]);
+      assert.equal(cap(['rm', a, b]).stdout, `${a}\n${b}\n`);
+    });
+
     it('-d prints the id and returns; logs (-f, --since, -t), stop, wait, kill and rm manage it', async () => {
       const id = `bg${process.pid}`;
       const d = cap(['run', '-d', '--id', id, rootfs, '--', 'sh', '-c', 'i=0; while [ $i -lt 600 ]; do echo "tick $i"; echo "err $i" >&2; i=$((i+1)); sleep 0.1; done']);
