@@ -306,15 +306,22 @@ static void tc_drop(struct tcache *e) {
 }
 static void tc_drop_tgid(int tgid) { for (int i = 0; i < TC_SIZE; i++) if (tc[i].used && tc[i].tgid == tgid) tc_drop(&tc[i]); }
 
+/* A small file (of /proc) in one read, NUL-terminated: its length, or -1 with errno (0 when empty). */
+static ssize_t read_text(const char *path, int oflags, char *buf, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | oflags);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, size - 1);
+  int e = errno;
+  close(fd);
+  if (n < 0) { errno = e; return -1; }
+  buf[n] = 0;
+  return n;
+}
+
 static bool read_status(int tid, int *tgid, long ids[8], uint64_t caps[3]) {
   char path[64], buf[4096];
   snprintf(path, sizeof path, "/proc/%d/status", tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return false;
-  buf[n] = 0;
+  if (read_text(path, 0, buf, sizeof buf) <= 0) return false;
   char *p;
   if (tgid && (p = strstr(buf, "\nTgid:"))) *tgid = atoi(p + 6);
   if ((p = strstr(buf, "\nUid:"))) sscanf(p + 5, "%ld %ld %ld %ld", &ids[0], &ids[1], &ids[2], &ids[3]);
@@ -664,12 +671,10 @@ static bool host_ids(long pid, long ids[8]) {
   return ids_of_status(st, ids);
 }
 static bool ids_of_status(const char *st, long ids[8]) {
-  int fd = open(st, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) { target_missing = errno == ENOENT; return false; }
   char buf[2048];
-  ssize_t n = read(fd, buf, sizeof buf - 1); close(fd);
+  ssize_t n = read_text(st, O_NOFOLLOW, buf, sizeof buf);
+  if (n < 0) target_missing = errno == ENOENT;
   if (n <= 0) return false;
-  buf[n] = 0;
   char *p = strstr(buf, "\nUid:"), *q = strstr(buf, "\nGid:");
   return p && q && sscanf(p + 5, "%ld %ld %ld %ld", &ids[0], &ids[1], &ids[2], &ids[3]) == 4 &&
          sscanf(q + 5, "%ld %ld %ld %ld", &ids[4], &ids[5], &ids[6], &ids[7]) == 4;
@@ -1578,13 +1583,73 @@ static int offline(const char *table_path, bool classify_only) {
   return 0;
 }
 
+/* Whether /proc/PID/stat says PID started at START (field 22, clock ticks since boot; runc's
+ * state.json keeps it as init_process_start): a pid reused since is another process. */
+static bool started_at(const char *pid, const char *start) {
+  char p[64], buf[1024];
+  snprintf(p, sizeof p, "/proc/%s/stat", pid);
+  if (read_text(p, 0, buf, sizeof buf) <= 0) return false;
+  char *f = strrchr(buf, ')');
+  if (!f) return false;
+  f += 2;                                          /* field 3 (state) */
+  for (int i = 3; i < 22 && f; i++) { f = strchr(f, ' '); if (f) f++; }
+  return f && strtoull(f, NULL, 10) == strtoull(start, NULL, 10) && *start;
+}
+
+/* `capulator cp RUN:/PATH` (apps/cli/src/commands/cp.command.ts): a regular file of a running
+ * container, copied to stdout. PATH is resolved inside the container's root as its first process
+ * (PID, started at START) sees it, mounts included: RESOLVE_IN_ROOT, so no symlink and no `..`
+ * leads out of it, and no magic link (/proc/…/root) either. PID is checked after its root is
+ * opened, so a pid reused since cannot lend another root. Only a regular file is opened for
+ * reading (O_PATH first: a FIFO or a device the container put there is never opened). When stdout
+ * is a regular file it takes the source's permission bits. Exit 0; 1 with one line when PATH names
+ * no regular file; 2 when PID is not the container's process any more, or on another error. */
+static int read_in_root(const char *pid, const char *start, const char *path) {
+  char p[64];
+  snprintf(p, sizeof p, "/proc/%s/root", pid);
+  int root = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0 || !started_at(pid, start)) { fprintf(stderr, "the container's first process is gone\n"); return 2; }
+  struct open_how_ how = {.flags = O_PATH | O_CLOEXEC, .mode = 0, .resolve = RESOLVE_NO_MAGICLINKS | RESOLVE_IN_ROOT};
+  const char *rel = path + strspn(path, "/");
+  int fd = (int)syscall(SYS_openat2, root, rel[0] ? rel : ".", &how, sizeof how);
+  if (fd < 0) {
+    int e = errno;
+    fprintf(stderr, "%s\n", e == ENOENT ? "no such file or directory" : e == ENOTDIR ? "not a directory on the way" : e == ELOOP ? "too many symbolic links" : strerror(e));
+    return e == ENOENT || e == ENOTDIR || e == ELOOP ? 1 : 2;
+  }
+  struct stat st;
+  if (fstat(fd, &st)) { fprintf(stderr, "%s\n", strerror(errno)); return 2; }
+  if (S_ISDIR(st.st_mode)) { fprintf(stderr, "is a directory (capulator cp copies one file)\n"); return 1; }
+  if (!S_ISREG(st.st_mode)) { fprintf(stderr, "not a regular file\n"); return 1; }
+  snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+  int in = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (in < 0) { fprintf(stderr, "%s\n", strerror(errno)); return 2; }
+  static char buf[1 << 16];
+  for (;;) {
+    ssize_t r = read(in, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) { fprintf(stderr, "%s\n", strerror(errno)); return 2; }
+    if (r == 0) break;
+    for (ssize_t w = 0; w < r;) {
+      ssize_t k = write(1, buf + w, (size_t)(r - w));
+      if (k < 0 && errno == EINTR) continue;
+      if (k < 0) { fprintf(stderr, "writing: %s\n", strerror(errno)); return 2; }
+      w += k;
+    }
+  }
+  struct stat out;
+  if (fstat(1, &out) == 0 && S_ISREG(out.st_mode)) fchmod(1, st.st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID));
+  return 0;
+}
+
 static void usage(void) {
   fprintf(stderr, "usage: capulator-agent serve --socket PATH --table FILE [--events-fd N] [--learn] [--runc-setup]\n"
                   "                              [--run-id ID] [--policy-name N] [--policy-version V] [--policy-hash H]\n"
                   "                              [--events-buffer BYTES] [--spool FILE [--count FILE]]\n"
                   "                              [--on-audit-failure stop|continue]\n"
                   "                              [--unmount ROOTFS [--mount-overlay OPTIONS]]\n"
-                  "       capulator-agent eval TABLE | classify | check-table TABLE | version\n");
+                  "       capulator-agent eval TABLE | classify | check-table TABLE | version\n"
+                  "       capulator-agent read-in-root PID START PATH\n");
 }
 
 int main(int argc, char **argv) {
@@ -1592,6 +1657,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "version")) { printf("capulator-agent protocol %d\n", PROTOCOL_VERSION); return 0; }
   if (!strcmp(argv[1], "classify")) return offline(NULL, true);
   if (!strcmp(argv[1], "pty")) return pty_main(argc, argv);
+  if (!strcmp(argv[1], "read-in-root") && argc == 5) return read_in_root(argv[2], argv[3], argv[4]);
   if (!strcmp(argv[1], "eval") && argc == 3) return offline(argv[2], false);
   if (!strcmp(argv[1], "check-table") && argc == 3) {
     char err[512]; struct table *t = table_load(argv[2], err, sizeof err);

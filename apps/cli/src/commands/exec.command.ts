@@ -58,17 +58,7 @@ export async function execCommand(id: string, command: string[], o: ExecFlags): 
   } catch (e) {
     throw new CliError((e as Error).message);
   }
-  const dir = join(homePaths().home, 'runs', id);
-  let runc: { command: string; args: string[] };
-  try {
-    runc = JSON.parse(readFileSync(join(dir, EXEC_FILE), 'utf8')) as { command: string; args: string[] };
-  } catch {
-    throw new CliError(`run ${id} is not running`, 1);
-  }
-  const containerId = `capulator-${id}`;
-  const root = runc.args[runc.args.indexOf('--root') + 1];
-  const state = join(root, containerId, 'state.json');
-  if (!existsSync(state)) throw new CliError(`run ${id} is not running`, 1);
+  const { dir, runc, containerId, state } = runningContainer(id);
   // the container's root as its first process sees it: its mounts too, and what it changed since
   // the start (a user it added, a program it wrote into a tmpfs), which the run's rootfs does not show
   const seen = containerRoot(state);
@@ -113,6 +103,24 @@ export async function execCommand(id: string, command: string[], o: ExecFlags): 
   process.off('SIGHUP', onHup);
   if (r.error) throw new CliError(`cannot start runc: ${r.error.message}`, 125);
   return r.code ?? 128 + 9;
+}
+
+/**
+ * A run of this home whose container runs: its directory, how `capulator exec` starts runc for it
+ * (EXEC_FILE), the container's name and runc's state file. CliError (exit 1) when it does not run.
+ */
+export function runningContainer(id: string): { dir: string; runc: { command: string; args: string[] }; containerId: string; state: string } {
+  const dir = join(homePaths().home, 'runs', id);
+  let runc: { command: string; args: string[] };
+  try {
+    runc = JSON.parse(readFileSync(join(dir, EXEC_FILE), 'utf8')) as { command: string; args: string[] };
+  } catch {
+    throw new CliError(`run ${id} is not running`, 1);
+  }
+  const containerId = `capulator-${id}`;
+  const state = join(runc.args[runc.args.indexOf('--root') + 1], containerId, 'state.json');
+  if (!existsSync(state)) throw new CliError(`run ${id} is not running`, 1);
+  return { dir, runc, containerId, state };
 }
 
 /** /proc/PID/root of the container's first process (runc's state), or undefined. */

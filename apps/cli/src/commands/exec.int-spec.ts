@@ -1,7 +1,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StoredEvent } from '@capulator/events';
@@ -141,6 +141,41 @@ describe('capulator exec', () => {
       cap(['wait', id]);
       cap(['rm', id]);
     }
+  });
+
+  it('cp RUN:/PATH copies a file of the running container, resolved inside its root: no symlink, .. or FIFO gets out or hangs it', async () => {
+    const id = `cp${process.pid}`;
+    const secret = join(home, 'host-secret');
+    writeFileSync(secret, 'the host\'s\n');
+    const ready = join(home, `cp-ready-${process.pid}`);
+    const d = cap(['run', '-d', '--id', id, '-v', `${home}:/h`, rootfs, 'sh', '-c',
+      `echo inside > /tmp/f; chmod 4755 /tmp/f; ln -s ${secret} /tmp/esc; mkfifo /tmp/fifo; touch /h/${ready.split('/').pop()}; sleep 60`]);
+    assert.equal(d.status, 0, d.stderr);
+    try {
+      for (let i = 0; i < 100 && !existsSync(ready); i++) await new Promise((r) => setTimeout(r, 100));
+      const out = join(home, 'cp-out');
+      mkdirSync(out);
+      const f = cap(['cp', `${id}:/tmp/f`, out]);
+      assert.equal(f.status, 0, f.stderr);
+      assert.equal(readFileSync(join(out, 'f'), 'utf8'), 'inside\n');
+      assert.equal(statSync(join(out, 'f')).mode & 0o7777, 0o755, 'its mode, without set-id bits');
+      // the container's mounts are in its root: a file through its bind mount
+      assert.equal(cap(['cp', `${id}:/h/host-secret`, join(out, 'through-mount')]).status, 0);
+      assert.equal(readFileSync(join(out, 'through-mount'), 'utf8'), "the host's\n");
+      for (const [path, why] of [
+        ['/tmp/esc', 'no such file or directory'], // an absolute symlink to a host path: resolved in the container's root
+        [`/../../../..${secret}`, 'no such file or directory'],
+        ['/tmp/fifo', 'not a regular file'],
+        ['/tmp', 'is a directory (capulator cp copies one file)'],
+      ]) {
+        const r = cap(['cp', `${id}:${path}`, out], 20_000);
+        assert.deepEqual([r.status, r.stderr], [1, `capulator: ${id}:${path}: ${why}\n`]);
+      }
+    } finally {
+      cap(['rm', '-f', id]);
+    }
+    const gone = cap(['cp', `${id}:/etc/hostname`, home]);
+    assert.deepEqual([gone.status, gone.stderr], [1, `capulator: ${id}:/etc/hostname: run ${id} is not running (its files went with it; what it left: capulator cp ${id}:)\n`]);
   });
 
   it('refuses a run that is not running (exit 1) and bad flags (exit 2), one line each', () => {

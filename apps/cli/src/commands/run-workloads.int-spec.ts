@@ -578,9 +578,9 @@ describe('capulator run: workloads', () => {
       const none = spawnSync(bin, ['cp', `${id}:nothing`, out], { encoding: 'utf8', env: env() });
       assert.equal(none.status, 2);
       assert.equal(none.stderr, `capulator: run ${id} has no artifact nothing (it has: core)\n`);
-      // docker cp's habit (a path in the container): what cp copies, and how to read such a file
+      // a path in its filesystem: gone with the run (a running run's: exec.int-spec)
       const path = spawnSync(bin, ['cp', `${id}:/etc/hostname`, out], { encoding: 'utf8', env: env() });
-      assert.deepEqual([path.status, path.stderr], [2, `capulator: ${id}:/etc/hostname: capulator cp copies what a run left (capulator cp ${id}: lists it), not files of its filesystem; from a running run, capulator exec ${id} -- cat /etc/hostname > FILE reads one\n`]);
+      assert.deepEqual([path.status, path.stderr], [1, `capulator: ${id}:/etc/hostname: run ${id} is not running (its files went with it; what it left: capulator cp ${id}:)\n`]);
       // --ulimit core=0: no core, nothing kept
       const off = cap(['run', '--id', `segv0${process.pid}`, '--ulimit', 'core=0', img, '--', '/segv']);
       assert.equal(off.status, 139);
