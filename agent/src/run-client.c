@@ -99,27 +99,39 @@ static void put_json(struct buf *b, const char *s)
 
 /* ---- the cold path: the JS CLI ---- */
 
-/* Whether the JS CLI runs this `run` itself (bin/capulator's `local`, the same rule): no
- * --server, -d/--detach or -h/--help among the words before `--`. */
+/* Whether the JS CLI runs this `run` itself (apps/cli/src/local-run.ts runsHere, the same rule):
+ * no --server, -d/--detach or -h/--help among the run's own options, the words up to the image
+ * (the first word that is neither an option nor an option's value) or a `--`. */
 static int runs_here(void)
 {
+	static const char *const boolean_long[] = {"--learn", "--keep", "--no-store", "--detach", "--read-only",
+						   "--interactive", "--tty", "--rm", "--privileged", "--help"};
 	if (g_argc < 2 || strcmp(g_argv[1], "run") != 0)
 		return 0;
-	for (int i = 2; i < g_argc && strcmp(g_argv[i], "--") != 0; i++) {
-		const char *a = g_argv[i];
-		static const char *const longs[] = {"--server", "-d", "--detach", "-h", "--help"};
-		for (size_t k = 0; k < sizeof longs / sizeof longs[0]; k++) {
-			size_t n = strlen(longs[k]);
-			if (!strncmp(a, longs[k], n) && (a[n] == 0 || a[n] == '='))
+	for (int i = 2; i < g_argc; i++) {
+		const char *w = g_argv[i];
+		if (!strcmp(w, "--") || w[0] != '-' || !w[1])
+			return 1; /* the image: the run's options end */
+		if (w[1] == '-') {
+			size_t n = strcspn(w, "=");
+			if ((n == 8 && !strncmp(w, "--server", n)) || (n == 8 && !strncmp(w, "--detach", n)) || (n == 6 && !strncmp(w, "--help", n)))
 				return 0;
+			int boolean = 0;
+			for (size_t k = 0; k < sizeof boolean_long / sizeof boolean_long[0]; k++)
+				if (strlen(boolean_long[k]) == n && !strncmp(w, boolean_long[k], n))
+					boolean = 1;
+			if (!w[n] && !boolean)
+				i++; /* its value */
+			continue;
 		}
-		if (a[0] == '-' && a[1] != '-' && a[1] && strchr(a + 1, 'd')) {
-			int letters = 1;
-			for (const char *c = a + 1; *c; c++)
-				if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
-					letters = 0;
-			if (letters)
+		for (const char *c = w + 1; *c; c++) {
+			if (*c == 'd' || *c == 'h')
 				return 0;
+			if (*c == 'i' || *c == 't')
+				continue;
+			if (!c[1])
+				i++; /* its value is the next word (else the rest of this one) */
+			break;
 		}
 	}
 	return 1;

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DecisionPayload, EventTypes, StoredEvent } from '@capulator/events';
 import { runEvents } from '../../../../test/fixtures/events';
+import { runsHere } from '../local-run';
+import { LOCAL_RUN_CASES } from '../../../../test/fixtures/local-run-cases';
 import { fixtureImages } from '../../../../test/fixtures/images';
 
 /**
@@ -234,6 +236,15 @@ describe('the kernel record (tp_btf/cap_capable)', () => {
       const rows = auditLog(runId);
       assert.ok(kernelRows(rows).some((x) => x.capability === 'CAP_NET_RAW' && x.answeredBy === 'granted'), JSON.stringify(rows));
       assert.ok(rows.some((x) => x.syscall === 'chown' && x.answeredBy === 'continue'), JSON.stringify(rows));
+    });
+
+    it('the native client and bin/capulator give the same answer to "is this run the CLI\'s own?" (one rule, in C and in JS)', () => {
+      const nowhere = join(home, 'no-such-rootfs');
+      for (const [argv, local] of LOCAL_RUN_CASES) {
+        const t = traced(argv.map((w) => (w === 'IMG' ? nowhere : w)));
+        assert.equal(runsHere(argv), local, argv.join(' '));
+        assert.equal(t.node[0] !== 'none none', local, `${argv.join(' ')}: the native client ${local ? 'did not start' : 'started'} the spares`);
+      }
     });
 
     it('NODE_EXTRA_CA_CERTS reaches Node deferred (Node would load it before any code), and only for such a run', () => {
