@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { homePaths } from '@capulator/host';
 import { signalNumber } from '@capulator/abi';
@@ -76,40 +76,52 @@ export function registerLogsCommand(program: Command): void {
     }
     const dir = detached(id);
     const printer = new LogPrinter(process.stdout, process.stderr, o.timestamps);
-    let offset = 0;
-    let rest = '';
-    /** what log.jsonl holds past what was read */
+    let fd: number | undefined;
+    let pos = 0;
+    let rest = Buffer.alloc(0);
+    const buf = Buffer.allocUnsafe(1 << 20);
+    /** what log.jsonl holds past what was read (read from where the last read ended: -f on a long log reads each byte once) */
     const read = (): LogChunk[] => {
-      let text: Buffer;
       try {
-        text = readFileSync(join(dir, 'log.jsonl'));
+        fd ??= openSync(join(dir, 'log.jsonl'), 'r');
       } catch {
         return [];
       }
-      const chunk = rest + text.subarray(offset).toString('utf8');
-      offset = text.length;
-      const lines = chunk.split('\n');
-      rest = lines.pop() ?? '';
+      const parts = [rest];
+      for (let n; (n = readSync(fd, buf, 0, buf.length, pos)) > 0; pos += n) parts.push(Buffer.from(buf.subarray(0, n)));
+      const all = Buffer.concat(parts);
+      // whole lines only (a line being written waits for the next read, its bytes undecoded)
+      const end = all.lastIndexOf(0x0a) + 1;
+      rest = all.subarray(end);
       const chunks: LogChunk[] = [];
-      for (const l of lines) {
+      for (const l of all.subarray(0, end).toString('utf8').split('\n')) {
         if (!l) continue;
-        const e = JSON.parse(l) as LogEntry;
-        if (since !== undefined && Date.parse(e.time) < since) continue;
-        chunks.push({ stream: e.stream, time: e.time, text: e.log });
+        let e: LogEntry;
+        try {
+          e = JSON.parse(l) as LogEntry;
+        } catch {
+          continue; // a line cut short (the supervisor killed mid-write): the next one starts whole
+        }
+        if (typeof e.log !== 'string' || (since !== undefined && Date.parse(e.time) < since)) continue;
+        chunks.push({ stream: e.stream === 'stderr' ? 'stderr' : 'stdout', time: e.time, text: e.log });
       }
       return chunks;
     };
     const drain = () => {
       for (const c of read()) printer.write(c);
     };
-    const first = read();
-    for (const c of tail === undefined ? first : lastLines(first, tail)) printer.write(c);
-    if (!o.follow) return;
-    while (!readExit(dir) && supervisorAlive(dir)) {
-      await sleep(200);
+    try {
+      const first = read();
+      for (const c of tail === undefined ? first : lastLines(first, tail)) printer.write(c);
+      if (!o.follow) return;
+      while (!readExit(dir) && supervisorAlive(dir)) {
+        await sleep(200);
+        drain();
+      }
       drain();
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
-    drain();
   });
 }
 

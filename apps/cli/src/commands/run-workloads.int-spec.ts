@@ -456,6 +456,21 @@ describe('capulator run: workloads', () => {
       }
     });
 
+    it('logs reads a log cut short by a crash: a broken line is skipped, the rest shown whole, and -f ends with the run', () => {
+      const id = `cut${process.pid}`;
+      const dir = join(home, 'detached', id);
+      mkdirSync(dir, { recursive: true });
+      const line = (log: string, stream = 'stdout') => JSON.stringify({ log, stream, time: '2026-12-07T00:00:00.000Z' }) + '\n';
+      writeFileSync(join(dir, 'log.jsonl'), line('première ligne\n') + '{"log":"cut sh' + '\n' + line('ünïcödé\n', 'stderr') + line('last\n') + '{"log":"half wri');
+      writeFileSync(join(dir, 'exit'), JSON.stringify({ code: 0, signal: null }));
+      for (const args of [['logs', id], ['logs', '-f', id]]) {
+        const r = cap(args);
+        assert.deepEqual([r.status, r.stdout, r.stderr], [0, 'première ligne\nlast\n', 'ünïcödé\n'], args.join(' '));
+      }
+      assert.equal(cap(['logs', '--tail', '1', id]).stdout, 'last\n');
+      cap(['rm', id]);
+    });
+
     it("stop, wait, kill and rm take several runs, as docker's: each is done, one that fails is said, and the command exits 1", () => {
       const [a, b] = ['a', 'b'].map((x) => `multi${x}${process.pid}`);
       for (const id of [a, b]) assert.equal(cap(['run', '-d', '--id', id, rootfs, '--', 'sleep', '60']).status, 0);
