@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { homePaths } from '@capulator/host';
 import { EXEC_FILE } from '../../../runtime/src/run';
 import { CliError } from '../cli-error';
+import { withoutDetach } from '../local-run';
 import { detachedDir, readExit, startSupervisor, supervisorAlive, type LogEntry } from '../detached';
 
 const START_TIMEOUT_MS = 60_000;
@@ -18,12 +19,10 @@ export async function runDetached(givenId: string | undefined): Promise<number> 
   const home = homePaths().home;
   const dir = detachedDir(home, id);
   if (existsSync(dir)) throw new CliError(`run ${id} already exists (${dir}); capulator rm ${id} removes it`);
-  // the same arguments without -d/--detach (options come before the image; `--` ends them)
+  // the same arguments without -d/--detach among run's own options (`-itd` is `-it` there; the
+  // program's words after the image are its own)
   const argv = process.argv.slice(2);
-  const at = argv.indexOf('run');
-  const rest = argv.slice(at + 1);
-  const end = rest.indexOf('--');
-  const args = rest.filter((a, i) => (end >= 0 && i > end) || (a !== '-d' && a !== '--detach'));
+  const args = withoutDetach(argv.slice(argv.indexOf('run'))).slice(1);
   if (!givenId) args.unshift('--id', id);
   const supervisor = startSupervisor(dir, process.argv[1], args, process.env);
   supervisor.on('error', () => undefined);

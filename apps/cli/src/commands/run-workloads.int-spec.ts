@@ -471,6 +471,17 @@ describe('capulator run: workloads', () => {
       cap(['rm', id]);
     });
 
+    it("-d in a cluster (-itd, as docker users type it) detaches once, and a program's own -d after the image is the program's", () => {
+      const t = `itd${process.pid}`;
+      const l = `lsd${process.pid}`;
+      assert.equal(cap(['run', '-itd', '--id', t, rootfs, 'sh', '-c', 'tty']).status, 0);
+      assert.equal(cap(['run', '-d', '--id', l, rootfs, 'ls', '-d', '/etc']).status, 0);
+      assert.equal(cap(['wait', t, l]).stdout, '0\n0\n');
+      assert.match(cap(['logs', t]).stdout, /^\/dev\/pts\/\d+\r?\n$/);
+      assert.equal(cap(['logs', l]).stdout, '/etc\n');
+      cap(['rm', t, l]);
+    });
+
     it("stop, wait, kill and rm take several runs, as docker's: each is done, one that fails is said, and the command exits 1", () => {
       const [a, b] = ['a', 'b'].map((x) => `multi${x}${process.pid}`);
       for (const id of [a, b]) assert.equal(cap(['run', '-d', '--id', id, rootfs, '--', 'sleep', '60']).status, 0);
