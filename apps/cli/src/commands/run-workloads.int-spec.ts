@@ -349,9 +349,14 @@ describe('capulator run: workloads', () => {
       const envFile = join(work, 'app.env');
       writeFileSync(envFile, '# comment\nMODE=file\n\nOTHER=x y\n');
       const r = cap(['run', '--no-store', '--user', 'user', '--workdir', '/home/user', '--hostname', 'web-1', '--env-file', envFile, '-e', 'MODE=flag',
-        rootfs, '--', 'sh', '-c', 'id -u; id -g; pwd; hostname; echo "$MODE/$OTHER"']);
+        rootfs, '--', 'sh', '-c', 'id -u; id -g; pwd; hostname; cat /etc/hostname; echo "$MODE/$OTHER"']);
       assert.equal(r.status, 0, r.stderr);
-      assert.equal(r.stdout, '1000\n1000\n/home/user\nweb-1\nflag/x y\n');
+      assert.equal(r.stdout, '1000\n1000\n/home/user\nweb-1\nweb-1\nflag/x y\n');
+      // a file the user mounts at /etc/hostname is theirs, as with docker
+      const own = join(work, 'own-hostname');
+      writeFileSync(own, 'mine\n');
+      const mounted = cap(['run', '--no-store', '--hostname', 'web-1', '-v', `${own}:/etc/hostname:ro`, rootfs, '--', 'cat', '/etc/hostname']);
+      assert.deepEqual([mounted.status, mounted.stdout], [0, 'mine\n'], mounted.stderr);
       const n = cap(['run', '--no-store', '--user', '65534:1', rootfs, '--', 'sh', '-c', 'id -u; id -g']);
       assert.equal(n.stdout, '65534\n1\n');
       const missing = cap(['run', '--no-store', '--user', 'nosuch', rootfs, '--', 'true']);

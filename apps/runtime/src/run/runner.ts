@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, join, posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { CAPABILITIES, signalName, type Arch } from '@capulator/abi';
 import type { CapabilitySets, PolicyRef, RunFailureStage, RunMechanisms } from '@capulator/events';
@@ -446,7 +446,7 @@ export class Runner {
       const env = mergeEnv(cfg.Env ?? [], req.env ?? []);
       const cwd = w.workdir ?? (cfg.WorkingDir && cfg.WorkingDir.startsWith('/') ? cfg.WorkingDir : '/');
       const user = resolveUser(rootfs, w.user ?? cfg.User);
-      const mounts = [...(req.mounts ?? []), ...(net.n?.files ?? []).map((f) => ({ ...f, readonly: false }))];
+      const mounts = [...etcMounts(dir, hostname, net.n?.files ?? [], req.mounts ?? []), ...(req.mounts ?? [])];
       checkEntrypoint(rootfs, argv, env, cwd, req.image.platform?.architecture, 0, req.mounts ?? []);
       const limited = limitToHost(req.capabilities, hostBoundingSet());
       const setsTool = kernelSetsTool(binary);
@@ -715,4 +715,18 @@ function mergeEnv(image: string[], extra: string[]): string[] {
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+/**
+ * The container's /etc/hostname (its UTS name, as docker writes it for every network), and the
+ * bridge's /etc/hosts and /etc/resolv.conf: bind mounts of files in the run directory. A file the
+ * user mounts at one of those paths (-v, --mount) is theirs instead, as with docker.
+ */
+function etcMounts(runDir: string, hostname: string, networkFiles: { source: string; destination: string }[], userMounts: BindMount[]): BindMount[] {
+  const hostnameFile = join(runDir, 'hostname');
+  writeFileSync(hostnameFile, `${hostname}\n`, { mode: 0o644 });
+  const taken = new Set(userMounts.map((m) => posix.normalize(m.destination).replace(/(.)\/+$/, '$1')));
+  return [{ source: hostnameFile, destination: '/etc/hostname' }, ...networkFiles]
+    .filter((f) => !taken.has(f.destination))
+    .map((f) => ({ ...f, readonly: false }));
 }
