@@ -42,6 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define SIN6_LEN_RFC2133 24                       /* the kernel's (include/net/ipv6.h): sockaddr_in6 without sin6_scope_id */
+
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
 #define SECCOMP_IOCTL_NOTIF_SET_FLAGS _IOW('!', 4, __u64)
 #endif
@@ -784,8 +786,10 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
     const char *f = lookup_af(dom);
     if (f) args_add_str(a, "family", f, false); else args_add_num(a, "family", dom, false);
     if (dom == AF_INET || dom == AF_INET6) {
-      socklen_t len = (socklen_t)r[2];
-      if (len > sizeof pl->sa) len = sizeof pl->sa;
+      /* move_addr_to_kernel: an int length beyond sockaddr_storage is EINVAL before anything is read */
+      int ulen = (int)r[2];
+      if (ulen < 0 || (size_t)ulen > sizeof pl->sa) { close(pl->sock_fd); pl->sock_fd = -1; pl->pre_err = EINVAL; return true; }
+      socklen_t len = (socklen_t)ulen;
       memset(&pl->sa, 0, sizeof pl->sa);
       ssize_t n = read_mem(tid, r[1], &pl->sa, len);
       mem = true;
@@ -797,7 +801,7 @@ static bool decode(const struct seccomp_notif *req, const char *name, const stru
         struct sockaddr_in *in = (void *)&pl->sa;
         args_add_num(a, "port", ntohs(in->sin_port), true);
         inet_ntop(AF_INET, &in->sin_addr, ab, sizeof ab); args_add_str(a, "addr", ab, true);
-      } else if (dom == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+      } else if (dom == AF_INET6 && len >= SIN6_LEN_RFC2133) {   /* inet6_bind_sk takes the 24-byte RFC 2133 form */
         struct sockaddr_in6 *in6 = (void *)&pl->sa;
         args_add_num(a, "port", ntohs(in6->sin6_port), true);
         inet_ntop(AF_INET6, &in6->sin6_addr, ab, sizeof ab); args_add_str(a, "addr", ab, true);
@@ -1052,6 +1056,36 @@ static int linux_errno(const struct classification *c) {
   return has_nice && !has_diff ? EACCES : EPERM;
 }
 
+/* Whether the classification names `priv` (the decision allowed it). */
+static bool granted_priv(const struct classification *c, const char *priv) {
+  int n = priv_number(priv);
+  for (int i = 0; i < c->nprivs; i++) if (c->privs[i] == n) return true;
+  return false;
+}
+
+/* The agent performs an allowed bind itself (the address came from tracee memory) with its own
+ * credentials. Of bind's checks only one reads them: CAP_NET_BIND_SERVICE for a port below the
+ * socket's netns ip_unprivileged_port_start (__inet_bind, __inet6_bind). So this thread holds that
+ * capability in its effective set only for a bind whose reserved port the policy granted; any
+ * other bind it performs is judged by the kernel as a caller without it would be (errno order,
+ * the netns's own threshold, an address the classification could not read). Capabilities are
+ * per thread: capset(2) with pid 0 changes only the calling one. Returns 0 or the errno. */
+static int bind_as_granted(int fd, const struct sockaddr_storage *sa, socklen_t len, bool reserved) {
+  static int effective = -1;                         /* CAP_NET_BIND_SERVICE in this thread's effective set (-1: not read) */
+  if (effective != (int)reserved) {
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d)) return errno;
+    uint32_t bit = 1u << CAP_NET_BIND_SERVICE;
+    d[0].effective = reserved ? d[0].effective | bit : d[0].effective & ~bit;
+    /* raising fails when the agent lacks it in its permitted set: the bind is then refused as Linux would */
+    if (syscall(SYS_capset, &h, d) == 0) effective = reserved;
+    else if (reserved) return EACCES;
+    else return errno;                               /* cannot drop it: never bind with it held by mistake */
+  }
+  return bind(fd, (const struct sockaddr *)sa, len) ? errno : 0;
+}
+
 /* --runc-setup: runc was told noNewPrivileges=false (file capabilities), so it installed the
  * filter before its own setup (bounding set, setgroups/setres*id, capset, ambient). Until the
  * container's init (pid `init_pid`) makes its first execve, every notification is runc's and is
@@ -1122,6 +1156,13 @@ static void handle(struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
     } else if (IS_NR(setfsuid) || IS_NR(setfsgid)) {
       /* setfsuid/setfsgid never fail on Linux: refused, they change nothing and return the previous id */
       resp->val = subj->ids[name[5] == 'u' ? 3 : 7]; ans = ANS_EMULATED;
+    } else if (pl.sock_fd >= 0) {
+      /* a refused bind by a caller that holds CAP_NET_BIND_SERVICE: bound here without it, so the kernel's
+       * earlier checks (EINVAL, EAFNOSUPPORT, EADDRNOTAVAIL…) come first, as they would for the caller
+       * without the capability; its own refusal (EACCES) gives the rule's errno */
+      int e = bind_as_granted(pl.sock_fd, &pl.sa, pl.salen, false);
+      if (e == EACCES) e = d.err > 0 && d.err != EPERM ? d.err : EACCES;
+      if (e) { resp->error = -e; ans = ANS_ERRNO; } else ans = ANS_PERFORMED;  /* below the netns's own threshold: no privilege used */
     } else {
       resp->error = -(d.err > 0 && d.err != EPERM ? d.err : linux_errno(&c)); ans = ANS_ERRNO;
     }
@@ -1142,8 +1183,10 @@ static void handle(struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
       if (prlimit(subj->tgid, (__rlimit_resource_t)pl.rl_res, &pl.rl, NULL)) resp->error = -errno;
       ans = ANS_PERFORMED;
     } else if (pl.sock_fd >= 0) {
-      /* bind: the port came from tracee memory, so bind the tracee's socket here with the checked copy */
-      if (bind(pl.sock_fd, (struct sockaddr *)&pl.sa, pl.salen)) resp->error = -errno;
+      /* bind: the port came from tracee memory, so bind the tracee's socket here with the checked copy,
+       * holding CAP_NET_BIND_SERVICE only when the policy granted this call a reserved port */
+      int e = bind_as_granted(pl.sock_fd, &pl.sa, pl.salen, granted_priv(&c, "PRIV_NETINET_RESERVEDPORT"));
+      if (e) resp->error = -e;
       ans = ANS_PERFORMED;
     } else if ((IS_NR(sethostname) || IS_NR(setdomainname)) && d.rested_on_memory && pl.hostlen) {
       char nsp[64]; snprintf(nsp, sizeof nsp, "/proc/%d/ns/uts", (int)req->pid);
