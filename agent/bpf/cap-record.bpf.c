@@ -43,6 +43,7 @@ const volatile __s32 clone_nr = -1, clone3_nr = -1;
 /* 0 until the container program's first exec (pid 1 of its pid namespace, in the group). */
 __u32 recording = 0;
 __u64 lost = 0;        /* records the ring had no room for */
+__u64 lost_granted = 0; /* of those, granted checks: uses of privilege that went unrecorded (user space fails closed) */
 __u64 noaudit = 0;     /* probe-only checks seen (not recorded) */
 __u64 checks = 0;      /* checks recorded */
 __u64 setup_checks = 0; /* checks in the group before the first exec (runc's set-up) */
@@ -242,25 +243,29 @@ static __always_inline bool noaudit_on_stack(void *ctx)
  * opts, so it is told by the caller, cheaply where the volume is:
  * - CAP_SYS_ADMIN inside brk/mmap/mremap/mprotect/execve/shmat/fork and clone without CLONE_NEW*:
  *   vm_enough_memory's probe, on every accountable mapping (no other CAP_SYS_ADMIN check happens there);
- * - clone with CLONE_NEW*: the stack, every time (namespace creation is rare and must not be hidden);
+ *   clone's flags are a register the kernel saved at entry, which the caller cannot change;
+ * - clone with CLONE_NEW*, and clone3 always: the stack, every time. clone3's flags are in memory the
+ *   caller can rewrite after the kernel copied them, so they are never read here (namespace creation
+ *   and set_tid are rare and must not be hidden; a fork through clone3 pays a walk per accountable mapping);
  * - anything else: the stack once per (program, syscall, capability, result), then that verdict.
+ *   A granted check whose key was judged a probe is looked at again: one call site's probe (a
+ *   /proc/PID/stat read's ptrace check) must not hide another site's use under the same key (a
+ *   /proc/PID/mem open's). A known use is recorded at once; a refused check known as a probe is not.
  */
 static __always_inline bool probe_only(void *ctx, struct pt_regs *regs, __u64 exe, int nr, int cap, int ret, __u32 gen, bool *seen)
 {
   if (cap == 21 /* CAP_SYS_ADMIN */ && nr >= 0) {
     for (int i = 0; i < KREC_VM_SYSCALLS; i++)
       if (vm_syscalls[i] == nr) return true;
-    if (nr == clone_nr || nr == clone3_nr) {
-      __u64 flags = 0;
+    if (nr == clone3_nr) return noaudit_on_stack(ctx);
+    if (nr == clone_nr) {
 #if defined(__TARGET_ARCH_x86)
-      __u64 a0 = regs ? BPF_CORE_READ(regs, di) : 0;
+      __u64 flags = regs ? BPF_CORE_READ(regs, di) : CLONE_NEW_ANY;
 #elif defined(__TARGET_ARCH_arm64)
-      __u64 a0 = regs ? BPF_CORE_READ(regs, orig_x0) : 0;
+      __u64 flags = regs ? BPF_CORE_READ(regs, orig_x0) : CLONE_NEW_ANY;
 #else
-      __u64 a0 = 0;
+      __u64 flags = CLONE_NEW_ANY;
 #endif
-      if (nr == clone_nr) flags = a0;
-      else if (bpf_probe_read_user(&flags, sizeof(flags), (void *)a0) < 0) flags = CLONE_NEW_ANY; /* unreadable: look */
       if (!(flags & CLONE_NEW_ANY)) return true;
       return noaudit_on_stack(ctx);
     }
@@ -269,7 +274,9 @@ static __always_inline bool probe_only(void *ctx, struct pt_regs *regs, __u64 ex
   __u32 *v = bpf_map_lookup_elem(&verdicts, &k);
   if (v && (*v >> 2) == (gen & 0x3fffffff)) {
     *seen = true;
-    return (*v & 3) == 1;
+    if ((*v & 3) == 2) return false;
+    if (ret != 0) return true;
+    return noaudit_on_stack(ctx);
   }
   __u32 verdict = noaudit_on_stack(ctx) ? 1 : 2;
   __u32 value = gen << 2 | verdict;
@@ -332,6 +339,7 @@ int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, 
   struct krec_check *e = bpf_ringbuf_reserve(&ring, sizeof(*e), 0);
   if (!e) {
     __sync_fetch_and_add(&lost, 1);
+    if (ret == 0) __sync_fetch_and_add(&lost_granted, 1);
     return 0;
   }
   __u64 id = bpf_get_current_pid_tgid();
@@ -348,6 +356,9 @@ int BPF_PROG(on_cap, const struct cred *cred, struct user_namespace *target_ns, 
   e->gen = gen;
   e->pad = 0;
   __sync_fetch_and_add(&checks, 1);
-  submit(e);
+  /* a capability granted inside a user namespace the run made (none is the container's own): what
+   * the policy may not allow, so user space is woken at once rather than at its next drain */
+  if (ret == 0 && BPF_CORE_READ(cred, user_ns, level) != 0) bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+  else submit(e);
   return 0;
 }

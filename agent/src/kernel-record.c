@@ -360,6 +360,21 @@ static int serve(int argc, char **argv)
     skel->rodata->clone3_nr = SYS_clone3;
 #endif
   }
+  {
+    /* CAPULATOR_KERNEL_RECORD_RING_BYTES: the ring's size (a power of two, at least a page; default
+     * KREC_RING_BYTES). A larger one rides out longer bursts; a small one lets tests fill it. */
+    const char *rb_env = getenv("CAPULATOR_KERNEL_RECORD_RING_BYTES");
+    if (rb_env && *rb_env) {
+      char *end;
+      unsigned long long v = strtoull(rb_env, &end, 10);
+      if (*end || v < 4096 || v > (1ull << 30) || (v & (v - 1))) {
+        fprintf(stderr, "capulator-kernel-record: CAPULATOR_KERNEL_RECORD_RING_BYTES=%s: want a power of two from 4096 to 1073741824\n", rb_env);
+        cap_record_bpf__destroy(skel);
+        return 2;
+      }
+      bpf_map__set_max_entries(skel->maps.ring, (__u32)v);   /* (wake-ups still wait for 256 KiB: a smaller ring is drained every 20 ms) */
+    }
+  }
   int err = cap_record_bpf__load(skel);
   if (err) {
     fprintf(stderr, "capulator-kernel-record: cannot load tp_btf/cap_capable: %s\n", strerror(-err));
@@ -399,11 +414,19 @@ static int serve(int argc, char **argv)
      * With stdin open, `end` ends the run (the runtime's word that the container is gone). */
     struct pollfd pf[2] = { { .fd = ring_buffer__epoll_fd(rb), .events = POLLIN }, { .fd = 0, .events = POLLIN } };
     bool ended = false;
+    unsigned long long said_lost_granted = 0;
     while (!stopping && !ended) {
       int n = poll(pf, stdin_open ? 2 : 1, 20);
       if (n < 0 && errno != EINTR) break;
       ring_buffer__consume(rb);
       flush_aggregates();
+      /* a granted check the ring had no room for is a use of privilege with no record: said at once */
+      unsigned long long lg = skel->bss->lost_granted;
+      if (lg != said_lost_granted) {
+        said_lost_granted = lg;
+        oprintf("{\"type\":\"lost\",\"granted\":%llu,\"lost\":%llu}\n", lg, (unsigned long long)skel->bss->lost);
+        oflush();
+      }
       if (stdin_open && n > 0 && (pf[1].revents & (POLLIN | POLLHUP))) {
         char cmd[64];
         int l;
@@ -427,6 +450,7 @@ static int serve(int argc, char **argv)
     cur_gen = skel->bss->generation;
     skel->bss->recording = 0;
     skel->bss->joined = 0;
+    skel->bss->lost_granted = 0;
     skel->bss->lost = skel->bss->noaudit = skel->bss->checks = skel->bss->setup_checks = skel->bss->borrowed = skel->bss->oom_kills = 0;
     forget_run();
   }

@@ -135,6 +135,67 @@ describe('the kernel record (tp_btf/cap_capable)', () => {
     });
   });
 
+  describe('when the program races the kernel or floods the record', () => {
+    let probes: string;
+    let admin: string;
+    let denyAll: string;
+    before(() => {
+      probes = join(home, 'probes');
+      mkdirSync(probes);
+      const cc = spawnSync('gcc', ['-O2', '-static', '-pthread', '-o', join(probes, 'krec-probe'), join(repo, 'test/fixtures/kernel/krec-probe.c')], { encoding: 'utf8' });
+      assert.equal(cc.status, 0, cc.stderr);
+      admin = policyFile('admin-for-all', 'defaults: { action: deny, audit: all }\nrules:\n  - { id: admin, capabilities: [CAP_SYS_ADMIN], action: allow }\n');
+      denyAll = policyFile('deny-all-kr', 'defaults: { action: deny, audit: all }\nrules: []\n');
+    });
+    const probe = (policy: string, args: string[], env: Record<string, string> = {}) =>
+      spawnSync(bin, ['run', '--policy', policy, '-v', `${probes}:/t:ro`, rootfs, '--', '/t/krec-probe', ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, CAPULATOR_HOME: home, ...env },
+        timeout: 120_000,
+      });
+
+    it("a namespace made by clone3 is a violation although a thread rewrites clone_args.flags after the kernel copied them (the record never reads the caller's memory)", () => {
+      // before: the record re-read the flags from memory, found 0 about half the time and counted the check as a probe
+      for (let i = 0; i < 3; i++) {
+        const r = probe(denyAll, ['clone3-race']);
+        assert.equal(r.stdout, 'new namespace\n', `try ${i}: ${r.stderr}`);
+        assert.equal(r.status, 125, r.stderr);
+        assert.match(r.stderr, /used CAP_SYS_ADMIN in clone3: the kernel granted it, the policy denies it/);
+      }
+    });
+
+    it('a granted check the ring has no room for stops the run (fail closed: audit); refused ones lost are counted and the run goes on', async () => {
+      const small = { CAPULATOR_KERNEL_RECORD_RING_BYTES: '8192' };
+      const granted = probe(admin, ['flood', '2000'], small);
+      assert.equal(granted.status, 125, granted.stderr);
+      assert.doesNotMatch(granted.stdout, /flooded/);
+      assert.match(granted.stderr, /the audit record cannot be written \(the kernel record's ring buffer was full: \d+ granted capability check\(s\) not recorded\); container stopped/);
+      const runId = /run (\S+) failed/.exec(granted.stderr)![1];
+      const failed = (await stream(runId)).find((e) => e.type === 'RunFailed');
+      assert.equal((failed?.payload as EventTypes['RunFailed']).stage, 'audit');
+      // the same flood refused by the kernel (no CAP_SYS_ADMIN): no privilege used, the gap counted
+      const refused = probe(denyAll, ['flood', '300'], small);
+      assert.equal(refused.status, 0, refused.stderr);
+      assert.equal(refused.stdout, 'flooded\n');
+      const ps = cap(['ps', '-a', '--json']);
+      const last = (JSON.parse(ps.stdout) as { id: string; lostEvents?: number; status: string }[])[0];
+      assert.equal(last.status, 'exited');
+      assert.ok((last.lostEvents ?? 0) > 0, ps.stdout);
+      // an operator who chose to keep running on audit failure keeps running
+      const kept = spawnSync(bin, ['run', '--on-audit-failure', 'continue', '--policy', admin, '-v', `${probes}:/t:ro`, rootfs, '--', '/t/krec-probe', 'flood', '300'], {
+        encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home, ...small }, timeout: 120_000,
+      });
+      assert.deepEqual([kept.status, kept.stdout], [0, 'flooded\n'], kept.stderr);
+    });
+
+    it('a ring size that is not a power of two keeps the record from starting, and the run says why', () => {
+      const r = probe(denyAll, ['flood', '1'], { CAPULATOR_KERNEL_RECORD_RING_BYTES: '5000' });
+      const runId = (JSON.parse(cap(['ps', '-a', '--json']).stdout) as { id: string }[])[0].id;
+      const shown = cap(['inspect', runId]);
+      assert.match(shown.stdout, /no kernel record \(.*CAPULATOR_KERNEL_RECORD_RING_BYTES=5000: want a power of two from 4096 to 1073741824\)/, r.stderr);
+    });
+  });
+
   describe('when the policy needs no argument refinement, no emulation and does not record capget/capset', () => {
     it('installs no seccomp filter at all and still records the checks from the kernel', async () => {
       const runId = id('nofilter');

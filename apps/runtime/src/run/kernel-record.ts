@@ -36,6 +36,8 @@ export interface KernelExit {
   oomKills?: number;
   started: boolean;
 }
+/** Said as soon as the ring had no room for a granted check: a use of privilege with no record. */
+export interface KernelLost { type: 'lost'; granted: number; lost: number }
 /** One `kcheck` line: identical checks of one thread aggregated (`count`). */
 export interface KernelCheckLine {
   kseq: number;
@@ -70,6 +72,7 @@ export class KernelRecordProcess {
   private readonly reader = new LineReader((l) => this.onLine(l));
   private readyWaiter?: () => void;
   private startWaiters: Array<() => void> = [];
+  private lostGranted?: (granted: number) => void;
   private ended!: (e: { code: number | null; signal: NodeJS.Signals | null }) => void;
   /** the process serves runs one after another: `end` on its stdin ends this one (spares kept by this process) */
   private reusable = false;
@@ -144,6 +147,11 @@ export class KernelRecordProcess {
     });
   }
 
+  /** Calls `fn` each time the ring had no room for granted checks (`granted`: how many so far this run). */
+  onLostGranted(fn: (granted: number) => void): void {
+    this.lostGranted = fn;
+  }
+
   /** Calls `fn` once the container program's first exec was seen (before any of its checks is delivered). */
   onStarted(fn: () => void): void {
     if (this.started) fn();
@@ -162,7 +170,7 @@ export class KernelRecordProcess {
       }
       return;
     }
-    const msg = parseControlLine<KernelReady | KernelStarted | KernelExit>(line);
+    const msg = parseControlLine<KernelReady | KernelStarted | KernelExit | KernelLost>(line);
     if (!msg) {
       this.malformed++;
       return;
@@ -177,6 +185,8 @@ export class KernelRecordProcess {
     } else if (msg.type === 'started') {
       this.started = msg;
       for (const w of this.startWaiters.splice(0)) w();
+    } else if (msg.type === 'lost') {
+      this.lostGranted?.(msg.granted);
     } else if (msg.type === 'exit') {
       this.summary = msg;
       // this run's record is complete (a process serving runs one after another goes on)
