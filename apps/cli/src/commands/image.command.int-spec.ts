@@ -60,6 +60,34 @@ describe('capulator image', () => {
     });
   });
 
+  describe('when a running container uses an image that is removed', () => {
+    it('prune keeps its layers (said) until the container is gone, as docker does', () => {
+      const bin = join(process.env.CAPULATOR_REPO ?? join(__dirname, '../../../../..'), 'bin/capulator');
+      const capulator = (...args: string[]) => spawnSync(bin, args, { encoding: 'utf8', env: { ...process.env, CAPULATOR_HOME: home }, timeout: 60_000 });
+      let r = cli('image', 'import', fx.whiteout.ociTar, '--tag', 'wo:1');
+      assert.equal(r.status, 0, r.stderr);
+      const id = `inuse${process.pid}`;
+      r = capulator('run', '-d', '--name', id, 'wo:1', '--', '/bin/sleep', '60');
+      assert.equal(r.status, 0, r.stderr);
+      try {
+        const before = capulator('exec', id, '--', '/bin/ls', '/etc');
+        assert.equal(before.status, 0, before.stderr);
+        assert.notEqual(before.stdout, '');
+        assert.equal(cli('image', 'rm', 'wo:1').status, 0);
+        r = cli('image', 'prune', '--json');
+        const pruned = JSON.parse(r.stdout) as { layers: string[]; inUse: string[] };
+        assert.deepEqual([pruned.layers, pruned.inUse], [[], [...fx.whiteout.diffIds].sort()]);
+        assert.match(cli('image', 'prune').stdout, /^kept layer sha256:[0-9a-f]{64} \(a running container uses it\)$/m);
+        const after = capulator('exec', id, '--', '/bin/ls', '/etc');
+        assert.deepEqual([after.status, after.stdout], [0, before.stdout], 'the container still sees its files');
+      } finally {
+        capulator('rm', '-f', id);
+      }
+      r = cli('image', 'prune', '--json');
+      assert.deepEqual((JSON.parse(r.stdout) as { layers: string[] }).layers, [...fx.whiteout.diffIds].sort());
+    });
+  });
+
   describe('when the input is bad', () => {
     it('prints one line and exits 2', async () => {
       const evil = join(home, 'evil.tar');

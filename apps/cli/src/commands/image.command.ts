@@ -125,6 +125,7 @@ export function registerImageCommands(program: Command): void {
         return;
       }
       for (const l of r.layers) process.stdout.write(`removed layer ${l}\n`);
+      for (const l of r.inUse) process.stdout.write(`kept layer ${l} (a running container uses it)\n`);
       process.stdout.write(`removed ${r.layers.length} layer${r.layers.length === 1 ? '' : 's'} (${formatBytes(r.bytes)})${r.staging ? `, ${r.staging} interrupted import${r.staging === 1 ? '' : 's'}` : ''}\n`);
     });
 

@@ -708,11 +708,18 @@ export class ImageStore {
     });
   }
 
-  /** Removes layers no image references, their blob mappings, and staging left by dead imports. */
-  prune(): { layers: string[]; bytes: number; staging: number } {
+  /**
+   * Removes layers no image references, their blob mappings, and staging left by dead imports.
+   * A layer a mounted overlay still reads (a running container whose image was removed, as docker
+   * keeps an image's layers while a container uses them) stays, and is said in `inUse`.
+   */
+  prune(): { layers: string[]; bytes: number; staging: number; inUse: string[] } {
     return this.lock.withLock(() => {
       const idx = this.readIndex();
       const used = new Set(Object.values(idx.images).flatMap((i) => i.diffIds));
+      const mounted = layersMounted(join(this.root, 'layers', 'sha256'));
+      const inUse = [...mounted].filter((d) => !used.has(d)).sort();
+      for (const d of mounted) used.add(d);
       const removed: string[] = [];
       let bytes = 0;
       for (const hex of readdirSync(join(this.root, 'layers', 'sha256'))) {
@@ -737,7 +744,7 @@ export class ImageStore {
         staging++;
       }
       this.writeIndex(idx);
-      return { layers: removed.sort(), bytes, staging };
+      return { layers: removed.sort(), bytes, staging, inUse };
     });
   }
 
@@ -754,6 +761,31 @@ export class ImageStore {
     walk(dir);
     return total;
   }
+}
+
+/**
+ * The layers (diffIds) under `layersDir` that a mounted overlay reads, from this process's mount
+ * table (the runtime's: where runs mount their root filesystems, and file-caps its views). Paths in
+ * mountinfo escape space, tab, newline and backslash as octal.
+ */
+function layersMounted(layersDir: string): Set<string> {
+  const found = new Set<string>();
+  let info = '';
+  try {
+    info = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return found;
+  }
+  const esc = layersDir.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`) + '/';
+  for (const line of info.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0 || !line.startsWith('overlay ', sep + 3)) continue;
+    for (let at = line.indexOf(esc, sep); at >= 0; at = line.indexOf(esc, at + esc.length)) {
+      const hex = line.slice(at + esc.length, at + esc.length + 64);
+      if (HEX64.test(hex)) found.add(`sha256:${hex}`);
+    }
+  }
+  return found;
 }
 
 /**
