@@ -110,6 +110,12 @@ describe('capulator run: workloads', () => {
         assert.equal(peer.status, 0, peer.stderr);
         assert.match(peer.stdout, /^HTTP\/1\.[01] 200 OK/);
         assert.match(peer.stdout, /hello from capulator/);
+        // a port published already is refused, as docker refuses it, and nothing is left set up
+        const leased = leases().length;
+        const again = cap(['run', '--no-store', '-p', `${port}:80`, rootfs, '--', 'true'], { ns: true });
+        assert.deepEqual([again.status, again.stderr], [2, `capulator: network: -p ${port}:80: port ${port}/tcp is already allocated (run web${process.pid} publishes it)\n`]);
+        assert.equal(leases().length, leased);
+        assert.equal(inNs(['curl', '-s', '-m', '5', `http://127.0.0.1:${port}/`]).stdout, 'hello from capulator\n', 'the first run keeps its port');
       } finally {
         writeFileSync(join(share, 'stop'), '');
         await webExit;
@@ -122,6 +128,24 @@ describe('capulator run: workloads', () => {
       const requested = (await stream(`web${process.pid}`)).find((e) => e.type === 'RunRequested')!.payload as unknown as { workload: { network: string; publish: unknown[] } };
       assert.equal(requested.workload.network, 'bridge');
       assert.deepEqual(requested.workload.publish, [{ hostIP: '127.0.0.1', hostPort: port, containerPort: 80, protocol: 'tcp' }]);
+    });
+
+    it('-p refuses a host port twice in one run, and one a host program holds (docker: "port is already allocated")', async () => {
+      const port = 20000 + ((process.pid + 7) % 20000);
+      const twice = cap(['run', '--no-store', '-p', `${port}:80`, '-p', `${port}:81`, rootfs, '--', 'true'], { ns: true });
+      assert.deepEqual([twice.status, twice.stderr], [2, `capulator: network: -p ${port}:81: port ${port}/tcp is already allocated (-p ${port}:80 of this run)\n`]);
+      // a listener of the host (here: of the test's namespace) on that port
+      const holder = spawn('nsenter', [`--net=/run/netns/${NS}`, 'python3', '-c',
+        `import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",${port}))\ns.listen()\nprint("up",flush=True)\ntime.sleep(60)`], { stdio: ['ignore', 'pipe', 'ignore'] });
+      try {
+        await new Promise((r) => holder.stdout!.once('data', r));
+        const held = cap(['run', '--no-store', '-p', `127.0.0.1:${port}:80`, rootfs, '--', 'true'], { ns: true });
+        assert.deepEqual([held.status, held.stderr], [2, `capulator: network: -p 127.0.0.1:${port}:80: port ${port}/tcp is already allocated (a program of this host holds it: EADDRINUSE)\n`]);
+        const udp = cap(['run', '--no-store', '-p', `127.0.0.1:${port}:80/udp`, rootfs, '--', 'echo', 'udp is another port'], { ns: true });
+        assert.deepEqual([udp.status, udp.stdout], [0, 'udp is another port\n'], udp.stderr);
+      } finally {
+        holder.kill('SIGKILL');
+      }
     });
 
     it("the network set-up's own privilege checks are not recorded as the container's", async () => {

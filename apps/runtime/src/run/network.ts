@@ -1,6 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createSocket } from 'node:dgram';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { basename, dirname, join } from 'node:path';
 
 /**
  * Container networking through CNI plugins (Debian's containernetworking-plugins: bridge,
@@ -188,6 +190,63 @@ function runPlugin(st: NetworkState, p: PluginConf, prevResult: unknown): Promis
 
 const stateFile = (runDir: string) => join(runDir, 'network.json');
 
+const showMapping = (m: PortMapping) => `${m.hostIP ? `${m.hostIP}:` : ''}${m.hostPort}:${m.containerPort}${m.protocol === 'udp' ? '/udp' : ''}`;
+/** Two host addresses that a port cannot be published on twice (no address: all of them). */
+const overlaps = (a: PortMapping, b: PortMapping) =>
+  a.hostPort === b.hostPort && a.protocol === b.protocol && (!a.hostIP || !b.hostIP || a.hostIP === b.hostIP);
+
+/**
+ * Why a port of `mappings` cannot be published, as docker says it ("port is already allocated"), or
+ * undefined: the same host port twice in this run, a port another run of this home publishes (its
+ * network.json, beside this run's directory), or one a host program holds (a bind of it here fails;
+ * the portmap plugin's DNAT would otherwise take its traffic without a word).
+ */
+async function portConflict(runDir: string, mappings: PortMapping[]): Promise<string | undefined> {
+  const said = (m: PortMapping, why: string) => `-p ${showMapping(m)}: port ${m.hostPort}/${m.protocol} is already allocated (${why})`;
+  for (let i = 0; i < mappings.length; i++)
+    for (let j = 0; j < i; j++) if (overlaps(mappings[i], mappings[j])) return said(mappings[i], `-p ${showMapping(mappings[j])} of this run`);
+  if (mappings.length === 0) return undefined;
+  const runs = dirname(runDir);
+  for (const other of readdirSync(runs)) {
+    if (other === basename(runDir)) continue;
+    let theirs: PortMapping[];
+    try {
+      theirs = (JSON.parse(readFileSync(stateFile(join(runs, other)), 'utf8')) as NetworkState).portMappings ?? [];
+    } catch {
+      continue; // no network, or not a run
+    }
+    for (const m of mappings) if (theirs.some((t) => overlaps(m, t))) return said(m, `run ${other} publishes it`);
+  }
+  for (const m of mappings) {
+    const e = await tryBind(m);
+    if (e) return said(m, `a program of this host holds it: ${e}`);
+  }
+  return undefined;
+}
+
+/** Binds the host port a mapping names, and lets it go at once: the error code when it cannot. */
+function tryBind(m: PortMapping): Promise<string | undefined> {
+  const host = m.hostIP ?? '0.0.0.0';
+  return new Promise((resolve) => {
+    if (m.protocol === 'udp') {
+      const s = createSocket('udp4');
+      s.once('error', (e: NodeJS.ErrnoException) => {
+        try {
+          s.close();
+        } catch {
+          /* never bound */
+        }
+        resolve(e.code === 'EADDRNOTAVAIL' ? undefined : (e.code ?? e.message));
+      });
+      s.bind(m.hostPort, host, () => s.close(() => resolve(undefined)));
+      return;
+    }
+    const srv = createServer();
+    srv.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'EADDRNOTAVAIL' ? undefined : (e.code ?? e.message)));
+    srv.listen({ port: m.hostPort, host, exclusive: true }, () => srv.close(() => resolve(undefined)));
+  });
+}
+
 /**
  * Creates the run's netns and attaches it to the bridge (CNI ADD through the conflist's
  * plugins). On failure everything done so far is released and the error thrown.
@@ -205,8 +264,14 @@ export async function setupNetwork(opts: {
     throw new Error(`-p needs a plugin with the portMappings capability (portmap) in the ${conf.name} conflist`);
   }
   for (const p of conf.plugins) pluginBinary(p.type); // every plugin present before anything is changed
-  // recorded first: whatever happens next, releaseNetwork finds it
+  // recorded first: whatever happens next, releaseNetwork finds it (and a run starting beside this
+  // one sees its ports: of two that race for a port, at least one is refused)
   writeFileSync(stateFile(opts.runDir), JSON.stringify(st), { mode: 0o600 });
+  const taken = await portConflict(opts.runDir, opts.portMappings);
+  if (taken) {
+    rmSync(stateFile(opts.runDir), { force: true });
+    throw new Error(taken);
+  }
   const add = spawnSync('ip', ['netns', 'add', st.netns], { encoding: 'utf8' });
   if (add.status !== 0) {
     // not ours (another run with this container id holds it): leave it alone
