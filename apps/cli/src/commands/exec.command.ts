@@ -73,7 +73,8 @@ export async function execCommand(id: string, command: string[], o: ExecFlags): 
       throw new CliError(e instanceof RunError ? `--user ${user}: ${e.message}` : (e as Error).message);
     }
   }
-  const env = envFromFlags(o.env);
+  // -t: TERM=xterm unless -e sets it, as docker exec -t
+  const env = [...(o.tty && !o.env.some((e) => e === 'TERM' || e.startsWith('TERM=')) ? ['TERM=xterm'] : []), ...envFromFlags(o.env)];
   const missing = seen ? commandProblem(dir, seen, command[0], env, workdir) : undefined;
   if (missing) throw new CliError(missing.message, missing.exit);
   for (const e of env) args.push('--env', e);

@@ -133,9 +133,9 @@ describe('capulator exec', () => {
       const code = cap(['exec', id, '--', '/bin/sh', '-c', 'exit 3']);
       assert.equal(code.status, 3, code.stderr);
       // -t with no controlling terminal (setsid): a relayed pty, where runc alone fails (255, "open /dev/tty")
-      const t = spawnSync('setsid', ['-w', bin, 'exec', '-t', id, '--', '/bin/sh', '-c', 'test -t 1 && echo on-a-terminal; exit 5'], { encoding: 'utf8', env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+      const t = spawnSync('setsid', ['-w', bin, 'exec', '-t', id, '--', '/bin/sh', '-c', 'test -t 1 && echo on-a-terminal; echo "TERM=$TERM"; exit 5'], { encoding: 'utf8', env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
       assert.equal(t.status, 5, t.stderr);
-      assert.equal(t.stdout, 'on-a-terminal\r\n');
+      assert.equal(t.stdout, 'on-a-terminal\r\nTERM=xterm\r\n', 'and TERM=xterm, as docker exec -t');
     } finally {
       cap(['kill', id]);
       cap(['wait', id]);

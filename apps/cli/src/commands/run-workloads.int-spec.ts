@@ -373,13 +373,18 @@ describe('capulator run: workloads', () => {
       const envFile = join(work, 'app.env');
       writeFileSync(envFile, '# comment\nMODE=file\n\nOTHER=x y\n');
       const r = cap(['run', '--no-store', '--user', 'user', '--workdir', '/home/user', '--hostname', 'web-1', '--env-file', envFile, '-e', 'MODE=flag',
-        rootfs, '--', 'sh', '-c', 'id -u; id -g; pwd; hostname; cat /etc/hostname; echo "$MODE/$OTHER"']);
+        rootfs, '--', 'sh', '-c', 'id -u; id -g; pwd; hostname; cat /etc/hostname; echo "$HOSTNAME"; echo "$MODE/$OTHER"; echo "TERM=$TERM"']);
       assert.equal(r.status, 0, r.stderr);
-      assert.equal(r.stdout, '1000\n1000\n/home/user\nweb-1\nweb-1\nflag/x y\n');
+      assert.equal(r.stdout, '1000\n1000\n/home/user\nweb-1\nweb-1\nweb-1\nflag/x y\nTERM=\n');
+      // -t: TERM=xterm, as docker's (-e TERM=… wins)
+      const t = cap(['run', '--no-store', '-t', rootfs, '--', 'sh', '-c', 'echo "TERM=$TERM"']);
+      assert.match(t.stdout, /^TERM=xterm\r?\n$/, t.stderr);
+      const own = cap(['run', '--no-store', '-t', '-e', 'TERM=vt100', rootfs, '--', 'sh', '-c', 'echo "TERM=$TERM"']);
+      assert.match(own.stdout, /^TERM=vt100\r?\n$/, own.stderr);
       // a file the user mounts at /etc/hostname is theirs, as with docker
-      const own = join(work, 'own-hostname');
-      writeFileSync(own, 'mine\n');
-      const mounted = cap(['run', '--no-store', '--hostname', 'web-1', '-v', `${own}:/etc/hostname:ro`, rootfs, '--', 'cat', '/etc/hostname']);
+      const ownFile = join(work, 'own-hostname');
+      writeFileSync(ownFile, 'mine\n');
+      const mounted = cap(['run', '--no-store', '--hostname', 'web-1', '-v', `${ownFile}:/etc/hostname:ro`, rootfs, '--', 'cat', '/etc/hostname']);
       assert.deepEqual([mounted.status, mounted.stdout], [0, 'mine\n'], mounted.stderr);
       const n = cap(['run', '--no-store', '--user', '65534:1', rootfs, '--', 'sh', '-c', 'id -u; id -g']);
       assert.equal(n.stdout, '65534\n1\n');

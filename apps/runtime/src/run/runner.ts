@@ -443,7 +443,7 @@ export class Runner {
 
       const cfg = req.image.config;
       const argv = runArgv(cfg, { entrypoint: req.command, args: req.args });
-      const env = mergeEnv(cfg.Env ?? [], req.env ?? []);
+      const env = mergeEnv(cfg.Env ?? [], req.env ?? [], hostname, w.tty === true);
       const cwd = w.workdir ?? (cfg.WorkingDir && cfg.WorkingDir.startsWith('/') ? cfg.WorkingDir : '/');
       const user = resolveUser(rootfs, w.user ?? cfg.User);
       const mounts = [...etcMounts(dir, hostname, net.n?.files ?? [], req.mounts ?? []), ...(req.mounts ?? [])];
@@ -720,9 +720,12 @@ export class Runner {
   }
 }
 
-function mergeEnv(image: string[], extra: string[]): string[] {
+/** The program's environment as docker makes it: PATH, HOSTNAME, TERM=xterm with -t, then the image's, then -e/--env-file. */
+function mergeEnv(image: string[], extra: string[], hostname: string, tty: boolean): string[] {
   const out = new Map<string, string>();
   out.set('PATH', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  out.set('HOSTNAME', `HOSTNAME=${hostname}`);
+  if (tty) out.set('TERM', 'TERM=xterm');
   for (const e of [...image, ...extra]) {
     const k = e.split('=')[0];
     out.set(k, e.includes('=') ? e : `${e}=`);
