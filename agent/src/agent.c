@@ -1042,25 +1042,19 @@ static bool cap_held(const struct tcache *t, const char *name, const struct clas
   if (!strcmp(name, "setsockopt") && ((t->capeff >> CAP_NET_ADMIN) & 1)) return true;   /* CAP_NET_RAW or CAP_NET_ADMIN */
   return false;
 }
+/* Whether the classification names `priv`. */
+static bool names_priv(const struct classification *c, const char *priv) {
+  int n = priv_number(priv);
+  for (int i = 0; i < c->nprivs; i++) if (c->privs[i] == n) return true;
+  return false;
+}
+
 /* The errno Linux gives when the capability is missing, where it is not EPERM: bind to a reserved
  * port (inet_bind_conflict… __inet_bind: EACCES) and lowering one's nice value (set_one_prio: EACCES,
  * unless the target is another user's process: EPERM). */
 static int linux_errno(const struct classification *c) {
-  int reserved = priv_number("PRIV_NETINET_RESERVEDPORT"), nice = priv_number("PRIV_SCHED_SETPRIORITY"), diff = priv_number("PRIV_SCHED_DIFFCRED");
-  bool has_nice = false, has_diff = false;
-  for (int i = 0; i < c->nprivs; i++) {
-    if (c->privs[i] == reserved) return EACCES;
-    if (c->privs[i] == nice) has_nice = true;
-    if (c->privs[i] == diff) has_diff = true;
-  }
-  return has_nice && !has_diff ? EACCES : EPERM;
-}
-
-/* Whether the classification names `priv` (the decision allowed it). */
-static bool granted_priv(const struct classification *c, const char *priv) {
-  int n = priv_number(priv);
-  for (int i = 0; i < c->nprivs; i++) if (c->privs[i] == n) return true;
-  return false;
+  if (names_priv(c, "PRIV_NETINET_RESERVEDPORT")) return EACCES;
+  return names_priv(c, "PRIV_SCHED_SETPRIORITY") && !names_priv(c, "PRIV_SCHED_DIFFCRED") ? EACCES : EPERM;
 }
 
 /* The agent performs an allowed bind itself (the address came from tracee memory) with its own
@@ -1156,10 +1150,11 @@ static void handle(struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
     } else if (IS_NR(setfsuid) || IS_NR(setfsgid)) {
       /* setfsuid/setfsgid never fail on Linux: refused, they change nothing and return the previous id */
       resp->val = subj->ids[name[5] == 'u' ? 3 : 7]; ans = ANS_EMULATED;
-    } else if (pl.sock_fd >= 0) {
-      /* a refused bind by a caller that holds CAP_NET_BIND_SERVICE: bound here without it, so the kernel's
-       * earlier checks (EINVAL, EAFNOSUPPORT, EADDRNOTAVAIL…) come first, as they would for the caller
-       * without the capability; its own refusal (EACCES) gives the rule's errno */
+    } else if (pl.sock_fd >= 0 && !c.unprivileged) {
+      /* a refused reserved port, by a caller that holds CAP_NET_BIND_SERVICE: bound here without it, so the
+       * kernel's earlier checks (EINVAL, EAFNOSUPPORT, EADDRNOTAVAIL…) come first, as they would for the
+       * caller without the capability; its own refusal (EACCES) gives the rule's errno. (A rule refusing an
+       * unprivileged bind, which the kernel would make, is answered with its errno below, never performed.) */
       int e = bind_as_granted(pl.sock_fd, &pl.sa, pl.salen, false);
       if (e == EACCES) e = d.err > 0 && d.err != EPERM ? d.err : EACCES;
       if (e) { resp->error = -e; ans = ANS_ERRNO; } else ans = ANS_PERFORMED;  /* below the netns's own threshold: no privilege used */
@@ -1185,7 +1180,7 @@ static void handle(struct seccomp_notif *req, struct seccomp_notif_resp *resp) {
     } else if (pl.sock_fd >= 0) {
       /* bind: the port came from tracee memory, so bind the tracee's socket here with the checked copy,
        * holding CAP_NET_BIND_SERVICE only when the policy granted this call a reserved port */
-      int e = bind_as_granted(pl.sock_fd, &pl.sa, pl.salen, granted_priv(&c, "PRIV_NETINET_RESERVEDPORT"));
+      int e = bind_as_granted(pl.sock_fd, &pl.sa, pl.salen, names_priv(&c, "PRIV_NETINET_RESERVEDPORT"));
       if (e) resp->error = -e;
       ans = ANS_PERFORMED;
     } else if ((IS_NR(sethostname) || IS_NR(setdomainname)) && d.rested_on_memory && pl.hostlen) {

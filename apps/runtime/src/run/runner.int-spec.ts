@@ -441,6 +441,14 @@ describe('Runner (runc + capulator-agent)', () => {
         if (want !== 'bind: errno=13 (Permission denied)') assert.equal(plainRunc(['/t/caphelper', 'bind4', ...args], sets).stdout.trim(), want, `plain runc: ${args.join(' ')}`);
       }
     });
+    it('a rule refusing an unprivileged port is answered with its errno, never bound (also by a holder of CAP_NET_BIND_SERVICE)', async () => {
+      const NO_8080 = WEB.replace('rules:\n', 'rules:\n  - id: no-8080\n    when: { syscall: bind, port: "8080" }\n    action: deny\n');
+      assert.notEqual(NO_8080, WEB);
+      const { result, events } = await run(NO_8080, ['/t/caphelper', 'bind', '8080']);
+      assert.equal(result.stdout!.trim(), 'bind: errno=1 (Operation not permitted)');
+      const e = of(events, 'bind')[0];
+      assert.deepEqual([e.ruleId, e.decision, e.answeredBy], ['no-8080', 'deny', 'errno']);
+    });
     it('without such a rule bind(80) fails as on Linux without CAP_NET_BIND_SERVICE: EACCES', async () => {
       const { result } = await run(DENY_ALL, ['/t/caphelper', 'bind', '80']);
       assert.equal(result.stdout!.trim(), 'bind: errno=13 (Permission denied)');
