@@ -156,9 +156,11 @@ describe('the kernel record (tp_btf/cap_capable)', () => {
 
     it("a namespace made by clone3 is a violation although a thread rewrites clone_args.flags after the kernel copied them (the record never reads the caller's memory)", () => {
       // before: the record re-read the flags from memory, found 0 about half the time and counted the check as a probe
-      for (let i = 0; i < 3; i++) {
+      // (each try caught the race about half the time before: four tries miss it 1 time in 16)
+      for (let i = 0; i < 4; i++) {
         const r = probe(denyAll, ['clone3-race']);
-        assert.equal(r.stdout, 'new namespace\n', `try ${i}: ${r.stderr}`);
+        // the kill may come before the program says it saw the new namespace, never after its second
+        assert.ok(r.stdout === 'new namespace\n' || r.stdout === '', `try ${i}: ${r.stdout}${r.stderr}`);
         assert.equal(r.status, 125, r.stderr);
         assert.match(r.stderr, /used CAP_SYS_ADMIN in clone3: the kernel granted it, the policy denies it/);
       }
